@@ -1,0 +1,139 @@
+//! `build_tree`: a recipe to a finished root filesystem.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::dnf;
+use crate::error::TreeError;
+use crate::footprint::{self, Saving};
+use crate::normalize;
+use crate::recipe::Recipe;
+use crate::rpmdb::{Package, RpmDb};
+
+/// Options of a tree build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// rpm install times and the clamp for file times. Without it the
+    /// tree carries the time of the build and is not reproducible.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// What a build installed and what the footprint policy saved.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeReport {
+    pub name: String,
+    pub rootfs: PathBuf,
+    pub packages: Vec<Package>,
+    /// Bytes of regular files in the finished tree.
+    pub tree_bytes: u64,
+    pub savings: Vec<Saving>,
+    pub source_date_epoch: Option<i64>,
+}
+
+/// Installs `recipe` into `rootfs`, which must not exist or be empty.
+///
+/// The tree is built in a sibling temporary directory and renamed into
+/// place only when it is complete; on any error `rootfs` is as it was.
+pub fn build_tree(recipe: &Recipe, rootfs: &Path, opts: &BuildOptions) -> Result<TreeReport, TreeError> {
+    if let Ok(mut entries) = std::fs::read_dir(rootfs) {
+        if entries.next().is_some() {
+            return Err(TreeError::RootfsExists { path: rootfs.to_path_buf() });
+        }
+    } else if rootfs.symlink_metadata().is_ok() {
+        return Err(TreeError::RootfsExists { path: rootfs.to_path_buf() });
+    }
+    let parent = match rootfs.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(TreeError::io("creating", &parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".corral-tree-")
+        .tempdir_in(&parent)
+        .map_err(TreeError::io("creating a staging directory in", &parent))?;
+    // A tree's root is 0755 whatever the umask made of the temp dir.
+    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
+        .map_err(TreeError::io("setting the mode of", staging.path()))?;
+    let home = tempfile::tempdir().map_err(TreeError::io("creating", "a private HOME for dnf"))?;
+
+    dnf::install(recipe, staging.path(), home.path(), opts.source_date_epoch)?;
+    add_files(recipe, staging.path())?;
+
+    let mut savings = Vec::new();
+    let db = RpmDb::find(staging.path());
+    if let Some(db) = &db {
+        savings.extend(footprint::skipped_by_rpm(&db.files()?));
+    }
+    if recipe.footprint.drop_caches {
+        savings.push(footprint::remove(staging.path(), "caches", footprint::CACHE_PATHS)?);
+    }
+    if recipe.footprint.drop_logs {
+        savings.push(footprint::remove(staging.path(), "logs", footprint::LOG_PATHS)?);
+    }
+    let packages = match &db {
+        Some(db) => db.packages()?,
+        None => Vec::new(),
+    };
+    normalize::rpmdb_side_files(staging.path(), dnf::RPMDB_PATH)?;
+    if let Some(epoch) = opts.source_date_epoch {
+        normalize::clamp_mtimes(staging.path(), epoch)?;
+    }
+    let tree_bytes = tree_bytes(staging.path())?;
+
+    // An empty directory at rootfs may stand in the way of the rename.
+    if rootfs.is_dir() {
+        std::fs::remove_dir(rootfs).map_err(TreeError::io("replacing", rootfs))?;
+    }
+    let staged = staging.into_path();
+    std::fs::rename(&staged, rootfs).map_err(|source| {
+        let _ = std::fs::remove_dir_all(&staged);
+        TreeError::Io { path: rootfs.to_path_buf(), action: "moving the finished tree to", source }
+    })?;
+    tracing::info!(rootfs = %rootfs.display(), packages = packages.len(), tree_bytes, "tree built");
+    Ok(TreeReport {
+        name: recipe.name.clone(),
+        rootfs: rootfs.to_path_buf(),
+        packages,
+        tree_bytes,
+        savings,
+        source_date_epoch: opts.source_date_epoch,
+    })
+}
+
+fn add_files(recipe: &Recipe, root: &Path) -> Result<(), TreeError> {
+    for file in &recipe.files {
+        let dest = root.join(file.path.trim_start_matches('/'));
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(TreeError::io("creating", dir))?;
+        }
+        match (&file.content, &file.source) {
+            (Some(content), _) => std::fs::write(&dest, content).map_err(TreeError::io("writing", &dest))?,
+            (_, Some(source)) => {
+                std::fs::copy(source, &dest).map_err(TreeError::io("copying", source))?;
+            }
+            _ => unreachable!("validated: exactly one of content and source"),
+        }
+        let mode = u32::from_str_radix(&file.mode, 8).unwrap_or(0o644);
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
+            .map_err(TreeError::io("setting the mode of", &dest))?;
+    }
+    Ok(())
+}
+
+/// Bytes held by regular files under `root`.
+pub fn tree_bytes(root: &Path) -> Result<u64, TreeError> {
+    let mut total = 0;
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.map_err(|e| TreeError::Io {
+            path: root.to_path_buf(),
+            action: "walking",
+            source: e.into(),
+        })?;
+        if entry.file_type().is_file() {
+            total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,222 @@
+//! Installing a recipe's packages with the real `dnf --installroot`.
+//!
+//! rpm's own macros are set through a private `$HOME/.rpmmacros`, so the
+//! rpm database lands inside the tree (Fedora's `/usr/lib/sysimage/rpm`)
+//! and `%_install_langs` drops the locales the footprint policy leaves out,
+//! whatever the build host's rpm configuration says.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::error::TreeError;
+use crate::recipe::Recipe;
+
+/// Where the rpm database lives inside trees corral builds.
+pub const RPMDB_PATH: &str = "/usr/lib/sysimage/rpm";
+
+/// The dnf configuration file for a recipe: no host repositories, only the
+/// recipe's, caches and logs inside the installroot so the footprint policy
+/// can measure and drop them.
+pub fn dnf_conf(recipe: &Recipe) -> String {
+    let mut conf = String::new();
+    let _ = writeln!(conf, "[main]");
+    let _ = writeln!(conf, "reposdir=/nonexistent");
+    let _ = writeln!(conf, "cachedir=/var/cache/dnf");
+    let _ = writeln!(conf, "logdir=/var/log");
+    let _ = writeln!(conf, "keepcache=False");
+    let _ = writeln!(conf, "install_weak_deps={}", py_bool(recipe.install_weak_deps));
+    let _ = writeln!(conf, "gpgcheck=True");
+    let _ = writeln!(conf, "localpkg_gpgcheck=True");
+    let _ = writeln!(conf, "skip_if_unavailable=False");
+    let _ = writeln!(conf, "deltarpm=False");
+    if !recipe.exclude.is_empty() {
+        let _ = writeln!(conf, "excludepkgs={}", recipe.exclude.join(","));
+    }
+    for repo in &recipe.repos {
+        let _ = writeln!(conf, "\n[{}]", repo.id);
+        let _ = writeln!(conf, "name={}", repo.id);
+        if let Some(url) = &repo.baseurl {
+            let _ = writeln!(conf, "baseurl={url}");
+        }
+        if let Some(url) = &repo.metalink {
+            let _ = writeln!(conf, "metalink={url}");
+        }
+        let _ = writeln!(conf, "enabled=True");
+        let _ = writeln!(conf, "gpgcheck={}", py_bool(repo.gpgcheck));
+        let _ = writeln!(conf, "repo_gpgcheck=False");
+        if !repo.gpgkey.is_empty() {
+            let _ = writeln!(conf, "gpgkey={}", repo.gpgkey.join(" "));
+        }
+    }
+    conf
+}
+
+/// The `.rpmmacros` for a recipe.
+pub fn rpm_macros(recipe: &Recipe) -> String {
+    format!(
+        "%_dbpath {RPMDB_PATH}\n%_install_langs {}\n",
+        recipe.install_langs()
+    )
+}
+
+/// The dnf command line, without the program name.
+pub fn dnf_args(recipe: &Recipe, conf: &Path, installroot: &Path) -> Vec<String> {
+    let mut args = vec![
+        "-y".to_string(),
+        "--quiet".to_string(),
+        "-c".to_string(),
+        conf.display().to_string(),
+        format!("--installroot={}", installroot.display()),
+        format!("--releasever={}", recipe.releasever),
+        "--setopt=module_platform_id=platform:none".to_string(),
+        "--noplugins".to_string(),
+    ];
+    if recipe.arch != std::env::consts::ARCH {
+        args.push(format!("--forcearch={}", recipe.arch));
+    }
+    if !recipe.footprint.docs {
+        args.push("--setopt=tsflags=nodocs".to_string());
+    }
+    args.push("install".to_string());
+    args.extend(recipe.packages.iter().cloned());
+    args
+}
+
+/// Runs dnf to install the recipe into `installroot`.
+///
+/// `home` is a private directory for `.rpmmacros`; `epoch`, when set,
+/// becomes rpm's install time (rpm honours SOURCE_DATE_EPOCH).
+pub fn install(
+    recipe: &Recipe,
+    installroot: &Path,
+    home: &Path,
+    epoch: Option<i64>,
+) -> Result<(), TreeError> {
+    let conf = home.join("dnf.conf");
+    std::fs::write(&conf, dnf_conf(recipe)).map_err(TreeError::io("writing", &conf))?;
+    let macros = home.join(".rpmmacros");
+    std::fs::write(&macros, rpm_macros(recipe)).map_err(TreeError::io("writing", &macros))?;
+
+    let mut cmd = Command::new("dnf");
+    cmd.args(dnf_args(recipe, &conf, installroot))
+        .env("HOME", home)
+        .env("LC_ALL", "C.UTF-8")
+        .env_remove("SOURCE_DATE_EPOCH");
+    if let Some(epoch) = epoch {
+        cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+    }
+    tracing::info!(root = %installroot.display(), packages = recipe.packages.len(), "running dnf");
+    let out = cmd.output().map_err(|source| TreeError::Io {
+        path: "dnf".into(),
+        action: "running",
+        source,
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text = format!("{stdout}{stderr}");
+    if let Some(package) = missing_package(&text) {
+        return Err(TreeError::PackageNotFound {
+            package,
+            repos: recipe
+                .repos
+                .iter()
+                .map(|r| {
+                    let url = r.baseurl.as_deref().or(r.metalink.as_deref()).unwrap_or("");
+                    format!("{} ({url})", r.id)
+                })
+                .collect(),
+        });
+    }
+    Err(TreeError::Tool {
+        tool: "dnf",
+        status: out.status.to_string(),
+        detail: last_lines(&text, 12),
+    })
+}
+
+/// The package dnf could not find, from its messages.
+pub(crate) fn missing_package(output: &str) -> Option<String> {
+    for line in output.lines() {
+        for marker in ["No match for argument: ", "Unable to find a match: "] {
+            if let Some(rest) = line.split(marker).nth(1) {
+                let name = rest.split_whitespace().next()?;
+                return Some(name.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe() -> Recipe {
+        Recipe::parse(
+            r#"
+name = "t"
+releasever = "43"
+packages = ["bash", "coreutils"]
+exclude = ["kernel*"]
+[[repo]]
+id = "fedora"
+metalink = "https://mirrors.fedoraproject.org/metalink?repo=fedora-$releasever&arch=$basearch"
+gpgkey = ["file:///etc/pki/rpm-gpg/RPM-GPG-KEY-fedora-43-primary"]
+[footprint]
+langs = ["en_US", "de_DE"]
+"#,
+            Path::new("t.toml"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn conf_has_only_recipe_repos_with_gpgcheck() {
+        let conf = dnf_conf(&recipe());
+        assert!(conf.contains("reposdir=/nonexistent"));
+        assert!(conf.contains("[fedora]\nname=fedora\nmetalink=https://mirrors.fedoraproject.org/"));
+        assert!(conf.contains("gpgcheck=True\nrepo_gpgcheck=False\ngpgkey=file:///etc/pki/rpm-gpg/"));
+        assert!(conf.contains("excludepkgs=kernel*"));
+        assert!(conf.contains("install_weak_deps=False"));
+    }
+
+    #[test]
+    fn macros_put_rpmdb_in_tree_and_keep_langs() {
+        assert_eq!(
+            rpm_macros(&recipe()),
+            "%_dbpath /usr/lib/sysimage/rpm\n%_install_langs C:en_US:de_DE\n"
+        );
+    }
+
+    #[test]
+    fn args_drop_docs_by_default() {
+        let args = dnf_args(&recipe(), Path::new("/c"), Path::new("/r"));
+        assert!(args.contains(&"--setopt=tsflags=nodocs".to_string()));
+        assert!(args.contains(&"--installroot=/r".to_string()));
+        assert_eq!(&args[args.len() - 3..], ["install", "bash", "coreutils"]);
+    }
+
+    #[test]
+    fn finds_missing_package_in_dnf_output() {
+        let out = "Last metadata expiration check: 0:00:01 ago\nNo match for argument: nosuchpkg\nError: Unable to find a match: nosuchpkg\n";
+        assert_eq!(missing_package(out).as_deref(), Some("nosuchpkg"));
+        assert_eq!(missing_package("Complete!"), None);
+    }
+}

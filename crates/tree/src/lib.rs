@@ -1,0 +1,28 @@
+//! Package recipes to root filesystems.
+//!
+//! - [`recipe`]: the TOML tree recipe (parse, validate, resolve paths).
+//! - [`dnf`]: installing it with the real `dnf --installroot`, the rpm
+//!   database inside the tree.
+//! - [`footprint`]: the policy that leaves out docs, locales, caches and
+//!   logs, and what each item saved.
+//! - [`normalize`]: what dnf and rpm stamp with the time, made stable.
+//! - [`rpmdb`]: the installed packages, read back with `rpm --root`.
+//! - [`sbom`]: SPDX JSON from those packages.
+//! - [`source`]: ready trees, from a directory or a tar archive.
+//! - [`build`]: all of it, into a tree renamed into place when complete.
+
+pub mod build;
+pub mod dnf;
+pub mod error;
+pub mod footprint;
+pub mod normalize;
+pub mod recipe;
+pub mod rpmdb;
+pub mod sbom;
+pub mod source;
+
+pub use build::{build_tree, BuildOptions, TreeReport};
+pub use error::TreeError;
+pub use recipe::Recipe;
+pub use rpmdb::{Package, RpmDb};
+pub use source::ReadyTree;

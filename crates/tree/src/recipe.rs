@@ -1,0 +1,459 @@
+//! The tree recipe: a TOML description of a root filesystem.
+//!
+//! Parsing takes text and returns data; nothing here touches the system
+//! except [`Recipe::load`], which reads the file and resolves paths that are
+//! relative to it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TreeError;
+
+/// A root filesystem described as packages from repositories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Recipe {
+    /// Short name of the tree; the image name defaults to it.
+    pub name: String,
+    /// The distribution release (`$releasever` for dnf).
+    pub releasever: String,
+    /// Target architecture (`$basearch`), e.g. `x86_64`.
+    #[serde(default = "default_arch")]
+    pub arch: String,
+    /// Repositories, in priority order.
+    #[serde(default, rename = "repo")]
+    pub repos: Vec<Repo>,
+    /// Packages to install (names, provides or file paths as dnf takes them).
+    pub packages: Vec<String>,
+    /// Packages never to install, even as dependencies.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Install weak dependencies (Recommends). Off by default, as in
+    /// Fedora's container base.
+    #[serde(default)]
+    pub install_weak_deps: bool,
+    /// What to leave out of the tree.
+    #[serde(default)]
+    pub footprint: Footprint,
+    /// Files added after the packages are installed.
+    #[serde(default, rename = "file")]
+    pub files: Vec<ExtraFile>,
+    /// Labels for an image built from the tree (Fedora container labels).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Runtime configuration for an image built from the tree.
+    #[serde(default)]
+    pub image: ImageSettings,
+}
+
+fn default_arch() -> String {
+    "x86_64".to_string()
+}
+
+/// One package repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Repo {
+    /// Repository id, as in a `.repo` file section.
+    pub id: String,
+    /// Base URL; a path without a scheme is relative to the recipe file.
+    #[serde(default)]
+    pub baseurl: Option<String>,
+    /// Metalink URL (Fedora's mirror manager).
+    #[serde(default)]
+    pub metalink: Option<String>,
+    /// Check package signatures. On unless the recipe turns it off.
+    #[serde(default = "yes")]
+    pub gpgcheck: bool,
+    /// The signing key(s): URLs, or paths relative to the recipe file.
+    #[serde(default)]
+    pub gpgkey: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The footprint policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Footprint {
+    /// Keep documentation (%doc files, man pages). Off by default.
+    #[serde(default)]
+    pub docs: bool,
+    /// Locales to keep (rpm's `%_install_langs`); `["all"]` keeps every one.
+    #[serde(default = "default_langs")]
+    pub langs: Vec<String>,
+    /// Remove package-manager caches (dnf metadata and packages).
+    #[serde(default = "yes")]
+    pub drop_caches: bool,
+    /// Remove package-manager logs and transaction history.
+    #[serde(default = "yes")]
+    pub drop_logs: bool,
+}
+
+fn default_langs() -> Vec<String> {
+    vec!["en_US".to_string()]
+}
+
+impl Default for Footprint {
+    fn default() -> Self {
+        Footprint {
+            docs: false,
+            langs: default_langs(),
+            drop_caches: true,
+            drop_logs: true,
+        }
+    }
+}
+
+/// A file written into the tree after installation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExtraFile {
+    /// Absolute path inside the tree.
+    pub path: String,
+    /// Inline content.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// A file to copy, relative to the recipe file.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Octal mode, e.g. "0644".
+    #[serde(default = "default_mode")]
+    pub mode: String,
+}
+
+fn default_mode() -> String {
+    "0644".to_string()
+}
+
+/// Runtime settings carried into an image's config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageSettings {
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+impl Recipe {
+    /// Parses recipe text. `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Recipe, TreeError> {
+        let recipe: Recipe = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((0, 0));
+            TreeError::RecipeSyntax {
+                path: origin.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        recipe.validate(origin)?;
+        Ok(recipe)
+    }
+
+    /// Reads and parses a recipe file, resolving relative repository paths
+    /// and `${VAR}` references against the environment.
+    pub fn load(path: &Path) -> Result<Recipe, TreeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TreeError::Io {
+            path: path.to_path_buf(),
+            action: "reading recipe",
+            source,
+        })?;
+        let mut recipe = Recipe::parse(&text, path)?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        recipe.resolve(&dir, path, &|name| std::env::var(name).ok())?;
+        Ok(recipe)
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), TreeError> {
+        let invalid = |message: String| TreeError::RecipeInvalid {
+            path: origin.to_path_buf(),
+            message,
+        };
+        if self.packages.is_empty() {
+            return Err(invalid("`packages` is empty".into()));
+        }
+        if self.repos.is_empty() {
+            return Err(invalid("no [[repo]] is defined".into()));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for repo in &self.repos {
+            if !ids.insert(&repo.id) {
+                return Err(invalid(format!("repository `{}` is defined twice", repo.id)));
+            }
+            match (&repo.baseurl, &repo.metalink) {
+                (None, None) => {
+                    return Err(invalid(format!(
+                        "repository `{}` needs a baseurl or a metalink",
+                        repo.id
+                    )))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(invalid(format!(
+                        "repository `{}` has both a baseurl and a metalink",
+                        repo.id
+                    )))
+                }
+                _ => {}
+            }
+            if repo.gpgcheck && repo.gpgkey.is_empty() {
+                return Err(invalid(format!(
+                    "repository `{}` checks signatures but names no gpgkey (set gpgkey, or gpgcheck = false)",
+                    repo.id
+                )));
+            }
+        }
+        for file in &self.files {
+            if !file.path.starts_with('/') {
+                return Err(invalid(format!("file path `{}` is not absolute", file.path)));
+            }
+            if file.content.is_some() == file.source.is_some() {
+                return Err(invalid(format!(
+                    "file `{}` needs exactly one of content and source",
+                    file.path
+                )));
+            }
+            if u32::from_str_radix(&file.mode, 8).is_err() {
+                return Err(invalid(format!(
+                    "file `{}` has mode `{}`, which is not octal",
+                    file.path, file.mode
+                )));
+            }
+        }
+        if self.footprint.langs.is_empty() {
+            return Err(invalid(
+                "footprint.langs is empty; name at least one locale, or \"all\"".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Expands `${VAR}` in URLs and makes scheme-less paths absolute
+    /// against `dir`.
+    pub fn resolve(
+        &mut self,
+        dir: &Path,
+        origin: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), TreeError> {
+        let fix = |value: &str| -> Result<String, TreeError> {
+            let expanded = expand_vars(value, env).map_err(|var| TreeError::RecipeInvalid {
+                path: origin.to_path_buf(),
+                message: format!("`{value}` uses ${{{var}}}, which is not set"),
+            })?;
+            Ok(absolutize(&expanded, dir))
+        };
+        for repo in &mut self.repos {
+            if let Some(url) = &repo.baseurl {
+                repo.baseurl = Some(fix(url)?);
+            }
+            if let Some(url) = &repo.metalink {
+                repo.metalink = Some(expand_vars(url, env).map_err(|var| {
+                    TreeError::RecipeInvalid {
+                        path: origin.to_path_buf(),
+                        message: format!("metalink uses ${{{var}}}, which is not set"),
+                    }
+                })?);
+            }
+            repo.gpgkey = repo
+                .gpgkey
+                .iter()
+                .map(|k| fix(k))
+                .collect::<Result<_, _>>()?;
+        }
+        for file in &mut self.files {
+            if let Some(src) = &file.source {
+                let p = Path::new(src);
+                if p.is_relative() {
+                    file.source = Some(dir.join(p).to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The locales rpm installs, as `%_install_langs` wants them.
+    pub fn install_langs(&self) -> String {
+        if self.footprint.langs.iter().any(|l| l == "all") {
+            "all".to_string()
+        } else {
+            // C is the untranslated default and is always kept.
+            let mut langs = vec!["C".to_string()];
+            langs.extend(self.footprint.langs.iter().cloned());
+            langs.join(":")
+        }
+    }
+}
+
+/// Replaces `${NAME}` with its value; returns the first unset name.
+fn expand_vars(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        match env(name) {
+            Some(v) => out.push_str(&v),
+            None => return Err(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A value with no URL scheme is a path; relative paths hang off `dir`.
+fn absolutize(value: &str, dir: &Path) -> String {
+    if value.contains("://") {
+        return value.to_string();
+    }
+    let p = Path::new(value);
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    };
+    let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+    format!("file://{}", abs.display())
+}
+
+/// 1-based line and column of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map(|nl| before[nl + 1..].chars().count() + 1)
+        .unwrap_or_else(|| before.chars().count() + 1);
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "sample"
+releasever = "43"
+packages = ["corral-hello"]
+
+[[repo]]
+id = "main"
+baseurl = "repo/main"
+gpgcheck = false
+
+[[repo]]
+id = "signed"
+baseurl = "file:///srv/signed"
+gpgkey = ["keys/RPM-GPG-KEY"]
+
+[footprint]
+langs = ["de"]
+
+[labels]
+name = "sample"
+"#;
+
+    #[test]
+    fn parses_and_defaults() {
+        let r = Recipe::parse(GOOD, Path::new("r.toml")).unwrap();
+        assert_eq!(r.arch, "x86_64");
+        assert!(!r.footprint.docs);
+        assert!(r.footprint.drop_caches);
+        assert!(r.repos[1].gpgcheck, "gpgcheck defaults to on");
+        assert_eq!(r.install_langs(), "C:de");
+    }
+
+    #[test]
+    fn resolves_relative_paths_and_vars() {
+        let mut r = Recipe::parse(GOOD, Path::new("/x/r.toml")).unwrap();
+        r.repos[0].baseurl = Some("${REPOS}/main".into());
+        r.resolve(Path::new("/x"), Path::new("/x/r.toml"), &|n| {
+            (n == "REPOS").then(|| "/srv/repos".to_string())
+        })
+        .unwrap();
+        assert_eq!(r.repos[0].baseurl.as_deref(), Some("file:///srv/repos/main"));
+        assert_eq!(r.repos[1].baseurl.as_deref(), Some("file:///srv/signed"));
+        assert_eq!(r.repos[1].gpgkey, vec!["file:///x/keys/RPM-GPG-KEY".to_string()]);
+
+        let mut r = Recipe::parse(GOOD, Path::new("/x/r.toml")).unwrap();
+        r.repos[0].baseurl = Some("${NOPE}/main".into());
+        let err = r
+            .resolve(Path::new("/x"), Path::new("/x/r.toml"), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("${NOPE}"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let text = GOOD.replace("[footprint]\n", "[footprint]\nnodocs = true\n");
+        let err = Recipe::parse(&text, Path::new("recipes/x.toml")).unwrap_err();
+        match &err {
+            TreeError::RecipeSyntax {
+                path, line, column, ..
+            } => {
+                assert_eq!(path, Path::new("recipes/x.toml"));
+                assert_eq!(*line, 17);
+                assert_eq!(*column, 1);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.starts_with("recipes/x.toml:17:1:"), "{msg}");
+        assert!(msg.contains("nodocs"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_and_missing_field() {
+        let text = GOOD.replace("releasever = \"43\"", "releasever = 43");
+        let msg = Recipe::parse(&text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("r.toml:3:14:"), "{msg}");
+
+        let text = GOOD.replace("packages = [\"corral-hello\"]\n", "");
+        let msg = Recipe::parse(&text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("missing field `packages`"), "{msg}");
+    }
+
+    #[test]
+    fn gpgcheck_without_key_is_refused() {
+        let text = GOOD.replace("gpgkey = [\"keys/RPM-GPG-KEY\"]\n", "");
+        let msg = Recipe::parse(&text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`signed` checks signatures"), "{msg}");
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}
