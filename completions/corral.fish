@@ -1,0 +1,141 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_corral_global_optspecs
+    string join \n v/verbose h/help V/version
+end
+
+function __fish_corral_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_corral_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_corral_using_subcommand
+    set -l cmd (__fish_corral_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c corral -n "__fish_corral_needs_command" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_needs_command" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_needs_command" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_needs_command" -f -a "tree" -d 'Package recipes to root filesystems'
+complete -c corral -n "__fish_corral_needs_command" -f -a "image" -d 'OCI base images: build and inspect'
+complete -c corral -n "__fish_corral_needs_command" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
+complete -c corral -n "__fish_corral_needs_command" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
+complete -c corral -n "__fish_corral_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -f -a "build" -d 'Install a recipe into a new root filesystem with dnf and rpm'
+complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -f -a "plan" -d 'Show what a build would do: the dnf configuration, the rpm macros and the command line. Reads no repository'
+complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l rootfs -d 'Where the tree goes; must not exist, or be empty' -r -F
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l source-date-epoch -d 'rpm install times and the clamp for file times (reproducible trees)' -r
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l json -d 'Print the report as JSON'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from plan" -l json -d 'Print the plan as JSON'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from plan" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from plan" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from help" -f -a "build" -d 'Install a recipe into a new root filesystem with dnf and rpm'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Show what a build would do: the dnf configuration, the rpm macros and the command line. Reads no repository'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
+complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -f -a "inspect" -d 'Show the manifest, config and layers of an image in any transport skopeo knows (oci:, docker://, docker-daemon:, oci-archive:)'
+complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l rootfs -d 'A ready tree: a directory (never modified) or a tar archive' -r -F
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s o -l output -d 'Output, as oci:DIR:TAG. DIR must not exist' -r
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l compression -d 'Layer compression' -r -f -a "gzip\t''
+zstd\t''"
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l source-date-epoch -d 'The image\'s creation time and the clamp for file times' -r
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l label -d 'Label KEY=VALUE on the image config (repeatable; adds to the recipe\'s)' -r
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l threads -d 'Compression threads (0: all cores)' -r
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l json -d 'Print the result as JSON'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from inspect" -l json -d 'Print the result as JSON'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from inspect" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from inspect" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Show the manifest, config and layers of an image in any transport skopeo knows (oci:, docker://, docker-daemon:, oci-archive:)'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "graph" -d 'Show the dependency graph of the library images'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from lint" -l format -r -f -a "text\t'`path:line:col: severity[ID] message`'
+json\t''
+sarif\t'SARIF 2.1.0'"
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from lint" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from lint" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from lint" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from graph" -l library -d 'The library folder' -r -F
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from graph" -l format -r -f -a "text\t''
+json\t''
+dot\t'Graphviz'"
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from graph" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from graph" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from graph" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l library -d 'The library folder' -r -F
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l since -d 'Rebuild images with files changed since this git revision, and their dependents' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l base-changed -d 'Rebuild the dependents of a library image or of an external base image reference' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l state -d 'JSON file of built images (context hash, digest, base digests); without a mode flag, images whose context or bases differ from it are rebuilt' -r -F
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l format -r -f -a "text\t''
+json\t''"
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l all -d 'Rebuild every image'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l mark-built -d 'Record the planned images as built in --state (for use after a build)'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "graph" -d 'Show the dependency graph of the library images'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
+complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'
+complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from man" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from man" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from man" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from completions" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from completions" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'
+complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "tree" -d 'Package recipes to root filesystems'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "image" -d 'OCI base images: build and inspect'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "build" -d 'Install a recipe into a new root filesystem with dnf and rpm'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "plan" -d 'Show what a build would do: the dnf configuration, the rpm macros and the command line. Reads no repository'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "inspect" -d 'Show the manifest, config and layers of an image in any transport skopeo knows (oci:, docker://, docker-daemon:, oci-archive:)'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "graph" -d 'Show the dependency graph of the library images'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'

@@ -1,0 +1,385 @@
+//! `corral image`: OCI base images from recipes or ready trees.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use corral_oci::{Compression, ExtraBlob, ImageConfigSpec, PackOptions};
+use corral_tree::{BuildOptions, ReadyTree, Recipe};
+use serde::Serialize;
+
+use crate::output::{byte_bar, human_bytes, print_json, spinner};
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build an OCI image layout from a recipe or a ready tree.
+    Build(BuildArgs),
+    /// Show the manifest, config and layers of an image in any transport
+    /// skopeo knows (oci:, docker://, docker-daemon:, oci-archive:).
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The tree recipe (TOML). Leave out with --rootfs.
+    #[arg(required_unless_present = "rootfs", conflicts_with = "rootfs")]
+    pub recipe: Option<PathBuf>,
+    /// A ready tree: a directory (never modified) or a tar archive.
+    #[arg(long)]
+    pub rootfs: Option<PathBuf>,
+    /// Output, as oci:DIR:TAG. DIR must not exist.
+    #[arg(short, long, value_name = "oci:DIR:TAG")]
+    pub output: String,
+    /// Layer compression.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]
+    pub compression: String,
+    /// The image's creation time and the clamp for file times.
+    #[arg(long, env = "SOURCE_DATE_EPOCH")]
+    pub source_date_epoch: Option<i64>,
+    /// Label KEY=VALUE on the image config (repeatable; adds to the recipe's).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Compression threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image, e.g. oci:./out:43 or docker://127.0.0.1:5000/base:43.
+    pub reference: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: ImageCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ImageCommand::Build(args) => build(args),
+        ImageCommand::Inspect(args) => inspect(args),
+    }
+}
+
+/// `oci:DIR:TAG`, split.
+pub fn parse_oci_output(s: &str) -> anyhow::Result<(PathBuf, String)> {
+    let Some(rest) = s.strip_prefix("oci:") else {
+        bail!("output `{s}` is not of the form oci:DIR:TAG");
+    };
+    let Some((dir, tag)) = rest.rsplit_once(':') else {
+        bail!("output `{s}` has no tag (oci:DIR:TAG)");
+    };
+    if dir.is_empty() {
+        bail!("output `{s}` has an empty directory");
+    }
+    let valid_tag = !tag.is_empty()
+        && tag.len() <= 128
+        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !valid_tag {
+        bail!("tag `{tag}` is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})");
+    }
+    Ok((PathBuf::from(dir), tag.to_string()))
+}
+
+#[derive(Debug, Serialize)]
+struct BuildResult {
+    layout: PathBuf,
+    tag: String,
+    manifest_digest: String,
+    config_digest: String,
+    layer_digest: String,
+    diff_id: String,
+    layer_size: u64,
+    uncompressed_size: u64,
+    sbom_digest: Option<String>,
+    packages: usize,
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let (dest, tag) = parse_oci_output(&args.output)?;
+    if dest.symlink_metadata().is_ok() {
+        bail!("{}: the output already exists; choose another directory or remove it", dest.display());
+    }
+    let compression: Compression = args.compression.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // The tree: built from the recipe into a scratch directory, or given.
+    let scratch;
+    let ready;
+    let (root, recipe): (&Path, Option<Recipe>) = match (&args.recipe, &args.rootfs) {
+        (Some(path), _) => {
+            let recipe = Recipe::load(path)?;
+            scratch = tempfile::Builder::new()
+                .prefix("corral-tree-")
+                .tempdir_in(std::env::var_os("TMPDIR").unwrap_or_else(|| "/var/tmp".into()))
+                .context("creating a scratch directory for the tree")?;
+            let rootfs = scratch.path().join("rootfs");
+            let bar = spinner(&format!("installing {} packages", recipe.packages.len()));
+            corral_tree::build_tree(&recipe, &rootfs, &BuildOptions { source_date_epoch: args.source_date_epoch })
+                .with_context(|| format!("building the tree of {}", path.display()))?;
+            bar.finish_and_clear();
+            ready = ReadyTree::open(&rootfs)?;
+            (ready.path(), Some(recipe))
+        }
+        (None, Some(rootfs)) => {
+            ready = ReadyTree::open(rootfs).with_context(|| format!("opening the tree {}", rootfs.display()))?;
+            (ready.path(), None)
+        }
+        (None, None) => bail!("give a recipe or --rootfs"),
+    };
+
+    let packages = match corral_tree::RpmDb::find(root) {
+        Some(db) => db.packages().context("reading the tree's rpm database")?,
+        None => Vec::new(),
+    };
+    let created = args
+        .source_date_epoch
+        .or_else(|| packages.iter().map(|p| p.buildtime).max())
+        .unwrap_or(0);
+    let name = recipe.as_ref().map(|r| r.name.clone()).unwrap_or_else(|| "rootfs".to_string());
+    let sbom = corral_tree::sbom::spdx_document(&name, &purl_namespace(root), &packages, created);
+
+    let mut labels: BTreeMap<String, String> = recipe.as_ref().map(|r| r.labels.clone()).unwrap_or_default();
+    for kv in &args.labels {
+        let (k, v) = kv.split_once('=').with_context(|| format!("label `{kv}` is not KEY=VALUE"))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let settings = recipe.as_ref().map(|r| r.image.clone()).unwrap_or_default();
+    let arch = recipe.as_ref().map(|r| r.arch.clone()).unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let mut annotations = BTreeMap::new();
+    annotations.insert("org.opencontainers.image.title".to_string(), labels.get("name").cloned().unwrap_or(name.clone()));
+    if let Some(v) = labels.get("version") {
+        annotations.insert("org.opencontainers.image.version".to_string(), v.clone());
+    }
+    if let Some(s) = labels.get("summary") {
+        annotations.insert("org.opencontainers.image.description".to_string(), s.clone());
+    }
+    if let Some(m) = labels.get("maintainer") {
+        annotations.insert("org.opencontainers.image.authors".to_string(), m.clone());
+    }
+    let cfg = ImageConfigSpec {
+        architecture: oci_arch(&arch).to_string(),
+        os: "linux".to_string(),
+        env: if settings.env.is_empty() {
+            vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin".to_string()]
+        } else {
+            settings.env.clone()
+        },
+        cmd: settings.cmd.clone().or_else(|| Some(vec!["/bin/sh".to_string()])),
+        entrypoint: settings.entrypoint.clone(),
+        working_dir: settings.working_dir.clone(),
+        user: settings.user.clone(),
+        labels,
+        created,
+        annotations,
+        history_comment: Some(format!("corral image build ({} packages)", packages.len())),
+    };
+    let extra = [ExtraBlob {
+        media_type: corral_tree::sbom::SPDX_MEDIA_TYPE.to_string(),
+        data: serde_json::to_vec_pretty(&sbom)?,
+        annotation_prefix: "dev.corral.sbom".to_string(),
+    }];
+    let total = corral_tree::build::tree_bytes(root).ok();
+    let bar = byte_bar(total, "packing");
+    let progress_bar = bar.clone();
+    let progress = move |done: u64| progress_bar.set_position(done);
+    let opts = PackOptions {
+        compression,
+        level: None,
+        clamp_mtime: args.source_date_epoch,
+        threads: args.threads,
+        progress: Some(std::sync::Arc::new(progress)),
+    };
+    let built = corral_oci::build_image_layout(root, &dest, &tag, &cfg, &extra, &opts)
+        .with_context(|| format!("packing {} into {}", root.display(), dest.display()))?;
+    bar.finish_and_clear();
+
+    // The SBOM also stands beside the layout, for people and scanners.
+    let sbom_file = sbom_path(&dest);
+    write_atomically(&sbom_file, &extra[0].data)?;
+
+    let result = BuildResult {
+        layout: dest.clone(),
+        tag: tag.clone(),
+        manifest_digest: built.manifest_digest.to_string(),
+        config_digest: built.config_digest.to_string(),
+        layer_digest: built.layer.digest.to_string(),
+        diff_id: built.layer.diff_id.to_string(),
+        layer_size: built.layer.size,
+        uncompressed_size: built.layer.uncompressed_size,
+        sbom_digest: built.extra.first().map(|(d, _)| d.to_string()),
+        packages: packages.len(),
+    };
+    if args.json {
+        print_json(&result)?;
+    } else {
+        println!("oci:{}:{}", dest.display(), tag);
+        println!("  manifest  {}", result.manifest_digest);
+        println!("  config    {}", result.config_digest);
+        println!(
+            "  layer     {} ({}, {} uncompressed)",
+            result.layer_digest,
+            human_bytes(result.layer_size),
+            human_bytes(result.uncompressed_size)
+        );
+        println!("  sbom      {} ({} packages)", sbom_file.display(), packages.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `out/base` → `out/base.spdx.json`.
+pub fn sbom_path(layout: &Path) -> PathBuf {
+    let mut name = layout.file_name().unwrap_or_default().to_os_string();
+    name.push(".spdx.json");
+    layout.with_file_name(name)
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, data).with_context(|| format!("writing {}", path.display()))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The distribution's id from the tree's os-release, for package URLs.
+fn purl_namespace(root: &Path) -> String {
+    for rel in ["etc/os-release", "usr/lib/os-release"] {
+        if let Ok(text) = std::fs::read_to_string(root.join(rel)) {
+            for line in text.lines() {
+                if let Some(id) = line.strip_prefix("ID=") {
+                    return id.trim_matches('"').to_string();
+                }
+            }
+        }
+    }
+    "corral".to_string()
+}
+
+/// rpm architecture names to OCI's (GOARCH).
+fn oci_arch(rpm_arch: &str) -> &str {
+    match rpm_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        "i686" | "i386" => "386",
+        other => other,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Inspection {
+    reference: String,
+    manifest_digest: String,
+    manifest: serde_json::Value,
+    config: serde_json::Value,
+    layers: Vec<LayerInfo>,
+    total_size: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct LayerInfo {
+    digest: String,
+    media_type: String,
+    size: i64,
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let info = rt.block_on(inspect_async(&args.reference))?;
+    if args.json {
+        print_json(&info)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", info.reference);
+    println!("  manifest  {}", info.manifest_digest);
+    let cfg = &info.config;
+    println!(
+        "  platform  {}/{}",
+        cfg["os"].as_str().unwrap_or("?"),
+        cfg["architecture"].as_str().unwrap_or("?")
+    );
+    if let Some(created) = cfg["created"].as_str() {
+        println!("  created   {created}");
+    }
+    if let Some(cmd) = cfg["config"]["Cmd"].as_array() {
+        println!("  cmd       {}", serde_json::to_string(cmd)?);
+    }
+    if let Some(labels) = cfg["config"]["Labels"].as_object() {
+        for (k, v) in labels {
+            println!("  label     {k}={}", v.as_str().unwrap_or_default());
+        }
+    }
+    for l in &info.layers {
+        println!("  layer     {} {} ({})", l.digest, human_bytes(l.size.max(0) as u64), l.media_type);
+    }
+    println!("  size      {}", human_bytes(info.total_size.max(0) as u64));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn inspect_async(reference: &str) -> anyhow::Result<Inspection> {
+    let proxy = containers_image_proxy::ImageProxy::new()
+        .await
+        .context("starting skopeo's image proxy (is skopeo installed?)")?;
+    let img = proxy
+        .open_image(reference)
+        .await
+        .with_context(|| format!("opening {reference}"))?;
+    let (digest, manifest) = proxy
+        .fetch_manifest(&img)
+        .await
+        .with_context(|| format!("reading the manifest of {reference}"))?;
+    let config = proxy
+        .fetch_config(&img)
+        .await
+        .with_context(|| format!("reading the config of {reference}"))?;
+    proxy.close_image(&img).await?;
+    proxy.finalize().await?;
+    let layers: Vec<LayerInfo> = manifest
+        .layers()
+        .iter()
+        .map(|l| LayerInfo {
+            digest: l.digest().to_string(),
+            media_type: l.media_type().to_string(),
+            size: l.size() as i64,
+        })
+        .collect();
+    let total_size = layers.iter().map(|l| l.size).sum::<i64>() + manifest.config().size() as i64;
+    Ok(Inspection {
+        reference: reference.to_string(),
+        manifest_digest: digest,
+        manifest: serde_json::to_value(&manifest)?,
+        config: serde_json::to_value(&config)?,
+        layers,
+        total_size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_oci_outputs() {
+        assert_eq!(parse_oci_output("oci:out/base:43").unwrap(), (PathBuf::from("out/base"), "43".to_string()));
+        assert_eq!(parse_oci_output("oci:/a:b:latest").unwrap(), (PathBuf::from("/a:b"), "latest".to_string()));
+        assert!(parse_oci_output("docker://x").is_err());
+        assert!(parse_oci_output("oci:dir").is_err());
+        assert!(parse_oci_output("oci:dir:-bad").is_err());
+        assert!(parse_oci_output("oci::t").is_err());
+    }
+
+    #[test]
+    fn sbom_sits_beside_the_layout() {
+        assert_eq!(sbom_path(Path::new("out/base")), PathBuf::from("out/base.spdx.json"));
+    }
+}

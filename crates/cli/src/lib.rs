@@ -1,0 +1,122 @@
+//! The clap tree and command dispatch of the `corral` binary.
+//!
+//! - [`Cli`]: the whole command line, parsed and unit-tested here.
+//! - [`tree`], [`image`]: one module per command group; other groups
+//!   (`dockerfiles`, `mirror`) bring their clap types from their crates.
+//! - [`generate`]: man pages and shell completions from this tree.
+//! - [`logging`], [`output`]: logs to stderr, results to stdout.
+//!
+//! Exit codes, for every command: 0 success; 1 the command ran and the
+//! answer is "no" (lint errors, damage found, no update); 2 it could not
+//! run (bad input, a failed tool, usage errors).
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod generate;
+pub mod image;
+pub mod logging;
+pub mod output;
+pub mod tree;
+
+/// Release engineering for a cloud OS: base images, curated Dockerfiles,
+/// Atomic Host composes, signing and a registry mirror.
+#[derive(Debug, Parser)]
+#[command(name = "corral", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Package recipes to root filesystems.
+    #[command(subcommand)]
+    Tree(tree::TreeCommand),
+    /// OCI base images: build and inspect.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// The curated Dockerfile library: lint, dependency graph, rebuild plans.
+    #[command(subcommand)]
+    Dockerfiles(corral_dockerfiles::cli::DockerfilesCommand),
+    /// Write man pages or shell completions generated from this command tree.
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCommand),
+}
+
+/// Exit code of a command that could not run.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Parses `args`, runs the command and maps errors to exit code 2 with the
+/// whole cause chain on stderr.
+pub fn run_from_iter<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_ERROR),
+            };
+        }
+    };
+    logging::init(cli.verbose);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Tree(cmd) => tree::run(cmd),
+        Command::Image(cmd) => image::run(cmd),
+        Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
+        Command::Generate(cmd) => generate::run(cmd),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_image_build() {
+        let cli = Cli::try_parse_from([
+            "corral", "image", "build", "--rootfs", "/t", "-o", "oci:out:1", "--compression", "zstd",
+        ])
+        .unwrap();
+        let Command::Image(image::ImageCommand::Build(b)) = cli.command else { panic!() };
+        assert_eq!(b.rootfs.as_deref(), Some(std::path::Path::new("/t")));
+        assert_eq!(b.compression, "zstd");
+        assert!(b.recipe.is_none());
+    }
+
+    #[test]
+    fn image_build_needs_recipe_or_rootfs_but_not_both() {
+        assert!(Cli::try_parse_from(["corral", "image", "build", "-o", "oci:o:t"]).is_err());
+        assert!(Cli::try_parse_from(["corral", "image", "build", "r.toml", "--rootfs", "x", "-o", "oci:o:t"]).is_err());
+        assert!(Cli::try_parse_from(["corral", "image", "build", "-o", "oci:o:t", "--rootfs", "x", "--compression", "xz"]).is_err());
+    }
+
+    #[test]
+    fn parses_tree_build_with_json() {
+        let cli = Cli::try_parse_from(["corral", "tree", "build", "r.toml", "--rootfs", "/r", "--json"]).unwrap();
+        let Command::Tree(tree::TreeCommand::Build(b)) = cli.command else { panic!() };
+        assert!(b.json);
+    }
+}

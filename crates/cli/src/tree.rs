@@ -1,0 +1,111 @@
+//! `corral tree`: package recipes to root filesystems.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use corral_tree::{BuildOptions, Recipe};
+
+use crate::output::{human_bytes, print_json, spinner};
+
+#[derive(Debug, Subcommand)]
+pub enum TreeCommand {
+    /// Install a recipe into a new root filesystem with dnf and rpm.
+    Build(BuildArgs),
+    /// Show what a build would do: the dnf configuration, the rpm macros
+    /// and the command line. Reads no repository.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The tree recipe (TOML).
+    pub recipe: PathBuf,
+    /// Where the tree goes; must not exist, or be empty.
+    #[arg(long)]
+    pub rootfs: PathBuf,
+    /// rpm install times and the clamp for file times (reproducible trees).
+    #[arg(long, env = "SOURCE_DATE_EPOCH")]
+    pub source_date_epoch: Option<i64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The tree recipe (TOML).
+    pub recipe: PathBuf,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: TreeCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TreeCommand::Build(args) => build(args),
+        TreeCommand::Plan(args) => plan(args),
+    }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let recipe = Recipe::load(&args.recipe)?;
+    let bar = spinner(&format!("installing {} packages", recipe.packages.len()));
+    let report = corral_tree::build_tree(
+        &recipe,
+        &args.rootfs,
+        &BuildOptions { source_date_epoch: args.source_date_epoch },
+    )
+    .with_context(|| format!("building the tree of {}", args.recipe.display()))?;
+    bar.finish_and_clear();
+    if args.json {
+        print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} packages, {} in {}",
+        report.name,
+        report.packages.len(),
+        human_bytes(report.tree_bytes),
+        report.rootfs.display()
+    );
+    for p in &report.packages {
+        println!("  {}", p.nevra());
+    }
+    println!("footprint policy saved:");
+    for s in &report.savings {
+        println!("  {:<8} {:>6} files  {:>10}", s.item, s.files, human_bytes(s.bytes));
+    }
+    if report.source_date_epoch.is_none() {
+        println!("note: SOURCE_DATE_EPOCH is not set, so the tree carries today's time and is not reproducible");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let recipe = Recipe::load(&args.recipe)?;
+    let conf = corral_tree::dnf::dnf_conf(&recipe);
+    let macros = corral_tree::dnf::rpm_macros(&recipe);
+    let argv = corral_tree::dnf::dnf_args(&recipe, "DNF_CONF".as_ref(), "ROOTFS".as_ref());
+    if args.json {
+        print_json(&serde_json::json!({
+            "recipe": recipe,
+            "dnf_conf": conf,
+            "rpm_macros": macros,
+            "command": std::iter::once("dnf".to_string()).chain(argv).collect::<Vec<_>>(),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("# {} (release {}, {})", recipe.name, recipe.releasever, recipe.arch);
+    println!("# repositories:");
+    for r in &recipe.repos {
+        let url = r.baseurl.as_deref().or(r.metalink.as_deref()).unwrap_or("");
+        let check = if r.gpgcheck { "gpgcheck on" } else { "gpgcheck OFF" };
+        println!("#   {} {url} ({check})", r.id);
+    }
+    println!("# dnf.conf\n{conf}");
+    println!("# $HOME/.rpmmacros\n{macros}");
+    println!("# command\ndnf {}", argv.join(" "));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what corral and its tests need on Debian 12, as root. Idempotent:
+# installs only what is missing, so a second run is quick.
+#
+# Sourced by demo.sh and test.sh; can be run on its own.
+set -euo pipefail
+
+CORRAL_DEBS=(
+  # building corral
+  pkg-config libostree-dev libglib2.0-dev
+  # trees and the sample packages
+  rpm dnf createrepo-c busybox-static gnupg
+  # images and their peers
+  skopeo umoci docker.io docker-registry ostree
+  # tools the tests and benchmarks call
+  zstd pigz time jq curl tar xz-utils attr libcap2-bin
+)
+
+corral_missing_debs() {
+  local pkg
+  for pkg in "${CORRAL_DEBS[@]}"; do
+    dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || echo "$pkg"
+  done
+}
+
+corral_install_debs() {
+  local missing
+  missing=$(corral_missing_debs)
+  [ -z "$missing" ] && return 0
+  echo "corral setup: installing $(echo $missing | wc -w) Debian packages: $(echo $missing)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing >/dev/null
+}
+
+corral_check_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  command -v cargo >/dev/null 2>&1 || {
+    echo "corral setup: cargo is not on PATH; install a Rust toolchain (rustup) first" >&2
+    return 1
+  }
+}
+
+corral_setup() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "corral setup: run as root (it installs Debian packages and starts dockerd)" >&2
+    return 1
+  fi
+  corral_install_debs
+  corral_check_rust
+  # A build cache outside the clone, so later runs on this machine are quick.
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/corral-target}
+  export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  corral_setup
+  echo "corral setup: ready (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+fi

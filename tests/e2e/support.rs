@@ -1,0 +1,291 @@
+//! Shared helpers of the end-to-end tests: the built `corral` binary,
+//! the sample RPM repositories, and the real tools they drive.
+//!
+//! A test that needs a tool which is missing fails with a message naming
+//! it; nothing here skips silently.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository's top directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The `corral` binary: `$CORRAL_BIN`, or the debug build in the target
+/// directory (`cargo build -p corral` or `cargo nextest run --workspace`
+/// builds it).
+pub fn corral_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CORRAL_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let bin = target.join("debug/corral");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p corral` first or set CORRAL_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A `corral` command with the sample repositories in its environment.
+pub fn corral(repos: &Path) -> Command {
+    let mut cmd = Command::new(corral_bin());
+    cmd.env("CORRAL_SAMPLE_REPOS", repos)
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `cmd`, panicking with its output unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Panics with a clear message when `tool` is not on PATH.
+pub fn require_tool(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(found, "{tool} is required by this test and is not installed (scripts/setup.sh installs it)");
+}
+
+/// Builds the sample RPM repositories into a fresh temporary directory.
+pub fn sample_repos() -> tempfile::TempDir {
+    for tool in ["rpmbuild", "rpmsign", "createrepo_c", "gpg", "busybox"] {
+        require_tool(tool);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("corral-repos-")
+        .tempdir_in("/var/tmp")
+        .expect("temp dir");
+    run_ok(
+        Command::new("bash")
+            .arg(repo_root().join("tests/fixtures/rpms/build-repo.sh"))
+            .arg(dir.path()),
+    );
+    dir
+}
+
+/// A scratch directory on a disk-backed filesystem (not tmpfs: trees
+/// carry xattrs and device nodes).
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("corral-e2e-")
+        .tempdir_in("/var/tmp")
+        .expect("temp dir")
+}
+
+/// Everything about one entry of a tree that an image must keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFacts {
+    pub kind: &'static str,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: i64,
+    pub size: u64,
+    pub content_sha256: Option<String>,
+    pub link: Option<String>,
+    pub rdev: Option<u64>,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+/// Walks `root` and records every entry's facts by relative path.
+/// Directory mtimes are included.
+pub fn tree_facts(root: &Path) -> BTreeMap<String, EntryFacts> {
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, EntryFacts>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let ft = meta.file_type();
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if ft.is_dir() {
+            "dir"
+        } else if ft.is_symlink() {
+            "symlink"
+        } else if ft.is_file() {
+            "file"
+        } else if ft.is_fifo() {
+            "fifo"
+        } else if ft.is_char_device() {
+            "char"
+        } else if ft.is_block_device() {
+            "block"
+        } else {
+            "socket"
+        };
+        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let content_sha256 = ft.is_file().then(|| sha256_file(&path));
+        let link = ft
+            .is_symlink()
+            .then(|| std::fs::read_link(&path).unwrap().to_string_lossy().into_owned());
+        let mut xattrs = BTreeMap::new();
+        if !ft.is_symlink() {
+            if let Ok(out) = Command::new("getfattr")
+                .args(["--absolute-names", "--dump", "-m", "-", "-e", "hex"])
+                .arg(&path)
+                .output()
+            {
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    if let Some((k, v)) = line.split_once("=0x") {
+                        xattrs.insert(k.to_string(), hex::decode(v).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        out.insert(
+            rel,
+            EntryFacts {
+                kind,
+                mode: meta.mode() & 0o7777,
+                uid: meta.uid(),
+                gid: meta.gid(),
+                mtime: meta.mtime(),
+                size: if ft.is_file() { meta.len() } else { 0 },
+                content_sha256,
+                link,
+                rdev: (ft.is_char_device() || ft.is_block_device()).then(|| meta.rdev()),
+                xattrs,
+            },
+        );
+        if ft.is_dir() {
+            walk(root, &path, out);
+        }
+    }
+}
+
+/// sha256 of a file, hex.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).unwrap();
+    hex::encode(h.finalize())
+}
+
+/// Reads an OCI layout's index and returns the manifest digest of `tag`.
+pub fn layout_manifest_digest(layout: &Path, tag: &str) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json")).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no manifest tagged {tag} in {}", layout.display()))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Reads a blob of an OCI layout as JSON.
+pub fn layout_json(layout: &Path, digest: &str) -> serde_json::Value {
+    let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+    serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).expect("blob")).unwrap()
+}
+
+/// A Docker Engine started for one test, on its own socket and data root,
+/// with the flags this machine needs; stopped and removed on drop.
+pub struct Dockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Dockerd {
+    pub fn start() -> Dockerd {
+        require_tool("dockerd");
+        require_tool("containerd");
+        let dir = tempfile::Builder::new()
+            .prefix("corral-dockerd-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false", "--ip6tables=false"])
+            .arg(format!("--host=unix://{}", dir.path().join("docker.sock").display()))
+            .arg(format!("--data-root={}", dir.path().join("data").display()))
+            .arg(format!("--exec-root={}", dir.path().join("exec").display()))
+            .arg(format!("--pidfile={}", dir.path().join("docker.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting dockerd");
+        let d = Dockerd { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = d.docker().arg("version").output().map(|o| o.status.success()).unwrap_or(false);
+            if ok {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not come up in 60 s; its log:\n{}",
+                std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// `unix:///…/docker.sock`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    /// The Debian docker client, pointed at this engine.
+    pub fn docker(&self) -> Command {
+        let client = if Path::new("/usr/bin/docker").exists() { "/usr/bin/docker" } else { "docker" };
+        let mut cmd = Command::new(client);
+        cmd.env("DOCKER_HOST", self.host());
+        cmd
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Mounts under the data root must go before the directory can.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "grep -o ' {0}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                self.dir.path().display()
+            ))
+            .status();
+    }
+}
