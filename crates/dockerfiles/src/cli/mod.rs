@@ -1,0 +1,257 @@
+//! The `corral dockerfiles` subcommands: the clap tree and what each runs.
+//! Output goes to the given writer (stdout from [`run`]); errors are
+//! returned, and the binary maps them to exit code 2.
+
+use crate::graph::Graph;
+use crate::library::{context_hash, Library};
+use crate::lint::{self, output::FileReport, Severity};
+use crate::plan::{self, StateFile, Trigger};
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const DEFAULT_LIBRARY: &str = "dockerfiles";
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DockerfilesCommand {
+    /// Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding
+    Lint(LintArgs),
+    /// Show the dependency graph of the library images
+    Graph(GraphArgs),
+    /// List the library images to rebuild, bases first
+    Plan(PlanArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LintArgs {
+    /// Dockerfiles, or folders searched for Dockerfile, Containerfile, *.Dockerfile and Dockerfile.*
+    #[arg(default_value = DEFAULT_LIBRARY)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LintFormat {
+    /// `path:line:col: severity[ID] message`
+    Text,
+    Json,
+    /// SARIF 2.1.0
+    Sarif,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GraphArgs {
+    /// The library folder
+    #[arg(long, default_value = DEFAULT_LIBRARY)]
+    pub library: PathBuf,
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Text,
+    Json,
+    /// Graphviz
+    Dot,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The library folder
+    #[arg(long, default_value = DEFAULT_LIBRARY)]
+    pub library: PathBuf,
+    /// Rebuild every image
+    #[arg(long, conflicts_with_all = ["since", "base_changed"])]
+    pub all: bool,
+    /// Rebuild images with files changed since this git revision, and their dependents
+    #[arg(long, value_name = "REV", conflicts_with = "base_changed")]
+    pub since: Option<String>,
+    /// Rebuild the dependents of a library image or of an external base image reference
+    #[arg(long, value_name = "IMAGE")]
+    pub base_changed: Option<String>,
+    /// JSON file of built images (context hash, digest, base digests);
+    /// without a mode flag, images whose context or bases differ from it are rebuilt
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Record the planned images as built in --state (for use after a build)
+    #[arg(long, requires = "state")]
+    pub mark_built: bool,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+/// Runs a subcommand, writing to stdout.
+pub fn run(cmd: DockerfilesCommand) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let code = run_to(cmd, &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::from(code))
+}
+
+/// Runs a subcommand, writing to `out`; returns the exit code.
+pub fn run_to(cmd: DockerfilesCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
+    match cmd {
+        DockerfilesCommand::Lint(a) => lint_cmd(&a, out),
+        DockerfilesCommand::Graph(a) => graph_cmd(&a, out),
+        DockerfilesCommand::Plan(a) => plan_cmd(&a, out),
+    }
+}
+
+fn is_dockerfile_name(name: &str) -> bool {
+    name == "Dockerfile"
+        || name == "Containerfile"
+        || name.ends_with(".Dockerfile")
+        || name.ends_with(".Containerfile")
+        || name.starts_with("Dockerfile.")
+        || name.starts_with("Containerfile.")
+}
+
+/// The Dockerfiles named by `paths`: files as given, folders searched.
+pub fn collect_dockerfiles(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+        if meta.is_dir() {
+            for e in walkdir::WalkDir::new(p).sort_by_file_name() {
+                let e = e.with_context(|| format!("walking {}", p.display()))?;
+                if e.file_type().is_file() && is_dockerfile_name(&e.file_name().to_string_lossy()) {
+                    files.push(e.into_path());
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn lint_cmd(a: &LintArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let files = collect_dockerfiles(&a.paths)?;
+    let mut reports = Vec::with_capacity(files.len());
+    for path in files {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        reports.push(FileReport {
+            findings: lint::lint_bytes(&bytes),
+            path,
+        });
+    }
+    match a.format {
+        LintFormat::Text => out.write_all(lint::output::text(&reports).as_bytes())?,
+        LintFormat::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&lint::output::json(&reports))?
+        )?,
+        LintFormat::Sarif => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&lint::output::sarif(&reports))?
+        )?,
+    }
+    let failed = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .any(|f| f.severity == Severity::Error);
+    Ok(u8::from(failed))
+}
+
+fn load_graph(library: &Path) -> anyhow::Result<(Library, Graph)> {
+    let lib = Library::load(library)
+        .with_context(|| format!("loading the library {}", library.display()))?;
+    let graph = Graph::build(&lib)?;
+    Ok((lib, graph))
+}
+
+fn graph_cmd(a: &GraphArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let (_, graph) = load_graph(&a.library)?;
+    match a.format {
+        GraphFormat::Text => out.write_all(graph.render_text().as_bytes())?,
+        GraphFormat::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&graph.render_json())?
+        )?,
+        GraphFormat::Dot => out.write_all(graph.render_dot().as_bytes())?,
+    }
+    Ok(0)
+}
+
+fn plan_cmd(a: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let (lib, graph) = load_graph(&a.library)?;
+    let trigger = if a.all {
+        Trigger::All
+    } else if let Some(rev) = &a.since {
+        Trigger::Files(changed_files(&a.library, rev)?)
+    } else if let Some(img) = &a.base_changed {
+        Trigger::BaseChanged(img.clone())
+    } else {
+        Trigger::Changed
+    };
+    let mut hashes = BTreeMap::new();
+    for (name, img) in &lib.images {
+        let h = context_hash(&img.dir)
+            .with_context(|| format!("hashing the build context of {name}"))?;
+        hashes.insert(name.clone(), h);
+    }
+    let mut state = match &a.state {
+        Some(p) => StateFile::load(p)?,
+        None => StateFile::default(),
+    };
+    let plan = plan::plan(&graph, &trigger, &hashes, &state)?;
+    match a.format {
+        PlanFormat::Text => out.write_all(plan.render_text().as_bytes())?,
+        PlanFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?,
+    }
+    if a.mark_built {
+        state.record_plan(&plan, &graph, &hashes);
+        state.save()?;
+    }
+    Ok(0)
+}
+
+/// Files changed since `rev` (committed, staged, unstaged and untracked),
+/// relative to the library folder.
+fn changed_files(library: &Path, rev: &str) -> anyhow::Result<Vec<String>> {
+    let git = |args: &[&str]| -> anyhow::Result<String> {
+        let o = std::process::Command::new("git")
+            .arg("-C")
+            .arg(library)
+            .args(args)
+            .output()
+            .context("running git")?;
+        if !o.status.success() {
+            bail!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let prefix = git(&["rev-parse", "--show-prefix"])?.trim().to_string();
+    let mut files: Vec<String> = git(&["diff", "--name-only", rev, "--"])
+        .with_context(|| format!("listing files changed since {rev}"))?
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_string))
+        .collect();
+    files.extend(
+        git(&["ls-files", "--others", "--exclude-standard"])?
+            .lines()
+            .map(str::to_string),
+    );
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+use super::*;
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+struct Top {
+    #[command(subcommand)]
+    cmd: DockerfilesCommand,
+}
+
+fn run_args(args: &[&str]) -> (anyhow::Result<u8>, String) {
+    let top =
+        Top::try_parse_from(std::iter::once("dockerfiles").chain(args.iter().copied())).unwrap();
+    let mut out = Vec::new();
+    let r = run_to(top.cmd, &mut out);
+    (r, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn parses_the_contract() {
+    let t = Top::try_parse_from(["x", "lint"]).unwrap();
+    let DockerfilesCommand::Lint(a) = t.cmd else {
+        panic!()
+    };
+    assert_eq!(a.paths, vec![PathBuf::from("dockerfiles")]);
+    assert_eq!(a.format, LintFormat::Text);
+    assert!(Top::try_parse_from(["x", "lint", "--format", "sarif", "a", "b"]).is_ok());
+    assert!(Top::try_parse_from(["x", "graph", "--format", "dot"]).is_ok());
+    assert!(Top::try_parse_from(["x", "plan", "--all", "--since", "HEAD"]).is_err());
+    assert!(Top::try_parse_from(["x", "plan", "--mark-built"]).is_err());
+    assert!(
+        Top::try_parse_from(["x", "plan", "--base-changed", "base", "--state", "s.json"]).is_ok()
+    );
+}
+
+#[test]
+fn lint_exit_codes() {
+    let t = tempfile::tempdir().unwrap();
+    let bad = t.path().join("Dockerfile");
+    std::fs::write(&bad, "FROM fedora\n").unwrap();
+    let (r, out) = run_args(&["lint", bad.to_str().unwrap()]);
+    assert_eq!(r.unwrap(), 1);
+    assert!(out.contains("error[CR001]"), "{out}");
+    let (r, out) = run_args(&["lint", "--format", "json", t.path().to_str().unwrap()]);
+    assert_eq!(r.unwrap(), 1);
+    assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+    let (r, _) = run_args(&["lint", t.path().join("missing").to_str().unwrap()]);
+    assert!(r.is_err());
+    let info_only = t.path().join("x.Dockerfile");
+    std::fs::write(
+        &info_only,
+        "# corral-ignore-file: CR001 CR004 CR008\nFROM fedora:43\nEXPOSE 80\n",
+    )
+    .unwrap();
+    let (r, out) = run_args(&["lint", info_only.to_str().unwrap()]);
+    assert_eq!(r.unwrap(), 0, "{out}");
+    assert!(out.contains("info[CR010]"));
+}
+
+#[test]
+fn plan_mark_built_then_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("lib");
+    std::fs::create_dir_all(lib.join("base")).unwrap();
+    std::fs::write(
+        lib.join("library.toml"),
+        "[library]\nregistry = \"quay.io/corral\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lib.join("base/Dockerfile"),
+        "FROM registry.fedoraproject.org/fedora:43\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lib.join("base/image.toml"),
+        "[image]\nsummary = \"b\"\ntags = [\"43\"]\narchitectures = [\"x86_64\"]\n",
+    )
+    .unwrap();
+    let state = t.path().join("state.json");
+    let (l, s) = (lib.to_str().unwrap(), state.to_str().unwrap());
+    let (r, out) = run_args(&["plan", "--library", l, "--state", s, "--mark-built"]);
+    assert_eq!(r.unwrap(), 0);
+    assert!(out.contains("1. base (not built)"), "{out}");
+    let (r, out) = run_args(&["plan", "--library", l, "--state", s, "--format", "json"]);
+    assert_eq!(r.unwrap(), 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["steps"],
+        serde_json::json!([])
+    );
+    let (r, out) = run_args(&["graph", "--library", l, "--format", "json"]);
+    assert_eq!(r.unwrap(), 0);
+    assert!(out.contains("registry.fedoraproject.org/fedora:43"));
+    let (r, _) = run_args(&["graph", "--library", t.path().to_str().unwrap()]);
+    assert!(r.is_err());
+}
+
+#[test]
+fn plan_since_git_revision() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("dockerfiles");
+    let img = |name: &str, from: &str| {
+        std::fs::create_dir_all(lib.join(name)).unwrap();
+        std::fs::write(lib.join(name).join("Dockerfile"), format!("FROM {from}\n")).unwrap();
+        std::fs::write(
+            lib.join(name).join("image.toml"),
+            "[image]\nsummary = \"x\"\ntags = [\"43\"]\narchitectures = [\"x86_64\"]\n",
+        )
+        .unwrap();
+    };
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(
+        lib.join("library.toml"),
+        "[library]\nregistry = \"quay.io/corral\"\n",
+    )
+    .unwrap();
+    img("base", "registry.fedoraproject.org/fedora:43");
+    img("python3", "quay.io/corral/base:43");
+    img("nodejs", "quay.io/corral/base:43");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(t.path())
+            .args([
+                "-c",
+                "user.email=t@example.invalid",
+                "-c",
+                "user.name=t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "library"]);
+    let l = lib.to_str().unwrap();
+    let (r, out) = run_args(&["plan", "--library", l, "--since", "HEAD"]);
+    assert_eq!(r.unwrap(), 0);
+    assert_eq!(out, "nothing to rebuild\n");
+    std::fs::write(
+        lib.join("base/Dockerfile"),
+        "FROM registry.fedoraproject.org/fedora:43\nRUN true\n",
+    )
+    .unwrap();
+    std::fs::write(lib.join("nodejs/new.js"), "1\n").unwrap();
+    let (r, out) = run_args(&[
+        "plan",
+        "--library",
+        l,
+        "--since",
+        "HEAD",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.unwrap(), 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<_> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["image"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["base", "nodejs", "python3"]);
+    assert!(
+        v["steps"][1]["reasons"]
+            .to_string()
+            .contains("nodejs/new.js changed"),
+        "{out}"
+    );
+    let (r, _) = run_args(&["plan", "--library", l, "--since", "no-such-rev"]);
+    assert!(r.unwrap_err().to_string().contains("no-such-rev"));
+}

@@ -1,0 +1,206 @@
+//! The rule catalogue: ids, severities and the text of their docs pages.
+
+use super::Severity;
+
+/// A lint rule's description; `docs/rules/<id>.md` is rendered from it.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub summary: &'static str,
+    pub rationale: &'static str,
+    pub bad: &'static str,
+    pub good: &'static str,
+}
+
+macro_rules! rule {
+    ($id:literal, $name:literal, $sev:ident, $summary:literal, $why:literal, $bad:literal, $good:literal) => {
+        RuleInfo {
+            id: $id,
+            name: $name,
+            severity: Severity::$sev,
+            summary: $summary,
+            rationale: $why,
+            bad: $bad,
+            good: $good,
+        }
+    };
+}
+
+pub const RULES: &[RuleInfo] = &[
+    rule!("CR000", "parse-error", Error,
+        "The Dockerfile must parse.",
+        "Nothing else can be checked in a file that does not parse; the build would fail the same way.",
+        "COPY only-one-argument\n",
+        "COPY app.py /opt/app-root/src/\n"),
+    rule!("CR001", "from-fully-qualified", Error,
+        "FROM must name the registry host.",
+        "The Fedora container guidelines require fully qualified base images: a short name is resolved through the builder's search registries, so the same Dockerfile can build on a different base on another machine.",
+        "FROM fedora:43\n",
+        "FROM registry.fedoraproject.org/fedora:43\n"),
+    rule!("CR002", "from-tag", Error,
+        "FROM must give a tag.",
+        "Without a tag the builder uses `latest`, which moves. A digest alone pins the content but says nothing to a reader; give the tag as well.",
+        "FROM registry.fedoraproject.org/fedora\n",
+        "FROM registry.fedoraproject.org/fedora:43\n"),
+    rule!("CR003", "from-latest", Error,
+        "FROM must not use the `latest` tag.",
+        "`latest` changes under you; rebuilds are not reproducible and the dependency graph cannot say what a rebuild will pick up.",
+        "FROM registry.fedoraproject.org/fedora:latest\n",
+        "FROM registry.fedoraproject.org/fedora:43\n"),
+    rule!("CR004", "required-labels", Error,
+        "The final stage must set the labels the Fedora container guidelines require.",
+        "The labels `com.redhat.component`, `name`, `version`, `architecture`, `summary`, `maintainer` and one of `run` or `usage` identify the image, its component and how to run it; release tooling reads them.",
+        "FROM registry.fedoraproject.org/fedora:43\nLABEL name=\"corral/tool\"\n",
+        "FROM registry.fedoraproject.org/fedora:43\nLABEL com.redhat.component=\"tool-container\" \\\n      name=\"corral/tool\" \\\n      version=\"1\" \\\n      architecture=\"x86_64\" \\\n      summary=\"A tool\" \\\n      maintainer=\"Corral <corral@example.invalid>\" \\\n      usage=\"podman run corral/tool\"\n"),
+    rule!("CR005", "dnf-assume-yes", Error,
+        "`dnf`/`yum`/`microdnf install` must pass `-y`.",
+        "A build has no terminal: without `-y` the install prompts and aborts.",
+        "RUN dnf install httpd && dnf clean all\n",
+        "RUN dnf -y --setopt=tsflags=nodocs install httpd && dnf clean all\n"),
+    rule!("CR006", "dnf-nodocs", Error,
+        "`dnf`/`yum`/`microdnf install` must pass `--setopt=tsflags=nodocs`.",
+        "The Fedora container guidelines keep documentation out of images to keep them small.",
+        "RUN dnf -y install httpd && dnf clean all\n",
+        "RUN dnf -y --setopt=tsflags=nodocs install httpd && dnf clean all\n"),
+    rule!("CR007", "dnf-clean-all", Error,
+        "`dnf`/`yum`/`microdnf install` must be followed by `dnf clean all` in the same RUN.",
+        "Metadata and package caches left in a layer stay in the image for ever, even if a later RUN deletes them. A RUN with a cache mount on `/var/cache/dnf` (or yum) needs no clean.",
+        "RUN dnf -y --setopt=tsflags=nodocs install httpd\nRUN dnf clean all\n",
+        "RUN dnf -y --setopt=tsflags=nodocs install httpd && dnf clean all\n"),
+    rule!("CR008", "non-root-user", Error,
+        "The image must not run as root.",
+        "The last USER of the final stage must not be `root` or `0`. A service that must start as root says so with a comment `# corral: allow-root <reason>` anywhere in the file; the reason is required. A final stage with no USER gets a warning: it runs as whatever its base image's user is.",
+        "FROM quay.io/corral/base:43\nUSER root\nRUN dnf -y --setopt=tsflags=nodocs install x && dnf clean all\n",
+        "FROM quay.io/corral/base:43\nUSER root\nRUN dnf -y --setopt=tsflags=nodocs install x && dnf clean all\nUSER 1001\n"),
+    rule!("CR009", "expose-valid", Error,
+        "EXPOSE must list valid ports: `port[/tcp|udp|sctp]` or `start-end[/proto]`, 1 to 65535.",
+        "An invalid EXPOSE fails the build or publishes nothing.",
+        "EXPOSE 80/http 70000\n",
+        "EXPOSE 8080/tcp\n"),
+    rule!("CR010", "healthcheck-suggested", Info,
+        "An image that EXPOSEs a port should have a HEALTHCHECK.",
+        "Services with a health check are restarted by the engine when they hang, and image tests can wait for readiness instead of sleeping.",
+        "EXPOSE 8080\nCMD [\"httpd\", \"-DFOREGROUND\"]\n",
+        "EXPOSE 8080\nHEALTHCHECK CMD [\"curl\", \"-fsS\", \"http://localhost:8080/\"]\nCMD [\"httpd\", \"-DFOREGROUND\"]\n"),
+    rule!("CR011", "exec-form", Warning,
+        "CMD and ENTRYPOINT should use the exec (JSON) form.",
+        "The shell form runs the command under `/bin/sh -c`, so the process does not get signals such as SIGTERM and the container is killed after the stop timeout.",
+        "CMD python3 -m http.server\n",
+        "CMD [\"python3\", \"-m\", \"http.server\"]\n"),
+    rule!("CR012", "no-maintainer", Warning,
+        "MAINTAINER is deprecated.",
+        "Use `LABEL maintainer=...`, which the required-labels rule (CR004) asks for anyway.",
+        "MAINTAINER Jane <jane@example.invalid>\n",
+        "LABEL maintainer=\"Jane <jane@example.invalid>\"\n"),
+    rule!("CR013", "no-sudo", Warning,
+        "Do not use sudo in RUN.",
+        "Builds run as the current USER; switch with `USER root` for the privileged steps instead. sudo in an image also brings a setuid binary and unpredictable TTY and signal behaviour.",
+        "RUN sudo dnf -y --setopt=tsflags=nodocs install x && sudo dnf clean all\n",
+        "USER root\nRUN dnf -y --setopt=tsflags=nodocs install x && dnf clean all\nUSER 1001\n"),
+    rule!("CR014", "workdir-not-cd", Warning,
+        "Use WORKDIR instead of `cd` in RUN.",
+        "A `cd` lasts only for its RUN and hides where later instructions run; WORKDIR is explicit and is kept.",
+        "RUN cd /opt/app && make\n",
+        "WORKDIR /opt/app\nRUN make\n"),
+    rule!("CR015", "package-cleanup", Warning,
+        "apt and apk installs should clean their caches in the same RUN.",
+        "`apt-get install` should be followed by `rm -rf /var/lib/apt/lists/*` and use `-y`; `apk add` should use `--no-cache`. Caches left in a layer cannot be removed by a later one.",
+        "RUN apt-get update && apt-get install curl\n",
+        "RUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*\n"),
+    rule!("CR016", "copy-not-add", Warning,
+        "Use COPY, not ADD, for local files and folders.",
+        "ADD also fetches URLs and unpacks archives; for a plain local file that magic is a surprise. ADD stays fine for URLs, git sources and local tar archives to unpack.",
+        "ADD app.py /opt/app-root/src/\n",
+        "COPY app.py /opt/app-root/src/\n"),
+    rule!("CR017", "unique-stage-names", Error,
+        "Stage names must be unique.",
+        "`COPY --from=name` and `--target` pick one stage; a duplicate name is rejected by BuildKit.",
+        "FROM a.example/x:1 AS build\nFROM a.example/y:1 AS build\n",
+        "FROM a.example/x:1 AS build\nFROM a.example/y:1 AS test\n"),
+    rule!("CR018", "unknown-instruction", Error,
+        "Unknown instruction.",
+        "The builder rejects it; usually a typo or a line that lost its continuation.",
+        "FROM registry.fedoraproject.org/fedora:43\nRUNN echo\n",
+        "FROM registry.fedoraproject.org/fedora:43\nRUN echo\n"),
+    rule!("CR019", "duplicate-label", Warning,
+        "The same label is set twice in a stage.",
+        "Only the last value is kept; the first is dead and usually a copy-and-paste mistake.",
+        "LABEL name=\"a\"\nLABEL name=\"b\"\n",
+        "LABEL name=\"b\"\n"),
+    rule!("CR020", "from-platform", Warning,
+        "FROM --platform should be a build platform variable.",
+        "A constant `--platform` makes the Dockerfile build for one architecture only; `--platform=$TARGETPLATFORM` is the default anyway (reported as info). Use `--platform=$BUILDPLATFORM` for build stages that cross-compile.",
+        "FROM --platform=linux/amd64 registry.fedoraproject.org/fedora:43\n",
+        "FROM --platform=$BUILDPLATFORM registry.fedoraproject.org/fedora:43 AS build\n"),
+    rule!("CR021", "from-undefined-arg", Error,
+        "Variables in FROM must be declared by an ARG before the first FROM.",
+        "Only global ARGs (and the automatic platform ARGs) are visible to FROM; anything else expands to the empty string and produces a wrong or invalid image name. Invalid references such as `${V#x}` are reported too.",
+        "FROM quay.io/corral/base:${VERSION}\n",
+        "ARG VERSION=43\nFROM quay.io/corral/base:${VERSION}\n"),
+    rule!("CR022", "unknown-flag", Error,
+        "Unknown flag for the instruction.",
+        "BuildKit rejects flags an instruction does not have (for example `COPY --mount`).",
+        "COPY --mount=type=cache,target=/x a /b\n",
+        "COPY --link a /b\n"),
+    rule!("CR023", "workdir-absolute", Warning,
+        "WORKDIR should be an absolute path.",
+        "A relative WORKDIR depends on the previous one, which may come from a base image you do not control.",
+        "WORKDIR app\n",
+        "WORKDIR /opt/app-root/src\n"),
+    rule!("CR024", "env-key-value", Info,
+        "Use the `key=value` form of ENV and LABEL.",
+        "The legacy `ENV key value` form cannot set several variables and is easy to misread; BuildKit warns about it.",
+        "ENV PATH /opt/bin:$PATH\n",
+        "ENV PATH=/opt/bin:$PATH\n"),
+    rule!("CR025", "single-cmd", Warning,
+        "Only one CMD, ENTRYPOINT and HEALTHCHECK per stage.",
+        "Only the last one takes effect; earlier ones are dead code.",
+        "CMD [\"a\"]\nCMD [\"b\"]\n",
+        "CMD [\"b\"]\n"),
+    rule!("CR026", "copy-from-stage", Error,
+        "`COPY --from` must name an earlier stage (or an image).",
+        "A stage cannot copy from itself or from a stage defined after it.",
+        "FROM a.example/x:1 AS one\nCOPY --from=two /a /a\nFROM a.example/y:1 AS two\n",
+        "FROM a.example/y:1 AS two\nFROM a.example/x:1 AS one\nCOPY --from=two /a /a\n"),
+    rule!("CR027", "from-invalid-reference", Error,
+        "FROM must name a valid image reference.",
+        "Repository names are lowercase; tags are at most 128 characters of letters, digits, `_`, `.` and `-`; digests are `algorithm:hex`.",
+        "FROM Quay.io/Corral/Base:43\n",
+        "FROM quay.io/corral/base:43\n"),
+];
+
+/// Looks a rule up by id.
+pub fn rule(id: &str) -> Option<&'static RuleInfo> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// The Markdown page of a rule, as kept in `docs/rules/<id>.md`.
+pub fn render_doc(r: &RuleInfo) -> String {
+    format!(
+        "# {id} {name}\n\nSeverity: **{sev}**\n\n{summary}\n\n## Why\n\n{why}\n\n## Bad\n\n```dockerfile\n{bad}```\n\n## Good\n\n```dockerfile\n{good}```\n\n## Ignoring\n\nOn the line before the instruction: `# corral-ignore: {id}`; for the whole file: `# corral-ignore-file: {id}`.\n",
+        id = r.id,
+        name = r.name,
+        sev = r.severity,
+        summary = r.summary,
+        why = r.rationale,
+        bad = r.bad,
+        good = r.good,
+    )
+}
+
+/// `docs/rules/README.md`: the index.
+pub fn render_index() -> String {
+    let mut s = String::from("# Dockerfile lint rules\n\n`corral dockerfiles lint` checks these rules. Generated from `crates/dockerfiles/src/lint/registry.rs`; regenerate with `CORRAL_UPDATE_DOCS=1 cargo test -p corral-dockerfiles rule_docs`.\n\n| id | name | severity | summary |\n| --- | --- | --- | --- |\n");
+    for r in RULES {
+        s.push_str(&format!(
+            "| [{id}]({id}.md) | {name} | {sev} | {summary} |\n",
+            id = r.id,
+            name = r.name,
+            sev = r.severity,
+            summary = r.summary.replace('|', "\\|")
+        ));
+    }
+    s
+}

@@ -1,0 +1,208 @@
+use super::*;
+
+fn ids(src: &str) -> Vec<&'static str> {
+    lint_str(src).into_iter().map(|f| f.rule).collect()
+}
+
+fn with_from(fragment: &str) -> String {
+    if fragment.lines().any(|l| l.starts_with("FROM")) {
+        fragment.to_string()
+    } else {
+        format!("FROM registry.fedoraproject.org/fedora:43\n{fragment}")
+    }
+}
+
+/// Every rule's documented bad example triggers it; the good one does not.
+#[test]
+fn rule_examples() {
+    for r in RULES {
+        let bad = ids(&with_from(r.bad));
+        assert!(bad.contains(&r.id), "{}: bad example gives {bad:?}", r.id);
+        let good = ids(&with_from(r.good));
+        assert!(
+            !good.contains(&r.id),
+            "{}: good example gives {good:?}",
+            r.id
+        );
+    }
+}
+
+#[test]
+fn rule_ids_are_unique_and_ordered() {
+    for w in RULES.windows(2) {
+        assert!(w[0].id < w[1].id);
+    }
+}
+
+/// `docs/rules/` is rendered from the catalogue; regenerate with
+/// CORRAL_UPDATE_DOCS=1.
+#[test]
+fn rule_docs_are_current() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
+    let update = std::env::var_os("CORRAL_UPDATE_DOCS").is_some();
+    let mut pages: Vec<(String, String)> = RULES
+        .iter()
+        .map(|r| (format!("{}.md", r.id), registry::render_doc(r)))
+        .collect();
+    pages.push(("README.md".into(), registry::render_index()));
+    for (name, want) in pages {
+        let path = dir.join(&name);
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        } else {
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                have == want,
+                "{} is stale; run CORRAL_UPDATE_DOCS=1 cargo test -p corral-dockerfiles rule_docs",
+                path.display()
+            );
+        }
+    }
+}
+
+const CLEAN: &str = r#"FROM quay.io/corral/base:43
+LABEL com.redhat.component="x-container" \
+      name="corral/x" \
+      version="1" \
+      architecture="x86_64" \
+      summary="x" \
+      maintainer="Corral <corral@example.invalid>" \
+      usage="podman run corral/x"
+USER root
+RUN dnf -y --setopt=tsflags=nodocs install x && \
+    dnf clean all
+USER 1001
+EXPOSE 8080
+HEALTHCHECK CMD ["true"]
+CMD ["x"]
+"#;
+
+#[test]
+fn clean_file_has_no_findings() {
+    assert_eq!(lint_str(CLEAN), vec![]);
+}
+
+#[test]
+fn positions_and_messages() {
+    let f = lint_str("FROM fedora:latest\n");
+    let cr001 = f.iter().find(|f| f.rule == "CR001").unwrap();
+    assert_eq!((cr001.line, cr001.column), (1, 6));
+    assert!(f.iter().any(|f| f.rule == "CR003"));
+    assert!(f
+        .iter()
+        .any(|f| f.rule == "CR004" && f.message.contains("com.redhat.component")));
+}
+
+#[test]
+fn ignore_comments() {
+    let src = "FROM registry.fedoraproject.org/fedora:43\n# corral-ignore: CR012\nMAINTAINER x\nMAINTAINER y\n";
+    let f: Vec<_> = lint_str(src)
+        .into_iter()
+        .filter(|f| f.rule == "CR012")
+        .collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].line, 4);
+    let src = "# corral-ignore-file: CR012, CR004\nFROM registry.fedoraproject.org/fedora:43\nMAINTAINER x\n";
+    let f = ids(src);
+    assert!(!f.contains(&"CR012") && !f.contains(&"CR004"));
+    // an ignore covers every line of a continued instruction
+    let src = "FROM registry.fedoraproject.org/fedora:43\n# corral-ignore: CR007\nRUN dnf -y --setopt=tsflags=nodocs \\\n  install x\n";
+    assert!(!ids(src).contains(&"CR007"));
+}
+
+#[test]
+fn allow_root_needs_a_reason() {
+    let root = CLEAN.replace("USER 1001\n", "");
+    assert!(ids(&root).contains(&"CR008"));
+    let with_reason = format!("# corral: allow-root binds port 80\n{root}");
+    assert!(!ids(&with_reason).contains(&"CR008"));
+    let without = format!("# corral: allow-root\n{root}");
+    assert!(ids(&without).contains(&"CR008"));
+    let no_user = CLEAN.replace("USER root\n", "").replace("USER 1001\n", "");
+    let f = lint_str(&no_user);
+    let w = f.iter().find(|f| f.rule == "CR008").unwrap();
+    assert_eq!(w.severity, Severity::Warning);
+}
+
+#[test]
+fn dnf_variants() {
+    let run = |r: &str| ids(&with_from(r));
+    assert!(!run(
+        "RUN --mount=type=cache,target=/var/cache/dnf dnf -y --setopt=tsflags=nodocs install x\n"
+    )
+    .contains(&"CR007"));
+    assert!(
+        !run("RUN dnf install -y --nodocs x && rm -rf /var/cache/dnf\n")
+            .iter()
+            .any(|r| matches!(*r, "CR005" | "CR006" | "CR007"))
+    );
+    assert!(run("RUN microdnf install x\n").contains(&"CR005"));
+    assert!(
+        run("RUN yum -y --setopt=tsflags=nodocs install x; yum clean all\n")
+            .iter()
+            .all(|r| !matches!(*r, "CR005" | "CR006" | "CR007"))
+    );
+    // heredoc RUN bodies are read too
+    assert!(run("RUN <<EOF\ndnf -y install x\nEOF\n").contains(&"CR006"));
+    assert!(run("RUN apk add curl\n").contains(&"CR015"));
+    assert!(!run("RUN apk add --no-cache curl\n").contains(&"CR015"));
+    assert!(!run("RUN echo 'cd /x'\n").contains(&"CR014"));
+    assert!(
+        !run("RUN dnf -y --setopt=tsflags=nodocs install sudo && dnf clean all\n")
+            .contains(&"CR013")
+    );
+    assert!(run("RUN dnf --setopt tsflags=nodocs install x && dnf clean all\n").contains(&"CR005"));
+}
+
+#[test]
+fn from_checks() {
+    let f = ids("ARG TAG=43\nFROM registry.fedoraproject.org/fedora:${TAG}\n");
+    assert!(!f.contains(&"CR001") && !f.contains(&"CR021"));
+    let f = ids("ARG REG=registry.fedoraproject.org\nARG TAG\nFROM ${REG}/fedora:${TAG:?}\n");
+    assert!(!f.contains(&"CR021"), "{f:?}");
+    let f =
+        ids("FROM --platform=$BUILDPLATFORM registry.fedoraproject.org/fedora:43 AS b\nFROM b\n");
+    assert!(!f.contains(&"CR001") && !f.contains(&"CR020"), "{f:?}");
+    assert!(ids("FROM --platform=$TARGETPLATFORM a.io/b:1\n").contains(&"CR020"));
+    assert!(ids("FROM --platform=$NOPE a.io/b:1\n").contains(&"CR021"));
+    assert!(ids("FROM a.io/b:${X#y}\n").contains(&"CR021"));
+    assert!(!ids("FROM scratch\n").contains(&"CR001"));
+    let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    assert!(ids(&format!("FROM a.io/b@{d}\n")).contains(&"CR002"));
+}
+
+#[test]
+fn multi_stage_labels_follow_lineage() {
+    let src = CLEAN.replace(
+        "FROM quay.io/corral/base:43\n",
+        "FROM quay.io/corral/base:43 AS base\nFROM quay.io/corral/x:1 AS other\nFROM base\n",
+    );
+    assert_eq!(ids(&src), Vec::<&str>::new());
+}
+
+#[test]
+fn parse_errors_are_cr000() {
+    let f = lint_bytes(b"FROM a\xff\n");
+    assert_eq!(f[0].rule, "CR000");
+    let f = lint_str("FROM a\nCOPY x\n");
+    assert_eq!((f[0].rule, f[0].line), ("CR000", 2));
+}
+
+#[test]
+fn sarif_is_shaped_right() {
+    let reports = vec![output::FileReport {
+        path: "a/Dockerfile".into(),
+        findings: lint_str("FROM fedora\n"),
+    }];
+    let s = output::sarif(&reports);
+    assert_eq!(s["version"], "2.1.0");
+    let r = &s["runs"][0]["results"][0];
+    assert!(r["ruleId"].is_string());
+    assert_eq!(
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "a/Dockerfile"
+    );
+    assert!(output::text(&reports).contains("a/Dockerfile:1:6: error[CR001] "));
+    assert!(output::json(&reports)[0]["rule"].is_string());
+}
