@@ -86,7 +86,7 @@ pub fn build_tree(recipe: &Recipe, rootfs: &Path, opts: &BuildOptions) -> Result
     if rootfs.is_dir() {
         std::fs::remove_dir(rootfs).map_err(TreeError::io("replacing", rootfs))?;
     }
-    let staged = staging.into_path();
+    let staged = staging.keep();
     std::fs::rename(&staged, rootfs).map_err(|source| {
         let _ = std::fs::remove_dir_all(&staged);
         TreeError::Io { path: rootfs.to_path_buf(), action: "moving the finished tree to", source }

@@ -79,13 +79,24 @@ impl RpmDb {
             })
     }
 
+    /// Queries a private copy of the database: rpm takes a lock and may
+    /// touch files even to read, and a tree given to corral is never
+    /// modified.
     fn query(&self, args: &[&str]) -> Result<String, TreeError> {
         let home = tempfile::tempdir().map_err(TreeError::io("creating", "a temporary HOME"))?;
+        let db = self.root.join(self.dbpath.trim_start_matches('/'));
+        let copy = home.path().join("rpmdb");
+        std::fs::create_dir(&copy).map_err(TreeError::io("creating", &copy))?;
+        for entry in std::fs::read_dir(&db).map_err(TreeError::io("reading", &db))? {
+            let entry = entry.map_err(TreeError::io("reading", &db))?;
+            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                std::fs::copy(entry.path(), copy.join(entry.file_name()))
+                    .map_err(TreeError::io("copying", entry.path()))?;
+            }
+        }
         let out = Command::new("rpm")
-            .arg("--root")
-            .arg(&self.root)
             .arg("--dbpath")
-            .arg(self.dbpath)
+            .arg(&copy)
             .args(args)
             .env("HOME", home.path())
             .env("LC_ALL", "C.UTF-8")
@@ -118,7 +129,7 @@ impl RpmDb {
         let text = self.query(&[
             "-qa",
             "--qf",
-            "[%{NAME}\t%{FILESTATES:fstate}\t%{FILEFLAGS:fflags}\t%{FILELANGS}\t%{FILESIZES}\t%{FILENAMES}\n]",
+            "[%{=NAME}\t%{FILESTATES:fstate}\t%{FILEFLAGS:fflags}\t%{FILELANGS}\t%{FILESIZES}\t%{FILENAMES}\n]",
         ])?;
         Ok(text.lines().filter_map(parse_file_line).collect())
     }
