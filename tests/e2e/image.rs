@@ -19,10 +19,22 @@ fn sample_tree(repos: &Path, dir: &Path) -> PathBuf {
     rootfs
 }
 
-fn build_from_rootfs(repos: &Path, rootfs: &Path, layout: &Path, compression: &str) -> serde_json::Value {
+fn build_from_rootfs(
+    repos: &Path,
+    rootfs: &Path,
+    layout: &Path,
+    compression: &str,
+) -> serde_json::Value {
     let out = run_ok(
         corral(repos)
-            .args(["image", "build", "--json", "--compression", compression, "--rootfs"])
+            .args([
+                "image",
+                "build",
+                "--json",
+                "--compression",
+                compression,
+                "--rootfs",
+            ])
             .arg(rootfs)
             .arg("-o")
             .arg(format!("oci:{}:{TAG}", layout.display())),
@@ -51,28 +63,52 @@ fn an_image_from_the_recipe_runs_in_docker_and_reads_in_skopeo() {
     // One layer; config from the recipe; the SBOM is referenced and stored.
     let manifest = layout_json(&layout, &manifest_digest);
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
-    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
     let config = layout_json(&layout, manifest["config"]["digest"].as_str().unwrap());
     assert_eq!(config["config"]["Labels"]["name"], "sample/base");
-    assert_eq!(config["config"]["Labels"]["com.redhat.component"], "sample-base-container");
+    assert_eq!(
+        config["config"]["Labels"]["com.redhat.component"],
+        "sample-base-container"
+    );
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["/bin/sh"]));
     assert_eq!(config["created"], "2026-01-01T00:00:00Z");
     assert_eq!(config["architecture"], "amd64");
-    let sbom_digest = manifest["annotations"]["dev.corral.sbom.digest"].as_str().expect("sbom annotation");
+    let sbom_digest = manifest["annotations"]["dev.corral.sbom.digest"]
+        .as_str()
+        .expect("sbom annotation");
     let sbom = layout_json(&layout, sbom_digest);
     assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
-    let names: Vec<&str> = sbom["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"corral-hello") && names.contains(&"corral-busybox"), "{names:?}");
+    let names: Vec<&str> = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"corral-hello") && names.contains(&"corral-busybox"),
+        "{names:?}"
+    );
     let beside: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("base.spdx.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(work.path().join("base.spdx.json")).unwrap())
+            .unwrap();
     assert_eq!(beside, sbom);
     let index = layout_json_file(&layout.join("index.json"));
     let ann = &index["manifests"][0]["annotations"];
     assert_eq!(ann["org.opencontainers.image.ref.name"], TAG);
-    assert_eq!(ann["org.opencontainers.image.created"], "2026-01-01T00:00:00Z");
+    assert_eq!(
+        ann["org.opencontainers.image.created"],
+        "2026-01-01T00:00:00Z"
+    );
 
     // skopeo reads it.
-    let insp = run_ok(Command::new("skopeo").args(["inspect"]).arg(format!("oci:{}:{TAG}", layout.display())));
+    let insp = run_ok(
+        Command::new("skopeo")
+            .args(["inspect"])
+            .arg(format!("oci:{}:{TAG}", layout.display())),
+    );
     let insp: serde_json::Value = serde_json::from_slice(&insp.stdout).unwrap();
     assert_eq!(insp["Labels"]["version"], "43");
     assert_eq!(insp["Digest"], manifest_digest.as_str());
@@ -98,16 +134,39 @@ fn an_image_from_the_recipe_runs_in_docker_and_reads_in_skopeo() {
             .arg(format!("oci:{}:{TAG}", layout.display()))
             .arg("docker-daemon:sample/base:43"),
     );
-    let run = run_ok(engine.docker().args(["run", "--rm", "--network", "none", "sample/base:43", "corral-hello"]));
-    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "Hello from corral-hello 1.0");
     let run = run_ok(engine.docker().args([
-        "run", "--rm", "--network", "none", "sample/base:43", "sh", "-c", "cat /usr/share/corral-libcore/VERSION; ls /usr/share/locale",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "sample/base:43",
+        "corral-hello",
+    ]));
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "Hello from corral-hello 1.0"
+    );
+    let run = run_ok(engine.docker().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "sample/base:43",
+        "sh",
+        "-c",
+        "cat /usr/share/corral-libcore/VERSION; ls /usr/share/locale",
     ]));
     assert_eq!(String::from_utf8_lossy(&run.stdout), "core 1.0\nen_US\n");
     // What the engine saves, corral reads back (docker-archive: through
     // skopeo's proxy), with the same layer content.
     let saved = work.path().join("saved.tar");
-    run_ok(engine.docker().args(["save", "-o"]).arg(&saved).arg("sample/base:43"));
+    run_ok(
+        engine
+            .docker()
+            .args(["save", "-o"])
+            .arg(&saved)
+            .arg("sample/base:43"),
+    );
     let archive = run_ok(
         Command::new(corral_bin())
             .args(["image", "inspect", "--json"])
@@ -115,7 +174,10 @@ fn an_image_from_the_recipe_runs_in_docker_and_reads_in_skopeo() {
     );
     let archive: serde_json::Value = serde_json::from_slice(&archive.stdout).unwrap();
     assert_eq!(archive["config"]["config"]["Labels"]["name"], "sample/base");
-    assert_eq!(archive["config"]["rootfs"]["diff_ids"], config["rootfs"]["diff_ids"]);
+    assert_eq!(
+        archive["config"]["rootfs"]["diff_ids"],
+        config["rootfs"]["diff_ids"]
+    );
 }
 
 fn layout_json_file(path: &Path) -> serde_json::Value {
@@ -132,7 +194,10 @@ fn the_same_tree_packs_to_the_same_digest() {
     // were created in another order.
     let copy = work.path().join("copy");
     run_ok(Command::new("cp").arg("-a").arg(&rootfs).arg(&copy));
-    run_ok(Command::new("sh").arg("-c").arg(format!("find {} -type f -exec cat {{}} + >/dev/null", copy.display())));
+    run_ok(Command::new("sh").arg("-c").arg(format!(
+        "find {} -type f -exec cat {{}} + >/dev/null",
+        copy.display()
+    )));
 
     // And as a tar archive, unpacked by corral.
     let tarball = work.path().join("rootfs.tar");
@@ -147,23 +212,58 @@ fn the_same_tree_packs_to_the_same_digest() {
 
     let before = tree_facts(&rootfs);
     for compression in ["gzip", "zstd"] {
-        let a = build_from_rootfs(repos.path(), &rootfs, &work.path().join(format!("a-{compression}")), compression);
-        let b = build_from_rootfs(repos.path(), &rootfs, &work.path().join(format!("b-{compression}")), compression);
-        let c = build_from_rootfs(repos.path(), &copy, &work.path().join(format!("c-{compression}")), compression);
-        let t = build_from_rootfs(repos.path(), &tarball, &work.path().join(format!("t-{compression}")), compression);
-        assert_eq!(a["manifest_digest"], b["manifest_digest"], "{compression}: two packs differ");
-        assert_eq!(a["manifest_digest"], c["manifest_digest"], "{compression}: a copy of the tree packs differently");
-        assert_eq!(a["manifest_digest"], t["manifest_digest"], "{compression}: the tarball packs differently");
+        let a = build_from_rootfs(
+            repos.path(),
+            &rootfs,
+            &work.path().join(format!("a-{compression}")),
+            compression,
+        );
+        let b = build_from_rootfs(
+            repos.path(),
+            &rootfs,
+            &work.path().join(format!("b-{compression}")),
+            compression,
+        );
+        let c = build_from_rootfs(
+            repos.path(),
+            &copy,
+            &work.path().join(format!("c-{compression}")),
+            compression,
+        );
+        let t = build_from_rootfs(
+            repos.path(),
+            &tarball,
+            &work.path().join(format!("t-{compression}")),
+            compression,
+        );
+        assert_eq!(
+            a["manifest_digest"], b["manifest_digest"],
+            "{compression}: two packs differ"
+        );
+        assert_eq!(
+            a["manifest_digest"], c["manifest_digest"],
+            "{compression}: a copy of the tree packs differently"
+        );
+        assert_eq!(
+            a["manifest_digest"], t["manifest_digest"],
+            "{compression}: the tarball packs differently"
+        );
     }
 
-    assert!(before == tree_facts(&rootfs), "packing modified the tree it was given");
+    assert!(
+        before == tree_facts(&rootfs),
+        "packing modified the tree it was given"
+    );
 
     // Two separate dnf installs of the recipe give the same image too.
     let again = scratch();
     let rootfs2 = sample_tree(repos.path(), again.path());
     let a = build_from_rootfs(repos.path(), &rootfs, &work.path().join("x"), "gzip");
     let b = build_from_rootfs(repos.path(), &rootfs2, &work.path().join("y"), "gzip");
-    assert_eq!(a["manifest_digest"], b["manifest_digest"], "two dnf installs pack differently");
+    assert_eq!(
+        a["manifest_digest"], b["manifest_digest"],
+        "two dnf installs pack differently"
+    );
 }
 
 #[test]
@@ -177,13 +277,37 @@ fn umoci_unpacks_what_was_packed() {
     std::fs::create_dir(&extra).unwrap();
     std::fs::write(extra.join("plain"), b"plain").unwrap();
     std::fs::hard_link(extra.join("plain"), extra.join("hardlink")).unwrap();
-    run_ok(Command::new("mknod").arg(extra.join("null")).args(["c", "1", "3"]));
+    run_ok(
+        Command::new("mknod")
+            .arg(extra.join("null"))
+            .args(["c", "1", "3"]),
+    );
     run_ok(Command::new("mkfifo").arg(extra.join("fifo")));
-    run_ok(Command::new("chmod").arg("4755").arg(rootfs.join("usr/bin/busybox")));
-    run_ok(Command::new("setfattr").args(["-n", "user.corral", "-v", "kept"]).arg(extra.join("plain")));
-    run_ok(Command::new("setcap").arg("cap_net_raw+ep").arg(rootfs.join("usr/bin/corral-hello")));
+    run_ok(
+        Command::new("chmod")
+            .arg("4755")
+            .arg(rootfs.join("usr/bin/busybox")),
+    );
+    run_ok(
+        Command::new("setfattr")
+            .args(["-n", "user.corral", "-v", "kept"])
+            .arg(extra.join("plain")),
+    );
+    run_ok(
+        Command::new("setcap")
+            .arg("cap_net_raw+ep")
+            .arg(rootfs.join("usr/bin/corral-hello")),
+    );
     std::fs::write(extra.join("n\u{e4}me with space \u{2603}"), b"x").unwrap();
-    run_ok(Command::new("touch").args(["-h", "-d", "@1000000000"]).arg(&extra).arg(extra.join("plain")).arg(extra.join("fifo")).arg(extra.join("null")).arg(extra.join("n\u{e4}me with space \u{2603}")));
+    run_ok(
+        Command::new("touch")
+            .args(["-h", "-d", "@1000000000"])
+            .arg(&extra)
+            .arg(extra.join("plain"))
+            .arg(extra.join("fifo"))
+            .arg(extra.join("null"))
+            .arg(extra.join("n\u{e4}me with space \u{2603}")),
+    );
 
     let layout = work.path().join("layout");
     build_from_rootfs(repos.path(), &rootfs, &layout, "gzip");
@@ -196,12 +320,23 @@ fn umoci_unpacks_what_was_packed() {
     );
     let want = tree_facts(&rootfs);
     let got = tree_facts(&bundle.join("rootfs"));
-    assert_eq!(want.keys().collect::<Vec<_>>(), got.keys().collect::<Vec<_>>());
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
     for (path, facts) in &want {
-        assert_eq!(Some(facts), got.get(path), "{path} changed in the round trip");
+        assert_eq!(
+            Some(facts),
+            got.get(path),
+            "{path} changed in the round trip"
+        );
     }
     use std::os::unix::fs::MetadataExt;
-    let ino = |p: &str| std::fs::metadata(bundle.join("rootfs/srv-extra").join(p)).unwrap().ino();
+    let ino = |p: &str| {
+        std::fs::metadata(bundle.join("rootfs/srv-extra").join(p))
+            .unwrap()
+            .ino()
+    };
     assert_eq!(ino("plain"), ino("hardlink"), "the hardlink was not kept");
 }
 
@@ -240,7 +375,10 @@ fn bad_input_is_refused_and_nothing_is_half_written() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("notes.txt: not a directory or a tar archive"), "{err}");
+    assert!(
+        err.contains("notes.txt: not a directory or a tar archive"),
+        "{err}"
+    );
     assert!(!dest.exists());
 
     // A rootfs that does not exist.
@@ -258,5 +396,8 @@ fn bad_input_is_refused_and_nothing_is_half_written() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().all(|n| !n.starts_with('.')), "temporary files left behind: {names:?}");
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "temporary files left behind: {names:?}"
+    );
 }

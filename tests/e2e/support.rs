@@ -48,7 +48,9 @@ pub fn corral(repos: &Path) -> Command {
 
 /// Runs `cmd`, panicking with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
@@ -64,7 +66,10 @@ pub fn require_tool(tool: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
-    assert!(found, "{tool} is required by this test and is not installed (scripts/setup.sh installs it)");
+    assert!(
+        found,
+        "{tool} is required by this test and is not installed (scripts/setup.sh installs it)"
+    );
 }
 
 /// Builds the sample RPM repositories into a fresh temporary directory.
@@ -141,11 +146,18 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, EntryFacts>) {
         } else {
             "socket"
         };
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let content_sha256 = ft.is_file().then(|| sha256_file(&path));
-        let link = ft
-            .is_symlink()
-            .then(|| std::fs::read_link(&path).unwrap().to_string_lossy().into_owned());
+        let link = ft.is_symlink().then(|| {
+            std::fs::read_link(&path)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        });
         let mut xattrs = BTreeMap::new();
         if !ft.is_symlink() {
             if let Ok(out) = Command::new("getfattr")
@@ -184,7 +196,8 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, EntryFacts>) {
 /// sha256 of a file, hex.
 pub fn sha256_file(path: &Path) -> String {
     use sha2::Digest;
-    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let mut f =
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
     let mut h = sha2::Sha256::new();
     std::io::copy(&mut f, &mut h).unwrap();
     hex::encode(h.finalize())
@@ -193,7 +206,8 @@ pub fn sha256_file(path: &Path) -> String {
 /// Reads an OCI layout's index and returns the manifest digest of `tag`.
 pub fn layout_manifest_digest(layout: &Path, tag: &str) -> String {
     let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json")).unwrap();
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json"))
+            .unwrap();
     index["manifests"]
         .as_array()
         .unwrap()
@@ -208,7 +222,8 @@ pub fn layout_manifest_digest(layout: &Path, tag: &str) -> String {
 /// Reads a blob of an OCI layout as JSON.
 pub fn layout_json(layout: &Path, digest: &str) -> serde_json::Value {
     let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
-    serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).expect("blob")).unwrap()
+    serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).expect("blob"))
+        .unwrap()
 }
 
 /// A Docker Engine started for one test, on its own socket and data root,
@@ -228,11 +243,22 @@ impl Dockerd {
             .unwrap();
         let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
         let child = Command::new("dockerd")
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false", "--ip6tables=false"])
-            .arg(format!("--host=unix://{}", dir.path().join("docker.sock").display()))
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--ip6tables=false",
+            ])
+            .arg(format!(
+                "--host=unix://{}",
+                dir.path().join("docker.sock").display()
+            ))
             .arg(format!("--data-root={}", dir.path().join("data").display()))
             .arg(format!("--exec-root={}", dir.path().join("exec").display()))
-            .arg(format!("--pidfile={}", dir.path().join("docker.pid").display()))
+            .arg(format!(
+                "--pidfile={}",
+                dir.path().join("docker.pid").display()
+            ))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -240,7 +266,12 @@ impl Dockerd {
         let d = Dockerd { child, dir };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let ok = d.docker().arg("version").output().map(|o| o.status.success()).unwrap_or(false);
+            let ok = d
+                .docker()
+                .arg("version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
             if ok {
                 return d;
             }
@@ -260,7 +291,11 @@ impl Dockerd {
 
     /// The Debian docker client, pointed at this engine.
     pub fn docker(&self) -> Command {
-        let client = if Path::new("/usr/bin/docker").exists() { "/usr/bin/docker" } else { "docker" };
+        let client = if Path::new("/usr/bin/docker").exists() {
+            "/usr/bin/docker"
+        } else {
+            "docker"
+        };
         let mut cmd = Command::new(client);
         cmd.env("DOCKER_HOST", self.host());
         cmd
@@ -269,7 +304,10 @@ impl Dockerd {
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -67,13 +67,24 @@ mod tests {
     fn generates_pages_for_every_visible_subcommand() {
         let dir = tempfile::tempdir().unwrap();
         super::man_pages(dir.path()).unwrap();
-        for page in ["corral.1", "corral-image.1", "corral-image-build.1", "corral-tree-build.1"] {
+        for page in [
+            "corral.1",
+            "corral-image.1",
+            "corral-image-build.1",
+            "corral-tree-build.1",
+        ] {
             let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
             assert!(text.contains(".TH"), "{page} is not a man page");
         }
-        assert!(!dir.path().join("corral-generate.1").exists(), "hidden commands get no page");
+        assert!(
+            !dir.path().join("corral-generate.1").exists(),
+            "hidden commands get no page"
+        );
         super::completions(dir.path()).unwrap();
         let bash = std::fs::read_to_string(dir.path().join("corral.bash")).unwrap();
-        assert!(bash.contains("image__build") || bash.contains("image,build"), "bash completion lacks image build");
+        assert!(
+            bash.contains("image__build") || bash.contains("image,build"),
+            "bash completion lacks image build"
+        );
     }
 }

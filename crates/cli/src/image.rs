@@ -78,8 +78,13 @@ pub fn parse_oci_output(s: &str) -> anyhow::Result<(PathBuf, String)> {
     }
     let valid_tag = !tag.is_empty()
         && tag.len() <= 128
-        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !valid_tag {
         bail!("tag `{tag}` is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})");
     }
@@ -103,9 +108,15 @@ struct BuildResult {
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let (dest, tag) = parse_oci_output(&args.output)?;
     if dest.symlink_metadata().is_ok() {
-        bail!("{}: the output already exists; choose another directory or remove it", dest.display());
+        bail!(
+            "{}: the output already exists; choose another directory or remove it",
+            dest.display()
+        );
     }
-    let compression: Compression = args.compression.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let compression: Compression = args
+        .compression
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // The tree: built from the recipe into a scratch directory, or given.
     let scratch;
@@ -119,14 +130,21 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
                 .context("creating a scratch directory for the tree")?;
             let rootfs = scratch.path().join("rootfs");
             let bar = spinner(&format!("installing {} packages", recipe.packages.len()));
-            corral_tree::build_tree(&recipe, &rootfs, &BuildOptions { source_date_epoch: args.source_date_epoch })
-                .with_context(|| format!("building the tree of {}", path.display()))?;
+            corral_tree::build_tree(
+                &recipe,
+                &rootfs,
+                &BuildOptions {
+                    source_date_epoch: args.source_date_epoch,
+                },
+            )
+            .with_context(|| format!("building the tree of {}", path.display()))?;
             bar.finish_and_clear();
             ready = ReadyTree::open(&rootfs)?;
             (ready.path(), Some(recipe))
         }
         (None, Some(rootfs)) => {
-            ready = ReadyTree::open(rootfs).with_context(|| format!("opening the tree {}", rootfs.display()))?;
+            ready = ReadyTree::open(rootfs)
+                .with_context(|| format!("opening the tree {}", rootfs.display()))?;
             (ready.path(), None)
         }
         (None, None) => bail!("give a recipe or --rootfs"),
@@ -140,23 +158,40 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .source_date_epoch
         .or_else(|| packages.iter().map(|p| p.buildtime).max())
         .unwrap_or(0);
-    let name = recipe.as_ref().map(|r| r.name.clone()).unwrap_or_else(|| "rootfs".to_string());
+    let name = recipe
+        .as_ref()
+        .map(|r| r.name.clone())
+        .unwrap_or_else(|| "rootfs".to_string());
     let sbom = corral_tree::sbom::spdx_document(&name, &purl_namespace(root), &packages, created);
 
-    let mut labels: BTreeMap<String, String> = recipe.as_ref().map(|r| r.labels.clone()).unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = recipe
+        .as_ref()
+        .map(|r| r.labels.clone())
+        .unwrap_or_default();
     for kv in &args.labels {
-        let (k, v) = kv.split_once('=').with_context(|| format!("label `{kv}` is not KEY=VALUE"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("label `{kv}` is not KEY=VALUE"))?;
         labels.insert(k.to_string(), v.to_string());
     }
     let settings = recipe.as_ref().map(|r| r.image.clone()).unwrap_or_default();
-    let arch = recipe.as_ref().map(|r| r.arch.clone()).unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let arch = recipe
+        .as_ref()
+        .map(|r| r.arch.clone())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let mut annotations = BTreeMap::new();
-    annotations.insert("org.opencontainers.image.title".to_string(), labels.get("name").cloned().unwrap_or(name.clone()));
+    annotations.insert(
+        "org.opencontainers.image.title".to_string(),
+        labels.get("name").cloned().unwrap_or(name.clone()),
+    );
     if let Some(v) = labels.get("version") {
         annotations.insert("org.opencontainers.image.version".to_string(), v.clone());
     }
     if let Some(s) = labels.get("summary") {
-        annotations.insert("org.opencontainers.image.description".to_string(), s.clone());
+        annotations.insert(
+            "org.opencontainers.image.description".to_string(),
+            s.clone(),
+        );
     }
     if let Some(m) = labels.get("maintainer") {
         annotations.insert("org.opencontainers.image.authors".to_string(), m.clone());
@@ -169,7 +204,10 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         } else {
             settings.env.clone()
         },
-        cmd: settings.cmd.clone().or_else(|| Some(vec!["/bin/sh".to_string()])),
+        cmd: settings
+            .cmd
+            .clone()
+            .or_else(|| Some(vec!["/bin/sh".to_string()])),
         entrypoint: settings.entrypoint.clone(),
         working_dir: settings.working_dir.clone(),
         user: settings.user.clone(),
@@ -226,7 +264,11 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             human_bytes(result.layer_size),
             human_bytes(result.uncompressed_size)
         );
-        println!("  sbom      {} ({} packages)", sbom_file.display(), packages.len());
+        println!(
+            "  sbom      {} ({} packages)",
+            sbom_file.display(),
+            packages.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -243,10 +285,13 @@ fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::write_all(&mut tmp, data).with_context(|| format!("writing {}", path.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, data)
+        .with_context(|| format!("writing {}", path.display()))?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -294,7 +339,9 @@ struct LayerInfo {
 }
 
 fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let info = rt.block_on(inspect_async(&args.reference))?;
     if args.json {
         print_json(&info)?;
@@ -320,7 +367,12 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for l in &info.layers {
-        println!("  layer     {} {} ({})", l.digest, human_bytes(l.size.max(0) as u64), l.media_type);
+        println!(
+            "  layer     {} {} ({})",
+            l.digest,
+            human_bytes(l.size.max(0) as u64),
+            l.media_type
+        );
     }
     println!("  size      {}", human_bytes(info.total_size.max(0) as u64));
     Ok(ExitCode::SUCCESS)
@@ -370,8 +422,14 @@ mod tests {
 
     #[test]
     fn parses_oci_outputs() {
-        assert_eq!(parse_oci_output("oci:out/base:43").unwrap(), (PathBuf::from("out/base"), "43".to_string()));
-        assert_eq!(parse_oci_output("oci:/a:b:latest").unwrap(), (PathBuf::from("/a:b"), "latest".to_string()));
+        assert_eq!(
+            parse_oci_output("oci:out/base:43").unwrap(),
+            (PathBuf::from("out/base"), "43".to_string())
+        );
+        assert_eq!(
+            parse_oci_output("oci:/a:b:latest").unwrap(),
+            (PathBuf::from("/a:b"), "latest".to_string())
+        );
         assert!(parse_oci_output("docker://x").is_err());
         assert!(parse_oci_output("oci:dir").is_err());
         assert!(parse_oci_output("oci:dir:-bad").is_err());
@@ -380,6 +438,9 @@ mod tests {
 
     #[test]
     fn sbom_sits_beside_the_layout() {
-        assert_eq!(sbom_path(Path::new("out/base")), PathBuf::from("out/base.spdx.json"));
+        assert_eq!(
+            sbom_path(Path::new("out/base")),
+            PathBuf::from("out/base.spdx.json")
+        );
     }
 }

@@ -24,7 +24,12 @@ pub mod tree;
 /// Release engineering for a cloud OS: base images, curated Dockerfiles,
 /// Atomic Host composes, signing and a registry mirror.
 #[derive(Debug, Parser)]
-#[command(name = "corral", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "corral",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -60,7 +65,9 @@ pub fn run_from_iter<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
                 _ => ExitCode::from(EXIT_ERROR),
             };
         }
@@ -97,10 +104,20 @@ mod tests {
     #[test]
     fn parses_image_build() {
         let cli = Cli::try_parse_from([
-            "corral", "image", "build", "--rootfs", "/t", "-o", "oci:out:1", "--compression", "zstd",
+            "corral",
+            "image",
+            "build",
+            "--rootfs",
+            "/t",
+            "-o",
+            "oci:out:1",
+            "--compression",
+            "zstd",
         ])
         .unwrap();
-        let Command::Image(image::ImageCommand::Build(b)) = cli.command else { panic!() };
+        let Command::Image(image::ImageCommand::Build(b)) = cli.command else {
+            panic!()
+        };
         assert_eq!(b.rootfs.as_deref(), Some(std::path::Path::new("/t")));
         assert_eq!(b.compression, "zstd");
         assert!(b.recipe.is_none());
@@ -109,14 +126,33 @@ mod tests {
     #[test]
     fn image_build_needs_recipe_or_rootfs_but_not_both() {
         assert!(Cli::try_parse_from(["corral", "image", "build", "-o", "oci:o:t"]).is_err());
-        assert!(Cli::try_parse_from(["corral", "image", "build", "r.toml", "--rootfs", "x", "-o", "oci:o:t"]).is_err());
-        assert!(Cli::try_parse_from(["corral", "image", "build", "-o", "oci:o:t", "--rootfs", "x", "--compression", "xz"]).is_err());
+        assert!(Cli::try_parse_from([
+            "corral", "image", "build", "r.toml", "--rootfs", "x", "-o", "oci:o:t"
+        ])
+        .is_err());
+        assert!(Cli::try_parse_from([
+            "corral",
+            "image",
+            "build",
+            "-o",
+            "oci:o:t",
+            "--rootfs",
+            "x",
+            "--compression",
+            "xz"
+        ])
+        .is_err());
     }
 
     #[test]
     fn parses_tree_build_with_json() {
-        let cli = Cli::try_parse_from(["corral", "tree", "build", "r.toml", "--rootfs", "/r", "--json"]).unwrap();
-        let Command::Tree(tree::TreeCommand::Build(b)) = cli.command else { panic!() };
+        let cli = Cli::try_parse_from([
+            "corral", "tree", "build", "r.toml", "--rootfs", "/r", "--json",
+        ])
+        .unwrap();
+        let Command::Tree(tree::TreeCommand::Build(b)) = cli.command else {
+            panic!()
+        };
         assert!(b.json);
     }
 }

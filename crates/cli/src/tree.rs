@@ -55,7 +55,9 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let report = corral_tree::build_tree(
         &recipe,
         &args.rootfs,
-        &BuildOptions { source_date_epoch: args.source_date_epoch },
+        &BuildOptions {
+            source_date_epoch: args.source_date_epoch,
+        },
     )
     .with_context(|| format!("building the tree of {}", args.recipe.display()))?;
     bar.finish_and_clear();
@@ -75,7 +77,12 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     println!("footprint policy saved:");
     for s in &report.savings {
-        println!("  {:<8} {:>6} files  {:>10}", s.item, s.files, human_bytes(s.bytes));
+        println!(
+            "  {:<8} {:>6} files  {:>10}",
+            s.item,
+            s.files,
+            human_bytes(s.bytes)
+        );
     }
     if report.source_date_epoch.is_none() {
         println!("note: SOURCE_DATE_EPOCH is not set, so the tree carries today's time and is not reproducible");
@@ -97,11 +104,18 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("# {} (release {}, {})", recipe.name, recipe.releasever, recipe.arch);
+    println!(
+        "# {} (release {}, {})",
+        recipe.name, recipe.releasever, recipe.arch
+    );
     println!("# repositories:");
     for r in &recipe.repos {
         let url = r.baseurl.as_deref().or(r.metalink.as_deref()).unwrap_or("");
-        let check = if r.gpgcheck { "gpgcheck on" } else { "gpgcheck OFF" };
+        let check = if r.gpgcheck {
+            "gpgcheck on"
+        } else {
+            "gpgcheck OFF"
+        };
         println!("#   {} {url} ({check})", r.id);
     }
     println!("# dnf.conf\n{conf}");

@@ -36,13 +36,21 @@ pub struct TreeReport {
 ///
 /// The tree is built in a sibling temporary directory and renamed into
 /// place only when it is complete; on any error `rootfs` is as it was.
-pub fn build_tree(recipe: &Recipe, rootfs: &Path, opts: &BuildOptions) -> Result<TreeReport, TreeError> {
+pub fn build_tree(
+    recipe: &Recipe,
+    rootfs: &Path,
+    opts: &BuildOptions,
+) -> Result<TreeReport, TreeError> {
     if let Ok(mut entries) = std::fs::read_dir(rootfs) {
         if entries.next().is_some() {
-            return Err(TreeError::RootfsExists { path: rootfs.to_path_buf() });
+            return Err(TreeError::RootfsExists {
+                path: rootfs.to_path_buf(),
+            });
         }
     } else if rootfs.symlink_metadata().is_ok() {
-        return Err(TreeError::RootfsExists { path: rootfs.to_path_buf() });
+        return Err(TreeError::RootfsExists {
+            path: rootfs.to_path_buf(),
+        });
     }
     let parent = match rootfs.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -67,10 +75,18 @@ pub fn build_tree(recipe: &Recipe, rootfs: &Path, opts: &BuildOptions) -> Result
         savings.extend(footprint::skipped_by_rpm(&db.files()?));
     }
     if recipe.footprint.drop_caches {
-        savings.push(footprint::remove(staging.path(), "caches", footprint::CACHE_PATHS)?);
+        savings.push(footprint::remove(
+            staging.path(),
+            "caches",
+            footprint::CACHE_PATHS,
+        )?);
     }
     if recipe.footprint.drop_logs {
-        savings.push(footprint::remove(staging.path(), "logs", footprint::LOG_PATHS)?);
+        savings.push(footprint::remove(
+            staging.path(),
+            "logs",
+            footprint::LOG_PATHS,
+        )?);
     }
     let packages = match &db {
         Some(db) => db.packages()?,
@@ -89,7 +105,11 @@ pub fn build_tree(recipe: &Recipe, rootfs: &Path, opts: &BuildOptions) -> Result
     let staged = staging.keep();
     std::fs::rename(&staged, rootfs).map_err(|source| {
         let _ = std::fs::remove_dir_all(&staged);
-        TreeError::Io { path: rootfs.to_path_buf(), action: "moving the finished tree to", source }
+        TreeError::Io {
+            path: rootfs.to_path_buf(),
+            action: "moving the finished tree to",
+            source,
+        }
     })?;
     tracing::info!(rootfs = %rootfs.display(), packages = packages.len(), tree_bytes, "tree built");
     Ok(TreeReport {
@@ -109,7 +129,9 @@ fn add_files(recipe: &Recipe, root: &Path) -> Result<(), TreeError> {
             std::fs::create_dir_all(dir).map_err(TreeError::io("creating", dir))?;
         }
         match (&file.content, &file.source) {
-            (Some(content), _) => std::fs::write(&dest, content).map_err(TreeError::io("writing", &dest))?,
+            (Some(content), _) => {
+                std::fs::write(&dest, content).map_err(TreeError::io("writing", &dest))?
+            }
             (_, Some(source)) => {
                 std::fs::copy(source, &dest).map_err(TreeError::io("copying", source))?;
             }

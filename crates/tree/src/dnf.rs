@@ -25,7 +25,11 @@ pub fn dnf_conf(recipe: &Recipe) -> String {
     let _ = writeln!(conf, "cachedir=/var/cache/dnf");
     let _ = writeln!(conf, "logdir=/var/log");
     let _ = writeln!(conf, "keepcache=False");
-    let _ = writeln!(conf, "install_weak_deps={}", py_bool(recipe.install_weak_deps));
+    let _ = writeln!(
+        conf,
+        "install_weak_deps={}",
+        py_bool(recipe.install_weak_deps)
+    );
     let _ = writeln!(conf, "gpgcheck=True");
     let _ = writeln!(conf, "localpkg_gpgcheck=True");
     let _ = writeln!(conf, "skip_if_unavailable=False");
@@ -192,7 +196,9 @@ langs = ["en_US", "de_DE"]
         let conf = dnf_conf(&recipe());
         assert!(conf.contains("reposdir=/nonexistent"));
         assert!(conf.contains("[fedora]\nname=fedora\nmetalink=https://mirrors.fedoraproject.org/"));
-        assert!(conf.contains("gpgcheck=True\nrepo_gpgcheck=False\ngpgkey=file:///etc/pki/rpm-gpg/"));
+        assert!(
+            conf.contains("gpgcheck=True\nrepo_gpgcheck=False\ngpgkey=file:///etc/pki/rpm-gpg/")
+        );
         assert!(conf.contains("excludepkgs=kernel*"));
         assert!(conf.contains("install_weak_deps=False"));
     }

@@ -37,8 +37,15 @@ pub enum TreeError {
 }
 
 impl TreeError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TreeError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> TreeError {
         let path = path.into();
-        move |source| TreeError::Io { path, action, source }
+        move |source| TreeError::Io {
+            path,
+            action,
+            source,
+        }
     }
 }

@@ -18,8 +18,16 @@ pub struct Saving {
 
 /// Files rpm skipped because of `tsflags=nodocs` and `%_install_langs`.
 pub fn skipped_by_rpm(files: &[OwnedFile]) -> [Saving; 2] {
-    let mut docs = Saving { item: "docs", files: 0, bytes: 0 };
-    let mut locales = Saving { item: "locales", files: 0, bytes: 0 };
+    let mut docs = Saving {
+        item: "docs",
+        files: 0,
+        bytes: 0,
+    };
+    let mut locales = Saving {
+        item: "locales",
+        files: 0,
+        bytes: 0,
+    };
     for f in files.iter().filter(|f| !f.installed) {
         let s = if f.doc {
             &mut docs
@@ -50,10 +58,16 @@ pub const LOG_PATHS: &[&str] = &[
 
 /// Removes `paths` under `root` and says how much they held.
 pub fn remove(root: &Path, item: &'static str, paths: &[&str]) -> Result<Saving, TreeError> {
-    let mut saving = Saving { item, files: 0, bytes: 0 };
+    let mut saving = Saving {
+        item,
+        files: 0,
+        bytes: 0,
+    };
     for rel in paths {
         let path = root.join(rel);
-        let Ok(meta) = path.symlink_metadata() else { continue };
+        let Ok(meta) = path.symlink_metadata() else {
+            continue;
+        };
         if meta.is_dir() {
             for entry in walkdir::WalkDir::new(&path) {
                 let entry = entry.map_err(|e| TreeError::Io {

@@ -10,9 +10,16 @@ use crate::error::TreeError;
 /// empty is left alone (its content is part of the database).
 pub fn rpmdb_side_files(root: &Path, dbpath: &str) -> Result<(), TreeError> {
     let db = root.join(dbpath.trim_start_matches('/'));
-    for name in [".rpm.lock", ".dbenv.lock", "rpmdb.sqlite-shm", "rpmdb.sqlite-wal"] {
+    for name in [
+        ".rpm.lock",
+        ".dbenv.lock",
+        "rpmdb.sqlite-shm",
+        "rpmdb.sqlite-wal",
+    ] {
         let path = db.join(name);
-        let Ok(meta) = path.symlink_metadata() else { continue };
+        let Ok(meta) = path.symlink_metadata() else {
+            continue;
+        };
         if name.ends_with("-wal") && meta.len() > 0 {
             continue;
         }
@@ -62,8 +69,16 @@ mod tests {
         std::os::unix::fs::symlink("new", dir.path().join("link")).unwrap();
         clamp_mtimes(dir.path(), 1000).unwrap();
         assert_eq!(std::fs::metadata(&old).unwrap().mtime(), 100);
-        assert_eq!(std::fs::metadata(dir.path().join("new")).unwrap().mtime(), 1000);
-        assert_eq!(std::fs::symlink_metadata(dir.path().join("link")).unwrap().mtime(), 1000);
+        assert_eq!(
+            std::fs::metadata(dir.path().join("new")).unwrap().mtime(),
+            1000
+        );
+        assert_eq!(
+            std::fs::symlink_metadata(dir.path().join("link"))
+                .unwrap()
+                .mtime(),
+            1000
+        );
         assert_eq!(std::fs::metadata(dir.path()).unwrap().mtime(), 1000);
     }
 }

@@ -150,10 +150,7 @@ impl Recipe {
     /// Parses recipe text. `origin` names the file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Recipe, TreeError> {
         let recipe: Recipe = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((0, 0));
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
             TreeError::RecipeSyntax {
                 path: origin.to_path_buf(),
                 line,
@@ -196,7 +193,10 @@ impl Recipe {
         let mut ids = std::collections::BTreeSet::new();
         for repo in &self.repos {
             if !ids.insert(&repo.id) {
-                return Err(invalid(format!("repository `{}` is defined twice", repo.id)));
+                return Err(invalid(format!(
+                    "repository `{}` is defined twice",
+                    repo.id
+                )));
             }
             match (&repo.baseurl, &repo.metalink) {
                 (None, None) => {
@@ -222,7 +222,10 @@ impl Recipe {
         }
         for file in &self.files {
             if !file.path.starts_with('/') {
-                return Err(invalid(format!("file path `{}` is not absolute", file.path)));
+                return Err(invalid(format!(
+                    "file path `{}` is not absolute",
+                    file.path
+                )));
             }
             if file.content.is_some() == file.source.is_some() {
                 return Err(invalid(format!(
@@ -265,12 +268,13 @@ impl Recipe {
                 repo.baseurl = Some(fix(url)?);
             }
             if let Some(url) = &repo.metalink {
-                repo.metalink = Some(expand_vars(url, env).map_err(|var| {
-                    TreeError::RecipeInvalid {
-                        path: origin.to_path_buf(),
-                        message: format!("metalink uses ${{{var}}}, which is not set"),
-                    }
-                })?);
+                repo.metalink =
+                    Some(
+                        expand_vars(url, env).map_err(|var| TreeError::RecipeInvalid {
+                            path: origin.to_path_buf(),
+                            message: format!("metalink uses ${{{var}}}, which is not set"),
+                        })?,
+                    );
             }
             repo.gpgkey = repo
                 .gpgkey
@@ -395,9 +399,15 @@ name = "sample"
             (n == "REPOS").then(|| "/srv/repos".to_string())
         })
         .unwrap();
-        assert_eq!(r.repos[0].baseurl.as_deref(), Some("file:///srv/repos/main"));
+        assert_eq!(
+            r.repos[0].baseurl.as_deref(),
+            Some("file:///srv/repos/main")
+        );
         assert_eq!(r.repos[1].baseurl.as_deref(), Some("file:///srv/signed"));
-        assert_eq!(r.repos[1].gpgkey, vec!["file:///x/keys/RPM-GPG-KEY".to_string()]);
+        assert_eq!(
+            r.repos[1].gpgkey,
+            vec!["file:///x/keys/RPM-GPG-KEY".to_string()]
+        );
 
         let mut r = Recipe::parse(GOOD, Path::new("/x/r.toml")).unwrap();
         r.repos[0].baseurl = Some("${NOPE}/main".into());

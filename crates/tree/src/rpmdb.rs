@@ -30,7 +30,10 @@ impl Package {
                 "{}-{e}:{}-{}.{}",
                 self.name, self.version, self.release, self.arch
             ),
-            _ => format!("{}-{}-{}.{}", self.name, self.version, self.release, self.arch),
+            _ => format!(
+                "{}-{}-{}.{}",
+                self.name, self.version, self.release, self.arch
+            ),
         }
     }
 
@@ -185,14 +188,21 @@ mod tests {
         .unwrap();
         assert_eq!(p.nevra(), "bash-5.2.26-3.fc43.x86_64");
         assert_eq!(p.epoch, None);
-        let p = parse_package_line("shadow-utils\t2\t4.15\t1\tx86_64\tBSD\t(none)\t1\t2\tx").unwrap();
+        let p =
+            parse_package_line("shadow-utils\t2\t4.15\t1\tx86_64\tBSD\t(none)\t1\t2\tx").unwrap();
         assert_eq!(p.nevra(), "shadow-utils-2:4.15-1.x86_64");
         assert_eq!(p.evr(), "2:4.15-1");
-        assert!(parse_package_line("gpg-pubkey\t(none)\ta\tb\t(none)\tpubkey\t(none)\t1\t0\tkey").is_none());
-        let f = parse_file_line("corral-hello\tnot installed\t\tde\t8000\t/usr/share/locale/de/x.mo").unwrap();
+        assert!(
+            parse_package_line("gpg-pubkey\t(none)\ta\tb\t(none)\tpubkey\t(none)\t1\t0\tkey")
+                .is_none()
+        );
+        let f =
+            parse_file_line("corral-hello\tnot installed\t\tde\t8000\t/usr/share/locale/de/x.mo")
+                .unwrap();
         assert!(!f.installed && !f.doc);
         assert_eq!(f.lang.as_deref(), Some("de"));
-        let f = parse_file_line("corral-hello\tnot installed\td\t\t20000\t/usr/share/doc/x/README").unwrap();
+        let f = parse_file_line("corral-hello\tnot installed\td\t\t20000\t/usr/share/doc/x/README")
+            .unwrap();
         assert!(f.doc && f.lang.is_none());
     }
 }

@@ -13,7 +13,12 @@ pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
 
 /// Builds the SBOM of `packages`. `purl_namespace` is the distribution
 /// (e.g. `fedora`); `created` is a Unix time, normally SOURCE_DATE_EPOCH.
-pub fn spdx_document(name: &str, purl_namespace: &str, packages: &[Package], created: i64) -> Value {
+pub fn spdx_document(
+    name: &str,
+    purl_namespace: &str,
+    packages: &[Package],
+    created: i64,
+) -> Value {
     let mut hasher = Sha256::new();
     for p in packages {
         hasher.update(p.nevra().as_bytes());
@@ -82,7 +87,9 @@ pub fn packages_in(doc: &Value) -> Vec<(String, String, String)> {
                 .filter_map(|p| {
                     let name = p["name"].as_str()?.to_string();
                     let evr = p["versionInfo"].as_str()?.to_string();
-                    let purl = p["externalRefs"][0]["referenceLocator"].as_str().unwrap_or("");
+                    let purl = p["externalRefs"][0]["referenceLocator"]
+                        .as_str()
+                        .unwrap_or("");
                     let arch = purl
                         .split("arch=")
                         .nth(1)
@@ -98,7 +105,13 @@ pub fn packages_in(doc: &Value) -> Vec<(String, String, String)> {
 fn spdx_id(p: &Package) -> String {
     let clean: String = format!("{}-{}", p.name, p.arch)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("SPDXRef-Package-{clean}")
 }
@@ -121,7 +134,8 @@ fn license_expression(license: &str) -> String {
 
 /// Unix seconds as an RFC 3339 UTC timestamp.
 pub fn rfc3339(secs: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
@@ -157,12 +171,23 @@ mod tests {
             a["packages"][1]["externalRefs"][0]["referenceLocator"],
             "pkg:rpm/fedora/shadow-utils@1.0-1.fc43?arch=x86_64&epoch=2&upstream=shadow-utils-1.0-1.fc43.src.rpm"
         );
-        assert_eq!(a["packages"][0]["licenseDeclared"], "MIT AND GPL-2.0-or-later");
+        assert_eq!(
+            a["packages"][0]["licenseDeclared"],
+            "MIT AND GPL-2.0-or-later"
+        );
         assert_eq!(
             packages_in(&a),
             vec![
-                ("bash".to_string(), "1.0-1.fc43".to_string(), "x86_64".to_string()),
-                ("shadow-utils".to_string(), "2:1.0-1.fc43".to_string(), "x86_64".to_string()),
+                (
+                    "bash".to_string(),
+                    "1.0-1.fc43".to_string(),
+                    "x86_64".to_string()
+                ),
+                (
+                    "shadow-utils".to_string(),
+                    "2:1.0-1.fc43".to_string(),
+                    "x86_64".to_string()
+                ),
             ]
         );
         let other = spdx_document("base", "fedora", &ps[..1], 1767225600);

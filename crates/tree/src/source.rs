@@ -20,17 +20,28 @@ impl ReadyTree {
     pub fn open(source: &Path) -> Result<ReadyTree, TreeError> {
         let meta = std::fs::metadata(source).map_err(TreeError::io("reading", source))?;
         if meta.is_dir() {
-            return Ok(ReadyTree { path: source.to_path_buf(), _unpacked: None });
+            return Ok(ReadyTree {
+                path: source.to_path_buf(),
+                _unpacked: None,
+            });
         }
         if !meta.is_file() {
-            return Err(TreeError::NotATree { path: source.to_path_buf() });
+            return Err(TreeError::NotATree {
+                path: source.to_path_buf(),
+            });
         }
         let dir = tempfile::Builder::new()
             .prefix("corral-rootfs-")
             .tempdir_in(std::env::var_os("TMPDIR").unwrap_or_else(|| "/var/tmp".into()))
             .map_err(TreeError::io("creating", "a directory to unpack into"))?;
         let out = Command::new("tar")
-            .args(["--extract", "--auto-compress", "--same-permissions", "--same-owner", "--numeric-owner"])
+            .args([
+                "--extract",
+                "--auto-compress",
+                "--same-permissions",
+                "--same-owner",
+                "--numeric-owner",
+            ])
             .args(["--xattrs", "--xattrs-include=*", "--acls", "--file"])
             .arg(source)
             .arg("--directory")
@@ -39,8 +50,12 @@ impl ReadyTree {
             .map_err(TreeError::io("running tar on", source))?;
         if !out.status.success() {
             let detail = String::from_utf8_lossy(&out.stderr);
-            if detail.contains("does not look like a tar archive") || detail.contains("not in gzip format") {
-                return Err(TreeError::NotATree { path: source.to_path_buf() });
+            if detail.contains("does not look like a tar archive")
+                || detail.contains("not in gzip format")
+            {
+                return Err(TreeError::NotATree {
+                    path: source.to_path_buf(),
+                });
             }
             return Err(TreeError::Tool {
                 tool: "tar",
@@ -48,7 +63,10 @@ impl ReadyTree {
                 detail: format!("unpacking {}: {}", source.display(), detail.trim()),
             });
         }
-        Ok(ReadyTree { path: dir.path().to_path_buf(), _unpacked: Some(dir) })
+        Ok(ReadyTree {
+            path: dir.path().to_path_buf(),
+            _unpacked: Some(dir),
+        })
     }
 
     /// Where the tree is.
