@@ -23,10 +23,12 @@ pub enum ImageCommand {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The tree recipe (TOML). Leave out with --rootfs.
-    #[arg(required_unless_present = "rootfs", conflicts_with = "rootfs")]
+    /// The tree recipe (TOML): its packages make the tree, its labels and
+    /// [image] settings the config. With --rootfs, only the config.
+    #[arg(required_unless_present = "rootfs")]
     pub recipe: Option<PathBuf>,
-    /// A ready tree: a directory (never modified) or a tar archive.
+    /// A ready tree to pack instead of installing the recipe: a directory
+    /// (never modified) or a tar archive.
     #[arg(long)]
     pub rootfs: Option<PathBuf>,
     /// Output, as oci:DIR:TAG. DIR must not exist.
@@ -122,7 +124,13 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let scratch;
     let ready;
     let (root, recipe): (&Path, Option<Recipe>) = match (&args.recipe, &args.rootfs) {
-        (Some(path), _) => {
+        (recipe, Some(rootfs)) => {
+            let recipe = recipe.as_deref().map(Recipe::read).transpose()?;
+            ready = ReadyTree::open(rootfs)
+                .with_context(|| format!("opening the tree {}", rootfs.display()))?;
+            (ready.path(), recipe)
+        }
+        (Some(path), None) => {
             let recipe = Recipe::load(path)?;
             scratch = tempfile::Builder::new()
                 .prefix("corral-tree-")
@@ -141,11 +149,6 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             bar.finish_and_clear();
             ready = ReadyTree::open(&rootfs)?;
             (ready.path(), Some(recipe))
-        }
-        (None, Some(rootfs)) => {
-            ready = ReadyTree::open(rootfs)
-                .with_context(|| format!("opening the tree {}", rootfs.display()))?;
-            (ready.path(), None)
         }
         (None, None) => bail!("give a recipe or --rootfs"),
     };

@@ -124,12 +124,19 @@ mod tests {
     }
 
     #[test]
-    fn image_build_needs_recipe_or_rootfs_but_not_both() {
+    fn image_build_needs_a_recipe_or_a_rootfs() {
         assert!(Cli::try_parse_from(["corral", "image", "build", "-o", "oci:o:t"]).is_err());
-        assert!(Cli::try_parse_from([
-            "corral", "image", "build", "r.toml", "--rootfs", "x", "-o", "oci:o:t"
+        let cli = Cli::try_parse_from([
+            "corral", "image", "build", "r.toml", "--rootfs", "x", "-o", "oci:o:t",
         ])
-        .is_err());
+        .unwrap();
+        let Command::Image(image::ImageCommand::Build(b)) = cli.command else {
+            panic!()
+        };
+        assert!(
+            b.recipe.is_some() && b.rootfs.is_some(),
+            "a recipe gives the config of a ready tree"
+        );
         assert!(Cli::try_parse_from([
             "corral",
             "image",

@@ -162,15 +162,21 @@ impl Recipe {
         Ok(recipe)
     }
 
-    /// Reads and parses a recipe file, resolving relative repository paths
-    /// and `${VAR}` references against the environment.
-    pub fn load(path: &Path) -> Result<Recipe, TreeError> {
+    /// Reads and parses a recipe file without resolving its repositories:
+    /// enough for the labels and image settings of a ready tree.
+    pub fn read(path: &Path) -> Result<Recipe, TreeError> {
         let text = std::fs::read_to_string(path).map_err(|source| TreeError::Io {
             path: path.to_path_buf(),
             action: "reading recipe",
             source,
         })?;
-        let mut recipe = Recipe::parse(&text, path)?;
+        Recipe::parse(&text, path)
+    }
+
+    /// Reads and parses a recipe file, resolving relative repository paths
+    /// and `${VAR}` references against the environment.
+    pub fn load(path: &Path) -> Result<Recipe, TreeError> {
+        let mut recipe = Recipe::read(path)?;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
