@@ -49,6 +49,9 @@ pub enum Command {
     /// The curated Dockerfile library: lint, dependency graph, rebuild plans.
     #[command(subcommand)]
     Dockerfiles(corral_dockerfiles::cli::DockerfilesCommand),
+    /// The registry mirror: serve, garbage-collect and check its storage.
+    #[command(subcommand)]
+    Mirror(corral_mirror::cli::MirrorCommand),
     /// Write man pages or shell completions generated from this command tree.
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCommand),
@@ -87,6 +90,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tree(cmd) => tree::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
+        Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
         Command::Generate(cmd) => generate::run(cmd),
     }
 }

@@ -1,0 +1,304 @@
+//! The `corral mirror` subcommands. The binary's clap tree embeds
+//! [`MirrorCommand`] and calls [`run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::storage::FsStorage;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum MirrorCommand {
+    /// Serve the registry (distribution-spec v1.1) and pull-through mirror
+    Serve(ServeArgs),
+    /// Delete manifests and blobs no tag reaches
+    Gc(GcArgs),
+    /// Re-hash every blob and check references; exit 1 on damage
+    Fsck(FsckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// TOML configuration file; flags override it
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000]
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Storage directory
+    #[arg(long)]
+    pub storage: Option<PathBuf>,
+    /// Mirror repositories under PREFIX/ from URL (repeatable)
+    #[arg(long = "upstream", value_name = "PREFIX=URL")]
+    pub upstreams: Vec<String>,
+    /// htpasswd file with bcrypt entries (htpasswd -B)
+    #[arg(long)]
+    pub htpasswd: Option<PathBuf>,
+    /// Serve this OSTree archive repository read-only under /ostree/
+    #[arg(long)]
+    pub ostree_repo: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StorageArgs {
+    /// TOML configuration file (for its storage and gc settings)
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Storage directory (overrides the config)
+    #[arg(long)]
+    pub storage: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// List what would be deleted without deleting
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep unreferenced content younger than this many seconds [default: from config, 3600]
+    #[arg(long, value_name = "SECONDS")]
+    pub grace_period: Option<u64>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FsckArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
+    match config {
+        Some(p) => Config::load(p),
+        None => Ok(Config::default()),
+    }
+}
+
+fn open_storage(args: &StorageArgs) -> anyhow::Result<(Config, FsStorage)> {
+    let mut config = load(args.config.as_ref())?;
+    if let Some(s) = &args.storage {
+        config.storage = s.clone();
+    }
+    let store = FsStorage::open(&config.storage)
+        .with_context(|| format!("opening storage {}", config.storage.display()))?;
+    Ok((config, store))
+}
+
+/// The serve configuration: the file, then flags on top.
+pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = load(args.config.as_ref())?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(s) = &args.storage {
+        config.storage = s.clone();
+    }
+    for u in &args.upstreams {
+        config.add_upstream_flag(u)?;
+    }
+    if let Some(h) = &args.htpasswd {
+        config.auth.htpasswd = Some(h.clone());
+    }
+    if let Some(o) = &args.ostree_repo {
+        config.ostree_repo = Some(o.clone());
+    }
+    Ok(config)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}
+
+pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    match cmd {
+        MirrorCommand::Serve(args) => {
+            let config = serve_config(&args)?;
+            rt.block_on(async {
+                let server = crate::server::start(config).await?;
+                eprintln!("corral mirror listening on {}", server.addr);
+                tokio::select! {
+                    r = async { server.wait().await } => r?,
+                    _ = shutdown_signal() => tracing::info!("shutting down"),
+                }
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        MirrorCommand::Gc(args) => {
+            let (config, store) = open_storage(&args.storage)?;
+            let grace =
+                Duration::from_secs(args.grace_period.unwrap_or(config.gc.grace_period_secs));
+            let store: Arc<FsStorage> = Arc::new(store);
+            let report = rt
+                .block_on(crate::gc::collect(store.as_ref(), grace, args.dry_run))
+                .context("garbage collection")?;
+            if args.storage.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let verb = if args.dry_run {
+                    "would delete"
+                } else {
+                    "deleted"
+                };
+                for m in &report.manifests {
+                    println!("{verb} manifest {m}");
+                }
+                for b in &report.blobs {
+                    println!("{verb} blob {b}");
+                }
+                for i in &report.idle {
+                    println!("{verb} idle {i}");
+                }
+                println!(
+                    "{verb} {} manifests, {} blobs ({} bytes); kept {} young unreferenced blobs",
+                    report.manifests.len(),
+                    report.blobs.len(),
+                    report.bytes,
+                    report.young_kept
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MirrorCommand::Fsck(args) => {
+            let (_, store) = open_storage(&args.storage)?;
+            let report = rt
+                .block_on(crate::fsck::check(&store))
+                .context("checking storage")?;
+            if args.storage.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for c in &report.corrupt {
+                    println!("corrupt blob {c}");
+                }
+                for d in &report.dangling {
+                    println!("dangling reference {d}");
+                }
+                for t in &report.temp_files {
+                    println!("leftover temp file {}", t.display());
+                }
+                println!(
+                    "checked {} blobs ({} bytes): {} corrupt, {} dangling, {} temp files",
+                    report.blobs_checked,
+                    report.bytes_checked,
+                    report.corrupt.len(),
+                    report.dangling.len(),
+                    report.temp_files.len()
+                );
+            }
+            Ok(if report.damaged() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser, Debug)]
+    struct Top {
+        #[command(subcommand)]
+        cmd: MirrorCommand,
+    }
+
+    #[test]
+    fn parse_serve() {
+        let t = Top::try_parse_from([
+            "mirror",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "library=http://127.0.0.1:9",
+            "--upstream",
+            "quay=https://quay.example",
+            "--storage",
+            "/tmp/s",
+        ])
+        .unwrap();
+        let MirrorCommand::Serve(args) = t.cmd else {
+            panic!("not serve")
+        };
+        let c = serve_config(&args).unwrap();
+        assert_eq!(c.upstreams.len(), 2);
+        assert_eq!(c.listen.port(), 0);
+        assert!(Top::try_parse_from(["mirror", "gc", "--dry-run", "--json"]).is_ok());
+        assert!(Top::try_parse_from(["mirror", "fsck", "--json", "--storage", "/x"]).is_ok());
+    }
+
+    fn storage_args(dir: &std::path::Path) -> StorageArgs {
+        StorageArgs {
+            config: None,
+            storage: Some(dir.to_path_buf()),
+            json: true,
+        }
+    }
+
+    #[test]
+    fn fsck_and_gc_exit_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let fsck = || {
+            run(MirrorCommand::Fsck(FsckArgs {
+                storage: storage_args(dir.path()),
+            }))
+            .unwrap()
+        };
+        assert_eq!(fsck(), ExitCode::SUCCESS);
+        // A blob whose content does not match its name is damage: exit 1.
+        let d = crate::name::Digest::of_bytes(b"right");
+        let p = dir.path().join("blobs/sha256").join(&d.hex()[..2]);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join(d.hex()), b"wrong").unwrap();
+        assert_eq!(fsck(), ExitCode::from(1));
+        let gc = |dry_run| {
+            run(MirrorCommand::Gc(GcArgs {
+                storage: storage_args(dir.path()),
+                dry_run,
+                grace_period: Some(0),
+            }))
+            .unwrap()
+        };
+        assert_eq!(gc(true), ExitCode::SUCCESS);
+        assert!(p.join(d.hex()).exists(), "dry run keeps it");
+        assert_eq!(gc(false), ExitCode::SUCCESS);
+        assert!(
+            !p.join(d.hex()).exists(),
+            "unreferenced and past the grace period"
+        );
+        assert_eq!(fsck(), ExitCode::SUCCESS);
+    }
+}

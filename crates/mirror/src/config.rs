@@ -1,0 +1,312 @@
+//! The mirror's TOML configuration. Every key is documented in
+//! `docs/mirror.md`; unknown keys are rejected and errors name the line and
+//! column.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::name::RepoName;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Storage root directory.
+    #[serde(default = "default_storage")]
+    pub storage: PathBuf,
+    /// An OSTree archive repository served read-only under `/ostree/`.
+    #[serde(default)]
+    pub ostree_repo: Option<PathBuf>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub gc: GcConfig,
+    #[serde(default, rename = "upstream")]
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_max_manifest")]
+    pub max_manifest_bytes: u64,
+    #[serde(default = "default_max_upload")]
+    pub max_upload_bytes: u64,
+    /// Timeout for one upstream request (connect plus headers).
+    #[serde(default = "default_upstream_timeout")]
+    pub upstream_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_manifest_bytes: default_max_manifest(),
+            max_upload_bytes: default_max_upload(),
+            upstream_timeout_secs: default_upstream_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// An htpasswd file with bcrypt hashes (`htpasswd -B`). Without it nobody
+    /// can push or delete.
+    #[serde(default)]
+    pub htpasswd: Option<PathBuf>,
+    /// Whether pulls need no credentials.
+    #[serde(default = "yes")]
+    pub anonymous_pull: bool,
+    /// Secret for signing bearer tokens; random per process when unset.
+    #[serde(default)]
+    pub token_secret: Option<String>,
+    #[serde(default = "default_token_ttl")]
+    pub token_ttl_secs: u64,
+    /// The `service` named in challenges and tokens.
+    #[serde(default = "default_service")]
+    pub service: String,
+    /// The token endpoint's URL; derived from the request's Host when unset.
+    #[serde(default)]
+    pub realm: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            htpasswd: None,
+            anonymous_pull: true,
+            token_secret: None,
+            token_ttl_secs: default_token_ttl(),
+            service: default_service(),
+            realm: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcConfig {
+    /// Unreferenced blobs younger than this are kept (a push in progress).
+    #[serde(default = "default_grace")]
+    pub grace_period_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            grace_period_secs: default_grace(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Repositories named `PREFIX/...` are mirrored from this upstream.
+    pub prefix: String,
+    /// Base URL of the upstream registry, e.g. `https://quay.io`.
+    pub url: String,
+    /// Drop `PREFIX/` from the name asked upstream.
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// How long a mirrored tag is served before it is revalidated.
+    #[serde(default = "default_ttl")]
+    pub ttl_secs: u64,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A file holding the password (preferred over `password`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:5000".parse().expect("valid address")
+}
+fn default_storage() -> PathBuf {
+    PathBuf::from("/var/lib/corral/mirror")
+}
+fn default_max_manifest() -> u64 {
+    4 << 20
+}
+fn default_max_upload() -> u64 {
+    20 << 30
+}
+fn default_upstream_timeout() -> u64 {
+    30
+}
+fn default_token_ttl() -> u64 {
+    300
+}
+fn default_service() -> String {
+    "corral".into()
+}
+fn default_grace() -> u64 {
+    3600
+}
+fn default_ttl() -> u64 {
+    300
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("empty config is valid")
+    }
+}
+
+impl Config {
+    /// Parses a config; errors carry line and column.
+    ///
+    /// ```
+    /// let c = corral_mirror::config::Config::parse(
+    ///     "listen = \"127.0.0.1:5001\"\n[[upstream]]\nprefix = \"library\"\nurl = \"https://registry.example\"\n",
+    /// )
+    /// .unwrap();
+    /// assert_eq!(c.upstreams[0].ttl_secs, 300);
+    /// let err = corral_mirror::config::Config::parse("lisen = 1\n").unwrap_err().to_string();
+    /// assert!(err.contains("line 1"));
+    /// ```
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let c: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Config::parse(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Adds an upstream from a `PREFIX=URL` flag.
+    pub fn add_upstream_flag(&mut self, flag: &str) -> anyhow::Result<()> {
+        let (prefix, url) = flag
+            .split_once('=')
+            .with_context(|| format!("upstream {flag:?} is not PREFIX=URL"))?;
+        self.upstreams.retain(|u| u.prefix != prefix);
+        self.upstreams.push(UpstreamConfig {
+            prefix: prefix.to_string(),
+            url: url.to_string(),
+            strip_prefix: false,
+            ttl_secs: default_ttl(),
+            username: None,
+            password: None,
+            password_file: None,
+        });
+        self.validate()
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for u in &self.upstreams {
+            anyhow::ensure!(
+                RepoName::parse(&u.prefix).is_some(),
+                "upstream prefix {:?} is not a repository name",
+                u.prefix
+            );
+            anyhow::ensure!(
+                u.url.starts_with("http://") || u.url.starts_with("https://"),
+                "upstream url {:?} must start with http:// or https://",
+                u.url
+            );
+        }
+        Ok(())
+    }
+
+    /// The upstream mirroring `repo`, the longest matching prefix first.
+    pub fn upstream_for(&self, repo: &RepoName) -> Option<&UpstreamConfig> {
+        self.upstreams
+            .iter()
+            .filter(|u| {
+                repo.as_str()
+                    .strip_prefix(u.prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .max_by_key(|u| u.prefix.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_config() {
+        let c = Config::parse(
+            r#"
+listen = "127.0.0.1:5001"
+storage = "/tmp/x"
+ostree_repo = "/srv/repo"
+[tls]
+cert = "c.pem"
+key = "k.pem"
+[limits]
+max_manifest_bytes = 1000
+[auth]
+htpasswd = "/etc/corral/htpasswd"
+anonymous_pull = false
+token_secret = "s"
+[gc]
+grace_period_secs = 10
+[[upstream]]
+prefix = "library"
+url = "https://registry.example"
+ttl_secs = 60
+username = "u"
+password_file = "/etc/p"
+[[upstream]]
+prefix = "library/special"
+url = "http://127.0.0.1:1"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_manifest_bytes, 1000);
+        assert!(!c.auth.anonymous_pull);
+        let r = RepoName::parse("library/special/x").unwrap();
+        assert_eq!(c.upstream_for(&r).unwrap().url, "http://127.0.0.1:1");
+        assert!(c
+            .upstream_for(&RepoName::parse("libraryx/a").unwrap())
+            .is_none());
+        assert!(c
+            .upstream_for(&RepoName::parse("library").unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn unknown_key_has_position() {
+        let e = Config::parse("listen = \"127.0.0.1:1\"\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn upstream_flag() {
+        let mut c = Config::default();
+        c.add_upstream_flag("library=http://127.0.0.1:9").unwrap();
+        assert!(c.add_upstream_flag("nope").is_err());
+        assert!(c.add_upstream_flag("Bad=http://x").is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! The registry's error type: distribution-spec error codes mapped to HTTP
+//! statuses. Internal causes are logged, never returned to the client.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// A distribution-spec error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    Unauthorized,
+    Denied,
+    Unsupported,
+    TooManyRequests,
+    RangeInvalid,
+    Internal,
+    Unavailable,
+    BadGateway,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BlobUnknown => "BLOB_UNKNOWN",
+            ErrorCode::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
+            ErrorCode::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            ErrorCode::DigestInvalid => "DIGEST_INVALID",
+            ErrorCode::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
+            ErrorCode::ManifestInvalid => "MANIFEST_INVALID",
+            ErrorCode::ManifestUnknown => "MANIFEST_UNKNOWN",
+            ErrorCode::NameInvalid => "NAME_INVALID",
+            ErrorCode::NameUnknown => "NAME_UNKNOWN",
+            ErrorCode::SizeInvalid => "SIZE_INVALID",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Denied => "DENIED",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::RangeInvalid => "BLOB_UPLOAD_INVALID",
+            ErrorCode::Internal => "UNKNOWN",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::BadGateway => "UNAVAILABLE",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BlobUnknown
+            | ErrorCode::BlobUploadUnknown
+            | ErrorCode::ManifestUnknown
+            | ErrorCode::NameUnknown => StatusCode::NOT_FOUND,
+            ErrorCode::BlobUploadInvalid
+            | ErrorCode::DigestInvalid
+            | ErrorCode::ManifestBlobUnknown
+            | ErrorCode::ManifestInvalid
+            | ErrorCode::NameInvalid
+            | ErrorCode::SizeInvalid => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Denied => StatusCode::FORBIDDEN,
+            ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::BadGateway => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// An error answered to a registry client.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", code.as_str())]
+pub struct RegistryError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub detail: Option<serde_json::Value>,
+    /// Overrides the code's default status (e.g. 413 for an oversized body).
+    pub status: Option<StatusCode>,
+    /// Extra headers such as `WWW-Authenticate` or `Range`.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+impl RegistryError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        RegistryError {
+            code,
+            message: message.into(),
+            detail: None,
+            status: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// An internal failure: the cause is logged, the client sees a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        RegistryError::new(ErrorCode::Internal, "internal server error")
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        self.status.unwrap_or(self.code.status())
+    }
+}
+
+impl From<std::io::Error> for RegistryError {
+    fn from(e: std::io::Error) -> Self {
+        RegistryError::internal(e)
+    }
+}
+
+impl From<crate::storage::StorageError> for RegistryError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        use crate::storage::StorageError as S;
+        match e {
+            S::BlobUnknown(d) => {
+                RegistryError::new(ErrorCode::BlobUnknown, format!("blob unknown: {d}"))
+            }
+            S::ManifestUnknown(r) => {
+                RegistryError::new(ErrorCode::ManifestUnknown, format!("manifest unknown: {r}"))
+            }
+            S::UploadUnknown => RegistryError::new(ErrorCode::BlobUploadUnknown, "upload unknown"),
+            S::DigestMismatch { expected, actual } => {
+                RegistryError::new(ErrorCode::DigestInvalid, "digest does not match content")
+                    .with_detail(serde_json::json!({"expected": expected, "actual": actual}))
+            }
+            S::Io(e) => RegistryError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for RegistryError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let mut err = serde_json::json!({"code": self.code.as_str(), "message": self.message});
+        if let Some(d) = self.detail {
+            err["detail"] = d;
+        }
+        let body = serde_json::json!({ "errors": [err] }).to_string();
+        let mut resp = (status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
+        }
+        resp
+    }
+}

@@ -1,0 +1,31 @@
+//! A registry mirror (distribution-spec v1.1): local repositories take
+//! pushes, repositories under a configured prefix are mirrored lazily from an
+//! upstream registry.
+//!
+//! - [`cli`]: the `corral mirror serve|gc|fsck` subcommands.
+//! - [`config`]: the TOML configuration.
+//! - [`name`]: repository names, tags and digests, validated.
+//! - [`storage`]: the [`storage::Storage`] trait and the filesystem backend
+//!   (blobs, manifests, tags, links, upload sessions).
+//! - [`api`]: the axum router: `/v2/` endpoints, `/token`, `/metrics`,
+//!   `/healthz`, the catalog page and `/ostree/`.
+//! - [`auth`]: htpasswd basic auth and HMAC-signed bearer tokens.
+//! - [`upstream`]: the pull-through cache (single-flight, tee'd blob fetches).
+//! - [`gc`], [`fsck`]: storage maintenance.
+//! - [`server`]: binding, TLS and running.
+//! - [`error`]: distribution-spec error codes.
+
+pub mod api;
+pub mod auth;
+pub mod catalog_page;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fsck;
+pub mod gc;
+pub mod metrics;
+pub mod name;
+pub mod ostree;
+pub mod server;
+pub mod storage;
+pub mod upstream;

@@ -1,0 +1,93 @@
+//! `/ostree/<path>`: an OSTree archive repository served read-only as static
+//! files, with single byte ranges (ostree pulls use them for deltas).
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use crate::api::App;
+
+/// Joins a URL path under `root`, refusing anything that could leave it.
+pub fn safe_join(root: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel);
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(root.join(rel))
+}
+
+pub(crate) async fn serve(
+    State(app): State<Arc<App>>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let status = |s: StatusCode| (s, s.canonical_reason().unwrap_or("")).into_response();
+    let Some(root) = &app.config.ostree_repo else {
+        return status(StatusCode::NOT_FOUND);
+    };
+    let Some(p) = safe_join(root, &path) else {
+        return status(StatusCode::NOT_FOUND);
+    };
+    let mut f = match tokio::fs::File::open(&p).await {
+        Ok(f) => f,
+        Err(_) => return status(StatusCode::NOT_FOUND),
+    };
+    let size = match f.metadata().await {
+        Ok(m) if m.is_file() => m.len(),
+        _ => return status(StatusCode::NOT_FOUND),
+    };
+    let range = headers
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| crate::api::parse_range(r, size));
+    let (code, start, len) = match range {
+        None => (StatusCode::OK, 0, size),
+        Some(Ok((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
+        Some(Err(())) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [("content-range", format!("bytes */{size}"))],
+            )
+                .into_response();
+        }
+    };
+    if start > 0 && f.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        return status(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let mut b = Response::builder()
+        .status(code)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", len)
+        .header("accept-ranges", "bytes");
+    if code == StatusCode::PARTIAL_CONTENT {
+        b = b.header(
+            "content-range",
+            format!("bytes {start}-{}/{size}", start + len - 1),
+        );
+    }
+    b.body(Body::from_stream(ReaderStream::new(f.take(len))))
+        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_escape() {
+        let r = Path::new("/srv/repo");
+        assert_eq!(
+            safe_join(r, "objects/ab/cd.filez"),
+            Some(PathBuf::from("/srv/repo/objects/ab/cd.filez"))
+        );
+        assert_eq!(safe_join(r, "../etc/passwd"), None);
+        assert_eq!(safe_join(r, "/etc/passwd"), None);
+        assert_eq!(safe_join(r, "a/./b"), Some(PathBuf::from("/srv/repo/a/b")));
+    }
+}

@@ -1,0 +1,162 @@
+//! Running the server: plain TCP or TLS (rustls) on the configured address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::api::{router, App};
+use crate::config::{Config, TlsConfig};
+use crate::storage::FsStorage;
+
+/// A server running on a background task.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting and waits for the server task.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        self.task.await.context("server task")?
+    }
+
+    /// Waits until the server ends (it only ends on error).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task")?
+    }
+}
+
+/// Builds the app for `config` (opening its storage).
+pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
+    let store = FsStorage::open(&config.storage)
+        .with_context(|| format!("opening storage {}", config.storage.display()))?;
+    Ok(Arc::new(App::new(config, Arc::new(store))?))
+}
+
+fn tls_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .with_context(|| format!("reading {}", tls.cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing {}", tls.cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .with_context(|| format!("reading {}", tls.key.display()))?;
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("tls protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("tls certificate and key")?;
+    Ok(Arc::new(cfg))
+}
+
+/// Accepts TCP connections and hands out completed TLS handshakes, so a slow
+/// handshake never blocks other clients.
+struct TlsListener {
+    rx: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    fn new(tcp: TcpListener, cfg: Arc<rustls::ServerConfig>) -> std::io::Result<TlsListener> {
+        let local = tcp.local_addr()?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "tls handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { rx, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// Binds the configured address and serves on a background task.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let app = build_app(config)?;
+    start_app(app).await
+}
+
+pub async fn start_app(app: Arc<App>) -> anyhow::Result<RunningServer> {
+    let listen = app.config.listen;
+    let tcp = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = tcp.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = rx.await;
+    };
+    let service = router(app.clone());
+    let task = match &app.config.tls {
+        Some(tls) => {
+            let listener = TlsListener::new(tcp, tls_config(tls)?)?;
+            tokio::spawn(async move {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .context("serving")
+            })
+        }
+        None => tokio::spawn(async move {
+            axum::serve(tcp, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("serving")
+        }),
+    };
+    tracing::info!(%addr, tls = app.tls, "mirror listening");
+    Ok(RunningServer {
+        addr,
+        app,
+        shutdown: Some(tx),
+        task,
+    })
+}

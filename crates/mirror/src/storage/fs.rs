@@ -1,0 +1,687 @@
+//! The filesystem backend. Layout under the root:
+//!
+//! ```text
+//! blobs/sha256/<2 hex>/<hex>          content-addressed data (manifests too)
+//! repos/<name>/_blobs/<hex>           the repository has this blob
+//! repos/<name>/_manifests/<hex>       ... this manifest; content: media type
+//! repos/<name>/_tags/<tag>            content: digest
+//! repos/<name>/_referrers/<subject hex>/<hex>   content: descriptor JSON
+//! uploads/<id>/{data,repo}            resumable upload sessions
+//! tmp/                                temporary files, renamed into blobs/
+//! ```
+//!
+//! Name components never start with `_`, so the link directories cannot
+//! collide with repository names.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use super::upload::UploadState;
+use super::{
+    BlobReader, ByteStream, ResolvedManifest, Result, StagedBlob, Storage, StorageError,
+    StoredManifest, UploadStatus,
+};
+use crate::name::{Digest, Reference, RepoName};
+
+/// A [`Storage`] on a local directory.
+pub struct FsStorage {
+    root: PathBuf,
+    /// In-memory state of open upload sessions (running hash); rebuilt from
+    /// disk after a restart.
+    pub(super) uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadState>>>>,
+}
+
+pub(super) fn random_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).expect("system random source");
+    hex::encode(b)
+}
+
+impl FsStorage {
+    /// Opens (and creates) a storage root.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<FsStorage> {
+        let root = root.into();
+        for d in ["blobs/sha256", "repos", "uploads", "tmp"] {
+            std::fs::create_dir_all(root.join(d))?;
+        }
+        Ok(FsStorage {
+            root,
+            uploads: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(super) fn blob_path(&self, d: &Digest) -> PathBuf {
+        let hex = d.hex();
+        self.root.join("blobs/sha256").join(&hex[..2]).join(hex)
+    }
+
+    fn repo_dir(&self, repo: &RepoName) -> PathBuf {
+        self.root.join("repos").join(repo.as_str())
+    }
+
+    pub(super) fn upload_dir(&self, id: &str) -> Option<PathBuf> {
+        (id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit()))
+            .then(|| self.root.join("uploads").join(id))
+    }
+
+    pub(super) fn tmp_path(&self) -> PathBuf {
+        self.root.join("tmp").join(random_id())
+    }
+
+    /// Writes a small file atomically (temp file, fsync, rename).
+    async fn write_atomic(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let tmp = self.tmp_path();
+        let mut f = tokio::fs::File::create(&tmp).await?;
+        f.write_all(data).await?;
+        f.sync_all().await?;
+        drop(f);
+        tokio::fs::rename(&tmp, path).await
+    }
+
+    /// Moves a complete, fsynced file to its digest's place.
+    pub(super) async fn install_blob(&self, from: &Path, d: &Digest) -> io::Result<()> {
+        let dest = self.blob_path(d);
+        let dir = dest.parent().expect("blob path has a parent");
+        tokio::fs::create_dir_all(dir).await?;
+        if tokio::fs::try_exists(&dest).await? {
+            // Same content already there. Refresh its mtime so a GC racing
+            // this push sees it as young and keeps it.
+            let _ = tokio::fs::remove_file(from).await;
+            let dest2 = dest.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                std::fs::File::options()
+                    .append(true)
+                    .open(dest2)?
+                    .set_modified(SystemTime::now())
+            })
+            .await;
+            return Ok(());
+        }
+        tokio::fs::rename(from, &dest).await?;
+        // Make the rename durable.
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+            .await
+            .map_err(io::Error::other)??;
+        Ok(())
+    }
+
+    async fn exists(path: &Path) -> io::Result<bool> {
+        tokio::fs::try_exists(path).await
+    }
+
+    async fn remove_if_exists(path: &Path) -> io::Result<bool> {
+        match tokio::fs::remove_file(path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read_dir_names(dir: &Path) -> io::Result<Vec<(String, SystemTime)>> {
+        let mut out = Vec::new();
+        let mut rd = match tokio::fs::read_dir(dir).await {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        while let Some(e) = rd.next_entry().await? {
+            let mtime = e.metadata().await?.modified()?;
+            if let Some(n) = e.file_name().to_str() {
+                out.push((n.to_string(), mtime));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn digests(names: Vec<(String, SystemTime)>) -> Vec<(Digest, SystemTime)> {
+    names
+        .into_iter()
+        .filter_map(|(n, t)| Digest::from_hex(&n).map(|d| (d, t)))
+        .collect()
+}
+
+impl Storage for FsStorage {
+    fn blob_size<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<u64>>> {
+        async move {
+            match tokio::fs::metadata(self.blob_path(d)).await {
+                Ok(m) => Ok(Some(m.len())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        .boxed()
+    }
+
+    fn open_blob<'a>(
+        &'a self,
+        d: &'a Digest,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<Option<(u64, BlobReader)>>> {
+        async move {
+            let mut f = match tokio::fs::File::open(self.blob_path(d)).await {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let size = f.metadata().await?.len();
+            if offset > 0 {
+                f.seek(io::SeekFrom::Start(offset)).await?;
+            }
+            Ok(Some((size, Box::pin(f) as BlobReader)))
+        }
+        .boxed()
+    }
+
+    fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>> {
+        async move {
+            let d = {
+                let data = data.clone();
+                tokio::task::spawn_blocking(move || Digest::of_bytes(&data))
+                    .await
+                    .map_err(io::Error::other)?
+            };
+            let tmp = self.tmp_path();
+            let mut f = tokio::fs::File::create(&tmp).await?;
+            f.write_all(&data).await?;
+            f.sync_all().await?;
+            drop(f);
+            self.install_blob(&tmp, &d).await?;
+            Ok(d)
+        }
+        .boxed()
+    }
+
+    fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>> {
+        async move {
+            let path = self.tmp_path();
+            let file = tokio::fs::File::create(&path).await?;
+            Ok(StagedBlob { path, file })
+        }
+        .boxed()
+    }
+
+    fn commit_staged<'a>(
+        &'a self,
+        staged: PathBuf,
+        expected: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let p = staged.clone();
+            let actual = tokio::task::spawn_blocking(move || -> io::Result<String> {
+                let mut f = std::fs::File::open(&p)?;
+                f.sync_all()?;
+                let mut h = Sha256::new();
+                io::copy(&mut f, &mut h)?;
+                Ok(hex::encode(h.finalize()))
+            })
+            .await
+            .map_err(io::Error::other)??;
+            if actual != expected.hex() {
+                let _ = tokio::fs::remove_file(&staged).await;
+                return Err(StorageError::DigestMismatch {
+                    expected: expected.to_string(),
+                    actual: format!("sha256:{actual}"),
+                });
+            }
+            self.install_blob(&staged, expected).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn delete_blob<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        async move {
+            Self::remove_if_exists(&self.blob_path(d)).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn list_blobs(&self) -> BoxFuture<'_, Result<Vec<(Digest, SystemTime)>>> {
+        async move {
+            let mut out = Vec::new();
+            let base = self.root.join("blobs/sha256");
+            for (prefix, _) in Self::read_dir_names(&base).await? {
+                out.extend(digests(Self::read_dir_names(&base.join(prefix)).await?));
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn link_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let p = self.repo_dir(repo).join("_blobs").join(d.hex());
+            if !Self::exists(&p).await? {
+                self.write_atomic(&p, b"").await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn has_blob_link<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move { Ok(Self::exists(&self.repo_dir(repo).join("_blobs").join(d.hex())).await?) }
+            .boxed()
+    }
+
+    fn unlink_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            Ok(Self::remove_if_exists(&self.repo_dir(repo).join("_blobs").join(d.hex())).await?)
+        }
+        .boxed()
+    }
+
+    fn list_blob_links<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<Digest>>> {
+        async move {
+            let names = Self::read_dir_names(&self.repo_dir(repo).join("_blobs")).await?;
+            Ok(digests(names).into_iter().map(|(d, _)| d).collect())
+        }
+        .boxed()
+    }
+
+    fn put_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        media_type: &'a str,
+        body: Bytes,
+    ) -> BoxFuture<'a, Result<Digest>> {
+        async move {
+            let d = self.put_blob(body).await?;
+            self.write_atomic(
+                &self.repo_dir(repo).join("_manifests").join(d.hex()),
+                media_type.as_bytes(),
+            )
+            .await?;
+            Ok(d)
+        }
+        .boxed()
+    }
+
+    fn get_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<Option<StoredManifest>>> {
+        async move {
+            let link = self.repo_dir(repo).join("_manifests").join(d.hex());
+            let media_type = match tokio::fs::read_to_string(&link).await {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            match tokio::fs::read(self.blob_path(d)).await {
+                Ok(body) => Ok(Some(StoredManifest {
+                    media_type,
+                    body: body.into(),
+                })),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        .boxed()
+    }
+
+    fn resolve_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        r: &'a Reference,
+    ) -> BoxFuture<'a, Result<Option<ResolvedManifest>>> {
+        // One blocking task for tag, link and body instead of one per file.
+        let dir = self.repo_dir(repo);
+        let blobs = self.root.join("blobs/sha256");
+        let r = r.clone();
+        async move {
+            let found =
+                tokio::task::spawn_blocking(move || -> io::Result<Option<ResolvedManifest>> {
+                    let missing = |e: io::Error| {
+                        if e.kind() == io::ErrorKind::NotFound {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    };
+                    let (digest, tagged_at) = match r {
+                        Reference::Digest(d) => (d, None),
+                        Reference::Tag(t) => {
+                            let p = dir.join("_tags").join(t);
+                            let mut f = match std::fs::File::open(&p) {
+                                Ok(f) => f,
+                                Err(e) => return missing(e),
+                            };
+                            let mtime = f.metadata()?.modified()?;
+                            let mut s = String::new();
+                            io::Read::read_to_string(&mut f, &mut s)?;
+                            match s.trim().parse::<Digest>() {
+                                Ok(d) => (d, Some(mtime)),
+                                Err(()) => return Ok(None),
+                            }
+                        }
+                    };
+                    let media_type =
+                        match std::fs::read_to_string(dir.join("_manifests").join(digest.hex())) {
+                            Ok(m) => m,
+                            Err(e) => return missing(e),
+                        };
+                    let body =
+                        match std::fs::read(blobs.join(&digest.hex()[..2]).join(digest.hex())) {
+                            Ok(b) => b,
+                            Err(e) => return missing(e),
+                        };
+                    Ok(Some(ResolvedManifest {
+                        digest,
+                        manifest: StoredManifest {
+                            media_type,
+                            body: body.into(),
+                        },
+                        tagged_at,
+                    }))
+                })
+                .await
+                .map_err(io::Error::other)??;
+            Ok(found)
+        }
+        .boxed()
+    }
+
+    fn delete_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            let removed =
+                Self::remove_if_exists(&self.repo_dir(repo).join("_manifests").join(d.hex()))
+                    .await?;
+            // Tags pointing at it go too.
+            let want = d.to_string();
+            for tag in self.list_tags(repo).await? {
+                let p = self.repo_dir(repo).join("_tags").join(&tag);
+                if tokio::fs::read_to_string(&p).await.ok().as_deref() == Some(want.as_str()) {
+                    Self::remove_if_exists(&p).await?;
+                }
+            }
+            // As do its entries in any referrers list.
+            let refdir = self.repo_dir(repo).join("_referrers");
+            for (subject, _) in Self::read_dir_names(&refdir).await? {
+                Self::remove_if_exists(&refdir.join(subject).join(d.hex())).await?;
+            }
+            Ok(removed)
+        }
+        .boxed()
+    }
+
+    fn list_manifests<'a>(
+        &'a self,
+        repo: &'a RepoName,
+    ) -> BoxFuture<'a, Result<Vec<(Digest, SystemTime)>>> {
+        async move {
+            Ok(digests(
+                Self::read_dir_names(&self.repo_dir(repo).join("_manifests")).await?,
+            ))
+        }
+        .boxed()
+    }
+
+    fn set_tag<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        tag: &'a str,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            self.write_atomic(
+                &self.repo_dir(repo).join("_tags").join(tag),
+                d.to_string().as_bytes(),
+            )
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn get_tag<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Digest, SystemTime)>>> {
+        async move {
+            let p = self.repo_dir(repo).join("_tags").join(tag);
+            let s = match tokio::fs::read_to_string(&p).await {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let mtime = tokio::fs::metadata(&p).await?.modified()?;
+            Ok(s.trim().parse().ok().map(|d| (d, mtime)))
+        }
+        .boxed()
+    }
+
+    fn touch_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            if let Some((d, _)) = self.get_tag(repo, tag).await? {
+                self.set_tag(repo, tag, &d).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn delete_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<bool>> {
+        async move { Ok(Self::remove_if_exists(&self.repo_dir(repo).join("_tags").join(tag)).await?) }.boxed()
+    }
+
+    fn list_tags<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            let names = Self::read_dir_names(&self.repo_dir(repo).join("_tags")).await?;
+            Ok(names
+                .into_iter()
+                .map(|(n, _)| n)
+                .filter(|n| crate::name::valid_tag(n))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn add_referrer<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+        referrer: &'a Digest,
+        descriptor: serde_json::Value,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let p = self
+                .repo_dir(repo)
+                .join("_referrers")
+                .join(subject.hex())
+                .join(referrer.hex());
+            self.write_atomic(&p, descriptor.to_string().as_bytes())
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn remove_referrer<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+        referrer: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            Self::remove_if_exists(
+                &self
+                    .repo_dir(repo)
+                    .join("_referrers")
+                    .join(subject.hex())
+                    .join(referrer.hex()),
+            )
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn list_referrers<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+    ) -> BoxFuture<'a, Result<Vec<serde_json::Value>>> {
+        async move {
+            let dir = self.repo_dir(repo).join("_referrers").join(subject.hex());
+            let mut out = Vec::new();
+            for (n, _) in Self::read_dir_names(&dir).await? {
+                if let Ok(bytes) = tokio::fs::read(dir.join(n)).await {
+                    if let Ok(v) = serde_json::from_slice(&bytes) {
+                        out.push(v);
+                    }
+                }
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+        async move {
+            let base = self.root.join("repos");
+            let mut out = Vec::new();
+            let mut stack = vec![String::new()];
+            while let Some(prefix) = stack.pop() {
+                let dir = if prefix.is_empty() {
+                    base.clone()
+                } else {
+                    base.join(&prefix)
+                };
+                for (n, _) in Self::read_dir_names(&dir).await? {
+                    if n.starts_with('_') {
+                        continue;
+                    }
+                    let full = if prefix.is_empty() {
+                        n.clone()
+                    } else {
+                        format!("{prefix}/{n}")
+                    };
+                    let p = base.join(&full);
+                    if !tokio::fs::metadata(&p)
+                        .await
+                        .map(|m| m.is_dir())
+                        .unwrap_or(false)
+                    {
+                        continue;
+                    }
+                    if Self::exists(&p.join("_manifests")).await? {
+                        if let Some(r) = RepoName::parse(&full) {
+                            out.push(r);
+                        }
+                    }
+                    stack.push(full);
+                }
+            }
+            out.sort();
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn upload_start<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<String>> {
+        self.upload_start_impl(repo).boxed()
+    }
+
+    fn upload_status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<UploadStatus>> {
+        self.upload_status_impl(id).boxed()
+    }
+
+    fn upload_append<'a>(
+        &'a self,
+        id: &'a str,
+        start: Option<u64>,
+        body: ByteStream,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Result<u64, u64>>> {
+        self.upload_append_impl(id, start, body, limit).boxed()
+    }
+
+    fn upload_finish<'a>(&'a self, id: &'a str, expected: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        self.upload_finish_impl(id, expected).boxed()
+    }
+
+    fn upload_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        self.upload_cancel_impl(id).boxed()
+    }
+
+    fn leftover_temp_files(&self) -> BoxFuture<'_, Result<Vec<PathBuf>>> {
+        async move {
+            let tmp = self.root.join("tmp");
+            Ok(Self::read_dir_names(&tmp)
+                .await?
+                .into_iter()
+                .map(|(n, _)| tmp.join(n))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn purge_idle<'a>(
+        &'a self,
+        idle: std::time::Duration,
+        dry_run: bool,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            let old =
+                |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default() > idle;
+            let mut out = Vec::new();
+            let uploads = self.root.join("uploads");
+            for (id, _) in Self::read_dir_names(&uploads).await? {
+                // The data file's mtime is the session's last activity.
+                let mtime = match tokio::fs::metadata(uploads.join(&id).join("data")).await {
+                    Ok(m) => m.modified()?,
+                    Err(_) => tokio::fs::metadata(uploads.join(&id)).await?.modified()?,
+                };
+                if old(mtime) {
+                    out.push(format!("upload session {id}"));
+                    if !dry_run {
+                        self.uploads.lock().expect("uploads lock").remove(&id);
+                        let _ = tokio::fs::remove_dir_all(uploads.join(&id)).await;
+                    }
+                }
+            }
+            let tmp = self.root.join("tmp");
+            for (name, mtime) in Self::read_dir_names(&tmp).await? {
+                if old(mtime) {
+                    out.push(format!("temp file {name}"));
+                    if !dry_run {
+                        Self::remove_if_exists(&tmp.join(name)).await?;
+                    }
+                }
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+}

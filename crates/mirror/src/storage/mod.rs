@@ -1,0 +1,228 @@
+//! Where the registry keeps its data. [`Storage`] is the seam for other
+//! backends (an S3 one can follow); [`FsStorage`] keeps everything on a local
+//! filesystem.
+//!
+//! Every method that makes content visible does so atomically: a blob is
+//! written to a temporary file, fsynced and renamed, so a crash never leaves a
+//! partial blob under its digest.
+
+mod fs;
+mod upload;
+
+use std::io;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use tokio::io::AsyncRead;
+
+pub use fs::FsStorage;
+
+use crate::name::{Digest, RepoName};
+
+/// A reader over (part of) a blob.
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// A body being uploaded, chunk by chunk.
+pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    #[error("blob unknown: {0}")]
+    BlobUnknown(Digest),
+    #[error("manifest unknown: {0}")]
+    ManifestUnknown(String),
+    #[error("upload session unknown")]
+    UploadUnknown,
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// The state of a resumable upload session.
+#[derive(Debug, Clone)]
+pub struct UploadStatus {
+    pub repo: RepoName,
+    /// Bytes received so far.
+    pub offset: u64,
+}
+
+/// A manifest as stored: its media type and raw bytes.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub media_type: String,
+    pub body: Bytes,
+}
+
+/// A manifest found by [`Storage::resolve_manifest`].
+#[derive(Debug, Clone)]
+pub struct ResolvedManifest {
+    pub digest: Digest,
+    pub manifest: StoredManifest,
+    /// When the tag was last written (`None` when resolved by digest).
+    pub tagged_at: Option<SystemTime>,
+}
+
+/// A blob being written outside an upload session (the pull-through cache):
+/// readers may follow `path` while it grows.
+pub struct StagedBlob {
+    pub path: std::path::PathBuf,
+    pub file: tokio::fs::File,
+}
+
+/// The operations the registry needs from a backend. Object-safe so the server
+/// holds an `Arc<dyn Storage>`.
+pub trait Storage: Send + Sync + 'static {
+    // --- blobs (global, content-addressed)
+    fn blob_size<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<u64>>>;
+    /// Opens a blob at `offset`; returns the blob's full size and a reader.
+    fn open_blob<'a>(
+        &'a self,
+        d: &'a Digest,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<Option<(u64, BlobReader)>>>;
+    /// Stores `data` as a blob and returns its digest.
+    fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>>;
+    fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>>;
+    /// Commits a staged blob after checking it hashes to `expected`; a
+    /// mismatched one is removed.
+    fn commit_staged<'a>(
+        &'a self,
+        staged: std::path::PathBuf,
+        expected: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn delete_blob<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<()>>;
+    /// All blobs with their modification time (for GC and fsck).
+    fn list_blobs(&self) -> BoxFuture<'_, Result<Vec<(Digest, SystemTime)>>>;
+
+    // --- per-repository links
+    fn link_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<()>>;
+    fn has_blob_link<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<bool>>;
+    fn unlink_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<bool>>;
+    fn list_blob_links<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<Digest>>>;
+
+    // --- manifests
+    fn put_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        media_type: &'a str,
+        body: Bytes,
+    ) -> BoxFuture<'a, Result<Digest>>;
+    fn get_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<Option<StoredManifest>>>;
+    /// Resolves a tag or digest to its manifest in one step (the hot path of
+    /// every pull). Returns the tag's last write time for tags.
+    fn resolve_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        reference: &'a crate::name::Reference,
+    ) -> BoxFuture<'a, Result<Option<ResolvedManifest>>> {
+        Box::pin(async move {
+            let (d, tagged_at) = match reference {
+                crate::name::Reference::Digest(d) => (d.clone(), None),
+                crate::name::Reference::Tag(t) => match self.get_tag(repo, t).await? {
+                    Some((d, at)) => (d, Some(at)),
+                    None => return Ok(None),
+                },
+            };
+            Ok(self
+                .get_manifest(repo, &d)
+                .await?
+                .map(|manifest| ResolvedManifest {
+                    digest: d,
+                    manifest,
+                    tagged_at,
+                }))
+        })
+    }
+    fn delete_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<bool>>;
+    /// Manifest digests linked in `repo`, with the link's modification time.
+    fn list_manifests<'a>(
+        &'a self,
+        repo: &'a RepoName,
+    ) -> BoxFuture<'a, Result<Vec<(Digest, SystemTime)>>>;
+
+    // --- tags
+    fn set_tag<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        tag: &'a str,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// The tag's digest and when it was last written (for upstream TTLs).
+    fn get_tag<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Digest, SystemTime)>>>;
+    fn touch_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<()>>;
+    fn delete_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Tags in lexical order.
+    fn list_tags<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<String>>>;
+
+    // --- referrers: descriptors of manifests whose `subject` is a digest
+    fn add_referrer<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+        referrer: &'a Digest,
+        descriptor: serde_json::Value,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn remove_referrer<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+        referrer: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn list_referrers<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+    ) -> BoxFuture<'a, Result<Vec<serde_json::Value>>>;
+
+    /// Repositories in lexical order.
+    fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
+
+    // --- upload sessions (persisted; survive a restart)
+    fn upload_start<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<String>>;
+    fn upload_status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<UploadStatus>>;
+    /// Appends a chunk. With `start`, the chunk must begin at the current
+    /// offset; otherwise `Ok(Err(offset))` reports the offset expected.
+    fn upload_append<'a>(
+        &'a self,
+        id: &'a str,
+        start: Option<u64>,
+        body: ByteStream,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Result<u64, u64>>>;
+    /// Verifies the upload hashes to `expected` and commits it as a blob.
+    fn upload_finish<'a>(&'a self, id: &'a str, expected: &'a Digest) -> BoxFuture<'a, Result<()>>;
+    fn upload_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Files left behind by interrupted writes (reported by fsck).
+    fn leftover_temp_files(&self) -> BoxFuture<'_, Result<Vec<std::path::PathBuf>>>;
+    /// Removes (unless `dry_run`) upload sessions and temporary files not
+    /// written to for `idle`; returns what was (or would be) removed.
+    fn purge_idle<'a>(
+        &'a self,
+        idle: std::time::Duration,
+        dry_run: bool,
+    ) -> BoxFuture<'a, Result<Vec<String>>>;
+}

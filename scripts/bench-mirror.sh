@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Benchmark: corral mirror vs Debian's docker-registry (distribution 2.8),
+# same content, loopback only. Needs wrk, skopeo, docker-registry, curl.
+#
+#   scripts/bench-mirror.sh            # 3 runs of 5 s per measurement
+#   RUNS=5 DURATION=10 scripts/bench-mirror.sh
+#
+# corral serves the content as a pull-through mirror of the distribution
+# instance (warmed first), so both answer from their own local storage.
+# Prints a table of medians and the corral/distribution ratios.
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5}
+BLOB_MB=${BLOB_MB:-100}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/target-mirror}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+for tool in wrk skopeo docker-registry curl python3; do
+    command -v "$tool" >/dev/null || { echo "bench-mirror: $tool is required" >&2; exit 2; }
+done
+
+echo "building the release serve example..." >&2
+(cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
+SERVE="$CARGO_TARGET_DIR/release/examples/serve"
+
+WORK=$(mktemp -d /var/tmp/bench-mirror.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+# --- content: an OCI layout with one BLOB_MB layer
+L="$WORK/layout"
+mkdir -p "$L/blobs/sha256"
+echo '{"imageLayoutVersion":"1.0.0"}' > "$L/oci-layout"
+put() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$L/blobs/sha256/$d"; echo "$d"; }
+head -c "$((BLOB_MB << 20))" /dev/urandom > "$WORK/layer"
+LAYER=$(put "$WORK/layer"); LSIZE=$((BLOB_MB << 20))
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$LAYER" > "$WORK/config"
+CSIZE=$(stat -c %s "$WORK/config"); CONFIG=$(put "$WORK/config")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+    "$CONFIG" "$CSIZE" "$LAYER" "$LSIZE" > "$WORK/manifest"
+MSIZE=$(stat -c %s "$WORK/manifest"); MANIFEST=$(put "$WORK/manifest")
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+    "$MANIFEST" "$MSIZE" > "$L/index.json"
+
+# --- distribution
+DPORT=$(free_port)
+cat > "$WORK/distribution.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/distribution
+http:
+  addr: 127.0.0.1:$DPORT
+YAML
+docker-registry serve "$WORK/distribution.yml" >/dev/null 2>&1 &
+DPID=$!; PIDS+=("$DPID")
+wait_http "http://127.0.0.1:$DPORT/v2/"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
+skopeo --policy "$WORK/policy.json" copy -q --preserve-digests --dest-tls-verify=false \
+    "oci:$L:v1" "docker://127.0.0.1:$DPORT/library/bench:v1" >&2
+
+# --- corral, mirroring the distribution instance
+CPORT=$(free_port)
+cat > "$WORK/corral.toml" <<TOML
+listen = "127.0.0.1:$CPORT"
+storage = "$WORK/corral"
+[[upstream]]
+prefix = "library"
+url = "http://127.0.0.1:$DPORT"
+ttl_secs = 86400
+TOML
+RUST_LOG=warn "$SERVE" --config "$WORK/corral.toml" >/dev/null 2>&1 &
+CPID=$!; PIDS+=("$CPID")
+wait_http "http://127.0.0.1:$CPORT/healthz"
+ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
+curl -fs -o /dev/null -H "$ACCEPT" "http://127.0.0.1:$CPORT/v2/library/bench/manifests/v1"
+curl -fs -o /dev/null "http://127.0.0.1:$CPORT/v2/library/bench/blobs/sha256:$LAYER"
+
+# --- measurements
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# wrk's Transfer/sec in MB/s
+to_mb() { awk '{v=$1; u=substr(v,length(v)-1); n=v+0; if (u=="GB") n*=1024; else if (u=="KB") n/=1024; else if (u!="MB") n/=1048576; printf "%.1f\n", n}'; }
+run_wrk() { # conns url field
+    local out
+    out=$(wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "${DURATION}s" -H "$ACCEPT" "$2")
+    if [ "$3" = req ]; then echo "$out" | awk '/Requests\/sec/ {print $2}'
+    else echo "$out" | awk '/Transfer\/sec/ {print $2}' | to_mb; fi
+}
+measure() { # port label
+    local base="http://127.0.0.1:$1/v2/library/bench"
+    local m b1 b16
+    m=$(for _ in $(seq "$RUNS"); do run_wrk 16 "$base/manifests/v1" req; done | median)
+    b1=$(for _ in $(seq "$RUNS"); do run_wrk 1 "$base/blobs/sha256:$LAYER" mb; done | median)
+    b16=$(for _ in $(seq "$RUNS"); do run_wrk 16 "$base/blobs/sha256:$LAYER" mb; done | median)
+    echo "$m $b1 $b16"
+}
+rss_mb() { awk '/VmHWM/ {printf "%.1f\n", $2/1024}' "/proc/$1/status"; }
+
+echo "measuring distribution..." >&2
+read -r DM DB1 DB16 < <(measure "$DPORT")
+echo "measuring corral..." >&2
+read -r CM CB1 CB16 < <(measure "$CPORT")
+DR=$(rss_mb "$DPID"); CR=$(rss_mb "$CPID")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+printf '\nmedians of %d runs of %ss, %d MiB blob, loopback, %s cores\n' "$RUNS" "$DURATION" "$BLOB_MB" "$(nproc)"
+printf '%-32s %14s %14s %10s\n' "measure" "distribution" "corral" "ratio"
+printf '%-32s %14s %14s %10s\n' "manifest GET req/s (16 conns)" "$DM" "$CM" "$(ratio "$CM" "$DM")"
+printf '%-32s %14s %14s %10s\n' "blob GET MB/s (1 conn)" "$DB1" "$CB1" "$(ratio "$CB1" "$DB1")"
+printf '%-32s %14s %14s %10s\n' "blob GET MB/s (16 conns)" "$DB16" "$CB16" "$(ratio "$CB16" "$DB16")"
+printf '%-32s %14s %14s %10s\n' "peak RSS MiB" "$DR" "$CR" "$(ratio "$CR" "$DR")"
