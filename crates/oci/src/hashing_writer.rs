@@ -1,0 +1,70 @@
+//! A writer that computes the sha256 and length of everything passing through,
+//! so digests come from the same single pass that writes the data.
+
+use std::io::{self, Write};
+
+use sha2::{Digest as _, Sha256};
+
+pub(crate) struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Returns the inner writer, `"sha256:<hex>"` and the byte count.
+    pub(crate) fn finish(self) -> (W, String, u64) {
+        let digest = format!("sha256:{}", hex::encode(self.hasher.finalize()));
+        (self.inner, digest, self.len)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// `"sha256:<hex>"` of a byte slice.
+pub(crate) fn sha256_digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_of_abc() {
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"a").unwrap();
+        w.write_all(b"bc").unwrap();
+        let (inner, digest, len) = w.finish();
+        assert_eq!(inner, b"abc");
+        assert_eq!(len, 3);
+        assert_eq!(
+            digest,
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(sha256_digest(b"abc"), digest);
+    }
+}

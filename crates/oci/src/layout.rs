@@ -1,0 +1,343 @@
+//! OCI image layouts: a temporary directory next to the destination, filled
+//! with blobs, `index.json` and `oci-layout`, then renamed into place so a
+//! layout that looks valid is always complete.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{
+    ConfigBuilder, Descriptor, DescriptorBuilder, Digest, HistoryBuilder,
+    ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType,
+    OciLayoutBuilder, RootFsBuilder, ANNOTATION_CREATED, ANNOTATION_REF_NAME,
+};
+
+use crate::canonical_json::to_canonical_json;
+use crate::hashing_writer::sha256_digest;
+use crate::{pack_layer, OciError, PackOptions, PackedLayer};
+
+/// The image configuration a caller controls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfigSpec {
+    /// GOARCH spelling, e.g. `amd64`, `arm64`.
+    pub architecture: String,
+    /// e.g. `linux`.
+    pub os: String,
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Unix seconds: the config's `created`, the history entry and the
+    /// `org.opencontainers.image.created` annotation.
+    pub created: i64,
+    /// Added to the manifest and to its descriptor in `index.json`.
+    pub annotations: BTreeMap<String, String>,
+    pub history_comment: Option<String>,
+}
+
+/// An extra blob (e.g. an SPDX SBOM) stored in the layout and referenced from
+/// the manifest by the annotations `<prefix>.digest` and `<prefix>.mediatype`,
+/// so it is covered by the manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraBlob {
+    /// e.g. `application/spdx+json`.
+    pub media_type: String,
+    pub data: Vec<u8>,
+    /// e.g. `dev.corral.sbom`.
+    pub annotation_prefix: String,
+}
+
+/// What [`build_image_layout`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltImage {
+    pub layout: PathBuf,
+    pub tag: String,
+    /// `"sha256:<hex>"` of the manifest: the image's identity.
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub layer: PackedLayer,
+    /// `(digest, media type)` of each [`ExtraBlob`], in the order given.
+    pub extra: Vec<(String, String)>,
+}
+
+/// A layout being written in a temporary directory beside its destination.
+/// Dropping it without [`OciLayoutWriter::commit`] removes everything.
+#[derive(Debug)]
+pub struct OciLayoutWriter {
+    temp: tempfile::TempDir,
+    dest: PathBuf,
+}
+
+impl OciLayoutWriter {
+    /// Fails with [`OciError::DestinationExists`] if `dest` exists.
+    pub fn create(dest: &Path) -> Result<Self, OciError> {
+        if dest.symlink_metadata().is_ok() {
+            return Err(OciError::DestinationExists {
+                path: dest.to_owned(),
+            });
+        }
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let write_err = |source| OciError::Write {
+            path: parent.clone(),
+            source,
+        };
+        fs::create_dir_all(&parent).map_err(write_err)?;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "layout".into());
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.tmp-"))
+            .tempdir_in(&parent)
+            .map_err(write_err)?;
+        let writer = OciLayoutWriter {
+            temp,
+            dest: dest.to_owned(),
+        };
+        let blob_dir = writer.blob_dir();
+        fs::create_dir_all(&blob_dir).map_err(|source| OciError::Write {
+            path: blob_dir.clone(),
+            source,
+        })?;
+        Ok(writer)
+    }
+
+    /// `blobs/sha256` inside the temporary layout.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.temp.path().join("blobs").join("sha256")
+    }
+
+    /// Stores `data` as a blob and returns its `"sha256:<hex>"` digest.
+    pub fn write_blob(&self, data: &[u8]) -> Result<String, OciError> {
+        let digest = sha256_digest(data);
+        let path = self.blob_dir().join(digest.trim_start_matches("sha256:"));
+        write_file_atomically(&path, data)?;
+        Ok(digest)
+    }
+
+    /// Serializes `value` as canonical JSON, stores it and returns its descriptor.
+    pub fn write_json_blob<T: serde::Serialize>(
+        &self,
+        value: &T,
+        media_type: MediaType,
+        what: &'static str,
+    ) -> Result<Descriptor, OciError> {
+        let json = to_canonical_json(value).map_err(|source| OciError::Json { what, source })?;
+        let digest = self.write_blob(&json)?;
+        descriptor(media_type, json.len() as u64, &digest, None)
+    }
+
+    /// Writes `index.json` and `oci-layout`, then renames the layout into place.
+    pub fn commit(self, index: &oci_spec::image::ImageIndex) -> Result<PathBuf, OciError> {
+        let json = to_canonical_json(index).map_err(|source| OciError::Json {
+            what: "index.json",
+            source,
+        })?;
+        write_file_atomically(&self.temp.path().join("index.json"), &json)?;
+        let marker = OciLayoutBuilder::default()
+            .image_layout_version("1.0.0")
+            .build()
+            .map_err(|source| OciError::Spec {
+                what: "oci-layout",
+                source,
+            })?;
+        let json = to_canonical_json(&marker).map_err(|source| OciError::Json {
+            what: "oci-layout",
+            source,
+        })?;
+        write_file_atomically(&self.temp.path().join("oci-layout"), &json)?;
+
+        // rename(2) would silently replace an empty directory created meanwhile.
+        if self.dest.symlink_metadata().is_ok() {
+            return Err(OciError::DestinationExists { path: self.dest });
+        }
+        let temp_path = self.temp.path().to_owned();
+        fs::rename(&temp_path, &self.dest).map_err(|source| OciError::Write {
+            path: self.dest.clone(),
+            source,
+        })?;
+        // Already moved: nothing left for TempDir to delete.
+        let _ = self.temp.keep();
+        if let Some(parent) = self.dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Ok(dir) = fs::File::open(parent) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(self.dest)
+    }
+}
+
+fn write_file_atomically(path: &Path, data: &[u8]) -> Result<(), OciError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let err = |source| OciError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".blob-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    temp.write_all(data).map_err(err)?;
+    temp.as_file().sync_all().map_err(err)?;
+    temp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+fn descriptor(
+    media_type: MediaType,
+    size: u64,
+    digest: &str,
+    annotations: Option<HashMap<String, String>>,
+) -> Result<Descriptor, OciError> {
+    let digest: Digest = digest.parse().map_err(|source| OciError::Spec {
+        what: "descriptor digest",
+        source,
+    })?;
+    let mut builder = DescriptorBuilder::default()
+        .media_type(media_type)
+        .size(size)
+        .digest(digest);
+    if let Some(annotations) = annotations {
+        builder = builder.annotations(annotations);
+    }
+    builder.build().map_err(|source| OciError::Spec {
+        what: "descriptor",
+        source,
+    })
+}
+
+fn rfc3339(secs: i64) -> Result<String, OciError> {
+    let time = time::OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|_| OciError::InvalidTimestamp(secs))?;
+    time.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|_| OciError::InvalidTimestamp(secs))
+}
+
+/// Packs `rootfs` into a one-layer image and writes it as an OCI image layout
+/// at `dest`, tagged `tag` (`org.opencontainers.image.ref.name`).
+///
+/// `dest` must not exist. Everything is written to a temporary directory in
+/// the same parent and renamed into place at the end; on error nothing is
+/// left behind. The same tree, config and options give the same manifest
+/// digest on every run and machine.
+pub fn build_image_layout(
+    rootfs: &Path,
+    dest: &Path,
+    tag: &str,
+    cfg: &ImageConfigSpec,
+    extra: &[ExtraBlob],
+    opts: &PackOptions,
+) -> Result<BuiltImage, OciError> {
+    if tag.is_empty() {
+        return Err(OciError::InvalidParameter("the tag is empty".into()));
+    }
+    let created = rfc3339(cfg.created)?;
+    let writer = OciLayoutWriter::create(dest)?;
+    let layer = pack_layer(rootfs, &writer.blob_dir(), opts)?;
+    let spec_err = |what| move |source| OciError::Spec { what, source };
+
+    let mut config = ConfigBuilder::default().env(cfg.env.clone());
+    if let Some(cmd) = &cfg.cmd {
+        config = config.cmd(cmd.clone());
+    }
+    if let Some(entrypoint) = &cfg.entrypoint {
+        config = config.entrypoint(entrypoint.clone());
+    }
+    if let Some(dir) = &cfg.working_dir {
+        config = config.working_dir(dir.clone());
+    }
+    if let Some(user) = &cfg.user {
+        config = config.user(user.clone());
+    }
+    if !cfg.labels.is_empty() {
+        config = config.labels(cfg.labels.clone().into_iter().collect::<HashMap<_, _>>());
+    }
+    let config = config.build().map_err(spec_err("image config"))?;
+    let rootfs_section = RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(vec![layer.diff_id.clone()])
+        .build()
+        .map_err(spec_err("image rootfs"))?;
+    let mut history = HistoryBuilder::default()
+        .created(created.clone())
+        .created_by("corral image build");
+    if let Some(comment) = &cfg.history_comment {
+        history = history.comment(comment.clone());
+    }
+    let history = history.build().map_err(spec_err("image history"))?;
+    let image_config = ImageConfigurationBuilder::default()
+        .created(created.clone())
+        .architecture(cfg.architecture.as_str())
+        .os(cfg.os.as_str())
+        .config(config)
+        .rootfs(rootfs_section)
+        .history(vec![history])
+        .build()
+        .map_err(spec_err("image configuration"))?;
+    let config_desc =
+        writer.write_json_blob(&image_config, MediaType::ImageConfig, "image configuration")?;
+
+    let mut annotations: HashMap<String, String> = cfg.annotations.clone().into_iter().collect();
+    annotations.insert(ANNOTATION_CREATED.to_owned(), created.clone());
+    let mut extra_digests = Vec::with_capacity(extra.len());
+    for blob in extra {
+        let digest_key = format!("{}.digest", blob.annotation_prefix);
+        if blob.annotation_prefix.is_empty() || annotations.contains_key(&digest_key) {
+            return Err(OciError::InvalidParameter(format!(
+                "extra blob annotation prefix {:?} is empty or used twice",
+                blob.annotation_prefix
+            )));
+        }
+        let digest = writer.write_blob(&blob.data)?;
+        annotations.insert(digest_key, digest.clone());
+        annotations.insert(
+            format!("{}.mediatype", blob.annotation_prefix),
+            blob.media_type.clone(),
+        );
+        extra_digests.push((digest, blob.media_type.clone()));
+    }
+
+    let layer_desc = descriptor(layer.media_type.clone(), layer.size, &layer.digest, None)?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config_desc.clone())
+        .layers(vec![layer_desc])
+        .annotations(annotations.clone())
+        .build()
+        .map_err(spec_err("image manifest"))?;
+    let manifest_desc =
+        writer.write_json_blob(&manifest, MediaType::ImageManifest, "image manifest")?;
+
+    let mut index_annotations = annotations;
+    index_annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+    let manifest_ref = descriptor(
+        MediaType::ImageManifest,
+        manifest_desc.size(),
+        manifest_desc.digest().as_ref(),
+        Some(index_annotations),
+    )?;
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![manifest_ref])
+        .build()
+        .map_err(spec_err("image index"))?;
+    let layout = writer.commit(&index)?;
+
+    tracing::info!(layout = %layout.display(), tag, manifest = %manifest_desc.digest(), "image layout written");
+    Ok(BuiltImage {
+        layout,
+        tag: tag.to_owned(),
+        manifest_digest: manifest_desc.digest().to_string(),
+        config_digest: config_desc.digest().to_string(),
+        layer,
+        extra: extra_digests,
+    })
+}
