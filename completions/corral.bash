@@ -28,8 +28,14 @@ _corral() {
             corral,image)
                 cmd="corral__subcmd__image"
                 ;;
+            corral,mirror)
+                cmd="corral__subcmd__mirror"
+                ;;
             corral,tree)
                 cmd="corral__subcmd__tree"
+                ;;
+            corral__subcmd__dockerfiles,build)
+                cmd="corral__subcmd__dockerfiles__subcmd__build"
                 ;;
             corral__subcmd__dockerfiles,graph)
                 cmd="corral__subcmd__dockerfiles__subcmd__graph"
@@ -42,6 +48,9 @@ _corral() {
                 ;;
             corral__subcmd__dockerfiles,plan)
                 cmd="corral__subcmd__dockerfiles__subcmd__plan"
+                ;;
+            corral__subcmd__dockerfiles__subcmd__help,build)
+                cmd="corral__subcmd__dockerfiles__subcmd__help__subcmd__build"
                 ;;
             corral__subcmd__dockerfiles__subcmd__help,graph)
                 cmd="corral__subcmd__dockerfiles__subcmd__help__subcmd__graph"
@@ -85,8 +94,14 @@ _corral() {
             corral__subcmd__help,image)
                 cmd="corral__subcmd__help__subcmd__image"
                 ;;
+            corral__subcmd__help,mirror)
+                cmd="corral__subcmd__help__subcmd__mirror"
+                ;;
             corral__subcmd__help,tree)
                 cmd="corral__subcmd__help__subcmd__tree"
+                ;;
+            corral__subcmd__help__subcmd__dockerfiles,build)
+                cmd="corral__subcmd__help__subcmd__dockerfiles__subcmd__build"
                 ;;
             corral__subcmd__help__subcmd__dockerfiles,graph)
                 cmd="corral__subcmd__help__subcmd__dockerfiles__subcmd__graph"
@@ -108,6 +123,15 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__image,inspect)
                 cmd="corral__subcmd__help__subcmd__image__subcmd__inspect"
+                ;;
+            corral__subcmd__help__subcmd__mirror,fsck)
+                cmd="corral__subcmd__help__subcmd__mirror__subcmd__fsck"
+                ;;
+            corral__subcmd__help__subcmd__mirror,gc)
+                cmd="corral__subcmd__help__subcmd__mirror__subcmd__gc"
+                ;;
+            corral__subcmd__help__subcmd__mirror,serve)
+                cmd="corral__subcmd__help__subcmd__mirror__subcmd__serve"
                 ;;
             corral__subcmd__help__subcmd__tree,build)
                 cmd="corral__subcmd__help__subcmd__tree__subcmd__build"
@@ -132,6 +156,30 @@ _corral() {
                 ;;
             corral__subcmd__image__subcmd__help,inspect)
                 cmd="corral__subcmd__image__subcmd__help__subcmd__inspect"
+                ;;
+            corral__subcmd__mirror,fsck)
+                cmd="corral__subcmd__mirror__subcmd__fsck"
+                ;;
+            corral__subcmd__mirror,gc)
+                cmd="corral__subcmd__mirror__subcmd__gc"
+                ;;
+            corral__subcmd__mirror,help)
+                cmd="corral__subcmd__mirror__subcmd__help"
+                ;;
+            corral__subcmd__mirror,serve)
+                cmd="corral__subcmd__mirror__subcmd__serve"
+                ;;
+            corral__subcmd__mirror__subcmd__help,fsck)
+                cmd="corral__subcmd__mirror__subcmd__help__subcmd__fsck"
+                ;;
+            corral__subcmd__mirror__subcmd__help,gc)
+                cmd="corral__subcmd__mirror__subcmd__help__subcmd__gc"
+                ;;
+            corral__subcmd__mirror__subcmd__help,help)
+                cmd="corral__subcmd__mirror__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__mirror__subcmd__help,serve)
+                cmd="corral__subcmd__mirror__subcmd__help__subcmd__serve"
                 ;;
             corral__subcmd__tree,build)
                 cmd="corral__subcmd__tree__subcmd__build"
@@ -158,7 +206,7 @@ _corral() {
 
     case "${cmd}" in
         corral)
-            opts="-v -h -V --verbose --help --version tree image dockerfiles generate help"
+            opts="-v -h -V --verbose --help --version tree image dockerfiles mirror generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,12 +220,54 @@ _corral() {
             return 0
             ;;
         corral__subcmd__dockerfiles)
-            opts="-v -h -V --verbose --help --version lint graph plan help"
+            opts="-v -h -V --verbose --help --version lint graph plan build help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__dockerfiles__subcmd__build)
+            opts="-v -h -V --library --engine --push --jobs --registry-map --network --changed --format --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --library)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --push)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --network)
+                    COMPREPLY=($(compgen -W "none host" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -208,8 +298,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__dockerfiles__subcmd__help)
-            opts="lint graph plan help"
+            opts="lint graph plan build help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__dockerfiles__subcmd__help__subcmd__build)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -296,7 +400,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__dockerfiles__subcmd__plan)
-            opts="-v -h -V --library --all --since --base-changed --state --mark-built --format --verbose --help --version"
+            opts="-v -h -V --library --all --since --base-changed --state --mark-built --engine --registry-map --format --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -315,6 +419,14 @@ _corral() {
                     return 0
                     ;;
                 --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-map)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -428,7 +540,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help)
-            opts="tree image dockerfiles generate help"
+            opts="tree image dockerfiles mirror generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -442,8 +554,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__dockerfiles)
-            opts="lint graph plan"
+            opts="lint graph plan build"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__dockerfiles__subcmd__build)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -582,6 +708,62 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__image__subcmd__inspect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__mirror)
+            opts="serve gc fsck"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__mirror__subcmd__fsck)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__mirror__subcmd__gc)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__mirror__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -756,6 +938,176 @@ _corral() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror)
+            opts="-v -h -V --verbose --help --version serve gc fsck help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__fsck)
+            opts="-v -h -V --config --storage --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__gc)
+            opts="-v -h -V --config --storage --json --dry-run --grace-period --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grace-period)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__help)
+            opts="serve gc fsck help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__help__subcmd__fsck)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__help__subcmd__gc)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__serve)
+            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --htpasswd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ostree-repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

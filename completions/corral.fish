@@ -30,6 +30,7 @@ complete -c corral -n "__fish_corral_needs_command" -s V -l version -d 'Print ve
 complete -c corral -n "__fish_corral_needs_command" -f -a "tree" -d 'Package recipes to root filesystems'
 complete -c corral -n "__fish_corral_needs_command" -f -a "image" -d 'OCI base images: build and inspect'
 complete -c corral -n "__fish_corral_needs_command" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
+complete -c corral -n "__fish_corral_needs_command" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
 complete -c corral -n "__fish_corral_needs_command" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
 complete -c corral -n "__fish_corral_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
@@ -57,7 +58,7 @@ complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen
 complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
 complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -f -a "inspect" -d 'Show the manifest, config and layers of an image in any transport skopeo knows (oci:, docker://, docker-daemon:, oci-archive:)'
 complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l rootfs -d 'A ready tree: a directory (never modified) or a tar archive' -r -F
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l rootfs -d 'A ready tree to pack instead of installing the recipe: a directory (never modified) or a tar archive' -r -F
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s o -l output -d 'Output, as oci:DIR:TAG. DIR must not exist' -r
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l compression -d 'Layer compression' -r -f -a "gzip\t''
 zstd\t''"
@@ -75,13 +76,14 @@ complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_sub
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Show the manifest, config and layers of an image in any transport skopeo knows (oci:, docker://, docker-daemon:, oci-archive:)'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s h -l help -d 'Print help'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s V -l version -d 'Print version'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "graph" -d 'Show the dependency graph of the library images'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "plan" -d 'List the library images to rebuild, bases first'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "graph" -d 'Show the dependency graph of the library images'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from lint" -l format -r -f -a "text\t'`path:line:col: severity[ID] message`'
 json\t''
 sarif\t'SARIF 2.1.0'"
@@ -99,6 +101,8 @@ complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_se
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l since -d 'Rebuild images with files changed since this git revision, and their dependents' -r
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l base-changed -d 'Rebuild the dependents of a library image or of an external base image reference' -r
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l state -d 'JSON file of built images (context hash, digest, base digests); without a mode flag, images whose context or bases differ from it are rebuilt' -r -F
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l engine -d 'Read what was built from the Docker Engine at URL (the images\' labels and IDs, and the external bases\' IDs) instead of --state' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l registry-map -d 'Take external FROM images named under FROM from TO (as `build` does)' -r
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l format -r -f -a "text\t''
 json\t''"
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l all -d 'Rebuild every image'
@@ -106,10 +110,58 @@ complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_se
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l library -d 'The library folder' -r -F
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l engine -d 'The Docker Engine API endpoint (unix://, tcp:// or http://)' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l push -d 'Push every tag as REGISTRY/<name>:<tag> (REGISTRY may have a path); credentials from CORRAL_REGISTRY_USER and CORRAL_REGISTRY_PASSWORD' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l jobs -d 'Images built at the same time' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l registry-map -d 'Take external FROM images named under FROM from TO, e.g. quay.io/corral=127.0.0.1:5000/corral (repeatable)' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l network -d 'The network of the build containers' -r -f -a "none\t''
+host\t''"
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l format -d 'The summary\'s format (build output goes to stderr)' -r -f -a "text\t''
+json\t''"
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l changed -d 'Build only the images `plan --engine` lists: changed, never built, or on a changed base'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "graph" -d 'Show the dependency graph of the library images'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -f -a "serve" -d 'Serve the registry (distribution-spec v1.1) and pull-through mirror'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -f -a "gc" -d 'Delete manifests and blobs no tag reaches'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -f -a "fsck" -d 'Re-hash every blob and check references; exit 1 on damage'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l config -d 'TOML configuration file; flags override it' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l listen -d 'Address to listen on [default: 127.0.0.1:5000]' -r
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l storage -d 'Storage directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l upstream -d 'Mirror repositories under PREFIX/ from URL (repeatable)' -r
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l htpasswd -d 'htpasswd file with bcrypt entries (htpasswd -B)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l ostree-repo -d 'Serve this OSTree archive repository read-only under /ostree/' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -l config -d 'TOML configuration file (for its storage and gc settings)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -l storage -d 'Storage directory (overrides the config)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -l grace-period -d 'Keep unreferenced content younger than this many seconds [default: from config, 3600]' -r
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -l json -d 'Machine-readable output'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -l dry-run -d 'List what would be deleted without deleting'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -l config -d 'TOML configuration file (for its storage and gc settings)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -l storage -d 'Storage directory (overrides the config)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -l json -d 'Machine-readable output'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "serve" -d 'Serve the registry (distribution-spec v1.1) and pull-through mirror'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "gc" -d 'Delete manifests and blobs no tag reaches'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "fsck" -d 'Re-hash every blob and check references; exit 1 on damage'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s V -l version -d 'Print version'
@@ -125,11 +177,12 @@ complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "tree" -d 'Package recipes to root filesystems'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "image" -d 'OCI base images: build and inspect'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles mirror generate help" -f -a "tree" -d 'Package recipes to root filesystems'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles mirror generate help" -f -a "image" -d 'OCI base images: build and inspect'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles mirror generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles mirror generate help" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles mirror generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles mirror generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "build" -d 'Install a recipe into a new root filesystem with dnf and rpm'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "plan" -d 'Show what a build would do: the dnf configuration, the rpm macros and the command line. Reads no repository'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
@@ -137,5 +190,9 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "graph" -d 'Show the dependency graph of the library images'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "serve" -d 'Serve the registry (distribution-spec v1.1) and pull-through mirror'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "gc" -d 'Delete manifests and blobs no tag reaches'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "fsck" -d 'Re-hash every blob and check references; exit 1 on damage'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'
