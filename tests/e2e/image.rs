@@ -401,3 +401,110 @@ fn bad_input_is_refused_and_nothing_is_half_written() {
         "temporary files left behind: {names:?}"
     );
 }
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
+    let repos = sample_repos();
+    let work = scratch();
+    let rootfs = sample_tree(repos.path(), work.path());
+    // A 512 KiB file system: the ~1 MiB layer cannot fit.
+    let small = work.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    run_ok(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(&small),
+    );
+    let dest = small.join("layout");
+    let out = corral(repos.path())
+        .args(["image", "build", "--rootfs"])
+        .arg(&rootfs)
+        .arg("-o")
+        .arg(format!("oci:{}:{TAG}", dest.display()))
+        .output()
+        .unwrap();
+    let left: Vec<String> = std::fs::read_dir(&small)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let _ = Command::new("umount").arg(&small).status();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(left.is_empty(), "a full disk left {left:?} behind");
+}
+
+#[test]
+fn inspect_reads_an_image_from_a_registry() {
+    require_tool("skopeo");
+    let repos = sample_repos();
+    let work = scratch();
+    let layout = work.path().join("base");
+    run_ok(
+        corral(repos.path())
+            .args(["image", "build"])
+            .arg(repo_root().join("recipes/sample-base.toml"))
+            .arg("-o")
+            .arg(format!("oci:{}:{TAG}", layout.display())),
+    );
+    // corral's own mirror, anonymous and read-write for this test.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    std::fs::write(
+        work.path().join("htpasswd"),
+        run_ok(Command::new("htpasswd").args(["-Bbn", "t", "t"])).stdout,
+    )
+    .unwrap();
+    let mut mirror = Command::new(corral_bin())
+        .args([
+            "mirror",
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--storage",
+        ])
+        .arg(work.path().join("storage"))
+        .arg("--htpasswd")
+        .arg(work.path().join("htpasswd"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let result = std::panic::catch_unwind(|| {
+        assert!(up, "corral mirror serve did not listen");
+        run_ok(
+            Command::new("skopeo")
+                .args([
+                    "copy",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    "--dest-creds",
+                    "t:t",
+                ])
+                .arg(format!("oci:{}:{TAG}", layout.display()))
+                .arg(format!("docker://127.0.0.1:{port}/sample/base:{TAG}")),
+        );
+        let out = run_ok(
+            Command::new(corral_bin())
+                .args(["image", "inspect", "--json", "--tls-verify=false"])
+                .arg(format!("docker://127.0.0.1:{port}/sample/base:{TAG}")),
+        );
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            info["manifest_digest"],
+            layout_manifest_digest(&layout, TAG).as_str()
+        );
+        assert_eq!(info["config"]["config"]["Labels"]["name"], "sample/base");
+    });
+    let _ = mirror.kill();
+    let _ = mirror.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

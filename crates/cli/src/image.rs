@@ -55,6 +55,10 @@ pub struct BuildArgs {
 pub struct InspectArgs {
     /// The image, e.g. oci:./out:43 or docker://127.0.0.1:5000/base:43.
     pub reference: String,
+    /// Require HTTPS and verify certificates for docker:// registries
+    /// (as skopeo's --tls-verify; false also allows plain HTTP).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -345,7 +349,7 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let info = rt.block_on(inspect_async(&args.reference))?;
+    let info = rt.block_on(inspect_async(&args.reference, args.tls_verify))?;
     if args.json {
         print_json(&info)?;
         return Ok(ExitCode::SUCCESS);
@@ -381,8 +385,11 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn inspect_async(reference: &str) -> anyhow::Result<Inspection> {
-    let proxy = containers_image_proxy::ImageProxy::new()
+async fn inspect_async(reference: &str, tls_verify: bool) -> anyhow::Result<Inspection> {
+    // The config is non_exhaustive: set fields on a default.
+    let mut config = containers_image_proxy::ImageProxyConfig::default();
+    config.insecure_skip_tls_verification = Some(!tls_verify);
+    let proxy = containers_image_proxy::ImageProxy::new_with_config(config)
         .await
         .context("starting skopeo's image proxy (is skopeo installed?)")?;
     let img = proxy
