@@ -845,12 +845,16 @@ _corral() {
             return 0
             ;;
         corral__subcmd__image__subcmd__inspect)
-            opts="-v -h -V --json --verbose --help --version"
+            opts="-v -h -V --tls-verify --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

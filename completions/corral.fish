@@ -69,6 +69,8 @@ complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_sub
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from inspect" -l tls-verify -d 'Require HTTPS and verify certificates for docker:// registries (as skopeo\'s --tls-verify; false also allows plain HTTP)' -r -f -a "true\t''
+false\t''"
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from inspect" -l json -d 'Print the result as JSON'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from inspect" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from inspect" -s h -l help -d 'Print help'
