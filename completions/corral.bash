@@ -34,6 +34,9 @@ _corral() {
             corral,tree)
                 cmd="corral__subcmd__tree"
                 ;;
+            corral__subcmd__dockerfiles,build)
+                cmd="corral__subcmd__dockerfiles__subcmd__build"
+                ;;
             corral__subcmd__dockerfiles,graph)
                 cmd="corral__subcmd__dockerfiles__subcmd__graph"
                 ;;
@@ -45,6 +48,9 @@ _corral() {
                 ;;
             corral__subcmd__dockerfiles,plan)
                 cmd="corral__subcmd__dockerfiles__subcmd__plan"
+                ;;
+            corral__subcmd__dockerfiles__subcmd__help,build)
+                cmd="corral__subcmd__dockerfiles__subcmd__help__subcmd__build"
                 ;;
             corral__subcmd__dockerfiles__subcmd__help,graph)
                 cmd="corral__subcmd__dockerfiles__subcmd__help__subcmd__graph"
@@ -93,6 +99,9 @@ _corral() {
                 ;;
             corral__subcmd__help,tree)
                 cmd="corral__subcmd__help__subcmd__tree"
+                ;;
+            corral__subcmd__help__subcmd__dockerfiles,build)
+                cmd="corral__subcmd__help__subcmd__dockerfiles__subcmd__build"
                 ;;
             corral__subcmd__help__subcmd__dockerfiles,graph)
                 cmd="corral__subcmd__help__subcmd__dockerfiles__subcmd__graph"
@@ -211,12 +220,54 @@ _corral() {
             return 0
             ;;
         corral__subcmd__dockerfiles)
-            opts="-v -h -V --verbose --help --version lint graph plan help"
+            opts="-v -h -V --verbose --help --version lint graph plan build help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__dockerfiles__subcmd__build)
+            opts="-v -h -V --library --engine --push --jobs --registry-map --network --changed --format --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --library)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --push)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --network)
+                    COMPREPLY=($(compgen -W "none host" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -247,8 +298,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__dockerfiles__subcmd__help)
-            opts="lint graph plan help"
+            opts="lint graph plan build help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__dockerfiles__subcmd__help__subcmd__build)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -335,7 +400,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__dockerfiles__subcmd__plan)
-            opts="-v -h -V --library --all --since --base-changed --state --mark-built --format --verbose --help --version"
+            opts="-v -h -V --library --all --since --base-changed --state --mark-built --engine --registry-map --format --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,6 +419,14 @@ _corral() {
                     return 0
                     ;;
                 --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry-map)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -481,8 +554,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__dockerfiles)
-            opts="lint graph plan"
+            opts="lint graph plan build"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__dockerfiles__subcmd__build)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -78,13 +78,14 @@ complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_sub
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Show the manifest, config and layers of an image in any transport skopeo knows (oci:, docker://, docker-daemon:, oci-archive:)'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s h -l help -d 'Print help'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -s V -l version -d 'Print version'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "graph" -d 'Show the dependency graph of the library images'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "plan" -d 'List the library images to rebuild, bases first'
-complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "graph" -d 'Show the dependency graph of the library images'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and not __fish_seen_subcommand_from lint graph plan build help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from lint" -l format -r -f -a "text\t'`path:line:col: severity[ID] message`'
 json\t''
 sarif\t'SARIF 2.1.0'"
@@ -102,6 +103,8 @@ complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_se
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l since -d 'Rebuild images with files changed since this git revision, and their dependents' -r
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l base-changed -d 'Rebuild the dependents of a library image or of an external base image reference' -r
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l state -d 'JSON file of built images (context hash, digest, base digests); without a mode flag, images whose context or bases differ from it are rebuilt' -r -F
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l engine -d 'Read what was built from the Docker Engine at URL (the images\' labels and IDs, and the external bases\' IDs) instead of --state' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l registry-map -d 'Take external FROM images named under FROM from TO (as `build` does)' -r
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l format -r -f -a "text\t''
 json\t''"
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -l all -d 'Rebuild every image'
@@ -109,9 +112,23 @@ complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_se
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from plan" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l library -d 'The library folder' -r -F
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l engine -d 'The Docker Engine API endpoint (unix://, tcp:// or http://)' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l push -d 'Push every tag as REGISTRY/<name>:<tag> (REGISTRY may have a path); credentials from CORRAL_REGISTRY_USER and CORRAL_REGISTRY_PASSWORD' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l jobs -d 'Images built at the same time' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l registry-map -d 'Take external FROM images named under FROM from TO, e.g. quay.io/corral=127.0.0.1:5000/corral (repeatable)' -r
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l network -d 'The network of the build containers' -r -f -a "none\t''
+host\t''"
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l format -d 'The summary\'s format (build output goes to stderr)' -r -f -a "text\t''
+json\t''"
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l changed -d 'Build only the images `plan --engine` lists: changed, never built, or on a changed base'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "graph" -d 'Show the dependency graph of the library images'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -s h -l help -d 'Print help'
@@ -175,6 +192,7 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "lint" -d 'Check Dockerfiles against the lint rules (docs/rules/); exits 1 on an error-severity finding'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "graph" -d 'Show the dependency graph of the library images'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "plan" -d 'List the library images to rebuild, bases first'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from dockerfiles" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "serve" -d 'Serve the registry (distribution-spec v1.1) and pull-through mirror'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "gc" -d 'Delete manifests and blobs no tag reaches'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "fsck" -d 'Re-hash every blob and check references; exit 1 on damage'

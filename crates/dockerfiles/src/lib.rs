@@ -5,12 +5,15 @@
 //! - [`library`]: the `dockerfiles/` folder, its `library.toml` and `image.toml` files.
 //! - [`graph`]: dependencies between library images from their FROM lines.
 //! - [`plan`]: what to rebuild, in order, and the [`plan::BuiltImages`] seam.
+//! - [`build`]: building, tagging and pushing through the Docker Engine API,
+//!   and [`build::EngineImages`], the engine behind [`plan::BuiltImages`].
 //! - [`cli`]: the `corral dockerfiles` subcommands (also runnable on their own
 //!   as `examples/corral-dockerfiles.rs`).
 //!
 //! The maintainer's guide is `docs/dockerfiles.md`; the rule reference is
 //! `docs/rules/`.
 
+pub mod build;
 pub mod cli;
 pub mod graph;
 pub mod library;

@@ -2,10 +2,11 @@
 //! Output goes to the given writer (stdout from [`run`]); errors are
 //! returned, and the binary maps them to exit code 2.
 
+use crate::build::{self, BuildProgress, DockerEngine, EngineImages, RegistryMap, RegistryMapping};
 use crate::graph::Graph;
 use crate::library::{context_hash, Library};
 use crate::lint::{self, output::FileReport, Severity};
-use crate::plan::{self, StateFile, Trigger};
+use crate::plan::{self, BuiltImages, StateFile, Trigger};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -22,6 +23,8 @@ pub enum DockerfilesCommand {
     Graph(GraphArgs),
     /// List the library images to rebuild, bases first
     Plan(PlanArgs),
+    /// Build library images through the Docker Engine API, bases first; exits 1 when any failed
+    Build(BuildArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -80,6 +83,13 @@ pub struct PlanArgs {
     /// Record the planned images as built in --state (for use after a build)
     #[arg(long, requires = "state")]
     pub mark_built: bool,
+    /// Read what was built from the Docker Engine at URL (the images' labels
+    /// and IDs, and the external bases' IDs) instead of --state
+    #[arg(long, value_name = "URL", conflicts_with = "state")]
+    pub engine: Option<String>,
+    /// Take external FROM images named under FROM from TO (as `build` does)
+    #[arg(long = "registry-map", value_name = "FROM=TO", requires = "engine")]
+    pub registry_map: Vec<RegistryMapping>,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
@@ -88,6 +98,44 @@ pub struct PlanArgs {
 pub enum PlanFormat {
     Text,
     Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// Library images to build (default: all); their library bases must be built already
+    pub names: Vec<String>,
+    /// The library folder
+    #[arg(long, default_value = DEFAULT_LIBRARY)]
+    pub library: PathBuf,
+    /// The Docker Engine API endpoint (unix://, tcp:// or http://)
+    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = build::DEFAULT_ENGINE)]
+    pub engine: String,
+    /// Push every tag as REGISTRY/<name>:<tag> (REGISTRY may have a path);
+    /// credentials from CORRAL_REGISTRY_USER and CORRAL_REGISTRY_PASSWORD
+    #[arg(long, value_name = "REGISTRY")]
+    pub push: Option<String>,
+    /// Images built at the same time
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Take external FROM images named under FROM from TO, e.g.
+    /// quay.io/corral=127.0.0.1:5000/corral (repeatable)
+    #[arg(long = "registry-map", value_name = "FROM=TO")]
+    pub registry_map: Vec<RegistryMapping>,
+    /// The network of the build containers
+    #[arg(long, value_enum, default_value_t = BuildNetwork::None)]
+    pub network: BuildNetwork,
+    /// Build only the images `plan --engine` lists: changed, never built, or on a changed base
+    #[arg(long)]
+    pub changed: bool,
+    /// The summary's format (build output goes to stderr)
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildNetwork {
+    None,
+    Host,
 }
 
 /// Runs a subcommand, writing to stdout.
@@ -105,6 +153,7 @@ pub fn run_to(cmd: DockerfilesCommand, out: &mut dyn Write) -> anyhow::Result<u8
         DockerfilesCommand::Lint(a) => lint_cmd(&a, out),
         DockerfilesCommand::Graph(a) => graph_cmd(&a, out),
         DockerfilesCommand::Plan(a) => plan_cmd(&a, out),
+        DockerfilesCommand::Build(a) => build_cmd(&a, out),
     }
 }
 
@@ -208,7 +257,21 @@ fn plan_cmd(a: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         Some(p) => StateFile::load(p)?,
         None => StateFile::default(),
     };
-    let plan = plan::plan(&graph, &trigger, &hashes, &state)?;
+    let from_engine = match &a.engine {
+        Some(url) => {
+            let map = RegistryMap::new(a.registry_map.clone());
+            Some(runtime()?.block_on(async {
+                let engine = DockerEngine::connect(url).await?;
+                EngineImages::load(&engine, &lib, &graph, &map, None).await
+            })?)
+        }
+        None => None,
+    };
+    let built: &dyn BuiltImages = match &from_engine {
+        Some(e) => e,
+        None => &state,
+    };
+    let plan = plan::plan(&graph, &trigger, &hashes, built)?;
     match a.format {
         PlanFormat::Text => out.write_all(plan.render_text().as_bytes())?,
         PlanFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?,
@@ -218,6 +281,39 @@ fn plan_cmd(a: &PlanArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         state.save()?;
     }
     Ok(0)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn build_cmd(a: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let (lib, graph) = load_graph(&a.library)?;
+    let opts = build::BuildOptions {
+        images: a.names.clone(),
+        changed_only: a.changed,
+        push: a.push.clone(),
+        credentials: build::Credentials::from_env(),
+        jobs: usize::from(a.jobs),
+        registry_map: RegistryMap::new(a.registry_map.clone()),
+        network: match a.network {
+            BuildNetwork::None => "none".into(),
+            BuildNetwork::Host => "host".into(),
+        },
+    };
+    let progress = BuildProgress::for_stderr();
+    let summary = runtime()?.block_on(async {
+        let engine = DockerEngine::connect(&a.engine).await?;
+        build::build_library(&engine, &lib, &graph, &opts, &progress).await
+    })?;
+    match a.format {
+        PlanFormat::Text => out.write_all(summary.render_text().as_bytes())?,
+        PlanFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,
+    }
+    Ok(u8::from(!summary.success()))
 }
 
 /// Files changed since `rev` (committed, staged, unstaged and untracked),

@@ -175,3 +175,48 @@ fn plan_since_git_revision() {
     let (r, _) = run_args(&["plan", "--library", l, "--since", "no-such-rev"]);
     assert!(r.unwrap_err().to_string().contains("no-such-rev"));
 }
+
+#[test]
+fn parses_build_and_plan_engine_flags() {
+    let t = Top::try_parse_from([
+        "x",
+        "build",
+        "app",
+        "other",
+        "--jobs",
+        "3",
+        "--push",
+        "127.0.0.1:5000",
+        "--registry-map",
+        "quay.io/corral=localhost/t",
+        "--network",
+        "host",
+        "--engine",
+        "unix:///x.sock",
+    ])
+    .unwrap();
+    let DockerfilesCommand::Build(a) = t.cmd else {
+        panic!()
+    };
+    assert_eq!(a.names, ["app", "other"]);
+    assert_eq!((a.jobs, a.network), (3, BuildNetwork::Host));
+    assert_eq!(a.push.as_deref(), Some("127.0.0.1:5000"));
+    assert_eq!(a.registry_map[0].to, "localhost/t");
+    assert_eq!(a.engine, "unix:///x.sock");
+    assert!(!a.changed);
+    assert!(Top::try_parse_from(["x", "build", "--jobs", "0"]).is_err());
+    assert!(Top::try_parse_from(["x", "build", "--registry-map", "nope"]).is_err());
+    assert!(Top::try_parse_from(["x", "build", "--network", "bridge"]).is_err());
+    // plan reads the engine or a state file, not both
+    assert!(Top::try_parse_from(["x", "plan", "--engine", "unix:///x", "--state", "s"]).is_err());
+    assert!(Top::try_parse_from(["x", "plan", "--registry-map", "a=b"]).is_err());
+    assert!(Top::try_parse_from([
+        "x",
+        "plan",
+        "--engine",
+        "unix:///x",
+        "--registry-map",
+        "a=b"
+    ])
+    .is_ok());
+}

@@ -142,10 +142,26 @@ fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
     None
 }
 
-/// The sha256 of the build context of `dir`: every file not excluded by
-/// `dir/.dockerignore` (the Dockerfile always counts), by sorted relative
-/// path, with its executable bit and content. Returns `sha256:<hex>`.
-pub fn context_hash(dir: &Path) -> anyhow::Result<String> {
+/// One entry of a build context, as sent to the engine and hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextEntry {
+    /// `/`-separated, relative to the context folder.
+    pub rel: String,
+    pub kind: ContextEntryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextEntryKind {
+    /// A regular file and whether it is executable.
+    File { executable: bool },
+    /// A symbolic link and its target.
+    Symlink(std::path::PathBuf),
+}
+
+/// The files and symlinks of the build context of `dir`, by sorted relative
+/// path: everything not excluded by `dir/.dockerignore` (the Dockerfile
+/// always counts).
+pub fn context_files(dir: &Path) -> anyhow::Result<Vec<ContextEntry>> {
     let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
         Ok(t) => DockerIgnore::parse(&t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
@@ -153,7 +169,7 @@ pub fn context_hash(dir: &Path) -> anyhow::Result<String> {
             return Err(e).with_context(|| format!("reading {}/.dockerignore", dir.display()))
         }
     };
-    let mut hasher = Sha256::new();
+    let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name().min_depth(1) {
         let entry = entry.with_context(|| format!("walking {}", dir.display()))?;
         let rel = entry
@@ -169,16 +185,39 @@ pub fn context_hash(dir: &Path) -> anyhow::Result<String> {
         if ft.is_symlink() {
             let target = std::fs::read_link(entry.path())
                 .with_context(|| format!("reading link {}", entry.path().display()))?;
-            hasher.update(format!("L {rel} {}\n", target.display()));
+            out.push(ContextEntry {
+                rel,
+                kind: ContextEntryKind::Symlink(target),
+            });
         } else if ft.is_file() {
-            let content = std::fs::read(entry.path())
-                .with_context(|| format!("reading {}", entry.path().display()))?;
-            hasher.update(format!(
-                "F {rel} {} {}\n",
-                executable(&entry),
-                content.len()
-            ));
-            hasher.update(&content);
+            out.push(ContextEntry {
+                rel,
+                kind: ContextEntryKind::File {
+                    executable: executable(&entry),
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The sha256 of the build context of `dir` ([`context_files`]), with each
+/// file's executable bit and content. Returns `sha256:<hex>`.
+pub fn context_hash(dir: &Path) -> anyhow::Result<String> {
+    let mut hasher = Sha256::new();
+    for entry in context_files(dir)? {
+        let rel = &entry.rel;
+        match &entry.kind {
+            ContextEntryKind::Symlink(target) => {
+                hasher.update(format!("L {rel} {}\n", target.display()));
+            }
+            ContextEntryKind::File { executable } => {
+                let path = dir.join(rel);
+                let content =
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                hasher.update(format!("F {rel} {executable} {}\n", content.len()));
+                hasher.update(&content);
+            }
         }
     }
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))

@@ -4,7 +4,7 @@
 mod context;
 mod image_toml;
 
-pub use context::{context_hash, DockerIgnore};
+pub use context::{context_files, context_hash, ContextEntry, ContextEntryKind, DockerIgnore};
 pub use image_toml::*;
 
 use crate::parse::Dockerfile;

@@ -2,7 +2,7 @@
 //! hashes, changed files, what was built before behind [`BuiltImages`]) so
 //! the planning itself does no I/O.
 
-use crate::graph::{Graph, GraphError};
+use crate::graph::{Graph, GraphError, Node};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,6 +32,23 @@ pub fn base_digest_of(bases: &BTreeSet<String>, built: &dyn BuiltImages) -> Stri
         .map(|b| format!("{b}={}", built.image_digest(b).unwrap_or_default()))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The `base_digest` an image built now would record: its library bases,
+/// then the external bases whose digest `built` knows (the engine knows
+/// them, a state file does not), as `name=digest` joined by `,`.
+pub fn node_base_digest(node: &Node, built: &dyn BuiltImages) -> String {
+    let mut parts: Vec<String> = node
+        .bases
+        .iter()
+        .map(|b| format!("{b}={}", built.image_digest(b).unwrap_or_default()))
+        .collect();
+    parts.extend(
+        node.external
+            .iter()
+            .filter_map(|e| built.image_digest(e).map(|d| format!("{e}={d}"))),
+    );
+    parts.join(",")
 }
 
 /// Which images to consider changed.
@@ -129,10 +146,11 @@ pub fn plan(
                     (None, _) => add(n, "not built".into()),
                     (Some(old), Some(new)) if old != *new => add(n, "build context changed".into()),
                     _ => {
-                        let bases = &graph.nodes[n].bases;
-                        if !bases.is_empty()
+                        let node = &graph.nodes[n];
+                        let has_bases = !(node.bases.is_empty() && node.external.is_empty());
+                        if has_bases
                             && built.base_digest(n).as_deref()
-                                != Some(base_digest_of(bases, built).as_str())
+                                != Some(node_base_digest(node, built).as_str())
                         {
                             add(n, "a base was rebuilt since".into());
                         }
@@ -213,7 +231,7 @@ impl StateFile {
     pub fn record_plan(&mut self, plan: &Plan, graph: &Graph, hashes: &BTreeMap<String, String>) {
         for step in &plan.steps {
             let context_hash = hashes.get(&step.image).cloned().unwrap_or_default();
-            let base_digest = base_digest_of(&graph.nodes[&step.image].bases, self);
+            let base_digest = node_base_digest(&graph.nodes[&step.image], self);
             let digest = format!(
                 "sha256:{}",
                 hex::encode(Sha256::digest(format!(
