@@ -1,5 +1,5 @@
 //! `corral dockerfiles build` and `plan --engine` against a real Docker
-//! Engine and a real registry (Debian's docker-registry), on the test
+//! Engine and corral's own registry mirror, on the test
 //! library in tests/fixtures/dockerfiles/ built on the sample base image.
 
 use std::net::TcpListener;
@@ -112,45 +112,49 @@ fn planned(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Debian's docker-registry (distribution 2.8) on a free loopback port,
-/// storing under its own folder; stopped on drop.
+/// corral's own mirror on a free loopback port, storing under its own
+/// folder, with push credentials `maint:secret`; stopped on drop.
 struct Registry {
     child: Child,
     port: u16,
 }
 
+const PUSH_USER: &str = "maint";
+const PUSH_PASSWORD: &str = "secret";
+
 impl Registry {
     fn start(dir: &Path) -> Registry {
-        require_tool("docker-registry");
+        require_tool("htpasswd");
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.join("registry").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
+        let htpasswd = run_ok(Command::new("htpasswd").args(["-Bbn", PUSH_USER, PUSH_PASSWORD]));
+        std::fs::write(dir.join("htpasswd"), htpasswd.stdout).unwrap();
+        let log = std::fs::File::create(dir.join("mirror.log")).unwrap();
+        let child = Command::new(corral_bin())
+            .args([
+                "mirror",
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--storage",
+            ])
+            .arg(dir.join("mirror"))
+            .arg("--htpasswd")
+            .arg(dir.join("htpasswd"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("starting docker-registry");
+            .expect("starting corral mirror serve");
         let r = Registry { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "docker-registry did not listen in 30 s; its log:\n{}",
-                std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+                "corral mirror serve did not listen in 30 s; its log:\n{}",
+                std::fs::read_to_string(dir.join("mirror.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -192,14 +196,18 @@ fn builds_pushes_and_plans_the_test_library_against_the_engine() {
         stdout(&out)
     );
 
-    // A full build, two at a time, pushed to the registry.
-    let out = run_ok(&mut dockerfiles(
-        repos.path(),
-        &engine,
-        &lib,
-        "build",
-        &["--jobs", "2", "--push", &registry.host()],
-    ));
+    // A full build, two at a time, pushed to corral's mirror with credentials.
+    let out = run_ok(
+        &mut dockerfiles(
+            repos.path(),
+            &engine,
+            &lib,
+            "build",
+            &["--jobs", "2", "--push", &registry.host()],
+        )
+        .env("CORRAL_REGISTRY_USER", PUSH_USER)
+        .env("CORRAL_REGISTRY_PASSWORD", PUSH_PASSWORD),
+    );
     let text = stdout(&out);
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
