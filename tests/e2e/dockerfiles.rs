@@ -198,7 +198,7 @@ fn builds_pushes_and_plans_the_test_library_against_the_engine() {
 
     // A full build, two at a time, pushed to corral's mirror with credentials.
     let out = run_ok(
-        &mut dockerfiles(
+        dockerfiles(
             repos.path(),
             &engine,
             &lib,
