@@ -7,6 +7,10 @@
 #
 # corral serves the content as a pull-through mirror of the distribution
 # instance (warmed first), so both answer from their own local storage.
+# Then a cold pull: `skopeo copy docker://… oci:…` of the whole image
+# straight from distribution, and through a corral mirror with empty
+# storage (a fresh storage directory and process for every run), so the
+# mirror fetches, verifies and stores every blob while streaming it.
 # Prints a table of medians and the corral/distribution ratios.
 set -euo pipefail
 
@@ -115,6 +119,53 @@ echo "measuring corral..." >&2
 read -r CM CB1 CB16 < <(measure "$CPORT")
 DR=$(rss_mb "$DPID"); CR=$(rss_mb "$CPID")
 
+# --- cold pull: direct from distribution vs through an empty corral mirror
+now() { date +%s.%N; }
+skopeo_pull() { # source-host dest-dir -> seconds, or "fail"
+    local t0 t1
+    rm -rf "$2"
+    t0=$(now)
+    # --preserve-digests: no recompression of the uncompressed layer, so the
+    # time is transfer and verification, as for docker and podman
+    if ! skopeo --policy "$WORK/policy.json" --registries-conf /dev/null copy -q --preserve-digests \
+        --src-tls-verify=false "docker://$1/library/bench:v1" "oci:$2:v1" >&2 \
+        || [ ! -f "$2/blobs/sha256/$LAYER" ]; then
+        echo "bench-mirror: skopeo copy from $1 failed" >&2
+        echo fail
+        return
+    fi
+    t1=$(now)
+    rm -rf "$2"
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }'
+}
+cold_mirror_pull() { # -> seconds for one pull through a fresh, empty mirror
+    local port pid secs
+    port=$(free_port)
+    rm -rf "$WORK/cold"
+    RUST_LOG=warn "$SERVE" --listen "127.0.0.1:$port" --storage "$WORK/cold" \
+        --upstream "library=http://127.0.0.1:$DPORT" >/dev/null 2>&1 &
+    pid=$!
+    wait_http "http://127.0.0.1:$port/healthz"
+    secs=$(skopeo_pull "127.0.0.1:$port" "$WORK/pulled")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    # the layer must have gone through (and into) the mirror
+    [ -f "$WORK/cold/blobs/sha256/${LAYER:0:2}/$LAYER" ] || secs=fail
+    rm -rf "$WORK/cold"
+    echo "$secs"
+}
+runs_median() { # label samples... -> median; exits on a failed run
+    local label=$1; shift
+    echo "$label runs: $*" >&2
+    case " $* " in *" fail "*) echo "bench-mirror: a $label run failed" >&2; exit 1 ;; esac
+    printf '%s\n' "$@" | median
+}
+echo "measuring cold pulls..." >&2
+skopeo_pull "127.0.0.1:$DPORT" "$WORK/pulled" >/dev/null # warm the page cache of both sides alike
+# shellcheck disable=SC2046 # one word per sample
+DP=$(runs_median "direct pull" $(for _ in $(seq "$RUNS"); do skopeo_pull "127.0.0.1:$DPORT" "$WORK/pulled"; done)) || exit 1
+# shellcheck disable=SC2046
+CP=$(runs_median "cold mirror pull" $(for _ in $(seq "$RUNS"); do cold_mirror_pull; done)) || exit 1
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 printf '\nmedians of %d runs of %ss, %d MiB blob, loopback, %s cores\n' "$RUNS" "$DURATION" "$BLOB_MB" "$(nproc)"
 printf '%-32s %14s %14s %10s\n' "measure" "distribution" "corral" "ratio"
@@ -122,3 +173,5 @@ printf '%-32s %14s %14s %10s\n' "manifest GET req/s (16 conns)" "$DM" "$CM" "$(r
 printf '%-32s %14s %14s %10s\n' "blob GET MB/s (1 conn)" "$DB1" "$CB1" "$(ratio "$CB1" "$DB1")"
 printf '%-32s %14s %14s %10s\n' "blob GET MB/s (16 conns)" "$DB16" "$CB16" "$(ratio "$CB16" "$DB16")"
 printf '%-32s %14s %14s %10s\n' "peak RSS MiB" "$DR" "$CR" "$(ratio "$CR" "$DR")"
+printf '%-32s %14s %14s %10s\n' "cold pull s (skopeo, 1 image)" "$DP" "$CP" "$(ratio "$CP" "$DP")"
+printf '\ncold pull: distribution = direct from docker-registry; corral = through an empty corral mirror of it (target <= 1.10x)\n'

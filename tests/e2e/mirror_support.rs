@@ -1,0 +1,447 @@
+//! Helpers of the mirror end-to-end tests: the `corral mirror serve`
+//! binary, Debian's docker-registry as an upstream, skopeo, a Docker
+//! Engine configured with `registry-mirrors`, and a small busybox image.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use corral_e2e::{corral_bin, require_tool, run_ok, scratch};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a loopback port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET url` with curl; the body when the status is 2xx.
+pub fn http_get(url: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-fsS", "--max-time", "10", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn wait_http(url: &str, what: &str, log: &Path) {
+    require_tool("curl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http_get(url).is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{what} did not answer {url} in 30 s; its log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Debian's docker-registry (distribution 2.8) on a loopback port, with its
+/// access log kept so a test can count the requests it saw.
+pub struct Upstream {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        require_tool("docker-registry");
+        let dir = scratch();
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("registry.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("starting docker-registry");
+        let up = Upstream {
+            port,
+            child: Some(child),
+            dir,
+        };
+        wait_http(&format!("{}/v2/", up.url()), "docker-registry", &log);
+        up
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many access-log lines contain `needle` (e.g. `"GET /v2/…/blobs/sha256:…`).
+    pub fn requests_matching(&self, needle: &str) -> usize {
+        std::fs::read_to_string(self.dir.path().join("registry.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop(&mut c);
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `corral mirror serve` (the real binary) on a loopback port.
+pub struct Mirror {
+    pub port: u16,
+    pub storage: PathBuf,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Mirror {
+    /// Starts the mirror with `extra` flags (e.g. `--upstream library=URL`)
+    /// and waits for `/healthz`.
+    pub fn start(extra: &[&str]) -> Mirror {
+        let dir = scratch();
+        let port = free_port();
+        let storage = dir.path().join("storage");
+        let log = dir.path().join("mirror.log");
+        let child = Command::new(corral_bin())
+            .args(["mirror", "serve", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--storage")
+            .arg(&storage)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting corral mirror serve");
+        let m = Mirror {
+            port,
+            storage,
+            child,
+            dir,
+        };
+        wait_http(&format!("{}/healthz", m.url()), "corral mirror", &log);
+        m
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT`, as registries.conf and image references spell it.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The value of an unlabelled counter from `/metrics`.
+    pub fn counter(&self, name: &str) -> u64 {
+        let text = http_get(&format!("{}/metrics", self.url())).expect("GET /metrics");
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                (k == name).then(|| v.trim().parse::<f64>().ok())?
+            })
+            .map(|v| v as u64)
+            .unwrap_or(0)
+    }
+
+    /// Whether the storage holds `digest` (`sha256:…`) as a blob.
+    pub fn has_blob(&self, digest: &str) -> bool {
+        let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+        self.storage
+            .join("blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .is_file()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mirror.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// skopeo with an accept-anything policy and, unless given one, no
+/// registries.conf of the host.
+pub struct Skopeo {
+    policy: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Default for Skopeo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Skopeo {
+    pub fn new() -> Skopeo {
+        require_tool("skopeo");
+        let dir = scratch();
+        let policy = dir.path().join("policy.json");
+        std::fs::write(
+            &policy,
+            r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )
+        .unwrap();
+        Skopeo { policy, _dir: dir }
+    }
+
+    /// `skopeo --registries-conf CONF copy ARGS…` (CONF: /dev/null when None).
+    pub fn copy(&self, registries_conf: Option<&Path>, args: &[&str]) -> Command {
+        let mut cmd = Command::new("skopeo");
+        cmd.arg("--policy")
+            .arg(&self.policy)
+            .arg("--registries-conf")
+            .arg(registries_conf.unwrap_or(Path::new("/dev/null")))
+            .args(["copy", "--retry-times", "0"])
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// Builds a tiny busybox image (`/bin/busybox`, `/bin/sh`) with
+/// `corral image build --rootfs` into `oci:dir/layout:tag`; returns the
+/// layout path.
+pub fn busybox_image(dir: &Path, tag: &str) -> PathBuf {
+    require_tool("busybox");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("bin")).unwrap();
+    std::fs::copy(
+        PathBuf::from(
+            String::from_utf8(run_ok(Command::new("sh").args(["-c", "command -v busybox"])).stdout)
+                .unwrap()
+                .trim(),
+        ),
+        tree.join("bin/busybox"),
+    )
+    .expect("copying busybox");
+    std::os::unix::fs::symlink("busybox", tree.join("bin/sh")).unwrap();
+    let layout = dir.join("layout");
+    run_ok(
+        Command::new(corral_bin())
+            .env("SOURCE_DATE_EPOCH", "1767225600")
+            .env_remove("RUST_LOG")
+            .args(["image", "build", "--rootfs"])
+            .arg(&tree)
+            .arg("-o")
+            .arg(format!("oci:{}:{tag}", layout.display())),
+    );
+    layout
+}
+
+/// Writes an OCI layout holding one artifact-like image whose single layer
+/// is `payload` (used as a stand-in signature); returns the layout path.
+pub fn payload_image(dir: &Path, tag: &str, payload: &[u8]) -> PathBuf {
+    use sha2::Digest;
+    let layout = dir.join(format!("payload-{tag}"));
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| {
+        let hex = hex::encode(sha2::Sha256::digest(data));
+        std::fs::write(blobs.join(&hex), data).unwrap();
+        (format!("sha256:{hex}"), data.len())
+    };
+    let (ld, ls) = put(payload);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [ld]},
+    }))
+    .unwrap();
+    let (cd, cs) = put(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}],
+    }))
+    .unwrap();
+    let (md, ms) = put(&manifest);
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": md, "size": ms,
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    layout
+}
+
+/// A Docker Engine started with a `daemon.json` (`--config-file`), on its
+/// own socket and data root with the same flags as `corral_e2e::Dockerd`;
+/// stopped and its mounts removed on drop.
+pub struct MirroredDockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl MirroredDockerd {
+    pub fn start(daemon_json: &str) -> MirroredDockerd {
+        require_tool("dockerd");
+        require_tool("containerd");
+        let dir = tempfile::Builder::new()
+            .prefix("corral-dockerd-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let config = dir.path().join("daemon.json");
+        std::fs::write(&config, daemon_json).unwrap();
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--ip6tables=false",
+            ])
+            .arg(format!("--config-file={}", config.display()))
+            .arg(format!(
+                "--host=unix://{}",
+                dir.path().join("docker.sock").display()
+            ))
+            .arg(format!("--data-root={}", dir.path().join("data").display()))
+            .arg(format!("--exec-root={}", dir.path().join("exec").display()))
+            .arg(format!(
+                "--pidfile={}",
+                dir.path().join("docker.pid").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting dockerd");
+        let d = MirroredDockerd { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = d
+                .docker()
+                .arg("version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not come up in 60 s; its log:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// The docker client, pointed at this engine.
+    pub fn docker(&self) -> Command {
+        let client = if Path::new("/usr/bin/docker").exists() {
+            "/usr/bin/docker"
+        } else {
+            "docker"
+        };
+        let mut cmd = Command::new(client);
+        cmd.env(
+            "DOCKER_HOST",
+            format!("unix://{}", self.dir.path().join("docker.sock").display()),
+        )
+        .env("DOCKER_CONFIG", self.dir.path().join("client"));
+        cmd
+    }
+}
+
+impl Drop for MirroredDockerd {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+        // Mounts under the data root must go before the directory can.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "grep -o ' {0}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                self.dir.path().display()
+            ))
+            .status();
+    }
+}
+
+/// A PNG's width, height and 8-bit RGBA pixels, decoded with the `png` crate.
+pub fn decode_png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let file =
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().expect("a valid PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("a valid PNG frame");
+    buf.truncate(info.buffer_size());
+    let rgba = match info.color_type {
+        png::ColorType::Rgba => buf,
+        png::ColorType::Rgb => buf
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
+        png::ColorType::GrayscaleAlpha => buf
+            .chunks(2)
+            .flat_map(|p| [p[0], p[0], p[0], p[1]])
+            .collect(),
+        png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+        other => panic!("unexpected PNG color type {other:?}"),
+    };
+    (info.width, info.height, rgba)
+}
