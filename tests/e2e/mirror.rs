@@ -10,10 +10,10 @@ mod mirror_support;
 use std::path::Path;
 use std::process::Command;
 
-use corral_e2e::{layout_json, layout_manifest_digest, repo_root, require_tool, run_ok, scratch};
-use mirror_support::{
-    busybox_image, decode_png, payload_image, Mirror, MirroredDockerd, Skopeo, Upstream,
+use corral_e2e::{
+    layout_json, layout_manifest_digest, repo_root, require_tool, run_ok, scratch, Dockerd,
 };
+use mirror_support::{busybox_image, decode_png, payload_image, Mirror, Skopeo, Upstream};
 
 const HITS: &str = "corral_mirror_cache_hits_total";
 const MISSES: &str = "corral_mirror_cache_misses_total";
@@ -74,7 +74,7 @@ fn docker_engine_pulls_through_the_mirror() {
     let daemon_json =
         doc_snippet("Docker Engine", "json").replace("https://mirror.example:5000", &mirror.url());
     assert!(daemon_json.contains(&mirror.url()), "{daemon_json}");
-    let engine = MirroredDockerd::start(&daemon_json);
+    let engine = Dockerd::start_with_config(Some(&daemon_json));
 
     // docker.io/library/corral-busybox exists only behind the mirror (and
     // there is no route to Docker Hub), so a successful pull went through it.

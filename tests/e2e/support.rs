@@ -235,6 +235,12 @@ pub struct Dockerd {
 
 impl Dockerd {
     pub fn start() -> Dockerd {
+        Dockerd::start_with_config(None)
+    }
+
+    /// Starts an engine with `daemon_json` as its `--config-file` (for
+    /// settings such as `registry-mirrors`), or none.
+    pub fn start_with_config(daemon_json: Option<&str>) -> Dockerd {
         require_tool("dockerd");
         require_tool("containerd");
         let dir = tempfile::Builder::new()
@@ -242,7 +248,13 @@ impl Dockerd {
             .tempdir_in("/var/tmp")
             .unwrap();
         let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
-        let child = Command::new("dockerd")
+        let mut cmd = Command::new("dockerd");
+        if let Some(json) = daemon_json {
+            let config = dir.path().join("daemon.json");
+            std::fs::write(&config, json).unwrap();
+            cmd.arg(format!("--config-file={}", config.display()));
+        }
+        let child = cmd
             .args([
                 "--bridge=none",
                 "--iptables=false",
@@ -278,10 +290,15 @@ impl Dockerd {
             assert!(
                 Instant::now() < deadline,
                 "dockerd did not come up in 60 s; its log:\n{}",
-                std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
+                d.log()
             );
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+
+    /// What the engine logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
     }
 
     /// `unix:///…/docker.sock`.
@@ -297,7 +314,8 @@ impl Dockerd {
             "docker"
         };
         let mut cmd = Command::new(client);
-        cmd.env("DOCKER_HOST", self.host());
+        cmd.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("client"));
         cmd
     }
 }
