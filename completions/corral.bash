@@ -16,6 +16,9 @@ _corral() {
             ",$1")
                 cmd="corral"
                 ;;
+            corral,compose)
+                cmd="corral__subcmd__compose"
+                ;;
             corral,dockerfiles)
                 cmd="corral__subcmd__dockerfiles"
                 ;;
@@ -33,6 +36,30 @@ _corral() {
                 ;;
             corral,tree)
                 cmd="corral__subcmd__tree"
+                ;;
+            corral__subcmd__compose,diff)
+                cmd="corral__subcmd__compose__subcmd__diff"
+                ;;
+            corral__subcmd__compose,help)
+                cmd="corral__subcmd__compose__subcmd__help"
+                ;;
+            corral__subcmd__compose,plan)
+                cmd="corral__subcmd__compose__subcmd__plan"
+                ;;
+            corral__subcmd__compose,run)
+                cmd="corral__subcmd__compose__subcmd__run"
+                ;;
+            corral__subcmd__compose__subcmd__help,diff)
+                cmd="corral__subcmd__compose__subcmd__help__subcmd__diff"
+                ;;
+            corral__subcmd__compose__subcmd__help,help)
+                cmd="corral__subcmd__compose__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__compose__subcmd__help,plan)
+                cmd="corral__subcmd__compose__subcmd__help__subcmd__plan"
+                ;;
+            corral__subcmd__compose__subcmd__help,run)
+                cmd="corral__subcmd__compose__subcmd__help__subcmd__run"
                 ;;
             corral__subcmd__dockerfiles,build)
                 cmd="corral__subcmd__dockerfiles__subcmd__build"
@@ -82,6 +109,9 @@ _corral() {
             corral__subcmd__generate__subcmd__help,man)
                 cmd="corral__subcmd__generate__subcmd__help__subcmd__man"
                 ;;
+            corral__subcmd__help,compose)
+                cmd="corral__subcmd__help__subcmd__compose"
+                ;;
             corral__subcmd__help,dockerfiles)
                 cmd="corral__subcmd__help__subcmd__dockerfiles"
                 ;;
@@ -99,6 +129,15 @@ _corral() {
                 ;;
             corral__subcmd__help,tree)
                 cmd="corral__subcmd__help__subcmd__tree"
+                ;;
+            corral__subcmd__help__subcmd__compose,diff)
+                cmd="corral__subcmd__help__subcmd__compose__subcmd__diff"
+                ;;
+            corral__subcmd__help__subcmd__compose,plan)
+                cmd="corral__subcmd__help__subcmd__compose__subcmd__plan"
+                ;;
+            corral__subcmd__help__subcmd__compose,run)
+                cmd="corral__subcmd__help__subcmd__compose__subcmd__run"
                 ;;
             corral__subcmd__help__subcmd__dockerfiles,build)
                 cmd="corral__subcmd__help__subcmd__dockerfiles__subcmd__build"
@@ -206,12 +245,170 @@ _corral() {
 
     case "${cmd}" in
         corral)
-            opts="-v -h -V --verbose --help --version tree image dockerfiles mirror generate help"
+            opts="-v -h -V --verbose --help --version tree image dockerfiles compose mirror generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose)
+            opts="-v -h -V --verbose --help --version run plan diff help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__diff)
+            opts="-v -h -V --repo --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__help)
+            opts="run plan diff help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__help__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__plan)
+            opts="-v -h -V --repo --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__run)
+            opts="-v -h -V --repo --rootfs --force --reason --no-deltas --due --wait --gpg-key --gpg-homedir --zlib-level --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-homedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zlib-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -540,8 +737,64 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help)
-            opts="tree image dockerfiles mirror generate help"
+            opts="tree image dockerfiles compose mirror generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__compose)
+            opts="run plan diff"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__compose__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__compose__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__compose__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

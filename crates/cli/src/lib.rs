@@ -2,7 +2,7 @@
 //!
 //! - [`Cli`]: the whole command line, parsed and unit-tested here.
 //! - [`tree`], [`image`]: one module per command group; other groups
-//!   (`dockerfiles`, `mirror`) bring their clap types from their crates.
+//!   (`dockerfiles`, `mirror`, `compose`) bring their clap types from their crates.
 //! - [`generate`]: man pages and shell completions from this tree.
 //! - [`logging`], [`output`]: logs to stderr, results to stdout.
 //!
@@ -49,6 +49,9 @@ pub enum Command {
     /// The curated Dockerfile library: lint, dependency graph, rebuild plans.
     #[command(subcommand)]
     Dockerfiles(corral_dockerfiles::cli::DockerfilesCommand),
+    /// Atomic Host composes: signed OSTree commits on a release cadence.
+    #[command(subcommand)]
+    Compose(corral_compose::cli::ComposeCommand),
     /// The registry mirror: serve, garbage-collect and check its storage.
     #[command(subcommand)]
     Mirror(corral_mirror::cli::MirrorCommand),
@@ -91,6 +94,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Image(cmd) => image::run(cmd),
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
         Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
+        Command::Compose(cmd) => corral_compose::cli::run(cmd),
         Command::Generate(cmd) => generate::run(cmd),
     }
 }

@@ -1,0 +1,331 @@
+//! The `corral compose` command group: clap types and dispatch. The
+//! `corral` binary mounts [`ComposeCommand`] and calls [`run`].
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use crate::cadence::SystemClock;
+use crate::compose::{compose, ComposeOutcome, RunOptions};
+use crate::lock::RepoLock;
+use crate::stream::Stream;
+use crate::{diff, plan, repo};
+
+/// Where stream names are looked up.
+pub const STREAMS_DIR: &str = "ostree-refs";
+
+#[derive(Debug, Subcommand)]
+pub enum ComposeCommand {
+    /// Compose streams into signed commits with static deltas.
+    Run(RunArgs),
+    /// Each stream's head, next release day, and whether it is due.
+    Plan(PlanArgs),
+    /// Packages added, removed and changed between two commits of a ref.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Stream files, or names of files in ostree-refs/ (`sample-atomic`).
+    #[arg(required = true, value_name = "STREAM")]
+    pub streams: Vec<String>,
+    /// The archive repository (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// Commit this ready tree (a directory or tar archive, never modified)
+    /// instead of building the stream's recipe. One stream only.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Commit even when the input is the same as the head's.
+    #[arg(long)]
+    pub force: bool,
+    /// Why this out-of-band compose is made (recorded on the commit).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Generate no static deltas.
+    #[arg(long)]
+    pub no_deltas: bool,
+    /// Compose only the streams whose release day has come.
+    #[arg(long)]
+    pub due: bool,
+    /// Wait for another compose on the repository instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Sign with this key instead of the stream's sign.gpg-key.
+    #[arg(long, value_name = "KEY")]
+    pub gpg_key: Option<String>,
+    /// GnuPG home instead of the stream's sign.gpg-homedir.
+    #[arg(long, value_name = "DIR")]
+    pub gpg_homedir: Option<PathBuf>,
+    /// Set the repository's zlib level for content objects (1 fastest,
+    /// 9 smallest; libostree's default 6). Kept in the repository config.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub zlib_level: Option<u8>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Stream files or names; every file in ostree-refs/ when none.
+    #[arg(value_name = "STREAM")]
+    pub streams: Vec<String>,
+    /// The archive repository.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The archive repository.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// The ref whose history holds the commits.
+    #[arg(value_name = "REF")]
+    pub ostree_ref: String,
+    /// Version (43.20261125.0), checksum (or prefix) or rev of the old commit.
+    pub a: String,
+    /// The new commit, likewise.
+    pub b: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a compose command. Errors mean it could not run (exit code 2).
+pub fn run(cmd: ComposeCommand) -> Result<ExitCode> {
+    match cmd {
+        ComposeCommand::Run(args) => run_compose(args),
+        ComposeCommand::Plan(args) => run_plan(args),
+        ComposeCommand::Diff(args) => run_diff(args),
+    }
+}
+
+/// A stream argument to its file: a path, or a name in ostree-refs/.
+pub fn stream_path(arg: &str) -> PathBuf {
+    let p = PathBuf::from(arg);
+    if p.exists() || arg.contains('/') || arg.ends_with(".toml") {
+        return p;
+    }
+    Path::new(STREAMS_DIR).join(format!("{arg}.toml"))
+}
+
+fn stream_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn run_compose(args: RunArgs) -> Result<ExitCode> {
+    anyhow::ensure!(
+        args.rootfs.is_none() || args.streams.len() == 1,
+        "--rootfs takes exactly one stream, {} given",
+        args.streams.len()
+    );
+    // Every stream file is read before anything is built.
+    let streams = args
+        .streams
+        .iter()
+        .map(|a| {
+            let path = stream_path(a);
+            // A ready tree needs no repository URLs resolved.
+            let stream = match args.rootfs {
+                Some(_) => Stream::read(&path)?,
+                None => Stream::load(&path)?,
+            };
+            Ok((stream, path))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let _lock = RepoLock::acquire(&args.repo, args.wait)?;
+    let opts = RunOptions {
+        repo: args.repo.clone(),
+        rootfs: args.rootfs.clone(),
+        force: args.force,
+        reason: args.reason.clone(),
+        deltas: !args.no_deltas,
+        due_only: args.due,
+        gpg_key: args.gpg_key.clone(),
+        gpg_homedir: args.gpg_homedir.clone(),
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        zlib_level: args.zlib_level,
+    };
+    let mut outcomes = Vec::new();
+    for (stream, path) in &streams {
+        let spinner = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message(format!("composing {}", stream.ostree_ref));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        let outcome = compose(stream, path, &opts, &SystemClock)
+            .with_context(|| format!("composing {}", path.display()));
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
+        }
+        let outcome = outcome?;
+        if !args.json {
+            println!("{}", describe(&outcome));
+        }
+        outcomes.push(outcome);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(outcome: &ComposeOutcome) -> String {
+    match outcome {
+        ComposeOutcome::Committed {
+            ostree_ref,
+            version,
+            checksum,
+            deltas,
+            pruned,
+            ..
+        } => {
+            let published = deltas.iter().filter(|d| d.published).count();
+            format!(
+                "{ostree_ref}: committed {version} {checksum} ({published} of {} static deltas published, {} old commits pruned)",
+                deltas.len(),
+                pruned.len()
+            )
+        }
+        ComposeOutcome::Unchanged {
+            ostree_ref,
+            version,
+            checksum,
+        } => format!(
+            "{ostree_ref}: unchanged at {} {checksum} (same input hash; --force to commit anyway)",
+            version.as_deref().unwrap_or("-")
+        ),
+        ComposeOutcome::NotDue {
+            ostree_ref,
+            next_release_day,
+        } => format!("{ostree_ref}: not due (next release day {next_release_day})"),
+    }
+}
+
+fn run_plan(args: PlanArgs) -> Result<ExitCode> {
+    let paths: Vec<PathBuf> = if args.streams.is_empty() {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(STREAMS_DIR)
+            .with_context(|| {
+                format!("reading {STREAMS_DIR}/ (name streams or run from the checkout)")
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        found.sort();
+        found
+    } else {
+        args.streams.iter().map(|a| stream_path(a)).collect()
+    };
+    // Planning needs no repository URLs, so `${VAR}`s stay unresolved.
+    let streams = paths
+        .iter()
+        .map(|p| Ok((stream_name(p), Stream::read(p)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let plans = plan::plan(&streams, &args.repo, &SystemClock)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plans)?);
+    } else {
+        print!("{}", plan::render(&plans));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_diff(args: DiffArgs) -> Result<ExitCode> {
+    let repo = repo::open(&args.repo)?;
+    let a = repo::resolve(&repo, &args.ostree_ref, &args.a)?;
+    let b = repo::resolve(&repo, &args.ostree_ref, &args.b)?;
+    let d = diff::diff_packages(&a.packages, &b.packages);
+    if args.json {
+        let out = serde_json::json!({
+            "ref": args.ostree_ref,
+            "from": { "checksum": a.checksum, "version": a.version },
+            "to": { "checksum": b.checksum, "version": b.version },
+            "added": d.added,
+            "removed": d.removed,
+            "changed": d.changed,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", diff::render(&d));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Top {
+        #[command(subcommand)]
+        cmd: ComposeCommand,
+    }
+
+    #[test]
+    fn parses_run() {
+        let t = Top::try_parse_from([
+            "compose",
+            "run",
+            "sample-atomic",
+            "--repo",
+            "/r",
+            "--force",
+            "--reason",
+            "CVE-1",
+            "--no-deltas",
+            "--due",
+        ])
+        .unwrap();
+        match t.cmd {
+            ComposeCommand::Run(a) => {
+                assert_eq!(a.streams, ["sample-atomic"]);
+                assert!(a.force && a.no_deltas && a.due);
+                assert_eq!(a.reason.as_deref(), Some("CVE-1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Top::try_parse_from(["compose", "run", "--repo", "/r"]).is_err());
+        assert!(
+            Top::try_parse_from(["compose", "run", "s", "--repo", "/r", "--zlib-level", "0"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn parses_plan_and_diff() {
+        let t = Top::try_parse_from(["compose", "plan", "--repo", "/r", "--json"]).unwrap();
+        assert!(matches!(
+            t.cmd,
+            ComposeCommand::Plan(PlanArgs { json: true, .. })
+        ));
+        let t = Top::try_parse_from(["compose", "diff", "--repo", "/r", "a/b", "1", "2"]).unwrap();
+        match t.cmd {
+            ComposeCommand::Diff(d) => {
+                assert_eq!((d.ostree_ref.as_str(), d.a.as_str()), ("a/b", "1"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn stream_names_resolve_in_ostree_refs() {
+        assert_eq!(
+            stream_path("sample-atomic"),
+            PathBuf::from("ostree-refs/sample-atomic.toml")
+        );
+        assert_eq!(stream_path("x/y.toml"), PathBuf::from("x/y.toml"));
+    }
+}

@@ -1,0 +1,40 @@
+//! Atomic Host composes: streams of signed OSTree commits, released on a
+//! cadence, published with static deltas.
+//!
+//! - [`stream`]: the stream file (`ostree-refs/*.toml`): ref, cadence,
+//!   retention, signing key and the tree recipe.
+//! - [`version`]: `<releasever>.<YYYYMMDD>.<n>` numbering.
+//! - [`cadence`]: release days and "is it due", against a [`cadence::Clock`].
+//! - [`inputhash`]: what a compose was made from; same input, no commit.
+//! - [`ready`]: a root filesystem made OSTree-ready (kernel, `/usr/etc`,
+//!   `/var` as tmpfiles.d, links into `/var`, `/sysroot`).
+//! - [`repo`]: the archive repository, commit metadata, writing commits.
+//! - [`writer`]: content objects written by every core.
+//! - [`delta`]: static deltas, kept only when smaller than a plain pull.
+//! - [`sign`]: resolving the GPG signing key.
+//! - [`lock`]: one compose per repository at a time.
+//! - [`compose`]: `compose run`, all of the above in order; the ref moves last.
+//! - [`plan`], [`diff`]: `compose plan` and `compose diff`.
+//! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
+
+pub mod cadence;
+pub mod cli;
+pub mod compose;
+pub mod delta;
+pub mod diff;
+pub mod error;
+pub mod inputhash;
+pub mod lock;
+pub mod plan;
+pub mod ready;
+pub mod repo;
+pub mod sign;
+pub mod stream;
+pub mod version;
+pub mod writer;
+
+pub use cadence::{Clock, FixedClock, SystemClock};
+pub use compose::{compose, ComposeOutcome, RunOptions};
+pub use error::ComposeError;
+pub use stream::Stream;
+pub use version::ComposeVersion;

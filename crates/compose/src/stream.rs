@@ -1,0 +1,348 @@
+//! The stream file: one OSTree ref, its release cadence, retention, signing
+//! key and the tree recipe it is composed from.
+//!
+//! Parsing takes text and returns data ([`Stream::parse`]); [`Stream::load`]
+//! reads the file and resolves the recipe's paths and `${VAR}`s.
+
+use std::path::{Path, PathBuf};
+
+use corral_tree::Recipe;
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::error::ComposeError;
+
+/// An update stream, e.g. `fedora/43/x86_64/atomic-host`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Stream {
+    /// The OSTree ref the commits go to.
+    #[serde(rename = "ref")]
+    pub ostree_ref: String,
+    /// The release, the first part of every version (`43.20261125.0`).
+    pub releasever: String,
+    pub cadence: Cadence,
+    #[serde(default)]
+    pub retention: Retention,
+    pub sign: Sign,
+    /// The tree recipe (the schema of `corral tree build` recipes).
+    pub tree: Recipe,
+}
+
+/// When regular releases fall.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Cadence {
+    /// Days between releases.
+    pub every_days: u32,
+    /// A release day; releases fall every `every-days` after (and before) it.
+    #[serde(with = "iso_date")]
+    pub anchor: Date,
+}
+
+/// How many commits the ref keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Retention {
+    pub keep: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { keep: 6 }
+    }
+}
+
+/// The GPG key commits and the summary are signed with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Sign {
+    /// Fingerprint, key id or user id of a secret key.
+    pub gpg_key: String,
+    /// GnuPG home; `$GNUPGHOME` or `~/.gnupg` when unset.
+    #[serde(default)]
+    pub gpg_homedir: Option<PathBuf>,
+}
+
+mod iso_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(date: &Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_date(*date))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        // TOML has a date type; a quoted string is accepted too.
+        let value = toml::Value::deserialize(d)?;
+        let text = match &value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a date like 2026-01-06, found {other}"
+                )))
+            }
+        };
+        super::parse_date(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{text}` is not a date like 2026-01-06"))
+        })
+    }
+}
+
+/// Parses `2026-01-06`.
+pub fn parse_date(text: &str) -> Option<Date> {
+    let mut parts = text.splitn(3, '-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
+}
+
+/// `2026-01-06`.
+pub fn format_date(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+impl Stream {
+    /// Parses stream text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Stream, ComposeError> {
+        let stream: Stream = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            ComposeError::StreamSyntax {
+                path: origin.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        stream.validate(origin)?;
+        Ok(stream)
+    }
+
+    /// Reads and parses a stream file without resolving the recipe's
+    /// paths (enough to plan, or to commit a ready tree).
+    pub fn read(path: &Path) -> Result<Stream, ComposeError> {
+        let text = std::fs::read_to_string(path).map_err(ComposeError::io("reading", path))?;
+        Stream::parse(&text, path)
+    }
+
+    /// Reads a stream file and resolves the recipe's relative paths and
+    /// `${VAR}` references against the environment.
+    pub fn load(path: &Path) -> Result<Stream, ComposeError> {
+        let mut stream = Stream::read(path)?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        stream
+            .tree
+            .resolve(&dir, path, &|name| std::env::var(name).ok())
+            .map_err(|e| ComposeError::StreamInvalid {
+                path: path.to_path_buf(),
+                message: format!("[tree]: {}", recipe_message(e)),
+            })?;
+        Ok(stream)
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), ComposeError> {
+        let invalid = |message: String| ComposeError::StreamInvalid {
+            path: origin.to_path_buf(),
+            message,
+        };
+        if self.ostree_ref.is_empty()
+            || self.ostree_ref.starts_with('/')
+            || self.ostree_ref.ends_with('/')
+            || self.ostree_ref.contains("//")
+            || !self
+                .ostree_ref
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c))
+        {
+            return Err(invalid(format!(
+                "ref `{}` is not a valid OSTree ref (letters, digits, `-_.`, parts split by `/`)",
+                self.ostree_ref
+            )));
+        }
+        if self.releasever.is_empty() || self.releasever.contains('.') {
+            return Err(invalid(format!(
+                "releasever `{}` must be non-empty and contain no `.` (versions are <releasever>.<YYYYMMDD>.<n>)",
+                self.releasever
+            )));
+        }
+        if self.cadence.every_days == 0 {
+            return Err(invalid("cadence.every-days must be at least 1".into()));
+        }
+        if self.retention.keep == 0 {
+            return Err(invalid("retention.keep must be at least 1".into()));
+        }
+        if self.sign.gpg_key.trim().is_empty() {
+            return Err(invalid("sign.gpg-key is empty".into()));
+        }
+        if self.tree.releasever != self.releasever {
+            return Err(invalid(format!(
+                "tree.releasever `{}` differs from the stream's releasever `{}`",
+                self.tree.releasever, self.releasever
+            )));
+        }
+        // The recipe's own checks (repositories, files, footprint).
+        let text = toml::to_string(&self.tree).map_err(|e| invalid(format!("[tree]: {e}")))?;
+        Recipe::parse(&text, origin)
+            .map_err(|e| invalid(format!("[tree]: {}", recipe_message(e))))?;
+        Ok(())
+    }
+}
+
+/// A recipe error without the file name the stream error already gives.
+fn recipe_message(e: corral_tree::TreeError) -> String {
+    match e {
+        corral_tree::TreeError::RecipeInvalid { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const SAMPLE: &str = r#"
+ref = "sample/43/x86_64/atomic"
+releasever = "43"
+
+[cadence]
+every-days = 14
+anchor = 2026-01-06
+
+[retention]
+keep = 3
+
+[sign]
+gpg-key = "compose@corral.invalid"
+
+[tree]
+name = "sample-atomic"
+releasever = "43"
+packages = ["corral-kernel", "corral-busybox"]
+
+[[tree.repo]]
+id = "sample"
+baseurl = "/srv/repos/main"
+gpgcheck = false
+"#;
+
+    fn parse(text: &str) -> Result<Stream, ComposeError> {
+        Stream::parse(text, Path::new("ostree-refs/x.toml"))
+    }
+
+    #[test]
+    fn parses_a_stream() {
+        let s = parse(SAMPLE).unwrap();
+        assert_eq!(s.ostree_ref, "sample/43/x86_64/atomic");
+        assert_eq!(s.cadence.every_days, 14);
+        assert_eq!(format_date(s.cadence.anchor), "2026-01-06");
+        assert_eq!(s.retention.keep, 3);
+        assert_eq!(s.tree.packages, ["corral-kernel", "corral-busybox"]);
+        assert_eq!(s.sign.gpg_homedir, None);
+    }
+
+    #[test]
+    fn anchor_may_be_a_string() {
+        let s = parse(&SAMPLE.replace("anchor = 2026-01-06", "anchor = \"2026-01-06\"")).unwrap();
+        assert_eq!(format_date(s.cadence.anchor), "2026-01-06");
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_column() {
+        let text = SAMPLE.replace("keep = 3", "keep = 3\nkeep-days = 90");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("ostree-refs/x.toml:11:1: "), "{err}");
+        assert!(err.contains("keep-days"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_in_tree_names_line_and_column() {
+        let text = SAMPLE.replace(
+            "name = \"sample-atomic\"",
+            "name = \"sample-atomic\"\n  pakages = []",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("ostree-refs/x.toml:17:3: "), "{err}");
+        assert!(err.contains("pakages"), "{err}");
+    }
+
+    #[test]
+    fn bad_date_names_line_and_column() {
+        let text = SAMPLE.replace("anchor = 2026-01-06", "anchor = \"2026-13-06\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("ostree-refs/x.toml:7:10: "), "{err}");
+        assert!(err.contains("not a date"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_column() {
+        let text = SAMPLE.replace("every-days = 14", "every-days = \"two weeks\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("ostree-refs/x.toml:6:14: "), "{err}");
+    }
+
+    #[test]
+    fn missing_section_is_an_error() {
+        let text = SAMPLE.replace("[sign]\ngpg-key = \"compose@corral.invalid\"\n", "");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("missing field `sign`"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_file() {
+        for (from, to, want) in [
+            ("keep = 3", "keep = 0", "retention.keep"),
+            ("every-days = 14", "every-days = 0", "every-days"),
+            (
+                "ref = \"sample/43/x86_64/atomic\"",
+                "ref = \"/bad ref\"",
+                "not a valid OSTree ref",
+            ),
+            (
+                "name = \"sample-atomic\"\nreleasever = \"43\"",
+                "name = \"sample-atomic\"\nreleasever = \"42\"",
+                "differs",
+            ),
+            ("gpgcheck = false", "gpgcheck = true", "names no gpgkey"),
+        ] {
+            let text = SAMPLE.replace(from, to);
+            assert_ne!(text, SAMPLE, "{from}");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.starts_with("ostree-refs/x.toml: "), "{err}");
+            assert_eq!(err.matches("x.toml").count(), 1, "{err}");
+            assert!(err.contains(want), "{want}: {err}");
+        }
+    }
+
+    #[test]
+    fn shipped_streams_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ostree-refs");
+        for name in ["fedora-atomic-host.toml", "sample-atomic.toml"] {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let s = Stream::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                s.tree.packages.iter().any(|p| p.contains("kernel")),
+                "{name} installs a kernel"
+            );
+        }
+    }
+}
