@@ -31,11 +31,23 @@ _corral() {
             corral,image)
                 cmd="corral__subcmd__image"
                 ;;
+            corral,key)
+                cmd="corral__subcmd__key"
+                ;;
             corral,mirror)
                 cmd="corral__subcmd__mirror"
                 ;;
+            corral,policy)
+                cmd="corral__subcmd__policy"
+                ;;
+            corral,sign)
+                cmd="corral__subcmd__sign"
+                ;;
             corral,tree)
                 cmd="corral__subcmd__tree"
+                ;;
+            corral,verify)
+                cmd="corral__subcmd__verify"
                 ;;
             corral__subcmd__compose,diff)
                 cmd="corral__subcmd__compose__subcmd__diff"
@@ -124,11 +136,23 @@ _corral() {
             corral__subcmd__help,image)
                 cmd="corral__subcmd__help__subcmd__image"
                 ;;
+            corral__subcmd__help,key)
+                cmd="corral__subcmd__help__subcmd__key"
+                ;;
             corral__subcmd__help,mirror)
                 cmd="corral__subcmd__help__subcmd__mirror"
                 ;;
+            corral__subcmd__help,policy)
+                cmd="corral__subcmd__help__subcmd__policy"
+                ;;
+            corral__subcmd__help,sign)
+                cmd="corral__subcmd__help__subcmd__sign"
+                ;;
             corral__subcmd__help,tree)
                 cmd="corral__subcmd__help__subcmd__tree"
+                ;;
+            corral__subcmd__help,verify)
+                cmd="corral__subcmd__help__subcmd__verify"
                 ;;
             corral__subcmd__help__subcmd__compose,diff)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__diff"
@@ -163,6 +187,9 @@ _corral() {
             corral__subcmd__help__subcmd__image,inspect)
                 cmd="corral__subcmd__help__subcmd__image__subcmd__inspect"
                 ;;
+            corral__subcmd__help__subcmd__key,generate)
+                cmd="corral__subcmd__help__subcmd__key__subcmd__generate"
+                ;;
             corral__subcmd__help__subcmd__mirror,fsck)
                 cmd="corral__subcmd__help__subcmd__mirror__subcmd__fsck"
                 ;;
@@ -172,11 +199,17 @@ _corral() {
             corral__subcmd__help__subcmd__mirror,serve)
                 cmd="corral__subcmd__help__subcmd__mirror__subcmd__serve"
                 ;;
+            corral__subcmd__help__subcmd__sign,image)
+                cmd="corral__subcmd__help__subcmd__sign__subcmd__image"
+                ;;
             corral__subcmd__help__subcmd__tree,build)
                 cmd="corral__subcmd__help__subcmd__tree__subcmd__build"
                 ;;
             corral__subcmd__help__subcmd__tree,plan)
                 cmd="corral__subcmd__help__subcmd__tree__subcmd__plan"
+                ;;
+            corral__subcmd__help__subcmd__verify,image)
+                cmd="corral__subcmd__help__subcmd__verify__subcmd__image"
                 ;;
             corral__subcmd__image,build)
                 cmd="corral__subcmd__image__subcmd__build"
@@ -195,6 +228,18 @@ _corral() {
                 ;;
             corral__subcmd__image__subcmd__help,inspect)
                 cmd="corral__subcmd__image__subcmd__help__subcmd__inspect"
+                ;;
+            corral__subcmd__key,generate)
+                cmd="corral__subcmd__key__subcmd__generate"
+                ;;
+            corral__subcmd__key,help)
+                cmd="corral__subcmd__key__subcmd__help"
+                ;;
+            corral__subcmd__key__subcmd__help,generate)
+                cmd="corral__subcmd__key__subcmd__help__subcmd__generate"
+                ;;
+            corral__subcmd__key__subcmd__help,help)
+                cmd="corral__subcmd__key__subcmd__help__subcmd__help"
                 ;;
             corral__subcmd__mirror,fsck)
                 cmd="corral__subcmd__mirror__subcmd__fsck"
@@ -220,6 +265,18 @@ _corral() {
             corral__subcmd__mirror__subcmd__help,serve)
                 cmd="corral__subcmd__mirror__subcmd__help__subcmd__serve"
                 ;;
+            corral__subcmd__sign,help)
+                cmd="corral__subcmd__sign__subcmd__help"
+                ;;
+            corral__subcmd__sign,image)
+                cmd="corral__subcmd__sign__subcmd__image"
+                ;;
+            corral__subcmd__sign__subcmd__help,help)
+                cmd="corral__subcmd__sign__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__sign__subcmd__help,image)
+                cmd="corral__subcmd__sign__subcmd__help__subcmd__image"
+                ;;
             corral__subcmd__tree,build)
                 cmd="corral__subcmd__tree__subcmd__build"
                 ;;
@@ -238,6 +295,18 @@ _corral() {
             corral__subcmd__tree__subcmd__help,plan)
                 cmd="corral__subcmd__tree__subcmd__help__subcmd__plan"
                 ;;
+            corral__subcmd__verify,help)
+                cmd="corral__subcmd__verify__subcmd__help"
+                ;;
+            corral__subcmd__verify,image)
+                cmd="corral__subcmd__verify__subcmd__image"
+                ;;
+            corral__subcmd__verify__subcmd__help,help)
+                cmd="corral__subcmd__verify__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__verify__subcmd__help,image)
+                cmd="corral__subcmd__verify__subcmd__help__subcmd__image"
+                ;;
             *)
                 ;;
         esac
@@ -245,7 +314,7 @@ _corral() {
 
     case "${cmd}" in
         corral)
-            opts="-v -h -V --verbose --help --version tree image dockerfiles compose mirror generate help"
+            opts="-v -h -V --verbose --help --version tree image dockerfiles compose key sign verify policy mirror generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,7 +806,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help)
-            opts="tree image dockerfiles compose mirror generate help"
+            opts="tree image dockerfiles compose key sign verify policy mirror generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -974,6 +1043,34 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__help__subcmd__key)
+            opts="generate"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__key__subcmd__generate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__help__subcmd__mirror)
             opts="serve gc fsck"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1030,6 +1127,48 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__help__subcmd__policy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__sign)
+            opts="image"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__sign__subcmd__image)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__help__subcmd__tree)
             opts="build plan"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1059,6 +1198,34 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__tree__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__verify)
+            opts="image"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__verify__subcmd__image)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1195,6 +1362,92 @@ _corral() {
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__key)
+            opts="-v -h -V --verbose --help --version generate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__key__subcmd__generate)
+            opts="-v -h -V --type --out --gpg-homedir --gpg-uid --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --type)
+                    COMPREPLY=($(compgen -W "cosign gpg" -- "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-homedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-uid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__key__subcmd__help)
+            opts="generate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__key__subcmd__help__subcmd__generate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__key__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -1372,6 +1625,126 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__policy)
+            opts="-v -h -V --mirror --key --gpg-keyring --out --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mirror)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-keyring)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__sign)
+            opts="-v -h -V --verbose --help --version image help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__sign__subcmd__help)
+            opts="image help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__sign__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__sign__subcmd__help__subcmd__image)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__sign__subcmd__image)
+            opts="-v -h -V --key --gpg-key --gpg-homedir --creds --plain-http --lookaside --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-homedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lookaside)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__tree)
             opts="-v -h -V --verbose --help --version build plan help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1471,6 +1844,92 @@ _corral() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__verify)
+            opts="-v -h -V --verbose --help --version image help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__verify__subcmd__help)
+            opts="image help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__verify__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__verify__subcmd__help__subcmd__image)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__verify__subcmd__image)
+            opts="-v -h -V --key --gpg-keyring --creds --plain-http --lookaside --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-keyring)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lookaside)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -31,6 +31,10 @@ complete -c corral -n "__fish_corral_needs_command" -f -a "tree" -d 'Package rec
 complete -c corral -n "__fish_corral_needs_command" -f -a "image" -d 'OCI base images: build and inspect'
 complete -c corral -n "__fish_corral_needs_command" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
 complete -c corral -n "__fish_corral_needs_command" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
+complete -c corral -n "__fish_corral_needs_command" -f -a "key" -d 'Signing keys: generate cosign or GPG keys'
+complete -c corral -n "__fish_corral_needs_command" -f -a "sign" -d 'Sign images (cosign format, or GPG simple signing with a lookaside)'
+complete -c corral -n "__fish_corral_needs_command" -f -a "verify" -d 'Verify an image\'s signatures'
+complete -c corral -n "__fish_corral_needs_command" -f -a "policy" -d 'Write the policy.json and registries.d files clients need to require corral\'s signatures'
 complete -c corral -n "__fish_corral_needs_command" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
 complete -c corral -n "__fish_corral_needs_command" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
 complete -c corral -n "__fish_corral_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -166,6 +170,61 @@ complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_s
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand key; and not __fish_seen_subcommand_from generate help" -f -a "generate" -d 'Generate a signing key: a cosign key pair (cosign.key, cosign.pub) or a GPG key whose public keyring is exported to OUT/corral-signing.gpg'
+complete -c corral -n "__fish_corral_using_subcommand key; and not __fish_seen_subcommand_from generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from generate" -l type -r -f -a "cosign\t''
+gpg\t''"
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from generate" -l out -d 'Directory for the key files (created)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from generate" -l gpg-homedir -d 'GnuPG home for --type gpg (default: gpg\'s, i.e. $GNUPGHOME or ~/.gnupg)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from generate" -l gpg-uid -d 'User ID of a new GPG key' -r
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from generate" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from generate" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Generate a signing key: a cosign key pair (cosign.key, cosign.pub) or a GPG key whose public keyring is exported to OUT/corral-signing.gpg'
+complete -c corral -n "__fish_corral_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -f -a "image" -d 'Sign an image in a registry: cosign format with --key, GPG simple signing (uploaded to the lookaside) with --gpg-key'
+complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l key -d 'cosign private key (password from CORRAL_KEY_PASSWORD or a prompt)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l gpg-key -d 'GPG key ID or fingerprint' -r
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l gpg-homedir -r -F
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l creds -d 'Registry credentials (push needs them)' -r
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l lookaside -d 'Lookaside base URL for GPG signatures (default: http[s]://REGISTRY/sigstore, corral mirror\'s)' -r
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l plain-http -d 'Talk plain HTTP to the registry and lookaside'
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l json
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from help" -f -a "image" -d 'Sign an image in a registry: cosign format with --key, GPG simple signing (uploaded to the lookaside) with --gpg-key'
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_seen_subcommand_from image help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_seen_subcommand_from image help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_seen_subcommand_from image help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_seen_subcommand_from image help" -f -a "image" -d 'Verify an image\'s signature (exit 1 when it is not validly signed)'
+complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_seen_subcommand_from image help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l key -d 'cosign public key' -r -F
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l gpg-keyring -d 'GPG public keyring (gpg --export output)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l creds -d 'Registry credentials (push needs them)' -r
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l lookaside -d 'Lookaside base URL for GPG signatures (default: http[s]://REGISTRY/sigstore, corral mirror\'s)' -r
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l plain-http -d 'Talk plain HTTP to the registry and lookaside'
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l json
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from help" -f -a "image" -d 'Verify an image\'s signature (exit 1 when it is not validly signed)'
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand policy" -l mirror -d 'The mirror, http[s]://HOST[:PORT]' -r
+complete -c corral -n "__fish_corral_using_subcommand policy" -l key -d 'cosign public key (sigstoreSigned, use-sigstore-attachments)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand policy" -l gpg-keyring -d 'GPG public keyring (signedBy GPGKeys, lookaside)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand policy" -l out -d 'Directory for policy.json and registries.d/' -r -F
+complete -c corral -n "__fish_corral_using_subcommand policy" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand policy" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand policy" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck help" -s V -l version -d 'Print version'
@@ -215,13 +274,17 @@ complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose mirror generate help" -f -a "tree" -d 'Package recipes to root filesystems'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose mirror generate help" -f -a "image" -d 'OCI base images: build and inspect'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose mirror generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose mirror generate help" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose mirror generate help" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose mirror generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose mirror generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "tree" -d 'Package recipes to root filesystems'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "image" -d 'OCI base images: build and inspect'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "key" -d 'Signing keys: generate cosign or GPG keys'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "sign" -d 'Sign images (cosign format, or GPG simple signing with a lookaside)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "verify" -d 'Verify an image\'s signatures'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "policy" -d 'Write the policy.json and registries.d files clients need to require corral\'s signatures'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "build" -d 'Install a recipe into a new root filesystem with dnf and rpm'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "plan" -d 'Show what a build would do: the dnf configuration, the rpm macros and the command line. Reads no repository'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
@@ -233,6 +296,9 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "run" -d 'Compose streams into signed commits with static deltas'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Generate a signing key: a cosign key pair (cosign.key, cosign.pub) or a GPG key whose public keyring is exported to OUT/corral-signing.gpg'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from sign" -f -a "image" -d 'Sign an image in a registry: cosign format with --key, GPG simple signing (uploaded to the lookaside) with --gpg-key'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from verify" -f -a "image" -d 'Verify an image\'s signature (exit 1 when it is not validly signed)'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "serve" -d 'Serve the registry (distribution-spec v1.1) and pull-through mirror'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "gc" -d 'Delete manifests and blobs no tag reaches'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "fsck" -d 'Re-hash every blob and check references; exit 1 on damage'

@@ -9,7 +9,7 @@ CORRAL_DEBS=(
   # building corral
   pkg-config libostree-dev libglib2.0-dev
   # trees and the sample packages
-  rpm dnf createrepo-c busybox-static gnupg
+  rpm dnf createrepo-c busybox-static gnupg gpgv
   # images and their peers
   skopeo umoci docker.io docker-registry ostree
   # tools the tests and benchmarks call
@@ -36,6 +36,14 @@ corral_install_debs() {
   apt-get install -y -q --no-install-recommends $missing >/dev/null
 }
 
+# The tests' independent checker of cosign signatures uses Python's
+# cryptography package.
+corral_install_python() {
+  python3 -c 'import cryptography' 2>/dev/null && return 0
+  echo "corral setup: installing Python's cryptography package" >&2
+  python3 -m pip install --quiet cryptography
+}
+
 corral_check_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -52,6 +60,7 @@ corral_setup() {
     return 1
   fi
   corral_install_debs
+  corral_install_python
   corral_check_rust
   # A build cache outside the clone, so later runs on this machine are quick.
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/corral-target}

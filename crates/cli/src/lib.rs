@@ -2,7 +2,7 @@
 //!
 //! - [`Cli`]: the whole command line, parsed and unit-tested here.
 //! - [`tree`], [`image`]: one module per command group; other groups
-//!   (`dockerfiles`, `mirror`, `compose`) bring their clap types from their crates.
+//!   (`dockerfiles`, `mirror`, `compose`, `key`/`sign`/`verify`/`policy`) bring their clap types from their crates.
 //! - [`generate`]: man pages and shell completions from this tree.
 //! - [`logging`], [`output`]: logs to stderr, results to stdout.
 //!
@@ -52,6 +52,18 @@ pub enum Command {
     /// Atomic Host composes: signed OSTree commits on a release cadence.
     #[command(subcommand)]
     Compose(corral_compose::cli::ComposeCommand),
+    /// Signing keys: generate cosign or GPG keys.
+    #[command(subcommand)]
+    Key(corral_sign::cli::KeyCommand),
+    /// Sign images (cosign format, or GPG simple signing with a lookaside).
+    #[command(subcommand)]
+    Sign(corral_sign::cli::SignCommand),
+    /// Verify an image's signatures.
+    #[command(subcommand)]
+    Verify(corral_sign::cli::VerifyCommand),
+    /// Write the policy.json and registries.d files clients need to
+    /// require corral's signatures.
+    Policy(corral_sign::cli::PolicyArgs),
     /// The registry mirror: serve, garbage-collect and check its storage.
     #[command(subcommand)]
     Mirror(corral_mirror::cli::MirrorCommand),
@@ -95,6 +107,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
         Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
         Command::Compose(cmd) => corral_compose::cli::run(cmd),
+        Command::Key(cmd) => corral_sign::cli::run_key(cmd),
+        Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),
+        Command::Verify(cmd) => corral_sign::cli::run_verify(cmd),
+        Command::Policy(args) => corral_sign::cli::run_policy(args),
         Command::Generate(cmd) => generate::run(cmd),
     }
 }

@@ -109,8 +109,9 @@ async fn tag_row(app: &App, repo: &RepoName, tag: &str, tags: &[String]) -> Opti
         }
     }
     let sig_tag = format!("sha256-{}.sig", d.hex());
-    let signed =
-        tags.contains(&sig_tag) || !app.store.list_referrers(repo, &d).await.ok()?.is_empty();
+    let signed = tags.contains(&sig_tag)
+        || !app.store.list_referrers(repo, &d).await.ok()?.is_empty()
+        || crate::lookaside::has_signature(&app.config.storage, repo.as_str(), d.hex());
     Some(TagRow {
         tag: tag.to_string(),
         digest: d,

@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod fsck;
 pub mod gc;
+pub mod lookaside;
 pub mod metrics;
 pub mod name;
 pub mod ostree;

@@ -76,6 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/", get(crate::catalog_page::page))
         .route("/ostree/{*path}", get(crate::ostree::serve))
+        .route("/sigstore/{*path}", any(crate::lookaside::serve))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

@@ -1,0 +1,357 @@
+//! `corral key|sign|verify|policy`. Exit codes: 0 success, 1 "the answer
+//! is no" (verification refused), 2 error (returned as `Err`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::registry::{Client, ImageRef};
+use crate::{cosign, cosign_key, gpg, policy};
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Generate a signing key: a cosign key pair (cosign.key, cosign.pub) or
+    /// a GPG key whose public keyring is exported to OUT/corral-signing.gpg
+    Generate {
+        #[arg(long = "type", value_enum)]
+        kind: KeyKind,
+        /// Directory for the key files (created)
+        #[arg(long)]
+        out: PathBuf,
+        /// GnuPG home for --type gpg (default: gpg's, i.e. $GNUPGHOME or ~/.gnupg)
+        #[arg(long)]
+        gpg_homedir: Option<PathBuf>,
+        /// User ID of a new GPG key
+        #[arg(long, default_value = "corral image signing")]
+        gpg_uid: String,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Cosign,
+    Gpg,
+}
+
+/// How to reach the registry.
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Registry credentials (push needs them)
+    #[arg(
+        long,
+        env = "CORRAL_REGISTRY_CREDS",
+        value_name = "USER:PASS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+    /// Talk plain HTTP to the registry and lookaside
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Lookaside base URL for GPG signatures (default: http[s]://REGISTRY/sigstore, corral mirror's)
+    #[arg(long)]
+    pub lookaside: Option<String>,
+}
+
+impl RegistryArgs {
+    fn client(&self) -> anyhow::Result<Client> {
+        let creds = match &self.creds {
+            Some(c) => {
+                let (u, p) = c.split_once(':').context("--creds must be USER:PASS")?;
+                Some((u.to_string(), p.to_string()))
+            }
+            None => None,
+        };
+        Ok(Client::new(self.plain_http, creds))
+    }
+
+    fn lookaside(&self, client: &Client, image: &ImageRef) -> String {
+        self.lookaside
+            .clone()
+            .unwrap_or_else(|| gpg::default_lookaside(client, image))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SignCommand {
+    /// Sign an image in a registry: cosign format with --key, GPG simple
+    /// signing (uploaded to the lookaside) with --gpg-key
+    Image {
+        /// HOST[:PORT]/REPO:TAG or …@sha256:…
+        image: String,
+        /// cosign private key (password from CORRAL_KEY_PASSWORD or a prompt)
+        #[arg(long, conflicts_with = "gpg_key", required_unless_present = "gpg_key")]
+        key: Option<PathBuf>,
+        /// GPG key ID or fingerprint
+        #[arg(long)]
+        gpg_key: Option<String>,
+        #[arg(long)]
+        gpg_homedir: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VerifyCommand {
+    /// Verify an image's signature (exit 1 when it is not validly signed)
+    Image {
+        image: String,
+        /// cosign public key
+        #[arg(
+            long,
+            conflicts_with = "gpg_keyring",
+            required_unless_present = "gpg_keyring"
+        )]
+        key: Option<PathBuf>,
+        /// GPG public keyring (gpg --export output)
+        #[arg(long)]
+        gpg_keyring: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `corral policy`: write the policy.json and registries.d a client needs
+/// to require signatures from a mirror.
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    /// The mirror, http[s]://HOST[:PORT]
+    #[arg(long)]
+    pub mirror: String,
+    /// cosign public key (sigstoreSigned, use-sigstore-attachments)
+    #[arg(
+        long,
+        conflicts_with = "gpg_keyring",
+        required_unless_present = "gpg_keyring"
+    )]
+    pub key: Option<PathBuf>,
+    /// GPG public keyring (signedBy GPGKeys, lookaside)
+    #[arg(long)]
+    pub gpg_keyring: Option<PathBuf>,
+    /// Directory for policy.json and registries.d/
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub fn run_key(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
+    let KeyCommand::Generate {
+        kind,
+        out,
+        gpg_homedir,
+        gpg_uid,
+    } = cmd;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    match kind {
+        KeyKind::Cosign => {
+            let (private_path, public_path) = (out.join("cosign.key"), out.join("cosign.pub"));
+            for p in [&private_path, &public_path] {
+                anyhow::ensure!(!p.exists(), "{} exists; not overwriting a key", p.display());
+            }
+            let password = cosign_key::password(true)?;
+            let (private, public) = cosign_key::generate(&password)?;
+            cosign_key::write_private_file(&private_path, private.as_bytes())?;
+            std::fs::write(&public_path, public)
+                .with_context(|| format!("writing {}", public_path.display()))?;
+            println!(
+                "private key: {}\npublic key: {}",
+                private_path.display(),
+                public_path.display()
+            );
+        }
+        KeyKind::Gpg => {
+            let (fpr, keyring) = gpg::generate(gpg_homedir.as_deref(), &gpg_uid, &out)?;
+            println!("fingerprint: {fpr}\npublic keyring: {}", keyring.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_sign(cmd: SignCommand) -> anyhow::Result<ExitCode> {
+    let SignCommand::Image {
+        image,
+        key,
+        gpg_key,
+        gpg_homedir,
+        registry,
+        json,
+    } = cmd;
+    let image = ImageRef::parse(&image)?;
+    let client = registry.client()?;
+    let rt = runtime()?;
+    if let Some(key_path) = key {
+        let password = cosign_key::password(false)?;
+        let secret = cosign_key::load_private(&key_path, &password)?;
+        let signed = rt
+            .block_on(cosign::sign(&client, &image, &secret))
+            .with_context(|| format!("signing {image}"))?;
+        if json {
+            print_json(&signed)?;
+        } else {
+            println!(
+                "signed {}@{} as {}",
+                signed.reference, signed.digest, signed.signature_tag
+            );
+        }
+    } else {
+        let key_id = gpg_key.expect("clap requires --key or --gpg-key");
+        let lookaside = registry.lookaside(&client, &image);
+        let up = rt
+            .block_on(gpg::sign(
+                &client,
+                &image,
+                &lookaside,
+                gpg_homedir.as_deref(),
+                &key_id,
+            ))
+            .with_context(|| format!("signing {image}"))?;
+        if json {
+            print_json(&up)?;
+        } else {
+            println!(
+                "signed {}@{}; signature at {}",
+                up.reference, up.digest, up.url
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_verify(cmd: VerifyCommand) -> anyhow::Result<ExitCode> {
+    let VerifyCommand::Image {
+        image,
+        key,
+        gpg_keyring,
+        registry,
+        json,
+    } = cmd;
+    let image = ImageRef::parse(&image)?;
+    let client = registry.client()?;
+    let rt = runtime()?;
+    let answer = match (key, gpg_keyring) {
+        (Some(key), _) => {
+            let public = cosign_key::load_public(&key)?;
+            rt.block_on(cosign::verify(&client, &image, &public))
+        }
+        (None, Some(keyring)) => {
+            check_exists(&keyring)?;
+            let lookaside = registry.lookaside(&client, &image);
+            rt.block_on(gpg::verify(&client, &image, &lookaside, &keyring))
+        }
+        (None, None) => unreachable!("clap requires --key or --gpg-keyring"),
+    }
+    .with_context(|| format!("verifying {image}"))?;
+    match answer {
+        Ok(v) => {
+            if json {
+                print_json(&serde_json::json!({"verified": true, "result": v}))?;
+            } else {
+                println!(
+                    "verified {} ({}) signed as {} [{}]",
+                    v.reference, v.digest, v.signed_reference, v.format
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if json {
+                let kind = match &e {
+                    crate::VerifyError::NoSignature(_) => "no-signature",
+                    crate::VerifyError::WrongKey(_) => "wrong-key",
+                    crate::VerifyError::OtherDigest { .. } => "other-digest",
+                    crate::VerifyError::OtherReference { .. } => "other-reference",
+                };
+                print_json(
+                    &serde_json::json!({"verified": false, "error": kind, "message": e.to_string()}),
+                )?;
+            }
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn check_exists(p: &Path) -> anyhow::Result<()> {
+    std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+    Ok(())
+}
+
+pub fn run_policy(args: PolicyArgs) -> anyhow::Result<ExitCode> {
+    let trust = match (args.key, args.gpg_keyring) {
+        (Some(k), _) => policy::Trust::Cosign(k),
+        (None, Some(g)) => policy::Trust::Gpg(g),
+        (None, None) => unreachable!("clap requires --key or --gpg-keyring"),
+    };
+    let (policy, yaml) = policy::write(&args.mirror, trust, &args.out)?;
+    println!("{}\n{}", policy.display(), yaml.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    enum Top {
+        #[command(subcommand)]
+        Sign(SignCommand),
+        #[command(subcommand)]
+        Verify(VerifyCommand),
+        Policy(PolicyArgs),
+    }
+
+    #[test]
+    fn parses() {
+        let t = Top::try_parse_from([
+            "t",
+            "sign",
+            "image",
+            "h/r:1",
+            "--gpg-key",
+            "ABC",
+            "--plain-http",
+        ])
+        .unwrap();
+        assert!(matches!(
+            t,
+            Top::Sign(SignCommand::Image {
+                gpg_key: Some(_),
+                ..
+            })
+        ));
+        assert!(Top::try_parse_from(["t", "sign", "image", "h/r:1"]).is_err());
+        assert!(Top::try_parse_from([
+            "t",
+            "verify",
+            "image",
+            "h/r:1",
+            "--key",
+            "a",
+            "--gpg-keyring",
+            "b"
+        ])
+        .is_err());
+        assert!(Top::try_parse_from([
+            "t", "policy", "--mirror", "http://h", "--key", "k", "--out", "o"
+        ])
+        .is_ok());
+    }
+}

@@ -1,0 +1,247 @@
+//! cosign-format signatures: an OCI manifest tagged `sha256-<hex>.sig` next
+//! to the image, one `application/vnd.dev.cosign.simplesigning.v1+json`
+//! layer per signature (the payload) with the base64 DER ECDSA signature in
+//! the `dev.cosignproject.cosign/signature` annotation — the layout cosign
+//! writes and containers/image reads with `use-sigstore-attachments: true`.
+//! The manifest also carries `subject`, so registries that speak OCI 1.1
+//! list it as a referrer of the image.
+
+use anyhow::Context;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::payload::{Payload, COSIGN_TYPE};
+use crate::registry::{sha256_digest, Client, ImageRef};
+use crate::{cosign_key, VerifyError};
+
+pub const LAYER_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// `sha256:<hex>` → `sha256-<hex>.sig`.
+///
+/// ```
+/// assert_eq!(corral_sign::cosign::signature_tag("sha256:ab"), "sha256-ab.sig");
+/// ```
+pub fn signature_tag(digest: &str) -> String {
+    format!("{}.sig", digest.replace(':', "-"))
+}
+
+/// What was signed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Signed {
+    pub reference: String,
+    pub digest: String,
+    pub signature_manifest: String,
+    pub signature_tag: String,
+}
+
+/// The digest `image` names: its own, or the tag's manifest.
+pub async fn resolve(client: &Client, image: &ImageRef) -> anyhow::Result<(String, String, usize)> {
+    let m = client
+        .manifest(image, image.reference())
+        .await?
+        .with_context(|| format!("image {image} not found"))?;
+    Ok((m.digest, m.media_type, m.bytes.len()))
+}
+
+pub async fn sign(
+    client: &Client,
+    image: &ImageRef,
+    key: &p256::SecretKey,
+) -> anyhow::Result<Signed> {
+    let (digest, media_type, size) = resolve(client, image).await?;
+    let payload = Payload::new(&image.repository(), &digest, COSIGN_TYPE).to_bytes();
+    let signature = B64.encode(cosign_key::sign(key, &payload));
+    let tag = signature_tag(&digest);
+
+    // Keep signatures already there (another key, an earlier run).
+    let mut layers: Vec<Value> = match client.manifest(image, &tag).await? {
+        Some(m) => serde_json::from_slice::<Value>(&m.bytes)
+            .ok()
+            .and_then(|v| v["layers"].as_array().cloned())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let payload_digest = client.push_blob(image, &payload).await?;
+    layers.push(json!({
+        "mediaType": LAYER_TYPE,
+        "size": payload.len(),
+        "digest": payload_digest,
+        "annotations": { SIGNATURE_ANNOTATION: signature },
+    }));
+    let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
+    let config = serde_json::to_vec(&json!({
+        "architecture": "", "os": "", "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+    }))?;
+    let config_digest = client.push_blob(image, &config).await?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "size": config.len(),
+            "digest": config_digest,
+        },
+        "layers": layers,
+        "subject": { "mediaType": media_type, "digest": digest, "size": size },
+    }))?;
+    let manifest_digest = client
+        .push_manifest(image, &tag, OCI_MANIFEST, &manifest)
+        .await?;
+    Ok(Signed {
+        reference: image.repository(),
+        digest,
+        signature_manifest: manifest_digest,
+        signature_tag: tag,
+    })
+}
+
+/// A verified signature.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verified {
+    pub format: &'static str,
+    pub reference: String,
+    pub digest: String,
+    pub signed_reference: String,
+    pub signatures: usize,
+}
+
+/// Checks signatures of `image` by `key`. `Ok(Err(_))` is a verification
+/// that said no; `Err(_)` is a failure to find out.
+pub async fn verify(
+    client: &Client,
+    image: &ImageRef,
+    key: &p256::PublicKey,
+) -> anyhow::Result<Result<Verified, VerifyError>> {
+    let (digest, _, _) = resolve(client, image).await?;
+    let Some(sig_manifest) = client.manifest(image, &signature_tag(&digest)).await? else {
+        return Ok(Err(VerifyError::NoSignature(image.to_string())));
+    };
+    let manifest: Value =
+        serde_json::from_slice(&sig_manifest.bytes).context("parsing the signature manifest")?;
+    let mut payloads = Vec::new();
+    for layer in manifest["layers"].as_array().into_iter().flatten() {
+        if layer["mediaType"] != LAYER_TYPE {
+            continue;
+        }
+        let (Some(layer_digest), Some(sig)) = (
+            layer["digest"].as_str(),
+            layer["annotations"][SIGNATURE_ANNOTATION].as_str(),
+        ) else {
+            continue;
+        };
+        let Ok(sig) = B64.decode(sig) else { continue };
+        let payload = client.blob(image, layer_digest).await?;
+        debug_assert_eq!(sha256_digest(&payload), layer_digest);
+        if cosign_key::verify(key, &payload, &sig) {
+            payloads.push(payload);
+        }
+    }
+    Ok(check_payloads(
+        image,
+        &digest,
+        &payloads,
+        COSIGN_TYPE,
+        "cosign",
+    ))
+}
+
+/// Checks verified payloads against the image; the first good one wins,
+/// else the first complaint is the answer.
+pub(crate) fn check_payloads(
+    image: &ImageRef,
+    digest: &str,
+    payloads: &[Vec<u8>],
+    kind: &str,
+    format: &'static str,
+) -> Result<Verified, VerifyError> {
+    let mut first_error = None;
+    for bytes in payloads {
+        let Ok(p) = Payload::parse(bytes, kind) else {
+            continue;
+        };
+        let err = if p.critical.image.docker_manifest_digest != digest {
+            Some(VerifyError::OtherDigest {
+                expected: digest.to_string(),
+                found: p.critical.image.docker_manifest_digest.clone(),
+            })
+        } else if !reference_matches(image, &p.critical.identity.docker_reference) {
+            Some(VerifyError::OtherReference {
+                expected: image.to_string(),
+                found: p.critical.identity.docker_reference.clone(),
+            })
+        } else {
+            None
+        };
+        match err {
+            None => {
+                return Ok(Verified {
+                    format,
+                    reference: image.to_string(),
+                    digest: digest.to_string(),
+                    signed_reference: p.critical.identity.docker_reference,
+                    signatures: payloads.len(),
+                })
+            }
+            Some(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| VerifyError::WrongKey(image.to_string())))
+}
+
+/// The signed reference names the image's repository, and its tag (if
+/// both have one) — containers/image's `matchRepoDigestOrExact` in spirit.
+fn reference_matches(image: &ImageRef, signed: &str) -> bool {
+    let signed = signed.split('@').next().unwrap_or(signed);
+    let last = signed.rsplit('/').next().unwrap_or(signed);
+    let (repo, tag) = match last.split_once(':') {
+        Some((_, t)) => (&signed[..signed.len() - t.len() - 1], Some(t)),
+        None => (signed, None),
+    };
+    repo == image.repository()
+        && match (tag, image.tag.as_deref()) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_match_by_repository_and_tag() {
+        let i = ImageRef::parse("h:1/a/b:t").unwrap();
+        assert!(reference_matches(&i, "h:1/a/b"));
+        assert!(reference_matches(&i, "h:1/a/b:t"));
+        assert!(!reference_matches(&i, "h:1/a/b:u"));
+        assert!(!reference_matches(&i, "h:1/a/c"));
+    }
+
+    #[test]
+    fn payload_checks_are_distinct() {
+        let i = ImageRef::parse("h:1/a/b:t").unwrap();
+        let good = Payload::new("h:1/a/b", "sha256:aa", COSIGN_TYPE).to_bytes();
+        let other_digest = Payload::new("h:1/a/b", "sha256:bb", COSIGN_TYPE).to_bytes();
+        let other_ref = Payload::new("h:1/x", "sha256:aa", COSIGN_TYPE).to_bytes();
+        assert!(check_payloads(&i, "sha256:aa", &[good], COSIGN_TYPE, "cosign").is_ok());
+        assert!(matches!(
+            check_payloads(&i, "sha256:aa", &[other_digest], COSIGN_TYPE, "cosign"),
+            Err(VerifyError::OtherDigest { .. })
+        ));
+        assert!(matches!(
+            check_payloads(&i, "sha256:aa", &[other_ref], COSIGN_TYPE, "cosign"),
+            Err(VerifyError::OtherReference { .. })
+        ));
+        assert!(matches!(
+            check_payloads(&i, "sha256:aa", &[], COSIGN_TYPE, "cosign"),
+            Err(VerifyError::WrongKey(_))
+        ));
+    }
+}

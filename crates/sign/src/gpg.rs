@@ -1,0 +1,230 @@
+//! GPG "simple signing": the payload signed as an OpenPGP message (`gpg
+//! --sign`, not detached — containers/image `signature/mechanism_gpgme.go`
+//! expects the payload inside), stored in a lookaside at
+//! `<lookaside>/<repo>@sha256=<hex>/signature-<n>` (n from 1, the first
+//! missing one ends the list; containers/image `docker/docker_image_src.go`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+
+use crate::cosign::{check_payloads, resolve, Verified};
+use crate::payload::{Payload, ATOMIC_TYPE};
+use crate::registry::{Client, ImageRef};
+use crate::VerifyError;
+
+/// Signatures looked at per image at most.
+const MAX_SIGNATURES: usize = 64;
+
+fn gpg(homedir: Option<&Path>) -> Command {
+    let mut c = Command::new("gpg");
+    if let Some(h) = homedir {
+        c.arg("--homedir").arg(h);
+    }
+    c.args(["--batch", "--no-tty"]);
+    c
+}
+
+fn run(mut cmd: Command, input: Option<&[u8]>, what: &str) -> anyhow::Result<std::process::Output> {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("{what}: running {cmd:?} (is gnupg installed?)"))?;
+    if let Some(data) = input {
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(data)
+            .with_context(|| format!("{what}: writing to gpg"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("{what}: waiting for gpg"))?;
+    if !out.status.success() {
+        bail!(
+            "{what}: gpg failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
+
+/// Makes a passphrase-less Ed25519 signing key in `homedir` and exports its
+/// public key to `out/corral-signing.gpg`. Returns (fingerprint, keyring path).
+pub fn generate(
+    homedir: Option<&Path>,
+    uid: &str,
+    out: &Path,
+) -> anyhow::Result<(String, PathBuf)> {
+    if let Some(h) = homedir {
+        std::fs::create_dir_all(h).with_context(|| format!("creating {}", h.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(h, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod {}", h.display()))?;
+    }
+    let mut c = gpg(homedir);
+    c.args([
+        "--passphrase",
+        "",
+        "--quick-generate-key",
+        uid,
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    run(c, None, "generating the gpg key")?;
+    let mut c = gpg(homedir);
+    c.args(["--with-colons", "--list-secret-keys", uid]);
+    let listing = run(c, None, "listing the gpg key")?;
+    let fpr = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_string())
+        })
+        .context("gpg listed no fingerprint for the new key")?;
+    let mut c = gpg(homedir);
+    c.args(["--export", &fpr]);
+    let public = run(c, None, "exporting the gpg public key")?;
+    let keyring = out.join("corral-signing.gpg");
+    std::fs::write(&keyring, &public.stdout)
+        .with_context(|| format!("writing {}", keyring.display()))?;
+    Ok((fpr, keyring))
+}
+
+/// `gpg --sign` of `payload` with `key_id`.
+pub fn sign_payload(
+    homedir: Option<&Path>,
+    key_id: &str,
+    payload: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let mut c = gpg(homedir);
+    c.args(["--local-user", key_id, "--sign", "--output", "-"]);
+    Ok(run(c, Some(payload), &format!("signing with gpg key {key_id}"))?.stdout)
+}
+
+/// The payload of `signature` if a key in `keyring` made it.
+pub fn open_signature(keyring: &Path, signature: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+    let keyring =
+        std::path::absolute(keyring).with_context(|| format!("resolving {}", keyring.display()))?;
+    let dir = tempfile::tempdir().context("temporary directory for gpgv")?;
+    let sig = dir.path().join("signature");
+    let out = dir.path().join("payload");
+    std::fs::write(&sig, signature).context("writing the signature for gpgv")?;
+    let result = Command::new("gpgv")
+        .arg("--homedir")
+        .arg(dir.path())
+        .arg("--keyring")
+        .arg(&keyring)
+        .args(["--status-fd", "2", "--output"])
+        .arg(&out)
+        .arg(&sig)
+        .stdin(Stdio::null())
+        .output()
+        .context("running gpgv (is gpgv installed?)")?;
+    let status = String::from_utf8_lossy(&result.stderr);
+    if result.status.success() && status.contains("[GNUPG:] VALIDSIG") {
+        return Ok(Some(std::fs::read(&out).context("reading gpgv's output")?));
+    }
+    if !keyring.exists() {
+        bail!("keyring {} does not exist", keyring.display());
+    }
+    Ok(None)
+}
+
+/// `<lookaside>/<repo>@sha256=<hex>/signature-<n>`.
+pub fn signature_url(lookaside: &str, image: &ImageRef, digest: &str, n: usize) -> String {
+    format!(
+        "{}/{}@{}/signature-{n}",
+        lookaside.trim_end_matches('/'),
+        image.repo,
+        digest.replace(':', "=")
+    )
+}
+
+/// The lookaside of corral's mirror serving `image`.
+pub fn default_lookaside(client: &Client, image: &ImageRef) -> String {
+    format!(
+        "{}://{}/sigstore",
+        if client.plain_http { "http" } else { "https" },
+        image.host
+    )
+}
+
+/// What was uploaded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Uploaded {
+    pub reference: String,
+    pub digest: String,
+    pub url: String,
+}
+
+pub async fn sign(
+    client: &Client,
+    image: &ImageRef,
+    lookaside: &str,
+    homedir: Option<&Path>,
+    key_id: &str,
+) -> anyhow::Result<Uploaded> {
+    let (digest, _, _) = resolve(client, image).await?;
+    // containers/image matches the reference exactly when pulled by tag.
+    let reference = match &image.tag {
+        Some(t) => format!("{}:{t}", image.repository()),
+        None => image.repository(),
+    };
+    let payload = Payload::new(&reference, &digest, ATOMIC_TYPE).to_bytes();
+    let signature = sign_payload(homedir, key_id, &payload)?;
+    for n in 1..=MAX_SIGNATURES {
+        let url = signature_url(lookaside, image, &digest, n);
+        if client.get_optional(&url).await?.is_none() {
+            client.put(&url, signature).await?;
+            return Ok(Uploaded {
+                reference,
+                digest,
+                url,
+            });
+        }
+    }
+    bail!("{image} already has {MAX_SIGNATURES} signatures")
+}
+
+pub async fn verify(
+    client: &Client,
+    image: &ImageRef,
+    lookaside: &str,
+    keyring: &Path,
+) -> anyhow::Result<Result<Verified, VerifyError>> {
+    let (digest, _, _) = resolve(client, image).await?;
+    let mut found = 0;
+    let mut payloads = Vec::new();
+    for n in 1..=MAX_SIGNATURES {
+        let url = signature_url(lookaside, image, &digest, n);
+        let Some(sig) = client.get_optional(&url).await? else {
+            break;
+        };
+        found += 1;
+        if let Some(p) = open_signature(keyring, &sig)? {
+            payloads.push(p);
+        }
+    }
+    if found == 0 {
+        return Ok(Err(VerifyError::NoSignature(image.to_string())));
+    }
+    Ok(check_payloads(
+        image,
+        &digest,
+        &payloads,
+        ATOMIC_TYPE,
+        "gpg",
+    ))
+}

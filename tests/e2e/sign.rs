@@ -1,0 +1,542 @@
+//! Signing end to end: corral-sign against corral's mirror, Debian's skopeo
+//! (GPG simple signing with a lookaside; its sigstore support is patched
+//! out) and an independent Python checker of cosign's format.
+//!
+//! Everything runs through the `corral` binary: `corral key|sign|verify|
+//! policy` and `corral mirror serve`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use corral_e2e::{corral_bin, repo_root, require_tool, run_ok, scratch};
+use sha2::{Digest, Sha256};
+
+/// The `corral` binary; `serve` means `corral mirror serve`.
+fn tool(what: &str) -> Command {
+    let mut c = Command::new(corral_bin());
+    if what == "serve" {
+        c.args(["mirror", "serve"]);
+    }
+    c
+}
+
+fn sign_cmd() -> Command {
+    let mut c = tool("sign");
+    c.env_remove("CORRAL_KEY_PASSWORD")
+        .env_remove("CORRAL_REGISTRY_CREDS");
+    c
+}
+
+/// A corral mirror with user `t:t`, stopped on drop.
+struct Mirror {
+    child: Child,
+    port: u16,
+}
+
+impl Mirror {
+    fn start(dir: &Path) -> Mirror {
+        require_tool("htpasswd");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.join("htpasswd"),
+            run_ok(Command::new("htpasswd").args(["-Bbn", "t", "t"])).stdout,
+        )
+        .unwrap();
+        let child = tool("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--storage"])
+            .arg(dir.join("storage"))
+            .arg("--htpasswd")
+            .arg(dir.join("htpasswd"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut m = Mirror { child, port };
+        let up = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        if !up {
+            let _ = m.child.kill();
+            panic!("mirror did not listen");
+        }
+        m.port = port;
+        m
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+fn put_blob(layout: &Path, data: &[u8]) -> String {
+    let d = sha256(data);
+    let p = layout.join("blobs/sha256").join(&d[7..]);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+    d
+}
+
+/// A one-layer OCI layout whose only file holds `content`; returns the
+/// manifest digest.
+fn make_image(work: &Path, name: &str, content: &str) -> (PathBuf, String) {
+    let layout = work.join(format!("layout-{name}"));
+    let files = work.join(format!("files-{name}"));
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("hello"), content).unwrap();
+    let tar = work.join(format!("{name}.tar"));
+    run_ok(
+        Command::new("tar")
+            .args(["--mtime=@0", "--owner=0", "--group=0", "-cf"])
+            .arg(&tar)
+            .arg("-C")
+            .arg(&files)
+            .arg("hello"),
+    );
+    let layer = std::fs::read(&tar).unwrap();
+    let layer_digest = put_blob(&layout, &layer);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    })
+    .to_string();
+    let config_digest = put_blob(&layout, config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+    })
+    .to_string();
+    let digest = put_blob(&layout, manifest.as_bytes());
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "1"}}],
+    });
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    (layout, digest)
+}
+
+fn push(layout: &Path, dest: &str) {
+    run_ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                "t:t",
+            ])
+            .arg(format!("oci:{}:1", layout.display()))
+            .arg(format!("docker://{dest}")),
+    );
+}
+
+fn output(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+/// `verify image … --json`: (exit code, "error" kind or "verified").
+fn verify(args: &[&str]) -> (i32, String) {
+    let out = output(
+        sign_cmd()
+            .args(["verify", "image", "--plain-http", "--json"])
+            .args(args),
+    );
+    let code = out.status.code().unwrap_or(-1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "verify {args:?} printed no JSON (exit {code})\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let kind = if v["verified"] == true {
+        "verified".to_string()
+    } else {
+        v["error"].as_str().unwrap().to_string()
+    };
+    (code, kind)
+}
+
+/// curl, printing the HTTP status on stdout after any body.
+fn curl(args: &[&str]) -> Output {
+    require_tool("curl");
+    output(
+        Command::new("curl")
+            .args(["-sS", "-w", "%{http_code}"])
+            .args(args),
+    )
+}
+
+/// The digest the registry serves for `image` (skopeo may recompress layers
+/// on push, so it is not the layout's).
+fn remote_digest(image: &str) -> String {
+    sha256(
+        &run_ok(
+            Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!("docker://{image}")),
+        )
+        .stdout,
+    )
+}
+
+struct GpgHome(tempfile::TempDir);
+
+impl GpgHome {
+    fn new() -> GpgHome {
+        require_tool("gpg");
+        GpgHome(
+            tempfile::Builder::new()
+                .prefix("corral-gnupg-")
+                .tempdir_in("/tmp")
+                .unwrap(),
+        )
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for GpgHome {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("GNUPGHOME", self.path())
+            .status();
+    }
+}
+
+#[test]
+fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
+    require_tool("skopeo");
+    require_tool("gpgv");
+    let work = scratch();
+    let w = work.path();
+    let mirror = Mirror::start(w);
+    let host = mirror.host();
+    let (trusted, other) = (GpgHome::new(), GpgHome::new());
+    for (home, out) in [(&trusted, "keys-a"), (&other, "keys-b")] {
+        run_ok(
+            sign_cmd()
+                .args(["key", "generate", "--type", "gpg", "--gpg-homedir"])
+                .arg(home.path())
+                .arg("--out")
+                .arg(w.join(out)),
+        );
+    }
+    let keyring = w.join("keys-a/corral-signing.gpg");
+    let keyring = keyring.to_str().unwrap();
+
+    let (base, _) = make_image(w, "base", "base");
+    let (other_image, _) = make_image(w, "other", "other");
+    push(&base, &format!("{host}/sample/base:1"));
+    push(&base, &format!("{host}/sample/copy:1"));
+    push(&other_image, &format!("{host}/sample/other:1"));
+    push(&base, &format!("{host}/sample/wrongkey:1"));
+    push(&base, &format!("{host}/sample/unsigned:1"));
+
+    let sign = |home: &GpgHome, image: &str, creds: &str| {
+        output(
+            sign_cmd()
+                .args([
+                    "sign",
+                    "image",
+                    image,
+                    "--gpg-key",
+                    "corral image signing",
+                    "--plain-http",
+                    "--json",
+                ])
+                .arg("--gpg-homedir")
+                .arg(home.path())
+                .env("CORRAL_REGISTRY_CREDS", creds),
+        )
+    };
+    // The lookaside takes uploads only with push credentials.
+    let refused = sign(&trusted, &format!("{host}/sample/base:1"), "t:wrong");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{refused:?}"
+    );
+
+    let signed = sign(&trusted, &format!("{host}/sample/base:1"), "t:t");
+    assert!(signed.status.success(), "{signed:?}");
+    let signed: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
+    let url = signed["url"].as_str().unwrap().to_string();
+    assert!(url.ends_with("/signature-1"), "{url}");
+    assert!(sign(&other, &format!("{host}/sample/wrongkey:1"), "t:t")
+        .status
+        .success());
+
+    // Tampering: base's signature filed for another reference (same digest)
+    // and for another image (other digest).
+    let sig = w.join("base.sig");
+    let got = curl(&["-o", sig.to_str().unwrap(), &url]);
+    assert_eq!(got.stdout, b"200");
+    // Signatures are never replaced.
+    let again = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", sig.display()),
+        &url,
+    ]);
+    assert!(again.stdout.ends_with(b"409"), "{again:?}");
+    let other_digest = remote_digest(&format!("{host}/sample/other:1"));
+    for target in [
+        url.replace("/sample/base@", "/sample/copy@"),
+        format!(
+            "http://{host}/sigstore/sample/other@{}/signature-1",
+            other_digest.replace(':', "=")
+        ),
+    ] {
+        let put = curl(&[
+            "-u",
+            "t:t",
+            "-X",
+            "PUT",
+            "--data-binary",
+            &format!("@{}", sig.display()),
+            &target,
+        ]);
+        assert_eq!(put.stdout, b"201", "{target}");
+    }
+
+    let cases = [
+        ("base", 0, "verified"),
+        ("copy", 1, "other-reference"),
+        ("other", 1, "other-digest"),
+        ("wrongkey", 1, "wrong-key"),
+        ("unsigned", 1, "no-signature"),
+    ];
+    for (repo, code, kind) in cases {
+        let image = format!("{host}/sample/{repo}:1");
+        assert_eq!(
+            verify(&[&image, "--gpg-keyring", keyring]),
+            (code, kind.to_string()),
+            "{repo}"
+        );
+    }
+
+    // The catalog page marks lookaside-signed images (signed, not verified:
+    // the mirror holds no keys).
+    let page = String::from_utf8(curl(&[&format!("http://{host}/")]).stdout).unwrap();
+    let section = |repo: &str| {
+        let start = page.find(&format!("<h2 id=\"sample/{repo}\">")).unwrap();
+        let rest = &page[start..];
+        rest[..rest.find("</table>").unwrap()].to_string()
+    };
+    assert!(section("base").contains("<td>yes</td>"), "{page}");
+    assert!(section("unsigned").contains("<td>no</td>"), "{page}");
+
+    // Debian's skopeo with the policy corral writes.
+    let pol = w.join("policy");
+    run_ok(
+        sign_cmd()
+            .args([
+                "policy",
+                "--mirror",
+                &format!("http://{host}"),
+                "--gpg-keyring",
+                keyring,
+                "--out",
+            ])
+            .arg(&pol),
+    );
+    for (repo, _, kind) in cases {
+        let out = output(
+            Command::new("skopeo")
+                .arg("--policy")
+                .arg(pol.join("policy.json"))
+                .arg("--registries.d")
+                .arg(pol.join("registries.d"))
+                // oci: cannot store signatures; the source is still checked.
+                .args([
+                    "copy",
+                    "--quiet",
+                    "--remove-signatures",
+                    "--src-tls-verify=false",
+                ])
+                .arg(format!("docker://{host}/sample/{repo}:1"))
+                .arg(format!(
+                    "oci:{}:x",
+                    w.join(format!("pulled-{repo}")).display()
+                )),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("skopeo copy of {repo}: {}", stderr.trim());
+        assert_eq!(
+            out.status.success(),
+            kind == "verified",
+            "skopeo copy of {repo}: {stderr}"
+        );
+        if kind != "verified" {
+            assert!(
+                stderr.contains("Source image rejected"),
+                "skopeo copy of {repo}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cosign_keys_sign_and_verify_and_match_an_independent_checker() {
+    require_tool("skopeo");
+    require_tool("python3");
+    let py = output(Command::new("python3").args(["-c", "import cryptography"]));
+    assert!(
+        py.status.success(),
+        "python3 -m pip install cryptography is needed"
+    );
+    let work = scratch();
+    let w = work.path();
+    let mirror = Mirror::start(w);
+    let host = mirror.host();
+    for (dir, pw) in [("keys", "pw"), ("keys-other", "pw2")] {
+        run_ok(
+            sign_cmd()
+                .args(["key", "generate", "--type", "cosign", "--out"])
+                .arg(w.join(dir))
+                .env("CORRAL_KEY_PASSWORD", pw),
+        );
+    }
+    let key = w.join("keys/cosign.key");
+    let pubkey = w.join("keys/cosign.pub");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .contains("BEGIN ENCRYPTED SIGSTORE PRIVATE KEY"));
+
+    let (base, _) = make_image(w, "base", "base");
+    push(&base, &format!("{host}/sample/base:1"));
+    let digest = remote_digest(&format!("{host}/sample/base:1"));
+    push(&base, &format!("{host}/sample/unsigned:1"));
+    let image = format!("{host}/sample/base:1");
+    let sign = |pw: &str| {
+        output(
+            sign_cmd()
+                .args([
+                    "sign",
+                    "image",
+                    &image,
+                    "--plain-http",
+                    "--creds",
+                    "t:t",
+                    "--key",
+                ])
+                .arg(&key)
+                .env("CORRAL_KEY_PASSWORD", pw),
+        )
+    };
+
+    let wrong = sign("nope");
+    assert_eq!(wrong.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&wrong.stderr);
+    assert!(msg.contains("wrong password"), "{msg}");
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let open = sign("pw");
+    assert_eq!(open.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&open.stderr);
+    assert!(
+        msg.contains("group or others") && msg.contains("chmod 600"),
+        "{msg}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let ok = sign("pw");
+    assert!(ok.status.success(), "{ok:?}");
+
+    let pubkey_s = pubkey.to_str().unwrap();
+    assert_eq!(verify(&[&image, "--key", pubkey_s]), (0, "verified".into()));
+    let other_pub = w.join("keys-other/cosign.pub");
+    assert_eq!(
+        verify(&[&image, "--key", other_pub.to_str().unwrap()]),
+        (1, "wrong-key".into())
+    );
+    let unsigned = format!("{host}/sample/unsigned:1");
+    // Same digest as base, but unsigned has no .sig of its own.
+    assert_eq!(
+        verify(&[&unsigned, "--key", pubkey_s]),
+        (1, "no-signature".into())
+    );
+
+    // The referrers API lists the signature too.
+    let referrers = curl(&[&format!("http://{host}/v2/sample/base/referrers/{digest}")]);
+    let body = String::from_utf8_lossy(&referrers.stdout);
+    assert!(
+        body.contains(&format!(
+            "\"{}\"",
+            "application/vnd.oci.image.manifest.v1+json"
+        )),
+        "{body}"
+    );
+
+    // The independent checker, on the registry and on a pulled-back copy.
+    let checker = repo_root().join("tests/e2e/sign/cosign_check.py");
+    let out = run_ok(Command::new("python3").arg(&checker).args([
+        pubkey_s,
+        &digest,
+        "registry",
+        &format!("http://{host}/sample/base"),
+    ]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{host}/sample/base")
+    );
+    let pulled = w.join("pulled");
+    let sig_tag = format!("{}.sig", digest.replace(':', "-"));
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
+            .arg(format!("docker://{host}/sample/base:{sig_tag}"))
+            .arg(format!("oci:{}:sig", pulled.display())),
+    );
+    run_ok(Command::new("python3").arg(&checker).args([
+        pubkey_s,
+        &digest,
+        "layout",
+        pulled.to_str().unwrap(),
+        "sig",
+    ]));
+    let other = output(Command::new("python3").arg(&checker).args([
+        other_pub.to_str().unwrap(),
+        &digest,
+        "layout",
+        pulled.to_str().unwrap(),
+        "sig",
+    ]));
+    assert_eq!(
+        other.status.code(),
+        Some(1),
+        "the checker accepted another key"
+    );
+}
