@@ -31,6 +31,7 @@ complete -c corral -n "__fish_corral_needs_command" -f -a "tree" -d 'Package rec
 complete -c corral -n "__fish_corral_needs_command" -f -a "image" -d 'OCI base images: build and inspect'
 complete -c corral -n "__fish_corral_needs_command" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
 complete -c corral -n "__fish_corral_needs_command" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
+complete -c corral -n "__fish_corral_needs_command" -f -a "test" -d 'Run images\' tests in SELinux-labelled containers (own MCS categories per run); text, JSON and JUnit reports'
 complete -c corral -n "__fish_corral_needs_command" -f -a "key" -d 'Signing keys: generate cosign or GPG keys'
 complete -c corral -n "__fish_corral_needs_command" -f -a "sign" -d 'Sign images (cosign format, or GPG simple signing with a lookaside)'
 complete -c corral -n "__fish_corral_needs_command" -f -a "verify" -d 'Verify an image\'s signatures'
@@ -170,6 +171,19 @@ complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_s
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand test" -l library -d 'The Dockerfile library' -r -F
+complete -c corral -n "__fish_corral_using_subcommand test" -l spec -d 'The image.toml whose tests run against the IMAGE reference' -r -F
+complete -c corral -n "__fish_corral_using_subcommand test" -l junit -d 'Write a JUnit XML report to FILE' -r -F
+complete -c corral -n "__fish_corral_using_subcommand test" -l engine -d 'The Docker Engine' -r
+complete -c corral -n "__fish_corral_using_subcommand test" -l label-type -d 'The SELinux process type of the test containers' -r
+complete -c corral -n "__fish_corral_using_subcommand test" -l mcs-dir -d 'Where the MCS allocations shared by corral processes are kept' -r -F
+complete -c corral -n "__fish_corral_using_subcommand test" -l mcs-range -d 'The MCS categories to allocate from, LOW-HIGH' -r
+complete -c corral -n "__fish_corral_using_subcommand test" -l scratch -d 'Where host directories for mounts are made' -r -F
+complete -c corral -n "__fish_corral_using_subcommand test" -l json -d 'Print the report as JSON on stdout'
+complete -c corral -n "__fish_corral_using_subcommand test" -l keep -d 'Keep the test containers and their mount directories (for docker inspect)'
+complete -c corral -n "__fish_corral_using_subcommand test" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand test" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand test" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s V -l version -d 'Print version'
@@ -274,17 +288,18 @@ complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "tree" -d 'Package recipes to root filesystems'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "image" -d 'OCI base images: build and inspect'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "key" -d 'Signing keys: generate cosign or GPG keys'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "sign" -d 'Sign images (cosign format, or GPG simple signing with a lookaside)'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "verify" -d 'Verify an image\'s signatures'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "policy" -d 'Write the policy.json and registries.d files clients need to require corral\'s signatures'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose key sign verify policy mirror generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "tree" -d 'Package recipes to root filesystems'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "image" -d 'OCI base images: build and inspect'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "test" -d 'Run images\' tests in SELinux-labelled containers (own MCS categories per run); text, JSON and JUnit reports'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "key" -d 'Signing keys: generate cosign or GPG keys'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "sign" -d 'Sign images (cosign format, or GPG simple signing with a lookaside)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "verify" -d 'Verify an image\'s signatures'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "policy" -d 'Write the policy.json and registries.d files clients need to require corral\'s signatures'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "build" -d 'Install a recipe into a new root filesystem with dnf and rpm'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "plan" -d 'Show what a build would do: the dnf configuration, the rpm macros and the command line. Reads no repository'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'

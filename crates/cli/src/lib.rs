@@ -2,7 +2,7 @@
 //!
 //! - [`Cli`]: the whole command line, parsed and unit-tested here.
 //! - [`tree`], [`image`]: one module per command group; other groups
-//!   (`dockerfiles`, `mirror`, `compose`, `key`/`sign`/`verify`/`policy`) bring their clap types from their crates.
+//!   (`dockerfiles`, `mirror`, `compose`, `key`/`sign`/`verify`/`policy`, `test`) bring their clap types from their crates.
 //! - [`generate`]: man pages and shell completions from this tree.
 //! - [`logging`], [`output`]: logs to stderr, results to stdout.
 //!
@@ -52,6 +52,9 @@ pub enum Command {
     /// Atomic Host composes: signed OSTree commits on a release cadence.
     #[command(subcommand)]
     Compose(corral_compose::cli::ComposeCommand),
+    /// Run images' tests in SELinux-labelled containers (own MCS
+    /// categories per run); text, JSON and JUnit reports.
+    Test(corral_testrun::cli::TestArgs),
     /// Signing keys: generate cosign or GPG keys.
     #[command(subcommand)]
     Key(corral_sign::cli::KeyCommand),
@@ -107,6 +110,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
         Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
         Command::Compose(cmd) => corral_compose::cli::run(cmd),
+        Command::Test(args) => corral_testrun::cli::run(args),
         Command::Key(cmd) => corral_sign::cli::run_key(cmd),
         Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),
         Command::Verify(cmd) => corral_sign::cli::run_verify(cmd),

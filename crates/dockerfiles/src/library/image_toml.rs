@@ -53,6 +53,21 @@ pub struct Tests {
     #[serde(default)]
     pub commands: Vec<CommandTest>,
     pub service: Option<ServiceTest>,
+    /// Host directories mounted into every test container of a run.
+    #[serde(default)]
+    pub mounts: Vec<MountTest>,
+}
+
+/// A fresh host directory mounted at `target`, relabelled for the run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MountTest {
+    /// The path inside the container.
+    pub target: String,
+    /// `:z` (label `s0`, shared with other runs) instead of `:Z` (private
+    /// to the run's MCS categories).
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// Run a command in the image and check how it ends.
@@ -168,6 +183,9 @@ files-absent = ["/usr/share/doc/postgresql"]
 run = ["postgres", "--version"]
 stdout = "^postgres \\(PostgreSQL\\) 16"
 
+[[tests.mounts]]
+target = "/var/lib/pgsql/backup"
+
 [tests.service]
 port = 5432
 env = { POSTGRESQL_PASSWORD = "test" }
@@ -178,6 +196,7 @@ env = { POSTGRESQL_PASSWORD = "test" }
         let s = ImageSpec::parse("image.toml", FULL).unwrap();
         assert_eq!(s.image.tags[0], "16");
         assert_eq!(s.tests.commands[0].exit_code, 0);
+        assert!(!s.tests.mounts[0].shared);
         let svc = s.tests.service.unwrap();
         assert_eq!((svc.port, svc.status, svc.timeout_seconds), (5432, 200, 60));
     }
