@@ -485,7 +485,7 @@ fn a_held_lock_names_its_holder() {
     let mut holder = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "echo $$ > {0}; exec flock {0} sleep 30",
+            "echo $$ > {0}; exec flock --no-fork {0} sleep 30",
             lock.display()
         ))
         .spawn()
