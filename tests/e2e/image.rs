@@ -343,6 +343,15 @@ fn umoci_unpacks_what_was_packed() {
 #[test]
 fn bad_input_is_refused_and_nothing_is_half_written() {
     let work = scratch();
+    let pack = |rootfs: &Path, dest: &Path| {
+        Command::new(corral_bin())
+            .args(["image", "build", "--rootfs"])
+            .arg(rootfs)
+            .arg("-o")
+            .arg(format!("oci:{}:1", dest.display()))
+            .output()
+            .unwrap()
+    };
     let tree = work.path().join("tree");
     std::fs::create_dir(&tree).unwrap();
     std::fs::write(tree.join("f"), b"x").unwrap();
@@ -351,13 +360,7 @@ fn bad_input_is_refused_and_nothing_is_half_written() {
     let layout = work.path().join("exists");
     std::fs::create_dir(&layout).unwrap();
     std::fs::write(layout.join("keep"), b"mine").unwrap();
-    let out = Command::new(corral_bin())
-        .args(["image", "build", "--rootfs"])
-        .arg(&tree)
-        .arg("-o")
-        .arg(format!("oci:{}:1", layout.display()))
-        .output()
-        .unwrap();
+    let out = pack(&tree, &layout);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     assert_eq!(std::fs::read(layout.join("keep")).unwrap(), b"mine");
@@ -366,13 +369,7 @@ fn bad_input_is_refused_and_nothing_is_half_written() {
     let notatree = work.path().join("notes.txt");
     std::fs::write(&notatree, b"just text, not a tar archive\n").unwrap();
     let dest = work.path().join("out");
-    let out = Command::new(corral_bin())
-        .args(["image", "build", "--rootfs"])
-        .arg(&notatree)
-        .arg("-o")
-        .arg(format!("oci:{}:1", dest.display()))
-        .output()
-        .unwrap();
+    let out = pack(&notatree, &dest);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -382,13 +379,7 @@ fn bad_input_is_refused_and_nothing_is_half_written() {
     assert!(!dest.exists());
 
     // A rootfs that does not exist.
-    let out = Command::new(corral_bin())
-        .args(["image", "build", "--rootfs"])
-        .arg(work.path().join("missing"))
-        .arg("-o")
-        .arg(format!("oci:{}:1", dest.display()))
-        .output()
-        .unwrap();
+    let out = pack(&work.path().join("missing"), &dest);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
     assert!(!dest.exists());
