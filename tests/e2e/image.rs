@@ -212,30 +212,12 @@ fn the_same_tree_packs_to_the_same_digest() {
 
     let before = tree_facts(&rootfs);
     for compression in ["gzip", "zstd"] {
-        let a = build_from_rootfs(
-            repos.path(),
-            &rootfs,
-            &work.path().join(format!("a-{compression}")),
-            compression,
-        );
-        let b = build_from_rootfs(
-            repos.path(),
-            &rootfs,
-            &work.path().join(format!("b-{compression}")),
-            compression,
-        );
-        let c = build_from_rootfs(
-            repos.path(),
-            &copy,
-            &work.path().join(format!("c-{compression}")),
-            compression,
-        );
-        let t = build_from_rootfs(
-            repos.path(),
-            &tarball,
-            &work.path().join(format!("t-{compression}")),
-            compression,
-        );
+        let pack = |name: &str, tree: &Path| {
+            let layout = work.path().join(format!("{name}-{compression}"));
+            build_from_rootfs(repos.path(), tree, &layout, compression)
+        };
+        let (a, b) = (pack("a", &rootfs), pack("b", &rootfs));
+        let (c, t) = (pack("c", &copy), pack("t", &tarball));
         assert_eq!(
             a["manifest_digest"], b["manifest_digest"],
             "{compression}: two packs differ"
