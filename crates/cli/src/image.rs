@@ -82,16 +82,7 @@ pub fn parse_oci_output(s: &str) -> anyhow::Result<(PathBuf, String)> {
     if dir.is_empty() {
         bail!("output `{s}` has an empty directory");
     }
-    let valid_tag = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !valid_tag {
+    if !corral_oci::grammar::is_tag(tag) {
         bail!("tag `{tag}` is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})");
     }
     Ok((PathBuf::from(dir), tag.to_string()))

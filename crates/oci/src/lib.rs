@@ -51,6 +51,7 @@
 mod canonical_json;
 mod compress;
 mod error;
+pub mod grammar;
 mod hashing_writer;
 mod layer;
 mod layout;

@@ -1,6 +1,7 @@
 //! Image references: `[registry/]repository[:tag][@digest]`, to the
 //! distribution reference grammar.
 
+use corral_oci::grammar::{is_path_component as valid_path_component, is_tag as valid_tag};
 use serde::Serialize;
 use std::fmt;
 
@@ -112,43 +113,6 @@ impl fmt::Display for ImageRef {
         }
         Ok(())
     }
-}
-
-fn valid_path_component(c: &str) -> bool {
-    // [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*
-    let b = c.as_bytes();
-    if b.is_empty() || !is_alnum(b[0]) || !is_alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if is_alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let sep_start = i;
-        while i < b.len() && !is_alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[sep_start..i];
-        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
-            return false;
-        }
-    }
-    true
-}
-
-fn is_alnum(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit()
-}
-
-fn valid_tag(t: &str) -> bool {
-    let b = t.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
 }
 
 fn valid_digest(d: &str) -> bool {
