@@ -1,6 +1,7 @@
 //! `corral image`: OCI base images from recipes or ready trees.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -118,39 +119,42 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     // The tree: built from the recipe into a scratch directory, or given.
     let scratch;
     let ready;
-    let (root, recipe): (&Path, Option<Recipe>) = match (&args.recipe, &args.rootfs) {
-        (recipe, Some(rootfs)) => {
-            let recipe = recipe.as_deref().map(Recipe::read).transpose()?;
-            ready = ReadyTree::open(rootfs)
-                .with_context(|| format!("opening the tree {}", rootfs.display()))?;
-            (ready.path(), recipe)
-        }
-        (Some(path), None) => {
-            let recipe = Recipe::load(path)?;
-            scratch = tempfile::Builder::new()
-                .prefix("corral-tree-")
-                .tempdir_in(std::env::var_os("TMPDIR").unwrap_or_else(|| "/var/tmp".into()))
-                .context("creating a scratch directory for the tree")?;
-            let rootfs = scratch.path().join("rootfs");
-            let bar = spinner(&format!("installing {} packages", recipe.packages.len()));
-            corral_tree::build_tree(
-                &recipe,
-                &rootfs,
-                &BuildOptions {
-                    source_date_epoch: args.source_date_epoch,
-                },
-            )
-            .with_context(|| format!("building the tree of {}", path.display()))?;
-            bar.finish_and_clear();
-            ready = ReadyTree::open(&rootfs)?;
-            (ready.path(), Some(recipe))
-        }
-        (None, None) => bail!("give a recipe or --rootfs"),
-    };
+    // A tree built here comes with its package list; a given one is read.
+    let (root, recipe, built_packages): (&Path, Option<Recipe>, _) =
+        match (&args.recipe, &args.rootfs) {
+            (recipe, Some(rootfs)) => {
+                let recipe = recipe.as_deref().map(Recipe::read).transpose()?;
+                ready = ReadyTree::open(rootfs)
+                    .with_context(|| format!("opening the tree {}", rootfs.display()))?;
+                (ready.path(), recipe, None)
+            }
+            (Some(path), None) => {
+                let recipe = Recipe::load(path)?;
+                scratch = tempfile::Builder::new()
+                    .prefix("corral-tree-")
+                    .tempdir_in(std::env::var_os("TMPDIR").unwrap_or_else(|| "/var/tmp".into()))
+                    .context("creating a scratch directory for the tree")?;
+                let rootfs = scratch.path().join("rootfs");
+                let bar = spinner(&format!("installing {} packages", recipe.packages.len()));
+                let report = corral_tree::build_tree(
+                    &recipe,
+                    &rootfs,
+                    &BuildOptions {
+                        source_date_epoch: args.source_date_epoch,
+                    },
+                )
+                .with_context(|| format!("building the tree of {}", path.display()))?;
+                bar.finish_and_clear();
+                ready = ReadyTree::open(&rootfs)?;
+                (ready.path(), Some(recipe), Some(report.packages))
+            }
+            (None, None) => bail!("give a recipe or --rootfs"),
+        };
 
-    let packages = match corral_tree::RpmDb::find(root) {
-        Some(db) => db.packages().context("reading the tree's rpm database")?,
-        None => Vec::new(),
+    let packages = match (built_packages, corral_tree::RpmDb::find(root)) {
+        (Some(packages), _) => packages,
+        (None, Some(db)) => db.packages().context("reading the tree's rpm database")?,
+        (None, None) => Vec::new(),
     };
     let created = args
         .source_date_epoch
@@ -219,7 +223,11 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         data: serde_json::to_vec_pretty(&sbom)?,
         annotation_prefix: "dev.corral.sbom".to_string(),
     }];
-    let total = corral_tree::build::tree_bytes(root).ok();
+    // Sizing the bar walks the tree once more: only worth it when it shows.
+    let total = std::io::stderr()
+        .is_terminal()
+        .then(|| corral_tree::build::tree_bytes(root).ok())
+        .flatten();
     let bar = byte_bar(total, "packing");
     let progress_bar = bar.clone();
     let progress = move |done: u64| progress_bar.set_position(done);
