@@ -160,15 +160,21 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, EntryFacts>) {
         });
         let mut xattrs = BTreeMap::new();
         if !ft.is_symlink() {
-            if let Ok(out) = Command::new("getfattr")
+            // A missing getfattr must fail the test, not compare empty maps.
+            let out = Command::new("getfattr")
                 .args(["--absolute-names", "--dump", "-m", "-", "-e", "hex"])
                 .arg(&path)
                 .output()
-            {
-                for line in String::from_utf8_lossy(&out.stdout).lines() {
-                    if let Some((k, v)) = line.split_once("=0x") {
-                        xattrs.insert(k.to_string(), hex::decode(v).unwrap_or_default());
-                    }
+                .expect("getfattr (package attr) is required to compare xattrs");
+            assert!(
+                out.status.success(),
+                "getfattr {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                if let Some((k, v)) = line.split_once("=0x") {
+                    xattrs.insert(k.to_string(), hex::decode(v).expect("getfattr prints hex"));
                 }
             }
         }
