@@ -31,6 +31,7 @@ complete -c corral -n "__fish_corral_needs_command" -f -a "tree" -d 'Package rec
 complete -c corral -n "__fish_corral_needs_command" -f -a "image" -d 'OCI base images: build and inspect'
 complete -c corral -n "__fish_corral_needs_command" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
 complete -c corral -n "__fish_corral_needs_command" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
+complete -c corral -n "__fish_corral_needs_command" -f -a "host" -d 'Atomic hosts: status, signed upgrades, rollbacks, boot health checks (`--sysroot DIR` works on a sysroot in a directory)'
 complete -c corral -n "__fish_corral_needs_command" -f -a "test" -d 'Run images\' tests in SELinux-labelled containers (own MCS categories per run); text, JSON and JUnit reports'
 complete -c corral -n "__fish_corral_needs_command" -f -a "key" -d 'Signing keys: generate cosign or GPG keys'
 complete -c corral -n "__fish_corral_needs_command" -f -a "sign" -d 'Sign images (cosign format, or GPG simple signing with a lookaside)'
@@ -171,6 +172,109 @@ complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_s
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "status" -d 'The deployments: booted, pending and rollback, with version, commit, date, origin, signature, pin, health and the package changes'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "upgrade" -d 'Fetch, verify and deploy the newest commit of the origin ref'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "deploy" -d 'Deploy a version or commit from the origin ref\'s history'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "rollback" -d 'Make the previous deployment the default; again swaps back'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "pin" -d 'Keep a deployment (by index) whatever the retention count says'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "unpin" -d 'Let retention drop a pinned deployment again'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "cleanup" -d 'Remove the pending and/or rollback deployments, unreferenced boot files and objects'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "remote" -d 'Remotes the updates come from'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "check" -d 'The boot health check: run /etc/corral/health.d, count failed boots, roll back after too many'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -l json -d 'Print JSON'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l keep -d 'Deployments to keep (default: keep in /etc/corral/host.toml, 3)' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l stall-timeout -d 'Stop a transfer after this many seconds without progress (default: stall-timeout in /etc/corral/host.toml, 120)' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l check -d 'Only say whether there is an update: exit 0 if so, 1 if not'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l allow-downgrade -d 'Deploy the origin\'s newest commit even when it is older than the deployed one'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l download-only -d 'Fetch and verify only; a later upgrade deploys without fetching'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l no-static-deltas -d 'Fetch objects one by one even when a static delta is published'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l json -d 'Print the outcome as JSON'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from upgrade" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l origin -d 'Deploy from this REMOTE:REF (and make it the origin) instead of the current deployment\'s origin; needed for the first deployment' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l keep -d 'Deployments to keep (default: keep in /etc/corral/host.toml, 3)' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l stall-timeout -d 'Stop a transfer after this many seconds without progress (default: stall-timeout in /etc/corral/host.toml, 120)' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l download-only -d 'Fetch and verify only; a later upgrade deploys without fetching'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l no-static-deltas -d 'Fetch objects one by one even when a static delta is published'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l json -d 'Print the outcome as JSON'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from deploy" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rollback" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rollback" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rollback" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rollback" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rollback" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from pin" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from pin" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from pin" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from pin" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from pin" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from pin" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from unpin" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from unpin" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from unpin" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from unpin" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from unpin" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from unpin" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from cleanup" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from cleanup" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from cleanup" -l pending -d 'Remove the pending deployment (not booted yet)'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from cleanup" -l rollback -d 'Remove the rollback deployments'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from cleanup" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from cleanup" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from cleanup" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from cleanup" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "add" -d 'Add a remote that verifies commits and the summary with GPG'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "list" -d 'The configured remotes'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l max-failed-boots -d 'Failed boots before rolling back (default: max-failed-boots in /etc/corral/host.toml, 3)' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l script-timeout -d 'Seconds a script may run before it counts as failed' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l reboot -d 'Reboot after a failed check (to count the next boot), and after a rollback (to boot the previous deployment)'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l json -d 'Print JSON'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "status" -d 'The deployments: booted, pending and rollback, with version, commit, date, origin, signature, pin, health and the package changes'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "upgrade" -d 'Fetch, verify and deploy the newest commit of the origin ref'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "deploy" -d 'Deploy a version or commit from the origin ref\'s history'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "rollback" -d 'Make the previous deployment the default; again swaps back'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "pin" -d 'Keep a deployment (by index) whatever the retention count says'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "unpin" -d 'Let retention drop a pinned deployment again'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "cleanup" -d 'Remove the pending and/or rollback deployments, unreferenced boot files and objects'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "remote" -d 'Remotes the updates come from'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "check" -d 'The boot health check: run /etc/corral/health.d, count failed boots, roll back after too many'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand test" -l library -d 'The Dockerfile library' -r -F
 complete -c corral -n "__fish_corral_using_subcommand test" -l spec -d 'The image.toml whose tests run against the IMAGE reference' -r -F
 complete -c corral -n "__fish_corral_using_subcommand test" -l junit -d 'Write a JUnit XML report to FILE' -r -F
@@ -288,18 +392,19 @@ complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "tree" -d 'Package recipes to root filesystems'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "image" -d 'OCI base images: build and inspect'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "test" -d 'Run images\' tests in SELinux-labelled containers (own MCS categories per run); text, JSON and JUnit reports'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "key" -d 'Signing keys: generate cosign or GPG keys'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "sign" -d 'Sign images (cosign format, or GPG simple signing with a lookaside)'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "verify" -d 'Verify an image\'s signatures'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "policy" -d 'Write the policy.json and registries.d files clients need to require corral\'s signatures'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
-complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose test key sign verify policy mirror generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "tree" -d 'Package recipes to root filesystems'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "image" -d 'OCI base images: build and inspect'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "dockerfiles" -d 'The curated Dockerfile library: lint, dependency graph, rebuild plans'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "compose" -d 'Atomic Host composes: signed OSTree commits on a release cadence'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "host" -d 'Atomic hosts: status, signed upgrades, rollbacks, boot health checks (`--sysroot DIR` works on a sysroot in a directory)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "test" -d 'Run images\' tests in SELinux-labelled containers (own MCS categories per run); text, JSON and JUnit reports'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "key" -d 'Signing keys: generate cosign or GPG keys'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "sign" -d 'Sign images (cosign format, or GPG simple signing with a lookaside)'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "verify" -d 'Verify an image\'s signatures'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "policy" -d 'Write the policy.json and registries.d files clients need to require corral\'s signatures'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "mirror" -d 'The registry mirror: serve, garbage-collect and check its storage'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "generate" -d 'Write man pages or shell completions generated from this command tree'
+complete -c corral -n "__fish_corral_using_subcommand help; and not __fish_seen_subcommand_from tree image dockerfiles compose host test key sign verify policy mirror generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "build" -d 'Install a recipe into a new root filesystem with dnf and rpm'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from tree" -f -a "plan" -d 'Show what a build would do: the dnf configuration, the rpm macros and the command line. Reads no repository'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "build" -d 'Build an OCI image layout from a recipe or a ready tree'
@@ -311,6 +416,15 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "run" -d 'Compose streams into signed commits with static deltas'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "status" -d 'The deployments: booted, pending and rollback, with version, commit, date, origin, signature, pin, health and the package changes'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "upgrade" -d 'Fetch, verify and deploy the newest commit of the origin ref'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "deploy" -d 'Deploy a version or commit from the origin ref\'s history'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "rollback" -d 'Make the previous deployment the default; again swaps back'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "pin" -d 'Keep a deployment (by index) whatever the retention count says'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "unpin" -d 'Let retention drop a pinned deployment again'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "cleanup" -d 'Remove the pending and/or rollback deployments, unreferenced boot files and objects'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "remote" -d 'Remotes the updates come from'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "check" -d 'The boot health check: run /etc/corral/health.d, count failed boots, roll back after too many'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Generate a signing key: a cosign key pair (cosign.key, cosign.pub) or a GPG key whose public keyring is exported to OUT/corral-signing.gpg'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from sign" -f -a "image" -d 'Sign an image in a registry: cosign format with --key, GPG simple signing (uploaded to the lookaside) with --gpg-key'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from verify" -f -a "image" -d 'Verify an image\'s signature (exit 1 when it is not validly signed)'

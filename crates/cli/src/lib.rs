@@ -52,6 +52,9 @@ pub enum Command {
     /// Atomic Host composes: signed OSTree commits on a release cadence.
     #[command(subcommand)]
     Compose(corral_compose::cli::ComposeCommand),
+    /// Atomic hosts: status, signed upgrades, rollbacks, boot health
+    /// checks (`--sysroot DIR` works on a sysroot in a directory).
+    Host(corral_host::cli::HostArgs),
     /// Run images' tests in SELinux-labelled containers (own MCS
     /// categories per run); text, JSON and JUnit reports.
     Test(corral_testrun::cli::TestArgs),
@@ -110,6 +113,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
         Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
         Command::Compose(cmd) => corral_compose::cli::run(cmd),
+        Command::Host(args) => corral_host::cli::run(args),
         Command::Test(args) => corral_testrun::cli::run(args),
         Command::Key(cmd) => corral_sign::cli::run_key(cmd),
         Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),

@@ -1,0 +1,505 @@
+//! The `corral host` command group: clap types and dispatch. The `corral`
+//! binary mounts [`HostArgs`] and calls [`run`].
+//!
+//! Exit codes: 0 done; 1 the answer is no (`upgrade --check`: no update;
+//! `check`: a required health check failed); 2 could not run.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use corral_compose::diff::PackageDiff;
+
+use crate::deploy;
+use crate::health;
+use crate::lock::HostLock;
+use crate::remote;
+use crate::status::{self, Role};
+use crate::sysroot::{Host, Origin};
+use crate::upgrade::{self, UpgradeOptions, UpgradeOutcome};
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// The sysroot to work on: `/` on a host, or a directory.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub sysroot: PathBuf,
+    /// The stateroot (OS name); the only or the booted one by default.
+    #[arg(long = "os", global = true, value_name = "NAME")]
+    pub osname: Option<String>,
+    /// Fail at once when another corral host command holds the sysroot,
+    /// instead of waiting for it.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
+    #[command(subcommand)]
+    pub command: HostCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// The deployments: booted, pending and rollback, with version, commit,
+    /// date, origin, signature, pin, health and the package changes.
+    Status(StatusArgs),
+    /// Fetch, verify and deploy the newest commit of the origin ref.
+    Upgrade(UpgradeArgs),
+    /// Deploy a version or commit from the origin ref's history.
+    Deploy(DeployArgs),
+    /// Make the previous deployment the default; again swaps back.
+    Rollback,
+    /// Keep a deployment (by index) whatever the retention count says.
+    Pin(IndexArgs),
+    /// Let retention drop a pinned deployment again.
+    Unpin(IndexArgs),
+    /// Remove the pending and/or rollback deployments, unreferenced boot
+    /// files and objects.
+    Cleanup(CleanupArgs),
+    /// Remotes the updates come from.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// The boot health check: run /etc/corral/health.d, count failed
+    /// boots, roll back after too many.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Fetch and verify only; a later upgrade deploys without fetching.
+    #[arg(long)]
+    pub download_only: bool,
+    /// Fetch objects one by one even when a static delta is published.
+    #[arg(long)]
+    pub no_static_deltas: bool,
+    /// Deployments to keep (default: keep in /etc/corral/host.toml, 3).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Stop a transfer after this many seconds without progress
+    /// (default: stall-timeout in /etc/corral/host.toml, 120).
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout: Option<u64>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Only say whether there is an update: exit 0 if so, 1 if not.
+    #[arg(long, conflicts_with = "download_only")]
+    pub check: bool,
+    /// Deploy the origin's newest commit even when it is older than the
+    /// deployed one.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// A version (43.20260106.0) or a commit checksum (at least 6 digits)
+    /// of the origin ref; its newest commit when left out.
+    #[arg(value_name = "VERSION|CHECKSUM")]
+    pub rev: Option<String>,
+    /// Deploy from this REMOTE:REF (and make it the origin) instead of the
+    /// current deployment's origin; needed for the first deployment.
+    #[arg(long, value_name = "REMOTE:REF")]
+    pub origin: Option<String>,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// The deployment's index in `status` (0 is the default).
+    pub index: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Remove the pending deployment (not booted yet).
+    #[arg(long)]
+    pub pending: bool,
+    /// Remove the rollback deployments.
+    #[arg(long)]
+    pub rollback: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote that verifies commits and the summary with GPG.
+    Add(RemoteAddArgs),
+    /// The configured remotes.
+    List(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteAddArgs {
+    pub name: String,
+    /// http://, https:// or file:// URL of the OSTree repository
+    /// (`http://MIRROR/ostree` for `corral mirror serve --ostree-repo`).
+    pub url: String,
+    /// The public key(s) that sign the remote's commits and summary.
+    #[arg(long, value_name = "FILE")]
+    pub gpg_key: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Failed boots before rolling back (default: max-failed-boots in
+    /// /etc/corral/host.toml, 3).
+    #[arg(long, value_name = "N")]
+    pub max_failed_boots: Option<u32>,
+    /// Seconds a script may run before it counts as failed.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub script_timeout: u64,
+    /// Reboot after a failed check (to count the next boot), and after a
+    /// rollback (to boot the previous deployment).
+    #[arg(long)]
+    pub reboot: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn lock(args: &HostArgs, what: &str) -> Result<HostLock> {
+    HostLock::acquire(&args.sysroot, what, !args.no_wait)
+}
+
+/// Runs one `corral host` command.
+pub fn run(args: HostArgs) -> Result<ExitCode> {
+    // libostree reports some things (freed space after a cleanup) with
+    // g_print; stdout is ours, for the answer and for --json.
+    ostree::glib::set_print_handler(|msg| eprint!("{msg}"));
+    let host = Host::open(&args.sysroot)?;
+    match &args.command {
+        HostCommand::Status(a) => {
+            let s = status::status(&host)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print_status(&s);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Upgrade(a) => {
+            let _lock = lock(&args, "upgrade")?;
+            host.reload()?;
+            let opts = options(&args, &a.fetch, a.check, a.allow_downgrade);
+            let outcome = upgrade::upgrade(&host, &opts)?;
+            report(&outcome, a.fetch.json)?;
+            Ok(match outcome {
+                UpgradeOutcome::UpToDate { .. } if a.check => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            })
+        }
+        HostCommand::Deploy(a) => {
+            let _lock = lock(&args, "deploy")?;
+            host.reload()?;
+            let origin = a.origin.as_deref().map(Origin::parse).transpose()?;
+            let opts = options(&args, &a.fetch, false, true);
+            let outcome = upgrade::deploy(&host, a.rev.as_deref(), origin, &opts)?;
+            report(&outcome, a.fetch.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Rollback => {
+            let _lock = lock(&args, "rollback")?;
+            host.reload()?;
+            let (now, previous) = deploy::rollback(&host)?;
+            println!(
+                "the default is now {}; {} is the rollback",
+                label(&host, &now),
+                label(&host, &previous)
+            );
+            if host.booted().is_some() {
+                println!("reboot to boot it");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Pin(i) | HostCommand::Unpin(i) => {
+            let pin = matches!(args.command, HostCommand::Pin(_));
+            let _lock = lock(&args, if pin { "pin" } else { "unpin" })?;
+            host.reload()?;
+            let d = deploy::set_pinned(&host, i.index, pin)?;
+            println!(
+                "deployment {} ({}) is {}",
+                i.index,
+                label(&host, &d),
+                if pin { "pinned" } else { "no longer pinned" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Cleanup(c) => {
+            let _lock = lock(&args, "cleanup")?;
+            host.reload()?;
+            let cleaned = deploy::cleanup(&host, c.pending, c.rollback)?;
+            for d in &cleaned.deployments {
+                println!("removed deployment {d}");
+            }
+            println!("removed unreferenced boot files and objects");
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Remote(RemoteCommand::Add(r)) => {
+            let _lock = lock(&args, "remote add")?;
+            let n = remote::add(&host.repo(), &r.name, &r.url, &r.gpg_key)?;
+            println!(
+                "added remote {} ({}) with {n} key(s); commits and the summary must be signed by them",
+                r.name, r.url
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Remote(RemoteCommand::List(a)) => {
+            let list = remote::list(&host.repo())?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for r in list {
+                    let verify = if r.gpg_verify && r.gpg_verify_summary {
+                        "commits and summary verified"
+                    } else if r.gpg_verify {
+                        "commits verified"
+                    } else {
+                        "NOT verified: corral host refuses its commits"
+                    };
+                    println!("{}\t{}\t{verify}", r.name, r.url);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Check(c) => {
+            let _lock = lock(&args, "check")?;
+            host.reload()?;
+            let out = health::check(
+                &host,
+                args.osname.as_deref(),
+                c.max_failed_boots,
+                Duration::from_secs(c.script_timeout),
+                now(),
+            )?;
+            if c.json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for s in &out.scripts {
+                    println!(
+                        "{} {} ({}){}",
+                        if s.passed { "ok  " } else { "FAIL" },
+                        s.name,
+                        s.status,
+                        if s.required { "" } else { ", wanted" }
+                    );
+                }
+                if out.healthy {
+                    println!("deployment {} is healthy", out.deployment);
+                } else {
+                    println!(
+                        "deployment {} failed its health check: failed boot {} of {}",
+                        out.deployment, out.failed_boots, out.max_failed_boots
+                    );
+                }
+                if let Some(r) = &out.rolled_back {
+                    println!("rolled back to {}: {}", r.to, r.reason);
+                }
+            }
+            if c.reboot && !out.healthy {
+                std::process::Command::new("systemctl")
+                    .arg("reboot")
+                    .status()
+                    .context("running systemctl reboot")?;
+            }
+            Ok(if out.healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn options(args: &HostArgs, f: &FetchArgs, check: bool, allow_downgrade: bool) -> UpgradeOptions {
+    UpgradeOptions {
+        osname: args.osname.clone(),
+        check,
+        download_only: f.download_only,
+        allow_downgrade,
+        no_static_deltas: f.no_static_deltas,
+        keep: f.keep,
+        stall: f.stall_timeout.map(Duration::from_secs),
+        progress: std::io::stderr().is_terminal() && !f.json,
+    }
+}
+
+fn label(host: &Host, d: &ostree::Deployment) -> String {
+    let version = corral_compose::repo::commit_info(&host.repo(), &d.csum())
+        .ok()
+        .and_then(|c| c.version);
+    let short = &d.csum()[..12];
+    match version {
+        Some(v) => format!("{v} ({short})"),
+        None => short.to_string(),
+    }
+}
+
+fn print_packages(p: &PackageDiff, indent: &str) {
+    if p.added.is_empty() && p.removed.is_empty() && p.changed.is_empty() {
+        println!("{indent}no package changes");
+        return;
+    }
+    for c in &p.changed {
+        println!("{indent}{}.{} {} -> {}", c.name, c.arch, c.from, c.to);
+    }
+    for a in &p.added {
+        println!("{indent}+ {a}");
+    }
+    for r in &p.removed {
+        println!("{indent}- {r}");
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn report(outcome: &UpgradeOutcome, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome)?);
+        return Ok(());
+    }
+    match outcome {
+        UpgradeOutcome::UpToDate { commit, pending } => {
+            if *pending {
+                println!(
+                    "no update: {} is deployed already and boots next",
+                    commit.label()
+                );
+            } else {
+                println!("no update: {} is the newest", commit.label());
+            }
+        }
+        UpgradeOutcome::Available {
+            from,
+            to,
+            packages,
+            delta,
+        } => {
+            println!(
+                "update available: {} -> {}{}",
+                from.label(),
+                to.label(),
+                if *delta {
+                    " (a static delta is published)"
+                } else {
+                    ""
+                }
+            );
+            print_packages(packages, "  ");
+        }
+        UpgradeOutcome::Downloaded { to, pull } => {
+            println!(
+                "downloaded {} ({}, {} objects in {:.1} s); `corral host upgrade` deploys it",
+                to.label(),
+                mib(pull.bytes),
+                pull.objects,
+                pull.seconds
+            );
+        }
+        UpgradeOutcome::Deployed(r) => {
+            println!("deployed {} as the default", r.to.label());
+            if let Some(rb) = &r.rollback {
+                println!("rollback: {rb}");
+            }
+            println!("signature: {}", r.signature.describe());
+            println!(
+                "fetched {} in {} objects{} in {:.1} s",
+                mib(r.pull.bytes),
+                r.pull.objects,
+                if r.pull.used_delta() {
+                    " and a static delta"
+                } else {
+                    ""
+                },
+                r.pull.seconds
+            );
+            println!("packages:");
+            print_packages(&r.packages, "  ");
+            if !r.etc.local.is_empty() {
+                println!("/etc: {} local change(s) kept", r.etc.local.len());
+            }
+            if !r.etc.conflicts.is_empty() {
+                println!("/etc: changed both locally and in the new version (the local file was kept, the new default was not applied):");
+                for c in &r.etc.conflicts {
+                    println!("  /etc/{c}");
+                }
+            }
+            for d in &r.dropped {
+                println!("removed old deployment {d}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_status(s: &status::HostStatus) {
+    if s.deployments.is_empty() {
+        println!("{}: no deployments", s.sysroot);
+        return;
+    }
+    if !s.booted {
+        println!("{} is not booted; deployment 0 is the default", s.sysroot);
+    }
+    for d in &s.deployments {
+        let role = match d.role {
+            Role::Booted => "booted",
+            Role::Pending => "pending",
+            Role::Default => "default",
+            Role::Rollback => "rollback",
+            Role::Older => "",
+        };
+        println!(
+            "{} {} {}{}",
+            d.index,
+            role,
+            d.version.as_deref().unwrap_or("(no version)"),
+            if d.pinned { " (pinned)" } else { "" }
+        );
+        println!("    commit:    {}.{}", d.checksum, d.serial);
+        println!("    date:      {}", d.date);
+        println!("    origin:    {}", d.origin.as_deref().unwrap_or("(none)"));
+        println!("    signature: {}", d.signature.describe());
+        if let Some(h) = &d.health {
+            if h.healthy {
+                println!("    health:    ok");
+            } else {
+                println!(
+                    "    health:    {} failed boot(s): {}",
+                    h.failed_boots,
+                    h.failed_checks.join(", ")
+                );
+            }
+        }
+    }
+    if let Some(c) = &s.changes {
+        println!("packages from {} to {}:", c.from, c.to);
+        print_packages(&c.packages, "    ");
+    }
+    if let Some(r) = &s.last_rollback {
+        println!(
+            "last rollback by the health check: {} -> {}: {}",
+            r.from, r.to, r.reason
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! Writing deployments: a commit as the new default, rollback, pins and
+//! cleanup. libostree swaps the boot configuration atomically, so a
+//! killed process leaves the old set of deployments in place.
+
+use anyhow::{bail, Context, Result};
+use ostree::gio;
+
+use crate::sysroot::{same, Host, Origin};
+
+/// Why a deployment must stay, whatever the retention count says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keep {
+    pub booted: bool,
+    pub merge: bool,
+    pub pinned: bool,
+    pub new: bool,
+}
+
+/// Which deployments (in boot order) survive when `keep` are kept: the
+/// new, booted, merge and pinned ones always; the others in order until
+/// there are `keep`.
+pub fn retain(list: &[Keep], keep: usize) -> Vec<bool> {
+    let mut out: Vec<bool> = list
+        .iter()
+        .map(|k| k.booted || k.merge || k.pinned || k.new)
+        .collect();
+    let mut count = out.iter().filter(|k| **k).count();
+    for slot in out.iter_mut() {
+        if count >= keep {
+            break;
+        }
+        if !*slot {
+            *slot = true;
+            count += 1;
+        }
+    }
+    out
+}
+
+fn write(host: &Host, list: &[ostree::Deployment], postclean: bool) -> Result<()> {
+    let opts = ostree::SysrootWriteDeploymentsOpts {
+        do_postclean: postclean,
+    };
+    host.sysroot()
+        .write_deployments_with_options(list, &opts, gio::Cancellable::NONE)
+        .with_context(|| format!("writing the deployments of {}", host.path().display()))?;
+    host.reload()
+}
+
+/// Deploys `checksum` as the new default deployment of `osname`, its
+/// `/etc` merged from `merge` and its kernel arguments taken from it,
+/// then drops the deployments retention lets go. Returns the new
+/// deployment and the checksums of the dropped ones.
+pub fn deploy_commit(
+    host: &Host,
+    osname: &str,
+    checksum: &str,
+    origin: &Origin,
+    merge: Option<&ostree::Deployment>,
+    keep: usize,
+) -> Result<(ostree::Deployment, Vec<String>)> {
+    let new = host
+        .sysroot()
+        .deploy_tree_with_options(
+            Some(osname),
+            checksum,
+            Some(&origin.keyfile()),
+            merge,
+            None,
+            gio::Cancellable::NONE,
+        )
+        .with_context(|| format!("deploying {checksum}"))?;
+    let booted = host.booted();
+    let mut list = vec![new.clone()];
+    list.extend(host.deployments());
+    let flags: Vec<Keep> = list
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Keep {
+            new: i == 0,
+            booted: booted.as_ref().is_some_and(|b| same(b, d)),
+            merge: merge.is_some_and(|m| same(m, d)),
+            pinned: d.is_pinned(),
+        })
+        .collect();
+    let keep_flags = retain(&flags, keep);
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for (d, k) in list.into_iter().zip(keep_flags) {
+        if k {
+            kept.push(d);
+        } else {
+            dropped.push(format!("{}.{}", d.csum(), d.deployserial()));
+        }
+    }
+    write(host, &kept, true)?;
+    let new = host
+        .deployments()
+        .into_iter()
+        .next()
+        .context("the new deployment is missing after writing it")?;
+    Ok((new, dropped))
+}
+
+/// Makes deployment 1 the default and the old default its rollback;
+/// again swaps them back.
+pub fn rollback(host: &Host) -> Result<(ostree::Deployment, ostree::Deployment)> {
+    let mut list = host.deployments();
+    if list.len() < 2 {
+        bail!(
+            "there is no deployment to roll back to (only {})",
+            list.len()
+        );
+    }
+    list.swap(0, 1);
+    write(host, &list, false)?;
+    let now = host.deployments();
+    Ok((now[0].clone(), now[1].clone()))
+}
+
+/// Pins or unpins deployment `index`.
+pub fn set_pinned(host: &Host, index: usize, pinned: bool) -> Result<ostree::Deployment> {
+    let d = host.by_index(index)?;
+    if d.is_staged() {
+        bail!("deployment {index} is staged for the next boot and cannot be pinned");
+    }
+    host.sysroot()
+        .deployment_set_pinned(&d, pinned)
+        .with_context(|| format!("changing the pin of deployment {index}"))?;
+    host.reload()?;
+    host.by_index(index)
+}
+
+/// What `cleanup` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Cleaned {
+    pub deployments: Vec<String>,
+}
+
+/// Removes the pending deployment (newer than the booted one) and/or the
+/// rollback deployments (all after the booted one, or after the default
+/// in a sysroot that is not booted), except pinned ones; then lets
+/// libostree remove unreferenced boot files and prune the repository.
+pub fn cleanup(host: &Host, pending: bool, rollback: bool) -> Result<Cleaned> {
+    let list = host.deployments();
+    let booted = host.booted();
+    let anchor = match &booted {
+        Some(b) => list.iter().position(|d| same(d, b)).unwrap_or(0),
+        None => 0,
+    };
+    let mut kept = Vec::new();
+    let mut out = Cleaned::default();
+    for (i, d) in list.iter().enumerate() {
+        let drop = !d.is_pinned()
+            && ((pending && booted.is_some() && i < anchor) || (rollback && i > anchor));
+        if drop {
+            out.deployments
+                .push(format!("{}.{}", d.csum(), d.deployserial()));
+        } else {
+            kept.push(d.clone());
+        }
+    }
+    if pending && booted.is_none() {
+        tracing::info!("this sysroot is not booted, so it has no pending deployment");
+    }
+    if !out.deployments.is_empty() {
+        write(host, &kept, false)?;
+    }
+    host.sysroot()
+        .cleanup(gio::Cancellable::NONE)
+        .with_context(|| format!("cleaning up {}", host.path().display()))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(new: bool, booted: bool, merge: bool, pinned: bool) -> Keep {
+        Keep {
+            new,
+            booted,
+            merge,
+            pinned,
+        }
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_up_to_the_count() {
+        let plain = Keep::default();
+        let list = [
+            k(true, false, false, false),
+            k(false, false, true, false),
+            plain,
+            plain,
+            plain,
+        ];
+        assert_eq!(retain(&list, 3), vec![true, true, true, false, false]);
+        assert_eq!(retain(&list, 2), vec![true, true, false, false, false]);
+    }
+
+    #[test]
+    fn booted_and_pinned_deployments_are_never_dropped() {
+        let plain = Keep::default();
+        let list = [
+            k(true, false, false, false),
+            plain,
+            plain,
+            k(false, true, true, false),
+            k(false, false, false, true),
+        ];
+        // new + booted + pinned already make 3: nothing else is kept
+        assert_eq!(retain(&list, 3), vec![true, false, false, true, true]);
+        assert_eq!(retain(&list, 4), vec![true, true, false, true, true]);
+    }
+}

@@ -1,0 +1,335 @@
+//! The boot health check, greenboot-like without GRUB2's boot counter:
+//! `corral host check` runs at every boot, runs the scripts in
+//! `/etc/corral/health.d/{required.d,wanted.d}`, counts the failed boots
+//! of the deployment in `/var/lib/corral/health.json` and, after
+//! `max-failed-boots` of them, makes the previous deployment the default
+//! and records why.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::HostConfig;
+use crate::sysroot::{same, Host};
+
+/// Where the state lives, under the stateroot's `/var`.
+pub const STATE_PATH: &str = "lib/corral/health.json";
+/// Where the scripts live, under the deployment's root.
+pub const SCRIPTS_DIR: &str = "etc/corral/health.d";
+
+/// One deployment's record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentHealth {
+    pub failed_boots: u32,
+    pub healthy: bool,
+    pub last_check: u64,
+    /// Required checks that failed on the last failed boot.
+    #[serde(default)]
+    pub failed_checks: Vec<String>,
+}
+
+/// A rollback the check made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub from: String,
+    pub to: String,
+    pub at: u64,
+    pub reason: String,
+}
+
+/// The whole state file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthState {
+    /// Keyed by `CHECKSUM.SERIAL`.
+    pub deployments: BTreeMap<String, DeploymentHealth>,
+    pub rollbacks: Vec<RollbackRecord>,
+}
+
+impl HealthState {
+    pub fn path(host: &Host, osname: &str) -> PathBuf {
+        host.var_dir(osname).join(STATE_PATH)
+    }
+
+    pub fn load(path: &Path) -> Result<HealthState> {
+        match std::fs::read(path) {
+            Ok(b) => {
+                serde_json::from_slice(&b).with_context(|| format!("reading {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HealthState::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Written to a temporary file and renamed over the old one.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().context("a state path without a directory")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = path.with_extension("json.tmp");
+        let mut text = serde_json::to_vec_pretty(self)?;
+        text.push(b'\n');
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).ok();
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    }
+}
+
+/// The key of a deployment in the state file.
+pub fn key(d: &ostree::Deployment) -> String {
+    format!("{}.{}", d.csum(), d.deployserial())
+}
+
+/// One script's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptResult {
+    pub name: String,
+    pub required: bool,
+    pub passed: bool,
+    /// The exit code, or why there is none.
+    pub status: String,
+    /// The end of its output.
+    pub output: String,
+}
+
+/// What `check` found and did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckOutcome {
+    pub deployment: String,
+    pub healthy: bool,
+    pub failed_boots: u32,
+    pub max_failed_boots: u32,
+    pub scripts: Vec<ScriptResult>,
+    pub rolled_back: Option<RollbackRecord>,
+}
+
+fn scripts(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        let meta = e
+            .metadata()
+            .with_context(|| format!("reading {}", e.path().display()))?;
+        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn run_script(path: &Path, root: &Path, timeout: Duration) -> Result<(bool, String, String)> {
+    // Its own process group, so that a timeout stops what it started too.
+    let mut child = Command::new(path)
+        .process_group(0)
+        .current_dir(root)
+        .env("CORRAL_DEPLOYMENT_ROOT", root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", path.display()))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child
+            .try_wait()
+            .with_context(|| format!("waiting for {}", path.display()))?
+        {
+            break Some(s);
+        }
+        if started.elapsed() > timeout {
+            let pid = rustix::process::Pid::from_child(&child);
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut output = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut output);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut output);
+    }
+    let tail: String = output
+        .lines()
+        .rev()
+        .take(5)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(match status {
+        Some(s) if s.success() => (true, "exit 0".into(), tail),
+        Some(s) => (
+            false,
+            s.code().map_or_else(
+                || format!("killed by a signal ({s})"),
+                |c| format!("exit {c}"),
+            ),
+            tail,
+        ),
+        None => (
+            false,
+            format!("timed out after {} s", timeout.as_secs()),
+            tail,
+        ),
+    })
+}
+
+/// Checks the booted deployment (in a sysroot that is not booted: the
+/// default one) and rolls back after too many failed boots.
+pub fn check(
+    host: &Host,
+    osname: Option<&str>,
+    max_failed: Option<u32>,
+    script_timeout: Duration,
+    now: u64,
+) -> Result<CheckOutcome> {
+    let osname = host.osname(osname)?;
+    let list = host.deployments();
+    let target = host
+        .booted()
+        .or_else(|| list.first().cloned())
+        .context("there is no deployment to check")?;
+    let root = host.deployment_dir(&target);
+    let config = HostConfig::load(&root)?;
+    let max = max_failed.unwrap_or(config.max_failed_boots).max(1);
+
+    let mut results = Vec::new();
+    for (sub, required) in [("required.d", true), ("wanted.d", false)] {
+        for script in scripts(&root.join(SCRIPTS_DIR).join(sub))? {
+            let (passed, status, output) = run_script(&script, &root, script_timeout)?;
+            results.push(ScriptResult {
+                name: format!(
+                    "{sub}/{}",
+                    script.file_name().unwrap_or_default().to_string_lossy()
+                ),
+                required,
+                passed,
+                status,
+                output,
+            });
+        }
+    }
+    let healthy = results.iter().all(|r| r.passed || !r.required);
+    let state_path = HealthState::path(host, &osname);
+    let mut state = HealthState::load(&state_path)?;
+    let k = key(&target);
+    let record = state.deployments.entry(k.clone()).or_default();
+    record.last_check = now;
+    record.healthy = healthy;
+    if healthy {
+        record.failed_boots = 0;
+        record.failed_checks.clear();
+    } else {
+        record.failed_boots += 1;
+        record.failed_checks = results
+            .iter()
+            .filter(|r| r.required && !r.passed)
+            .map(|r| format!("{} ({})", r.name, r.status))
+            .collect();
+    }
+    let failed_boots = record.failed_boots;
+    let failed_checks = record.failed_checks.clone();
+    let mut rolled_back = None;
+    if !healthy && failed_boots >= max {
+        let pos = list.iter().position(|d| same(d, &target)).unwrap_or(0);
+        if let Some(previous) = list.get(pos + 1).cloned() {
+            let mut order = list.clone();
+            let prev = order.remove(pos + 1);
+            order.insert(0, prev);
+            let opts = ostree::SysrootWriteDeploymentsOpts {
+                do_postclean: false,
+            };
+            host.sysroot()
+                .write_deployments_with_options(&order, &opts, ostree::gio::Cancellable::NONE)
+                .context("making the previous deployment the default")?;
+            host.reload()?;
+            let rec = RollbackRecord {
+                from: k.clone(),
+                to: key(&previous),
+                at: now,
+                reason: format!(
+                    "{failed_boots} failed boots (limit {max}): {}",
+                    failed_checks.join(", ")
+                ),
+            };
+            state.rollbacks.push(rec.clone());
+            rolled_back = Some(rec);
+        } else {
+            tracing::warn!(
+                "{failed_boots} failed boots but no previous deployment to roll back to"
+            );
+        }
+    }
+    state.save(&state_path)?;
+    Ok(CheckOutcome {
+        deployment: k,
+        healthy,
+        failed_boots,
+        max_failed_boots: max,
+        scripts: results,
+        rolled_back,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_an_atomic_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("var/lib/corral/health.json");
+        assert_eq!(HealthState::load(&path).unwrap(), HealthState::default());
+        let mut s = HealthState::default();
+        s.deployments.insert(
+            "abc.0".into(),
+            DeploymentHealth {
+                failed_boots: 2,
+                ..Default::default()
+            },
+        );
+        s.save(&path).unwrap();
+        assert_eq!(HealthState::load(&path).unwrap(), s);
+        assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn scripts_report_exit_codes_output_and_timeouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, body: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let ok = write("ok", "echo fine");
+        let bad = write("bad", "echo broken >&2; exit 3");
+        let slow = write("slow", "sleep 5");
+        let (p, s, o) = run_script(&ok, dir.path(), Duration::from_secs(5)).unwrap();
+        assert!(p && s == "exit 0" && o == "fine", "{s} {o}");
+        let (p, s, o) = run_script(&bad, dir.path(), Duration::from_secs(5)).unwrap();
+        assert!(!p && s == "exit 3" && o == "broken", "{s} {o}");
+        let (p, s, _) = run_script(&slow, dir.path(), Duration::from_millis(200)).unwrap();
+        assert!(!p && s.starts_with("timed out"), "{s}");
+        // not executable: not a check
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        assert_eq!(scripts(dir.path()).unwrap().len(), 3);
+    }
+}

@@ -1,0 +1,44 @@
+//! Atomic hosts: the OSTree deployments of a sysroot, kept the way
+//! rpm-ostree and bootc keep them, through libostree's sysroot API.
+//!
+//! - [`sysroot`]: opening a sysroot (`/` or a directory), its stateroot,
+//!   the roles of its deployments (booted, pending, rollback).
+//! - [`lock`]: one `corral host` writer at a time; the next one waits
+//!   and says who holds the lock.
+//! - [`config`]: `/etc/corral/host.toml` of the deployment (retention,
+//!   failed boots before a rollback, stall timeout).
+//! - [`remote`]: adding a remote the ostree way, GPG verification on.
+//! - [`summary`]: the remote's summary, fetched and checked against the
+//!   remote's keys before anything else is trusted.
+//! - [`pull`]: pulls with a progress bar, a stall watchdog and statistics.
+//! - [`signature`]: a commit's signature state against a remote's keys.
+//! - [`space`]: free space in the repository and `/boot`, checked before
+//!   anything is written.
+//! - [`etc_merge`]: what the 3-way `/etc` merge did: local edits kept,
+//!   files changed both locally and upstream.
+//! - [`deploy`]: writing a commit as the new default deployment, with
+//!   retention that never drops the booted or a pinned deployment.
+//! - [`upgrade`]: `upgrade` and `deploy VERSION`, all of the above in order.
+//! - [`status`]: what `status` shows, also as JSON.
+//! - [`health`]: the boot health check, counting failed boots in `/var`
+//!   and rolling back after too many.
+//! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
+
+pub mod cli;
+pub mod config;
+pub mod deploy;
+pub mod error;
+pub mod etc_merge;
+pub mod health;
+pub mod lock;
+pub mod pull;
+pub mod remote;
+pub mod signature;
+pub mod space;
+pub mod status;
+pub mod summary;
+pub mod sysroot;
+pub mod upgrade;
+
+pub use error::HostError;
+pub use sysroot::Host;

@@ -1,0 +1,169 @@
+//! What `corral host status` shows: every deployment with its role,
+//! version, commit, date, origin, signature, pin and health, the package
+//! changes between the running and the next deployment, and the last
+//! rollback the health check made.
+
+use anyhow::Result;
+use corral_compose::diff::{diff_packages, PackageDiff};
+use corral_compose::repo::commit_info;
+use serde::Serialize;
+
+use crate::health::{self, DeploymentHealth, HealthState, RollbackRecord};
+use crate::signature::{self, SignatureState};
+use crate::sysroot::{same, Host};
+use crate::upgrade::date;
+
+/// A deployment's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Running now.
+    Booted,
+    /// Boots next, not booted yet.
+    Pending,
+    /// The default of a sysroot that is not booted.
+    Default,
+    /// What `rollback` makes the default.
+    Rollback,
+    Older,
+}
+
+/// One deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentStatus {
+    pub index: usize,
+    pub role: Role,
+    pub osname: String,
+    pub checksum: String,
+    pub serial: i32,
+    pub version: Option<String>,
+    pub timestamp: u64,
+    pub date: String,
+    pub origin: Option<String>,
+    pub pinned: bool,
+    pub staged: bool,
+    pub signature: SignatureState,
+    pub health: Option<DeploymentHealth>,
+}
+
+/// Packages changed from one deployment to another.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changes {
+    pub from: usize,
+    pub to: usize,
+    pub packages: PackageDiff,
+}
+
+/// The whole status.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostStatus {
+    pub sysroot: String,
+    pub booted: bool,
+    pub deployments: Vec<DeploymentStatus>,
+    /// Booted to pending; in a sysroot that is not booted, rollback to
+    /// default.
+    pub changes: Option<Changes>,
+    pub last_rollback: Option<RollbackRecord>,
+}
+
+/// Roles in boot order.
+pub fn roles(n: usize, booted: Option<usize>) -> Vec<Role> {
+    (0..n)
+        .map(|i| match booted {
+            Some(b) if i == b => Role::Booted,
+            Some(b) if i < b => Role::Pending,
+            Some(b) if i == b + 1 => Role::Rollback,
+            Some(_) => Role::Older,
+            None if i == 0 => Role::Default,
+            None if i == 1 => Role::Rollback,
+            None => Role::Older,
+        })
+        .collect()
+}
+
+/// Reads the status of `host`.
+pub fn status(host: &Host) -> Result<HostStatus> {
+    let repo = host.repo();
+    let list = host.deployments();
+    let booted = host.booted();
+    let booted_index = booted
+        .as_ref()
+        .and_then(|b| list.iter().position(|d| same(d, b)));
+    let roles = roles(list.len(), booted_index);
+    let mut health_by_os = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    let mut packages = Vec::new();
+    for (i, d) in list.iter().enumerate() {
+        let os = d.osname().to_string();
+        if !health_by_os.contains_key(&os) {
+            health_by_os.insert(
+                os.clone(),
+                HealthState::load(&HealthState::path(host, &os))?,
+            );
+        }
+        let info = commit_info(&repo, &d.csum())?;
+        let origin = Host::origin(d);
+        let sig = match &origin {
+            Some(o) if repo.remote_list().iter().any(|r| r.as_str() == o.remote) => {
+                signature::check(&repo, &d.csum(), &o.remote)?
+            }
+            _ => SignatureState::NoRemote,
+        };
+        packages.push(info.packages.clone());
+        out.push(DeploymentStatus {
+            index: i,
+            role: roles[i],
+            osname: os.clone(),
+            checksum: d.csum().to_string(),
+            serial: d.deployserial(),
+            version: info.version.clone(),
+            timestamp: info.timestamp,
+            date: date(info.timestamp),
+            origin: d
+                .origin()
+                .and_then(|k| k.string("origin", "refspec").ok())
+                .map(|s| s.to_string()),
+            pinned: d.is_pinned(),
+            staged: d.is_staged(),
+            signature: sig,
+            health: health_by_os[&os].deployments.get(&health::key(d)).cloned(),
+        });
+    }
+    let pair = match booted_index {
+        Some(b) if b > 0 => Some((b, 0)),
+        Some(_) => None,
+        None if list.len() >= 2 => Some((1, 0)),
+        None => None,
+    };
+    let changes = pair.map(|(from, to)| Changes {
+        from,
+        to,
+        packages: diff_packages(&packages[from], &packages[to]),
+    });
+    let last_rollback = health_by_os
+        .values()
+        .flat_map(|s| s.rollbacks.iter())
+        .max_by_key(|r| r.at)
+        .cloned();
+    Ok(HostStatus {
+        sysroot: host.path().display().to_string(),
+        booted: booted.is_some(),
+        deployments: out,
+        changes,
+        last_rollback,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_follow_rpm_ostree() {
+        use Role::*;
+        assert_eq!(roles(3, Some(0)), vec![Booted, Rollback, Older]);
+        assert_eq!(roles(3, Some(1)), vec![Pending, Booted, Rollback]);
+        assert_eq!(roles(3, None), vec![Default, Rollback, Older]);
+        assert_eq!(roles(0, None), Vec::<Role>::new());
+    }
+}

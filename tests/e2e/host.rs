@@ -1,0 +1,874 @@
+//! Atomic hosts end to end: sysroots made in temp dirs with `ostree admin
+//! init-fs` and `os-init`, commits from `corral compose` signed with a
+//! throwaway GPG key, served over HTTP by `corral mirror serve
+//! --ostree-repo`, and `corral host` keeping the deployments. What corral
+//! reports is checked against `ostree admin status` and the files.
+
+#[path = "mirror_support.rs"]
+#[allow(dead_code)]
+mod mirror_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use corral_e2e::*;
+use mirror_support::Mirror;
+
+const REF: &str = "corral-sample/43/x86_64/atomic-host";
+const OS: &str = "corral";
+
+/// A compose server: an archive repository, its signing key and the
+/// mirror that serves it.
+struct Server {
+    work: tempfile::TempDir,
+    gpg: Gpg,
+    repo: PathBuf,
+    stream: PathBuf,
+    mirror: Mirror,
+    composes: u32,
+}
+
+impl Server {
+    fn start() -> Server {
+        require_tool("ostree");
+        let work = scratch();
+        let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+        let repo = work.path().join("repo");
+        // the sample stream, keeping enough history to deploy old versions
+        let text = std::fs::read_to_string(repo_root().join("ostree-refs/sample-atomic.toml"))
+            .unwrap()
+            .replace("keep = 3", "keep = 10");
+        let stream = work.path().join("stream.toml");
+        std::fs::write(&stream, text).unwrap();
+        std::fs::create_dir_all(&repo).unwrap();
+        run_ok(
+            Command::new("ostree")
+                .arg(format!("--repo={}", repo.display()))
+                .args(["init", "--mode=archive"]),
+        );
+        let mirror = Mirror::start(&["--ostree-repo", repo.to_str().unwrap()]);
+        Server {
+            work,
+            gpg,
+            repo,
+            stream,
+            mirror,
+            composes: 0,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/ostree", self.mirror.url())
+    }
+
+    /// Composes a ready tree: a stand-in kernel of `kernel_bytes`, the
+    /// marker, `/etc/app.conf` and whatever `extra` adds. Returns the
+    /// checksum and version.
+    fn compose(
+        &mut self,
+        marker: &str,
+        kernel_bytes: usize,
+        extra: impl Fn(&Path),
+    ) -> (String, String) {
+        self.composes += 1;
+        let tree = self.work.path().join(format!("tree-{}", self.composes));
+        for d in [
+            "usr/bin",
+            "usr/lib/modules/6.9.0-t",
+            "etc/corral",
+            "var/lib",
+        ] {
+            std::fs::create_dir_all(tree.join(d)).unwrap();
+        }
+        std::fs::write(
+            tree.join("usr/lib/modules/6.9.0-t/vmlinuz"),
+            vec![b'k'; kernel_bytes],
+        )
+        .unwrap();
+        std::fs::write(
+            tree.join("usr/lib/modules/6.9.0-t/initramfs.img"),
+            "initramfs",
+        )
+        .unwrap();
+        std::fs::write(
+            tree.join("usr/lib/os-release"),
+            "ID=corral\nVERSION_ID=43\n",
+        )
+        .unwrap();
+        std::fs::write(tree.join("usr/bin/marker"), marker).unwrap();
+        std::fs::write(tree.join("etc/app.conf"), format!("app={marker}\n")).unwrap();
+        std::fs::write(tree.join("etc/motd"), format!("welcome to {marker}\n")).unwrap();
+        extra(&tree);
+        let out = run_ok(
+            Command::new(corral_bin())
+                .args(["compose", "run"])
+                .arg(&self.stream)
+                .arg("--repo")
+                .arg(&self.repo)
+                .arg("--rootfs")
+                .arg(&tree)
+                .args(["--force", "--json", "--reason", marker])
+                .env("GNUPGHOME", self.gpg.home.path())
+                .env_remove("RUST_LOG"),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v[0]["result"], "committed", "{v}");
+        (
+            v[0]["checksum"].as_str().unwrap().to_string(),
+            v[0]["version"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Re-signs the summary after the repository was changed by hand.
+    fn resign_summary(&self, gpg: &Gpg) {
+        run_ok(
+            Command::new("ostree")
+                .arg(format!("--repo={}", self.repo.display()))
+                .args(["summary", "-u", "--gpg-sign=compose@corral.invalid"])
+                .arg(format!("--gpg-homedir={}", gpg.home.path().display())),
+        );
+    }
+}
+
+/// A sysroot in a temp dir with the stateroot `corral` and remote
+/// `corral` pointing at `server`.
+struct Sysroot {
+    dir: tempfile::TempDir,
+}
+
+impl Sysroot {
+    fn new(server: &Server) -> Sysroot {
+        let dir = scratch();
+        run_ok(
+            Command::new("ostree")
+                .args(["admin", "init-fs"])
+                .arg(dir.path()),
+        );
+        run_ok(
+            Command::new("ostree")
+                .args(["admin", "os-init", OS])
+                .arg(format!("--sysroot={}", dir.path().display())),
+        );
+        let s = Sysroot { dir };
+        let out = run_ok(
+            s.host()
+                .args(["remote", "add", "corral", &server.url(), "--gpg-key"])
+                .arg(&server.gpg.public_key),
+        );
+        assert!(stdout(&out).contains("with 1 key(s)"), "{}", stdout(&out));
+        s
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn host(&self) -> Command {
+        let mut c = Command::new(corral_bin());
+        c.arg("host")
+            .arg("--sysroot")
+            .arg(self.path())
+            .env_remove("RUST_LOG");
+        c
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = run_ok(self.host().args(["status", "--json"]));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// (checksum, serial) in boot order, as corral reports them.
+    fn order(&self) -> Vec<String> {
+        self.status()["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["checksum"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The checksums in boot order, as `ostree admin status` reports them.
+    fn ostree_order(&self) -> Vec<String> {
+        let out = run_ok(
+            Command::new("ostree")
+                .args(["admin", "status"])
+                .arg(format!("--sysroot={}", self.path().display())),
+        );
+        stdout(&out)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(&format!("{OS} ")))
+            .map(|c| c.split('.').next().unwrap().trim().to_string())
+            .collect()
+    }
+
+    fn deployment_dir(&self, index: usize) -> PathBuf {
+        let s = self.status();
+        let d = &s["deployments"][index];
+        self.path().join(format!(
+            "ostree/deploy/{OS}/deploy/{}.{}",
+            d["checksum"].as_str().unwrap(),
+            d["serial"]
+        ))
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = run_ok(self.host().args(args).arg("--json"));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `cmd`, expecting exit `code`; returns stdout + stderr.
+fn run_code(cmd: &mut Command, code: i32) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "{cmd:?}:\n{text}");
+    text
+}
+
+fn origin() -> String {
+    format!("corral:{REF}")
+}
+
+#[test]
+fn upgrades_rollbacks_deploys_and_status() {
+    let mut server = Server::start();
+    let (a, va) = server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    assert_eq!(sys.status()["deployments"], serde_json::json!([]));
+
+    // The first deployment names its origin.
+    let first = sys.json(&["deploy", "--origin", &origin()]);
+    assert_eq!(first["result"], "deployed", "{first}");
+    assert_eq!(first["to"]["checksum"], a.as_str());
+    assert_eq!(first["signature"]["state"], "valid");
+    assert_eq!(sys.order(), vec![a.clone()]);
+    assert_eq!(sys.ostree_order(), sys.order());
+
+    // Up to date: --check answers no with exit 1.
+    let text = run_code(sys.host().args(["upgrade", "--check"]), 1);
+    assert!(text.contains(&format!("no update: {va}")), "{text}");
+
+    // A local edit in /etc, upstream changing the same file and another.
+    std::fs::write(sys.deployment_dir(0).join("etc/app.conf"), "app=mine\n").unwrap();
+    std::fs::write(sys.deployment_dir(0).join("etc/local.conf"), "only here\n").unwrap();
+    let (b, vb) = server.compose("b", 64, |_| {});
+    let text = run_code(sys.host().args(["upgrade", "--check"]), 0);
+    assert!(
+        text.contains(&format!("update available: {va}")) && text.contains(&vb),
+        "{text}"
+    );
+    assert_eq!(sys.order(), vec![a.clone()], "--check changes nothing");
+
+    let up = sys.json(&["upgrade"]);
+    assert_eq!(up["result"], "deployed", "{up}");
+    assert_eq!(up["from"]["checksum"], a.as_str());
+    assert_eq!(up["to"]["checksum"], b.as_str());
+    assert_eq!(
+        up["etc"]["conflicts"],
+        serde_json::json!(["app.conf"]),
+        "{up}"
+    );
+    assert_eq!(
+        up["etc"]["local"],
+        serde_json::json!(["app.conf", "local.conf"]),
+        "{up}"
+    );
+    assert_eq!(sys.order(), vec![b.clone(), a.clone()]);
+    assert_eq!(sys.ostree_order(), sys.order());
+    let new_root = sys.deployment_dir(0);
+    assert_eq!(
+        std::fs::read_to_string(new_root.join("etc/app.conf")).unwrap(),
+        "app=mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(new_root.join("etc/local.conf")).unwrap(),
+        "only here\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(new_root.join("etc/motd")).unwrap(),
+        "welcome to b\n",
+        "upstream change taken"
+    );
+    assert_eq!(
+        std::fs::read_to_string(new_root.join("usr/bin/marker")).unwrap(),
+        "b"
+    );
+
+    // Status JSON against the sysroot.
+    let st = sys.status();
+    assert_eq!(st["booted"], false);
+    let d0 = &st["deployments"][0];
+    assert_eq!(
+        (d0["role"].as_str(), d0["version"].as_str()),
+        (Some("default"), Some(vb.as_str()))
+    );
+    assert_eq!(d0["origin"], origin().as_str());
+    assert_eq!(
+        d0["signature"]["signer"],
+        "corral compose test <compose@corral.invalid>"
+    );
+    assert_eq!(st["deployments"][1]["role"], "rollback");
+    assert_eq!(
+        (st["changes"]["from"].as_u64(), st["changes"]["to"].as_u64()),
+        (Some(1), Some(0))
+    );
+
+    // Rollback and roll forward, twice.
+    for _ in 0..2 {
+        run_ok(sys.host().arg("rollback"));
+        assert_eq!(sys.order(), vec![a.clone(), b.clone()]);
+        assert_eq!(sys.ostree_order(), sys.order());
+        run_ok(sys.host().arg("rollback"));
+        assert_eq!(sys.order(), vec![b.clone(), a.clone()]);
+    }
+
+    // C, then an older version by name; pins survive retention.
+    let (c, _vc) = server.compose("c", 64, |_| {});
+    let up = sys.json(&["upgrade"]);
+    assert_eq!(up["to"]["checksum"], c.as_str());
+    assert_eq!(sys.order(), vec![c.clone(), b.clone(), a.clone()]);
+    let text = run_ok(sys.host().args(["pin", "2"]));
+    assert!(stdout(&text).contains("pinned"));
+    assert_eq!(sys.status()["deployments"][2]["pinned"], true);
+    let old = sys.json(&["deploy", &va, "--keep", "2"]);
+    assert_eq!(old["to"]["checksum"], a.as_str(), "{old}");
+    // keep 2: the new one and the merge deployment (c); the pinned a stays,
+    // b goes.
+    assert_eq!(sys.order(), vec![a.clone(), c.clone(), a.clone()]);
+    assert_eq!(sys.ostree_order(), sys.order());
+    assert_eq!(old["dropped"].as_array().unwrap().len(), 1, "{old}");
+    assert!(old["dropped"][0].as_str().unwrap().starts_with(&b));
+
+    // A version that is not in the history is named with the ones that are.
+    let text = run_code(sys.host().args(["deploy", "43.19990101.0"]), 2);
+    assert!(
+        text.contains("has no version or commit `43.19990101.0`") && text.contains(&va),
+        "{text}"
+    );
+
+    // Newest again; then the server goes back in time: refused unless asked.
+    let up = sys.json(&["upgrade"]);
+    assert_eq!(up["to"]["checksum"], c.as_str(), "{up}");
+    run_ok(sys.host().args(["unpin", "2"]));
+    run_ok(sys.host().args(["cleanup", "--rollback"]));
+    assert_eq!(sys.order(), vec![c.clone()]);
+    run_ok(
+        Command::new("ostree")
+            .arg(format!("--repo={}", server.repo.display()))
+            .args(["reset", REF, &b]),
+    );
+    server.resign_summary(&server.gpg);
+    let text = run_code(sys.host().args(["upgrade"]), 2);
+    assert!(
+        text.contains("older than the deployed") && text.contains("--allow-downgrade"),
+        "{text}"
+    );
+    assert_eq!(sys.order(), vec![c.clone()]);
+    let down = sys.json(&["upgrade", "--allow-downgrade"]);
+    assert_eq!(down["to"]["checksum"], b.as_str(), "{down}");
+    assert_eq!(sys.order(), vec![b, c]);
+}
+
+#[test]
+fn unsigned_and_foreign_commits_are_refused() {
+    let mut server = Server::start();
+    let (a, _) = server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+    let stranger = Gpg::new("someone else <stranger@corral.invalid>");
+    let repo_arg = format!("--repo={}", server.repo.display());
+    let tree = server.work.path().join("plain");
+    std::fs::create_dir_all(tree.join("usr/lib/modules/6.9.0-t")).unwrap();
+    std::fs::write(tree.join("usr/lib/modules/6.9.0-t/vmlinuz"), "k").unwrap();
+
+    // An unsigned commit on the ref, the summary still signed by the
+    // right key.
+    run_ok(
+        Command::new("ostree")
+            .arg(&repo_arg)
+            .args(["commit", "-b", REF, "-s", "unsigned"])
+            .arg(format!("--tree=dir={}", tree.display())),
+    );
+    server.resign_summary(&server.gpg);
+    let text = run_code(sys.host().arg("upgrade"), 2);
+    assert!(text.to_lowercase().contains("signature"), "{text}");
+    assert_eq!(sys.order(), vec![a.clone()]);
+
+    // A commit signed by another key.
+    run_ok(
+        Command::new("ostree")
+            .arg(&repo_arg)
+            .args([
+                "commit",
+                "-b",
+                REF,
+                "-s",
+                "foreign",
+                "--gpg-sign=stranger@corral.invalid",
+            ])
+            .arg(format!("--gpg-homedir={}", stranger.home.path().display()))
+            .arg(format!("--tree=dir={}", tree.display())),
+    );
+    server.resign_summary(&server.gpg);
+    let text = run_code(sys.host().arg("upgrade"), 2);
+    assert!(
+        text.contains("public key not found") || text.contains("not signed by a key"),
+        "{text}"
+    );
+    assert_eq!(sys.order(), vec![a.clone()]);
+
+    // A summary signed by another key is not read at all.
+    run_ok(
+        Command::new("ostree")
+            .arg(&repo_arg)
+            .args(["summary", "-u", "--gpg-sign=stranger@corral.invalid"])
+            .arg(format!("--gpg-homedir={}", stranger.home.path().display())),
+    );
+    let text = run_code(sys.host().args(["upgrade", "--check"]), 2);
+    assert!(text.contains("the summary of remote corral"), "{text}");
+    assert_eq!(sys.order(), vec![a]);
+    // The remote itself verifies both, as `remote list` says.
+    let remotes = sys.json(&["remote", "list"]);
+    assert_eq!(remotes[0]["gpg_verify"], true);
+    assert_eq!(remotes[0]["gpg_verify_summary"], true);
+}
+
+/// Regular files of random content, so that a pull takes a while.
+fn bulk(root: &Path, files: usize) {
+    let dir = root.join("usr/share/bulk");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    for i in 0..files {
+        let mut data = vec![0u8; 8192];
+        for b in data.iter_mut() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+        std::fs::write(dir.join(format!("f{i:05}")), data).unwrap();
+    }
+}
+
+fn staged_objects(sysroot: &Path) -> usize {
+    let tmp = sysroot.join("ostree/repo/tmp");
+    let mut n = 0;
+    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with("staging-") {
+            for sub in walk_files(&e.path()) {
+                let _ = sub;
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_pull_changes_nothing_and_resumes() {
+    let mut server = Server::start();
+    let (a, _) = server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+    let (b, _) = server.compose("b", 64, |t| bulk(t, 1500));
+
+    let mut child = sys
+        .host()
+        .args(["upgrade", "--no-static-deltas", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if staged_objects(sys.path()) >= 150 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the upgrade finished before it could be killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no objects were staged"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        sys.order(),
+        vec![a.clone()],
+        "the booted deployment is untouched"
+    );
+    assert_eq!(sys.ostree_order(), vec![a.clone()]);
+    let staged = staged_objects(sys.path());
+    assert!(staged >= 150, "the fetched objects are kept ({staged})");
+
+    let up = sys.json(&["upgrade", "--no-static-deltas"]);
+    assert_eq!(up["to"]["checksum"], b.as_str(), "{up}");
+    let fetched = up["pull"]["objects"].as_u64().unwrap();
+    assert!(
+        fetched + 120 <= 1500,
+        "the second pull fetched {fetched} objects; the {staged} staged ones were not reused"
+    );
+    run_ok(
+        Command::new("ostree")
+            .arg(format!(
+                "--repo={}",
+                sys.path().join("ostree/repo").display()
+            ))
+            .arg("fsck"),
+    );
+}
+
+#[test]
+fn a_corrupt_object_is_found_and_not_deployed() {
+    let mut server = Server::start();
+    let (a, _) = server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+    let (_b, _) = server.compose("b", 64, |t| {
+        std::fs::write(t.join("usr/bin/only-in-b"), "this content is only in b\n").unwrap();
+    });
+    // find the content object of usr/bin/only-in-b and flip a byte
+    let out = run_ok(
+        Command::new("ostree")
+            .arg(format!("--repo={}", server.repo.display()))
+            .args(["rev-parse", REF]),
+    );
+    let rev = stdout(&out).trim().to_string();
+    let out = run_ok(
+        Command::new("ostree")
+            .arg(format!("--repo={}", server.repo.display()))
+            .args(["ls", "-C", &rev, "/usr/bin/only-in-b"]),
+    );
+    let csum = stdout(&out)
+        .split_whitespace()
+        .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap()
+        .to_string();
+    let object = server
+        .repo
+        .join(format!("objects/{}/{}.filez", &csum[..2], &csum[2..]));
+    let mut bytes = std::fs::read(&object).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0xff;
+    std::fs::write(&object, bytes).unwrap();
+
+    let text = run_code(sys.host().args(["upgrade", "--no-static-deltas"]), 2);
+    assert!(
+        text.to_lowercase().contains("corrupted") || text.contains("checksum"),
+        "{text}"
+    );
+    assert_eq!(sys.order(), vec![a]);
+}
+
+#[test]
+fn a_stalled_server_times_out() {
+    let mut server = Server::start();
+    server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+    // a server that accepts connections and never answers
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _hold = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    run_ok(
+        sys.host()
+            .args([
+                "remote",
+                "add",
+                "silent",
+                &format!("http://127.0.0.1:{port}/ostree"),
+                "--gpg-key",
+            ])
+            .arg(&server.gpg.public_key),
+    );
+    let started = Instant::now();
+    let text = run_code(
+        sys.host().args([
+            "deploy",
+            "--origin",
+            &format!("silent:{REF}"),
+            "--stall-timeout",
+            "2",
+        ]),
+        2,
+    );
+    assert!(text.contains("no progress for 2 s"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Root only: mounts a small tmpfs as the sysroot's /boot.
+struct SmallBoot(PathBuf);
+
+impl SmallBoot {
+    fn mount(boot: &Path, size: &str) -> SmallBoot {
+        run_ok(
+            Command::new("mount")
+                .args([
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={size}"),
+                    "corral-test-boot",
+                ])
+                .arg(boot),
+        );
+        SmallBoot(boot.to_path_buf())
+    }
+}
+
+impl Drop for SmallBoot {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_boot_partition_is_found_before_deploying() {
+    let mut server = Server::start();
+    server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    let _boot = SmallBoot::mount(&sys.path().join("boot"), "512k");
+    let first = sys.json(&["deploy", "--origin", &origin()]);
+    assert_eq!(first["result"], "deployed");
+    let (a, _) = (sys.order()[0].clone(), ());
+    let entries = walk_files(&sys.path().join("boot"));
+    let (b, vb) = server.compose("b", 2 << 20, |_| {});
+    let text = run_code(sys.host().arg("upgrade"), 2);
+    assert!(
+        text.contains("not enough space on") && text.contains("boot") && text.contains(&vb),
+        "{text}"
+    );
+    assert_eq!(sys.order(), vec![a.clone()]);
+    assert_eq!(
+        walk_files(&sys.path().join("boot")),
+        entries,
+        "/boot is untouched"
+    );
+    // the commit was fetched and verified: a later attempt needs no download
+    let dl = sys.json(&["upgrade", "--download-only"]);
+    assert_eq!(dl["result"], "downloaded", "{dl}");
+    assert_eq!(dl["to"]["checksum"], b.as_str());
+    // (the commit and its signature are fetched again, not the 2 MiB kernel)
+    assert!(dl["pull"]["bytes"].as_u64().unwrap() < 64 << 10, "{dl}");
+}
+
+fn health_script(root: &Path, name: &str, body: &str) {
+    let dir = root.join("etc/corral/health.d/required.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn failed_health_checks_roll_back_after_n_boots() {
+    let mut server = Server::start();
+    let (a, _) = server.compose("a", 64, |t| {
+        health_script(t, "10-marker", "test -f usr/bin/marker")
+    });
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+    let ok = sys.json(&["check"]);
+    assert_eq!(ok["healthy"], true, "{ok}");
+    assert_eq!(ok["scripts"][0]["name"], "required.d/10-marker");
+
+    let (b, _) = server.compose("b", 64, |t| {
+        health_script(t, "10-marker", "test -f usr/bin/marker");
+        health_script(t, "20-service", "echo 'service did not start' >&2; exit 4");
+    });
+    sys.json(&["upgrade"]);
+    assert_eq!(sys.order(), vec![b.clone(), a.clone()]);
+    std::fs::write(
+        sys.deployment_dir(0).join("etc/corral/host.toml"),
+        "max-failed-boots = 2\n",
+    )
+    .unwrap();
+
+    let text = run_code(sys.host().arg("check"), 1);
+    assert!(
+        text.contains("failed boot 1 of 2") && text.contains("required.d/20-service (exit 4)"),
+        "{text}"
+    );
+    assert_eq!(
+        sys.order(),
+        vec![b.clone(), a.clone()],
+        "one failed boot is not enough"
+    );
+    let text = run_code(sys.host().arg("check"), 1);
+    assert!(text.contains("rolled back to"), "{text}");
+    assert_eq!(sys.order(), vec![a.clone(), b.clone()]);
+    assert_eq!(sys.ostree_order(), sys.order());
+
+    let st = sys.status();
+    let rb = &st["last_rollback"];
+    assert!(rb["from"].as_str().unwrap().starts_with(&b), "{st}");
+    assert!(
+        rb["reason"].as_str().unwrap().contains("2 failed boots"),
+        "{st}"
+    );
+    assert_eq!(st["deployments"][1]["health"]["failed_boots"], 2);
+    let state = sys
+        .path()
+        .join(format!("ostree/deploy/{OS}/var/lib/corral/health.json"));
+    assert!(state.is_file());
+    // The previous deployment boots and is healthy.
+    let ok = sys.json(&["check"]);
+    assert_eq!(ok["healthy"], true, "{ok}");
+    assert_eq!(sys.order(), vec![a, b]);
+}
+
+#[test]
+fn a_second_writer_waits_or_names_the_holder() {
+    let mut server = Server::start();
+    server.compose("a", 64, |_| {});
+    let (sys, _) = (Sysroot::new(&server), ());
+    sys.json(&["deploy", "--origin", &origin()]);
+    server.compose("b", 64, |_| {});
+    sys.json(&["upgrade"]);
+    let lock = sys.path().join("ostree/corral-host.lock");
+    std::fs::write(&lock, "pid 4242 (corral host upgrade)\n").unwrap();
+    require_tool("flock");
+    let mut holder = Command::new("flock")
+        .arg("--no-fork")
+        .arg(&lock)
+        .args(["sleep", "3"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let text = run_code(sys.host().args(["--no-wait", "rollback"]), 2);
+    assert!(
+        text.contains("is locked by pid 4242 (corral host upgrade)"),
+        "{text}"
+    );
+    let before = sys.order();
+    // Without --no-wait it says whom it waits for, then does its work.
+    let started = Instant::now();
+    let text = run_code(sys.host().arg("rollback"), 0);
+    assert!(text.contains("waiting for pid 4242"), "{text}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "it did not wait"
+    );
+    holder.wait().unwrap();
+    let after = sys.order();
+    assert_eq!(after, vec![before[1].clone(), before[0].clone()]);
+}
+
+impl Server {
+    /// Composes the sample stream from the sample RPM repositories.
+    fn compose_sample(&mut self, repos: &Path) -> (String, String) {
+        let out = run_ok(
+            Command::new(corral_bin())
+                .args(["compose", "run"])
+                .arg(&self.stream)
+                .arg("--repo")
+                .arg(&self.repo)
+                .arg("--json")
+                .current_dir(repo_root())
+                .env("CORRAL_SAMPLE_REPOS", repos)
+                .env("GNUPGHOME", self.gpg.home.path())
+                .env("SOURCE_DATE_EPOCH", "1767225600")
+                .env_remove("RUST_LOG"),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v[0]["result"], "committed", "{v}");
+        (
+            v[0]["checksum"].as_str().unwrap().to_string(),
+            v[0]["version"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+#[test]
+fn a_one_package_update_comes_as_a_delta_with_its_package_diff() {
+    let repos = sample_repos();
+    let mut server = Server::start();
+    let (a, _) = server.compose_sample(repos.path());
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+
+    let updated = scratch();
+    run_ok(
+        Command::new("bash")
+            .arg(repo_root().join("tests/fixtures/rpms/build-repo.sh"))
+            .arg(updated.path())
+            .env("HELLO_VERSION", "1.1"),
+    );
+    let (b, vb) = server.compose_sample(updated.path());
+    let check = run_code(sys.host().args(["upgrade", "--check"]), 0);
+    assert!(
+        check.contains(&vb) && check.contains("a static delta is published"),
+        "{check}"
+    );
+    assert!(
+        check.contains("corral-hello.noarch 1.0-1 -> 1.1-1"),
+        "{check}"
+    );
+
+    let up = sys.json(&["upgrade"]);
+    assert_eq!(
+        (
+            up["from"]["checksum"].as_str(),
+            up["to"]["checksum"].as_str()
+        ),
+        (Some(a.as_str()), Some(b.as_str()))
+    );
+    assert!(
+        up["pull"]["delta_parts"].as_u64().unwrap() > 0,
+        "the static delta was not used: {up}"
+    );
+    let changed = serde_json::json!([{"name": "corral-hello", "arch": "noarch", "from": "1.0-1", "to": "1.1-1"}]);
+    assert_eq!(up["packages"]["changed"], changed);
+    let st = sys.status();
+    assert_eq!(st["changes"]["packages"]["changed"], changed, "{st}");
+    assert_eq!(st["changes"]["packages"]["added"], serde_json::json!([]));
+    let text = stdout(&run_ok(sys.host().arg("status")));
+    assert!(
+        text.contains("corral-hello.noarch 1.0-1 -> 1.1-1"),
+        "{text}"
+    );
+    // the deployed tree is the composed one
+    let hello =
+        std::fs::read_to_string(sys.deployment_dir(0).join("usr/bin/corral-hello")).unwrap();
+    assert!(hello.contains("corral-hello 1.1"), "{hello}");
+}
