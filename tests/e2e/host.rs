@@ -872,3 +872,37 @@ fn a_one_package_update_comes_as_a_delta_with_its_package_diff() {
         std::fs::read_to_string(sys.deployment_dir(0).join("usr/bin/corral-hello")).unwrap();
     assert!(hello.contains("corral-hello 1.1"), "{hello}");
 }
+
+#[test]
+fn the_documented_systemd_units_verify() {
+    require_tool("systemd-analyze");
+    let doc = std::fs::read_to_string(repo_root().join("docs/host.md")).unwrap();
+    let dir = scratch();
+    let mut units = Vec::new();
+    for name in [
+        "corral-host-check.service",
+        "corral-host-upgrade.service",
+        "corral-host-upgrade.timer",
+    ] {
+        let marker = format!("`/etc/systemd/system/{name}`:\n\n```ini\n");
+        let start = doc
+            .find(&marker)
+            .unwrap_or_else(|| panic!("docs/host.md has no {name}"))
+            + marker.len();
+        let body = &doc[start..start + doc[start..].find("```").unwrap()];
+        let body = body.replace("/usr/bin/corral", &corral_bin().display().to_string());
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        units.push(path);
+    }
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&units)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify refused the documented units:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
