@@ -958,7 +958,7 @@ async fn mirrored_repositories_are_read_only() {
 async fn metrics_healthz_and_catalog_page() {
     let r = Registry::new();
     let (_, d) = r.push_image("web/app", "v1", "w").await;
-    // A cosign-style signature tag marks it signed.
+    // A cosign-style signature tag marks it signed (not verified: no keys).
     let (m, _) = r.push_image("web/app", "other", "o").await;
     r.put_manifest(
         "web/app",
@@ -1010,6 +1010,9 @@ async fn metrics_healthz_and_catalog_page() {
         html.contains("2026-01-02T03:04:05Z"),
         "created date from the config: {html}"
     );
-    assert!(html.contains("<td>yes</td>"), "signature detected: {html}");
+    assert!(
+        html.contains("<td class=\"unverified\">signed, not verified: no trusted keys"),
+        "signature detected: {html}"
+    );
     assert!(!html.contains("<script"));
 }
