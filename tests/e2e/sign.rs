@@ -724,9 +724,22 @@ fn signing_against_a_token_only_registry() {
     let msg = String::from_utf8_lossy(&wrong.stderr);
     assert!(msg.contains("/token") && msg.contains("401"), "{msg}");
 
+    let tokens_issued = || {
+        let out = curl(&["-o", "-", &format!("http://{host}/metrics")]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("corral_mirror_requests_total{route=\"token\",status=\"200\"} ")
+            })
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
     for args in [&key_args[..], &gpg_args[..]] {
+        let before = tokens_issued();
         let ok = sign(args, "t:t");
         assert!(ok.status.success(), "{args:?}: {ok:?}");
+        // One token per signing: the blob uploads and the manifest push (or
+        // the lookaside PUT) share the cached push token.
+        assert_eq!(tokens_issued(), before + 1, "{args:?}");
     }
     // Pulls stay anonymous, so verify needs no credentials.
     let pubkey = w.join("keys/cosign.pub");

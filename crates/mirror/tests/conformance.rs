@@ -1016,3 +1016,58 @@ async fn metrics_healthz_and_catalog_page() {
     );
     assert!(!html.contains("<script"));
 }
+
+#[tokio::test]
+async fn token_only_takes_basic_credentials_at_the_token_endpoint_only() {
+    let r = Registry::with(|c| c.auth.token_only = true);
+    let auth = basic(USER, PASSWORD);
+    // Basic credentials count for nothing on /v2/ and /sigstore/: a push is
+    // challenged with the scope it needs.
+    let push = r
+        .send(
+            Method::POST,
+            "/v2/acme/app/blobs/uploads/",
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(push.status, StatusCode::UNAUTHORIZED);
+    assert!(push
+        .header("www-authenticate")
+        .unwrap()
+        .ends_with(r#"scope="repository:acme/app:pull,push""#));
+    let sig = format!("/sigstore/acme/app@sha256={}/signature-1", "a".repeat(64));
+    let put = r.send(Method::PUT, &sig, &[], "sig").await;
+    assert_eq!(put.status, StatusCode::UNAUTHORIZED);
+    assert!(put
+        .header("www-authenticate")
+        .unwrap()
+        .ends_with(r#"scope="repository:acme/app:pull,push""#));
+    // /token still takes them, and its token pushes.
+    let t = r
+        .send_raw(
+            Method::GET,
+            "/token?service=corral&scope=repository:acme/app:pull,push",
+            &[("authorization", &auth)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK);
+    let bearer = format!("Bearer {}", t.json()["token"].as_str().unwrap());
+    let s = r
+        .send_raw(
+            Method::POST,
+            "/v2/acme/app/blobs/uploads/",
+            &[("authorization", &bearer)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(s.status, StatusCode::ACCEPTED);
+    let put = r
+        .send_raw(Method::PUT, &sig, &[("authorization", &bearer)], "sig")
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    // Anonymous pulls are unaffected.
+    let got = r.send_raw(Method::GET, &sig, &[], Body::empty()).await;
+    assert_eq!((got.status, &got.body[..]), (StatusCode::OK, &b"sig"[..]));
+}

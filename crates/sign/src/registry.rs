@@ -507,7 +507,31 @@ async fn check(resp: Response, url: &str) -> anyhow::Result<Response> {
 
 #[cfg(test)]
 mod tests {
-    use super::ImageRef;
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        // Unquoted values, spaces after commas, a scope with a comma inside
+        // its quotes, and the scheme in any case.
+        let c = BearerChallenge::parse(
+            r#"bearer realm="https://auth.example/token", service=registry.example,scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            BearerChallenge {
+                realm: "https://auth.example/token".into(),
+                service: Some("registry.example".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            }
+        );
+        let c = BearerChallenge::parse(r#"Bearer realm="http://h/token""#).unwrap();
+        assert_eq!((c.service, c.scope), (None, None));
+        assert!(BearerChallenge::parse(r#"Bearer service="x""#).is_none());
+        assert!(BearerChallenge::parse("Bearer").is_none());
+        assert_eq!(scope_for(&Method::HEAD, "a/b"), "repository:a/b:pull");
+        assert_eq!(scope_for(&Method::PATCH, "a/b"), "repository:a/b:pull,push");
+    }
 
     #[test]
     fn references() {
