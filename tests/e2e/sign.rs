@@ -307,6 +307,7 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
     push(&other_image, &format!("{host}/sample/other:1"));
     push(&base, &format!("{host}/sample/wrongkey:1"));
     push(&base, &format!("{host}/sample/unsigned:1"));
+    push(&base, &format!("{host}/sample/garbled:1"));
 
     let sign = |home: &GpgHome, image: &str, creds: &str| {
         output(
@@ -377,6 +378,17 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
         ]);
         assert_eq!(put.stdout, b"201", "{target}");
     }
+    // Something that is no OpenPGP message at all, for the catalog.
+    let garbled = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        "not a signature",
+        &url.replace("/sample/base@", "/sample/garbled@"),
+    ]);
+    assert_eq!(garbled.stdout, b"201");
 
     let cases = [
         ("base", 0, "verified"),
@@ -403,6 +415,7 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
         ("other", ("not-verified", "other-digest")),
         ("wrongkey", ("not-verified", "unknown-key")),
         ("unsigned", ("unsigned", "")),
+        ("garbled", ("not-verified", "bad-signature")),
     ] {
         assert_eq!(
             catalog_status(&got, &format!("sample/{repo}")),
