@@ -308,6 +308,7 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
     push(&base, &format!("{host}/sample/wrongkey:1"));
     push(&base, &format!("{host}/sample/unsigned:1"));
     push(&base, &format!("{host}/sample/garbled:1"));
+    push(&base, &format!("{host}/sample/tampered:1"));
 
     let sign = |home: &GpgHome, image: &str, creds: &str| {
         output(
@@ -389,6 +390,49 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
         &url.replace("/sample/base@", "/sample/garbled@"),
     ]);
     assert_eq!(garbled.stdout, b"201");
+    // A trusted key's signature over data changed afterwards (uncompressed,
+    // so the literal bytes can be edited): gpgv's BADSIG.
+    let payload = w.join("payload.json");
+    std::fs::write(
+        &payload,
+        r#"{"critical":{"identity":{"docker-reference":"x"}}}"#,
+    )
+    .unwrap();
+    let signed = run_ok(
+        Command::new("gpg")
+            .arg("--homedir")
+            .arg(trusted.path())
+            .args([
+                "--batch",
+                "--compress-algo",
+                "none",
+                "--local-user",
+                "corral image signing",
+                "--sign",
+                "--output",
+                "-",
+            ])
+            .stdin(std::fs::File::open(&payload).unwrap()),
+    )
+    .stdout;
+    let at = signed
+        .windows(b"docker-reference".len())
+        .position(|w| w == b"docker-reference")
+        .expect("the literal payload is in the message");
+    let mut tampered = signed.clone();
+    tampered[at] = b'D';
+    let tampered_path = w.join("tampered.sig");
+    std::fs::write(&tampered_path, tampered).unwrap();
+    let put = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", tampered_path.display()),
+        &url.replace("/sample/base@", "/sample/tampered@"),
+    ]);
+    assert_eq!(put.stdout, b"201");
 
     let cases = [
         ("base", 0, "verified"),
@@ -416,6 +460,7 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
         ("wrongkey", ("not-verified", "unknown-key")),
         ("unsigned", ("unsigned", "")),
         ("garbled", ("not-verified", "bad-signature")),
+        ("tampered", ("not-verified", "bad-signature")),
     ] {
         assert_eq!(
             catalog_status(&got, &format!("sample/{repo}")),
@@ -423,6 +468,20 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
             "{repo}: {got:?}"
         );
     }
+    // Both are bad signatures, for different reasons.
+    let detail = |repo: &str| got[repo]["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail("sample/tampered").contains("does not match its data"),
+        "{got:?}"
+    );
+    assert!(
+        detail("sample/garbled").contains("not an OpenPGP"),
+        "{got:?}"
+    );
+    assert!(
+        detail("sample/wrongkey").contains(&fingerprints[1][24..]),
+        "{got:?}"
+    );
     let page = String::from_utf8(curl(&[&format!("http://{host}/")]).stdout).unwrap();
     let section = |repo: &str| {
         let start = page.find(&format!("<h2 id=\"sample/{repo}\">")).unwrap();

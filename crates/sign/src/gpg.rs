@@ -182,10 +182,19 @@ pub fn check_signature(keyrings: &[PathBuf], signature: &[u8]) -> anyhow::Result
     if line("BADSIG").is_some() {
         return Ok(GpgCheck::BadSignature);
     }
-    if let Some(fields) = line("NO_PUBKEY").or_else(|| line("ERRSIG")) {
+    if let Some(fields) = line("NO_PUBKEY") {
         return Ok(GpgCheck::UnknownKey(
             fields.first().cloned().unwrap_or_default(),
         ));
+    }
+    // ERRSIG <keyid> <pkalgo> <hashalgo> <class> <time> <rc>: rc 9 is a
+    // missing key, anything else a signature gpgv cannot check.
+    if let Some(fields) = line("ERRSIG") {
+        return Ok(if fields.get(5).map(String::as_str) == Some("9") {
+            GpgCheck::UnknownKey(fields.first().cloned().unwrap_or_default())
+        } else {
+            GpgCheck::BadSignature
+        });
     }
     Ok(GpgCheck::Malformed)
 }
