@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -192,8 +192,6 @@ fn check_keys(keys: &TrustedKeys, found: &Found) -> KeyCheck {
 #[derive(Default)]
 pub struct SignatureCache {
     checks: Mutex<HashMap<(Digest, [u8; 32]), KeyCheck>>,
-    /// Key checks run (cache misses), for tests and `/metrics`.
-    pub runs: AtomicU64,
 }
 
 /// Why a tag's signatures did not verify, most telling first.
@@ -410,7 +408,7 @@ async fn checked(app: &App, digest: &Digest, found: Found) -> KeyCheck {
     let check = tokio::task::spawn_blocking(move || check_keys(&trust, &found))
         .await
         .unwrap_or_else(|e| KeyCheck::BadSignature(format!("signature check panicked: {e}")));
-    app.signature_cache.runs.fetch_add(1, Relaxed);
+    app.metrics.signature_checks.fetch_add(1, Relaxed);
     let mut checks = app.signature_cache.checks.lock().expect("cache lock");
     if checks.len() >= MAX_CACHED {
         checks.clear();

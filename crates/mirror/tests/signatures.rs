@@ -218,10 +218,15 @@ async fn catalog_tells_verified_from_merely_signed() {
 
     // Key checks are cached by manifest and signature digest: a second
     // look runs none.
-    let runs = reg.app.signature_cache.runs.load(Relaxed);
+    let runs = reg.app.metrics.signature_checks.load(Relaxed);
     assert_eq!(runs, 6, "one check per signature");
     assert_eq!(statuses(&reg).await, got);
-    assert_eq!(reg.app.signature_cache.runs.load(Relaxed), runs);
+    assert_eq!(reg.app.metrics.signature_checks.load(Relaxed), runs);
+    let metrics = reg
+        .send_raw(Method::GET, "/metrics", &[], Body::empty())
+        .await;
+    assert!(String::from_utf8_lossy(&metrics.body)
+        .contains(&format!("corral_mirror_signature_checks_total {runs}\n")));
 
     // The page says the same, with the key.
     let page = reg.send_raw(Method::GET, "/", &[], Body::empty()).await;
