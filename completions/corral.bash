@@ -2433,7 +2433,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__mirror__subcmd__serve)
-            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --verbose --help --version"
+            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --trust-cosign-key --trust-gpg-keyring --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2460,6 +2460,14 @@ _corral() {
                     return 0
                     ;;
                 --ostree-repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-cosign-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-gpg-keyring)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,7 +35,8 @@ struct Mirror {
 }
 
 impl Mirror {
-    fn start(dir: &Path) -> Mirror {
+    /// With more `corral mirror serve` arguments.
+    fn start_with(dir: &Path, extra: &[&str]) -> Mirror {
         require_tool("htpasswd");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -52,6 +53,7 @@ impl Mirror {
             .arg(dir.join("storage"))
             .arg("--htpasswd")
             .arg(dir.join("htpasswd"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -79,6 +81,44 @@ impl Drop for Mirror {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `signatures` of each repository's tag `1` on `/catalog.json`.
+fn catalog_signatures(host: &str) -> serde_json::Map<String, serde_json::Value> {
+    let out = curl(&["-o", "-", &format!("http://{host}/catalog.json")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let body = text.strip_suffix("200").expect("catalog.json answers 200");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let tag = r["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["tag"] == "1")
+                .expect("tag 1 is listed");
+            (
+                r["name"].as_str().unwrap().to_string(),
+                tag["signatures"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// (status, reason or key) of one catalog entry.
+fn catalog_status(
+    got: &serde_json::Map<String, serde_json::Value>,
+    repo: &str,
+) -> (String, String) {
+    let s = &got[repo];
+    let detail = s["reason"].as_str().or(s["key"].as_str()).unwrap_or("");
+    (
+        s["status"].as_str().unwrap().to_string(),
+        detail.to_string(),
+    )
 }
 
 fn sha256(data: &[u8]) -> String {
@@ -236,20 +276,29 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
     require_tool("gpgv");
     let work = scratch();
     let w = work.path();
-    let mirror = Mirror::start(w);
-    let host = mirror.host();
     let (trusted, other) = (GpgHome::new(), GpgHome::new());
+    let mut fingerprints = Vec::new();
     for (home, out) in [(&trusted, "keys-a"), (&other, "keys-b")] {
-        run_ok(
+        let generated = run_ok(
             sign_cmd()
                 .args(["key", "generate", "--type", "gpg", "--gpg-homedir"])
                 .arg(home.path())
                 .arg("--out")
                 .arg(w.join(out)),
         );
+        let stdout = String::from_utf8(generated.stdout).unwrap();
+        fingerprints.push(
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("fingerprint: "))
+                .unwrap()
+                .to_string(),
+        );
     }
     let keyring = w.join("keys-a/corral-signing.gpg");
     let keyring = keyring.to_str().unwrap();
+    let mirror = Mirror::start_with(w, &["--trust-gpg-keyring", keyring]);
+    let host = mirror.host();
 
     let (base, _) = make_image(w, "base", "base");
     let (other_image, _) = make_image(w, "other", "other");
@@ -258,6 +307,8 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
     push(&other_image, &format!("{host}/sample/other:1"));
     push(&base, &format!("{host}/sample/wrongkey:1"));
     push(&base, &format!("{host}/sample/unsigned:1"));
+    push(&base, &format!("{host}/sample/garbled:1"));
+    push(&base, &format!("{host}/sample/tampered:1"));
 
     let sign = |home: &GpgHome, image: &str, creds: &str| {
         output(
@@ -328,6 +379,60 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
         ]);
         assert_eq!(put.stdout, b"201", "{target}");
     }
+    // Something that is no OpenPGP message at all, for the catalog.
+    let garbled = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        "not a signature",
+        &url.replace("/sample/base@", "/sample/garbled@"),
+    ]);
+    assert_eq!(garbled.stdout, b"201");
+    // A trusted key's signature over data changed afterwards (uncompressed,
+    // so the literal bytes can be edited): gpgv's BADSIG.
+    let payload = w.join("payload.json");
+    std::fs::write(
+        &payload,
+        r#"{"critical":{"identity":{"docker-reference":"x"}}}"#,
+    )
+    .unwrap();
+    let signed = run_ok(
+        Command::new("gpg")
+            .arg("--homedir")
+            .arg(trusted.path())
+            .args([
+                "--batch",
+                "--compress-algo",
+                "none",
+                "--local-user",
+                "corral image signing",
+                "--sign",
+                "--output",
+                "-",
+            ])
+            .stdin(std::fs::File::open(&payload).unwrap()),
+    )
+    .stdout;
+    let at = signed
+        .windows(b"docker-reference".len())
+        .position(|w| w == b"docker-reference")
+        .expect("the literal payload is in the message");
+    let mut tampered = signed.clone();
+    tampered[at] = b'D';
+    let tampered_path = w.join("tampered.sig");
+    std::fs::write(&tampered_path, tampered).unwrap();
+    let put = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", tampered_path.display()),
+        &url.replace("/sample/base@", "/sample/tampered@"),
+    ]);
+    assert_eq!(put.stdout, b"201");
 
     let cases = [
         ("base", 0, "verified"),
@@ -345,16 +450,53 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
         );
     }
 
-    // The catalog page marks lookaside-signed images (signed, not verified:
-    // the mirror holds no keys).
+    // The catalog checks the lookaside signatures against the keyring the
+    // mirror trusts, and tells the refusals apart as verify does.
+    let got = catalog_signatures(&host);
+    for (repo, want) in [
+        ("base", ("verified", fingerprints[0].as_str())),
+        ("copy", ("not-verified", "other-reference")),
+        ("other", ("not-verified", "other-digest")),
+        ("wrongkey", ("not-verified", "unknown-key")),
+        ("unsigned", ("unsigned", "")),
+        ("garbled", ("not-verified", "bad-signature")),
+        ("tampered", ("not-verified", "bad-signature")),
+    ] {
+        assert_eq!(
+            catalog_status(&got, &format!("sample/{repo}")),
+            (want.0.to_string(), want.1.to_string()),
+            "{repo}: {got:?}"
+        );
+    }
+    // Both are bad signatures, for different reasons.
+    let detail = |repo: &str| got[repo]["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail("sample/tampered").contains("does not match its data"),
+        "{got:?}"
+    );
+    assert!(
+        detail("sample/garbled").contains("not an OpenPGP"),
+        "{got:?}"
+    );
+    assert!(
+        detail("sample/wrongkey").contains(&fingerprints[1][24..]),
+        "{got:?}"
+    );
     let page = String::from_utf8(curl(&[&format!("http://{host}/")]).stdout).unwrap();
     let section = |repo: &str| {
         let start = page.find(&format!("<h2 id=\"sample/{repo}\">")).unwrap();
         let rest = &page[start..];
         rest[..rest.find("</table>").unwrap()].to_string()
     };
-    assert!(section("base").contains("<td>yes</td>"), "{page}");
-    assert!(section("unsigned").contains("<td>no</td>"), "{page}");
+    assert!(
+        section("base").contains(&format!("verified (gpg, key {})", fingerprints[0])),
+        "{page}"
+    );
+    assert!(
+        section("wrongkey").contains("signed, not verified: unknown key"),
+        "{page}"
+    );
+    assert!(section("unsigned").contains(">unsigned</td>"), "{page}");
 
     // Debian's skopeo with the policy corral writes.
     let pol = w.join("policy");
@@ -417,8 +559,6 @@ fn cosign_keys_sign_and_verify_and_match_an_independent_checker() {
     );
     let work = scratch();
     let w = work.path();
-    let mirror = Mirror::start(w);
-    let host = mirror.host();
     for (dir, pw) in [("keys", "pw"), ("keys-other", "pw2")] {
         run_ok(
             sign_cmd()
@@ -429,6 +569,8 @@ fn cosign_keys_sign_and_verify_and_match_an_independent_checker() {
     }
     let key = w.join("keys/cosign.key");
     let pubkey = w.join("keys/cosign.pub");
+    let mirror = Mirror::start_with(w, &["--trust-cosign-key", pubkey.to_str().unwrap()]);
+    let host = mirror.host();
     let mode = std::fs::metadata(&key).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(std::fs::read_to_string(&key)
@@ -538,5 +680,148 @@ fn cosign_keys_sign_and_verify_and_match_an_independent_checker() {
         other.status.code(),
         Some(1),
         "the checker accepted another key"
+    );
+
+    let got = catalog_signatures(&host);
+    let (status, fingerprint) = catalog_status(&got, "sample/base");
+    assert_eq!(status, "verified", "{got:?}");
+    assert_eq!(fingerprint.len(), 64, "{got:?}");
+    assert_eq!(
+        catalog_status(&got, "sample/unsigned"),
+        ("unsigned".into(), "".into())
+    );
+
+    // Without its `.sig` tag the signature is still a referrer: verify and
+    // the catalog find it there.
+    let tag_url = format!("http://{host}/v2/sample/base/manifests/{sig_tag}");
+    let deleted = curl(&["-u", "t:t", "-X", "DELETE", "-o", "/dev/null", &tag_url]);
+    assert_eq!(deleted.stdout, b"202");
+    let gone = curl(&["-o", "/dev/null", &tag_url]);
+    assert_eq!(gone.stdout, b"404");
+    assert_eq!(verify(&[&image, "--key", pubkey_s]), (0, "verified".into()));
+    assert_eq!(
+        verify(&[&image, "--key", other_pub.to_str().unwrap()]),
+        (1, "wrong-key".into())
+    );
+    assert_eq!(
+        catalog_status(&catalog_signatures(&host), "sample/base"),
+        ("verified".into(), fingerprint)
+    );
+}
+
+/// A mirror that takes bearer tokens only on `/v2/` and `/sigstore/` (as
+/// Docker Hub does): corral sign fetches tokens from `/token` with its
+/// basic credentials, for manifests, blob uploads and the lookaside.
+#[test]
+fn signing_against_a_token_only_registry() {
+    require_tool("skopeo");
+    require_tool("gpgv");
+    let work = scratch();
+    let w = work.path();
+    run_ok(
+        sign_cmd()
+            .args(["key", "generate", "--type", "cosign", "--out"])
+            .arg(w.join("keys"))
+            .env("CORRAL_KEY_PASSWORD", "pw"),
+    );
+    let home = GpgHome::new();
+    run_ok(
+        sign_cmd()
+            .args(["key", "generate", "--type", "gpg", "--gpg-homedir"])
+            .arg(home.path())
+            .arg("--out")
+            .arg(w.join("keys")),
+    );
+    let config = w.join("mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\nhtpasswd = \"{}\"\ntoken_only = true\n",
+            w.join("htpasswd").display()
+        ),
+    )
+    .unwrap();
+    let mirror = Mirror::start_with(w, &["--config", config.to_str().unwrap()]);
+    let host = mirror.host();
+    let (base, _) = make_image(w, "base", "base");
+    push(&base, &format!("{host}/sample/base:1"));
+    let image = format!("{host}/sample/base:1");
+    let digest = remote_digest(&image);
+
+    // Basic credentials alone no longer push there.
+    let url = format!(
+        "http://{host}/sigstore/sample/base@{}/signature-1",
+        digest.replace(':', "=")
+    );
+    let basic = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        "x",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &url,
+    ]);
+    let headers = String::from_utf8_lossy(&basic.stdout).to_lowercase();
+    assert!(headers.ends_with("401"), "{headers}");
+    assert!(
+        headers.contains("www-authenticate: bearer realm=")
+            && headers.contains("scope=\"repository:sample/base:pull,push\""),
+        "{headers}"
+    );
+
+    let sign = |extra: &[&str], creds: &str| {
+        output(
+            sign_cmd()
+                .args(["sign", "image", &image, "--plain-http"])
+                .args(extra)
+                .env("CORRAL_REGISTRY_CREDS", creds)
+                .env("CORRAL_KEY_PASSWORD", "pw"),
+        )
+    };
+    let key = w.join("keys/cosign.key");
+    let key_args = ["--key", key.to_str().unwrap()];
+    let gpg_args = [
+        "--gpg-key",
+        "corral image signing",
+        "--gpg-homedir",
+        home.path().to_str().unwrap(),
+    ];
+    let wrong = sign(&key_args, "t:wrong");
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
+    let msg = String::from_utf8_lossy(&wrong.stderr);
+    assert!(msg.contains("/token") && msg.contains("401"), "{msg}");
+
+    let tokens_issued = || {
+        let out = curl(&["-o", "-", &format!("http://{host}/metrics")]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("corral_mirror_requests_total{route=\"token\",status=\"200\"} ")
+            })
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    for args in [&key_args[..], &gpg_args[..]] {
+        let before = tokens_issued();
+        let ok = sign(args, "t:t");
+        assert!(ok.status.success(), "{args:?}: {ok:?}");
+        // One token per signing: the blob uploads and the manifest push (or
+        // the lookaside PUT) share the cached push token.
+        assert_eq!(tokens_issued(), before + 1, "{args:?}");
+    }
+    // Pulls stay anonymous, so verify needs no credentials.
+    let pubkey = w.join("keys/cosign.pub");
+    assert_eq!(
+        verify(&[&image, "--key", pubkey.to_str().unwrap()]),
+        (0, "verified".into())
+    );
+    let keyring = w.join("keys/corral-signing.gpg");
+    assert_eq!(
+        verify(&[&image, "--gpg-keyring", keyring.to_str().unwrap()]),
+        (0, "verified".into())
     );
 }

@@ -70,6 +70,7 @@ pub struct Authenticator {
     ttl: u64,
     pub service: String,
     realm: Option<String>,
+    token_only: bool,
     /// Hashes of (user, password) pairs bcrypt already accepted: bcrypt is
     /// deliberately slow and clients send basic auth on every request.
     verified: Mutex<HashSet<[u8; 32]>>,
@@ -122,6 +123,7 @@ impl Authenticator {
             ttl: cfg.token_ttl_secs,
             service: cfg.service.clone(),
             realm: cfg.realm.clone(),
+            token_only: cfg.token_only,
             verified: Mutex::new(HashSet::new()),
         })
     }
@@ -222,6 +224,18 @@ impl Authenticator {
         }
     }
 
+    /// Who made a registry request (`/v2/`, `/sigstore/`): as [`identify`],
+    /// except that with `token_only` basic credentials count for nothing
+    /// there, so the client is challenged and fetches a token.
+    ///
+    /// [`identify`]: Authenticator::identify
+    pub fn identify_registry(&self, headers: &HeaderMap) -> Identity {
+        if self.token_only && Self::basic_credentials(headers).is_some() {
+            return Identity::Anonymous;
+        }
+        self.identify(headers)
+    }
+
     /// Whether `who` may do `action` on `repo`.
     pub fn allowed(&self, who: &Identity, repo: &str, action: Action) -> bool {
         match who {
@@ -318,6 +332,26 @@ mod tests {
         // a token from another secret is rejected
         let other = Authenticator::from_config(&AuthConfig::default()).unwrap();
         assert!(other.verify_token(&t).is_none());
+    }
+
+    #[test]
+    fn token_only_ignores_basic_on_the_registry() {
+        let mut a = auth();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            format!("Basic {}", STANDARD.encode("alice:secret"))
+                .parse()
+                .unwrap(),
+        );
+        assert!(matches!(a.identify_registry(&h), Identity::User(_)));
+        a.token_only = true;
+        assert!(matches!(a.identify_registry(&h), Identity::Anonymous));
+        // The token endpoint still takes them.
+        assert!(matches!(a.identify(&h), Identity::User(_)));
+        let (t, _) = a.issue_token("alice", vec![]);
+        h.insert("authorization", format!("Bearer {t}").parse().unwrap());
+        assert!(matches!(a.identify_registry(&h), Identity::Token(_)));
     }
 
     #[test]

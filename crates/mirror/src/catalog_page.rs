@@ -1,6 +1,8 @@
 //! The catalog page at `/`: server-rendered HTML, no JavaScript. Lists every
-//! repository's tags with digest, size, creation date, whether signatures are
-//! attached, and pull commands for podman and docker.
+//! repository's tags with digest, size, creation date, whether their
+//! signatures verify against the mirror's trusted keys ([`crate::trust`]),
+//! and pull commands for podman and docker. `/catalog.json` is the same
+//! data for machines.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -8,11 +10,13 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
 
 use crate::api::manifests::is_index;
 use crate::api::App;
 use crate::auth::Identity;
 use crate::name::{Digest, RepoName};
+use crate::trust::{tag_signatures, TagSignatures};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -45,16 +49,36 @@ fn human(n: u64) -> String {
     }
 }
 
+#[derive(Debug, Serialize)]
 pub struct TagRow {
     pub tag: String,
+    #[serde(serialize_with = "display")]
     pub digest: Digest,
     pub size: u64,
     pub created: Option<String>,
-    pub signed: bool,
+    pub signatures: TagSignatures,
+    pub pull: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepoRows {
+    pub name: String,
+    pub mirrored: bool,
+    pub tags: Vec<TagRow>,
+}
+
+fn display<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
 }
 
 /// Facts shown for one tag.
-async fn tag_row(app: &App, repo: &RepoName, tag: &str, tags: &[String]) -> Option<TagRow> {
+async fn tag_row(
+    app: &App,
+    host: &str,
+    repo: &RepoName,
+    tag: &str,
+    tags: &[String],
+) -> Option<TagRow> {
     let (d, _) = app.store.get_tag(repo, tag).await.ok()??;
     let m = app.store.get_manifest(repo, &d).await.ok()??;
     let v: serde_json::Value = serde_json::from_slice(&m.body).ok()?;
@@ -108,69 +132,118 @@ async fn tag_row(app: &App, repo: &RepoName, tag: &str, tags: &[String]) -> Opti
             }
         }
     }
-    let sig_tag = format!("sha256-{}.sig", d.hex());
-    let signed = tags.contains(&sig_tag)
-        || !app.store.list_referrers(repo, &d).await.ok()?.is_empty()
-        || crate::lookaside::has_signature(&app.config.storage, repo.as_str(), d.hex());
+    let signatures = tag_signatures(app, host, repo, tag, &d, tags).await;
     Some(TagRow {
         tag: tag.to_string(),
+        pull: format!("{host}/{repo}:{tag}"),
         digest: d,
         size,
         created,
-        signed,
+        signatures,
     })
 }
 
-pub(crate) async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if matches!(app.auth.identify(&headers), Identity::Invalid)
-        || (!app.auth.anonymous_pull()
-            && matches!(app.auth.identify(&headers), Identity::Anonymous))
+/// Every repository and its image tags (signature tags left out).
+pub async fn collect(app: &App, host: &str) -> anyhow::Result<Vec<RepoRows>> {
+    let mut out = Vec::new();
+    for repo in app.store.list_repos().await? {
+        let tags = app.store.list_tags(&repo).await.unwrap_or_default();
+        let mut rows = Vec::new();
+        for tag in tags.iter().filter(|t| !t.ends_with(".sig")) {
+            if let Some(row) = tag_row(app, host, &repo, tag, &tags).await {
+                rows.push(row);
+            }
+        }
+        out.push(RepoRows {
+            name: repo.to_string(),
+            mirrored: app.config.upstream_for(&repo).is_some(),
+            tags: rows,
+        });
+    }
+    Ok(out)
+}
+
+/// The signature cell: a class for the colour and the text.
+fn signature_cell(s: &TagSignatures) -> (&'static str, String) {
+    match s {
+        TagSignatures::Verified { format, key, .. } => {
+            ("verified", format!("verified ({format}, key {key})"))
+        }
+        TagSignatures::NotVerified { reason, detail, .. } => (
+            "unverified",
+            format!("signed, not verified: {} ({detail})", reason.as_str()),
+        ),
+        TagSignatures::Unsigned => ("unsigned", "unsigned".to_string()),
+    }
+}
+
+/// The page's access rule: the pull rule, with basic credentials welcome.
+fn refuse(app: &App, headers: &HeaderMap) -> Option<Response> {
+    if matches!(app.auth.identify(headers), Identity::Invalid)
+        || (!app.auth.anonymous_pull() && matches!(app.auth.identify(headers), Identity::Anonymous))
     {
         let mut r = (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
         r.headers_mut().insert(
             "www-authenticate",
             axum::http::HeaderValue::from_static("Basic realm=\"corral\""),
         );
-        return r;
+        return Some(r);
+    }
+    None
+}
+
+async fn rows(app: &App, headers: &HeaderMap) -> Result<Vec<RepoRows>, Response> {
+    if let Some(r) = refuse(app, headers) {
+        return Err(r);
     }
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| app.config.listen.to_string());
-    let repos = match app.store.list_repos().await {
+    collect(app, &host).await.map_err(|e| {
+        tracing::error!(error = format!("{e:#}"), "listing repositories");
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+    })
+}
+
+/// `GET /catalog.json`.
+pub(crate) async fn json(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    match rows(&app, &headers).await {
+        Ok(repos) => axum::Json(serde_json::json!({ "repositories": repos })).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /`.
+pub(crate) async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let repos = match rows(&app, &headers).await {
         Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "listing repositories");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
-        }
+        Err(r) => return r,
     };
     let mut html = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>corral mirror</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}code{font-size:.9em;white-space:nowrap}</style></head><body>\n<h1>corral mirror</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>corral mirror</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}.verified{color:#060}.unverified{color:#a00}code{font-size:.9em;white-space:nowrap}</style></head><body>\n<h1>corral mirror</h1>\n",
     );
     if repos.is_empty() {
         html.push_str("<p>No repositories yet.</p>\n");
     }
     for repo in &repos {
-        let tags = app.store.list_tags(repo).await.unwrap_or_default();
-        let _ = writeln!(html, "<h2 id=\"{0}\">{0}</h2>", escape(repo.as_str()));
-        if app.config.upstream_for(repo).is_some() {
+        let _ = writeln!(html, "<h2 id=\"{0}\">{0}</h2>", escape(&repo.name));
+        if repo.mirrored {
             html.push_str("<p>Mirrored from upstream.</p>\n");
         }
-        html.push_str("<table><tr><th>tag</th><th>digest</th><th>size</th><th>created</th><th>signed</th><th>pull</th></tr>\n");
-        for tag in tags.iter().filter(|t| !t.ends_with(".sig")) {
-            let Some(row) = tag_row(&app, repo, tag, &tags).await else {
-                continue;
-            };
-            let reference = escape(&format!("{host}/{repo}:{}", row.tag));
+        html.push_str("<table><tr><th>tag</th><th>digest</th><th>size</th><th>created</th><th>signature</th><th>pull</th></tr>\n");
+        for row in &repo.tags {
+            let reference = escape(&row.pull);
+            let (class, text) = signature_cell(&row.signatures);
             let _ = writeln!(
                 html,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td><code>podman pull {reference}</code><br><code>docker pull {reference}</code></td></tr>",
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td><code>podman pull {reference}</code><br><code>docker pull {reference}</code></td></tr>",
                 escape(&row.tag),
                 escape(&row.digest.to_string()),
                 escape(&human(row.size)),
                 escape(row.created.as_deref().unwrap_or("")),
-                if row.signed { "yes" } else { "no" },
+                escape(&text),
             );
         }
         html.push_str("</table>\n");

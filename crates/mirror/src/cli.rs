@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// Serve this OSTree archive repository read-only under /ostree/
     #[arg(long)]
     pub ostree_repo: Option<PathBuf>,
+    /// Trust this cosign public key: the catalog shows the tags it signed as verified (repeatable)
+    #[arg(long = "trust-cosign-key", value_name = "FILE")]
+    pub trust_cosign_keys: Vec<PathBuf>,
+    /// Trust the keys of this GPG keyring (gpg --export output; repeatable)
+    #[arg(long = "trust-gpg-keyring", value_name = "FILE")]
+    pub trust_gpg_keyrings: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,6 +116,15 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(o) = &args.ostree_repo {
         config.ostree_repo = Some(o.clone());
     }
+    // Flags add to the config's keys rather than replace them.
+    config
+        .trust
+        .cosign_keys
+        .extend(args.trust_cosign_keys.iter().cloned());
+    config
+        .trust
+        .gpg_keyrings
+        .extend(args.trust_gpg_keyrings.iter().cloned());
     Ok(config)
 }
 
@@ -248,6 +263,12 @@ mod tests {
             "quay=https://quay.example",
             "--storage",
             "/tmp/s",
+            "--trust-cosign-key",
+            "a.pub",
+            "--trust-cosign-key",
+            "b.pub",
+            "--trust-gpg-keyring",
+            "k.gpg",
         ])
         .unwrap();
         let MirrorCommand::Serve(args) = t.cmd else {
@@ -256,6 +277,8 @@ mod tests {
         let c = serve_config(&args).unwrap();
         assert_eq!(c.upstreams.len(), 2);
         assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.trust.cosign_keys.len(), 2);
+        assert_eq!(c.trust.gpg_keyrings, vec![PathBuf::from("k.gpg")]);
         assert!(Top::try_parse_from(["mirror", "gc", "--dry-run", "--json"]).is_ok());
         assert!(Top::try_parse_from(["mirror", "fsck", "--json", "--storage", "/x"]).is_ok());
     }

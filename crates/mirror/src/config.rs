@@ -32,6 +32,20 @@ pub struct Config {
     pub gc: GcConfig,
     #[serde(default, rename = "upstream")]
     pub upstreams: Vec<UpstreamConfig>,
+    #[serde(default)]
+    pub trust: TrustConfig,
+}
+
+/// Keys whose signatures the catalog page reports as verified.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// cosign public keys (`PUBLIC KEY` PEM, as `corral key generate` writes).
+    #[serde(default)]
+    pub cosign_keys: Vec<PathBuf>,
+    /// GPG public keyrings (binary, `gpg --export` output), checked with gpgv.
+    #[serde(default)]
+    pub gpg_keyrings: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +100,10 @@ pub struct AuthConfig {
     /// The token endpoint's URL; derived from the request's Host when unset.
     #[serde(default)]
     pub realm: Option<String>,
+    /// `/v2/` and `/sigstore/` take bearer tokens only (basic credentials
+    /// are ignored there and buy tokens at `/token`), as Docker Hub does.
+    #[serde(default)]
+    pub token_only: bool,
 }
 
 impl Default for AuthConfig {
@@ -97,6 +115,7 @@ impl Default for AuthConfig {
             token_ttl_secs: default_token_ttl(),
             service: default_service(),
             realm: None,
+            token_only: false,
         }
     }
 }
@@ -269,6 +288,9 @@ anonymous_pull = false
 token_secret = "s"
 [gc]
 grace_period_secs = 10
+[trust]
+cosign_keys = ["/etc/corral/cosign.pub"]
+gpg_keyrings = ["/etc/corral/a.gpg", "/etc/corral/b.gpg"]
 [[upstream]]
 prefix = "library"
 url = "https://registry.example"
@@ -283,6 +305,8 @@ url = "http://127.0.0.1:1"
         .unwrap();
         assert_eq!(c.limits.max_manifest_bytes, 1000);
         assert!(!c.auth.anonymous_pull);
+        assert_eq!(c.trust.cosign_keys.len(), 1);
+        assert_eq!(c.trust.gpg_keyrings.len(), 2);
         let r = RepoName::parse("library/special/x").unwrap();
         assert_eq!(c.upstream_for(&r).unwrap().url, "http://127.0.0.1:1");
         assert!(c

@@ -8,9 +8,11 @@
 //! - [`storage`]: the [`storage::Storage`] trait and the filesystem backend
 //!   (blobs, manifests, tags, links, upload sessions).
 //! - [`api`]: the axum router: `/v2/` endpoints, `/token`, `/metrics`,
-//!   `/healthz`, the catalog page and `/ostree/`.
+//!   `/healthz`, the catalog page (and `/catalog.json`) and `/ostree/`.
 //! - [`auth`]: htpasswd basic auth and HMAC-signed bearer tokens.
 //! - [`upstream`]: the pull-through cache (single-flight, tee'd blob fetches).
+//! - [`lookaside`]: GPG simple-signing signatures under `/sigstore/`.
+//! - [`trust`]: trusted keys and cached signature checks for the catalog.
 //! - [`gc`], [`fsck`]: storage maintenance.
 //! - [`server`]: binding, TLS and running.
 //! - [`error`]: distribution-spec error codes.
@@ -29,4 +31,5 @@ pub mod name;
 pub mod ostree;
 pub mod server;
 pub mod storage;
+pub mod trust;
 pub mod upstream;

@@ -40,15 +40,12 @@ fn parse(path: &str) -> Option<(RepoName, PathBuf)> {
     Some((repo, rel))
 }
 
-/// Whether the lookaside holds a signature of `repo@sha256:<hex>` (for the
-/// catalog page; the mirror has no keys, so this is "signed", not "verified").
-pub fn has_signature(storage: &std::path::Path, repo: &str, hex: &str) -> bool {
+/// The directory holding the signatures of `repo@sha256:<hex>`.
+pub fn signature_dir(storage: &std::path::Path, repo: &str, hex: &str) -> PathBuf {
     storage
         .join("sigstore")
         .join(repo)
         .join(format!("sha256={hex}"))
-        .join("signature-1")
-        .exists()
 }
 
 pub async fn serve(
@@ -79,13 +76,18 @@ async fn handle(app: &Arc<App>, path: &str, req: Request) -> Result<Response, Re
             ))
         }
     };
-    let who = app.auth.identify(req.headers());
+    let who = app.auth.identify_registry(req.headers());
     if !app.auth.allowed(&who, repo.as_str(), action) {
         if matches!(who, Identity::User(_)) {
             return Err(RegistryError::new(ErrorCode::Denied, "access denied"));
         }
+        // The scope lets a token client ask for what this path needs.
+        let actions: &[Action] = match action {
+            Action::Pull => &[Action::Pull],
+            _ => &[Action::Pull, Action::Push],
+        };
         let base = app.base_url(req.headers());
-        return Err(app.auth.challenge(&base, None));
+        return Err(app.auth.challenge(&base, Some((repo.as_str(), actions))));
     }
     let file = app.config.storage.join("sigstore").join(rel);
     if action == Action::Pull {

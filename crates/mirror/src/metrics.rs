@@ -17,6 +17,8 @@ pub struct Metrics {
     pub uploads_started: AtomicU64,
     pub uploads_completed: AtomicU64,
     pub uploads_active: AtomicI64,
+    /// Signature key checks run for the catalog (its cache's misses).
+    pub signature_checks: AtomicU64,
 }
 
 impl Metrics {
@@ -39,7 +41,7 @@ impl Metrics {
                 "corral_mirror_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 7] = [
+        let counters: [(&str, &str, &AtomicU64); 8] = [
             (
                 "corral_mirror_bytes_sent_total",
                 "Response body bytes sent (blobs and manifests).",
@@ -74,6 +76,11 @@ impl Metrics {
                 "corral_mirror_upload_sessions_completed_total",
                 "Upload sessions completed.",
                 &self.uploads_completed,
+            ),
+            (
+                "corral_mirror_signature_checks_total",
+                "Signature key checks run for the catalog (cache misses).",
+                &self.signature_checks,
             ),
         ];
         for (name, help, v) in counters {

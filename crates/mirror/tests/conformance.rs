@@ -958,7 +958,7 @@ async fn mirrored_repositories_are_read_only() {
 async fn metrics_healthz_and_catalog_page() {
     let r = Registry::new();
     let (_, d) = r.push_image("web/app", "v1", "w").await;
-    // A cosign-style signature tag marks it signed.
+    // A cosign-style signature tag marks it signed (not verified: no keys).
     let (m, _) = r.push_image("web/app", "other", "o").await;
     r.put_manifest(
         "web/app",
@@ -1010,6 +1010,64 @@ async fn metrics_healthz_and_catalog_page() {
         html.contains("2026-01-02T03:04:05Z"),
         "created date from the config: {html}"
     );
-    assert!(html.contains("<td>yes</td>"), "signature detected: {html}");
+    assert!(
+        html.contains("<td class=\"unverified\">signed, not verified: no trusted keys"),
+        "signature detected: {html}"
+    );
     assert!(!html.contains("<script"));
+}
+
+#[tokio::test]
+async fn token_only_takes_basic_credentials_at_the_token_endpoint_only() {
+    let r = Registry::with(|c| c.auth.token_only = true);
+    let auth = basic(USER, PASSWORD);
+    // Basic credentials count for nothing on /v2/ and /sigstore/: a push is
+    // challenged with the scope it needs.
+    let push = r
+        .send(
+            Method::POST,
+            "/v2/acme/app/blobs/uploads/",
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(push.status, StatusCode::UNAUTHORIZED);
+    assert!(push
+        .header("www-authenticate")
+        .unwrap()
+        .ends_with(r#"scope="repository:acme/app:pull,push""#));
+    let sig = format!("/sigstore/acme/app@sha256={}/signature-1", "a".repeat(64));
+    let put = r.send(Method::PUT, &sig, &[], "sig").await;
+    assert_eq!(put.status, StatusCode::UNAUTHORIZED);
+    assert!(put
+        .header("www-authenticate")
+        .unwrap()
+        .ends_with(r#"scope="repository:acme/app:pull,push""#));
+    // /token still takes them, and its token pushes.
+    let t = r
+        .send_raw(
+            Method::GET,
+            "/token?service=corral&scope=repository:acme/app:pull,push",
+            &[("authorization", &auth)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK);
+    let bearer = format!("Bearer {}", t.json()["token"].as_str().unwrap());
+    let s = r
+        .send_raw(
+            Method::POST,
+            "/v2/acme/app/blobs/uploads/",
+            &[("authorization", &bearer)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(s.status, StatusCode::ACCEPTED);
+    let put = r
+        .send_raw(Method::PUT, &sig, &[("authorization", &bearer)], "sig")
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    // Anonymous pulls are unaffected.
+    let got = r.send_raw(Method::GET, &sig, &[], Body::empty()).await;
+    assert_eq!((got.status, &got.body[..]), (StatusCode::OK, &b"sig"[..]));
 }

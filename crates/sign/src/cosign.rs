@@ -18,6 +18,9 @@ use crate::{cosign_key, VerifyError};
 pub const LAYER_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The `artifactType` of a signature manifest (cosign's, in its OCI 1.1
+/// referrers mode), so the referrers API can filter on it.
+pub const ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 
 /// `sha256:<hex>` → `sha256-<hex>.sig`.
 ///
@@ -81,6 +84,7 @@ pub async fn sign(
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
             "size": config.len(),
@@ -118,27 +122,25 @@ pub async fn verify(
     key: &p256::PublicKey,
 ) -> anyhow::Result<Result<Verified, VerifyError>> {
     let (digest, _, _) = resolve(client, image).await?;
-    let Some(sig_manifest) = client.manifest(image, &signature_tag(&digest)).await? else {
-        return Ok(Err(VerifyError::NoSignature(image.to_string())));
+    let manifests = match client.manifest(image, &signature_tag(&digest)).await? {
+        Some(m) => vec![m],
+        // No tag: a registry that speaks OCI 1.1 may still list the
+        // signature as a referrer (cosign's referrers mode pushes no tag).
+        None => referrer_manifests(client, image, &digest).await?,
     };
-    let manifest: Value =
-        serde_json::from_slice(&sig_manifest.bytes).context("parsing the signature manifest")?;
+    if manifests.is_empty() {
+        return Ok(Err(VerifyError::NoSignature(image.to_string())));
+    }
     let mut payloads = Vec::new();
-    for layer in manifest["layers"].as_array().into_iter().flatten() {
-        if layer["mediaType"] != LAYER_TYPE {
-            continue;
-        }
-        let (Some(layer_digest), Some(sig)) = (
-            layer["digest"].as_str(),
-            layer["annotations"][SIGNATURE_ANNOTATION].as_str(),
-        ) else {
-            continue;
-        };
-        let Ok(sig) = B64.decode(sig) else { continue };
-        let payload = client.blob(image, layer_digest).await?;
-        debug_assert_eq!(sha256_digest(&payload), layer_digest);
-        if cosign_key::verify(key, &payload, &sig) {
-            payloads.push(payload);
+    for sig_manifest in &manifests {
+        let manifest: Value = serde_json::from_slice(&sig_manifest.bytes)
+            .with_context(|| format!("parsing signature manifest {}", sig_manifest.digest))?;
+        for (layer_digest, sig) in signature_layers(&manifest) {
+            let payload = client.blob(image, &layer_digest).await?;
+            debug_assert_eq!(sha256_digest(&payload), layer_digest);
+            if cosign_key::verify(key, &payload, &sig) {
+                payloads.push(payload);
+            }
         }
     }
     Ok(check_payloads(
@@ -150,9 +152,52 @@ pub async fn verify(
     ))
 }
 
+/// The signature manifests the referrers API lists for `digest`.
+pub async fn referrer_manifests(
+    client: &Client,
+    image: &ImageRef,
+    digest: &str,
+) -> anyhow::Result<Vec<crate::registry::Manifest>> {
+    let Some(index) = client.referrers(image, digest, ARTIFACT_TYPE).await? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for desc in index["manifests"].as_array().into_iter().flatten() {
+        // The filter is optional for registries; apply it here too.
+        if desc["artifactType"] != ARTIFACT_TYPE {
+            continue;
+        }
+        let Some(d) = desc["digest"].as_str() else {
+            continue;
+        };
+        if let Some(m) = client.manifest(image, d).await? {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// The (payload digest, decoded signature) pairs of a signature manifest's
+/// simple-signing layers; malformed ones are skipped.
+pub fn signature_layers(manifest: &Value) -> Vec<(String, Vec<u8>)> {
+    manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["mediaType"] == LAYER_TYPE)
+        .filter_map(|l| {
+            let d = l["digest"].as_str()?;
+            let sig = B64
+                .decode(l["annotations"][SIGNATURE_ANNOTATION].as_str()?)
+                .ok()?;
+            Some((d.to_string(), sig))
+        })
+        .collect()
+}
+
 /// Checks verified payloads against the image; the first good one wins,
 /// else the first complaint is the answer.
-pub(crate) fn check_payloads(
+pub fn check_payloads(
     image: &ImageRef,
     digest: &str,
     payloads: &[Vec<u8>],

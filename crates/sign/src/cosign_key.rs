@@ -172,6 +172,16 @@ pub fn load_public(path: &Path) -> anyhow::Result<p256::PublicKey> {
         .map_err(|e| anyhow::anyhow!("{} is not a P-256 PUBLIC KEY PEM: {e}", path.display()))
 }
 
+/// A public key's fingerprint: SHA-256 of its SPKI DER, in hex (sigstore's
+/// key ID for key-based signing).
+pub fn fingerprint(key: &p256::PublicKey) -> String {
+    use sha2::{Digest as _, Sha256};
+    let der = key
+        .to_public_key_der()
+        .expect("a P-256 point encodes as SPKI");
+    hex::encode(Sha256::digest(der.as_bytes()))
+}
+
 /// Writes a file readable by its owner only, never over an existing one.
 pub fn write_private_file(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;

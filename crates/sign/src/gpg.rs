@@ -113,19 +113,40 @@ pub fn sign_payload(
     Ok(run(c, Some(payload), &format!("signing with gpg key {key_id}"))?.stdout)
 }
 
-/// The payload of `signature` if a key in `keyring` made it.
-pub fn open_signature(keyring: &Path, signature: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
-    let keyring =
-        std::path::absolute(keyring).with_context(|| format!("resolving {}", keyring.display()))?;
+/// What gpgv says about one signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpgCheck {
+    /// Made by a key in the keyrings: its primary key's fingerprint and the
+    /// signed payload.
+    Valid {
+        fingerprint: String,
+        payload: Vec<u8>,
+    },
+    /// Made by a key the keyrings do not hold (its long key ID).
+    UnknownKey(String),
+    /// A key the keyrings hold, but the signature does not match the data.
+    BadSignature,
+    /// Not an OpenPGP signed message gpgv can read.
+    Malformed,
+}
+
+/// Checks `signature` (a signed OpenPGP message) against `keyrings` with
+/// gpgv, which reads binary keyrings as `gpg --export` writes them.
+pub fn check_signature(keyrings: &[PathBuf], signature: &[u8]) -> anyhow::Result<GpgCheck> {
     let dir = tempfile::tempdir().context("temporary directory for gpgv")?;
     let sig = dir.path().join("signature");
     let out = dir.path().join("payload");
     std::fs::write(&sig, signature).context("writing the signature for gpgv")?;
-    let result = Command::new("gpgv")
-        .arg("--homedir")
-        .arg(dir.path())
-        .arg("--keyring")
-        .arg(&keyring)
+    let mut cmd = Command::new("gpgv");
+    cmd.arg("--homedir").arg(dir.path());
+    for k in keyrings {
+        let k = std::path::absolute(k).with_context(|| format!("resolving {}", k.display()))?;
+        if !k.exists() {
+            bail!("keyring {} does not exist", k.display());
+        }
+        cmd.arg("--keyring").arg(k);
+    }
+    let result = cmd
         .args(["--status-fd", "2", "--output"])
         .arg(&out)
         .arg(&sig)
@@ -133,13 +154,59 @@ pub fn open_signature(keyring: &Path, signature: &[u8]) -> anyhow::Result<Option
         .output()
         .context("running gpgv (is gpgv installed?)")?;
     let status = String::from_utf8_lossy(&result.stderr);
-    if result.status.success() && status.contains("[GNUPG:] VALIDSIG") {
-        return Ok(Some(std::fs::read(&out).context("reading gpgv's output")?));
+    let line = |kw: &str| {
+        status.lines().find_map(|l| {
+            l.strip_prefix("[GNUPG:] ")
+                .and_then(|l| l.strip_prefix(kw))
+                .filter(|rest| rest.is_empty() || rest.starts_with(' '))
+                .map(|rest| {
+                    rest.split_whitespace()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+        })
+    };
+    if let (true, Some(fields)) = (result.status.success(), line("VALIDSIG")) {
+        // VALIDSIG <fpr> <date> <ts> <expire> <ver> <rsv> <pk> <hash> <class> <primary-fpr>
+        let fingerprint = fields
+            .get(9)
+            .or(fields.first())
+            .cloned()
+            .unwrap_or_default();
+        let payload = std::fs::read(&out).context("reading gpgv's output")?;
+        return Ok(GpgCheck::Valid {
+            fingerprint,
+            payload,
+        });
     }
-    if !keyring.exists() {
-        bail!("keyring {} does not exist", keyring.display());
+    if line("BADSIG").is_some() {
+        return Ok(GpgCheck::BadSignature);
     }
-    Ok(None)
+    if let Some(fields) = line("NO_PUBKEY") {
+        return Ok(GpgCheck::UnknownKey(
+            fields.first().cloned().unwrap_or_default(),
+        ));
+    }
+    // ERRSIG <keyid> <pkalgo> <hashalgo> <class> <time> <rc>: rc 9 is a
+    // missing key, anything else a signature gpgv cannot check.
+    if let Some(fields) = line("ERRSIG") {
+        return Ok(if fields.get(5).map(String::as_str) == Some("9") {
+            GpgCheck::UnknownKey(fields.first().cloned().unwrap_or_default())
+        } else {
+            GpgCheck::BadSignature
+        });
+    }
+    Ok(GpgCheck::Malformed)
+}
+
+/// The payload of `signature` if a key in `keyring` made it.
+pub fn open_signature(keyring: &Path, signature: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+    Ok(
+        match check_signature(&[keyring.to_path_buf()], signature)? {
+            GpgCheck::Valid { payload, .. } => Some(payload),
+            _ => None,
+        },
+    )
 }
 
 /// `<lookaside>/<repo>@sha256=<hex>/signature-<n>`.
@@ -186,8 +253,8 @@ pub async fn sign(
     let signature = sign_payload(homedir, key_id, &payload)?;
     for n in 1..=MAX_SIGNATURES {
         let url = signature_url(lookaside, image, &digest, n);
-        if client.get_optional(&url).await?.is_none() {
-            client.put(&url, signature).await?;
+        if client.get_optional(image, &url).await?.is_none() {
+            client.put(image, &url, signature).await?;
             return Ok(Uploaded {
                 reference,
                 digest,
@@ -209,7 +276,7 @@ pub async fn verify(
     let mut payloads = Vec::new();
     for n in 1..=MAX_SIGNATURES {
         let url = signature_url(lookaside, image, &digest, n);
-        let Some(sig) = client.get_optional(&url).await? else {
+        let Some(sig) = client.get_optional(image, &url).await? else {
             break;
         };
         found += 1;

@@ -8,7 +8,8 @@
 //!   layout, also pushed with `subject` so it is an OCI 1.1 referrer).
 //! - [`gpg`]: "atomic container signatures" made and checked with GnuPG and
 //!   stored in a lookaside (corral mirror's `/sigstore/`).
-//! - [`registry`]: the small registry client both need.
+//! - [`registry`]: the small registry client both need (basic credentials,
+//!   bearer tokens, referrers).
 //! - [`policy`]: containers/image `policy.json` and `registries.d` for clients.
 //! - [`cli`]: the clap commands `corral key|sign|verify|policy` run.
 

@@ -1,9 +1,18 @@
 //! The registry client signing needs: image references, manifests by tag
 //! or digest, monolithic blob uploads, manifest pushes and the lookaside.
-//! Credentials are sent as HTTP basic on every request (corral mirror and
-//! distribution accept that); bearer-token registries are not supported yet.
+//!
+//! Credentials go as HTTP basic on every request (corral mirror and
+//! distribution accept that). A `401` with a `Bearer` challenge (the docker
+//! token protocol: Docker Hub, quay.io, ghcr.io, corral mirror with
+//! `token_only`) buys a token from the challenge's realm with those basic
+//! credentials; the request is retried with it and the token kept per
+//! registry and scope.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
@@ -95,6 +104,8 @@ pub struct Client {
     http: reqwest::Client,
     pub plain_http: bool,
     pub creds: Option<(String, String)>,
+    /// Bearer tokens by `origin scope`; shared by clones.
+    tokens: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// A fetched manifest.
@@ -105,12 +116,72 @@ pub struct Manifest {
     pub media_type: String,
 }
 
+/// A parsed `WWW-Authenticate: Bearer …` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerChallenge {
+    pub realm: String,
+    pub service: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl BearerChallenge {
+    /// ```
+    /// use corral_sign::registry::BearerChallenge;
+    /// let c = BearerChallenge::parse(r#"Bearer realm="http://h/token",service="corral",scope="repository:a/b:pull,push""#).unwrap();
+    /// assert_eq!(c.realm, "http://h/token");
+    /// assert_eq!(c.scope.as_deref(), Some("repository:a/b:pull,push"));
+    /// assert!(BearerChallenge::parse(r#"Basic realm="x""#).is_none());
+    /// ```
+    pub fn parse(header: &str) -> Option<BearerChallenge> {
+        let (scheme, params) = header.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let mut fields = HashMap::new();
+        let mut rest = params.trim();
+        while !rest.is_empty() {
+            let (key, after) = rest.split_once('=')?;
+            let (value, after) = match after.strip_prefix('"') {
+                Some(q) => {
+                    let end = q.find('"')?;
+                    (&q[..end], &q[end + 1..])
+                }
+                None => after.split_once(',').unwrap_or((after, "")),
+            };
+            fields.insert(key.trim().to_ascii_lowercase(), value.to_string());
+            rest = after.trim_start_matches([',', ' ']);
+        }
+        Some(BearerChallenge {
+            realm: fields.remove("realm")?,
+            service: fields.remove("service"),
+            scope: fields.remove("scope"),
+        })
+    }
+}
+
+/// The scope a request on `repo` needs: reads pull, everything else pushes.
+fn scope_for(method: &Method, repo: &str) -> String {
+    if matches!(*method, Method::GET | Method::HEAD) {
+        format!("repository:{repo}:pull")
+    } else {
+        format!("repository:{repo}:pull,push")
+    }
+}
+
+fn origin(url: &str) -> anyhow::Result<String> {
+    Ok(reqwest::Url::parse(url)
+        .with_context(|| format!("parsing URL {url}"))?
+        .origin()
+        .ascii_serialization())
+}
+
 impl Client {
     pub fn new(plain_http: bool, creds: Option<(String, String)>) -> Client {
         Client {
             http: reqwest::Client::new(),
             plain_http,
             creds,
+            tokens: Arc::default(),
         }
     }
 
@@ -121,12 +192,108 @@ impl Client {
         )
     }
 
-    fn req(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(method, url);
-        match &self.creds {
-            Some((u, p)) => r.basic_auth(u, Some(p)),
-            None => r,
+    fn token(&self, key: &str) -> Option<String> {
+        self.tokens
+            .lock()
+            .expect("token cache lock")
+            .get(key)
+            .cloned()
+    }
+
+    /// Sends a request on `repo`'s behalf: with a cached token for its
+    /// scope, else basic credentials; a bearer challenge fetches a token
+    /// and retries once. `prepare` adds headers and body (it may run twice).
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        repo: &str,
+        prepare: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> anyhow::Result<Response> {
+        let origin = origin(url)?;
+        let scope = scope_for(&method, repo);
+        let key = format!("{origin} {scope}");
+        // A push token covers pulls too.
+        let cached = self
+            .token(&key)
+            .or_else(|| self.token(&format!("{origin} repository:{repo}:pull,push")));
+        let resp = prepare(self.authorised(method.clone(), url, cached.as_deref()))
+            .send()
+            .await
+            .with_context(|| format!("{method} {url}"))?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
         }
+        let Some(challenge) = resp
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(BearerChallenge::parse)
+        else {
+            return Ok(resp);
+        };
+        let token_scope = challenge.scope.clone().unwrap_or_else(|| scope.clone());
+        let token = self.fetch_token(&origin, &challenge, &token_scope).await?;
+        self.tokens
+            .lock()
+            .expect("token cache lock")
+            .insert(key, token.clone());
+        prepare(self.authorised(method.clone(), url, Some(&token)))
+            .send()
+            .await
+            .with_context(|| format!("{method} {url} with a bearer token"))
+    }
+
+    fn authorised(&self, method: Method, url: &str, token: Option<&str>) -> RequestBuilder {
+        let r = self.http.request(method, url);
+        match (token, &self.creds) {
+            (Some(t), _) => r.bearer_auth(t),
+            (None, Some((u, p))) => r.basic_auth(u, Some(p)),
+            (None, None) => r,
+        }
+    }
+
+    /// `GET realm?service=…&scope=…` with the basic credentials, if any.
+    async fn fetch_token(
+        &self,
+        registry_origin: &str,
+        challenge: &BearerChallenge,
+        scope: &str,
+    ) -> anyhow::Result<String> {
+        let realm = &challenge.realm;
+        let realm_origin = origin(realm)?;
+        let mut req = self.http.get(realm).query(&[("scope", scope)]);
+        if let Some(s) = &challenge.service {
+            req = req.query(&[("service", s)]);
+        }
+        // Credentials go to the registry's own origin or over TLS, never in
+        // clear text to a host the registry named.
+        if let Some((u, p)) = &self.creds {
+            if realm_origin == registry_origin || realm.starts_with("https://") {
+                req = req.basic_auth(u, Some(p));
+            } else {
+                tracing::warn!(
+                    realm,
+                    "not sending credentials to a plain-HTTP token realm on another host"
+                );
+            }
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("fetching a token from {realm}"))?;
+        let resp = check(resp, realm).await?;
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .with_context(|| format!("reading the token from {realm}"))?;
+        body["token"]
+            .as_str()
+            .or_else(|| body["access_token"].as_str())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .with_context(|| format!("{realm} answered without a token"))
     }
 
     /// The manifest `reference` (tag or digest) of `image`'s repository;
@@ -142,12 +309,12 @@ impl Client {
             image.repo
         );
         let resp = self
-            .req(reqwest::Method::GET, &url)
-            .header("accept", MANIFEST_ACCEPT)
-            .send()
+            .send(Method::GET, &url, &image.repo, |r| {
+                r.header("accept", MANIFEST_ACCEPT)
+            })
             .await
             .with_context(|| format!("fetching {url}"))?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         let resp = check(resp, &url).await?;
@@ -173,6 +340,36 @@ impl Client {
         }))
     }
 
+    /// The referrers index of `digest` filtered to `artifact_type` (OCI 1.1
+    /// `GET /v2/<name>/referrers/<digest>`); `None` when the registry does
+    /// not have the API (404).
+    pub async fn referrers(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+        artifact_type: &str,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let url = format!(
+            "{}/v2/{}/referrers/{digest}",
+            self.base(&image.host),
+            image.repo
+        );
+        let resp = self
+            .send(Method::GET, &url, &image.repo, |r| {
+                r.query(&[("artifactType", artifact_type)])
+                    .header("accept", "application/vnd.oci.image.index.v1+json")
+            })
+            .await
+            .with_context(|| format!("fetching {url}"))?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body = check(resp, &url).await?.bytes().await?;
+        Ok(Some(serde_json::from_slice(&body).with_context(|| {
+            format!("parsing the referrers index from {url}")
+        })?))
+    }
+
     /// A blob, checked against its digest.
     pub async fn blob(&self, image: &ImageRef, digest: &str) -> anyhow::Result<Vec<u8>> {
         let url = format!(
@@ -181,8 +378,7 @@ impl Client {
             image.repo
         );
         let resp = self
-            .req(reqwest::Method::GET, &url)
-            .send()
+            .send(Method::GET, &url, &image.repo, |r| r)
             .await
             .with_context(|| format!("fetching {url}"))?;
         let bytes = check(resp, &url).await?.bytes().await?.to_vec();
@@ -199,13 +395,13 @@ impl Client {
         let base = self.base(&image.host);
         let url = format!("{base}/v2/{}/blobs/uploads/?digest={digest}", image.repo);
         let resp = self
-            .req(reqwest::Method::POST, &url)
-            .header("content-type", "application/octet-stream")
-            .body(data.to_vec())
-            .send()
+            .send(Method::POST, &url, &image.repo, |r| {
+                r.header("content-type", "application/octet-stream")
+                    .body(data.to_vec())
+            })
             .await
             .with_context(|| format!("uploading blob {digest}"))?;
-        if resp.status() == reqwest::StatusCode::CREATED {
+        if resp.status() == StatusCode::CREATED {
             return Ok(digest);
         }
         let resp = check(resp, &url).await?;
@@ -220,10 +416,10 @@ impl Client {
         let sep = if loc.contains('?') { '&' } else { '?' };
         let put = format!("{loc}{sep}digest={digest}");
         let resp = self
-            .req(reqwest::Method::PUT, &put)
-            .header("content-type", "application/octet-stream")
-            .body(data.to_vec())
-            .send()
+            .send(Method::PUT, &put, &image.repo, |r| {
+                r.header("content-type", "application/octet-stream")
+                    .body(data.to_vec())
+            })
             .await
             .with_context(|| format!("uploading blob {digest}"))?;
         check(resp, &put).await?;
@@ -244,34 +440,50 @@ impl Client {
             image.repo
         );
         let resp = self
-            .req(reqwest::Method::PUT, &url)
-            .header("content-type", media_type)
-            .body(bytes.to_vec())
-            .send()
+            .send(Method::PUT, &url, &image.repo, |r| {
+                r.header("content-type", media_type).body(bytes.to_vec())
+            })
             .await
             .with_context(|| format!("pushing manifest {url}"))?;
         check(resp, &url).await?;
         Ok(sha256_digest(bytes))
     }
 
-    /// GET of any URL; `None` on 404.
-    pub async fn get_optional(&self, url: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    /// Deletes the manifest or tag `reference` of `image`'s repository.
+    pub async fn delete_manifest(&self, image: &ImageRef, reference: &str) -> anyhow::Result<()> {
+        let url = format!(
+            "{}/v2/{}/manifests/{reference}",
+            self.base(&image.host),
+            image.repo
+        );
         let resp = self
-            .req(reqwest::Method::GET, url)
-            .send()
+            .send(Method::DELETE, &url, &image.repo, |r| r)
+            .await
+            .with_context(|| format!("deleting {url}"))?;
+        check(resp, &url).await?;
+        Ok(())
+    }
+
+    /// GET of a URL that holds `image`'s data (the lookaside); `None` on 404.
+    pub async fn get_optional(
+        &self,
+        image: &ImageRef,
+        url: &str,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let resp = self
+            .send(Method::GET, url, &image.repo, |r| r)
             .await
             .with_context(|| format!("fetching {url}"))?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         Ok(Some(check(resp, url).await?.bytes().await?.to_vec()))
     }
 
-    pub async fn put(&self, url: &str, data: Vec<u8>) -> anyhow::Result<()> {
+    /// PUT of a URL that holds `image`'s data (the lookaside).
+    pub async fn put(&self, image: &ImageRef, url: &str, data: Vec<u8>) -> anyhow::Result<()> {
         let resp = self
-            .req(reqwest::Method::PUT, url)
-            .body(data)
-            .send()
+            .send(Method::PUT, url, &image.repo, |r| r.body(data.clone()))
             .await
             .with_context(|| format!("uploading {url}"))?;
         check(resp, url).await?;
@@ -279,13 +491,13 @@ impl Client {
     }
 }
 
-async fn check(resp: reqwest::Response, url: &str) -> anyhow::Result<reqwest::Response> {
+async fn check(resp: Response, url: &str) -> anyhow::Result<Response> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
     let body = resp.text().await.unwrap_or_default();
-    let hint = if status == reqwest::StatusCode::UNAUTHORIZED {
+    let hint = if status == StatusCode::UNAUTHORIZED {
         " (credentials missing or wrong: --creds USER:PASS or CORRAL_REGISTRY_CREDS)"
     } else {
         ""
@@ -295,7 +507,31 @@ async fn check(resp: reqwest::Response, url: &str) -> anyhow::Result<reqwest::Re
 
 #[cfg(test)]
 mod tests {
-    use super::ImageRef;
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        // Unquoted values, spaces after commas, a scope with a comma inside
+        // its quotes, and the scheme in any case.
+        let c = BearerChallenge::parse(
+            r#"bearer realm="https://auth.example/token", service=registry.example,scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            BearerChallenge {
+                realm: "https://auth.example/token".into(),
+                service: Some("registry.example".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            }
+        );
+        let c = BearerChallenge::parse(r#"Bearer realm="http://h/token""#).unwrap();
+        assert_eq!((c.service, c.scope), (None, None));
+        assert!(BearerChallenge::parse(r#"Bearer service="x""#).is_none());
+        assert!(BearerChallenge::parse("Bearer").is_none());
+        assert_eq!(scope_for(&Method::HEAD, "a/b"), "repository:a/b:pull");
+        assert_eq!(scope_for(&Method::PATCH, "a/b"), "repository:a/b:pull,push");
+    }
 
     #[test]
     fn references() {

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::error::{ErrorCode, RegistryError, Result};
 use crate::metrics::Metrics;
 use crate::storage::Storage;
+use crate::trust::{SignatureCache, TrustedKeys};
 use crate::upstream::Upstreams;
 use route::Route;
 
@@ -37,6 +38,9 @@ pub struct App {
     pub upstreams: Upstreams,
     /// Whether the listener speaks TLS (for URLs in challenges).
     pub tls: bool,
+    /// Keys the catalog page checks signatures against.
+    pub trust: Arc<TrustedKeys>,
+    pub signature_cache: SignatureCache,
 }
 
 impl App {
@@ -44,6 +48,7 @@ impl App {
         let auth = Authenticator::from_config(&config.auth)?;
         let upstreams = Upstreams::new(&config)?;
         let tls = config.tls.is_some();
+        let trust = Arc::new(TrustedKeys::load(&config.trust)?);
         Ok(App {
             store,
             config,
@@ -51,6 +56,8 @@ impl App {
             metrics: Metrics::default(),
             upstreams,
             tls,
+            trust,
+            signature_cache: SignatureCache::default(),
         })
     }
 
@@ -75,6 +82,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/", get(crate::catalog_page::page))
+        .route("/catalog.json", get(crate::catalog_page::json))
         .route("/ostree/{*path}", get(crate::ostree::serve))
         .route("/sigstore/{*path}", any(crate::lookaside::serve))
         .layer(
@@ -143,7 +151,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> {
-    let who = app.auth.identify(req.headers());
+    let who = app.auth.identify_registry(req.headers());
     let base = app.base_url(req.headers());
     let method = req.method().clone();
     match &route {
