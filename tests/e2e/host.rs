@@ -219,6 +219,19 @@ impl Sysroot {
     }
 }
 
+impl Drop for Sysroot {
+    /// libostree makes deployment roots immutable; without this the temp
+    /// dir could not be removed.
+    fn drop(&mut self) {
+        let deploy = self.path().join(format!("ostree/deploy/{OS}/deploy"));
+        for e in std::fs::read_dir(deploy).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                let _ = Command::new("chattr").arg("-i").arg(e.path()).status();
+            }
+        }
+    }
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
