@@ -2,7 +2,8 @@
 //!
 //! - [`Cli`]: the whole command line, parsed and unit-tested here.
 //! - [`tree`], [`image`]: one module per command group; other groups
-//!   (`dockerfiles`, `mirror`, `compose`, `key`/`sign`/`verify`/`policy`, `test`) bring their clap types from their crates.
+//!   (`dockerfiles`, `mirror`, `compose`, `key`/`sign`/`verify`/`policy`, `test`,
+//!   `release`) bring their clap types from their crates.
 //! - [`generate`]: man pages and shell completions from this tree.
 //! - [`logging`], [`output`]: logs to stderr, results to stdout.
 //!
@@ -70,6 +71,9 @@ pub enum Command {
     /// The registry mirror: serve, garbage-collect and check its storage.
     #[command(subcommand)]
     Mirror(corral_mirror::cli::MirrorCommand),
+    /// The whole release, resumably: base images, the curated library,
+    /// Atomic Host streams, signatures and a report.
+    Release(corral_release::cli::ReleaseArgs),
     /// Write man pages or shell completions generated from this command tree.
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCommand),
@@ -115,6 +119,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),
         Command::Verify(cmd) => corral_sign::cli::run_verify(cmd),
         Command::Policy(args) => corral_sign::cli::run_policy(args),
+        Command::Release(args) => corral_release::cli::run(args, &image::RecipeImageBuilder),
         Command::Generate(cmd) => generate::run(cmd),
     }
 }
