@@ -314,37 +314,62 @@ impl ReleaseConfig {
     }
 }
 
-/// Expands `${NAME}`; on an unset variable returns its byte offset and name.
+/// Expands `${NAME}` outside comments; on an unset variable returns its
+/// byte offset and name.
 fn expand_vars(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, (usize, String)> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut consumed = 0;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            break;
-        };
-        let name = &after[..end];
-        // Only variable names: a comment's "${" stays as written.
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            out.push_str("${");
-            consumed += start + 2;
-            rest = after;
-            continue;
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let code_len = comment_start(line).unwrap_or(line.len());
+        let (code, comment) = line.split_at(code_len);
+        let mut rest = code;
+        let mut offset = line_start;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let name_len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if name_len == 0 || !after[name_len..].starts_with('}') {
+                out.push_str("${");
+                offset += start + 2;
+                rest = after;
+                continue;
+            }
+            let name = &after[..name_len];
+            match env(name) {
+                Some(v) => out.push_str(&v),
+                None => return Err((offset + start, name.to_string())),
+            }
+            offset += start + 2 + name_len + 1;
+            rest = &after[name_len + 1..];
         }
-        match env(name) {
-            Some(v) => out.push_str(&v),
-            None => return Err((consumed + start, name.to_string())),
-        }
-        consumed += start + 2 + end + 1;
-        rest = &after[end + 1..];
+        out.push_str(rest);
+        out.push_str(comment);
+        line_start += line.len();
     }
-    out.push_str(rest);
     Ok(out)
+}
+
+/// Where a line's comment starts: the first `#` outside a string.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some('"') if escaped => escaped = false,
+            Some('"') if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' => return Some(i),
+            None => {}
+        }
+    }
+    None
 }
 
 /// 1-based line and column of a byte offset.
@@ -461,8 +486,15 @@ file = "ostree-refs/sample-atomic.toml"
     }
 
     #[test]
-    fn comments_keep_a_literal_dollar_brace() {
-        let text = format!("# see ${{ the docs }}\n{SAMPLE}");
-        assert!(parse(&text).is_ok());
+    fn comments_are_not_expanded() {
+        let text = format!("# ${{UNSET}} is fine here\n{SAMPLE}");
+        let c = parse(&text).unwrap();
+        assert_eq!(c.release.work, PathBuf::from("/var/tmp/w"));
+        let text = SAMPLE.replace(
+            "tag = \"43\"",
+            "tag = \"43\" # not ${UNSET}\nprovides2 = \"#${NOPE}\"",
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        assert_eq!(e, "release.toml:18:15: ${NOPE} is not set");
     }
 }

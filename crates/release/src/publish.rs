@@ -69,13 +69,20 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Signs `reference` in the mirror with every configured key; returns
-/// what was made (`cosign sha256-….sig`, `gpg <lookaside URL>`).
-pub async fn sign(config: &ReleaseConfig, reference: &str) -> anyhow::Result<Vec<String>> {
+/// Signs an image in the mirror, named by one or more tag `references`
+/// of the same manifest, with every configured key: one cosign signature
+/// (it names the repository and digest), and a GPG simple signature per
+/// tag (clients match it against the tag they pull). Returns what was made
+/// (`cosign sha256-….sig`, `gpg <lookaside URL>`).
+pub async fn sign(config: &ReleaseConfig, references: &[String]) -> anyhow::Result<Vec<String>> {
     let client = Client::new(config.mirror.plain_http, credentials()?);
-    let image = ImageRef::parse(reference)?;
     let mut made = Vec::new();
+    let Some(first) = references.first() else {
+        return Ok(made);
+    };
     if let Some(key) = &config.sign.cosign_key {
+        let image = ImageRef::parse(first)?;
+        let reference = first;
         let password = corral_sign::cosign_key::password(false)?;
         let secret = corral_sign::cosign_key::load_private(key, &password)
             .with_context(|| format!("loading the cosign key {}", key.display()))?;
@@ -84,7 +91,9 @@ pub async fn sign(config: &ReleaseConfig, reference: &str) -> anyhow::Result<Vec
             .with_context(|| format!("signing {reference} (cosign)"))?;
         made.push(format!("cosign {}", signed.signature_tag));
     }
-    if let Some(key) = &config.sign.gpg_key {
+    let gpg_key = config.sign.gpg_key.as_deref();
+    for (reference, key) in references.iter().filter_map(|r| Some((r, gpg_key?))) {
+        let image = ImageRef::parse(reference)?;
         let lookaside = corral_sign::gpg::default_lookaside(&client, &image);
         let up = corral_sign::gpg::sign(
             &client,

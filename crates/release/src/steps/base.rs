@@ -181,11 +181,12 @@ fn run_one(
     let sign_input = input_hash([digest.as_str(), &signing_identity(release)]);
     let (out, ran) = once(release, &key(b, "sign"), &sign_input, |r| {
         r.progress.item(&item.name, "signing");
-        let made = runtime()?.block_on(publish::sign(r.config, &reference))?;
+        let made =
+            runtime()?.block_on(publish::sign(r.config, std::slice::from_ref(&reference)))?;
         Ok(made
             .into_iter()
             .enumerate()
-            .map(|(i, s)| (format!("signature{i}"), s))
+            .map(|(i, s)| (format!("{i:02}"), s))
             .collect())
     })?;
     if !ran && item.action == Action::Build {

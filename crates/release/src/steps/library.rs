@@ -298,17 +298,13 @@ fn publish_one(
     let sign_input = input_hash([item.input.as_str(), &base::signing_identity(release)]);
     let (out, ran) = once(release, &key(name, "sign"), &sign_input, |r| {
         r.progress.item(name, "signing");
-        let mut made = BTreeMap::new();
-        for tag in &tags {
-            let reference = format!("{repo}:{tag}");
-            for (i, s) in runtime()?
-                .block_on(publish::sign(r.config, &reference))?
-                .into_iter()
-                .enumerate()
-            {
-                made.insert(format!("{tag}.{i}"), s);
-            }
-        }
+        let references: Vec<String> = tags.iter().map(|t| format!("{repo}:{t}")).collect();
+        let made: BTreeMap<String, String> = runtime()?
+            .block_on(publish::sign(r.config, &references))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{i:02}"), s))
+            .collect();
         Ok(made)
     })?;
     if !ran && built {
