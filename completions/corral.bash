@@ -40,6 +40,9 @@ _corral() {
             corral,policy)
                 cmd="corral__subcmd__policy"
                 ;;
+            corral,release)
+                cmd="corral__subcmd__release"
+                ;;
             corral,sign)
                 cmd="corral__subcmd__sign"
                 ;;
@@ -148,6 +151,9 @@ _corral() {
             corral__subcmd__help,policy)
                 cmd="corral__subcmd__help__subcmd__policy"
                 ;;
+            corral__subcmd__help,release)
+                cmd="corral__subcmd__help__subcmd__release"
+                ;;
             corral__subcmd__help,sign)
                 cmd="corral__subcmd__help__subcmd__sign"
                 ;;
@@ -193,6 +199,9 @@ _corral() {
             corral__subcmd__help__subcmd__image,inspect)
                 cmd="corral__subcmd__help__subcmd__image__subcmd__inspect"
                 ;;
+            corral__subcmd__help__subcmd__image,outdated)
+                cmd="corral__subcmd__help__subcmd__image__subcmd__outdated"
+                ;;
             corral__subcmd__help__subcmd__key,generate)
                 cmd="corral__subcmd__help__subcmd__key__subcmd__generate"
                 ;;
@@ -226,6 +235,9 @@ _corral() {
             corral__subcmd__image,inspect)
                 cmd="corral__subcmd__image__subcmd__inspect"
                 ;;
+            corral__subcmd__image,outdated)
+                cmd="corral__subcmd__image__subcmd__outdated"
+                ;;
             corral__subcmd__image__subcmd__help,build)
                 cmd="corral__subcmd__image__subcmd__help__subcmd__build"
                 ;;
@@ -234,6 +246,9 @@ _corral() {
                 ;;
             corral__subcmd__image__subcmd__help,inspect)
                 cmd="corral__subcmd__image__subcmd__help__subcmd__inspect"
+                ;;
+            corral__subcmd__image__subcmd__help,outdated)
+                cmd="corral__subcmd__image__subcmd__help__subcmd__outdated"
                 ;;
             corral__subcmd__key,generate)
                 cmd="corral__subcmd__key__subcmd__generate"
@@ -320,7 +335,7 @@ _corral() {
 
     case "${cmd}" in
         corral)
-            opts="-v -h -V --verbose --help --version tree image dockerfiles compose test key sign verify policy mirror generate help"
+            opts="-v -h -V --verbose --help --version tree image dockerfiles compose test key sign verify policy mirror release generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -812,7 +827,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help)
-            opts="tree image dockerfiles compose test key sign verify policy mirror generate help"
+            opts="tree image dockerfiles compose test key sign verify policy mirror release generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1008,7 +1023,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__image)
-            opts="build inspect"
+            opts="build inspect outdated"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1036,6 +1051,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__image__subcmd__inspect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__image__subcmd__outdated)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1134,6 +1163,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__policy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__release)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1260,7 +1303,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__image)
-            opts="-v -h -V --verbose --help --version build inspect help"
+            opts="-v -h -V --verbose --help --version build inspect outdated help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1316,7 +1359,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__image__subcmd__help)
-            opts="build inspect help"
+            opts="build inspect outdated help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1371,6 +1414,20 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__image__subcmd__help__subcmd__outdated)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__image__subcmd__inspect)
             opts="-v -h -V --tls-verify --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1380,6 +1437,24 @@ _corral() {
             case "${prev}" in
                 --tls-verify)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__image__subcmd__outdated)
+            opts="-v -h -V --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1665,6 +1740,32 @@ _corral() {
                     return 0
                     ;;
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__release)
+            opts="-v -h -V --config --dry-run --only --out-of-band --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -W "base library host report" -- "${cur}"))
+                    return 0
+                    ;;
+                --out-of-band)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

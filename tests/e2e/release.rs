@@ -4,6 +4,8 @@
 //! failed step resumed without redoing the ones before it, and the respin
 //! a security advisory triggers (`corral image outdated`).
 
+// Shared with the mirror tests; this one uses only the mirror itself.
+#[allow(dead_code)]
 #[path = "mirror_support.rs"]
 mod mirror_support;
 
@@ -487,7 +489,10 @@ fn a_failed_step_is_resumed_without_redoing_the_steps_before_it() {
     let digest = mirror_digest(&base_ref);
 
     // fixed; the rerun composes and redoes nothing of the base image
-    stream_file(s.dir.path(), r#"["corral-filesystem", "corral-kernel", "corral-busybox"]"#);
+    stream_file(
+        s.dir.path(),
+        r#"["corral-filesystem", "corral-kernel", "corral-busybox"]"#,
+    );
     let out = run_ok(&mut s.release(&config, &[]));
     assert!(
         !stderr(&out).contains("sample/base:43: building"),

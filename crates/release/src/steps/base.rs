@@ -151,12 +151,12 @@ fn run_one(
                 ("failed".to_string(), summary.failed.to_string()),
             ]))
         })
-        .or_else(|e| match e.downcast::<TestsFailed>() {
+        .map_err(|e| match e.downcast::<TestsFailed>() {
             Ok(failed) => {
                 report.tests = Some(failed.0);
-                Err(anyhow::anyhow!("{} failed its tests; not pushed", b.name()))
+                anyhow::anyhow!("{} failed its tests; not pushed", b.name())
             }
-            Err(e) => Err(e),
+            Err(e) => e,
         })?;
         if !ran {
             report.resumed.push("test".into());

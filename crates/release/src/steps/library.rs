@@ -251,13 +251,13 @@ fn publish_one(
             summary.passed.to_string(),
         )]))
     })
-    .or_else(|e| match e.downcast::<base::TestsFailed>() {
+    .map_err(|e| match e.downcast::<base::TestsFailed>() {
         Ok(failed) => {
             let msg = format!("{name} failed its tests ({failed}); not pushed");
             report.tests = Some(failed.0);
-            Err(anyhow::anyhow!(msg))
+            anyhow::anyhow!(msg)
         }
-        Err(e) => Err(e),
+        Err(e) => e,
     })?;
     if !ran && built {
         report.resumed.push("test".into());
