@@ -616,3 +616,44 @@ fn an_advisory_makes_image_outdated_say_so_and_release_respin() {
         .iter()
         .any(|p| p["name"] == "corral-hello" && p["versionInfo"] == "1.2-1"));
 }
+
+#[test]
+fn an_image_that_fails_its_tests_is_not_published() {
+    let s = Setup::new();
+    let engine = Dockerd::start();
+    // the sample base's tests, expecting the wrong release
+    let spec = s.path("base.tests.toml");
+    let text = std::fs::read_to_string(repo_root().join("recipes/sample-base.tests.toml")).unwrap();
+    assert!(text.contains("^corral 43\\n$"));
+    std::fs::write(&spec, text.replace("^corral 43\\n$", "^corral 44\\n$")).unwrap();
+    let config = s.config(&format!(
+        "tests = \"{}\"\n\n[engine]\nurl = \"{}\"\n",
+        spec.display(),
+        engine.host()
+    ));
+    let out = s.release(&config, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sample/base:43 failed its tests ("),
+        "{}",
+        stderr(&out)
+    );
+    let report = s.report();
+    assert_eq!(report["success"], false);
+    let base = item(&report, "base", "sample/base:43");
+    assert_eq!(base["tests"]["failed"], 1, "{base:#}");
+    assert!(base["tests"]["passed"].as_u64().unwrap() > 0, "{base:#}");
+    // built, but neither pushed nor signed
+    let state = s.state();
+    assert!(state["items"]["base/sample/base:43/build"].is_object());
+    assert!(
+        state["items"]["base/sample/base:43/push"].is_null(),
+        "{state:#}"
+    );
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{}/sample/base:43", s.mirror.host()))
+        .output()
+        .unwrap();
+    assert!(!inspect.status.success(), "the image was pushed");
+}

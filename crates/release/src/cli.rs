@@ -70,8 +70,7 @@ pub fn run(args: ReleaseArgs, builder: &dyn BaseImageBuilder) -> anyhow::Result<
 
 /// Failed image tests are the "answer is no" of a release.
 fn is_test_failure(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.to_string().contains("failed its tests"))
+    e.chain().any(|c| c.is::<crate::steps::FailedTests>())
 }
 
 #[cfg(test)]

@@ -135,25 +135,22 @@ pub fn run(
         };
         let (items, error) = match result {
             Ok(items) => (items, None),
-            Err(e) => (e.items, Some(format!("{:#}", e.error))),
+            Err(e) => {
+                let message = format!("{:#}", e.error);
+                release
+                    .progress
+                    .done(step.key(), &format!("failed: {message}"));
+                failure = Some(e.error.context(step.title()));
+                (e.items, Some(message))
+            }
         };
-        let failed_tests = items
-            .iter()
-            .any(|i| i.tests.as_ref().is_some_and(|t| t.failed > 0));
         let stop = error.is_some();
-        if let Some(e) = &error {
-            release.progress.done(step.key(), &format!("failed: {e}"));
-            failure = Some(anyhow::anyhow!("{}: {e}", step.title()));
-        }
         report.steps.push(StepReport {
             step: *step,
             seconds: t.elapsed().as_secs_f64(),
             items,
             error,
         });
-        if failed_tests {
-            report.success = false;
-        }
         if stop {
             break;
         }

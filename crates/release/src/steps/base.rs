@@ -17,7 +17,7 @@ use crate::repodata::Repodata;
 use crate::report::{ItemReport, PackageChanges};
 use crate::state::input_hash;
 
-use super::{fail, once, runtime};
+use super::{fail, once, runtime, FailedTests};
 
 /// State keys of base image `b`'s sub-steps.
 pub fn key(b: &BaseImage, sub: &str) -> String {
@@ -146,17 +146,22 @@ fn run_one(
         let (out, ran) = once(release, &key(b, "test"), &digest, |r| {
             r.progress.item(&item.name, "testing");
             let summary = test(r, b, &spec.clone())?;
+            if summary.failed > 0 {
+                return Err(FailedTests {
+                    image: b.name(),
+                    summary,
+                }
+                .into());
+            }
             Ok(BTreeMap::from([
                 ("passed".to_string(), summary.passed.to_string()),
                 ("failed".to_string(), summary.failed.to_string()),
             ]))
         })
-        .map_err(|e| match e.downcast::<TestsFailed>() {
-            Ok(failed) => {
-                report.tests = Some(failed.0);
-                anyhow::anyhow!("{} failed its tests; not pushed", b.name())
+        .inspect_err(|e| {
+            if let Some(failed) = e.downcast_ref::<FailedTests>() {
+                report.tests = Some(failed.summary.clone());
             }
-            Err(e) => e,
         })?;
         if !ran {
             report.resumed.push("test".into());
@@ -233,23 +238,6 @@ fn build(release: &Release, b: &BaseImage) -> anyhow::Result<String> {
     Ok(digest)
 }
 
-/// Failed image tests, as a summary the report shows.
-#[derive(Debug)]
-pub(crate) struct TestsFailed(pub crate::report::TestSummary);
-
-impl std::fmt::Display for TestsFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} checks failed: {}",
-            self.0.failed,
-            self.0.failures.join(", ")
-        )
-    }
-}
-
-impl std::error::Error for TestsFailed {}
-
 /// Loads the image into the engine and runs the tests of `spec` on it.
 fn test(
     release: &Release,
@@ -265,9 +253,5 @@ fn test(
         .clone()
         .unwrap_or_else(|| release.config.mirror_reference(b));
     publish::load_into_engine(&engine, &release.config.layout_of(b), &b.tag, &name)?;
-    let summary = crate::steps::library::run_tests(&engine, &b.name(), &name, &parsed.tests)?;
-    if summary.failed > 0 {
-        return Err(TestsFailed(summary).into());
-    }
-    Ok(summary)
+    crate::steps::library::run_tests(&engine, &b.name(), &name, &parsed.tests)
 }

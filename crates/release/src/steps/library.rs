@@ -21,7 +21,7 @@ use crate::publish;
 use crate::report::{ItemReport, TestSummary};
 use crate::state::input_hash;
 
-use super::{base, fail, once, runtime};
+use super::{base, fail, once, runtime, FailedTests};
 
 fn key(name: &str, sub: &str) -> String {
     format!("library/{name}/{sub}")
@@ -244,20 +244,21 @@ fn publish_one(
         r.progress.item(name, "testing in a labelled container");
         let summary = run_tests(engine_url, name, &local, &tests)?;
         if summary.failed > 0 {
-            return Err(base::TestsFailed(summary).into());
+            return Err(FailedTests {
+                image: name.clone(),
+                summary,
+            }
+            .into());
         }
         Ok(BTreeMap::from([(
             "passed".to_string(),
             summary.passed.to_string(),
         )]))
     })
-    .map_err(|e| match e.downcast::<base::TestsFailed>() {
-        Ok(failed) => {
-            let msg = format!("{name} failed its tests ({failed}); not pushed");
-            report.tests = Some(failed.0);
-            anyhow::anyhow!(msg)
+    .inspect_err(|e| {
+        if let Some(failed) = e.downcast_ref::<FailedTests>() {
+            report.tests = Some(failed.summary.clone());
         }
-        Err(e) => e,
     })?;
     if !ran && built {
         report.resumed.push("test".into());

@@ -10,6 +10,15 @@ use crate::pipeline::{Release, StepError};
 use crate::plan::{Action, PlanItem};
 use crate::report::ItemReport;
 
+/// An image failed its tests; it is not pushed or signed. The release's
+/// "the answer is no" (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{image} failed its tests ({}); not published", summary.failures.join(", "))]
+pub struct FailedTests {
+    pub image: String,
+    pub summary: crate::report::TestSummary,
+}
+
 /// The report step's one line of the plan.
 pub fn report_item(release: &Release) -> Vec<PlanItem> {
     vec![PlanItem {
