@@ -17,7 +17,6 @@ corral_setup
 work=${1:-/var/tmp/corral-demo}
 port=${CORRAL_DEMO_PORT:-5000}
 pidfile=$work-mirror.pid
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1767225600}
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -31,6 +30,9 @@ mkdir -p "$work"
 step "building corral"
 cargo build --locked -p corral --manifest-path "$here/Cargo.toml"
 corral=$CARGO_TARGET_DIR/debug/corral
+# Only now: build scripts rerun when SOURCE_DATE_EPOCH changes, and
+# scripts/test.sh builds without it.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1767225600}
 
 step "building the sample RPM repositories from tests/fixtures/rpms"
 bash "$here/tests/fixtures/rpms/build-repo.sh" "$work/repos" >/dev/null

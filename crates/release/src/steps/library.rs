@@ -356,3 +356,108 @@ pub fn run_tests(
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ReleaseConfig;
+    use crate::pipeline::{BaseImageBuilder, RunOptions};
+    use crate::progress::StepProgress;
+    use crate::state::ReleaseState;
+    use std::path::Path;
+
+    struct NoBuilder;
+
+    impl BaseImageBuilder for NoBuilder {
+        fn build(&self, _: &Path, _: &Path, _: &str) -> anyhow::Result<String> {
+            anyhow::bail!("planning builds nothing")
+        }
+    }
+
+    fn config(work: &Path) -> ReleaseConfig {
+        let lib = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/dockerfiles"
+        );
+        let text = format!(
+            "[release]\nwork = \"{}\"\n[mirror]\nregistry = \"127.0.0.1:5000\"\n\
+             [[base]]\nrecipe = \"r.toml\"\nimage = \"sample/base\"\ntag = \"43\"\n\
+             provides = \"quay.io/corral/base:43\"\n\
+             [library]\npath = \"{lib}\"\nnamespace = \"sample\"\n",
+            work.display()
+        );
+        ReleaseConfig::parse(&text, Path::new("release.toml"), Path::new("/"), &|_| None).unwrap()
+    }
+
+    fn actions(items: &[PlanItem]) -> Vec<(String, Action, String)> {
+        items
+            .iter()
+            .map(|i| (i.name.clone(), i.action, i.reason.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_base_digest_rebuilds_its_users_and_theirs() {
+        let work = tempfile::tempdir().unwrap();
+        let config = config(work.path());
+        let opts = RunOptions::default();
+        let mut release = Release {
+            config: &config,
+            state: ReleaseState::load(&config.state_path()).unwrap(),
+            builder: &NoBuilder,
+            opts: &opts,
+            progress: StepProgress::for_stderr(),
+            now: 0,
+        };
+        let base_built = |release: &mut Release, digest: &str| {
+            let outputs = BTreeMap::from([("digest".to_string(), digest.to_string())]);
+            release
+                .state
+                .record("base/sample/base:43/build", "in", 0, outputs)
+                .unwrap();
+        };
+        base_built(&mut release, "sha256:aaaa");
+        let first = plan(&release).unwrap();
+        assert_eq!(
+            actions(&first),
+            [
+                ("base2".into(), Action::Build, "not built yet".into()),
+                ("app".into(), Action::Build, "not built yet".into()),
+                ("other".into(), Action::Build, "not built yet".into()),
+            ]
+        );
+        // as a run records them
+        let lib = Library::load(&config.library.as_ref().unwrap().path).unwrap();
+        let hashes = build::context_hashes(&lib).unwrap();
+        for i in &first {
+            let outputs = BTreeMap::from([("context".to_string(), hashes[&i.name].clone())]);
+            release
+                .state
+                .record(&key(&i.name, "build"), &i.input, 0, outputs)
+                .unwrap();
+        }
+        assert!(plan(&release)
+            .unwrap()
+            .iter()
+            .all(|i| i.action == Action::Keep && i.reason == "unchanged"));
+
+        // the base image is respun: everything FROM it, directly or not
+        base_built(&mut release, "sha256:bbbb");
+        assert_eq!(
+            actions(&plan(&release).unwrap()),
+            [
+                (
+                    "base2".into(),
+                    Action::Build,
+                    "a base changed (quay.io/corral/base:43)".into()
+                ),
+                ("app".into(), Action::Build, "a base changed (base2)".into()),
+                (
+                    "other".into(),
+                    Action::Build,
+                    "a base changed (quay.io/corral/base:43)".into()
+                ),
+            ]
+        );
+    }
+}
