@@ -519,10 +519,29 @@ fn a_failed_step_is_resumed_without_redoing_the_steps_before_it() {
         built_at
     );
     assert_eq!(mirror_digest(&base_ref), digest);
-    assert_eq!(
-        item(&report, "host", "sample-atomic")["published"],
-        ostree_ref(&s.path("ostree"), STREAM_REF)
+    let head = ostree_ref(&s.path("ostree"), STREAM_REF);
+    assert_eq!(item(&report, "host", "sample-atomic")["published"], head);
+
+    // out of band: a new commit now, whatever the cadence, with the reason
+    let out = run_ok(&mut s.release(&config, &["--only", "host", "--out-of-band", "kernel fix"]));
+    assert!(
+        stdout(&out).contains("   compose  sample-atomic: out of band: kernel fix\n"),
+        "{}",
+        stdout(&out)
     );
+    let report = s.report();
+    let steps: Vec<&Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["step"])
+        .collect();
+    assert_eq!(steps, ["host"], "{report:#}");
+    let oob = ostree_ref(&s.path("ostree"), STREAM_REF);
+    assert_ne!(oob, head);
+    assert_eq!(item(&report, "host", "sample-atomic")["published"], oob);
+    let parent = ostree_ref(&s.path("ostree"), &format!("{STREAM_REF}^"));
+    assert_eq!(parent, head);
 }
 
 #[test]

@@ -154,6 +154,22 @@ impl ReleaseConfig {
 
     /// Parses `text` (read from `origin`), taking variables from `env` and
     /// resolving relative paths against `dir`.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use corral_release::ReleaseConfig;
+    ///
+    /// let text = "[release]\nwork = \"${WORK}\"\n[mirror]\nregistry = \"127.0.0.1:5000\"\n\
+    ///             [[base]]\nrecipe = \"base.toml\"\nimage = \"os/base\"\ntag = \"43\"\n";
+    /// let env = |v: &str| (v == "WORK").then(|| "/srv/release".to_string());
+    /// let c = ReleaseConfig::parse(text, Path::new("release.toml"), Path::new("/src"), &env)?;
+    /// assert_eq!(c.mirror_reference(&c.bases[0]), "127.0.0.1:5000/os/base:43");
+    /// assert_eq!(c.bases[0].recipe, Path::new("/src/base.toml"));
+    ///
+    /// let e = ReleaseConfig::parse("[release]\nwork = 1\n", Path::new("release.toml"), Path::new("/"), &env);
+    /// assert!(e.unwrap_err().to_string().starts_with("release.toml:2:8: "));
+    /// # Ok::<(), corral_release::ConfigError>(())
+    /// ```
     pub fn parse(
         text: &str,
         origin: &Path,

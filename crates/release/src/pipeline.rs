@@ -162,11 +162,12 @@ pub fn run(
             .iter()
             .flat_map(|s| &s.items)
             .all(|i| i.tests.as_ref().is_none_or(|t| t.failed == 0));
-    let mut files = None;
-    if opts.runs(Step::Report) {
-        release
-            .progress
-            .step(selected.len(), selected.len(), Step::Report.title());
+    // The report is written after every run that did something, whatever
+    // --only selected: it is the record of that run.
+    let files;
+    {
+        let n = selected.len() + usize::from(!selected.contains(&Step::Report));
+        release.progress.step(n, n, Step::Report.title());
         let dir = config.release.work.join("reports");
         let (json, md) = report.write(&dir.join(stamp(now)))?;
         // The latest report also under a fixed name.

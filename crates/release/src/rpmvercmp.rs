@@ -56,6 +56,14 @@ impl Ord for Evr {
 /// rpm's segment-wise comparison: digits numerically, letters as strings,
 /// a digit segment newer than a letter one, `~` older than anything and
 /// `^` newer than the end.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use corral_release::rpmvercmp::vercmp;
+///
+/// assert_eq!(vercmp("1.10", "1.9"), Ordering::Greater);
+/// assert_eq!(vercmp("2.0~rc1", "2.0"), Ordering::Less);
+/// ```
 pub fn vercmp(a: &str, b: &str) -> Ordering {
     if a == b {
         return Ordering::Equal;
