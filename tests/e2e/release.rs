@@ -548,9 +548,6 @@ fn a_failed_step_is_resumed_without_redoing_the_steps_before_it() {
 fn an_advisory_makes_image_outdated_say_so_and_release_respin() {
     let s = Setup::new();
     let config = s.config("");
-    run_ok(&mut s.release(&config, &[]));
-    let base_ref = format!("{}/sample/base:43", s.mirror.host());
-    let first = mirror_digest(&base_ref);
     let outdated = |json: bool| {
         let mut cmd = corral(s.repos.path());
         cmd.args(["image", "outdated", "--config"]).arg(&config);
@@ -559,6 +556,17 @@ fn an_advisory_makes_image_outdated_say_so_and_release_respin() {
         }
         cmd.output().unwrap()
     };
+    // nothing released yet: it cannot answer
+    let out = outdated(false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("sample/base:43 has not been released yet"),
+        "{}",
+        stderr(&out)
+    );
+    run_ok(&mut s.release(&config, &[]));
+    let base_ref = format!("{}/sample/base:43", s.mirror.host());
+    let first = mirror_digest(&base_ref);
     let out = outdated(false);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "sample/base:43: up to date\n");
@@ -616,6 +624,11 @@ fn an_advisory_makes_image_outdated_say_so_and_release_respin() {
     assert_eq!(
         base["packages"]["changed"][0],
         "corral-hello.noarch: 1.0-1 → 1.2-1"
+    );
+    let md = std::fs::read_to_string(s.work().join("release.md")).unwrap();
+    assert!(
+        md.contains("| changed: corral-hello.noarch: 1.0-1 → 1.2-1 |"),
+        "{md}"
     );
     let second = mirror_digest(&base_ref);
     assert_ne!(second, first);
