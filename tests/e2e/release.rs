@@ -324,6 +324,10 @@ fn releases_everything_then_a_rerun_does_nothing() {
     // report names, signed both ways
     let base = item(&report, "base", "sample/base:43");
     assert_eq!(base["action"], "build");
+    assert_eq!(
+        base["ran"],
+        serde_json::json!(["build", "test", "push", "sign"])
+    );
     let base_ref = format!("{}/sample/base:43", s.mirror.host());
     assert_eq!(base["published"], mirror_digest(&base_ref));
     assert!(base["tests"]["passed"].as_u64().unwrap() >= 4, "{base:#}");
@@ -501,7 +505,9 @@ fn a_failed_step_is_resumed_without_redoing_the_steps_before_it() {
     );
     let report = s.report();
     assert_eq!(report["success"], true);
-    assert_eq!(item(&report, "base", "sample/base:43")["action"], "keep");
+    let base = item(&report, "base", "sample/base:43");
+    assert_eq!(base["action"], "keep");
+    assert!(base["ran"].is_null(), "{base:#}");
     assert_eq!(item(&report, "host", "sample-atomic")["action"], "build");
     let after = s.state();
     for sub in ["build", "push", "sign"] {
@@ -688,4 +694,22 @@ fn an_image_that_fails_its_tests_is_not_published() {
         .output()
         .unwrap();
     assert!(!inspect.status.success(), "the image was pushed");
+
+    // the tests fixed: the rerun tests, pushes and signs the image it built
+    // before, without building it again
+    std::fs::write(&spec, text).unwrap();
+    let out = run_ok(&mut s.release(&config, &[]));
+    assert!(!stderr(&out).contains("building"), "{}", stderr(&out));
+    let report = s.report();
+    let base = item(&report, "base", "sample/base:43");
+    assert_eq!(base["action"], "keep");
+    assert_eq!(base["ran"], serde_json::json!(["test", "push", "sign"]));
+    assert_eq!(base["resumed"], serde_json::json!(["build"]));
+    assert_eq!(
+        s.state()["items"]["base/sample/base:43/build"],
+        state["items"]["base/sample/base:43/build"]
+    );
+    let reference = format!("{}/sample/base:43", s.mirror.host());
+    assert_eq!(base["published"], mirror_digest(&reference));
+    assert!(s.verify_gpg(&reference).status.success());
 }

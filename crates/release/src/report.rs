@@ -36,7 +36,11 @@ pub struct ItemReport {
     pub reason: String,
     /// The published digest or commit.
     pub published: Option<String>,
-    /// Sub-steps skipped because an earlier run finished them.
+    /// Sub-steps (build, test, push, sign) done in this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ran: Vec<String>,
+    /// Sub-steps an earlier, interrupted run had finished, so not redone
+    /// while the others ran.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resumed: Vec<String>,
     pub packages: Option<PackageChanges>,
@@ -47,12 +51,31 @@ pub struct ItemReport {
 }
 
 impl ItemReport {
+    /// Fills `ran` and `resumed` from (sub-step, ran now) pairs: an item
+    /// none of whose sub-steps ran was simply kept.
+    pub fn record_sub_steps(&mut self, subs: &[(&str, bool)]) {
+        self.ran = subs
+            .iter()
+            .filter(|s| s.1)
+            .map(|s| s.0.to_string())
+            .collect();
+        self.resumed = if self.ran.is_empty() {
+            Vec::new()
+        } else {
+            subs.iter()
+                .filter(|s| !s.1)
+                .map(|s| s.0.to_string())
+                .collect()
+        };
+    }
+
     pub fn new(name: &str, action: Action, reason: &str) -> ItemReport {
         ItemReport {
             name: name.to_string(),
             action,
             reason: reason.to_string(),
             published: None,
+            ran: Vec::new(),
             resumed: Vec::new(),
             packages: None,
             tests: None,
@@ -147,8 +170,9 @@ impl Report {
             md.push_str("|---|---|---|---|---|---|---|---|\n");
             for i in &s.items {
                 let action = match i.action {
-                    Action::Build => "rebuilt",
-                    Action::Keep => "kept",
+                    Action::Build => "rebuilt".to_string(),
+                    Action::Keep if i.ran.is_empty() => "kept".to_string(),
+                    Action::Keep => format!("kept, finished {}", i.ran.join(", ")),
                 };
                 let resumed = if i.resumed.is_empty() {
                     String::new()
@@ -250,7 +274,12 @@ mod tests {
             failures: vec!["command cat /x".into()],
         });
         base.signatures = vec!["cosign".into(), "gpg".into()];
-        base.resumed = vec!["build".into()];
+        base.record_sub_steps(&[
+            ("build", true),
+            ("test", false),
+            ("push", true),
+            ("sign", true),
+        ]);
         Report {
             started: "2026-11-25T21:00:00Z".into(),
             seconds: 61.2,
@@ -290,7 +319,7 @@ mod tests {
         assert!(md.starts_with("# corral release 2026-11-25T21:00:00Z\n\n**Failed** in 61 s.\n"));
         assert!(
             md.contains(
-                "| sample/base:43 | rebuilt (resumed: build) \
+                "| sample/base:43 | rebuilt (resumed: test) \
                  | security advisory CORRAL-2026-0042: respin now (1 package update) \
                  | sha256:abababababab… \
                  | changed: corral-hello.x86_64: 1.0-1 → 1.1-1; removed: corral-old-1-1.x86_64 \
@@ -302,6 +331,33 @@ mod tests {
             md.contains("## curated library (0 s)\n\n**Failed:** building app: exit 1\n"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn an_item_kept_but_finished_now_says_so() {
+        let mut i = ItemReport::new("app", Action::Keep, "unchanged");
+        i.record_sub_steps(&[("build", false), ("test", false), ("push", false)]);
+        assert!(i.ran.is_empty() && i.resumed.is_empty());
+        i.record_sub_steps(&[
+            ("build", false),
+            ("test", false),
+            ("push", true),
+            ("sign", true),
+        ]);
+        assert_eq!(i.ran, ["push", "sign"]);
+        assert_eq!(i.resumed, ["build", "test"]);
+        let r = Report {
+            steps: vec![StepReport {
+                step: Step::Library,
+                seconds: 0.0,
+                items: vec![i],
+                error: None,
+            }],
+            ..Report::default()
+        };
+        assert!(r
+            .markdown()
+            .contains("| app | kept, finished push, sign (resumed: build, test) | unchanged |"));
     }
 
     #[test]

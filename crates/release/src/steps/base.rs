@@ -135,6 +135,7 @@ fn run_one(
             .progress
             .done(&item.name, &format!("built {digest}"));
     }
+    let mut subs = vec![("build", item.action == Action::Build)];
     let digest = release
         .state
         .get(&key(b, "build"))
@@ -163,9 +164,7 @@ fn run_one(
                 report.tests = Some(failed.summary.clone());
             }
         })?;
-        if !ran {
-            report.resumed.push("test".into());
-        }
+        subs.push(("test", ran));
         report.tests = Some(crate::report::TestSummary {
             passed: out.get("passed").and_then(|v| v.parse().ok()).unwrap_or(0),
             failed: 0,
@@ -180,9 +179,7 @@ fn run_one(
         publish::push_layout(r.config, &layout, &b.tag, &reference)?;
         Ok(BTreeMap::new())
     })?;
-    if !ran && item.action == Action::Build {
-        report.resumed.push("push".into());
-    }
+    subs.push(("push", ran));
     let sign_input = input_hash([digest.as_str(), &signing_identity(release)]);
     let (out, ran) = once(release, &key(b, "sign"), &sign_input, |r| {
         r.progress.item(&item.name, "signing");
@@ -194,10 +191,9 @@ fn run_one(
             .map(|(i, s)| (format!("{i:02}"), s))
             .collect())
     })?;
-    if !ran && item.action == Action::Build {
-        report.resumed.push("sign".into());
-    }
+    subs.push(("sign", ran));
     report.signatures = out.into_values().collect();
+    report.record_sub_steps(&subs);
     release
         .progress
         .done(&item.name, &format!("published {reference}"));

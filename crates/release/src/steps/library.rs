@@ -260,9 +260,7 @@ fn publish_one(
             report.tests = Some(failed.summary.clone());
         }
     })?;
-    if !ran && built {
-        report.resumed.push("test".into());
-    }
+    let mut subs = vec![("build", built), ("test", ran)];
     report.tests = Some(TestSummary {
         passed: out.get("passed").and_then(|v| v.parse().ok()).unwrap_or(0),
         ..TestSummary::default()
@@ -291,9 +289,7 @@ fn publish_one(
         ))?;
         Ok(BTreeMap::from([("digest".to_string(), digest)]))
     })?;
-    if !ran && built {
-        report.resumed.push("push".into());
-    }
+    subs.push(("push", ran));
     report.published = out.get("digest").cloned();
 
     let sign_input = input_hash([item.input.as_str(), &base::signing_identity(release)]);
@@ -308,10 +304,9 @@ fn publish_one(
             .collect();
         Ok(made)
     })?;
-    if !ran && built {
-        report.resumed.push("sign".into());
-    }
+    subs.push(("sign", ran));
     report.signatures = out.into_values().collect();
+    report.record_sub_steps(&subs);
     release
         .progress
         .done(name, &format!("published {repo}:{}", tags.join(",")));
