@@ -5,7 +5,7 @@
 //! - [`plan`]: each step's items, built or kept, and why; the pure
 //!   decisions (respin cadence, security advisories, changed inputs).
 //! - [`state`]: what succeeded on which inputs, written atomically after
-//!   every item, so a rerun resumes.
+//!   every item, so a rerun resumes; [`lock`]: one run per work directory.
 //! - [`pipeline`]: plan, then run the steps in order; the
 //!   [`pipeline::BaseImageBuilder`] seam through which base images are built.
 //! - [`steps`]: one module per step: `base`, `library`, `host`.
@@ -21,6 +21,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod lock;
 pub mod outdated;
 pub mod pipeline;
 pub mod plan;

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
-
 use crate::config::ReleaseConfig;
 use crate::plan::{Plan, Step, StepPlan};
 use crate::progress::StepProgress;
@@ -92,6 +90,13 @@ pub fn run(
     builder: &dyn BaseImageBuilder,
     opts: &RunOptions,
 ) -> anyhow::Result<Outcome> {
+    // Taken before the state is read: a run that waited would plan on
+    // stale state. A dry run only reads, and creates nothing.
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(crate::lock::ReleaseLock::acquire(&config.release.work)?)
+    };
     let state = ReleaseState::load(&config.state_path())?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut release = Release {
@@ -110,8 +115,6 @@ pub fn run(
             report_files: None,
         });
     }
-    std::fs::create_dir_all(&config.release.work)
-        .with_context(|| format!("creating {}", config.release.work.display()))?;
     let started = Instant::now();
     let mut report = Report {
         started: rfc3339(now),
