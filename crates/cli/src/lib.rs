@@ -185,6 +185,37 @@ mod tests {
     }
 
     #[test]
+    fn parses_release_and_image_outdated() {
+        let cli = Cli::try_parse_from([
+            "corral",
+            "release",
+            "--config",
+            "r.toml",
+            "--only",
+            "base,host",
+            "--dry-run",
+        ])
+        .unwrap();
+        let Command::Release(r) = cli.command else {
+            panic!()
+        };
+        assert_eq!(r.config, std::path::Path::new("r.toml"));
+        assert_eq!(
+            r.only,
+            [corral_release::Step::Base, corral_release::Step::Host]
+        );
+        assert!(r.dry_run);
+        let cli = Cli::try_parse_from(["corral", "image", "outdated", "sample/base:43", "--json"])
+            .unwrap();
+        let Command::Image(image::ImageCommand::Outdated(o)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(o.images, ["sample/base:43"]);
+        assert_eq!(o.config, std::path::Path::new("release.toml"));
+        assert!(o.json);
+    }
+
+    #[test]
     fn parses_tree_build_with_json() {
         let cli = Cli::try_parse_from([
             "corral", "tree", "build", "r.toml", "--rootfs", "/r", "--json",
