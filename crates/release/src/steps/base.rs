@@ -144,7 +144,11 @@ fn run_one(
     report.published = Some(digest.clone());
 
     if let Some(spec) = &b.tests {
-        let (out, ran) = once(release, &key(b, "test"), &digest, |r| {
+        // edited checks run again on the same image
+        let spec_text =
+            std::fs::read(spec).with_context(|| format!("reading {}", spec.display()))?;
+        let test_input = input_hash([digest.as_bytes(), &spec_text]);
+        let (out, ran) = once(release, &key(b, "test"), &test_input, |r| {
             r.progress.item(&item.name, "testing");
             let summary = test(r, b, &spec.clone())?;
             if summary.failed > 0 {
