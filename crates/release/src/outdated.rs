@@ -130,11 +130,16 @@ pub fn nevras(packages: &[(String, String, String)]) -> Vec<String> {
 
 /// The repositories of a recipe, read.
 pub fn recipe_repodata(recipe: &corral_tree::Recipe) -> anyhow::Result<Vec<Repodata>> {
+    // A repository that cannot be read is an error, never "up to date".
     recipe
         .repos
         .iter()
-        .filter_map(|r| r.baseurl.as_deref().map(|u| (r, u)))
-        .map(|(r, url)| {
+        .map(|r| {
+            let url = r
+                .baseurl
+                .as_deref()
+                .or(r.metalink.as_deref())
+                .unwrap_or_default();
             Repodata::read(url)
                 .with_context(|| format!("reading the metadata of repository `{}`", r.id))
         })
@@ -256,6 +261,21 @@ mod tests {
             packages,
             advisories,
         }
+    }
+
+    #[test]
+    fn a_remote_repository_is_an_error_not_up_to_date() {
+        let text = "name = \"x\"\nreleasever = \"43\"\narch = \"x86_64\"\npackages = [\"a\"]\n\
+                    [[repo]]\nid = \"fedora\"\n\
+                    metalink = \"https://mirrors.example.invalid/metalink?repo=fedora-43\"\n\
+                    gpgcheck = false\n[footprint]\nlangs = [\"en_US\"]\n";
+        let recipe = corral_tree::Recipe::parse(text, Path::new("x.toml")).unwrap();
+        let e = format!("{:#}", recipe_repodata(&recipe).unwrap_err());
+        assert!(
+            e.starts_with("reading the metadata of repository `fedora`: "),
+            "{e}"
+        );
+        assert!(e.contains("only local repositories"), "{e}");
     }
 
     #[test]

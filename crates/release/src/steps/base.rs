@@ -38,8 +38,16 @@ fn current(release: &Release, b: &BaseImage) -> anyhow::Result<Current> {
     let recipe = Recipe::load(&b.recipe)?;
     let recipe_hash = input_hash([&text]);
     let mut parts = vec![recipe_hash.clone()];
-    for r in recipe.repos.iter().filter_map(|r| r.baseurl.as_deref()) {
-        parts.push(Repodata::repomd_hash(r)?);
+    for r in &recipe.repos {
+        let url = r
+            .baseurl
+            .as_deref()
+            .or(r.metalink.as_deref())
+            .unwrap_or_default();
+        parts.push(
+            Repodata::repomd_hash(url)
+                .with_context(|| format!("reading the metadata of repository `{}`", r.id))?,
+        );
     }
     let sbom = release.config.sbom_of(b);
     let staleness = if sbom.exists() {

@@ -40,7 +40,13 @@ pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
             .iter()
             .filter_map(|r| r.baseurl.as_deref())
         {
-            parts.push(Repodata::repomd_hash(url)?);
+            // A remote repository's changes are left to compose's own
+            // input hash, which makes no commit for an unchanged tree.
+            if crate::repodata::local_dir(url).is_ok() {
+                parts.push(Repodata::repomd_hash(url)?);
+            } else {
+                parts.push(url.to_string());
+            }
         }
         let plans = corral_compose::plan::plan(&[(entry.name(), stream)], repo_path, &SystemClock)?;
         let schedule = &plans[0].schedule;
