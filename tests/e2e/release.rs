@@ -548,6 +548,31 @@ fn a_failed_step_is_resumed_without_redoing_the_steps_before_it() {
     assert_eq!(item(&report, "host", "sample-atomic")["published"], oob);
     let parent = ostree_ref(&s.path("ostree"), &format!("{STREAM_REF}^"));
     assert_eq!(parent, head);
+
+    // the repository and its signatures go from the mirror's storage: the
+    // record of the push is not trusted, the image is pushed and signed
+    // again, and not rebuilt
+    for dir in ["repos/sample/base", "sigstore/sample/base"] {
+        std::fs::remove_dir_all(s.mirror.storage.join(dir)).unwrap();
+    }
+    assert!(!Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{base_ref}"))
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let out = run_ok(&mut s.release(&config, &["--only", "base"]));
+    assert!(
+        stderr(&out).contains("sample/base:43: not in the mirror any more"),
+        "{}",
+        stderr(&out)
+    );
+    let base = item(&s.report(), "base", "sample/base:43").clone();
+    assert_eq!(base["ran"], serde_json::json!(["push", "sign"]), "{base:#}");
+    assert_eq!(base["resumed"], serde_json::json!(["build"]));
+    assert_eq!(mirror_digest(&base_ref), digest);
+    assert!(s.verify_gpg(&base_ref).status.success());
 }
 
 #[test]

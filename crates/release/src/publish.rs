@@ -116,3 +116,10 @@ pub async fn mirror_digest(config: &ReleaseConfig, reference: &str) -> anyhow::R
     let (digest, _, _) = corral_sign::cosign::resolve(&client, &image).await?;
     Ok(digest)
 }
+
+/// Whether the mirror still serves `reference` as `digest`: a record of
+/// an earlier push is trusted only then (a mirror's storage can be lost
+/// or garbage-collected between runs).
+pub async fn in_mirror(config: &ReleaseConfig, reference: &str, digest: &str) -> bool {
+    matches!(mirror_digest(config, reference).await, Ok(d) if d == digest)
+}

@@ -74,6 +74,14 @@ impl ReleaseState {
         self.save()
     }
 
+    /// Drops the record of `key` (its item is redone) and writes the file.
+    pub fn forget(&mut self, key: &str) -> anyhow::Result<()> {
+        if self.items.remove(key).is_some() {
+            self.save()?;
+        }
+        Ok(())
+    }
+
     fn save(&self) -> anyhow::Result<()> {
         let dir = self
             .path

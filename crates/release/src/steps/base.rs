@@ -185,6 +185,15 @@ fn run_one(
     }
 
     let reference = config.mirror_reference(b);
+    if release.state.done(&key(b, "push"), &digest).is_some()
+        && !runtime()?.block_on(publish::in_mirror(config, &reference, &digest))
+    {
+        release
+            .progress
+            .done(&item.name, "not in the mirror any more");
+        release.state.forget(&key(b, "push"))?;
+        release.state.forget(&key(b, "sign"))?;
+    }
     let (_, ran) = once(release, &key(b, "push"), &digest, |r| {
         r.progress
             .item(&item.name, &format!("pushing to {reference}"));

@@ -271,6 +271,15 @@ fn publish_one(
         release.config.mirror.registry, section.namespace
     );
     let tags = img.spec.image.tags.clone();
+    if let Some(done) = release.state.done(&key(name, "push"), &item.input) {
+        let digest = done.outputs.get("digest").cloned().unwrap_or_default();
+        let first = format!("{repo}:{}", tags[0]);
+        if !runtime()?.block_on(publish::in_mirror(release.config, &first, &digest)) {
+            release.progress.done(name, "not in the mirror any more");
+            release.state.forget(&key(name, "push"))?;
+            release.state.forget(&key(name, "sign"))?;
+        }
+    }
     let (out, ran) = once(release, &key(name, "push"), &item.input, |r| {
         r.progress.item(name, &format!("pushing to {repo}"));
         let creds = publish::credentials()?
