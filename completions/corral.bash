@@ -43,6 +43,9 @@ _corral() {
             corral,policy)
                 cmd="corral__subcmd__policy"
                 ;;
+            corral,release)
+                cmd="corral__subcmd__release"
+                ;;
             corral,sign)
                 cmd="corral__subcmd__sign"
                 ;;
@@ -154,6 +157,9 @@ _corral() {
             corral__subcmd__help,policy)
                 cmd="corral__subcmd__help__subcmd__policy"
                 ;;
+            corral__subcmd__help,release)
+                cmd="corral__subcmd__help__subcmd__release"
+                ;;
             corral__subcmd__help,sign)
                 cmd="corral__subcmd__help__subcmd__sign"
                 ;;
@@ -231,6 +237,9 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__image,inspect)
                 cmd="corral__subcmd__help__subcmd__image__subcmd__inspect"
+                ;;
+            corral__subcmd__help__subcmd__image,outdated)
+                cmd="corral__subcmd__help__subcmd__image__subcmd__outdated"
                 ;;
             corral__subcmd__help__subcmd__key,generate)
                 cmd="corral__subcmd__help__subcmd__key__subcmd__generate"
@@ -349,6 +358,9 @@ _corral() {
             corral__subcmd__image,inspect)
                 cmd="corral__subcmd__image__subcmd__inspect"
                 ;;
+            corral__subcmd__image,outdated)
+                cmd="corral__subcmd__image__subcmd__outdated"
+                ;;
             corral__subcmd__image__subcmd__help,build)
                 cmd="corral__subcmd__image__subcmd__help__subcmd__build"
                 ;;
@@ -357,6 +369,9 @@ _corral() {
                 ;;
             corral__subcmd__image__subcmd__help,inspect)
                 cmd="corral__subcmd__image__subcmd__help__subcmd__inspect"
+                ;;
+            corral__subcmd__image__subcmd__help,outdated)
+                cmd="corral__subcmd__image__subcmd__help__subcmd__outdated"
                 ;;
             corral__subcmd__key,generate)
                 cmd="corral__subcmd__key__subcmd__generate"
@@ -443,7 +458,7 @@ _corral() {
 
     case "${cmd}" in
         corral)
-            opts="-v -h -V --verbose --help --version tree image dockerfiles compose host test key sign verify policy mirror generate help"
+            opts="-v -h -V --verbose --help --version tree image dockerfiles compose host test key sign verify policy mirror release generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -935,7 +950,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help)
-            opts="tree image dockerfiles compose host test key sign verify policy mirror generate help"
+            opts="tree image dockerfiles compose host test key sign verify policy mirror release generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1299,7 +1314,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__image)
-            opts="build inspect"
+            opts="build inspect outdated"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1327,6 +1342,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__image__subcmd__inspect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__image__subcmd__outdated)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1425,6 +1454,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__policy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__release)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2085,7 +2128,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__image)
-            opts="-v -h -V --verbose --help --version build inspect help"
+            opts="-v -h -V --verbose --help --version build inspect outdated help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2141,7 +2184,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__image__subcmd__help)
-            opts="build inspect help"
+            opts="build inspect outdated help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2196,6 +2239,20 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__image__subcmd__help__subcmd__outdated)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__image__subcmd__inspect)
             opts="-v -h -V --tls-verify --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2205,6 +2262,24 @@ _corral() {
             case "${prev}" in
                 --tls-verify)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__image__subcmd__outdated)
+            opts="-v -h -V --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2498,6 +2573,32 @@ _corral() {
                     return 0
                     ;;
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__release)
+            opts="-v -h -V --config --dry-run --only --out-of-band --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -W "base library host report" -- "${cur}"))
+                    return 0
+                    ;;
+                --out-of-band)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample content: sample RPMs built from the
-# spec files in tests/fixtures/rpms, a tree from recipes/sample-base.toml,
-# an OCI base image packed from it, inspected through skopeo, pushed to
-# and served by `corral mirror serve` on 127.0.0.1:5000.
+# The main job on the bundled sample content: `corral release` with
+# release.toml. It builds the sample base image from the RPMs that
+# tests/fixtures/rpms/*.spec make, tests it, builds the small library in
+# tests/fixtures/dockerfiles FROM it, composes the sample Atomic Host
+# stream, signs everything and publishes it to `corral mirror serve` on
+# 127.0.0.1:5000, which keeps running. Loopback only: no traffic leaves
+# the machine.
 #
 #   bash scripts/demo.sh [WORKDIR]      (default /var/tmp/corral-demo)
 set -euo pipefail
@@ -13,60 +16,113 @@ corral_setup
 
 work=${1:-/var/tmp/corral-demo}
 port=${CORRAL_DEMO_PORT:-5000}
-rm -rf "$work"
-mkdir -p "$work"
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1767225600}
+pidfile=$work-mirror.pid
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# A mirror left by an earlier demo goes first: it holds the port.
+[ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+rm -rf "$work"
+mkdir -p "$work"
 
 # The debug profile shares its build cache with scripts/test.sh (the
 # dependencies are optimised either way; see Cargo.toml).
 step "building corral"
 cargo build --locked -p corral --manifest-path "$here/Cargo.toml"
 corral=$CARGO_TARGET_DIR/debug/corral
+# Only now: build scripts rerun when SOURCE_DATE_EPOCH changes, and
+# scripts/test.sh builds without it.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1767225600}
 
 step "building the sample RPM repositories from tests/fixtures/rpms"
 bash "$here/tests/fixtures/rpms/build-repo.sh" "$work/repos" >/dev/null
 export CORRAL_SAMPLE_REPOS=$work/repos
 ls "$work"/repos/main "$work"/repos/signed | sed 's/^/    /'
 
-step "planning the tree (recipes/sample-base.toml)"
-"$corral" tree plan "$here/recipes/sample-base.toml" | sed -n '1,6p'
+step "signing keys: cosign, and GPG for image signatures and commits"
+keys=$work/keys
+export CORRAL_KEY_PASSWORD=demo
+"$corral" key generate --type cosign --out "$keys" | sed 's/^/    /'
+mkdir -m 0700 -p "$keys/gnupg"
+"$corral" key generate --type gpg --out "$keys" --gpg-homedir "$keys/gnupg" \
+  --gpg-uid 'corral release <release@corral.invalid>' | sed 's/^/    /'
 
-step "building the tree with dnf and rpm"
-"$corral" tree build "$here/recipes/sample-base.toml" --rootfs "$work/rootfs"
-
-step "packing the OCI base image"
-"$corral" image build "$here/recipes/sample-base.toml" --rootfs "$work/rootfs" -o "oci:$work/images/sample-base:43"
-
-step "inspecting it through skopeo's image proxy"
-"$corral" image inspect "oci:$work/images/sample-base:43"
-
-step "serving it from the corral mirror on 127.0.0.1:$port"
-[ -f "$work/../corral-demo-mirror.pid" ] && kill "$(cat "$work/../corral-demo-mirror.pid")" 2>/dev/null || true
+step "starting the corral mirror on 127.0.0.1:$port (with the OSTree repository)"
 htpasswd -Bbn demo demo > "$work/htpasswd"
+mkdir -p "$work/release"
+ostree init --mode=archive --repo="$work/release/ostree"
 setsid "$corral" mirror serve --listen "127.0.0.1:$port" --storage "$work/mirror" \
-  --htpasswd "$work/htpasswd" > "$work/mirror.log" 2>&1 < /dev/null &
-echo $! > "$work/../corral-demo-mirror.pid"
+  --htpasswd "$work/htpasswd" --ostree-repo "$work/release/ostree" \
+  > "$work/mirror.log" 2>&1 < /dev/null &
+echo $! > "$pidfile"
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   sleep 0.2
 done
 curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$work/mirror.log"; exit 1; }
-skopeo copy --quiet --dest-tls-verify=false --dest-creds demo:demo \
-  "oci:$work/images/sample-base:43" "docker://127.0.0.1:$port/sample/base:43"
-echo "    pushed sample/base:43 (push needs credentials; pulls are anonymous)"
-skopeo inspect --tls-verify=false "docker://127.0.0.1:$port/sample/base:43" \
-  | jq -r '"    digest \(.Digest)\n    labels name=\(.Labels.name) version=\(.Labels.version)"'
+
+step "starting a Docker Engine for the library builds and image tests"
+mkdir -p "$work/docker"
+dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+  --host="unix://$work/docker/docker.sock" --data-root="$work/docker/data" \
+  --exec-root="$work/docker/exec" --pidfile="$work/docker/docker.pid" \
+  > "$work/docker/dockerd.log" 2>&1 < /dev/null &
+dockerd_pid=$!
+trap 'kill "$dockerd_pid" 2>/dev/null || true' EXIT
+export DOCKER_HOST=unix://$work/docker/docker.sock
+for _ in $(seq 1 100); do
+  docker version >/dev/null 2>&1 && break
+  sleep 0.3
+done
+docker version >/dev/null || { tail -20 "$work/docker/dockerd.log"; exit 1; }
+
+export CORRAL_RELEASE_WORK=$work/release CORRAL_RELEASE_KEYS=$keys CORRAL_MIRROR_PORT=$port
+export CORRAL_REGISTRY_CREDS=demo:demo CORRAL_MCS_DIR=$work/mcs
+
+step "the plan: corral release --dry-run"
+"$corral" release --config "$here/release.toml" --dry-run
+
+step "corral release"
+"$corral" release --config "$here/release.toml"
+
+step "a second run has nothing to do"
+"$corral" release --config "$here/release.toml" --dry-run
+
+step "is anything outdated? corral image outdated"
+"$corral" image outdated --config "$here/release.toml" || true
+
+step "client policy that requires corral's signatures"
+"$corral" policy --mirror "http://127.0.0.1:$port" --gpg-keyring "$keys/corral-signing.gpg" \
+  --out "$work/client" | sed 's/^/    /'
+skopeo --policy "$work/client/policy.json" --registries.d "$work/client/registries.d" \
+  copy --quiet --src-tls-verify=false --remove-signatures \
+  "docker://127.0.0.1:$port/sample/app:43" "oci:$work/pulled-app:43"
+echo "    pulled sample/app:43 with its signature checked"
+"$corral" verify image "127.0.0.1:$port/sample/app:43-stable" --plain-http \
+  --gpg-keyring "$keys/corral-signing.gpg" | sed 's/^/    /'
+"$corral" verify image "127.0.0.1:$port/sample/base:43" --plain-http \
+  --key "$keys/cosign.pub" | sed 's/^/    /'
 
 step "done"
 cat <<MSG
-The catalog:       http://127.0.0.1:$port/
-Pull the image:    podman pull --tls-verify=false 127.0.0.1:$port/sample/base:43
-                   docker pull 127.0.0.1:$port/sample/base:43
-                   skopeo copy --src-tls-verify=false docker://127.0.0.1:$port/sample/base:43 oci:/tmp/base:43
-The mirror keeps running (pid $(cat "$work/../corral-demo-mirror.pid"), log $work/mirror.log);
-stop it with: kill \$(cat $work/../corral-demo-mirror.pid)
-The image layout is at $work/images/sample-base (tag 43), its SBOM at
-$work/images/sample-base.spdx.json.
+The catalog:      http://127.0.0.1:$port/
+The report:       $work/release/release.md (and release.json)
+
+Pull an image, requiring its GPG signature (policy.json and registries.d/
+from corral policy):
+  skopeo --policy $work/client/policy.json --registries.d $work/client/registries.d \\
+    copy --src-tls-verify=false --remove-signatures docker://127.0.0.1:$port/sample/base:43 oci:/tmp/base:43
+  cp -r $work/client/policy.json $work/client/registries.d /etc/containers/   # then podman checks it too:
+  podman pull --tls-verify=false 127.0.0.1:$port/sample/app:43
+Verify a signature (cosign format, or GPG):
+  corral verify image 127.0.0.1:$port/sample/app:43 --key $keys/cosign.pub --plain-http
+  corral verify image 127.0.0.1:$port/sample/app:43 --gpg-keyring $keys/corral-signing.gpg --plain-http
+
+Upgrade an Atomic host from it (signed commits; public key $keys/corral-signing.gpg):
+  corral host remote add sample http://127.0.0.1:$port/ostree --gpg-key $keys/corral-signing.gpg --sysroot /var/tmp/corral-host
+  corral host upgrade --sysroot /var/tmp/corral-host
+  corral host status --sysroot /var/tmp/corral-host
+
+The mirror keeps running (pid $(cat "$pidfile"), log $work/mirror.log);
+stop it with: kill \$(cat $pidfile)
 MSG

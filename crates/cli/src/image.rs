@@ -20,6 +20,23 @@ pub enum ImageCommand {
     /// Show the manifest, config and layers of an image in any transport
     /// skopeo knows (oci:, docker://, docker-daemon:, oci-archive:).
     Inspect(InspectArgs),
+    /// Which released base images need a respin: each one's SBOM against
+    /// its repositories' current packages and security advisories.
+    /// Exit 0: all up to date; 1: some need a respin; 2: could not run.
+    Outdated(OutdatedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// Base images of the release config, REPOSITORY[:TAG] (all when none).
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// The release configuration that lists the images and their recipes.
+    #[arg(long, value_name = "FILE", default_value = "release.toml")]
+    pub config: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +86,41 @@ pub fn run(cmd: ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ImageCommand::Build(args) => build(args),
         ImageCommand::Inspect(args) => inspect(args),
+        ImageCommand::Outdated(args) => outdated(args),
+    }
+}
+
+fn outdated(args: OutdatedArgs) -> anyhow::Result<ExitCode> {
+    let config = corral_release::ReleaseConfig::load(&args.config)?;
+    let images = corral_release::outdated::check(&config, &args.images)?;
+    if args.json {
+        print_json(&images)?;
+    } else {
+        print!("{}", corral_release::outdated::render_text(&images));
+    }
+    let any = images.iter().any(|i| i.staleness.is_outdated());
+    Ok(ExitCode::from(u8::from(any)))
+}
+
+/// How `corral release` builds base images: as `corral image build
+/// RECIPE -o oci:LAYOUT:TAG` does.
+pub struct RecipeImageBuilder;
+
+impl corral_release::BaseImageBuilder for RecipeImageBuilder {
+    fn build(&self, recipe: &Path, layout: &Path, tag: &str) -> anyhow::Result<String> {
+        let args = BuildArgs {
+            recipe: Some(recipe.to_path_buf()),
+            rootfs: None,
+            output: format!("oci:{}:{tag}", layout.display()),
+            compression: "gzip".to_string(),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            labels: Vec::new(),
+            threads: 0,
+            json: false,
+        };
+        Ok(build_layout(&args)?.manifest_digest)
     }
 }
 
@@ -104,6 +156,31 @@ struct BuildResult {
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let result = build_layout(&args)?;
+    if args.json {
+        print_json(&result)?;
+    } else {
+        println!("oci:{}:{}", result.layout.display(), result.tag);
+        println!("  manifest  {}", result.manifest_digest);
+        println!("  config    {}", result.config_digest);
+        println!(
+            "  layer     {} ({}, {} uncompressed)",
+            result.layer_digest,
+            human_bytes(result.layer_size),
+            human_bytes(result.uncompressed_size)
+        );
+        println!(
+            "  sbom      {} ({} packages)",
+            sbom_path(&result.layout).display(),
+            result.packages
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tree (built from the recipe, or given), packed into a new layout
+/// with its SBOM beside it.
+fn build_layout(args: &BuildArgs) -> anyhow::Result<BuildResult> {
     let (dest, tag) = parse_oci_output(&args.output)?;
     if dest.symlink_metadata().is_ok() {
         bail!(
@@ -246,7 +323,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let sbom_file = sbom_path(&dest);
     write_atomically(&sbom_file, &extra[0].data)?;
 
-    let result = BuildResult {
+    Ok(BuildResult {
         layout: dest.clone(),
         tag: tag.clone(),
         manifest_digest: built.manifest_digest.to_string(),
@@ -257,26 +334,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         uncompressed_size: built.layer.uncompressed_size,
         sbom_digest: built.extra.first().map(|(d, _)| d.to_string()),
         packages: packages.len(),
-    };
-    if args.json {
-        print_json(&result)?;
-    } else {
-        println!("oci:{}:{}", dest.display(), tag);
-        println!("  manifest  {}", result.manifest_digest);
-        println!("  config    {}", result.config_digest);
-        println!(
-            "  layer     {} ({}, {} uncompressed)",
-            result.layer_digest,
-            human_bytes(result.layer_size),
-            human_bytes(result.uncompressed_size)
-        );
-        println!(
-            "  sbom      {} ({} packages)",
-            sbom_file.display(),
-            packages.len()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `out/base` → `out/base.spdx.json`.

@@ -2,7 +2,8 @@
 //!
 //! - [`Cli`]: the whole command line, parsed and unit-tested here.
 //! - [`tree`], [`image`]: one module per command group; other groups
-//!   (`dockerfiles`, `mirror`, `compose`, `key`/`sign`/`verify`/`policy`, `test`) bring their clap types from their crates.
+//!   (`dockerfiles`, `mirror`, `compose`, `key`/`sign`/`verify`/`policy`, `test`,
+//!   `release`) bring their clap types from their crates.
 //! - [`generate`]: man pages and shell completions from this tree.
 //! - [`logging`], [`output`]: logs to stderr, results to stdout.
 //!
@@ -73,6 +74,9 @@ pub enum Command {
     /// The registry mirror: serve, garbage-collect and check its storage.
     #[command(subcommand)]
     Mirror(corral_mirror::cli::MirrorCommand),
+    /// The whole release, resumably: base images, the curated library,
+    /// Atomic Host streams, signatures and a report.
+    Release(corral_release::cli::ReleaseArgs),
     /// Write man pages or shell completions generated from this command tree.
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCommand),
@@ -119,6 +123,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),
         Command::Verify(cmd) => corral_sign::cli::run_verify(cmd),
         Command::Policy(args) => corral_sign::cli::run_policy(args),
+        Command::Release(args) => corral_release::cli::run(args, &image::RecipeImageBuilder),
         Command::Generate(cmd) => generate::run(cmd),
     }
 }
@@ -181,6 +186,37 @@ mod tests {
             "xz"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn parses_release_and_image_outdated() {
+        let cli = Cli::try_parse_from([
+            "corral",
+            "release",
+            "--config",
+            "r.toml",
+            "--only",
+            "base,host",
+            "--dry-run",
+        ])
+        .unwrap();
+        let Command::Release(r) = cli.command else {
+            panic!()
+        };
+        assert_eq!(r.config, std::path::Path::new("r.toml"));
+        assert_eq!(
+            r.only,
+            [corral_release::Step::Base, corral_release::Step::Host]
+        );
+        assert!(r.dry_run);
+        let cli = Cli::try_parse_from(["corral", "image", "outdated", "sample/base:43", "--json"])
+            .unwrap();
+        let Command::Image(image::ImageCommand::Outdated(o)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(o.images, ["sample/base:43"]);
+        assert_eq!(o.config, std::path::Path::new("release.toml"));
+        assert!(o.json);
     }
 
     #[test]

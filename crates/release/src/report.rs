@@ -1,0 +1,376 @@
+//! The release report, as JSON for machines and Markdown for people: what
+//! was rebuilt and why, package changes, test results, signatures and
+//! timings.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::plan::{Action, Step};
+
+/// One release run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// RFC 3339 UTC.
+    pub started: String,
+    pub seconds: f64,
+    pub success: bool,
+    pub steps: Vec<StepReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub step: Step,
+    pub seconds: f64,
+    pub items: Vec<ItemReport>,
+    /// Why the step stopped, when it failed.
+    pub error: Option<String>,
+}
+
+/// What happened to one image or stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemReport {
+    pub name: String,
+    pub action: Action,
+    pub reason: String,
+    /// The published digest or commit.
+    pub published: Option<String>,
+    /// Sub-steps (build, test, push, sign) done in this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ran: Vec<String>,
+    /// Sub-steps an earlier, interrupted run had finished, so not redone
+    /// while the others ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<String>,
+    pub packages: Option<PackageChanges>,
+    pub tests: Option<TestSummary>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
+    pub seconds: f64,
+}
+
+impl ItemReport {
+    /// Fills `ran` and `resumed` from (sub-step, ran now) pairs: an item
+    /// none of whose sub-steps ran was simply kept.
+    pub fn record_sub_steps(&mut self, subs: &[(&str, bool)]) {
+        self.ran = subs
+            .iter()
+            .filter(|s| s.1)
+            .map(|s| s.0.to_string())
+            .collect();
+        self.resumed = if self.ran.is_empty() {
+            Vec::new()
+        } else {
+            subs.iter()
+                .filter(|s| !s.1)
+                .map(|s| s.0.to_string())
+                .collect()
+        };
+    }
+
+    pub fn new(name: &str, action: Action, reason: &str) -> ItemReport {
+        ItemReport {
+            name: name.to_string(),
+            action,
+            reason: reason.to_string(),
+            published: None,
+            ran: Vec::new(),
+            resumed: Vec::new(),
+            packages: None,
+            tests: None,
+            signatures: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+}
+
+/// Packages added, removed and changed against what was published before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PackageChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// `name: from → to`.
+    pub changed: Vec<String>,
+}
+
+impl PackageChanges {
+    /// From two `name-evr.arch` lists.
+    pub fn between(old: &[String], new: &[String]) -> PackageChanges {
+        let d = corral_compose::diff::diff_packages(old, new);
+        PackageChanges {
+            added: d.added,
+            removed: d.removed,
+            changed: d
+                .changed
+                .into_iter()
+                .map(|c| format!("{}.{}: {} → {}", c.name, c.arch, c.from, c.to))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    fn summary(&self) -> String {
+        if self.is_empty() {
+            return "no package changes".into();
+        }
+        let mut parts = Vec::new();
+        for (n, what, list) in [
+            (self.added.len(), "added", &self.added),
+            (self.changed.len(), "changed", &self.changed),
+            (self.removed.len(), "removed", &self.removed),
+        ] {
+            if n > 0 {
+                parts.push(format!("{what}: {}", list.join(", ")));
+            }
+        }
+        parts.join("; ")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TestSummary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// The names of the failed checks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+}
+
+impl Report {
+    /// The report for people.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        md.push_str(&format!(
+            "# corral release {}\n\n{} in {:.0} s.\n",
+            self.started,
+            if self.success {
+                "Succeeded"
+            } else {
+                "**Failed**"
+            },
+            self.seconds
+        ));
+        for s in &self.steps {
+            md.push_str(&format!("\n## {} ({:.0} s)\n\n", s.step.title(), s.seconds));
+            if let Some(e) = &s.error {
+                md.push_str(&format!("**Failed:** {e}\n\n"));
+            }
+            if s.items.is_empty() {
+                md.push_str("Nothing to do.\n");
+                continue;
+            }
+            md.push_str(
+                "| item | action | why | published | packages | tests | signatures | time |\n",
+            );
+            md.push_str("|---|---|---|---|---|---|---|---|\n");
+            for i in &s.items {
+                let action = match i.action {
+                    Action::Build => "rebuilt".to_string(),
+                    Action::Keep if i.ran.is_empty() => "kept".to_string(),
+                    Action::Keep => format!("kept, finished {}", i.ran.join(", ")),
+                };
+                let resumed = if i.resumed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (resumed: {})", i.resumed.join(", "))
+                };
+                let tests = i
+                    .tests
+                    .as_ref()
+                    .map(|t| {
+                        let mut s = format!("{} passed, {} failed", t.passed, t.failed);
+                        if !t.failures.is_empty() {
+                            s.push_str(&format!(" ({})", t.failures.join(", ")));
+                        }
+                        s
+                    })
+                    .unwrap_or_else(|| "–".into());
+                md.push_str(&format!(
+                    "| {} | {action}{resumed} | {} | {} | {} | {tests} | {} | {:.0} s |\n",
+                    cell(&i.name),
+                    cell(&i.reason),
+                    i.published.as_deref().map(short).unwrap_or("–".into()),
+                    i.packages
+                        .as_ref()
+                        .map(|p| cell(&p.summary()))
+                        .unwrap_or_else(|| "–".into()),
+                    if i.signatures.is_empty() {
+                        "–".to_string()
+                    } else {
+                        cell(&i.signatures.join(", "))
+                    },
+                    i.seconds
+                ));
+            }
+        }
+        md
+    }
+
+    /// Writes `release.json` and `release.md` into `dir`; returns their paths.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let json = dir.join("release.json");
+        let md = dir.join("release.md");
+        write_atomically(&json, &serde_json::to_vec_pretty(self)?)?;
+        write_atomically(&md, self.markdown().as_bytes())?;
+        Ok((json, md))
+    }
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// `sha256:0123456789ab…`.
+fn short(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((alg, hex)) if hex.len() > 12 => format!("{alg}:{}…", &hex[..12]),
+        _ if digest.len() > 16 => format!("{}…", &digest[..16]),
+        _ => digest.to_string(),
+    }
+}
+
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, data)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        let mut base = ItemReport::new(
+            "sample/base:43",
+            Action::Build,
+            "security advisory CORRAL-2026-0042: respin now (1 package update)",
+        );
+        base.published = Some(format!("sha256:{}", "ab".repeat(32)));
+        base.packages = Some(PackageChanges::between(
+            &[
+                "corral-hello-1.0-1.x86_64".into(),
+                "corral-old-1-1.x86_64".into(),
+            ],
+            &["corral-hello-1.1-1.x86_64".into()],
+        ));
+        base.tests = Some(TestSummary {
+            passed: 3,
+            failed: 1,
+            skipped: 0,
+            failures: vec!["command cat /x".into()],
+        });
+        base.signatures = vec!["cosign".into(), "gpg".into()];
+        base.record_sub_steps(&[
+            ("build", true),
+            ("test", false),
+            ("push", true),
+            ("sign", true),
+        ]);
+        Report {
+            started: "2026-11-25T21:00:00Z".into(),
+            seconds: 61.2,
+            success: false,
+            steps: vec![
+                StepReport {
+                    step: Step::Base,
+                    seconds: 40.0,
+                    items: vec![base],
+                    error: None,
+                },
+                StepReport {
+                    step: Step::Library,
+                    seconds: 0.0,
+                    items: vec![],
+                    error: Some("building app: exit 1".into()),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn package_changes_come_from_the_two_lists() {
+        let c = PackageChanges::between(
+            &["a-1-1.x86_64".into(), "b-1-1.noarch".into()],
+            &["a-2-1.x86_64".into(), "c-1-1.noarch".into()],
+        );
+        assert_eq!(c.added, ["c-1-1.noarch"]);
+        assert_eq!(c.removed, ["b-1-1.noarch"]);
+        assert_eq!(c.changed, ["a.x86_64: 1-1 → 2-1"]);
+        assert!(PackageChanges::between(&c.added, &c.added).is_empty());
+    }
+
+    #[test]
+    fn markdown_has_a_row_per_item_and_the_failure() {
+        let md = sample().markdown();
+        assert!(md.starts_with("# corral release 2026-11-25T21:00:00Z\n\n**Failed** in 61 s.\n"));
+        assert!(
+            md.contains(
+                "| sample/base:43 | rebuilt (resumed: test) \
+                 | security advisory CORRAL-2026-0042: respin now (1 package update) \
+                 | sha256:abababababab… \
+                 | changed: corral-hello.x86_64: 1.0-1 → 1.1-1; removed: corral-old-1-1.x86_64 \
+                 | 3 passed, 1 failed (command cat /x) | cosign, gpg | 0 s |\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("## curated library (0 s)\n\n**Failed:** building app: exit 1\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn an_item_kept_but_finished_now_says_so() {
+        let mut i = ItemReport::new("app", Action::Keep, "unchanged");
+        i.record_sub_steps(&[("build", false), ("test", false), ("push", false)]);
+        assert!(i.ran.is_empty() && i.resumed.is_empty());
+        i.record_sub_steps(&[
+            ("build", false),
+            ("test", false),
+            ("push", true),
+            ("sign", true),
+        ]);
+        assert_eq!(i.ran, ["push", "sign"]);
+        assert_eq!(i.resumed, ["build", "test"]);
+        let r = Report {
+            steps: vec![StepReport {
+                step: Step::Library,
+                seconds: 0.0,
+                items: vec![i],
+                error: None,
+            }],
+            ..Report::default()
+        };
+        assert!(r
+            .markdown()
+            .contains("| app | kept, finished push, sign (resumed: build, test) | unchanged |"));
+    }
+
+    #[test]
+    fn writes_json_and_markdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (json, md) = sample().write(dir.path()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        assert_eq!(v["steps"][0]["step"], "base");
+        assert_eq!(v["steps"][0]["items"][0]["action"], "build");
+        assert_eq!(v["steps"][0]["items"][0]["tests"]["failed"], 1);
+        assert_eq!(v["steps"][1]["error"], "building app: exit 1");
+        assert!(std::fs::read_to_string(md)
+            .unwrap()
+            .contains("## base images"));
+    }
+}

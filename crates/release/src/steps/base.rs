@@ -1,0 +1,274 @@
+//! Step 1, base images: build the images whose recipe changed or whose
+//! packages need a respin, test them, push them to the mirror and sign
+//! them.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use corral_tree::Recipe;
+
+use crate::config::BaseImage;
+use crate::outdated::{self, Staleness};
+use crate::pipeline::{Release, StepResult};
+use crate::plan::{decide_base, Action, BaseFacts, PlanItem};
+use crate::publish;
+use crate::repodata::Repodata;
+use crate::report::{ItemReport, PackageChanges};
+use crate::state::input_hash;
+
+use super::{fail, once, runtime, FailedTests};
+
+/// State keys of base image `b`'s sub-steps.
+pub fn key(b: &BaseImage, sub: &str) -> String {
+    format!("base/{}/{sub}", b.name())
+}
+
+/// What is current about `b`: its recipe's hash, the inputs' hash and how
+/// its published packages compare with the repositories.
+struct Current {
+    recipe_hash: String,
+    input: String,
+    staleness: Option<Staleness>,
+}
+
+fn current(release: &Release, b: &BaseImage) -> anyhow::Result<Current> {
+    let text = std::fs::read(&b.recipe)
+        .with_context(|| format!("reading the recipe {}", b.recipe.display()))?;
+    let recipe = Recipe::load(&b.recipe)?;
+    let recipe_hash = input_hash([&text]);
+    let mut parts = vec![recipe_hash.clone()];
+    for r in &recipe.repos {
+        let url = r
+            .baseurl
+            .as_deref()
+            .or(r.metalink.as_deref())
+            .unwrap_or_default();
+        parts.push(
+            Repodata::repomd_hash(url)
+                .with_context(|| format!("reading the metadata of repository `{}`", r.id))?,
+        );
+    }
+    let sbom = release.config.sbom_of(b);
+    let staleness = if sbom.exists() {
+        let installed = outdated::sbom_packages(&sbom)?;
+        let repos = outdated::recipe_repodata(&recipe)?;
+        Some(outdated::compare(&installed, &repos))
+    } else {
+        None
+    };
+    Ok(Current {
+        recipe_hash,
+        input: input_hash(&parts),
+        staleness,
+    })
+}
+
+pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
+    release
+        .config
+        .bases
+        .iter()
+        .map(|b| {
+            let cur = current(release, b).with_context(|| format!("planning {}", b.name()))?;
+            let (action, reason) = decide_base(&BaseFacts {
+                recipe_hash: cur.recipe_hash,
+                built: release.state.get(&key(b, "build")),
+                layout_present: release.config.layout_of(b).join("index.json").exists(),
+                staleness: cur.staleness,
+                now: release.now,
+                respin_days: release.config.release.respin_days,
+            });
+            Ok(PlanItem {
+                name: b.name(),
+                action,
+                reason,
+                input: cur.input,
+            })
+        })
+        .collect()
+}
+
+pub fn run(release: &mut Release) -> StepResult {
+    let items = plan(release).map_err(|e| fail(vec![], e))?;
+    let mut reports = Vec::new();
+    for (b, item) in release.config.bases.clone().iter().zip(items) {
+        let t = Instant::now();
+        let mut report = ItemReport::new(&item.name, item.action, &item.reason);
+        match run_one(release, b, &item, &mut report) {
+            Ok(()) => {
+                report.seconds = t.elapsed().as_secs_f64();
+                reports.push(report);
+            }
+            Err(e) => {
+                report.seconds = t.elapsed().as_secs_f64();
+                reports.push(report);
+                return Err(fail(reports, e.context(format!("releasing {}", b.name()))));
+            }
+        }
+    }
+    Ok(reports)
+}
+
+fn run_one(
+    release: &mut Release,
+    b: &BaseImage,
+    item: &PlanItem,
+    report: &mut ItemReport,
+) -> anyhow::Result<()> {
+    let config = release.config;
+    let layout = config.layout_of(b);
+    let sbom = config.sbom_of(b);
+    if item.action == Action::Build {
+        release
+            .progress
+            .item(&item.name, &format!("building ({})", item.reason));
+        let old = if sbom.exists() {
+            outdated::nevras(&outdated::sbom_packages(&sbom)?)
+        } else {
+            Vec::new()
+        };
+        let recipe_hash = input_hash([std::fs::read(&b.recipe)?]);
+        let digest = build(release, b)?;
+        let new = outdated::nevras(&outdated::sbom_packages(&sbom)?);
+        report.packages = Some(PackageChanges::between(&old, &new));
+        let outputs = BTreeMap::from([
+            ("digest".to_string(), digest.clone()),
+            ("recipe".to_string(), recipe_hash),
+        ]);
+        release
+            .state
+            .record(&key(b, "build"), &item.input, release.now, outputs)?;
+        release
+            .progress
+            .done(&item.name, &format!("built {digest}"));
+    }
+    let mut subs = vec![("build", item.action == Action::Build)];
+    let digest = release
+        .state
+        .get(&key(b, "build"))
+        .and_then(|r| r.outputs.get("digest").cloned())
+        .with_context(|| format!("{} has never been built", b.name()))?;
+    report.published = Some(digest.clone());
+
+    if let Some(spec) = &b.tests {
+        // edited checks run again on the same image
+        let spec_text =
+            std::fs::read(spec).with_context(|| format!("reading {}", spec.display()))?;
+        let test_input = input_hash([digest.as_bytes(), &spec_text]);
+        let (out, ran) = once(release, &key(b, "test"), &test_input, |r| {
+            r.progress.item(&item.name, "testing");
+            let summary = test(r, b, &spec.clone())?;
+            if summary.failed > 0 {
+                return Err(FailedTests {
+                    image: b.name(),
+                    summary,
+                }
+                .into());
+            }
+            Ok(BTreeMap::from([
+                ("passed".to_string(), summary.passed.to_string()),
+                ("failed".to_string(), summary.failed.to_string()),
+            ]))
+        })
+        .inspect_err(|e| {
+            if let Some(failed) = e.downcast_ref::<FailedTests>() {
+                report.tests = Some(failed.summary.clone());
+            }
+        })?;
+        subs.push(("test", ran));
+        report.tests = Some(crate::report::TestSummary {
+            passed: out.get("passed").and_then(|v| v.parse().ok()).unwrap_or(0),
+            failed: 0,
+            ..Default::default()
+        });
+    }
+
+    let reference = config.mirror_reference(b);
+    if release.state.done(&key(b, "push"), &digest).is_some()
+        && !runtime()?.block_on(publish::in_mirror(config, &reference, &digest))
+    {
+        release
+            .progress
+            .done(&item.name, "not in the mirror any more");
+        release.state.forget(&key(b, "push"))?;
+        release.state.forget(&key(b, "sign"))?;
+    }
+    let (_, ran) = once(release, &key(b, "push"), &digest, |r| {
+        r.progress
+            .item(&item.name, &format!("pushing to {reference}"));
+        publish::push_layout(r.config, &layout, &b.tag, &reference)?;
+        Ok(BTreeMap::new())
+    })?;
+    subs.push(("push", ran));
+    let sign_input = input_hash([digest.as_str(), &signing_identity(release)]);
+    let (out, ran) = once(release, &key(b, "sign"), &sign_input, |r| {
+        r.progress.item(&item.name, "signing");
+        let made =
+            runtime()?.block_on(publish::sign(r.config, std::slice::from_ref(&reference)))?;
+        Ok(made
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{i:02}"), s))
+            .collect())
+    })?;
+    subs.push(("sign", ran));
+    report.signatures = out.into_values().collect();
+    report.record_sub_steps(&subs);
+    release
+        .progress
+        .done(&item.name, &format!("published {reference}"));
+    Ok(())
+}
+
+/// The keys a signature is made with: another key means signing again.
+pub(crate) fn signing_identity(release: &Release) -> String {
+    let s = &release.config.sign;
+    format!(
+        "{:?} {:?}",
+        s.cosign_key.as_ref().map(|p| p.display().to_string()),
+        s.gpg_key
+    )
+}
+
+/// Builds into a new layout beside the old one, then swaps them.
+fn build(release: &Release, b: &BaseImage) -> anyhow::Result<String> {
+    let layout = release.config.layout_of(b);
+    let dir = release.config.images_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".build-")
+        .tempdir_in(&dir)
+        .with_context(|| format!("creating a build directory in {}", dir.display()))?;
+    let new_layout = scratch.path().join("layout");
+    let digest = release.builder.build(&b.recipe, &new_layout, &b.tag)?;
+    let mut new_sbom = new_layout.clone().into_os_string();
+    new_sbom.push(".spdx.json");
+    if layout.exists() {
+        std::fs::remove_dir_all(&layout)
+            .with_context(|| format!("removing the old layout {}", layout.display()))?;
+    }
+    std::fs::rename(&new_layout, &layout)
+        .with_context(|| format!("moving the new layout to {}", layout.display()))?;
+    std::fs::rename(&new_sbom, release.config.sbom_of(b))
+        .with_context(|| format!("moving the SBOM beside {}", layout.display()))?;
+    Ok(digest)
+}
+
+/// Loads the image into the engine and runs the tests of `spec` on it.
+fn test(
+    release: &Release,
+    b: &BaseImage,
+    spec: &std::path::Path,
+) -> anyhow::Result<crate::report::TestSummary> {
+    let text =
+        std::fs::read_to_string(spec).with_context(|| format!("reading {}", spec.display()))?;
+    let parsed = corral_dockerfiles::library::ImageSpec::parse(&spec.display().to_string(), &text)?;
+    let engine = release.config.engine_url();
+    let name = b
+        .provides
+        .clone()
+        .unwrap_or_else(|| release.config.mirror_reference(b));
+    publish::load_into_engine(&engine, &release.config.layout_of(b), &b.tag, &name)?;
+    crate::steps::library::run_tests(&engine, &b.name(), &name, &parsed.tests)
+}

@@ -1,0 +1,467 @@
+//! Step 2, the curated library: build the images whose build context or
+//! base changed (bases first, through the Docker Engine), run their tests
+//! in SELinux-labelled containers, push them and sign them.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use corral_dockerfiles::build::{self, BuildOptions, BuildProgress, DockerEngine, RegistryMap};
+use corral_dockerfiles::graph::Graph;
+use corral_dockerfiles::library::{Library, Tests};
+use corral_testrun::engine::TestRunner;
+use corral_testrun::label::{Enforcement, DEFAULT_TYPE};
+use corral_testrun::mcs::{McsAllocator, McsRange, DEFAULT_DIR};
+use corral_testrun::report::Outcome;
+
+use crate::config::LibrarySection;
+use crate::pipeline::{Release, StepResult};
+use crate::plan::{decide_input, Action, PlanItem};
+use crate::publish;
+use crate::report::{ItemReport, TestSummary};
+use crate::state::input_hash;
+
+use super::{base, fail, once, runtime, FailedTests};
+
+fn key(name: &str, sub: &str) -> String {
+    format!("library/{name}/{sub}")
+}
+
+struct Loaded {
+    lib: Library,
+    graph: Graph,
+    /// The selected images, bases first.
+    order: Vec<String>,
+}
+
+fn load(section: &LibrarySection) -> anyhow::Result<Loaded> {
+    let lib = Library::load(&section.path)
+        .with_context(|| format!("loading the library {}", section.path.display()))?;
+    let graph = Graph::build(&lib)?;
+    let mut order = graph.order()?;
+    for n in &section.images {
+        anyhow::ensure!(
+            lib.images.contains_key(n),
+            "library.images names `{n}`, which is not in {}",
+            section.path.display()
+        );
+    }
+    if !section.images.is_empty() {
+        // an image's library bases come along
+        let mut wanted: std::collections::BTreeSet<String> =
+            section.images.iter().cloned().collect();
+        for n in order.iter().rev() {
+            if wanted.contains(n) {
+                wanted.extend(graph.nodes[n].bases.iter().cloned());
+            }
+        }
+        order.retain(|n| wanted.contains(n));
+    }
+    Ok(Loaded { lib, graph, order })
+}
+
+pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
+    let Some(section) = &release.config.library else {
+        return Ok(Vec::new());
+    };
+    let loaded = load(section)?;
+    let hashes = build::context_hashes(&loaded.lib)?;
+    // the digest (or, when it is about to be rebuilt, the pending input)
+    // of each base image under the name FROM lines use
+    let mut provided = BTreeMap::new();
+    for b in &release.config.bases {
+        let Some(name) = &b.provides else { continue };
+        let built = release
+            .state
+            .get(&base::key(b, "build"))
+            .and_then(|r| r.outputs.get("digest").cloned())
+            .unwrap_or_else(|| "not built".into());
+        provided.insert(name.clone(), built);
+    }
+    let mut inputs: BTreeMap<String, String> = BTreeMap::new();
+    let mut items = Vec::new();
+    for name in &loaded.order {
+        let node = &loaded.graph.nodes[name];
+        let mut bases: Vec<String> = node
+            .bases
+            .iter()
+            .map(|b| format!("{b}={}", inputs.get(b).cloned().unwrap_or_default()))
+            .collect();
+        bases.extend(node.external.iter().map(|e| {
+            format!(
+                "{e}={}",
+                provided
+                    .get(e)
+                    .cloned()
+                    .unwrap_or_else(|| "external".into())
+            )
+        }));
+        let context = hashes.get(name).cloned().unwrap_or_default();
+        let input = input_hash([context.as_str(), &bases.join("\n")]);
+        inputs.insert(name.clone(), input.clone());
+        let done = release.state.get(&key(name, "build"));
+        let why = match done.and_then(|d| d.outputs.get("context")) {
+            Some(c) if *c != context => "its build context changed".to_string(),
+            _ => format!("a base changed ({})", node_bases(node)),
+        };
+        let (action, reason) = decide_input(done, &input, &why);
+        items.push(PlanItem {
+            name: name.clone(),
+            action,
+            reason,
+            input,
+        });
+    }
+    Ok(items)
+}
+
+fn node_bases(node: &corral_dockerfiles::graph::Node) -> String {
+    node.bases
+        .iter()
+        .chain(&node.external)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn run(release: &mut Release) -> StepResult {
+    let Some(section) = release.config.library.clone() else {
+        return Ok(Vec::new());
+    };
+    let items = plan(release).map_err(|e| fail(vec![], e))?;
+    let loaded = load(&section).map_err(|e| fail(vec![], e))?;
+    let engine_url = release.config.engine_url();
+    let mut reports: Vec<ItemReport> = items
+        .iter()
+        .map(|i| ItemReport::new(&i.name, i.action, &i.reason))
+        .collect();
+    let to_build: Vec<String> = items
+        .iter()
+        .filter(|i| i.action == Action::Build)
+        .map(|i| i.name.clone())
+        .collect();
+    let t = Instant::now();
+    if !to_build.is_empty() {
+        if let Err(e) = build_images(release, &loaded, &section, &to_build, &engine_url, &items) {
+            return Err(fail(reports, e));
+        }
+    }
+    let build_seconds = t.elapsed().as_secs_f64() / to_build.len().max(1) as f64;
+    for (i, item) in items.iter().enumerate() {
+        let t = Instant::now();
+        let result = publish_one(
+            release,
+            &loaded,
+            &section,
+            item,
+            &engine_url,
+            &mut reports[i],
+        );
+        reports[i].seconds = t.elapsed().as_secs_f64()
+            + if item.action == Action::Build {
+                build_seconds
+            } else {
+                0.0
+            };
+        if let Err(e) = result {
+            return Err(fail(reports, e.context(format!("releasing {}", item.name))));
+        }
+    }
+    Ok(reports)
+}
+
+/// Loads the base images into the engine under the names FROM lines use,
+/// then builds `names` (bases first) and records each built image.
+fn build_images(
+    release: &mut Release,
+    loaded: &Loaded,
+    section: &LibrarySection,
+    names: &[String],
+    engine_url: &str,
+    items: &[PlanItem],
+) -> anyhow::Result<()> {
+    let config = release.config;
+    for b in &config.bases {
+        if let Some(name) = &b.provides {
+            release.progress.item(name, "loading into the engine");
+            publish::load_into_engine(engine_url, &config.layout_of(b), &b.tag, name)?;
+        }
+    }
+    release
+        .progress
+        .item("library", &format!("building {}", names.join(", ")));
+    let opts = BuildOptions {
+        images: names.to_vec(),
+        changed_only: false,
+        push: None,
+        credentials: None,
+        jobs: section.jobs,
+        registry_map: RegistryMap::new(Vec::new()),
+        network: "none".into(),
+    };
+    let progress = BuildProgress::for_stderr();
+    let summary = runtime()?.block_on(async {
+        let engine = DockerEngine::connect(engine_url).await?;
+        build::build_library(&engine, &loaded.lib, &loaded.graph, &opts, &progress).await
+    })?;
+    let hashes = build::context_hashes(&loaded.lib)?;
+    for name in &summary.built {
+        let item = items.iter().find(|i| &i.name == name).expect("planned");
+        let outputs = BTreeMap::from([(
+            "context".to_string(),
+            hashes.get(name).cloned().unwrap_or_default(),
+        )]);
+        release
+            .state
+            .record(&key(name, "build"), &item.input, release.now, outputs)?;
+        release.progress.done(name, "built");
+    }
+    if let Some((name, err)) = summary.failed.iter().next() {
+        anyhow::bail!("building {name}: {err}");
+    }
+    if let Some((name, why)) = summary.skipped.iter().next() {
+        anyhow::bail!("{name} was not built: {why}");
+    }
+    Ok(())
+}
+
+/// Tests, pushes and signs one image, each unless done on this input.
+fn publish_one(
+    release: &mut Release,
+    loaded: &Loaded,
+    section: &LibrarySection,
+    item: &PlanItem,
+    engine_url: &str,
+    report: &mut ItemReport,
+) -> anyhow::Result<()> {
+    let name = &item.name;
+    let img = &loaded.lib.images[name];
+    let local = build::library_reference(&loaded.lib, name);
+    let built = item.action == Action::Build;
+
+    let tests = img.spec.tests.clone();
+    let (out, ran) = once(release, &key(name, "test"), &item.input, |r| {
+        r.progress.item(name, "testing in a labelled container");
+        let summary = run_tests(engine_url, name, &local, &tests)?;
+        if summary.failed > 0 {
+            return Err(FailedTests {
+                image: name.clone(),
+                summary,
+            }
+            .into());
+        }
+        Ok(BTreeMap::from([(
+            "passed".to_string(),
+            summary.passed.to_string(),
+        )]))
+    })
+    .inspect_err(|e| {
+        if let Some(failed) = e.downcast_ref::<FailedTests>() {
+            report.tests = Some(failed.summary.clone());
+        }
+    })?;
+    let mut subs = vec![("build", built), ("test", ran)];
+    report.tests = Some(TestSummary {
+        passed: out.get("passed").and_then(|v| v.parse().ok()).unwrap_or(0),
+        ..TestSummary::default()
+    });
+
+    let repo = format!(
+        "{}/{}/{name}",
+        release.config.mirror.registry, section.namespace
+    );
+    let tags = img.spec.image.tags.clone();
+    if let Some(done) = release.state.done(&key(name, "push"), &item.input) {
+        let digest = done.outputs.get("digest").cloned().unwrap_or_default();
+        let first = format!("{repo}:{}", tags[0]);
+        if !runtime()?.block_on(publish::in_mirror(release.config, &first, &digest)) {
+            release.progress.done(name, "not in the mirror any more");
+            release.state.forget(&key(name, "push"))?;
+            release.state.forget(&key(name, "sign"))?;
+        }
+    }
+    let (out, ran) = once(release, &key(name, "push"), &item.input, |r| {
+        r.progress.item(name, &format!("pushing to {repo}"));
+        let creds = publish::credentials()?
+            .map(|(username, password)| build::Credentials { username, password });
+        runtime()?.block_on(async {
+            let engine = DockerEngine::connect(engine_url).await?;
+            for tag in &tags {
+                engine.tag(&local, &repo, tag).await?;
+                engine.push(&repo, tag, creds.as_ref(), |_| {}).await?;
+            }
+            anyhow::Ok(())
+        })?;
+        let digest = runtime()?.block_on(publish::mirror_digest(
+            r.config,
+            &format!("{repo}:{}", tags[0]),
+        ))?;
+        Ok(BTreeMap::from([("digest".to_string(), digest)]))
+    })?;
+    subs.push(("push", ran));
+    report.published = out.get("digest").cloned();
+
+    let sign_input = input_hash([item.input.as_str(), &base::signing_identity(release)]);
+    let (out, ran) = once(release, &key(name, "sign"), &sign_input, |r| {
+        r.progress.item(name, "signing");
+        let references: Vec<String> = tags.iter().map(|t| format!("{repo}:{t}")).collect();
+        let made: BTreeMap<String, String> = runtime()?
+            .block_on(publish::sign(r.config, &references))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{i:02}"), s))
+            .collect();
+        Ok(made)
+    })?;
+    subs.push(("sign", ran));
+    report.signatures = out.into_values().collect();
+    report.record_sub_steps(&subs);
+    release
+        .progress
+        .done(name, &format!("published {repo}:{}", tags.join(",")));
+    Ok(())
+}
+
+/// Runs `tests` against `reference` in the engine, in a labelled container
+/// with its own MCS categories.
+pub fn run_tests(
+    engine_url: &str,
+    name: &str,
+    reference: &str,
+    tests: &Tests,
+) -> anyhow::Result<TestSummary> {
+    let image = runtime()?.block_on(async {
+        let runner = TestRunner {
+            docker: TestRunner::connect(engine_url).await?,
+            allocator: McsAllocator::new(
+                std::env::var_os("CORRAL_MCS_DIR").unwrap_or_else(|| DEFAULT_DIR.into()),
+                McsRange { low: 0, high: 1023 },
+            ),
+            process_type: DEFAULT_TYPE.to_string(),
+            keep: false,
+            enforcement: Enforcement::detect(),
+            scratch: "/var/tmp".into(),
+        };
+        anyhow::Ok(runner.run_image(name, reference, tests).await)
+    })?;
+    if let Some(e) = &image.error {
+        anyhow::bail!("testing {reference}: {e}");
+    }
+    let count = |o: Outcome| image.cases.iter().filter(|c| c.outcome == o).count();
+    Ok(TestSummary {
+        passed: count(Outcome::Passed),
+        failed: count(Outcome::Failed),
+        skipped: count(Outcome::Skipped),
+        failures: image
+            .cases
+            .iter()
+            .filter(|c| c.outcome == Outcome::Failed)
+            .map(|c| c.name.clone())
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ReleaseConfig;
+    use crate::pipeline::{BaseImageBuilder, RunOptions};
+    use crate::progress::StepProgress;
+    use crate::state::ReleaseState;
+    use std::path::Path;
+
+    struct NoBuilder;
+
+    impl BaseImageBuilder for NoBuilder {
+        fn build(&self, _: &Path, _: &Path, _: &str) -> anyhow::Result<String> {
+            anyhow::bail!("planning builds nothing")
+        }
+    }
+
+    fn config(work: &Path) -> ReleaseConfig {
+        let lib = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/dockerfiles"
+        );
+        let text = format!(
+            "[release]\nwork = \"{}\"\n[mirror]\nregistry = \"127.0.0.1:5000\"\n\
+             [[base]]\nrecipe = \"r.toml\"\nimage = \"sample/base\"\ntag = \"43\"\n\
+             provides = \"quay.io/corral/base:43\"\n\
+             [library]\npath = \"{lib}\"\nnamespace = \"sample\"\n",
+            work.display()
+        );
+        ReleaseConfig::parse(&text, Path::new("release.toml"), Path::new("/"), &|_| None).unwrap()
+    }
+
+    fn actions(items: &[PlanItem]) -> Vec<(String, Action, String)> {
+        items
+            .iter()
+            .map(|i| (i.name.clone(), i.action, i.reason.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_base_digest_rebuilds_its_users_and_theirs() {
+        let work = tempfile::tempdir().unwrap();
+        let config = config(work.path());
+        let opts = RunOptions::default();
+        let mut release = Release {
+            config: &config,
+            state: ReleaseState::load(&config.state_path()).unwrap(),
+            builder: &NoBuilder,
+            opts: &opts,
+            progress: StepProgress::for_stderr(),
+            now: 0,
+        };
+        let base_built = |release: &mut Release, digest: &str| {
+            let outputs = BTreeMap::from([("digest".to_string(), digest.to_string())]);
+            release
+                .state
+                .record("base/sample/base:43/build", "in", 0, outputs)
+                .unwrap();
+        };
+        base_built(&mut release, "sha256:aaaa");
+        let first = plan(&release).unwrap();
+        assert_eq!(
+            actions(&first),
+            [
+                ("base2".into(), Action::Build, "not built yet".into()),
+                ("app".into(), Action::Build, "not built yet".into()),
+                ("other".into(), Action::Build, "not built yet".into()),
+            ]
+        );
+        // as a run records them
+        let lib = Library::load(&config.library.as_ref().unwrap().path).unwrap();
+        let hashes = build::context_hashes(&lib).unwrap();
+        for i in &first {
+            let outputs = BTreeMap::from([("context".to_string(), hashes[&i.name].clone())]);
+            release
+                .state
+                .record(&key(&i.name, "build"), &i.input, 0, outputs)
+                .unwrap();
+        }
+        assert!(plan(&release)
+            .unwrap()
+            .iter()
+            .all(|i| i.action == Action::Keep && i.reason == "unchanged"));
+
+        // the base image is respun: everything FROM it, directly or not
+        base_built(&mut release, "sha256:bbbb");
+        assert_eq!(
+            actions(&plan(&release).unwrap()),
+            [
+                (
+                    "base2".into(),
+                    Action::Build,
+                    "a base changed (quay.io/corral/base:43)".into()
+                ),
+                ("app".into(), Action::Build, "a base changed (base2)".into()),
+                (
+                    "other".into(),
+                    Action::Build,
+                    "a base changed (quay.io/corral/base:43)".into()
+                ),
+            ]
+        );
+    }
+}
