@@ -164,7 +164,11 @@ pub fn pull(repo: &ostree::Repo, req: &PullRequest, show_progress: bool) -> Resu
     options.insert("depth", req.depth);
     options.insert("disable-static-deltas", req.no_static_deltas);
     options.insert("timestamp-check", req.timestamp_check);
-    options.insert("dry-run", req.dry_run);
+    if req.dry_run {
+        // libostree answers a dry run only from a static delta's superblock
+        options.insert("dry-run", true);
+        options.insert("require-static-deltas", true);
+    }
     options.insert("n-network-retries", 2u32);
     let options = options.end();
 

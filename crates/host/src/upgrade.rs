@@ -67,6 +67,9 @@ pub struct DeployReport {
     pub to: CommitRef,
     pub signature: SignatureState,
     pub pull: PullStats,
+    /// What the static delta said the objects unpack to, checked against
+    /// the free space before the pull (none without a delta).
+    pub delta_unpacked_bytes: Option<u64>,
     pub packages: PackageDiff,
     pub etc: EtcMerge,
     pub rollback: Option<String>,
@@ -222,41 +225,57 @@ pub fn deploy(
             cx.origin.remote, cx.origin.ostree_ref
         )
     })?;
-    // The ref's history, commit objects only.
-    let mut meta = PullRequest::new(&cx.origin.remote, &cx.origin.ostree_ref, cx.stall);
-    meta.commit_only = true;
-    meta.depth = -1;
-    pull(&repo, &meta, false)?;
-    let commits = history(&repo, &cx.origin.refspec())?;
-    if commits.first().map(|c| c.checksum.as_str()) != Some(head.checksum.as_str()) {
-        bail!(
-            "the local copy of {} does not match the remote's summary",
-            cx.origin.refspec()
-        );
-    }
+    // The newest commit needs no history. An older one is looked up in
+    // the ref's history, commit objects only; that leaves the target
+    // partially fetched, so libostree completes it object by object
+    // (static deltas are published for the newest commits anyway).
     let target = match rev {
-        None => commits[0].clone(),
-        Some(r) => commits
-            .iter()
-            .find(|c| {
-                c.version.as_deref() == Some(r) || (r.len() >= 6 && c.checksum.starts_with(r))
-            })
-            .cloned()
-            .with_context(|| {
-                let versions: Vec<String> = commits
-                    .iter()
-                    .map(|c| {
-                        c.version
-                            .clone()
-                            .unwrap_or_else(|| c.checksum[..12].to_string())
-                    })
-                    .collect();
-                format!(
-                    "{} has no version or commit `{r}`; it has {}",
-                    cx.origin.refspec(),
-                    versions.join(", ")
-                )
-            })?,
+        // Not fetched ahead: a commit object alone would make libostree
+        // complete the commit object by object instead of through the
+        // published from-scratch delta. Its metadata is read after the pull.
+        None => CommitInfo {
+            checksum: head.checksum.clone(),
+            version: head.version.clone(),
+            timestamp: head.timestamp.unwrap_or(0),
+            parent: None,
+            inputhash: None,
+            packages: Vec::new(),
+            reason: None,
+        },
+        Some(r) => {
+            let mut meta = PullRequest::new(&cx.origin.remote, &cx.origin.ostree_ref, cx.stall);
+            meta.commit_only = true;
+            meta.depth = -1;
+            pull(&repo, &meta, false)?;
+            let commits = history(&repo, &cx.origin.refspec())?;
+            if commits.first().map(|c| c.checksum.as_str()) != Some(head.checksum.as_str()) {
+                bail!(
+                    "the local copy of {} does not match the remote's summary",
+                    cx.origin.refspec()
+                );
+            }
+            commits
+                .iter()
+                .find(|c| {
+                    c.version.as_deref() == Some(r) || (r.len() >= 6 && c.checksum.starts_with(r))
+                })
+                .cloned()
+                .with_context(|| {
+                    let versions: Vec<String> = commits
+                        .iter()
+                        .map(|c| {
+                            c.version
+                                .clone()
+                                .unwrap_or_else(|| c.checksum[..12].to_string())
+                        })
+                        .collect();
+                    format!(
+                        "{} has no version or commit `{r}`; it has {}",
+                        cx.origin.refspec(),
+                        versions.join(", ")
+                    )
+                })?
+        }
     };
     let current = match &cx.merge {
         Some(m) => Some(commit_info(&repo, &m.csum())?),
@@ -270,9 +289,11 @@ pub fn deploy(
             });
         }
     }
-    let delta = current
-        .as_ref()
-        .is_some_and(|c| summary.has_delta(Some(&c.checksum), &target.checksum));
+    let delta = !opts.no_static_deltas
+        && match &current {
+            Some(c) => summary.has_delta(Some(&c.checksum), &target.checksum),
+            None => summary.has_delta(None, &target.checksum),
+        };
     let mut req = PullRequest::new(&cx.origin.remote, &cx.origin.ostree_ref, cx.stall);
     req.commit = Some(target.checksum.clone());
     req.no_static_deltas = opts.no_static_deltas;
@@ -292,14 +313,17 @@ fn finish(
     let repo_path = host.path().join("ostree/repo");
     // Space for the objects: exact when a static delta says what it
     // unpacks to; otherwise the reserve, and libostree's own checks.
-    let mut need = 0;
+    let mut estimate = None;
     if delta {
         let mut dry = req.clone();
         dry.dry_run = true;
-        if let Ok(s) = pull(&repo, &dry, false) {
-            need = s.delta_unpacked_bytes;
+        dry.no_static_deltas = false;
+        match pull(&repo, &dry, false) {
+            Ok(s) => estimate = Some(s.delta_unpacked_bytes),
+            Err(e) => tracing::warn!("no size from the static delta: {e:#}"),
         }
     }
+    let need = estimate.unwrap_or(0);
     space::require(
         &repo_path,
         &format!("the objects of {}", CommitRef::of(new).label()),
@@ -307,6 +331,7 @@ fn finish(
         cx.config.reserve_bytes,
     )?;
     let stats = pull(&repo, &req, opts.progress)?;
+    let new = &commit_info(&repo, &new.checksum)?;
     let sig = signature::check(&repo, &new.checksum, &cx.origin.remote)?;
     if !sig.is_valid() {
         return Err(HostError::BadSignature {
@@ -374,6 +399,7 @@ fn finish(
         to: CommitRef::of(new),
         signature: sig,
         pull: stats,
+        delta_unpacked_bytes: estimate,
         etc,
         rollback,
         dropped,
