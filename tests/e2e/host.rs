@@ -784,25 +784,74 @@ fn a_second_writer_waits_or_names_the_holder() {
     let mut holder = Command::new("flock")
         .arg("--no-fork")
         .arg(&lock)
-        .args(["sleep", "3"])
+        .args(["sleep", "60"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // wait until the holder has it
+    let started = Instant::now();
+    while Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "flock never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let text = run_code(sys.host().args(["--no-wait", "rollback"]), 2);
     assert!(
         text.contains("is locked by pid 4242 (corral host upgrade)"),
         "{text}"
     );
     let before = sys.order();
-    // Without --no-wait it says whom it waits for, then does its work.
+    // Without --no-wait it says whom it waits for, and runs once the
+    // holder is gone.
+    let mut waiting = sys
+        .host()
+        .arg("rollback")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = waiting.stderr.take().unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let said = said.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut stderr = stderr;
+            let mut buf = [0u8; 256];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                said.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
     let started = Instant::now();
-    let text = run_code(sys.host().arg("rollback"), 0);
-    assert!(text.contains("waiting for pid 4242"), "{text}");
-    assert!(
-        started.elapsed() >= Duration::from_millis(1500),
-        "it did not wait"
-    );
+    while !said.lock().unwrap().contains("waiting for pid 4242") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "it did not say whom it waits for: {}",
+            said.lock().unwrap()
+        );
+        assert!(waiting.try_wait().unwrap().is_none(), "it did not wait");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sys.order(), before, "it ran while the lock was held");
+    holder.kill().unwrap();
     holder.wait().unwrap();
+    let status = waiting.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success(), "{}", said.lock().unwrap());
     let after = sys.order();
     assert_eq!(after, vec![before[1].clone(), before[0].clone()]);
 }
@@ -838,7 +887,16 @@ fn a_one_package_update_comes_as_a_delta_with_its_package_diff() {
     let mut server = Server::start();
     let (a, _) = server.compose_sample(repos.path());
     let sys = Sysroot::new(&server);
-    sys.json(&["deploy", "--origin", &origin()]);
+    // the first deployment comes through the published from-scratch delta
+    let first = sys.json(&["deploy", "--origin", &origin()]);
+    assert!(
+        first["pull"]["delta_parts"].as_u64().unwrap() > 0,
+        "{first}"
+    );
+    assert!(
+        first["delta_unpacked_bytes"].as_u64().unwrap() > 0,
+        "{first}"
+    );
 
     let updated = scratch();
     run_ok(
@@ -870,6 +928,8 @@ fn a_one_package_update_comes_as_a_delta_with_its_package_diff() {
         up["pull"]["delta_parts"].as_u64().unwrap() > 0,
         "the static delta was not used: {up}"
     );
+    // the free-space check knew the delta's unpacked size beforehand
+    assert!(up["delta_unpacked_bytes"].as_u64().unwrap() > 0, "{up}");
     let changed = serde_json::json!([{"name": "corral-hello", "arch": "noarch", "from": "1.0-1", "to": "1.1-1"}]);
     assert_eq!(up["packages"]["changed"], changed);
     let st = sys.status();
