@@ -22,6 +22,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # A mirror left by an earlier demo goes first: it holds the port.
 [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+# libostree makes the demo host's deployment roots immutable
+[ -d "$work/host" ] && find "$work/host" -maxdepth 5 -path '*ostree/deploy/*/deploy/*' -type d -prune -exec chattr -i {} +
 rm -rf "$work"
 mkdir -p "$work"
 
@@ -103,6 +105,18 @@ echo "    pulled sample/app:43 with its signature checked"
 "$corral" verify image "127.0.0.1:$port/sample/base:43" --plain-http \
   --key "$keys/cosign.pub" | sed 's/^/    /'
 
+step "an Atomic host deployed from the mirror: corral host"
+hostroot=$work/host
+mkdir -p "$hostroot"
+ostree admin init-fs "$hostroot" >/dev/null
+ostree admin os-init corral --sysroot="$hostroot" >/dev/null
+"$corral" host --sysroot "$hostroot" remote add sample "http://127.0.0.1:$port/ostree" \
+  --gpg-key "$keys/corral-signing.gpg" | sed 's/^/    /'
+stream_ref=$(sed -n 's/^ref = "\(.*\)"/\1/p' "$here/ostree-refs/sample-atomic.toml")
+"$corral" host --sysroot "$hostroot" deploy --origin "sample:$stream_ref" | sed 's/^/    /'
+"$corral" host --sysroot "$hostroot" upgrade --check | sed 's/^/    /' || true
+"$corral" host --sysroot "$hostroot" status | sed 's/^/    /'
+
 step "done"
 cat <<MSG
 The catalog:      http://127.0.0.1:$port/
@@ -118,10 +132,14 @@ Verify a signature (cosign format, or GPG):
   corral verify image 127.0.0.1:$port/sample/app:43 --key $keys/cosign.pub --plain-http
   corral verify image 127.0.0.1:$port/sample/app:43 --gpg-keyring $keys/corral-signing.gpg --plain-http
 
-Upgrade an Atomic host from it (signed commits; public key $keys/corral-signing.gpg):
-  corral host remote add sample http://127.0.0.1:$port/ostree --gpg-key $keys/corral-signing.gpg --sysroot /var/tmp/corral-host
-  corral host upgrade --sysroot /var/tmp/corral-host
-  corral host status --sysroot /var/tmp/corral-host
+The Atomic host in $hostroot follows sample:$stream_ref (commits signed by
+$keys/corral-signing.gpg). After the next compose
+(corral release --only host --out-of-band REASON), upgrade it, and go back:
+  corral host --sysroot $hostroot upgrade
+  corral host --sysroot $hostroot status
+  corral host --sysroot $hostroot rollback
+A real host does the same with --sysroot / after
+  corral host remote add sample http://127.0.0.1:$port/ostree --gpg-key $keys/corral-signing.gpg
 
 The mirror keeps running (pid $(cat "$pidfile"), log $work/mirror.log);
 stop it with: kill \$(cat $pidfile)
