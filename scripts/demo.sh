@@ -134,7 +134,11 @@ Verify a signature (cosign format, or GPG):
 
 The Atomic host in $hostroot follows sample:$stream_ref (commits signed by
 $keys/corral-signing.gpg). After the next compose
-(corral release --only host --out-of-band REASON), upgrade it, and go back:
+(with the demo's environment, CORRAL_SAMPLE_REPOS=$work/repos
+CORRAL_RELEASE_WORK=$work/release CORRAL_RELEASE_KEYS=$keys
+CORRAL_MIRROR_PORT=$port CORRAL_KEY_PASSWORD=demo:
+  corral release --config $here/release.toml --only host --out-of-band REASON
+composes a new commit when the stream's packages changed), upgrade it, and go back:
   corral host --sysroot $hostroot upgrade
   corral host --sysroot $hostroot status
   corral host --sysroot $hostroot rollback
