@@ -209,10 +209,19 @@ impl S3Storage {
             Ok::<_, StorageError>(())
         }
         .await;
-        if result.is_err() {
+        if let Err(e) = result {
             let _ = up.abort().await;
+            // Another writer of the same content finishing first can fail
+            // this upload (Garage drops the other uploads of a key when one
+            // completes). Its content is verified too: that is success.
+            let size = tokio::fs::metadata(file).await?.len();
+            if self.head(&key).await?.is_some_and(|m| m.size == size) {
+                tracing::info!(digest = %d, "blob stored by another writer meanwhile");
+                return Ok(());
+            }
+            return Err(e);
         }
-        result
+        Ok(())
     }
 
     /// Streams an object through sha256.
