@@ -6,6 +6,7 @@
 //! shared bucket; pull-through from both replicas at once.
 
 #[path = "mirror_support.rs"]
+#[allow(dead_code)] // shared with tests/e2e/mirror.rs, which uses the rest
 mod mirror_support;
 
 use std::collections::BTreeMap;
@@ -550,7 +551,8 @@ fn pull_through_from_both_replicas_fetches_upstream_once_per_replica() {
     for c in clients {
         let body = c.join();
         assert!(
-            body.as_ref().is_ok_and(|b| format!("sha256:{}", sha256_hex(b)) == layer),
+            body.as_ref()
+                .is_ok_and(|b| format!("sha256:{}", sha256_hex(b)) == layer),
             "a client got no or a wrong layer; the logs:\n{}\n{}",
             a.log(),
             b.log()

@@ -418,6 +418,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn concurrent_writers_of_one_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Arc::new(memory_store(dir.path()));
+        let data = pattern(PART_SIZE + 99);
+        let d = Digest::of_bytes(&data);
+        let writers: Vec<_> = (0..4)
+            .map(|i| {
+                let (st, data, d) = (st.clone(), data.clone(), d.clone());
+                tokio::spawn(async move {
+                    let repo = RepoName::parse(&format!("r{i}")).unwrap();
+                    let id = st.upload_start(&repo).await?;
+                    st.upload_append(&id, Some(0), stream(vec![data]), u64::MAX)
+                        .await?
+                        .expect("in order");
+                    st.upload_finish(&id, &d).await
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+        let blobs = st.list_blobs().await.unwrap();
+        assert_eq!(blobs.len(), 1, "one key for one content");
+        assert_eq!(st.blob_size(&d).await.unwrap(), Some(data.len() as u64));
+        assert!(st.list("uploads").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn wrong_digest_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let st = memory_store(dir.path());
