@@ -78,8 +78,8 @@ pub struct S3Config {
     #[serde(default)]
     pub virtual_hosted_style: bool,
     /// Local directory for upstream downloads while they are verified
-    /// (nothing another replica needs); a directory under the system's temp
-    /// directory when unset.
+    /// (nothing another replica needs); `$TMPDIR/corral-mirror-scratch`
+    /// when unset.
     #[serde(default)]
     pub scratch: Option<PathBuf>,
 }

@@ -58,9 +58,12 @@ fn open_s3(c: &S3Config) -> anyhow::Result<S3Storage> {
     let store = b
         .build()
         .with_context(|| format!("configuring s3 bucket {}", c.bucket))?;
-    let scratch = c.scratch.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("corral-mirror-scratch-{}", std::process::id()))
-    });
+    // A fixed default, so gc on this machine finds what a killed replica
+    // left; names inside are random, so processes can share it.
+    let scratch = c
+        .scratch
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("corral-mirror-scratch"));
     S3Storage::new(Arc::new(store), &c.prefix, &scratch)
         .with_context(|| format!("creating scratch directory {}", scratch.display()))
 }
