@@ -309,6 +309,29 @@ fn push_to_one_replica_pull_from_the_other() {
     let catalog = http_get(&format!("{}/v2/_catalog", b.url())).unwrap();
     assert!(catalog.contains("tools/busybox"), "{catalog}");
 
+    // A lookaside signature stored through A is served by B, and never
+    // replaced.
+    let sig = work.path().join("signature");
+    std::fs::write(&sig, b"a stand-in signature").unwrap();
+    let sig_path = format!("/sigstore/tools/busybox@sha256={}/signature-1", &want[7..]);
+    let put_sig = |base: String| {
+        curl(&[
+            "-X",
+            "PUT",
+            "--data-binary",
+            &format!("@{}", sig.display()),
+            &format!("{base}{sig_path}"),
+        ])
+        .0
+    };
+    assert_eq!(put_sig(a.url()), 201);
+    let (status, _, body) = curl(&[&format!("{}{sig_path}", b.url())]);
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"a stand-in signature"[..])
+    );
+    assert_eq!(put_sig(b.url()), 409);
+
     // fsck re-hashes every blob in the bucket.
     let out = run_ok(
         Command::new(corral_bin())
