@@ -44,6 +44,20 @@ corral_install_python() {
   python3 -m pip install --quiet cryptography
 }
 
+# Garage, the distributed object store the mirror's replica tests run on
+# (tests/e2e/replicas.rs, scripts/garage.sh). Built from crates.io once per
+# machine, outside the clone; the build takes a while on a small machine.
+CORRAL_GARAGE_VERSION=2.5.0
+CORRAL_TOOLS=${CORRAL_TOOLS:-/var/tmp/corral-tools}
+
+corral_install_garage() {
+  if "$CORRAL_TOOLS/bin/garage" --version 2>/dev/null | grep -q "v\?$CORRAL_GARAGE_VERSION"; then
+    return 0
+  fi
+  echo "corral setup: building garage $CORRAL_GARAGE_VERSION into $CORRAL_TOOLS (cargo install)" >&2
+  cargo install garage --version "$CORRAL_GARAGE_VERSION" --locked --root "$CORRAL_TOOLS" --quiet
+}
+
 corral_check_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -62,6 +76,7 @@ corral_setup() {
   corral_install_debs
   corral_install_python
   corral_check_rust
+  corral_install_garage
   # A build cache outside the clone, so later runs on this machine are quick.
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/corral-target}
   export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::storage::FsStorage;
+use crate::storage::Storage;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum MirrorCommand {
@@ -88,13 +88,14 @@ fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     }
 }
 
-fn open_storage(args: &StorageArgs) -> anyhow::Result<(Config, FsStorage)> {
+fn open_storage(args: &StorageArgs) -> anyhow::Result<(Config, Arc<dyn Storage>)> {
     let mut config = load(args.config.as_ref())?;
     if let Some(s) = &args.storage {
         config.storage = s.clone();
+        // A directory on the command line means the filesystem backend.
+        config.s3 = None;
     }
-    let store = FsStorage::open(&config.storage)
-        .with_context(|| format!("opening storage {}", config.storage.display()))?;
+    let store = crate::storage::open(&config)?;
     Ok((config, store))
 }
 
@@ -106,6 +107,7 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(s) = &args.storage {
         config.storage = s.clone();
+        config.s3 = None;
     }
     for u in &args.upstreams {
         config.add_upstream_flag(u)?;
@@ -173,7 +175,6 @@ pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
             let (config, store) = open_storage(&args.storage)?;
             let grace =
                 Duration::from_secs(args.grace_period.unwrap_or(config.gc.grace_period_secs));
-            let store: Arc<FsStorage> = Arc::new(store);
             let report = rt
                 .block_on(crate::gc::collect(store.as_ref(), grace, args.dry_run))
                 .context("garbage collection")?;
@@ -207,7 +208,7 @@ pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
         MirrorCommand::Fsck(args) => {
             let (_, store) = open_storage(&args.storage)?;
             let report = rt
-                .block_on(crate::fsck::check(&store))
+                .block_on(crate::fsck::check(store.as_ref()))
                 .context("checking storage")?;
             if args.storage.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

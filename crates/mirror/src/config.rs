@@ -16,9 +16,13 @@ pub struct Config {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// Storage root directory.
+    /// Storage root directory (the filesystem backend).
     #[serde(default = "default_storage")]
     pub storage: PathBuf,
+    /// Keep everything in an S3-compatible bucket instead of `storage`, so
+    /// several replicas can share it.
+    #[serde(default)]
+    pub s3: Option<S3Config>,
     /// An OSTree archive repository served read-only under `/ostree/`.
     #[serde(default)]
     pub ostree_repo: Option<PathBuf>,
@@ -46,6 +50,57 @@ pub struct TrustConfig {
     /// GPG public keyrings (binary, `gpg --export` output), checked with gpgv.
     #[serde(default)]
     pub gpg_keyrings: Vec<PathBuf>,
+}
+
+/// The S3 backend: bucket, endpoint and credentials.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL, e.g. `http://127.0.0.1:3900`; AWS when unset.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Key prefix inside the bucket, so several mirrors can share one.
+    #[serde(default)]
+    pub prefix: String,
+    /// Access key id; `AWS_ACCESS_KEY_ID` when unset.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Secret key; prefer `secret_access_key_file`, else
+    /// `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    #[serde(default)]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Virtual-hosted-style requests (`BUCKET.endpoint`) instead of path style.
+    #[serde(default)]
+    pub virtual_hosted_style: bool,
+    /// Local directory for upstream downloads while they are verified
+    /// (nothing another replica needs); `$TMPDIR/corral-mirror-scratch`
+    /// when unset.
+    #[serde(default)]
+    pub scratch: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "..."),
+            )
+            .field("secret_access_key_file", &self.secret_access_key_file)
+            .field("virtual_hosted_style", &self.virtual_hosted_style)
+            .field("scratch", &self.scratch)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +222,9 @@ fn default_listen() -> SocketAddr {
 fn default_storage() -> PathBuf {
     PathBuf::from("/var/lib/corral/mirror")
 }
+fn default_region() -> String {
+    "us-east-1".into()
+}
 fn default_max_manifest() -> u64 {
     4 << 20
 }
@@ -238,6 +296,15 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(s3) = &self.s3 {
+            anyhow::ensure!(!s3.bucket.is_empty(), "s3 bucket is empty");
+            if let Some(e) = &s3.endpoint {
+                anyhow::ensure!(
+                    e.starts_with("http://") || e.starts_with("https://"),
+                    "s3 endpoint {e:?} must start with http:// or https://"
+                );
+            }
+        }
         for u in &self.upstreams {
             anyhow::ensure!(
                 RepoName::parse(&u.prefix).is_some(),
@@ -315,6 +382,41 @@ url = "http://127.0.0.1:1"
         assert!(c
             .upstream_for(&RepoName::parse("library").unwrap())
             .is_none());
+    }
+
+    #[test]
+    fn s3_config() {
+        let c = Config::parse(
+            "[s3]\nendpoint = \"http://127.0.0.1:3900\"\nbucket = \"corral\"\nregion = \"garage\"\nsecret_access_key = \"hidden\"\n",
+        )
+        .unwrap();
+        let s3 = c.s3.as_ref().unwrap();
+        assert_eq!(
+            (s3.bucket.as_str(), s3.region.as_str()),
+            ("corral", "garage")
+        );
+        assert!(
+            !format!("{c:?}").contains("hidden"),
+            "secrets stay out of logs"
+        );
+        assert!(
+            Config::default().s3.is_none(),
+            "the filesystem is the default"
+        );
+        assert!(Config::parse("[s3]\nbucket = \"b\"\nendpoint = \"ftp://x\"\n").is_err());
+        assert!(
+            Config::parse("[s3]\nendpoint = \"http://x\"\n").is_err(),
+            "bucket is required"
+        );
+    }
+
+    #[test]
+    fn replicas_guide_config_parses() {
+        let doc = include_str!("../../../docs/mirror-replicas.md");
+        let start = doc.find("```toml\n").expect("a toml block") + 8;
+        let end = start + doc[start..].find("```").unwrap();
+        let c = Config::parse(&doc[start..end]).unwrap();
+        assert_eq!(c.s3.unwrap().bucket, "corral-mirror");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! - [`cli`]: the `corral mirror serve|gc|fsck` subcommands.
 //! - [`config`]: the TOML configuration.
 //! - [`name`]: repository names, tags and digests, validated.
-//! - [`storage`]: the [`storage::Storage`] trait and the filesystem backend
-//!   (blobs, manifests, tags, links, upload sessions).
+//! - [`storage`]: the [`storage::Storage`] trait (blobs, manifests, tags,
+//!   links, upload sessions, signatures) with the filesystem backend and the
+//!   S3 backend that replicas share.
 //! - [`api`]: the axum router: `/v2/` endpoints, `/token`, `/metrics`,
 //!   `/healthz`, the catalog page (and `/catalog.json`) and `/ostree/`.
 //! - [`auth`]: htpasswd basic auth and HMAC-signed bearer tokens.

@@ -18,9 +18,9 @@ use crate::name::RepoName;
 /// Largest signature accepted; a signed simple-signing payload is ~1 KiB.
 const MAX_SIGNATURE_BYTES: usize = 64 * 1024;
 
-/// Splits `<repo>@sha256=<hex>/signature-<n>` into the repository and the
-/// relative storage path, refusing anything else.
-fn parse(path: &str) -> Option<(RepoName, PathBuf)> {
+/// Splits `<repo>@sha256=<hex>/signature-<n>` into the repository, the
+/// digest's hex and the number, refusing anything else.
+fn parse(path: &str) -> Option<(RepoName, String, u32)> {
     let (repo, rest) = path.rsplit_once("@sha256=")?;
     let (hex, file) = rest.split_once('/')?;
     let n = file.strip_prefix("signature-")?;
@@ -29,18 +29,17 @@ fn parse(path: &str) -> Option<(RepoName, PathBuf)> {
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && !n.is_empty()
+        && (n == "0" || !n.starts_with('0'))
         && n.bytes().all(|b| b.is_ascii_digit());
     if !valid {
         return None;
     }
     let repo = RepoName::parse(repo)?;
-    let rel = PathBuf::from(repo.as_str())
-        .join(format!("sha256={hex}"))
-        .join(file);
-    Some((repo, rel))
+    Some((repo, hex.to_string(), n.parse().ok()?))
 }
 
-/// The directory holding the signatures of `repo@sha256:<hex>`.
+/// The directory holding the signatures of `repo@sha256:<hex>` in a
+/// filesystem storage root.
 pub fn signature_dir(storage: &std::path::Path, repo: &str, hex: &str) -> PathBuf {
     storage
         .join("sigstore")
@@ -60,7 +59,7 @@ pub async fn serve(
 }
 
 async fn handle(app: &Arc<App>, path: &str, req: Request) -> Result<Response, RegistryError> {
-    let Some((repo, rel)) = parse(path) else {
+    let Some((repo, hex, n)) = parse(path) else {
         return Err(RegistryError::new(
             ErrorCode::NameInvalid,
             "invalid signature path",
@@ -89,15 +88,14 @@ async fn handle(app: &Arc<App>, path: &str, req: Request) -> Result<Response, Re
         let base = app.base_url(req.headers());
         return Err(app.auth.challenge(&base, Some((repo.as_str(), actions))));
     }
-    let file = app.config.storage.join("sigstore").join(rel);
     if action == Action::Pull {
-        return match tokio::fs::read(&file).await {
-            Ok(data) => Ok(([("content-type", "application/octet-stream")], data).into_response()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(StatusCode::NOT_FOUND.into_response())
+        return match app.store.get_signature(&repo, &hex, n).await {
+            Ok(Some(data)) => {
+                Ok(([("content-type", "application/octet-stream")], data).into_response())
             }
+            Ok(None) => Ok(StatusCode::NOT_FOUND.into_response()),
             Err(e) => {
-                tracing::error!(error = %e, path = %file.display(), "reading signature");
+                tracing::error!(error = %e, repo = %repo, hex = %hex, n, "reading signature");
                 Err(RegistryError::new(ErrorCode::Internal, "internal error"))
             }
         };
@@ -106,34 +104,17 @@ async fn handle(app: &Arc<App>, path: &str, req: Request) -> Result<Response, Re
         .await
         .map_err(|_| RegistryError::new(ErrorCode::SizeInvalid, "signature too large"))?;
     // Signatures are never replaced: a second signer racing for the same
-    // `signature-<n>` gets 409 and takes the next number. hard_link is the
-    // atomic create-if-absent.
-    let dir = file
-        .parent()
-        .expect("signature paths have a parent")
-        .to_path_buf();
-    let mut suffix = [0u8; 8];
-    getrandom::getrandom(&mut suffix).map_err(RegistryError::internal)?;
-    let tmp = dir.join(format!(".tmp-{}", hex::encode(suffix)));
-    let written = async {
-        tokio::fs::create_dir_all(&dir).await?;
-        tokio::fs::write(&tmp, &data).await?;
-        let linked = tokio::fs::hard_link(&tmp, &file).await;
-        let _ = tokio::fs::remove_file(&tmp).await;
-        linked
-    }
-    .await;
-    match written {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Ok((StatusCode::CONFLICT, "signature exists\n").into_response());
-        }
+    // `signature-<n>` gets 409 and takes the next number.
+    let len = data.len();
+    match app.store.put_signature(&repo, &hex, n, data).await {
+        Ok(true) => {}
+        Ok(false) => return Ok((StatusCode::CONFLICT, "signature exists\n").into_response()),
         Err(e) => {
-            tracing::error!(error = %e, path = %file.display(), "writing signature");
+            tracing::error!(error = %e, repo = %repo, hex = %hex, n, "writing signature");
             return Err(RegistryError::new(ErrorCode::Internal, "internal error"));
         }
     }
-    tracing::info!(repo = repo.as_str(), bytes = data.len(), "signature stored");
+    tracing::info!(repo = repo.as_str(), bytes = len, "signature stored");
     Ok((StatusCode::CREATED, Body::empty()).into_response())
 }
 
@@ -144,11 +125,10 @@ mod tests {
     #[test]
     fn paths() {
         let hex = "a".repeat(64);
-        let (repo, rel) = parse(&format!("sample/base@sha256={hex}/signature-1")).unwrap();
-        assert_eq!(repo.as_str(), "sample/base");
+        let (repo, h, n) = parse(&format!("sample/base@sha256={hex}/signature-12")).unwrap();
         assert_eq!(
-            rel.to_str().unwrap(),
-            format!("sample/base/sha256={hex}/signature-1")
+            (repo.as_str(), h.as_str(), n),
+            ("sample/base", hex.as_str(), 12)
         );
         assert!(parse(&format!("x@sha256={hex}/../signature-1")).is_none());
         assert!(parse(&format!("../x@sha256={hex}/signature-1")).is_none());

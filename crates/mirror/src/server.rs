@@ -12,7 +12,6 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::api::{router, App};
 use crate::config::{Config, TlsConfig};
-use crate::storage::FsStorage;
 
 /// A server running on a background task.
 pub struct RunningServer {
@@ -39,9 +38,8 @@ impl RunningServer {
 
 /// Builds the app for `config` (opening its storage).
 pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
-    let store = FsStorage::open(&config.storage)
-        .with_context(|| format!("opening storage {}", config.storage.display()))?;
-    Ok(Arc::new(App::new(config, Arc::new(store))?))
+    let store = crate::storage::open(&config)?;
+    Ok(Arc::new(App::new(config, store)?))
 }
 
 fn tls_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {

@@ -300,11 +300,10 @@ async fn gather(app: &App, repo: &RepoName, digest: &Digest, tags: &[String]) ->
             found.push(Found::Cosign { payload, signature });
         }
     }
-    let dir = crate::lookaside::signature_dir(&app.config.storage, repo.as_str(), digest.hex());
-    for n in 1..=MAX_LOOKASIDE {
-        match tokio::fs::read(dir.join(format!("signature-{n}"))).await {
-            Ok(message) => found.push(Found::Gpg(message)),
-            Err(_) => break,
+    for n in 1..=MAX_LOOKASIDE as u32 {
+        match app.store.get_signature(repo, digest.hex(), n).await {
+            Ok(Some(message)) => found.push(Found::Gpg(message.to_vec())),
+            _ => break,
         }
     }
     found

@@ -609,6 +609,48 @@ impl Storage for FsStorage {
         .boxed()
     }
 
+    fn get_signature<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        hex: &'a str,
+        n: u32,
+    ) -> BoxFuture<'a, Result<Option<Bytes>>> {
+        async move {
+            let file = crate::lookaside::signature_dir(&self.root, repo.as_str(), hex)
+                .join(format!("signature-{n}"));
+            match tokio::fs::read(&file).await {
+                Ok(data) => Ok(Some(data.into())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        .boxed()
+    }
+
+    fn put_signature<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        hex: &'a str,
+        n: u32,
+        data: Bytes,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            // hard_link is the atomic create-if-absent.
+            let dir = crate::lookaside::signature_dir(&self.root, repo.as_str(), hex);
+            let tmp = dir.join(format!(".tmp-{}", random_id()));
+            tokio::fs::create_dir_all(&dir).await?;
+            tokio::fs::write(&tmp, &data).await?;
+            let linked = tokio::fs::hard_link(&tmp, dir.join(format!("signature-{n}"))).await;
+            let _ = tokio::fs::remove_file(&tmp).await;
+            match linked {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
+        .boxed()
+    }
+
     fn upload_start<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<String>> {
         self.upload_start_impl(repo).boxed()
     }

@@ -1,12 +1,15 @@
-//! Where the registry keeps its data. [`Storage`] is the seam for other
-//! backends (an S3 one can follow); [`FsStorage`] keeps everything on a local
-//! filesystem.
+//! Where the registry keeps its data. [`Storage`] is the seam; [`FsStorage`]
+//! keeps everything on a local filesystem (the default), [`S3Storage`] in an
+//! S3-compatible bucket that several replicas share. [`open`] picks one from
+//! the configuration.
 //!
-//! Every method that makes content visible does so atomically: a blob is
-//! written to a temporary file, fsynced and renamed, so a crash never leaves a
-//! partial blob under its digest.
+//! Every method that makes content visible does so atomically and only after
+//! the content is verified: a crash never leaves a partial blob under its
+//! digest.
 
 mod fs;
+mod open;
+mod s3;
 mod upload;
 
 use std::io;
@@ -19,6 +22,8 @@ use futures_util::stream::BoxStream;
 use tokio::io::AsyncRead;
 
 pub use fs::FsStorage;
+pub use open::open;
+pub use s3::{ObjectBackend, S3Storage};
 
 use crate::name::{Digest, RepoName};
 
@@ -199,6 +204,22 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Repositories in lexical order.
     fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
+
+    // --- lookaside signatures (`signature-<n>` of `repo@sha256:<hex>`)
+    fn get_signature<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        hex: &'a str,
+        n: u32,
+    ) -> BoxFuture<'a, Result<Option<Bytes>>>;
+    /// Stores a signature unless that number is taken; whether it was stored.
+    fn put_signature<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        hex: &'a str,
+        n: u32,
+        data: Bytes,
+    ) -> BoxFuture<'a, Result<bool>>;
 
     // --- upload sessions (persisted; survive a restart)
     fn upload_start<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<String>>;

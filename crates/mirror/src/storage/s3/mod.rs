@@ -1,0 +1,861 @@
+//! The S3 backend: every piece of state lives in one bucket (under an
+//! optional key prefix), so any number of replicas can share it. Layout:
+//!
+//! ```text
+//! blobs/sha256/<hex>                          content-addressed data (manifests too)
+//! repos/<name>/_blobs/<hex>                   the repository has this blob (empty)
+//! repos/<name>/_manifests/<hex>               ... this manifest; content: media type
+//! repos/<name>/_tags/<tag>                    content: digest
+//! repos/<name>/_referrers/<subject>/<hex>     content: descriptor JSON
+//! uploads/<id>/session.json                   a resumable upload session
+//! uploads/<id>/data, uploads/<id>/tail-<n>    its multipart upload and unaligned tail
+//! sigstore/<name>/sha256=<hex>/signature-<n>  lookaside signatures
+//! ```
+//!
+//! A blob key only ever holds verified content: uploads are assembled and
+//! re-hashed under `uploads/` and then copied to their digest's key, and
+//! pull-through downloads are hashed on the replica's scratch disk before
+//! they are uploaded. Two writers of the same blob write the same bytes to
+//! the same key, so a race is harmless; a writer that finds the blob already
+//! there does not store it again.
+//!
+//! The only local files are the scratch copies of in-flight upstream
+//! downloads, which no other replica needs.
+
+mod upload;
+
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
+use object_store::multipart::MultipartStore;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, PutPayload};
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncReadExt;
+
+use super::{
+    BlobReader, ByteStream, Result, StagedBlob, Storage, StorageError, StoredManifest, UploadStatus,
+};
+use crate::name::{Digest, RepoName};
+
+/// What the backend needs from an object store: objects plus the low-level
+/// multipart API (an upload session names its multipart upload id, so
+/// another replica can continue it).
+pub trait ObjectBackend: ObjectStore + MultipartStore {}
+impl<T: ObjectStore + MultipartStore> ObjectBackend for T {}
+
+/// A [`Storage`] on an S3-compatible object store.
+pub struct S3Storage {
+    store: Arc<dyn ObjectBackend>,
+    /// Key prefix, empty or ending in `/`.
+    prefix: String,
+    /// Local directory for pull-through downloads being verified.
+    scratch: PathBuf,
+    /// Serialises the requests of one upload session on this replica.
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+pub(crate) fn store_error(e: object_store::Error) -> StorageError {
+    StorageError::Io(io::Error::other(e))
+}
+
+fn is_not_found(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::NotFound { .. })
+}
+
+fn mtime(m: &ObjectMeta) -> SystemTime {
+    m.last_modified.into()
+}
+
+impl S3Storage {
+    /// Wraps an object store; `prefix` scopes every key (so several mirrors
+    /// can share a bucket) and `scratch` is created if missing.
+    pub fn new(
+        store: Arc<dyn ObjectBackend>,
+        prefix: &str,
+        scratch: impl Into<PathBuf>,
+    ) -> io::Result<S3Storage> {
+        let scratch = scratch.into();
+        std::fs::create_dir_all(&scratch)?;
+        let prefix = prefix.trim_matches('/');
+        Ok(S3Storage {
+            store,
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+            scratch,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(super) fn key(&self, rel: &str) -> Path {
+        Path::from(format!("{}{rel}", self.prefix))
+    }
+
+    /// The key's path relative to the prefix.
+    fn rel<'k>(&self, key: &'k Path) -> Option<&'k str> {
+        key.as_ref().strip_prefix(self.prefix.as_str())
+    }
+
+    fn blob_key(&self, d: &Digest) -> Path {
+        self.key(&format!("blobs/sha256/{}", d.hex()))
+    }
+
+    fn repo_key(&self, repo: &RepoName, rest: &str) -> Path {
+        self.key(&format!("repos/{repo}/{rest}"))
+    }
+
+    /// Reads a small object; `None` when it is missing.
+    async fn read(&self, key: &Path) -> Result<Option<(Bytes, SystemTime)>> {
+        match self.store.get(key).await {
+            Ok(r) => {
+                let t = mtime(&r.meta);
+                Ok(Some((r.bytes().await.map_err(store_error)?, t)))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn write(&self, key: &Path, data: impl Into<PutPayload>) -> Result<()> {
+        self.store
+            .put(key, data.into())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn head(&self, key: &Path) -> Result<Option<ObjectMeta>> {
+        match self.store.head(key).await {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Deletes a key; whether it existed.
+    async fn remove(&self, key: &Path) -> Result<bool> {
+        let existed = self.head(key).await?.is_some();
+        match self.store.delete(key).await {
+            Ok(()) => Ok(existed),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Every object under `rel` (a directory, without trailing slash).
+    async fn list(&self, rel: &str) -> Result<Vec<ObjectMeta>> {
+        let prefix = self.key(rel);
+        let mut out: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(out)
+    }
+
+    /// Names (last key segment) and times of the objects under `rel`.
+    async fn list_names(&self, rel: &str) -> Result<Vec<(String, SystemTime)>> {
+        Ok(self
+            .list(rel)
+            .await?
+            .iter()
+            .filter_map(|m| m.location.filename().map(|n| (n.to_string(), mtime(m))))
+            .collect())
+    }
+
+    /// Uploads a verified local file as blob `d`, unless it is already there.
+    async fn upload_file(&self, file: &std::path::Path, d: &Digest) -> Result<()> {
+        let key = self.blob_key(d);
+        if self.head(&key).await?.is_some() {
+            tracing::info!(digest = %d, "blob already in the bucket; not uploaded again");
+            return Ok(());
+        }
+        let mut f = tokio::fs::File::open(file).await?;
+        let mut up = self.store.put_multipart(&key).await.map_err(store_error)?;
+        let mut buf = vec![0u8; upload::PART_SIZE];
+        let result = async {
+            loop {
+                let mut filled = 0;
+                while filled < buf.len() {
+                    let n = f.read(&mut buf[filled..]).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    filled += n;
+                }
+                if filled == 0 {
+                    break;
+                }
+                up.put_part(PutPayload::from(Bytes::copy_from_slice(&buf[..filled])))
+                    .await
+                    .map_err(store_error)?;
+                if filled < buf.len() {
+                    break;
+                }
+            }
+            up.complete().await.map_err(store_error)?;
+            tracing::info!(digest = %d, "blob uploaded to the bucket");
+            Ok::<_, StorageError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = up.abort().await;
+            // Another writer of the same content finishing first can fail
+            // this upload (Garage drops the other uploads of a key when one
+            // completes). Its content is verified too: that is success.
+            let size = tokio::fs::metadata(file).await?.len();
+            if self.head(&key).await?.is_some_and(|m| m.size == size) {
+                tracing::info!(digest = %d, "blob stored by another writer meanwhile");
+                return Ok(());
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Streams an object through sha256.
+    async fn hash_object(&self, key: &Path) -> Result<(String, u64)> {
+        let mut stream = self
+            .store
+            .get(key)
+            .await
+            .map_err(store_error)?
+            .into_stream();
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(store_error)?;
+            n += chunk.len() as u64;
+            h.update(&chunk);
+        }
+        Ok((hex::encode(h.finalize()), n))
+    }
+
+    fn digests(names: Vec<(String, SystemTime)>) -> Vec<(Digest, SystemTime)> {
+        names
+            .into_iter()
+            .filter_map(|(n, t)| Digest::from_hex(&n).map(|d| (d, t)))
+            .collect()
+    }
+}
+
+impl Storage for S3Storage {
+    fn blob_size<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<u64>>> {
+        async move { Ok(self.head(&self.blob_key(d)).await?.map(|m| m.size)) }.boxed()
+    }
+
+    fn open_blob<'a>(
+        &'a self,
+        d: &'a Digest,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<Option<(u64, BlobReader)>>> {
+        async move {
+            let key = self.blob_key(d);
+            let Some(meta) = self.head(&key).await? else {
+                return Ok(None);
+            };
+            if offset >= meta.size {
+                let empty: BlobReader = Box::pin(tokio::io::empty());
+                return Ok(Some((meta.size, empty)));
+            }
+            let opts = GetOptions {
+                range: (offset > 0).then_some(GetRange::Offset(offset)),
+                ..Default::default()
+            };
+            let r = match self.store.get_opts(&key, opts).await {
+                Ok(r) => r,
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(store_error(e)),
+            };
+            let stream = r.into_stream().map_err(io::Error::other);
+            let reader: BlobReader = Box::pin(tokio_util::io::StreamReader::new(stream));
+            Ok(Some((meta.size, reader)))
+        }
+        .boxed()
+    }
+
+    fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>> {
+        async move {
+            let d = {
+                let data = data.clone();
+                tokio::task::spawn_blocking(move || Digest::of_bytes(&data))
+                    .await
+                    .map_err(io::Error::other)?
+            };
+            // Content-addressed and verified before the write: a put
+            // replaces the same bytes at worst, and refreshes the time GC
+            // goes by.
+            self.write(&self.blob_key(&d), data).await?;
+            Ok(d)
+        }
+        .boxed()
+    }
+
+    fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>> {
+        async move {
+            let path = self.scratch.join(super::fs::random_id());
+            let file = tokio::fs::File::create(&path).await?;
+            Ok(StagedBlob { path, file })
+        }
+        .boxed()
+    }
+
+    fn commit_staged<'a>(
+        &'a self,
+        staged: PathBuf,
+        expected: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let p = staged.clone();
+            let actual = tokio::task::spawn_blocking(move || -> io::Result<String> {
+                let mut h = Sha256::new();
+                io::copy(&mut std::fs::File::open(&p)?, &mut h)?;
+                Ok(hex::encode(h.finalize()))
+            })
+            .await
+            .map_err(io::Error::other)??;
+            let result = if actual != expected.hex() {
+                Err(StorageError::DigestMismatch {
+                    expected: expected.to_string(),
+                    actual: format!("sha256:{actual}"),
+                })
+            } else {
+                self.upload_file(&staged, expected).await
+            };
+            let _ = tokio::fs::remove_file(&staged).await;
+            result
+        }
+        .boxed()
+    }
+
+    fn delete_blob<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        async move {
+            self.remove(&self.blob_key(d)).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn list_blobs(&self) -> BoxFuture<'_, Result<Vec<(Digest, SystemTime)>>> {
+        async move { Ok(Self::digests(self.list_names("blobs/sha256").await?)) }.boxed()
+    }
+
+    fn link_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let key = self.repo_key(repo, &format!("_blobs/{}", d.hex()));
+            if self.head(&key).await?.is_none() {
+                self.write(&key, Bytes::new()).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn has_blob_link<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            let key = self.repo_key(repo, &format!("_blobs/{}", d.hex()));
+            Ok(self.head(&key).await?.is_some())
+        }
+        .boxed()
+    }
+
+    fn unlink_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            self.remove(&self.repo_key(repo, &format!("_blobs/{}", d.hex())))
+                .await
+        }
+        .boxed()
+    }
+
+    fn list_blob_links<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<Digest>>> {
+        async move {
+            let names = self.list_names(&format!("repos/{repo}/_blobs")).await?;
+            Ok(Self::digests(names).into_iter().map(|(d, _)| d).collect())
+        }
+        .boxed()
+    }
+
+    fn put_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        media_type: &'a str,
+        body: Bytes,
+    ) -> BoxFuture<'a, Result<Digest>> {
+        async move {
+            let d = self.put_blob(body).await?;
+            let key = self.repo_key(repo, &format!("_manifests/{}", d.hex()));
+            self.write(&key, Bytes::copy_from_slice(media_type.as_bytes()))
+                .await?;
+            Ok(d)
+        }
+        .boxed()
+    }
+
+    fn get_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<Option<StoredManifest>>> {
+        async move {
+            let link = self.repo_key(repo, &format!("_manifests/{}", d.hex()));
+            let blob = self.blob_key(d);
+            let (link, body) =
+                futures_util::future::try_join(self.read(&link), self.read(&blob)).await?;
+            let (Some((media_type, _)), Some((body, _))) = (link, body) else {
+                return Ok(None);
+            };
+            Ok(Some(StoredManifest {
+                media_type: String::from_utf8_lossy(&media_type).into_owned(),
+                body,
+            }))
+        }
+        .boxed()
+    }
+
+    fn delete_manifest<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            let removed = self
+                .remove(&self.repo_key(repo, &format!("_manifests/{}", d.hex())))
+                .await?;
+            for tag in self.list_tags(repo).await? {
+                if let Some((t, _)) = self.get_tag(repo, &tag).await? {
+                    if &t == d {
+                        self.remove(&self.repo_key(repo, &format!("_tags/{tag}")))
+                            .await?;
+                    }
+                }
+            }
+            for m in self.list(&format!("repos/{repo}/_referrers")).await? {
+                if m.location.filename() == Some(d.hex()) {
+                    self.remove(&m.location).await?;
+                }
+            }
+            Ok(removed)
+        }
+        .boxed()
+    }
+
+    fn list_manifests<'a>(
+        &'a self,
+        repo: &'a RepoName,
+    ) -> BoxFuture<'a, Result<Vec<(Digest, SystemTime)>>> {
+        async move {
+            Ok(Self::digests(
+                self.list_names(&format!("repos/{repo}/_manifests")).await?,
+            ))
+        }
+        .boxed()
+    }
+
+    fn set_tag<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        tag: &'a str,
+        d: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            self.write(&self.repo_key(repo, &format!("_tags/{tag}")), d.to_string())
+                .await
+        }
+        .boxed()
+    }
+
+    fn get_tag<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Digest, SystemTime)>>> {
+        async move {
+            let Some((body, t)) = self
+                .read(&self.repo_key(repo, &format!("_tags/{tag}")))
+                .await?
+            else {
+                return Ok(None);
+            };
+            Ok(String::from_utf8_lossy(&body)
+                .trim()
+                .parse()
+                .ok()
+                .map(|d| (d, t)))
+        }
+        .boxed()
+    }
+
+    fn touch_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<()>> {
+        async move {
+            if let Some((d, _)) = self.get_tag(repo, tag).await? {
+                self.set_tag(repo, tag, &d).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn delete_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            self.remove(&self.repo_key(repo, &format!("_tags/{tag}")))
+                .await
+        }
+        .boxed()
+    }
+
+    fn list_tags<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            Ok(self
+                .list_names(&format!("repos/{repo}/_tags"))
+                .await?
+                .into_iter()
+                .map(|(n, _)| n)
+                .filter(|n| crate::name::valid_tag(n))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn add_referrer<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+        referrer: &'a Digest,
+        descriptor: serde_json::Value,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let key = self.repo_key(
+                repo,
+                &format!("_referrers/{}/{}", subject.hex(), referrer.hex()),
+            );
+            self.write(&key, descriptor.to_string()).await
+        }
+        .boxed()
+    }
+
+    fn remove_referrer<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+        referrer: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let key = self.repo_key(
+                repo,
+                &format!("_referrers/{}/{}", subject.hex(), referrer.hex()),
+            );
+            self.remove(&key).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn list_referrers<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        subject: &'a Digest,
+    ) -> BoxFuture<'a, Result<Vec<serde_json::Value>>> {
+        async move {
+            let mut out = Vec::new();
+            for m in self
+                .list(&format!("repos/{repo}/_referrers/{}", subject.hex()))
+                .await?
+            {
+                if let Some((body, _)) = self.read(&m.location).await? {
+                    if let Ok(v) = serde_json::from_slice(&body) {
+                        out.push(v);
+                    }
+                }
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+        async move {
+            // A repository is a name with at least one manifest link.
+            let mut repos = BTreeSet::new();
+            for m in self.list("repos").await? {
+                let Some(rel) = self.rel(&m.location) else {
+                    continue;
+                };
+                if let Some((name, _)) = rel
+                    .strip_prefix("repos/")
+                    .and_then(|r| r.split_once("/_manifests/"))
+                {
+                    if let Some(r) = RepoName::parse(name) {
+                        repos.insert(r);
+                    }
+                }
+            }
+            Ok(repos.into_iter().collect())
+        }
+        .boxed()
+    }
+
+    fn get_signature<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        hex: &'a str,
+        n: u32,
+    ) -> BoxFuture<'a, Result<Option<Bytes>>> {
+        async move {
+            let key = self.key(&format!("sigstore/{repo}/sha256={hex}/signature-{n}"));
+            Ok(self.read(&key).await?.map(|(b, _)| b))
+        }
+        .boxed()
+    }
+
+    fn put_signature<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        hex: &'a str,
+        n: u32,
+        data: Bytes,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            // Not every S3 implementation honours If-None-Match on PUT, so
+            // this checks first; two signers racing for one number within a
+            // round trip can both succeed, the later one winning.
+            let key = self.key(&format!("sigstore/{repo}/sha256={hex}/signature-{n}"));
+            if self.head(&key).await?.is_some() {
+                return Ok(false);
+            }
+            self.write(&key, data).await?;
+            Ok(true)
+        }
+        .boxed()
+    }
+
+    fn upload_start<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<String>> {
+        self.upload_start_impl(repo).boxed()
+    }
+
+    fn upload_status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<UploadStatus>> {
+        self.upload_status_impl(id).boxed()
+    }
+
+    fn upload_append<'a>(
+        &'a self,
+        id: &'a str,
+        start: Option<u64>,
+        body: ByteStream,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Result<u64, u64>>> {
+        self.upload_append_impl(id, start, body, limit).boxed()
+    }
+
+    fn upload_finish<'a>(&'a self, id: &'a str, expected: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        self.upload_finish_impl(id, expected).boxed()
+    }
+
+    fn upload_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        self.upload_cancel_impl(id).boxed()
+    }
+
+    fn leftover_temp_files(&self) -> BoxFuture<'_, Result<Vec<PathBuf>>> {
+        async move {
+            let mut out = Vec::new();
+            let mut rd = tokio::fs::read_dir(&self.scratch).await?;
+            while let Some(e) = rd.next_entry().await? {
+                out.push(e.path());
+            }
+            out.sort();
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn purge_idle<'a>(
+        &'a self,
+        idle: std::time::Duration,
+        dry_run: bool,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            let old =
+                |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default() > idle;
+            let mut out = Vec::new();
+            // Sessions of every replica: the newest object of a session is
+            // its last activity.
+            let mut last: HashMap<String, SystemTime> = HashMap::new();
+            for m in self.list("uploads").await? {
+                let Some(id) = self
+                    .rel(&m.location)
+                    .and_then(|r| r.strip_prefix("uploads/"))
+                    .and_then(|r| r.split('/').next())
+                else {
+                    continue;
+                };
+                let t = last.entry(id.to_string()).or_insert(SystemTime::UNIX_EPOCH);
+                *t = (*t).max(mtime(&m));
+            }
+            let mut ids: Vec<_> = last.into_iter().filter(|(_, t)| old(*t)).collect();
+            ids.sort();
+            for (id, _) in ids {
+                out.push(format!("upload session {id}"));
+                if !dry_run {
+                    self.drop_session(&id).await?;
+                }
+            }
+            // This replica's own scratch files.
+            let mut rd = tokio::fs::read_dir(&self.scratch).await?;
+            while let Some(e) = rd.next_entry().await? {
+                if old(e.metadata().await?.modified()?) {
+                    out.push(format!("temp file {}", e.file_name().to_string_lossy()));
+                    if !dry_run {
+                        let _ = tokio::fs::remove_file(e.path()).await;
+                    }
+                }
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::name::Reference;
+
+    pub(super) fn memory_store(dir: &std::path::Path) -> S3Storage {
+        S3Storage::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            "mirror",
+            dir.join("scratch"),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn blobs_manifests_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = memory_store(dir.path());
+        let repo = RepoName::parse("a/b").unwrap();
+        let d = st.put_blob(Bytes::from_static(b"layer")).await.unwrap();
+        assert_eq!(st.blob_size(&d).await.unwrap(), Some(5));
+        let (size, mut r) = st.open_blob(&d, 2).await.unwrap().unwrap();
+        let mut rest = String::new();
+        r.read_to_string(&mut rest).await.unwrap();
+        assert_eq!((size, rest.as_str()), (5, "yer"));
+        st.link_blob(&repo, &d).await.unwrap();
+        assert!(st.has_blob_link(&repo, &d).await.unwrap());
+
+        let m = st
+            .put_manifest(&repo, "application/x-test", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        st.set_tag(&repo, "v1", &m).await.unwrap();
+        let found = st
+            .resolve_manifest(&repo, &Reference::Tag("v1".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.digest, m);
+        assert_eq!(found.manifest.media_type, "application/x-test");
+        assert!(found.tagged_at.is_some());
+        assert_eq!(st.list_tags(&repo).await.unwrap(), vec!["v1".to_string()]);
+        assert_eq!(st.list_repos().await.unwrap(), vec![repo.clone()]);
+        let mut blobs: Vec<_> = st
+            .list_blobs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        blobs.sort();
+        let mut want = vec![d.clone(), m.clone()];
+        want.sort();
+        assert_eq!(blobs, want);
+
+        let referrer = st
+            .put_manifest(
+                &repo,
+                "application/x-sig",
+                Bytes::from_static(b"{\"sig\":1}"),
+            )
+            .await
+            .unwrap();
+        st.add_referrer(
+            &repo,
+            &m,
+            &referrer,
+            serde_json::json!({"digest": referrer.to_string()}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(st.list_referrers(&repo, &m).await.unwrap().len(), 1);
+        // Deleting a manifest takes it out of the referrers lists ...
+        assert!(st.delete_manifest(&repo, &referrer).await.unwrap());
+        assert!(st.list_referrers(&repo, &m).await.unwrap().is_empty());
+        // ... and its tags with it.
+        assert!(st.delete_manifest(&repo, &m).await.unwrap());
+        assert!(!st.delete_manifest(&repo, &m).await.unwrap());
+        assert!(
+            st.list_tags(&repo).await.unwrap().is_empty(),
+            "the tag went with it"
+        );
+        assert!(st.list_repos().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn staged_blob_is_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = memory_store(dir.path());
+        let staged = st.stage_blob().await.unwrap();
+        drop(staged.file);
+        std::fs::write(&staged.path, b"upstream bytes").unwrap();
+        let wrong = Digest::of_bytes(b"other");
+        assert!(matches!(
+            st.commit_staged(staged.path.clone(), &wrong).await,
+            Err(StorageError::DigestMismatch { .. })
+        ));
+        assert_eq!(st.blob_size(&wrong).await.unwrap(), None);
+        assert!(st.leftover_temp_files().await.unwrap().is_empty());
+
+        let staged = st.stage_blob().await.unwrap();
+        drop(staged.file);
+        std::fs::write(&staged.path, b"upstream bytes").unwrap();
+        let right = Digest::of_bytes(b"upstream bytes");
+        st.commit_staged(staged.path, &right).await.unwrap();
+        assert_eq!(st.blob_size(&right).await.unwrap(), Some(14));
+        assert!(st.leftover_temp_files().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn signatures_are_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = memory_store(dir.path());
+        let repo = RepoName::parse("a").unwrap();
+        let hex = "a".repeat(64);
+        assert_eq!(st.get_signature(&repo, &hex, 1).await.unwrap(), None);
+        assert!(st
+            .put_signature(&repo, &hex, 1, Bytes::from_static(b"one"))
+            .await
+            .unwrap());
+        assert!(!st
+            .put_signature(&repo, &hex, 1, Bytes::from_static(b"two"))
+            .await
+            .unwrap());
+        assert_eq!(
+            st.get_signature(&repo, &hex, 1).await.unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+    }
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Benchmark: the mirror on the filesystem backend vs one and two replicas on
+# a 3-node Garage cluster (scripts/garage.sh), in one run, loopback only.
+# Needs wrk, skopeo, curl, python3 and garage (scripts/setup.sh).
+#
+#   scripts/bench-replicas.sh                 # 3 runs of 5 s per measurement
+#   RUNS=5 DURATION=10 BLOB_MB=64 scripts/bench-replicas.sh
+#
+# Each setup holds the same image (one BLOB_MB layer), pushed with skopeo.
+# Measured with wrk: manifest GETs by tag (16 connections) and blob GETs
+# (4 connections). "Two replicas" runs one wrk per replica at the same time
+# and adds their results: the throughput a load balancer in front of both
+# would see. Prints medians and the ratios to the filesystem backend.
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5}
+BLOB_MB=${BLOB_MB:-64}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/target-mirror}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+for tool in wrk skopeo curl python3 htpasswd; do
+    command -v "$tool" >/dev/null || { echo "bench-replicas: $tool is required" >&2; exit 2; }
+done
+
+echo "building the release serve example..." >&2
+(cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
+SERVE="$CARGO_TARGET_DIR/release/examples/serve"
+
+WORK=$(mktemp -d /var/tmp/bench-replicas.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    bash "$ROOT/scripts/garage.sh" stop "$WORK/garage" || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+# --- content: an OCI layout with one BLOB_MB layer
+L="$WORK/layout"
+mkdir -p "$L/blobs/sha256"
+echo '{"imageLayoutVersion":"1.0.0"}' > "$L/oci-layout"
+put() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$L/blobs/sha256/$d"; echo "$d"; }
+head -c "$((BLOB_MB << 20))" /dev/urandom > "$WORK/layer"
+LAYER=$(put "$WORK/layer"); LSIZE=$((BLOB_MB << 20))
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$LAYER" > "$WORK/config"
+CSIZE=$(stat -c %s "$WORK/config"); CONFIG=$(put "$WORK/config")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+    "$CONFIG" "$CSIZE" "$LAYER" "$LSIZE" > "$WORK/manifest"
+MSIZE=$(stat -c %s "$WORK/manifest"); MANIFEST=$(put "$WORK/manifest")
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+    "$MANIFEST" "$MSIZE" > "$L/index.json"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
+# Pushes need credentials; pulls are anonymous.
+htpasswd -Bbn bench bench > "$WORK/htpasswd"
+AUTH=$(printf '[auth]\nhtpasswd = "%s"\n' "$WORK/htpasswd")
+
+start_mirror() { # config-file -> port (and records the pid)
+    local port=$1 conf=$2
+    RUST_LOG=warn "$SERVE" --config "$conf" >"$conf.log" 2>&1 &
+    PIDS+=("$!")
+    wait_http "http://127.0.0.1:$port/healthz"
+}
+push() { # port
+    skopeo --policy "$WORK/policy.json" copy -q --preserve-digests --dest-tls-verify=false \
+        --dest-creds bench:bench "oci:$L:v1" "docker://127.0.0.1:$1/bench/image:v1" >&2
+}
+
+# --- filesystem backend
+FPORT=$(free_port)
+printf 'listen = "127.0.0.1:%s"\nstorage = "%s"\n%s\n' "$FPORT" "$WORK/fs" "$AUTH" > "$WORK/fs.toml"
+start_mirror "$FPORT" "$WORK/fs.toml"
+push "$FPORT"
+
+# --- Garage and two replicas (on different Garage nodes)
+echo "starting a 3-node Garage cluster..." >&2
+bash "$ROOT/scripts/garage.sh" start "$WORK/garage"
+# shellcheck disable=SC1091
+. "$WORK/garage/env"
+s3_conf() { # node listen-port file
+    local endpoint_var="S3_ENDPOINT_$1"
+    cat > "$3" <<TOML
+listen = "127.0.0.1:$2"
+$AUTH
+[s3]
+endpoint = "${!endpoint_var}"
+bucket = "$S3_BUCKET"
+region = "$S3_REGION"
+access_key_id = "$S3_ACCESS_KEY_ID"
+secret_access_key = "$S3_SECRET_ACCESS_KEY"
+scratch = "$WORK/scratch-$1"
+TOML
+}
+APORT=$(free_port); BPORT=$(free_port)
+s3_conf 1 "$APORT" "$WORK/a.toml"; s3_conf 2 "$BPORT" "$WORK/b.toml"
+start_mirror "$APORT" "$WORK/a.toml"
+start_mirror "$BPORT" "$WORK/b.toml"
+push "$APORT"
+
+# --- measurements
+ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+to_mb() { awk '{v=$1; u=substr(v,length(v)-1); n=v+0; if (u=="GB") n*=1024; else if (u=="KB") n/=1024; else if (u!="MB") n/=1048576; printf "%.1f\n", n}'; }
+wrk_field() { # conns url req|mb -> number
+    local out
+    out=$(wrk -t 2 -c "$1" -d "${DURATION}s" -H "$ACCEPT" "$2")
+    if [ "$3" = req ]; then echo "$out" | awk '/Requests\/sec/ {print $2}'
+    else echo "$out" | awk '/Transfer\/sec/ {print $2}' | to_mb; fi
+}
+once() { # conns path req|mb ports... -> summed over the ports, measured at once
+    local conns=$1 path=$2 field=$3; shift 3
+    local files=() waits=() p f
+    for p in "$@"; do
+        f=$(mktemp "$WORK/wrk.XXXXXX"); files+=("$f")
+        wrk_field "$conns" "http://127.0.0.1:$p$path" "$field" > "$f" &
+        waits+=("$!")
+    done
+    wait "${waits[@]}"
+    cat "${files[@]}" | awk '{s+=$1} END {printf "%.1f\n", s}'
+}
+measure() { # ports... -> "manifest-req/s blob-MB/s"
+    local m b
+    m=$(for _ in $(seq "$RUNS"); do once 16 /v2/bench/image/manifests/v1 req "$@"; done | median)
+    b=$(for _ in $(seq "$RUNS"); do once 4 "/v2/bench/image/blobs/sha256:$LAYER" mb "$@"; done | median)
+    echo "$m $b"
+}
+echo "measuring the filesystem backend..." >&2
+read -r FM FB < <(measure "$FPORT")
+echo "measuring one replica on Garage..." >&2
+read -r OM OB < <(measure "$APORT")
+echo "measuring two replicas on Garage..." >&2
+read -r TM TB < <(measure "$APORT" "$BPORT")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+printf '\nmedians of %d runs of %ss, %d MiB blob, loopback, %s cores\n' "$RUNS" "$DURATION" "$BLOB_MB" "$(nproc)"
+printf '%-30s %12s %12s %12s %10s %10s\n' "measure" "filesystem" "1 replica" "2 replicas" "1r/fs" "2r/fs"
+printf '%-30s %12s %12s %12s %10s %10s\n' "manifest GET req/s (16 conns)" "$FM" "$OM" "$TM" "$(ratio "$OM" "$FM")" "$(ratio "$TM" "$FM")"
+printf '%-30s %12s %12s %12s %10s %10s\n' "blob GET MB/s (4 conns)" "$FB" "$OB" "$TB" "$(ratio "$OB" "$FB")" "$(ratio "$TB" "$FB")"

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# A throwaway 3-node Garage cluster on loopback ports, for the mirror's
+# replica tests and benchmark.
+#
+#   scripts/garage.sh start DIR     start 3 nodes under DIR, make bucket and key;
+#                                   writes DIR/env (S3_ENDPOINT_1..3, S3_BUCKET,
+#                                   S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)
+#   scripts/garage.sh stop DIR [N]  stop node N (1-3), or every node
+#
+# GARAGE names the binary (default: /var/tmp/corral-tools/bin/garage, which
+# scripts/setup.sh installs). Every server binds 127.0.0.1 only.
+set -euo pipefail
+
+GARAGE=${GARAGE:-/var/tmp/corral-tools/bin/garage}
+cmd=${1:?usage: garage.sh start|stop DIR [N]}
+dir=${2:?usage: garage.sh start|stop DIR [N]}
+
+# A loopback port nothing listens on.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+stop_node() {
+  local pidfile="$dir/node$1/pid"
+  [[ -f $pidfile ]] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+g() { "$GARAGE" -c "$dir/node1/garage.toml" "$@"; }
+
+case $cmd in
+start)
+  [[ -x $GARAGE ]] || { echo "garage.sh: $GARAGE not found (run scripts/setup.sh)" >&2; exit 1; }
+  mkdir -p "$dir"
+  secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  for n in 1 2 3; do
+    node="$dir/node$n"
+    mkdir -p "$node/meta" "$node/data"
+    rpc=$(free_port)
+    s3=$(free_port)
+    cat >"$node/garage.toml" <<EOF
+metadata_dir = "$node/meta"
+data_dir = "$node/data"
+db_engine = "sqlite"
+replication_factor = 3
+metadata_fsync = false
+data_fsync = false
+rpc_secret = "$secret"
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+
+[s3_api]
+api_bind_addr = "127.0.0.1:$s3"
+s3_region = "garage"
+root_domain = ".s3.garage.localhost"
+EOF
+    echo "$s3" >"$node/s3_port"
+    RUST_LOG=${GARAGE_LOG:-warn} "$GARAGE" -c "$node/garage.toml" server \
+      >"$node/log" 2>&1 </dev/null &
+    echo $! >"$node/pid"
+  done
+  # Wait for the RPC of every node, then connect them.
+  for n in 1 2 3; do
+    for _ in $(seq 100); do
+      "$GARAGE" -c "$dir/node$n/garage.toml" node id -q >"$dir/node$n/id" 2>/dev/null && break
+      sleep 0.2
+    done
+    [[ -s $dir/node$n/id ]] || { echo "garage node $n did not start:" >&2; cat "$dir/node$n/log" >&2; exit 1; }
+  done
+  for n in 2 3; do
+    g node connect "$(cat "$dir/node$n/id")" >/dev/null
+  done
+  for n in 1 2 3; do
+    id=$(cut -d@ -f1 <"$dir/node$n/id")
+    g layout assign -z "dc$n" -c 1G "${id:0:16}" >/dev/null
+  done
+  g layout apply --version 1 >/dev/null
+  # The key and bucket can only be made once the layout is live everywhere.
+  for _ in $(seq 100); do
+    g bucket create corral >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  g key create corral-mirror >"$dir/key.txt"
+  g bucket allow --read --write --owner corral --key corral-mirror >/dev/null
+  key_id=$(awk -F': *' '/Key ID/ {print $2; exit}' "$dir/key.txt")
+  key_secret=$(awk -F': *' '/Secret key/ {print $2; exit}' "$dir/key.txt")
+  if [[ -z $key_secret || $key_secret == *redacted* ]]; then
+    g key info corral-mirror --show-secret >"$dir/key.txt"
+    key_secret=$(awk -F': *' '/Secret key/ {print $2; exit}' "$dir/key.txt")
+  fi
+  [[ -n $key_id && -n $key_secret ]] || { echo "garage.sh: no key in:" >&2; cat "$dir/key.txt" >&2; exit 1; }
+  {
+    for n in 1 2 3; do
+      echo "S3_ENDPOINT_$n=http://127.0.0.1:$(cat "$dir/node$n/s3_port")"
+    done
+    echo "S3_BUCKET=corral"
+    echo "S3_REGION=garage"
+    echo "S3_ACCESS_KEY_ID=$key_id"
+    echo "S3_SECRET_ACCESS_KEY=$key_secret"
+  } >"$dir/env"
+  ;;
+stop)
+  if [[ -n ${3:-} ]]; then
+    stop_node "$3"
+  else
+    for n in 1 2 3; do stop_node "$n"; done
+  fi
+  ;;
+*)
+  echo "usage: garage.sh start|stop DIR [N]" >&2
+  exit 2
+  ;;
+esac

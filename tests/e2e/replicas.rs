@@ -1,0 +1,616 @@
+//! End-to-end tests of mirror replicas sharing an S3 bucket: a 3-node Garage
+//! cluster (scripts/garage.sh, the real `garage` binary) and two
+//! `corral mirror serve` processes on it. Pushes go to one replica and pulls
+//! to the other; a replica is killed mid-push and the push finishes on the
+//! other; a Garage node is stopped while pulls go on; GC runs against the
+//! shared bucket; pull-through from both replicas at once.
+
+#[path = "mirror_support.rs"]
+#[allow(dead_code)] // shared with tests/e2e/mirror.rs, which uses the rest
+mod mirror_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use corral_e2e::{
+    corral_bin, layout_json, layout_manifest_digest, repo_root, require_tool, run_ok, scratch,
+};
+use mirror_support::{busybox_image, free_port, http_get, Skopeo, Upstream};
+use sha2::Digest as _;
+
+/// A 3-node Garage cluster with a bucket and key; stopped on drop.
+struct Garage {
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+}
+
+impl Garage {
+    fn start() -> Garage {
+        let dir = scratch();
+        run_ok(
+            Command::new("bash")
+                .arg(repo_root().join("scripts/garage.sh"))
+                .arg("start")
+                .arg(dir.path()),
+        );
+        let env = std::fs::read_to_string(dir.path().join("env"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Garage { dir, env }
+    }
+
+    /// The S3 endpoint of node `n` (1-3).
+    fn endpoint(&self, n: u8) -> &str {
+        &self.env[&format!("S3_ENDPOINT_{n}")]
+    }
+
+    fn stop_node(&self, n: u8) {
+        run_ok(
+            Command::new("bash")
+                .arg(repo_root().join("scripts/garage.sh"))
+                .arg("stop")
+                .arg(self.dir.path())
+                .arg(n.to_string()),
+        );
+    }
+
+    /// A mirror config using node `n`'s S3 API, pushes allowed to
+    /// `user:pass` from `htpasswd`.
+    fn mirror_config(&self, n: u8, listen: u16, htpasswd: &Path) -> String {
+        format!(
+            "listen = \"127.0.0.1:{listen}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas\"\n[s3]\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
+            htpasswd.display(),
+            self.endpoint(n),
+            self.env["S3_BUCKET"],
+            self.env["S3_REGION"],
+            self.env["S3_ACCESS_KEY_ID"],
+            self.env["S3_SECRET_ACCESS_KEY"],
+        )
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo_root().join("scripts/garage.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// `corral mirror serve --config` on the Garage bucket.
+struct Replica {
+    port: u16,
+    config: PathBuf,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Replica {
+    /// Starts a replica talking to Garage node `node`; `extra_tables` is
+    /// TOML appended to its config (e.g. `[[upstream]]` tables).
+    fn start(garage: &Garage, node: u8, extra_tables: &str) -> Replica {
+        let dir = scratch();
+        let port = free_port();
+        let config = dir.path().join("mirror.toml");
+        let htpasswd = dir.path().join("htpasswd");
+        require_tool("htpasswd");
+        let entry = run_ok(Command::new("htpasswd").args(["-Bbn", "user", "pass"])).stdout;
+        std::fs::write(&htpasswd, entry).unwrap();
+        let text = garage.mirror_config(node, port, &htpasswd) + extra_tables;
+        let text = text.replace(
+            "[s3]\n",
+            &format!(
+                "[s3]\nscratch = \"{}\"\n",
+                dir.path().join("scratch").display()
+            ),
+        );
+        std::fs::write(&config, text).unwrap();
+        let log = dir.path().join("mirror.log");
+        let child = Command::new(corral_bin())
+            .args(["mirror", "serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting corral mirror serve");
+        let r = Replica {
+            port,
+            config,
+            child: Some(child),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http_get(&format!("{}/healthz", r.url())).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "replica did not answer in 30 s; its log:\n{}",
+                r.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mirror.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// curl with the status line and headers kept: (status, headers, body).
+fn curl(args: &[&str]) -> (u16, BTreeMap<String, String>, Vec<u8>) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-i",
+            "--max-time",
+            "60",
+            "-u",
+            "user:pass",
+            "-H",
+            "Expect:",
+        ])
+        .args(args)
+        .output()
+        .expect("running curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = out.stdout;
+    let split = text
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&text[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, text[split + 4..].to_vec())
+}
+
+fn get_blob(base: &str, repo: &str, digest: &str) -> Vec<u8> {
+    let (status, _, body) = curl(&[&format!("{base}/v2/{repo}/blobs/{digest}")]);
+    assert_eq!(status, 200, "GET blob {digest} from {base}");
+    body
+}
+
+/// Pushes `data` as one blob with a monolithic POST+PUT.
+fn push_blob(r: &Replica, repo: &str, data: &Path) -> String {
+    let base = r.url();
+    let digest = format!("sha256:{}", sha256_hex(&std::fs::read(data).unwrap()));
+    let (status, h, _) = curl(&["-X", "POST", &format!("{base}/v2/{repo}/blobs/uploads/")]);
+    assert_eq!(status, 202, "POST on {base}; its log:\n{}", r.log());
+    let (status, _, _) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "content-type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", data.display()),
+        &format!("{base}{}?digest={digest}", h["location"]),
+    ]);
+    assert_eq!(status, 201, "PUT on {base}; its log:\n{}", r.log());
+    digest
+}
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
+}
+
+fn push_image(skopeo: &Skopeo, layout: &Path, tag: &str, dest: &str) {
+    let src = format!("oci:{}:{tag}", layout.display());
+    run_ok(&mut skopeo.copy(
+        None,
+        &[
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "user:pass",
+            "--preserve-digests",
+            &src,
+            dest,
+        ],
+    ));
+}
+
+fn pull_image(skopeo: &Skopeo, src: &str, layout: &Path) {
+    run_ok(&mut skopeo.copy(
+        None,
+        &[
+            "--src-tls-verify=false",
+            "--preserve-digests",
+            src,
+            &format!("oci:{}:pulled", layout.display()),
+        ],
+    ));
+}
+
+#[test]
+fn push_to_one_replica_pull_from_the_other() {
+    let garage = Garage::start();
+    let a = Replica::start(&garage, 1, "");
+    let b = Replica::start(&garage, 2, "");
+    let work = scratch();
+    let layout = busybox_image(work.path(), "1");
+    let skopeo = Skopeo::new();
+    push_image(
+        &skopeo,
+        &layout,
+        "1",
+        &format!("docker://{}/tools/busybox:1", a.host()),
+    );
+
+    let pulled = work.path().join("pulled");
+    pull_image(
+        &skopeo,
+        &format!("docker://{}/tools/busybox:1", b.host()),
+        &pulled,
+    );
+    let want = layout_manifest_digest(&layout, "1");
+    assert_eq!(layout_manifest_digest(&pulled, "pulled"), want);
+    let manifest = layout_json(&pulled, &want);
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let body = get_blob(&b.url(), "tools/busybox", layer);
+    assert_eq!(format!("sha256:{}", sha256_hex(&body)), layer);
+
+    // Tags and the catalog are the bucket's, not a replica's.
+    let tags = http_get(&format!("{}/v2/tools/busybox/tags/list", b.url())).unwrap();
+    assert!(tags.contains("\"1\""), "{tags}");
+    let catalog = http_get(&format!("{}/v2/_catalog", b.url())).unwrap();
+    assert!(catalog.contains("tools/busybox"), "{catalog}");
+
+    // A lookaside signature stored through A is served by B, and never
+    // replaced.
+    let sig = work.path().join("signature");
+    std::fs::write(&sig, b"a stand-in signature").unwrap();
+    let sig_path = format!("/sigstore/tools/busybox@sha256={}/signature-1", &want[7..]);
+    let put_sig = |base: String| {
+        curl(&[
+            "-X",
+            "PUT",
+            "--data-binary",
+            &format!("@{}", sig.display()),
+            &format!("{base}{sig_path}"),
+        ])
+        .0
+    };
+    assert_eq!(put_sig(a.url()), 201);
+    let (status, _, body) = curl(&[&format!("{}{sig_path}", b.url())]);
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"a stand-in signature"[..])
+    );
+    assert_eq!(put_sig(b.url()), 409);
+
+    // fsck re-hashes every blob in the bucket.
+    let out = run_ok(
+        Command::new(corral_bin())
+            .args(["mirror", "fsck", "--json", "--config"])
+            .arg(&a.config),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["blobs_checked"].as_u64().unwrap() >= 3, "{report}");
+    assert_eq!(report["corrupt"], serde_json::json!([]));
+    assert_eq!(report["dangling"], serde_json::json!([]));
+}
+
+#[test]
+fn a_push_killed_on_one_replica_resumes_on_the_other() {
+    let garage = Garage::start();
+    let mut a = Replica::start(&garage, 1, "");
+    let b = Replica::start(&garage, 2, "");
+    let work = scratch();
+    // Bigger than one multipart part (8 MiB), so the session spans parts.
+    let data = pattern(20 << 20, 7);
+    let digest = format!("sha256:{}", sha256_hex(&data));
+    let first = work.path().join("first");
+    let second = work.path().join("second");
+    std::fs::write(&first, &data[..9 << 20]).unwrap();
+    std::fs::write(&second, &data[9 << 20..]).unwrap();
+
+    let (status, h, _) = curl(&[
+        "-X",
+        "POST",
+        &format!("{}/v2/big/blob/blobs/uploads/", a.url()),
+    ]);
+    assert_eq!(status, 202);
+    let location = h["location"].clone();
+    let (status, h, _) = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        "content-type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", first.display()),
+        &format!("{}{location}", a.url()),
+    ]);
+    assert_eq!(status, 202);
+    assert_eq!(h["range"], format!("0-{}", (9 << 20) - 1));
+
+    // The next PATCH is cut off: A dies while the body trickles in.
+    let mut slow = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-u",
+            "user:pass",
+            "--limit-rate",
+            "1M",
+        ])
+        .args(["-X", "PATCH"])
+        .args(["-H", "content-type: application/octet-stream"])
+        .arg("--data-binary")
+        .arg(format!("@{}", second.display()))
+        .arg(format!("{}{location}", a.url()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    a.kill();
+    let _ = slow.wait();
+
+    // B knows the session: the offset is what A recorded before dying.
+    let (status, h, _) = curl(&[&format!("{}{location}", b.url())]);
+    assert_eq!(status, 204, "{h:?}");
+    let offset: usize = h["range"]
+        .strip_prefix("0-")
+        .and_then(|end| end.parse::<usize>().ok())
+        .map(|end| end + 1)
+        .expect("a range header");
+    assert!(
+        (9 << 20..data.len()).contains(&offset),
+        "offset {offset} after the first PATCH and before the end"
+    );
+    let rest = work.path().join("rest");
+    std::fs::write(&rest, &data[offset..]).unwrap();
+    let (status, _, _) = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        "content-type: application/octet-stream",
+        "-H",
+        &format!("content-range: {offset}-{}", data.len() - 1),
+        "--data-binary",
+        &format!("@{}", rest.display()),
+        &format!("{}{location}", b.url()),
+    ]);
+    assert_eq!(status, 202);
+    let (status, _, _) = curl(&[
+        "-X",
+        "PUT",
+        &format!("{}{location}?digest={digest}", b.url()),
+    ]);
+    assert_eq!(status, 201, "finishing on B:\n{}", b.log());
+    let body = get_blob(&b.url(), "big/blob", &digest);
+    assert_eq!(body.len(), data.len());
+    assert!(body == data, "the blob read back differs");
+    // A restarted replica sees it too.
+    let a2 = Replica::start(&garage, 3, "");
+    assert_eq!(get_blob(&a2.url(), "big/blob", &digest).len(), data.len());
+}
+
+#[test]
+fn pulls_continue_while_a_garage_node_is_down() {
+    let garage = Garage::start();
+    let a = Replica::start(&garage, 1, "");
+    let b = Replica::start(&garage, 2, "");
+    let work = scratch();
+    let blob = work.path().join("blob");
+    std::fs::write(&blob, pattern(3 << 20, 1)).unwrap();
+    let digest = push_blob(&a, "data/x", &blob);
+    let pulls = std::thread::spawn({
+        let (ua, ub, digest) = (a.url(), b.url(), digest.clone());
+        move || {
+            let mut n = 0;
+            let until = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < until {
+                for base in [&ua, &ub] {
+                    let body = get_blob(base, "data/x", &digest);
+                    assert_eq!(format!("sha256:{}", sha256_hex(&body)), digest);
+                    n += 1;
+                }
+            }
+            n
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    // Node 3 serves neither replica's API but holds a copy of every block.
+    garage.stop_node(3);
+    let n = pulls.join().expect("every pull succeeded");
+    assert!(n >= 4, "only {n} pulls");
+    // Writes need 2 of 3 nodes: they go on too.
+    std::fs::write(&blob, pattern(1 << 20, 2)).unwrap();
+    let d2 = push_blob(&b, "data/x", &blob);
+    assert_eq!(get_blob(&a.url(), "data/x", &d2).len(), 1 << 20);
+}
+
+#[test]
+fn gc_on_the_shared_bucket_keeps_what_tags_reach() {
+    let garage = Garage::start();
+    let a = Replica::start(&garage, 1, "");
+    let b = Replica::start(&garage, 2, "");
+    let work = scratch();
+    let layout = busybox_image(work.path(), "1");
+    let skopeo = Skopeo::new();
+    push_image(
+        &skopeo,
+        &layout,
+        "1",
+        &format!("docker://{}/tools/busybox:1", a.host()),
+    );
+    let junk = work.path().join("junk");
+    std::fs::write(&junk, b"nobody references this").unwrap();
+    let junk_digest = push_blob(&b, "tools/busybox", &junk);
+    // An upload session on A that GC must leave alone while it is young.
+    let (status, h, _) = curl(&[
+        "-X",
+        "POST",
+        &format!("{}/v2/tools/busybox/blobs/uploads/", a.url()),
+    ]);
+    assert_eq!(status, 202);
+    let session = h["location"].clone();
+
+    std::thread::sleep(Duration::from_secs(2));
+    let out = run_ok(
+        Command::new(corral_bin())
+            .args(["mirror", "gc", "--json", "--grace-period", "1", "--config"])
+            .arg(&b.config),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["blobs"],
+        serde_json::json!([junk_digest]),
+        "{report}"
+    );
+    // Both replicas still serve the tagged image; the junk is gone from both.
+    let pulled = work.path().join("pulled");
+    pull_image(
+        &skopeo,
+        &format!("docker://{}/tools/busybox:1", b.host()),
+        &pulled,
+    );
+    assert_eq!(
+        layout_manifest_digest(&pulled, "pulled"),
+        layout_manifest_digest(&layout, "1")
+    );
+    for r in [&a, &b] {
+        let (status, _, _) = curl(&[
+            "-I",
+            &format!("{}/v2/tools/busybox/blobs/{junk_digest}", r.url()),
+        ]);
+        assert_eq!(status, 404);
+    }
+    // The session was idle past the grace period too, so it went.
+    let (status, _, _) = curl(&[&format!("{}{session}", b.url())]);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn pull_through_from_both_replicas_fetches_upstream_once_per_replica() {
+    require_tool("skopeo");
+    let garage = Garage::start();
+    let upstream = Upstream::start();
+    let work = scratch();
+    let layout = busybox_image(work.path(), "1");
+    let skopeo = Skopeo::new();
+    push_image(
+        &skopeo,
+        &layout,
+        "1",
+        &format!("docker://127.0.0.1:{}/library/busybox:1", upstream.port),
+    );
+    let tables = format!(
+        "[[upstream]]\nprefix = \"library\"\nurl = \"{}\"\n",
+        upstream.url()
+    );
+    let a = Replica::start(&garage, 1, &tables);
+    let b = Replica::start(&garage, 2, &tables);
+    let manifest = layout_json(&layout, &layout_manifest_digest(&layout, "1"));
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Six clients, three per replica, ask for the same missing layer at once.
+    let clients: Vec<_> = (0..6)
+        .map(|i| {
+            let base = if i % 2 == 0 { a.url() } else { b.url() };
+            let layer = layer.clone();
+            std::thread::spawn(move || get_blob(&base, "library/busybox", &layer))
+        })
+        .collect();
+    for c in clients {
+        let body = c.join();
+        assert!(
+            body.as_ref()
+                .is_ok_and(|b| format!("sha256:{}", sha256_hex(b)) == layer),
+            "a client got no or a wrong layer; the logs:\n{}\n{}",
+            a.log(),
+            b.log()
+        );
+    }
+    let fetched = upstream.requests_matching(&format!("GET /v2/library/busybox/blobs/{layer}"));
+    assert!(
+        (1..=2).contains(&fetched),
+        "upstream saw {fetched} fetches of the layer for 2 replicas"
+    );
+    // Once in the bucket, a replica serves it without asking upstream, and
+    // a whole pull through either replica works.
+    let pulled = work.path().join("pulled");
+    pull_image(
+        &skopeo,
+        &format!("docker://{}/library/busybox:1", b.host()),
+        &pulled,
+    );
+    let c = Replica::start(&garage, 3, &tables);
+    get_blob(&c.url(), "library/busybox", &layer);
+    assert_eq!(
+        upstream.requests_matching(&format!("GET /v2/library/busybox/blobs/{layer}")),
+        fetched
+    );
+    // C found it in the bucket. A and B can both upload only if their
+    // downloads finished within one round trip of each other; they then
+    // write the same bytes to the same key.
+    let uploads: usize = [&a, &b, &c]
+        .iter()
+        .map(|r| {
+            r.log()
+                .lines()
+                .filter(|l| l.contains("blob uploaded to the bucket") && l.contains(&layer))
+                .count()
+        })
+        .sum();
+    assert!((1..=2).contains(&uploads), "{uploads} uploads");
+}
