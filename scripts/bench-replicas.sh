@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: the mirror on the filesystem backend vs one and two replicas on
 # a 3-node Garage cluster (scripts/garage.sh), in one run, loopback only.
-# Needs wrk, skopeo, curl, python3 and garage (scripts/setup.sh).
+# Needs wrk, skopeo, curl, python3 and garage (`source scripts/setup.sh;
+# corral_install_garage`, which scripts/test.sh runs).
 #
 #   scripts/bench-replicas.sh                 # 3 runs of 5 s per measurement
 #   RUNS=5 DURATION=10 BLOB_MB=64 scripts/bench-replicas.sh

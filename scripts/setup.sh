@@ -46,7 +46,8 @@ corral_install_python() {
 
 # Garage, the distributed object store the mirror's replica tests run on
 # (tests/e2e/replicas.rs, scripts/garage.sh). Built from crates.io once per
-# machine, outside the clone; the build takes a while on a small machine.
+# machine, outside the clone; the build takes a while on a small machine,
+# so only the test suite and the replica benchmark ask for it, not the demo.
 CORRAL_GARAGE_VERSION=2.5.0
 CORRAL_TOOLS=${CORRAL_TOOLS:-/var/tmp/corral-tools}
 
@@ -76,7 +77,6 @@ corral_setup() {
   corral_install_debs
   corral_install_python
   corral_check_rust
-  corral_install_garage
   # A build cache outside the clone, so later runs on this machine are quick.
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/corral-target}
   export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}

@@ -9,6 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/setup.sh
 source "$here/scripts/setup.sh"
 corral_setup
+corral_install_garage
 cd "$here"
 
 echo "==> cargo fmt --check"
