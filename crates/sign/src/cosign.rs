@@ -31,6 +31,40 @@ pub fn signature_tag(digest: &str) -> String {
     format!("{}.sig", digest.replace(':', "-"))
 }
 
+/// One signature as a `.sig` manifest holds it: the simple-signing payload
+/// (the layer's blob) and the base64 DER signature (its annotation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    pub payload: Vec<u8>,
+    pub signature: String,
+}
+
+impl SignatureLayer {
+    /// Signs the cosign payload for `reference` at `digest` with `key`.
+    ///
+    /// ```
+    /// let (private, _) = corral_sign::cosign_key::generate(b"pw").unwrap();
+    /// let key = corral_sign::cosign_key::decrypt(&private, b"pw").unwrap();
+    /// let layer = corral_sign::cosign::SignatureLayer::new("r.example/a", "sha256:00", &key);
+    /// assert!(String::from_utf8(layer.payload).unwrap().contains("cosign container image signature"));
+    /// ```
+    pub fn new(reference: &str, digest: &str, key: &p256::SecretKey) -> SignatureLayer {
+        let payload = Payload::new(reference, digest, COSIGN_TYPE).to_bytes();
+        let signature = B64.encode(cosign_key::sign(key, &payload));
+        SignatureLayer { payload, signature }
+    }
+
+    /// The layer's descriptor in a signature manifest.
+    pub fn descriptor(&self) -> Value {
+        json!({
+            "mediaType": LAYER_TYPE,
+            "size": self.payload.len(),
+            "digest": sha256_digest(&self.payload),
+            "annotations": { SIGNATURE_ANNOTATION: self.signature },
+        })
+    }
+}
+
 /// What was signed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Signed {
@@ -55,8 +89,7 @@ pub async fn sign(
     key: &p256::SecretKey,
 ) -> anyhow::Result<Signed> {
     let (digest, media_type, size) = resolve(client, image).await?;
-    let payload = Payload::new(&image.repository(), &digest, COSIGN_TYPE).to_bytes();
-    let signature = B64.encode(cosign_key::sign(key, &payload));
+    let layer = SignatureLayer::new(&image.repository(), &digest, key);
     let tag = signature_tag(&digest);
 
     // Keep signatures already there (another key, an earlier run).
@@ -67,13 +100,8 @@ pub async fn sign(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let payload_digest = client.push_blob(image, &payload).await?;
-    layers.push(json!({
-        "mediaType": LAYER_TYPE,
-        "size": payload.len(),
-        "digest": payload_digest,
-        "annotations": { SIGNATURE_ANNOTATION: signature },
-    }));
+    client.push_blob(image, &layer.payload).await?;
+    layers.push(layer.descriptor());
     let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
     let config = serde_json::to_vec(&json!({
         "architecture": "", "os": "", "config": {},
