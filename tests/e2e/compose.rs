@@ -501,31 +501,8 @@ fn bad_stream_files_name_file_line_and_column() {
 /// engineers copy: systemd itself must accept them.
 #[test]
 fn the_documented_systemd_units_verify() {
-    require_tool("systemd-analyze");
-    let doc = std::fs::read_to_string(repo_root().join("docs/compose.md")).unwrap();
-    let dir = scratch();
-    let mut units = Vec::new();
-    for name in ["corral-compose.service", "corral-compose.timer"] {
-        let marker = format!("`/etc/systemd/system/{name}`:\n\n```ini\n");
-        let start = doc
-            .find(&marker)
-            .unwrap_or_else(|| panic!("docs/compose.md has no {name}"))
-            + marker.len();
-        let body = &doc[start..start + doc[start..].find("```").unwrap()];
-        // ExecStart must name an executable that exists here.
-        let body = body.replace("/usr/bin/corral", &corral_bin().display().to_string());
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        units.push(path);
-    }
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .args(&units)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "systemd-analyze verify refused the documented units:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    verify_documented_units(
+        "docs/compose.md",
+        &["corral-compose.service", "corral-compose.timer"],
     );
 }

@@ -101,18 +101,28 @@ impl Server {
         std::fs::write(tree.join("etc/app.conf"), format!("app={marker}\n")).unwrap();
         std::fs::write(tree.join("etc/motd"), format!("welcome to {marker}\n")).unwrap();
         extra(&tree);
-        let out = run_ok(
-            Command::new(corral_bin())
-                .args(["compose", "run"])
-                .arg(&self.stream)
-                .arg("--repo")
-                .arg(&self.repo)
-                .arg("--rootfs")
+        self.run_compose(|c| {
+            c.arg("--rootfs")
                 .arg(&tree)
-                .args(["--force", "--json", "--reason", marker])
-                .env("GNUPGHOME", self.gpg.home.path())
-                .env_remove("RUST_LOG"),
-        );
+                .args(["--force", "--reason", marker]);
+        })
+    }
+
+    /// `corral compose run` of the stream into the server's repository,
+    /// signed with its key; returns the new commit's checksum and version.
+    fn run_compose(&self, extra: impl FnOnce(&mut Command)) -> (String, String) {
+        let mut cmd = Command::new(corral_bin());
+        cmd.args(["compose", "run"])
+            .arg(&self.stream)
+            .arg("--repo")
+            .arg(&self.repo)
+            .arg("--json")
+            .current_dir(repo_root())
+            .env("GNUPGHOME", self.gpg.home.path())
+            .env("SOURCE_DATE_EPOCH", "1767225600")
+            .env_remove("RUST_LOG");
+        extra(&mut cmd);
+        let out = run_ok(&mut cmd);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v[0]["result"], "committed", "{v}");
         (
@@ -859,25 +869,9 @@ fn a_second_writer_waits_or_names_the_holder() {
 impl Server {
     /// Composes the sample stream from the sample RPM repositories.
     fn compose_sample(&mut self, repos: &Path) -> (String, String) {
-        let out = run_ok(
-            Command::new(corral_bin())
-                .args(["compose", "run"])
-                .arg(&self.stream)
-                .arg("--repo")
-                .arg(&self.repo)
-                .arg("--json")
-                .current_dir(repo_root())
-                .env("CORRAL_SAMPLE_REPOS", repos)
-                .env("GNUPGHOME", self.gpg.home.path())
-                .env("SOURCE_DATE_EPOCH", "1767225600")
-                .env_remove("RUST_LOG"),
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v[0]["result"], "committed", "{v}");
-        (
-            v[0]["checksum"].as_str().unwrap().to_string(),
-            v[0]["version"].as_str().unwrap().to_string(),
-        )
+        self.run_compose(|c| {
+            c.env("CORRAL_SAMPLE_REPOS", repos);
+        })
     }
 }
 
@@ -948,34 +942,12 @@ fn a_one_package_update_comes_as_a_delta_with_its_package_diff() {
 
 #[test]
 fn the_documented_systemd_units_verify() {
-    require_tool("systemd-analyze");
-    let doc = std::fs::read_to_string(repo_root().join("docs/host.md")).unwrap();
-    let dir = scratch();
-    let mut units = Vec::new();
-    for name in [
-        "corral-host-check.service",
-        "corral-host-upgrade.service",
-        "corral-host-upgrade.timer",
-    ] {
-        let marker = format!("`/etc/systemd/system/{name}`:\n\n```ini\n");
-        let start = doc
-            .find(&marker)
-            .unwrap_or_else(|| panic!("docs/host.md has no {name}"))
-            + marker.len();
-        let body = &doc[start..start + doc[start..].find("```").unwrap()];
-        let body = body.replace("/usr/bin/corral", &corral_bin().display().to_string());
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        units.push(path);
-    }
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .args(&units)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "systemd-analyze verify refused the documented units:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    verify_documented_units(
+        "docs/host.md",
+        &[
+            "corral-host-check.service",
+            "corral-host-upgrade.service",
+            "corral-host-upgrade.timer",
+        ],
     );
 }
