@@ -505,7 +505,8 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
-        if p.is_dir() {
+        // not through symlinks: a sysroot's /boot/boot points at itself
+        if e.file_type().unwrap().is_dir() {
             out.extend(walk_files(&p));
         } else {
             out.push(p);
