@@ -82,8 +82,15 @@ EOF
     done
     [[ -s $dir/node$n/id ]] || { echo "garage node $n did not start:" >&2; cat "$dir/node$n/log" >&2; exit 1; }
   done
+  # `node id` answers before the RPC port listens: retry the connects.
   for n in 2 3; do
-    g node connect "$(cat "$dir/node$n/id")" >/dev/null
+    for i in $(seq 100); do
+      g node connect "$(cat "$dir/node$n/id")" >/dev/null 2>"$dir/connect.err" && break
+      kill -0 "$(cat "$dir/node$n/pid")" 2>/dev/null || {
+        echo "garage node $n exited:" >&2; cat "$dir/node$n/log" >&2; exit 1; }
+      [[ $i == 100 ]] && { cat "$dir/connect.err" >&2; exit 1; }
+      sleep 0.2
+    done
   done
   for n in 1 2 3; do
     id=$(cut -d@ -f1 <"$dir/node$n/id")
