@@ -102,18 +102,26 @@ pub fn deploy_commit(
     Ok((new, dropped))
 }
 
+/// Moves deployment `index` to the front (the default), the others keeping
+/// their order; nothing is deleted.
+pub fn make_default(host: &Host, index: usize) -> Result<()> {
+    let mut list = host.deployments();
+    if index >= list.len() {
+        bail!("there is no deployment {index} (only {})", list.len());
+    }
+    let d = list.remove(index);
+    list.insert(0, d);
+    write(host, &list, false)
+}
+
 /// Makes deployment 1 the default and the old default its rollback;
 /// again swaps them back.
 pub fn rollback(host: &Host) -> Result<(ostree::Deployment, ostree::Deployment)> {
-    let mut list = host.deployments();
-    if list.len() < 2 {
-        bail!(
-            "there is no deployment to roll back to (only {})",
-            list.len()
-        );
+    let n = host.deployments().len();
+    if n < 2 {
+        bail!("there is no deployment to roll back to (only {n})");
     }
-    list.swap(0, 1);
-    write(host, &list, false)?;
+    make_default(host, 1)?;
     let now = host.deployments();
     Ok((now[0].clone(), now[1].clone()))
 }

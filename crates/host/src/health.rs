@@ -250,16 +250,8 @@ pub fn check(
     if !healthy && failed_boots >= max {
         let pos = list.iter().position(|d| same(d, &target)).unwrap_or(0);
         if let Some(previous) = list.get(pos + 1).cloned() {
-            let mut order = list.clone();
-            let prev = order.remove(pos + 1);
-            order.insert(0, prev);
-            let opts = ostree::SysrootWriteDeploymentsOpts {
-                do_postclean: false,
-            };
-            host.sysroot()
-                .write_deployments_with_options(&order, &opts, ostree::gio::Cancellable::NONE)
+            crate::deploy::make_default(host, pos + 1)
                 .context("making the previous deployment the default")?;
-            host.reload()?;
             let rec = RollbackRecord {
                 from: k.clone(),
                 to: key(&previous),
