@@ -344,14 +344,9 @@ fn options(args: &HostArgs, f: &FetchArgs, check: bool, allow_downgrade: bool) -
 }
 
 fn label(host: &Host, d: &ostree::Deployment) -> String {
-    let version = corral_compose::repo::commit_info(&host.repo(), &d.csum())
-        .ok()
-        .and_then(|c| c.version);
-    let short = &d.csum()[..12];
-    match version {
-        Some(v) => format!("{v} ({short})"),
-        None => short.to_string(),
-    }
+    corral_compose::repo::commit_info(&host.repo(), &d.csum())
+        .map(|c| upgrade::CommitRef::of(&c).label())
+        .unwrap_or_else(|_| d.csum()[..12].to_string())
 }
 
 fn print_packages(p: &PackageDiff, indent: &str) {

@@ -92,11 +92,6 @@ pub fn fetch(repo: &ostree::Repo, remote: &str, stall: Duration) -> Result<Summa
 pub fn parse(bytes: &glib::Bytes) -> Result<Summary> {
     let ty = glib::VariantTy::new("(a(s(taya{sv}))a{sv})").expect("a valid type");
     let v = glib::Variant::from_bytes_with_type(bytes, ty);
-    if !v.is_normal_form() {
-        // Not fatal for GVariant, but a summary that is not in normal form
-        // was not written by libostree.
-        tracing::debug!("summary is not in normal form");
-    }
     let mut out = Summary::default();
     let refs = v.child_value(0);
     for i in 0..refs.n_children() {

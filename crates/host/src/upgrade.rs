@@ -29,7 +29,7 @@ pub struct CommitRef {
 }
 
 impl CommitRef {
-    fn of(info: &CommitInfo) -> CommitRef {
+    pub fn of(info: &CommitInfo) -> CommitRef {
         CommitRef {
             checksum: info.checksum.clone(),
             version: info.version.clone(),
