@@ -275,20 +275,53 @@ fn pull_image(skopeo: &Skopeo, src: &str, layout: &Path) {
     ));
 }
 
+/// Two replicas on one Garage cluster, `tools/busybox:1` pushed through
+/// the first.
+struct Pushed {
+    skopeo: Skopeo,
+    layout: PathBuf,
+    work: tempfile::TempDir,
+    b: Replica,
+    a: Replica,
+    garage: Garage,
+}
+
+impl Pushed {
+    fn new() -> Pushed {
+        let garage = Garage::start();
+        let a = Replica::start(&garage, 1, "");
+        let b = Replica::start(&garage, 2, "");
+        let work = scratch();
+        let layout = busybox_image(work.path(), "1");
+        let skopeo = Skopeo::new();
+        push_image(
+            &skopeo,
+            &layout,
+            "1",
+            &format!("docker://{}/tools/busybox:1", a.host()),
+        );
+        Pushed {
+            skopeo,
+            layout,
+            work,
+            b,
+            a,
+            garage,
+        }
+    }
+}
+
 #[test]
 fn push_to_one_replica_pull_from_the_other() {
-    let garage = Garage::start();
-    let a = Replica::start(&garage, 1, "");
-    let b = Replica::start(&garage, 2, "");
-    let work = scratch();
-    let layout = busybox_image(work.path(), "1");
-    let skopeo = Skopeo::new();
-    push_image(
-        &skopeo,
-        &layout,
-        "1",
-        &format!("docker://{}/tools/busybox:1", a.host()),
-    );
+    // bound cluster first, so that it is dropped last
+    let Pushed {
+        garage: _garage,
+        a,
+        b,
+        work,
+        layout,
+        skopeo,
+    } = Pushed::new();
 
     let pulled = work.path().join("pulled");
     pull_image(
@@ -403,7 +436,7 @@ fn a_push_killed_on_one_replica_resumes_on_the_other() {
 
     // B knows the session: the offset is what A recorded before dying.
     let (status, h, _) = curl(&[&format!("{}{location}", b.url())]);
-    assert_eq!(status, 204, "{h:?}");
+    assert_eq!(status, 204, "{h:?}\nB's log:\n{}", b.log());
     let offset: usize = h["range"]
         .strip_prefix("0-")
         .and_then(|end| end.parse::<usize>().ok())
@@ -468,7 +501,13 @@ fn pulls_continue_while_a_garage_node_is_down() {
     std::thread::sleep(Duration::from_secs(2));
     // Node 3 serves neither replica's API but holds a copy of every block.
     garage.stop_node(3);
-    let n = pulls.join().expect("every pull succeeded");
+    let n = pulls.join().unwrap_or_else(|_| {
+        panic!(
+            "a pull failed while node 3 was down; replica logs:\n{}\n---\n{}",
+            a.log(),
+            b.log()
+        )
+    });
     assert!(n >= 4, "only {n} pulls");
     // Writes need 2 of 3 nodes: they go on too.
     std::fs::write(&blob, pattern(1 << 20, 2)).unwrap();
@@ -478,18 +517,15 @@ fn pulls_continue_while_a_garage_node_is_down() {
 
 #[test]
 fn gc_on_the_shared_bucket_keeps_what_tags_reach() {
-    let garage = Garage::start();
-    let a = Replica::start(&garage, 1, "");
-    let b = Replica::start(&garage, 2, "");
-    let work = scratch();
-    let layout = busybox_image(work.path(), "1");
-    let skopeo = Skopeo::new();
-    push_image(
-        &skopeo,
-        &layout,
-        "1",
-        &format!("docker://{}/tools/busybox:1", a.host()),
-    );
+    // bound cluster first, so that it is dropped last
+    let Pushed {
+        garage: _garage,
+        a,
+        b,
+        work,
+        layout,
+        skopeo,
+    } = Pushed::new();
     let junk = work.path().join("junk");
     std::fs::write(&junk, b"nobody references this").unwrap();
     let junk_digest = push_blob(&b, "tools/busybox", &junk);
