@@ -59,6 +59,43 @@ corral_install_garage() {
   cargo install garage --version "$CORRAL_GARAGE_VERSION" --locked --root "$CORRAL_TOOLS" --quiet
 }
 
+# Virtual machines for the tests that need a kernel of their own: SELinux
+# enforcing (tests/e2e/selinux_vm.rs) and booting disk images
+# (tests/e2e/disk.rs). qemu-system-x86 comes from bookworm-backports so it
+# matches the backported qemu-utils these machines have (the bookworm
+# qemu-system-x86 would remove it); the list of backports is kept in a
+# private apt state directory, the system's sources are left as they are.
+CORRAL_VM_DEBS=(
+  debootstrap e2fsprogs dosfstools mtools fdisk xorriso
+  grub-pc-bin grub-efi-amd64-bin ovmf seabios
+  policycoreutils semodule-utils selinux-utils
+  openssh-client
+)
+
+corral_install_vm_tools() {
+  local missing pkg bpo
+  missing=$(for pkg in "${CORRAL_VM_DEBS[@]}"; do
+    dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || echo "$pkg"
+  done)
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -n "$missing" ]; then
+    echo "corral setup: installing VM tools: $(echo $missing)" >&2
+    apt-get update -q >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing >/dev/null
+  fi
+  command -v qemu-system-x86_64 >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1 && return 0
+  echo "corral setup: installing qemu-system-x86 and qemu-utils from bookworm-backports" >&2
+  bpo=/var/tmp/corral-tools/apt-backports
+  mkdir -p "$bpo/lists/partial"
+  echo "deb http://deb.debian.org/debian bookworm-backports main" >"$bpo/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$bpo/sources.list" -o "Dir::Etc::sourceparts=/etc/apt/sources.list.d"
+    -o "Dir::State::lists=$bpo/lists")
+  apt-get "${opts[@]}" update -q >/dev/null
+  apt-get "${opts[@]}" install -y -q --no-install-recommends -t bookworm-backports \
+    qemu-system-x86 qemu-utils >/dev/null
+}
+
 corral_check_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
