@@ -10,7 +10,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/setup.sh"
 corral_setup
 corral_install_garage
+corral_install_vm_tools
 cd "$here"
+
+echo "==> the bootable test tree (cached in /var/tmp/corral-tools/vm)"
+bash tests/fixtures/boot/build-tree.sh >/dev/null
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
