@@ -10,6 +10,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/setup.sh"
 corral_setup
 corral_install_garage
+corral_install_vm_tools
 cd "$here"
 
 echo "==> cargo fmt --check"
