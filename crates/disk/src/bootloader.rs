@@ -1,0 +1,199 @@
+//! GRUB for BIOS and UEFI, both reading `/boot/grub/grub.cfg` on the
+//! `/boot` partition (found by its file-system UUID).
+//!
+//! - BIOS: `grub-mkimage -O i386-pc` makes a core image that is written
+//!   into the BIOS boot partition; GRUB's `boot.img` goes into the
+//!   protective MBR with the core image's first sector patched in, and the
+//!   core image's own block list names the rest of it. That is what
+//!   `grub-bios-setup` does, done on the image file (which it cannot use).
+//! - UEFI: `grub-mkimage -O x86_64-efi` writes `EFI/BOOT/BOOTX64.EFI`, the
+//!   removable-media path firmware boots without NVRAM entries.
+//!
+//! GRUB's modules are copied to `/boot/grub/<platform>/` so the menu can
+//! load what the core images do not carry.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::layout::{Layout, Role};
+use crate::tools::Interrupt;
+
+const BIOS_DIR: &str = "/usr/lib/grub/i386-pc";
+const EFI_DIR: &str = "/usr/lib/grub/x86_64-efi";
+
+/// Modules built into both core images: enough to find `/boot` by UUID,
+/// read the menu and boot a Linux kernel.
+const MODULES: &[&str] = &[
+    "part_gpt",
+    "ext2",
+    "fat",
+    "search",
+    "search_fs_uuid",
+    "normal",
+    "linux",
+    "configfile",
+    "echo",
+    "test",
+    "serial",
+    "terminal",
+    "gzio",
+    "minicmd",
+];
+
+// Offsets in GRUB's boot.img (include/grub/i386/pc/boot.h).
+const KERNEL_SECTOR: usize = 0x5c;
+const MBR_CODE_END: usize = 0x1b8;
+// The first block list entry at the end of the core image's first sector
+// (diskboot.S): u64 start, u16 length, u16 segment.
+const BLOCKLIST: usize = 0x200 - 12;
+
+/// The early configuration both core images run.
+fn early_config(boot_uuid: &str) -> String {
+    format!(
+        "search --no-floppy --fs-uuid --set=root {boot_uuid}\nset prefix=($root)/grub\n\
+         configfile ($root)/grub/grub.cfg\n"
+    )
+}
+
+/// Copies GRUB's modules and writes both core images.
+pub fn install(
+    layout: &Layout,
+    image: &Path,
+    boot_mnt: &Path,
+    esp_dev: &Path,
+    work: &Path,
+    epoch: u64,
+    int: &Interrupt,
+) -> Result<()> {
+    let boot_uuid = layout
+        .part(Role::Boot)
+        .fs_uuid
+        .clone()
+        .context("/boot has a file-system UUID")?;
+    let cfg = work.join("early.cfg");
+    std::fs::write(&cfg, early_config(&boot_uuid))
+        .with_context(|| format!("writing {}", cfg.display()))?;
+    for (src, platform) in [(BIOS_DIR, "i386-pc"), (EFI_DIR, "x86_64-efi")] {
+        copy_modules(Path::new(src), &boot_mnt.join("grub").join(platform))?;
+    }
+
+    // UEFI: written into the FAT file system with mtools, no mount needed
+    let efi = work.join("BOOTX64.EFI");
+    int.run(
+        Command::new("grub-mkimage")
+            .args(["-O", "x86_64-efi", "-d", EFI_DIR, "-p", "/grub", "-c"])
+            .arg(&cfg)
+            .arg("-o")
+            .arg(&efi)
+            .args(MODULES),
+        "making GRUB's UEFI image",
+    )?;
+    // mcopy -m keeps the file's time: make it the build's
+    int.run(
+        Command::new("touch")
+            .arg(format!("--date=@{epoch}"))
+            .arg(&efi),
+        "setting the time of BOOTX64.EFI",
+    )?;
+    let esp = esp_dev.to_string_lossy();
+    int.run(
+        Command::new("mmd")
+            .args(["-i", &esp, "::/EFI", "::/EFI/BOOT"])
+            .env("MTOOLS_SKIP_CHECK", "1"),
+        "creating EFI/BOOT on the ESP",
+    )?;
+    int.run(
+        Command::new("mcopy")
+            .args(["-i", &esp, "-m"])
+            .arg(&efi)
+            .arg("::/EFI/BOOT/BOOTX64.EFI")
+            .env("MTOOLS_SKIP_CHECK", "1"),
+        "copying BOOTX64.EFI to the ESP",
+    )?;
+
+    // BIOS
+    let core = work.join("core.img");
+    int.run(
+        Command::new("grub-mkimage")
+            .args(["-O", "i386-pc", "-d", BIOS_DIR, "-p", "/grub", "-c"])
+            .arg(&cfg)
+            .arg("-o")
+            .arg(&core)
+            .arg("biosdisk")
+            .args(MODULES),
+        "making GRUB's BIOS core image",
+    )?;
+    let core = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
+    let boot_img = std::fs::read(Path::new(BIOS_DIR).join("boot.img"))
+        .with_context(|| format!("reading {BIOS_DIR}/boot.img"))?;
+    embed_bios(image, layout, &boot_img, core)
+}
+
+fn copy_modules(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+    let mut names: Vec<_> = std::fs::read_dir(src)
+        .with_context(|| format!("listing {}", src.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| {
+            let n = n.to_string_lossy();
+            n.ends_with(".mod") || n.ends_with(".lst")
+        })
+        .collect();
+    names.sort();
+    for n in names {
+        std::fs::copy(src.join(&n), dst.join(&n))
+            .with_context(|| format!("copying {} to {}", src.join(&n).display(), dst.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `core` into the BIOS boot partition and `boot.img` into the
+/// MBR, the way grub-bios-setup does on a GPT disk.
+pub fn embed_bios(image: &Path, layout: &Layout, boot_img: &[u8], mut core: Vec<u8>) -> Result<()> {
+    let part = layout.part(Role::BiosBoot);
+    if boot_img.len() != 512 {
+        bail!("{BIOS_DIR}/boot.img is {} bytes, not 512", boot_img.len());
+    }
+    if core.len() < 1024 {
+        bail!("GRUB's core image is only {} bytes", core.len());
+    }
+    core.resize(core.len().div_ceil(512) * 512, 0);
+    if core.len() as u64 > part.size {
+        bail!(
+            "GRUB's core image ({} bytes) does not fit the BIOS boot partition ({} bytes)",
+            core.len(),
+            part.size
+        );
+    }
+    let first = part.start / 512;
+    let sectors = (core.len() / 512) as u16;
+    // the rest of the core image follows its first sector
+    core[BLOCKLIST..BLOCKLIST + 8].copy_from_slice(&(first + 1).to_le_bytes());
+    core[BLOCKLIST + 8..BLOCKLIST + 10].copy_from_slice(&(sectors - 1).to_le_bytes());
+
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(image)
+        .with_context(|| format!("opening {}", image.display()))?;
+    let mut mbr = [0u8; 512];
+    f.read_exact(&mut mbr)
+        .with_context(|| format!("reading the MBR of {}", image.display()))?;
+    // boot code only: the disk signature and the protective partition
+    // table sfdisk wrote stay
+    mbr[..MBR_CODE_END].copy_from_slice(&boot_img[..MBR_CODE_END]);
+    mbr[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&first.to_le_bytes());
+    f.seek(SeekFrom::Start(0))?;
+    f.write_all(&mbr)
+        .with_context(|| format!("writing the MBR of {}", image.display()))?;
+    f.seek(SeekFrom::Start(part.start))?;
+    f.write_all(&core)
+        .with_context(|| format!("writing GRUB's core image into {}", image.display()))?;
+    f.sync_all()
+        .with_context(|| format!("syncing {}", image.display()))
+}
