@@ -90,7 +90,7 @@ impl Server {
                 .arg(repo_root().join("tests/fixtures/boot/boot-atomic.toml"))
                 .arg("--repo")
                 .arg(&self.repo)
-                .args(["--json", "--zlib-level", "1"])
+                .args(["--json", "--zlib-level", "1", "--no-deltas"])
                 .env("CORRAL_BOOT_BASE", self.base.join("repo"))
                 .env("CORRAL_BOOT_EXTRA", self.extra())
                 .env("GNUPGHOME", self.gpg.home.path())
@@ -354,9 +354,7 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
             .arg(&server.repo)
             .arg("-o")
             .arg(&image)
-            .args(["--format", "qcow2", "--size", "4G"])
-            .args(["--karg", "console=ttyS0"])
-            .args(["--remote-name", "corral", "--remote-url"])
+            .args(["--format", "qcow2", "--remote-url"])
             .arg(server.guest_url())
             .arg("--remote-gpg-key")
             .arg(&server.gpg.public_key)
@@ -373,6 +371,11 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     let keys = vm.ssh("cat ~/.ssh/authorized_keys");
     assert!(keys.lines().any(|l| l.trim() == public), "{keys}");
     assert_eq!(vm.ssh("sudo -n id -u"), "0");
+    let cloud_init = vm.ssh("cloud-init status --wait --long");
+    assert!(
+        cloud_init.contains("status: done") && cloud_init.contains("DataSourceNoCloud"),
+        "{cloud_init}"
+    );
     assert_eq!(vm.booted(), a);
     assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.0");
     assert!(
@@ -386,7 +389,14 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     let b = server.compose("1.1");
     assert_ne!(a, b);
     let out = vm.ssh("sudo corral host upgrade");
-    assert!(out.contains(&b[..10]) || out.contains(&b), "{out}");
+    assert!(
+        out.contains(&format!("({}) as the default", &b[..12])),
+        "{out}"
+    );
+    assert!(
+        out.contains("corral-boot-hello"),
+        "no package change shown:\n{out}"
+    );
     let boot2 = vm.reboot(&boot1, "boot after upgrade");
     assert_eq!(vm.booted(), b);
     assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.1");
