@@ -49,7 +49,7 @@ corral_images() {
   commit=$(sed -n 's/.*"checksum": *"\([0-9a-f]*\)".*/\1/p' "$work/$name.json" | head -1)
   for fmt in raw qcow2 raw.xz; do
     env "$@" "$corral" disk build "$stream" --commit "$commit" --repo "$repo" \
-      -o "$work/$name.$fmt" --format "$fmt" --size "$size" --karg console=ttyS0 >/dev/null
+      -o "$work/$name.$fmt" --format "$fmt" --size "$size" >/dev/null
   done
   measure "$name" "$work/$name.raw" "$work/$name.qcow2" "$work/$name.raw.xz"
 }
