@@ -188,8 +188,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         ));
         let fstab = format!(
             "# written by corral disk build: /boot and the ESP, by file-system UUID\n\
+             # (nofail on the ESP: a kernel without vfat still boots)\n\
              UUID={} /boot ext4 defaults 1 2\n\
-             UUID={} /boot/efi vfat umask=0077,shortname=winnt 0 2\n",
+             UUID={} /boot/efi vfat umask=0077,shortname=winnt,nofail 0 2\n",
             layout
                 .part(Role::Boot)
                 .fs_uuid
