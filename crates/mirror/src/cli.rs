@@ -277,6 +277,8 @@ mod tests {
             "b.pub",
             "--trust-gpg-keyring",
             "k.gpg",
+            "--disk-images",
+            "/srv/disk-images",
         ])
         .unwrap();
         let MirrorCommand::Serve(args) = t.cmd else {
@@ -287,6 +289,7 @@ mod tests {
         assert_eq!(c.listen.port(), 0);
         assert_eq!(c.trust.cosign_keys.len(), 2);
         assert_eq!(c.trust.gpg_keyrings, vec![PathBuf::from("k.gpg")]);
+        assert_eq!(c.disk_images.dir, Some(PathBuf::from("/srv/disk-images")));
         assert!(Top::try_parse_from(["mirror", "gc", "--dry-run", "--json"]).is_ok());
         assert!(Top::try_parse_from(["mirror", "fsck", "--json", "--storage", "/x"]).is_ok());
     }

@@ -351,6 +351,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn disk_images_dir() {
+        let c = Config::parse("[disk_images]\ndir = \"/srv/disk-images\"\n").unwrap();
+        assert_eq!(c.disk_images.dir, Some(PathBuf::from("/srv/disk-images")));
+        let c = Config::parse("[disk-images]\ndir = \"/srv/d\"\n").unwrap();
+        assert_eq!(c.disk_images.dir, Some(PathBuf::from("/srv/d")));
+        assert_eq!(Config::parse("").unwrap().disk_images.dir, None);
+        assert!(Config::parse("[disk_images]\npath = \"/x\"\n").is_err());
+    }
+
+    #[test]
     fn full_config() {
         let c = Config::parse(
             r#"
