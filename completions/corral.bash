@@ -2687,7 +2687,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__mirror__subcmd__serve)
-            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --trust-cosign-key --trust-gpg-keyring --verbose --help --version"
+            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --disk-images --trust-cosign-key --trust-gpg-keyring --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2714,6 +2714,10 @@ _corral() {
                     return 0
                     ;;
                 --ostree-repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --disk-images)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

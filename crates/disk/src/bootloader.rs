@@ -82,7 +82,11 @@ pub fn install(
     }
 
     // UEFI: written into the FAT file system with mtools, no mount needed
-    let efi = work.join("BOOTX64.EFI");
+    let tree = work.join("esp");
+    let boot_dir = tree.join("EFI/BOOT");
+    std::fs::create_dir_all(&boot_dir)
+        .with_context(|| format!("creating {}", boot_dir.display()))?;
+    let efi = boot_dir.join("BOOTX64.EFI");
     int.run(
         Command::new("grub-mkimage")
             .args(["-O", "x86_64-efi", "-d", EFI_DIR, "-p", "/grub", "-c"])
@@ -92,27 +96,24 @@ pub fn install(
             .args(MODULES),
         "making GRUB's UEFI image",
     )?;
-    // mcopy -m keeps the file's time: make it the build's
+    // `mcopy -s -m` keeps the times of files and directories: make them
+    // the build's (mtools takes no SOURCE_DATE_EPOCH)
     int.run(
-        Command::new("touch")
-            .arg(format!("--date=@{epoch}"))
-            .arg(&efi),
-        "setting the time of BOOTX64.EFI",
-    )?;
-    let esp = esp_dev.to_string_lossy();
-    int.run(
-        Command::new("mmd")
-            .args(["-i", &esp, "::/EFI", "::/EFI/BOOT"])
-            .env("MTOOLS_SKIP_CHECK", "1"),
-        "creating EFI/BOOT on the ESP",
+        Command::new("touch").arg(format!("--date=@{epoch}")).args([
+            tree.join("EFI"),
+            boot_dir.clone(),
+            efi.clone(),
+        ]),
+        "setting the times of the ESP's files",
     )?;
     int.run(
         Command::new("mcopy")
-            .args(["-i", &esp, "-m"])
-            .arg(&efi)
-            .arg("::/EFI/BOOT/BOOTX64.EFI")
+            .args(["-s", "-m", "-i"])
+            .arg(esp_dev)
+            .arg(tree.join("EFI"))
+            .arg("::/")
             .env("MTOOLS_SKIP_CHECK", "1"),
-        "copying BOOTX64.EFI to the ESP",
+        "copying EFI/BOOT/BOOTX64.EFI to the ESP",
     )?;
 
     // BIOS
@@ -150,6 +151,31 @@ fn copy_modules(src: &Path, dst: &Path) -> Result<()> {
             .with_context(|| format!("copying {} to {}", src.join(&n).display(), dst.display()))?;
     }
     Ok(())
+}
+
+/// Sets the volume id of the FAT32 file system on `device` (in the boot
+/// sector and its backup). `mkfs.fat --invariant` gives fixed times but
+/// also a fixed id, so the id derived from the commit is written after.
+pub fn set_fat32_volume_id(device: &Path, id: u32) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(device)
+        .with_context(|| format!("opening {}", device.display()))?;
+    let mut sector = [0u8; 512];
+    f.read_exact(&mut sector)
+        .with_context(|| format!("reading the boot sector of {}", device.display()))?;
+    if &sector[0x52..0x5a] != b"FAT32   " || sector[510..] != [0x55, 0xaa] {
+        bail!("{} holds no FAT32 boot sector", device.display());
+    }
+    let backup = u16::from_le_bytes([sector[0x32], sector[0x33]]) as u64;
+    for at in [0, backup * 512] {
+        f.seek(SeekFrom::Start(at + 0x43))?;
+        f.write_all(&id.to_le_bytes())
+            .with_context(|| format!("writing the volume id of {}", device.display()))?;
+    }
+    f.sync_all()
+        .with_context(|| format!("syncing {}", device.display()))
 }
 
 /// Writes `core` into the BIOS boot partition and `boot.img` into the

@@ -139,10 +139,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     kargs.extend(opts.kargs.iter().cloned());
 
     let raw = TempPath::beside(&opts.output, ".raw");
+    // beside IMAGE, hidden: the mount points of an interrupted build are
+    // found there, never in a shared /tmp
     let work = tempfile::Builder::new()
-        .prefix("corral-disk-")
-        .tempdir()
-        .context("creating a work directory")?;
+        .prefix(".corral-disk-")
+        .tempdir_in(out_dir)
+        .with_context(|| format!("creating a work directory in {}", out_dir.display()))?;
 
     step(&format!(
         "partitioning a {} MiB disk (GPT: BIOS boot, EFI system, /boot, root)",
@@ -186,8 +188,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         ));
         let fstab = format!(
             "# written by corral disk build: /boot and the ESP, by file-system UUID\n\
+             # (nofail on the ESP: a kernel without vfat still boots)\n\
              UUID={} /boot ext4 defaults 1 2\n\
-             UUID={} /boot/efi vfat umask=0077,shortname=winnt 0 2\n",
+             UUID={} /boot/efi vfat umask=0077,shortname=winnt,nofail 0 2\n",
             layout
                 .part(Role::Boot)
                 .fs_uuid
@@ -259,7 +262,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let sha_path = sidecar(&opts.output, ".sha256");
+    let sha_path = output::sidecar(&opts.output, ".sha256");
     let sha_tmp = TempPath::beside(&opts.output, ".sha256");
     std::fs::write(&sha_tmp.path, format!("{sha256}  {name}\n"))
         .with_context(|| format!("writing {}", sha_tmp.path.display()))?;
@@ -274,7 +277,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             &sig_tmp.path,
             &int,
         )?;
-        signature = Some(sidecar(&opts.output, ".asc"));
+        signature = Some(output::sidecar(&opts.output, ".asc"));
     }
     int.check()?;
     sha_tmp.persist(&sha_path)?;
@@ -282,7 +285,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         sig_tmp.persist(sig)?;
     } else {
         // an old signature would not match the new image
-        let _ = std::fs::remove_file(sidecar(&opts.output, ".asc"));
+        let _ = std::fs::remove_file(output::sidecar(&opts.output, ".asc"));
     }
     image_tmp.persist(&opts.output)?;
     step(&format!(
@@ -306,13 +309,6 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         disk_uuid: layout.disk_uuid.clone(),
         partitions: layout.partitions.clone(),
     })
-}
-
-/// `IMAGE.sha256`, `IMAGE.asc`.
-pub fn sidecar(image: &Path, suffix: &str) -> PathBuf {
-    let mut s = image.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 /// The commit to deploy and the ref its origin names.
@@ -421,11 +417,13 @@ fn mkfs(
 ) -> Result<()> {
     int.run(
         Command::new("mkfs.vfat")
-            .args(["-F", "32", "-n", "EFI-SYSTEM", "-i", &layout.fat_volume_id])
-            .arg("--invariant")
+            .args(["-F", "32", "-n", "EFI-SYSTEM", "--invariant"])
             .arg(&esp.device),
         "making the ESP's FAT file system",
     )?;
+    let id = u32::from_str_radix(&layout.fat_volume_id, 16)
+        .context("the FAT volume id is 8 hex digits")?;
+    crate::bootloader::set_fat32_volume_id(&esp.device, id)?;
     for (dev, role, label, seed) in [
         (boot, Role::Boot, "boot", &layout.hash_seeds[0]),
         (root, Role::Root, "root", &layout.hash_seeds[1]),

@@ -63,26 +63,30 @@ pub fn convert(raw: TempPath, format: Format, to: &TempPath, int: &Interrupt) ->
             Ok(())
         }
         Format::RawXz => {
-            let out = std::fs::File::create(&to.path)
-                .with_context(|| format!("creating {}", to.path.display()))?;
-            // a fixed block size keeps the output the same whatever the
-            // number of threads
+            // xz compresses in place (FILE to FILE.xz, sparse input read
+            // fast); the result is then renamed to the image's temp name.
+            // A fixed block size keeps the output the same whatever the
+            // number of threads.
+            let xz = TempPath {
+                path: sidecar(&raw.path, ".xz"),
+                keep: false,
+            };
             int.run(
                 Command::new("xz")
-                    .args([
-                        "--threads=0",
-                        "--block-size=64MiB",
-                        "--check=crc64",
-                        "-6",
-                        "-c",
-                    ])
-                    .arg(&raw.path)
-                    .stdout(out),
+                    .args(["--threads=0", "--block-size=64MiB", "--check=crc64", "-6"])
+                    .arg(&raw.path),
                 "compressing with xz",
-            )
-            .map(|_| ())
+            )?;
+            xz.persist(&to.path)
         }
     }
+}
+
+/// `IMAGE.sha256`, `IMAGE.asc`.
+pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 /// The hex sha256 of a file.

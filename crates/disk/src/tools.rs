@@ -25,14 +25,14 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("/usr/lib/grub/x86_64-efi/linux.mod", "grub-efi-amd64-bin"),
 ];
 
-/// Finds `tool` on `PATH` (or checks the path it is).
+/// Finds `tool` on `PATH`, where the build will run it (or checks the
+/// path it is).
 pub fn find(tool: &str) -> Option<std::path::PathBuf> {
     if tool.starts_with('/') {
         return Path::new(tool).exists().then(|| tool.into());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
         .map(|d| d.join(tool))
         .find(|p| p.is_file())
 }
