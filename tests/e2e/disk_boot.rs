@@ -26,6 +26,13 @@ const USER: &str = "corral";
 /// The longest a boot may take under software emulation before the test
 /// gives up (a boot here takes one to three minutes).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
+const OVMF: &str = "/usr/share/OVMF";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Firmware {
+    Bios,
+    Uefi,
+}
 
 /// Runs tests/fixtures/boot/build-tree.sh (cached in
 /// /var/tmp/corral-tools/vm) and returns its output directory.
@@ -153,15 +160,29 @@ struct Vm {
 }
 
 impl Vm {
-    fn start(image: &Path, seed: &Path, dir: &Path, key: &Path) -> Vm {
+    /// Boots `image` with SeaBIOS, or with OVMF when `firmware` is
+    /// `Uefi`; the serial log goes to `dir/serial-NAME.log`.
+    fn start(image: &Path, seed: &Path, dir: &Path, key: &Path, firmware: Firmware) -> Vm {
         require_tool("qemu-system-x86_64");
         let port = free_port();
-        let serial = dir.join("serial.log");
-        let qemu_log = File::create(dir.join("qemu.log")).unwrap();
-        let child = Command::new("nice")
-            .arg("qemu-system-x86_64")
+        let name = format!("{firmware:?}").to_lowercase();
+        let serial = dir.join(format!("serial-{name}.log"));
+        let qemu_log = File::create(dir.join(format!("qemu-{name}.log"))).unwrap();
+        let mut cmd = Command::new("nice");
+        cmd.arg("qemu-system-x86_64")
             .args(["-accel", "tcg", "-m", "2048", "-smp", "2", "-nographic"])
-            .args(["-monitor", "none"])
+            .args(["-monitor", "none"]);
+        if firmware == Firmware::Uefi {
+            let vars = dir.join("OVMF_VARS.fd");
+            std::fs::copy(format!("{OVMF}/OVMF_VARS_4M.fd"), &vars).unwrap();
+            cmd.arg("-drive")
+                .arg(format!(
+                    "if=pflash,format=raw,readonly=on,file={OVMF}/OVMF_CODE_4M.fd"
+                ))
+                .arg("-drive")
+                .arg(format!("if=pflash,format=raw,file={}", vars.display()));
+        }
+        let child = cmd
             .arg("-serial")
             .arg(format!("file:{}", serial.display()))
             .arg("-drive")
@@ -256,6 +277,19 @@ impl Vm {
         // ssh may be cut off as the guest goes down
         let _ = self.ssh_cmd("sudo systemctl reboot").output();
         self.wait_boot(Some(boot_id), started, what)
+    }
+
+    /// Powers the guest off and waits for qemu to exit.
+    fn power_off(&mut self) {
+        let _ = self.ssh_cmd("sudo systemctl poweroff").output();
+        let started = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "the guest did not power off within 300 s"
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
     }
 
     /// `corral host status --json` in the guest.
@@ -365,7 +399,7 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     eprintln!("disk build in {:.0} s", t.elapsed().as_secs_f64());
 
     // 1. The first boot: cloud-init's user and key, the composed commit.
-    let mut vm = Vm::start(&image, &seed, dir.path(), &key);
+    let mut vm = Vm::start(&image, &seed, dir.path(), &key, Firmware::Bios);
     let boot1 = vm.wait_boot(None, Instant::now(), "first boot");
     assert_eq!(vm.ssh("id -un"), USER);
     let keys = vm.ssh("cat ~/.ssh/authorized_keys");
@@ -408,4 +442,16 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     vm.reboot(&boot2, "boot after rollback");
     assert_eq!(vm.booted(), a);
     assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.0");
+
+    // 4. The same disk under UEFI firmware (OVMF): GRUB's EFI image reads
+    // the menu corral host rewrote at the rollback.
+    vm.power_off();
+    drop(vm);
+    let mut vm = Vm::start(&image, &seed, dir.path(), &key, Firmware::Uefi);
+    vm.wait_boot(None, Instant::now(), "UEFI boot");
+    assert_eq!(vm.booted(), a);
+    assert!(
+        vm.ssh("test -d /sys/firmware/efi && echo uefi") == "uefi",
+        "the guest did not boot through UEFI"
+    );
 }
