@@ -3,8 +3,9 @@
 # boot test's stream (tests/fixtures/boot: Debian's kernel, systemd,
 # cloud-init, sshd) and for the sample stream (ostree-refs/sample-atomic),
 # as raw (apparent and allocated size), qcow2 and raw.xz, beside a plain
-# image of the same Debian root that build-tree.sh debootstrapped (ext4
-# made with mkfs.ext4 -d, the same disk size, converted the same way).
+# image of the same Debian root that build-tree.sh debootstrapped, with the
+# same corral binary and corral-boot-hello (one ext4 file system made with
+# mkfs.ext4 -d, the same disk size, converted with qemu-img and xz -6).
 #
 #   bash scripts/bench-disk.sh [SIZE]      (default 4G)
 #
@@ -65,11 +66,17 @@ bash "$root/tests/fixtures/rpms/build-repo.sh" "$work/sample" >/dev/null
 corral_images "$root/ostree-refs/sample-atomic.toml" sample-atomic CORRAL_SAMPLE_REPOS="$work/sample"
 
 echo "==> plain debootstrap image of the same root" >&2
+# the same files as the boot stream's tree: the Debian root, the stripped
+# corral binary and corral-boot-hello
 plain=$work/plain
+cp -al "$base/root" "$plain-root"
+objcopy --strip-debug "$corral" "$plain-root/usr/bin/corral"
+printf '#!/bin/sh\necho "corral-boot-hello 1.0"\n' > "$plain-root/usr/bin/corral-boot-hello"
+chmod 0755 "$plain-root/usr/bin/corral-boot-hello"
 truncate -s "$size" "$plain.raw"
-mkfs.ext4 -q -F -L root -U clear -E root_owner=0:0 -d "$base/root" "$plain.raw"
+mkfs.ext4 -q -F -L root -U clear -E root_owner=0:0 -d "$plain-root" "$plain.raw"
 qemu-img convert -O qcow2 "$plain.raw" "$plain.qcow2"
-xz -T0 -6 -k -c "$plain.raw" > "$plain.raw.xz"
+xz --threads=0 --block-size=64MiB --check=crc64 -6 -k -c "$plain.raw" > "$plain.raw.xz"
 measure "debootstrap-ext4" "$plain.raw" "$plain.qcow2" "$plain.raw.xz"
 
 packages=$(wc -l < "$base/packages.txt")
