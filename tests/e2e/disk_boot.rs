@@ -27,6 +27,9 @@ const USER: &str = "corral";
 /// gives up (a boot here takes one to three minutes).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
 const OVMF: &str = "/usr/share/OVMF";
+/// The longest one command over SSH may take (`corral host upgrade`
+/// included).
+const SSH_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Firmware {
@@ -213,9 +216,13 @@ impl Vm {
         std::fs::read_to_string(&self.serial).unwrap_or_default()
     }
 
-    fn ssh_cmd(&self, command: &str) -> Command {
-        let mut c = Command::new("ssh");
-        c.arg("-i")
+    /// `ssh USER@guest command`, killed after `limit` (through
+    /// coreutils' timeout): a guest that goes away under an open session
+    /// leaves the host side of slirp's connection open, and keep-alives
+    /// alone take a while to notice.
+    fn ssh_cmd_within(&self, command: &str, limit: Duration) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["--kill-after=5", &limit.as_secs().to_string(), "ssh", "-i"])
             .arg(&self.key)
             .args([
                 "-o",
@@ -227,6 +234,10 @@ impl Vm {
                 "-o",
                 "ConnectTimeout=10",
                 "-o",
+                "ServerAliveInterval=5",
+                "-o",
+                "ServerAliveCountMax=3",
+                "-o",
                 "LogLevel=ERROR",
                 "-p",
             ])
@@ -235,6 +246,10 @@ impl Vm {
             .arg(command)
             .stdin(Stdio::null());
         c
+    }
+
+    fn ssh_cmd(&self, command: &str) -> Command {
+        self.ssh_cmd_within(command, SSH_TIMEOUT)
     }
 
     /// Runs `command` in the guest; its stdout, panicking on failure.
@@ -256,7 +271,10 @@ impl Vm {
                 BOOT_TIMEOUT.as_secs()
             );
             let out: Output = self
-                .ssh_cmd("cat /proc/sys/kernel/random/boot_id")
+                .ssh_cmd_within(
+                    "cat /proc/sys/kernel/random/boot_id",
+                    Duration::from_secs(30),
+                )
                 .output()
                 .expect("running ssh");
             let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -274,14 +292,14 @@ impl Vm {
     /// Reboots the guest and waits for it to come back.
     fn reboot(&mut self, boot_id: &str, what: &str) -> String {
         let started = Instant::now();
-        // ssh may be cut off as the guest goes down
-        let _ = self.ssh_cmd("sudo systemctl reboot").output();
+        // in a second, so that this session ends before the guest goes down
+        self.ssh("sudo systemd-run --on-active=1 systemctl reboot");
         self.wait_boot(Some(boot_id), started, what)
     }
 
     /// Powers the guest off and waits for qemu to exit.
     fn power_off(&mut self) {
-        let _ = self.ssh_cmd("sudo systemctl poweroff").output();
+        self.ssh("sudo systemd-run --on-active=1 systemctl poweroff");
         let started = Instant::now();
         while self.child.try_wait().unwrap().is_none() {
             assert!(
