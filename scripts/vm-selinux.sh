@@ -11,7 +11,8 @@
 # labels the root offline with setfiles and packs it with `mkfs.ext4 -d`,
 # which keeps the security.selinux xattrs. The result is cached in
 # $CORRAL_VM_CACHE (/var/tmp/corral-tools/vm) under a hash of this script
-# and the module, so a second build is instant.
+# and the module, so a second build is instant; images of other hashes are
+# removed after a build.
 #
 # `run` boots it under qemu (TCG: no KVM needed) with
 # `security=selinux enforcing=1`, the disk in snapshot mode so the cached
@@ -155,6 +156,11 @@ EOF
   chroot "$root" dpkg-query -W >"$tmp/out/packages.txt"
   mv "$tmp/out" "$out"
   echo "vm-selinux: built $out in $(($(date +%s) - start)) s" >&2
+  # images of earlier versions of this script are of no further use
+  local old
+  for old in "$cache"/selinux-*; do
+    [ "$old" = "$out" ] || rm -rf "$old"
+  done
   echo "$out"
 }
 
