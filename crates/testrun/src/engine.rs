@@ -513,6 +513,7 @@ impl TestRunner {
 
 /// The host side of a mount: a fresh directory removed after the run, or
 /// the `source` the test names, which stays.
+#[derive(Debug)]
 enum MountDir {
     Fresh(tempfile::TempDir),
     Source(PathBuf),
@@ -625,6 +626,32 @@ mod tests {
             stdout: out.into(),
             stderr: String::new(),
         }
+    }
+
+    #[test]
+    fn mount_sources_are_absolute_and_kept() {
+        let scratch = tempfile::tempdir_in("/var/tmp").unwrap();
+        let mount = |source: Option<&str>| MountTest {
+            target: "/data".into(),
+            shared: false,
+            source: source.map(String::from),
+            relabel: true,
+        };
+        let e = MountDir::make(&mount(Some("srv/x")), scratch.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "mount /data: source srv/x is not an absolute path"
+        );
+        let src = scratch.path().join("made/here");
+        let d = MountDir::make(&mount(Some(src.to_str().unwrap())), scratch.path()).unwrap();
+        assert_eq!(d.path(), src);
+        drop(d);
+        assert!(src.is_dir(), "a named source stays after the run");
+        let fresh = MountDir::make(&mount(None), scratch.path()).unwrap();
+        let p = fresh.path().to_path_buf();
+        assert!(p.starts_with(scratch.path()));
+        drop(fresh);
+        assert!(!p.exists(), "a fresh directory goes with the run");
     }
 
     #[test]
