@@ -13,7 +13,7 @@ corral_install_garage
 corral_install_vm_tools
 cd "$here"
 
-# The SELinux VM image of tests/e2e/selinux_vm.rs: about 7 minutes the
+# The SELinux VM image of tests/e2e/selinux_vm.rs: about 3 minutes the
 # first time on a machine, then cached in /var/tmp/corral-tools/vm.
 echo "==> SELinux VM image"
 bash scripts/vm-selinux.sh build
