@@ -692,7 +692,7 @@ fn bad_input_is_refused_and_leaves_no_image() {
             "--remote-url",
             "http://127.0.0.1:1/ostree",
         ],
-        "--remote-url needs --remote-gpg-key",
+        "a remote URL (--remote-url or the stream's [disk] remote-url) needs --remote-gpg-key",
     );
     refuse(
         &["--ref", REF, "-o", img, "--format", "vmdk"],
