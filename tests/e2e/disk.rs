@@ -696,6 +696,19 @@ fn bad_input_is_refused_and_leaves_no_image() {
         "a remote URL (--remote-url or the stream's [disk] remote-url) needs --remote-gpg-key",
     );
     refuse(
+        &[
+            "--ref",
+            REF,
+            "-o",
+            img,
+            "--format",
+            "qcow2",
+            "--remote-gpg-key",
+            c.gpg.public_key.to_str().unwrap(),
+        ],
+        "needs a remote URL (--remote-url or the stream's [disk] remote-url) to verify",
+    );
+    refuse(
         &["--ref", REF, "-o", img, "--format", "vmdk"],
         "invalid value 'vmdk' for '--format",
     );

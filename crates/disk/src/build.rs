@@ -97,6 +97,15 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
              summary it can verify"
         );
     }
+    if opts.remote_url.is_none() {
+        if let Some(key) = &opts.remote_gpg_key {
+            bail!(
+                "--remote-gpg-key {} needs a remote URL (--remote-url or the stream's [disk] \
+                 remote-url) to verify",
+                key.display()
+            );
+        }
+    }
 
     let source = ostree::Repo::new(&gio::File::for_path(&opts.repo));
     source
