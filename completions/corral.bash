@@ -19,6 +19,9 @@ _corral() {
             corral,compose)
                 cmd="corral__subcmd__compose"
                 ;;
+            corral,disk)
+                cmd="corral__subcmd__disk"
+                ;;
             corral,dockerfiles)
                 cmd="corral__subcmd__dockerfiles"
                 ;;
@@ -82,6 +85,18 @@ _corral() {
             corral__subcmd__compose__subcmd__help,run)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__run"
                 ;;
+            corral__subcmd__disk,build)
+                cmd="corral__subcmd__disk__subcmd__build"
+                ;;
+            corral__subcmd__disk,help)
+                cmd="corral__subcmd__disk__subcmd__help"
+                ;;
+            corral__subcmd__disk__subcmd__help,build)
+                cmd="corral__subcmd__disk__subcmd__help__subcmd__build"
+                ;;
+            corral__subcmd__disk__subcmd__help,help)
+                cmd="corral__subcmd__disk__subcmd__help__subcmd__help"
+                ;;
             corral__subcmd__dockerfiles,build)
                 cmd="corral__subcmd__dockerfiles__subcmd__build"
                 ;;
@@ -133,6 +148,9 @@ _corral() {
             corral__subcmd__help,compose)
                 cmd="corral__subcmd__help__subcmd__compose"
                 ;;
+            corral__subcmd__help,disk)
+                cmd="corral__subcmd__help__subcmd__disk"
+                ;;
             corral__subcmd__help,dockerfiles)
                 cmd="corral__subcmd__help__subcmd__dockerfiles"
                 ;;
@@ -180,6 +198,9 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__compose,run)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__run"
+                ;;
+            corral__subcmd__help__subcmd__disk,build)
+                cmd="corral__subcmd__help__subcmd__disk__subcmd__build"
                 ;;
             corral__subcmd__help__subcmd__dockerfiles,build)
                 cmd="corral__subcmd__help__subcmd__dockerfiles__subcmd__build"
@@ -458,7 +479,7 @@ _corral() {
 
     case "${cmd}" in
         corral)
-            opts="-v -h -V --verbose --help --version tree image dockerfiles compose host test key sign verify policy mirror release generate help"
+            opts="-v -h -V --verbose --help --version tree image dockerfiles compose disk host test key sign verify policy mirror release generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -622,6 +643,136 @@ _corral() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__disk)
+            opts="-v -h -V --verbose --help --version build help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__disk__subcmd__build)
+            opts="-o -v -h -V --commit --ref --repo --output --format --size --bootloader --os --remote-name --remote-url --remote-gpg-key --karg --gpg-key --gpg-homedir --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --commit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ref)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "qcow2 raw raw.xz" -- "${cur}"))
+                    return 0
+                    ;;
+                --size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootloader)
+                    COMPREPLY=($(compgen -W "grub systemd-boot" -- "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-gpg-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --karg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-homedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__disk__subcmd__help)
+            opts="build help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__disk__subcmd__help__subcmd__build)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__disk__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -950,7 +1101,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help)
-            opts="tree image dockerfiles compose host test key sign verify policy mirror release generate help"
+            opts="tree image dockerfiles compose disk host test key sign verify policy mirror release generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1006,6 +1157,34 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__disk)
+            opts="build"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__disk__subcmd__build)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2508,7 +2687,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__mirror__subcmd__serve)
-            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --trust-cosign-key --trust-gpg-keyring --verbose --help --version"
+            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --disk-images --trust-cosign-key --trust-gpg-keyring --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2535,6 +2714,10 @@ _corral() {
                     return 0
                     ;;
                 --ostree-repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --disk-images)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -2,7 +2,7 @@
 //!
 //! - [`Cli`]: the whole command line, parsed and unit-tested here.
 //! - [`tree`], [`image`]: one module per command group; other groups
-//!   (`dockerfiles`, `mirror`, `compose`, `key`/`sign`/`verify`/`policy`, `test`,
+//!   (`dockerfiles`, `mirror`, `compose`, `disk`, `key`/`sign`/`verify`/`policy`, `test`,
 //!   `release`) bring their clap types from their crates.
 //! - [`generate`]: man pages and shell completions from this tree.
 //! - [`logging`], [`output`]: logs to stderr, results to stdout.
@@ -53,6 +53,10 @@ pub enum Command {
     /// Atomic Host composes: signed OSTree commits on a release cadence.
     #[command(subcommand)]
     Compose(corral_compose::cli::ComposeCommand),
+    /// Bootable Atomic Host disk images (qcow2, raw, raw.xz) of OSTree
+    /// commits, GRUB for BIOS and UEFI.
+    #[command(subcommand)]
+    Disk(corral_disk::cli::DiskCommand),
     /// Atomic hosts: status, signed upgrades, rollbacks, boot health
     /// checks (`--sysroot DIR` works on a sysroot in a directory).
     Host(corral_host::cli::HostArgs),
@@ -117,6 +121,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
         Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
         Command::Compose(cmd) => corral_compose::cli::run(cmd),
+        Command::Disk(cmd) => corral_disk::cli::run(cmd),
         Command::Host(args) => corral_host::cli::run(args),
         Command::Test(args) => corral_testrun::cli::run(args),
         Command::Key(cmd) => corral_sign::cli::run_key(cmd),

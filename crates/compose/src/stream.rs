@@ -27,6 +27,30 @@ pub struct Stream {
     pub sign: Sign,
     /// The tree recipe (the schema of `corral tree build` recipes).
     pub tree: Recipe,
+    /// How `corral disk build` makes disk images of the stream's commits.
+    #[serde(default)]
+    pub disk: Disk,
+}
+
+/// Disk images of the stream (`corral disk build`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Disk {
+    /// Virtual size, e.g. `10G` (suffixes K, M, G, T; powers of 1024).
+    #[serde(default)]
+    pub size: Option<String>,
+    /// Kernel arguments after `root=UUID=…` and libostree's `ostree=…`.
+    #[serde(default)]
+    pub kargs: Vec<String>,
+    /// The remote the host's origin points at (`REMOTE:REF`).
+    #[serde(default)]
+    pub remote_name: Option<String>,
+    /// Where the host pulls updates from (the mirror's `/ostree` URL).
+    #[serde(default)]
+    pub remote_url: Option<String>,
+    /// The formats published for the stream: `qcow2`, `raw`, `raw.xz`.
+    #[serde(default)]
+    pub formats: Vec<String>,
 }
 
 /// When regular releases fall.
@@ -191,12 +215,54 @@ impl Stream {
                 self.tree.releasever, self.releasever
             )));
         }
+        if let Some(size) = &self.disk.size {
+            parse_size(size).map_err(|e| invalid(format!("disk.size: {e}")))?;
+        }
+        for f in &self.disk.formats {
+            if !DISK_FORMATS.contains(&f.as_str()) {
+                return Err(invalid(format!(
+                    "disk.formats: `{f}` is not one of {}",
+                    DISK_FORMATS.join(", ")
+                )));
+            }
+        }
+        if let Some(name) = &self.disk.remote_name {
+            if name.is_empty() || name.contains(['/', ':', ' ']) {
+                return Err(invalid(format!(
+                    "disk.remote-name `{name}` may not be empty or hold '/', ':' or spaces"
+                )));
+            }
+        }
         // The recipe's own checks (repositories, files, footprint).
         let text = toml::to_string(&self.tree).map_err(|e| invalid(format!("[tree]: {e}")))?;
         Recipe::parse(&text, origin)
             .map_err(|e| invalid(format!("[tree]: {}", recipe_message(e))))?;
         Ok(())
     }
+}
+
+/// The disk image formats `corral disk build` writes.
+pub const DISK_FORMATS: &[&str] = &["qcow2", "raw", "raw.xz"];
+
+/// Parses a size like `10G`, `512M` or `1073741824` (bytes); the
+/// suffixes K, M, G and T are powers of 1024.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
+    let (digits, shift) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 10G, 512M or a byte count"))?;
+    n.checked_mul(1u64 << shift)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is out of range"))
 }
 
 /// A recipe error without the file name the stream error already gives.
@@ -257,6 +323,37 @@ gpgcheck = false
         assert_eq!(s.retention.keep, 3);
         assert_eq!(s.tree.packages, ["corral-kernel", "corral-busybox"]);
         assert_eq!(s.sign.gpg_homedir, None);
+    }
+
+    #[test]
+    fn disk_section_is_optional_and_checked() {
+        assert_eq!(parse(SAMPLE).unwrap().disk, Disk::default());
+        let text = format!(
+            "{SAMPLE}\n[disk]\nsize = \"8G\"\nkargs = [\"console=ttyS0\"]\nremote-name = \"corral\"\nformats = [\"qcow2\", \"raw.xz\"]\n"
+        );
+        let s = parse(&text).unwrap();
+        assert_eq!(s.disk.size.as_deref(), Some("8G"));
+        assert_eq!(s.disk.kargs, ["console=ttyS0"]);
+        assert_eq!(s.disk.formats, ["qcow2", "raw.xz"]);
+        let bad = text.replace("\"raw.xz\"]", "\"vmdk\"]");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("`vmdk` is not one of qcow2, raw, raw.xz"),
+            "{err}"
+        );
+        let bad = text.replace("8G", "eight");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("disk.size: `eight` is not a size"), "{err}");
+    }
+
+    #[test]
+    fn sizes_are_powers_of_1024() {
+        assert_eq!(parse_size("10G"), Ok(10 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert!(parse_size("1GiB").is_err());
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("99999999999T").is_err());
     }
 
     #[test]

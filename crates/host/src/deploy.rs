@@ -44,7 +44,11 @@ fn write(host: &Host, list: &[ostree::Deployment], postclean: bool) -> Result<()
     host.sysroot()
         .write_deployments_with_options(list, &opts, gio::Cancellable::NONE)
         .with_context(|| format!("writing the deployments of {}", host.path().display()))?;
-    host.reload()
+    host.reload()?;
+    // libostree wrote new BLS entries; a GRUB menu corral generated from
+    // them must follow, or the next boot would start the old default.
+    crate::grub::refresh(&host.boot_dir())?;
+    Ok(())
 }
 
 /// Deploys `checksum` as the new default deployment of `osname`, its

@@ -19,6 +19,8 @@
 //! - [`deploy`]: writing a commit as the new default deployment, with
 //!   retention that never drops the booted or a pinned deployment.
 //! - [`upgrade`]: `upgrade` and `deploy VERSION`, all of the above in order.
+//! - [`grub`]: the GRUB menu corral writes from libostree's BLS entries,
+//!   rewritten after every change of the deployments.
 //! - [`status`]: what `status` shows, also as JSON.
 //! - [`health`]: the boot health check, counting failed boots in `/var`
 //!   and rolling back after too many.
@@ -29,6 +31,7 @@ pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod etc_merge;
+pub mod grub;
 pub mod health;
 pub mod lock;
 pub mod pull;

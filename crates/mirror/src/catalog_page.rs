@@ -1,8 +1,9 @@
 //! The catalog page at `/`: server-rendered HTML, no JavaScript. Lists every
 //! repository's tags with digest, size, creation date, whether their
 //! signatures verify against the mirror's trusted keys ([`crate::trust`]),
-//! and pull commands for podman and docker. `/catalog.json` is the same
-//! data for machines.
+//! and pull commands for podman and docker; then the disk images
+//! ([`crate::disk_images`]) with size, checksum and signature state.
+//! `/catalog.json` is the same data for machines.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use crate::api::manifests::is_index;
 use crate::api::App;
 use crate::auth::Identity;
+use crate::disk_images::DiskImage;
 use crate::name::{Digest, RepoName};
 use crate::trust::{tag_signatures, TagSignatures};
 
@@ -207,10 +209,25 @@ async fn rows(app: &App, headers: &HeaderMap) -> Result<Vec<RepoRows>, Response>
     })
 }
 
+async fn disk_images(app: &Arc<App>) -> Result<Vec<DiskImage>, Response> {
+    crate::disk_images::collect(app).await.map_err(|e| {
+        tracing::error!(error = format!("{e:#}"), "listing disk images");
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+    })
+}
+
 /// `GET /catalog.json`.
 pub(crate) async fn json(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    match rows(&app, &headers).await {
-        Ok(repos) => axum::Json(serde_json::json!({ "repositories": repos })).into_response(),
+    let repos = match rows(&app, &headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match disk_images(&app).await {
+        Ok(images) => axum::Json(serde_json::json!({
+            "repositories": repos,
+            "disk_images": images,
+        }))
+        .into_response(),
         Err(r) => r,
     }
 }
@@ -243,6 +260,31 @@ pub(crate) async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
                 escape(&row.digest.to_string()),
                 escape(&human(row.size)),
                 escape(row.created.as_deref().unwrap_or("")),
+                escape(&text),
+            );
+        }
+        html.push_str("</table>\n");
+    }
+    let images = match disk_images(&app).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if !images.is_empty() {
+        html.push_str("<h2 id=\"disk-images\">Disk images</h2>\n<table><tr><th>image</th><th>size</th><th>sha256</th><th>signature</th></tr>\n");
+        for i in &images {
+            let (class, text) = crate::disk_images::signature_cell(&i.signature);
+            let sum = match (&i.sha256, i.checksum_matches) {
+                (Some(s), Some(true)) => s.clone(),
+                (Some(s), _) => format!("{s} (does NOT match the file)"),
+                (None, _) => "no .sha256 published".to_string(),
+            };
+            let _ = writeln!(
+                html,
+                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td><code>{}</code></td><td class=\"{class}\">{}</td></tr>",
+                escape(&i.url),
+                escape(&i.name),
+                escape(&human(i.size)),
+                escape(&sum),
                 escape(&text),
             );
         }

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Serve this OSTree archive repository read-only under /ostree/
     #[arg(long)]
     pub ostree_repo: Option<PathBuf>,
+    /// Serve the disk images in this directory read-only under /disk-images/
+    /// and list them in the catalog with checksum and signature state
+    #[arg(long, value_name = "DIR")]
+    pub disk_images: Option<PathBuf>,
     /// Trust this cosign public key: the catalog shows the tags it signed as verified (repeatable)
     #[arg(long = "trust-cosign-key", value_name = "FILE")]
     pub trust_cosign_keys: Vec<PathBuf>,
@@ -117,6 +121,9 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(o) = &args.ostree_repo {
         config.ostree_repo = Some(o.clone());
+    }
+    if let Some(d) = &args.disk_images {
+        config.disk_images.dir = Some(d.clone());
     }
     // Flags add to the config's keys rather than replace them.
     config
@@ -270,6 +277,8 @@ mod tests {
             "b.pub",
             "--trust-gpg-keyring",
             "k.gpg",
+            "--disk-images",
+            "/srv/disk-images",
         ])
         .unwrap();
         let MirrorCommand::Serve(args) = t.cmd else {
@@ -280,6 +289,7 @@ mod tests {
         assert_eq!(c.listen.port(), 0);
         assert_eq!(c.trust.cosign_keys.len(), 2);
         assert_eq!(c.trust.gpg_keyrings, vec![PathBuf::from("k.gpg")]);
+        assert_eq!(c.disk_images.dir, Some(PathBuf::from("/srv/disk-images")));
         assert!(Top::try_parse_from(["mirror", "gc", "--dry-run", "--json"]).is_ok());
         assert!(Top::try_parse_from(["mirror", "fsck", "--json", "--storage", "/x"]).is_ok());
     }

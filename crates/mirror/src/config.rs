@@ -26,6 +26,10 @@ pub struct Config {
     /// An OSTree archive repository served read-only under `/ostree/`.
     #[serde(default)]
     pub ostree_repo: Option<PathBuf>,
+    /// Disk images served read-only under `/disk-images/` and listed in
+    /// the catalog.
+    #[serde(default, alias = "disk-images")]
+    pub disk_images: DiskImagesConfig,
     #[serde(default)]
     pub tls: Option<TlsConfig>,
     #[serde(default)]
@@ -38,6 +42,15 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     #[serde(default)]
     pub trust: TrustConfig,
+}
+
+/// `[disk_images]`: a directory of published disk images (`corral disk
+/// build` output: IMAGE, IMAGE.sha256, IMAGE.asc).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskImagesConfig {
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// Keys whose signatures the catalog page reports as verified.
@@ -336,6 +349,16 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_images_dir() {
+        let c = Config::parse("[disk_images]\ndir = \"/srv/disk-images\"\n").unwrap();
+        assert_eq!(c.disk_images.dir, Some(PathBuf::from("/srv/disk-images")));
+        let c = Config::parse("[disk-images]\ndir = \"/srv/d\"\n").unwrap();
+        assert_eq!(c.disk_images.dir, Some(PathBuf::from("/srv/d")));
+        assert_eq!(Config::parse("").unwrap().disk_images.dir, None);
+        assert!(Config::parse("[disk_images]\npath = \"/x\"\n").is_err());
+    }
 
     #[test]
     fn full_config() {

@@ -9,7 +9,10 @@
 //!   links, upload sessions, signatures) with the filesystem backend and the
 //!   S3 backend that replicas share.
 //! - [`api`]: the axum router: `/v2/` endpoints, `/token`, `/metrics`,
-//!   `/healthz`, the catalog page (and `/catalog.json`) and `/ostree/`.
+//!   `/healthz`, the catalog page (and `/catalog.json`), `/ostree/` and
+//!   `/disk-images/`.
+//! - [`disk_images`]: published disk images served as files, listed with
+//!   size, published checksum and GPG signature state.
 //! - [`auth`]: htpasswd basic auth and HMAC-signed bearer tokens.
 //! - [`upstream`]: the pull-through cache (single-flight, tee'd blob fetches).
 //! - [`lookaside`]: GPG simple-signing signatures under `/sigstore/`.
@@ -23,6 +26,7 @@ pub mod auth;
 pub mod catalog_page;
 pub mod cli;
 pub mod config;
+pub mod disk_images;
 pub mod error;
 pub mod fsck;
 pub mod gc;

@@ -27,11 +27,16 @@ pub(crate) async fn serve(
     UrlPath(path): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let status = |s: StatusCode| (s, s.canonical_reason().unwrap_or("")).into_response();
     let Some(root) = &app.config.ostree_repo else {
-        return status(StatusCode::NOT_FOUND);
+        return (StatusCode::NOT_FOUND, "Not Found").into_response();
     };
-    let Some(p) = safe_join(root, &path) else {
+    static_file(root, &path, &headers).await
+}
+
+/// A file under `root` (read-only), whole or one byte range.
+pub(crate) async fn static_file(root: &Path, path: &str, headers: &HeaderMap) -> Response {
+    let status = |s: StatusCode| (s, s.canonical_reason().unwrap_or("")).into_response();
+    let Some(p) = safe_join(root, path) else {
         return status(StatusCode::NOT_FOUND);
     };
     let mut f = match tokio::fs::File::open(&p).await {

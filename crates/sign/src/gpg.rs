@@ -137,15 +137,7 @@ pub fn check_signature(keyrings: &[PathBuf], signature: &[u8]) -> anyhow::Result
     let sig = dir.path().join("signature");
     let out = dir.path().join("payload");
     std::fs::write(&sig, signature).context("writing the signature for gpgv")?;
-    let mut cmd = Command::new("gpgv");
-    cmd.arg("--homedir").arg(dir.path());
-    for k in keyrings {
-        let k = std::path::absolute(k).with_context(|| format!("resolving {}", k.display()))?;
-        if !k.exists() {
-            bail!("keyring {} does not exist", k.display());
-        }
-        cmd.arg("--keyring").arg(k);
-    }
+    let mut cmd = gpgv(dir.path(), keyrings)?;
     let result = cmd
         .args(["--status-fd", "2", "--output"])
         .arg(&out)
@@ -153,6 +145,49 @@ pub fn check_signature(keyrings: &[PathBuf], signature: &[u8]) -> anyhow::Result
         .stdin(Stdio::null())
         .output()
         .context("running gpgv (is gpgv installed?)")?;
+    interpret(&result, || {
+        std::fs::read(&out).context("reading gpgv's output")
+    })
+}
+
+/// Checks a detached `signature` of the file `data` against `keyrings`
+/// (a published disk image and its `.asc`). A valid check's payload is
+/// empty: the data is the file.
+pub fn check_detached_signature(
+    keyrings: &[PathBuf],
+    signature: &Path,
+    data: &Path,
+) -> anyhow::Result<GpgCheck> {
+    let dir = tempfile::tempdir().context("temporary directory for gpgv")?;
+    let mut cmd = gpgv(dir.path(), keyrings)?;
+    let result = cmd
+        .args(["--status-fd", "2"])
+        .arg(signature)
+        .arg(data)
+        .stdin(Stdio::null())
+        .output()
+        .context("running gpgv (is gpgv installed?)")?;
+    interpret(&result, || Ok(Vec::new()))
+}
+
+fn gpgv(home: &Path, keyrings: &[PathBuf]) -> anyhow::Result<Command> {
+    let mut cmd = Command::new("gpgv");
+    cmd.arg("--homedir").arg(home);
+    for k in keyrings {
+        let k = std::path::absolute(k).with_context(|| format!("resolving {}", k.display()))?;
+        if !k.exists() {
+            bail!("keyring {} does not exist", k.display());
+        }
+        cmd.arg("--keyring").arg(k);
+    }
+    Ok(cmd)
+}
+
+/// gpgv's verdict from its status lines.
+fn interpret(
+    result: &std::process::Output,
+    payload: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<GpgCheck> {
     let status = String::from_utf8_lossy(&result.stderr);
     let line = |kw: &str| {
         status.lines().find_map(|l| {
@@ -173,10 +208,9 @@ pub fn check_signature(keyrings: &[PathBuf], signature: &[u8]) -> anyhow::Result
             .or(fields.first())
             .cloned()
             .unwrap_or_default();
-        let payload = std::fs::read(&out).context("reading gpgv's output")?;
         return Ok(GpgCheck::Valid {
             fingerprint,
-            payload,
+            payload: payload()?,
         });
     }
     if line("BADSIG").is_some() {

@@ -1,5 +1,5 @@
 //! The HTTP surface: the distribution-spec `/v2/` API plus `/token`,
-//! `/metrics`, `/healthz`, the catalog page at `/` and `/ostree/`.
+//! `/metrics`, `/healthz`, the catalog page at `/`, `/ostree/` and `/disk-images/`.
 
 mod blobs;
 pub(crate) use blobs::parse_range;
@@ -41,6 +41,8 @@ pub struct App {
     /// Keys the catalog page checks signatures against.
     pub trust: Arc<TrustedKeys>,
     pub signature_cache: SignatureCache,
+    /// Checksum and signature checks of the disk images.
+    pub disk_images: crate::disk_images::DiskImageCache,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
             tls,
             trust,
             signature_cache: SignatureCache::default(),
+            disk_images: Default::default(),
         })
     }
 
@@ -84,6 +87,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(crate::catalog_page::page))
         .route("/catalog.json", get(crate::catalog_page::json))
         .route("/ostree/{*path}", get(crate::ostree::serve))
+        .route("/disk-images/{*path}", get(crate::disk_images::serve))
         .route("/sigstore/{*path}", any(crate::lookaside::serve))
         .layer(
             TraceLayer::new_for_http()

@@ -1,0 +1,246 @@
+//! The clap types of `corral disk` and their dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use corral_compose::stream::parse_size;
+use corral_compose::Stream;
+
+use crate::build::{BuildOptions, Source};
+use crate::error::DiskError;
+use crate::layout::Format;
+
+/// The stateroot `corral host` and its tests use.
+pub const DEFAULT_OSNAME: &str = "corral";
+/// The remote name when neither the stream nor a flag names one.
+pub const DEFAULT_REMOTE: &str = "corral";
+pub const DEFAULT_SIZE: &str = "10G";
+
+#[derive(Debug, Subcommand)]
+pub enum DiskCommand {
+    /// Build a bootable disk image (GPT; GRUB for BIOS and UEFI) of an
+    /// OSTree commit, deployed with libostree.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Bootloader {
+    /// GRUB2 for BIOS and UEFI, its menu written from the BLS entries.
+    Grub,
+    /// systemd-boot for UEFI (not supported yet).
+    SystemdBoot,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A stream file (ostree-refs/*.toml): the ref, and the [disk]
+    /// section's size, kargs, remote-name and remote-url. Flags override.
+    #[arg(value_name = "STREAM_FILE")]
+    pub stream: Option<PathBuf>,
+    /// The commit to deploy (a checksum or a prefix of one).
+    #[arg(long, value_name = "CHECKSUM")]
+    pub commit: Option<String>,
+    /// The ref to deploy (with --commit: the ref the host follows).
+    #[arg(long = "ref", value_name = "REF")]
+    pub ostree_ref: Option<String>,
+    /// The local OSTree repository holding the commit.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// The image to write; IMAGE.sha256 (and IMAGE.asc) are written beside.
+    #[arg(short, long, value_name = "IMAGE")]
+    pub output: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Virtual size of the disk (K, M, G, T are powers of 1024) [default: the
+    /// stream's, else 10G].
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<String>,
+    #[arg(long, value_enum, default_value = "grub")]
+    pub bootloader: Bootloader,
+    /// The stateroot (osname) of the deployment.
+    #[arg(long = "os", value_name = "NAME", default_value = DEFAULT_OSNAME)]
+    pub osname: String,
+    /// The remote the deployment's origin names [default: the stream's,
+    /// else corral].
+    #[arg(long, value_name = "NAME")]
+    pub remote_name: Option<String>,
+    /// Where the host pulls updates from (the mirror's /ostree URL).
+    #[arg(long, value_name = "URL")]
+    pub remote_url: Option<String>,
+    /// The public key(s) the remote's commits and summary must be signed by.
+    #[arg(long, value_name = "FILE")]
+    pub remote_gpg_key: Option<PathBuf>,
+    /// A kernel argument (repeatable), after the stream's kargs.
+    #[arg(long = "karg", value_name = "ARG")]
+    pub kargs: Vec<String>,
+    /// Sign the image: a detached armored signature IMAGE.asc.
+    #[arg(long, value_name = "ID")]
+    pub gpg_key: Option<String>,
+    /// GnuPG home for --gpg-key [default: $GNUPGHOME or ~/.gnupg].
+    #[arg(long, value_name = "DIR", requires = "gpg_key")]
+    pub gpg_homedir: Option<PathBuf>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: DiskCommand) -> Result<ExitCode> {
+    match cmd {
+        DiskCommand::Build(args) => {
+            let opts = options(&args)?;
+            let report = crate::build::build(&opts)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{}\t{}\t{} bytes\tsha256:{}",
+                    report.image.display(),
+                    report.format.name(),
+                    report.file_size,
+                    report.sha256
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Flags over the stream file over the defaults.
+pub fn options(args: &BuildArgs) -> Result<BuildOptions> {
+    if args.bootloader == Bootloader::SystemdBoot {
+        return Err(DiskError::Unsupported(
+            "--bootloader systemd-boot is not supported yet; use --bootloader grub \
+             (GRUB boots BIOS and UEFI)"
+                .into(),
+        )
+        .into());
+    }
+    let stream = args
+        .stream
+        .as_deref()
+        .map(|p| {
+            Stream::read(p).with_context(|| format!("reading the stream file {}", p.display()))
+        })
+        .transpose()?;
+    let disk = stream.as_ref().map(|s| s.disk.clone()).unwrap_or_default();
+    let stream_ref = stream.as_ref().map(|s| s.ostree_ref.clone());
+    let (source, origin_ref) = match (&args.commit, &args.ostree_ref, &stream_ref) {
+        (Some(c), r, s) => (Source::Commit(c.clone()), r.clone().or(s.clone())),
+        (None, Some(r), _) => (Source::Ref(r.clone()), Some(r.clone())),
+        (None, None, Some(s)) => (Source::Ref(s.clone()), Some(s.clone())),
+        (None, None, None) => {
+            bail!("name what to deploy: a STREAM_FILE, --ref REF or --commit CHECKSUM")
+        }
+    };
+    let size_text = args
+        .size
+        .clone()
+        .or(disk.size.clone())
+        .unwrap_or_else(|| DEFAULT_SIZE.to_string());
+    let size = parse_size(&size_text).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
+    if !disk.formats.is_empty() && !disk.formats.iter().any(|f| f == args.format.name()) {
+        tracing::warn!(
+            format = args.format.name(),
+            formats = ?disk.formats,
+            "the stream does not list this format in [disk] formats"
+        );
+    }
+    let mut kargs = disk.kargs.clone();
+    kargs.extend(args.kargs.iter().cloned());
+    Ok(BuildOptions {
+        repo: args.repo.clone(),
+        source,
+        origin_ref,
+        output: args.output.clone(),
+        format: args.format,
+        size,
+        size_text,
+        osname: args.osname.clone(),
+        remote_name: args
+            .remote_name
+            .clone()
+            .or(disk.remote_name.clone())
+            .unwrap_or_else(|| DEFAULT_REMOTE.to_string()),
+        remote_url: args.remote_url.clone().or(disk.remote_url.clone()),
+        remote_gpg_key: args.remote_gpg_key.clone(),
+        kargs,
+        gpg_key: args.gpg_key.clone(),
+        gpg_homedir: args.gpg_homedir.clone(),
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(subcommand)]
+        cmd: DiskCommand,
+    }
+
+    fn parse(args: &[&str]) -> BuildArgs {
+        let mut all = vec!["t", "build"];
+        all.extend(args);
+        match T::try_parse_from(all).unwrap().cmd {
+            DiskCommand::Build(b) => b,
+        }
+    }
+
+    #[test]
+    fn flags_override_and_kargs_add_up() {
+        let a = parse(&[
+            "--ref",
+            "x/y",
+            "--repo",
+            "r",
+            "-o",
+            "i.qcow2",
+            "--format",
+            "qcow2",
+            "--karg",
+            "console=ttyS0",
+            "--size",
+            "4G",
+        ]);
+        let o = options(&a).unwrap();
+        assert_eq!(o.source, Source::Ref("x/y".into()));
+        assert_eq!(o.size, 4 << 30);
+        assert_eq!(o.kargs, ["console=ttyS0"]);
+        assert_eq!(o.remote_name, "corral");
+        assert_eq!(o.osname, "corral");
+    }
+
+    #[test]
+    fn raw_xz_is_a_format_and_systemd_boot_is_refused() {
+        let a = parse(&["--ref", "r", "--repo", "r", "-o", "i", "--format", "raw.xz"]);
+        assert_eq!(a.format, Format::RawXz);
+        let a = parse(&[
+            "--ref",
+            "r",
+            "--repo",
+            "r",
+            "-o",
+            "i",
+            "--format",
+            "raw",
+            "--bootloader",
+            "systemd-boot",
+        ]);
+        let err = options(&a).unwrap_err().to_string();
+        assert!(err.contains("systemd-boot is not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn something_to_deploy_is_required() {
+        let a = parse(&["--repo", "r", "-o", "i", "--format", "raw"]);
+        let err = options(&a).unwrap_err().to_string();
+        assert!(err.contains("name what to deploy"), "{err}");
+    }
+}
