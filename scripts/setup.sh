@@ -72,6 +72,21 @@ CORRAL_VM_DEBS=(
   openssh-client
 )
 
+# policycoreutils' postinst writes /etc/selinux/config naming the policy
+# "default", which is not installed on the host (the VM tests bring their
+# own). With that file libostree tries to label every deployment it writes
+# on this host and fails (selabel_open on /etc/selinux/default), so a
+# config that names a missing policy is removed.
+corral_drop_dangling_selinux_config() {
+  local conf=/etc/selinux/config type
+  [ -f "$conf" ] || return 0
+  type=$(sed -n 's/^SELINUXTYPE=//p' "$conf")
+  if [ -n "$type" ] && [ ! -d "/etc/selinux/$type" ]; then
+    echo "corral setup: removing $conf (it names the policy $type, which is not installed)" >&2
+    rm -f "$conf"
+  fi
+}
+
 corral_install_vm_tools() {
   local missing pkg bpo
   missing=$(for pkg in "${CORRAL_VM_DEBS[@]}"; do
@@ -84,6 +99,7 @@ corral_install_vm_tools() {
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $missing >/dev/null
   fi
+  corral_drop_dangling_selinux_config
   command -v qemu-system-x86_64 >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1 && return 0
   echo "corral setup: installing qemu-system-x86 and qemu-utils from bookworm-backports" >&2
   bpo=/var/tmp/corral-tools/apt-backports

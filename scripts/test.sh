@@ -13,7 +13,14 @@ corral_install_garage
 corral_install_vm_tools
 cd "$here"
 
-echo "==> the bootable test tree (cached in /var/tmp/corral-tools/vm)"
+# The SELinux VM image of tests/e2e/selinux_vm.rs: about 3 minutes the
+# first time on a machine, then cached in /var/tmp/corral-tools/vm.
+echo "==> SELinux VM image"
+bash scripts/vm-selinux.sh build
+
+# The bootable Atomic Host tree of tests/e2e/disk_boot.rs: about 2 minutes
+# the first time on a machine, then cached in /var/tmp/corral-tools/vm.
+echo "==> the bootable test tree"
 bash tests/fixtures/boot/build-tree.sh >/dev/null
 
 echo "==> cargo fmt --check"

@@ -1,5 +1,5 @@
 //! Disk images end to end: the sample stream composed from the sample
-//! RPMs (or from ready trees), `corral disk build` writing qcow2, raw and
+//! RPMs (or, where the content does not matter, from ready trees), `corral disk build` writing qcow2, raw and
 //! raw.xz images as root with loop devices, and the result checked with
 //! sfdisk, qemu-img, read-only mounts, gpgv, `corral host` on the image's
 //! own sysroot, qemu booting GRUB (BIOS and UEFI) and the mirror's catalog.
@@ -534,7 +534,8 @@ fn qcow2_image_holds_a_deployment_of_the_commit_grub_and_a_signature() {
 
 #[test]
 fn raw_xz_matches_raw_and_rebuilds_keep_table_uuids_and_esp() {
-    let c = Composed::from_rpms();
+    let mut c = Composed::empty();
+    c.compose_tree("one");
     let commit = &c.commits[0];
     let a = c.out("a.raw");
     let b = c.out("b.raw");
@@ -692,7 +693,20 @@ fn bad_input_is_refused_and_leaves_no_image() {
             "--remote-url",
             "http://127.0.0.1:1/ostree",
         ],
-        "--remote-url needs --remote-gpg-key",
+        "a remote URL (--remote-url or the stream's [disk] remote-url) needs --remote-gpg-key",
+    );
+    refuse(
+        &[
+            "--ref",
+            REF,
+            "-o",
+            img,
+            "--format",
+            "qcow2",
+            "--remote-gpg-key",
+            c.gpg.public_key.to_str().unwrap(),
+        ],
+        "needs a remote URL (--remote-url or the stream's [disk] remote-url) to verify",
     );
     refuse(
         &["--ref", REF, "-o", img, "--format", "vmdk"],
@@ -945,7 +959,7 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
     let images = c.out("images");
     std::fs::create_dir_all(&images).unwrap();
     let signed = images.join("atomic-43.qcow2");
-    let unsigned = images.join("atomic-43.raw.xz");
+    let unsigned = images.join("atomic-43.raw");
     run_ok(&mut c.disk(&[
         "--ref",
         REF,
@@ -966,7 +980,7 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
         "-o",
         unsigned.to_str().unwrap(),
         "--format",
-        "raw.xz",
+        "raw",
     ]));
     let keyring = c.keyring();
     let mirror = Mirror::start(&[
@@ -989,7 +1003,7 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
     assert_eq!(q["sha256"], sha256_file(&signed));
     assert_eq!(q["signature"]["state"], "verified", "{q}");
     assert_eq!(q["url"], "/disk-images/atomic-43.qcow2");
-    let x = find("atomic-43.raw.xz");
+    let x = find("atomic-43.raw");
     assert_eq!(x["sha256"], sha256_file(&unsigned));
     assert_eq!(x["signature"]["state"], "unsigned", "{x}");
 

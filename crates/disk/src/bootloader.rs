@@ -223,3 +223,69 @@ pub fn embed_bios(image: &Path, layout: &Layout, boot_img: &[u8], mut core: Vec<
     f.sync_all()
         .with_context(|| format!("syncing {}", image.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: &str = "3b9f6b2e0c6a4f1e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddcc";
+
+    #[test]
+    fn the_mbr_and_the_core_image_point_at_each_other() {
+        let layout = Layout::new(C, 1 << 30);
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.raw");
+        let mut mbr = vec![0u8; 512];
+        mbr[0x1b8..0x1bc].copy_from_slice(b"SIGN");
+        mbr[0x1be] = 0xee; // the protective partition
+        mbr[510] = 0x55;
+        mbr[511] = 0xaa;
+        let mut disk = mbr.clone();
+        disk.resize(4 << 20, 0);
+        std::fs::write(&image, &disk).unwrap();
+        let boot_img: Vec<u8> = (0..512).map(|i| (i % 251) as u8).collect();
+        let core = vec![7u8; 3000]; // 6 sectors once padded
+        embed_bios(&image, &layout, &boot_img, core).unwrap();
+
+        let out = std::fs::read(&image).unwrap();
+        assert_eq!(&out[..KERNEL_SECTOR], &boot_img[..KERNEL_SECTOR]);
+        assert_eq!(out[KERNEL_SECTOR..KERNEL_SECTOR + 8], 2048u64.to_le_bytes());
+        assert_eq!(&out[0x1b8..0x1bc], b"SIGN", "the disk signature stays");
+        assert_eq!(out[0x1be], 0xee, "the partition table stays");
+        assert_eq!(&out[510..512], &[0x55, 0xaa]);
+        let core_at = 1 << 20;
+        let list = core_at + BLOCKLIST;
+        assert_eq!(out[list..list + 8], 2049u64.to_le_bytes());
+        assert_eq!(out[list + 8..list + 10], 5u16.to_le_bytes());
+        assert_eq!(
+            out[core_at + 512 * 5 + 439],
+            7,
+            "the core image's last byte"
+        );
+        assert_eq!(out[core_at + 3000], 0, "padded with zeros");
+    }
+
+    #[test]
+    fn a_core_image_too_large_for_the_partition_is_refused() {
+        let layout = Layout::new(C, 1 << 30);
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.raw");
+        std::fs::write(&image, vec![0u8; 4 << 20]).unwrap();
+        let err = embed_bios(&image, &layout, &[0u8; 512], vec![1u8; (1 << 20) + 1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("does not fit the BIOS boot partition"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_early_config_finds_boot_by_uuid() {
+        let cfg = early_config("d13c3310-97ff-4989-b413-a469b8ba80cf");
+        assert!(cfg.starts_with(
+            "search --no-floppy --fs-uuid --set=root d13c3310-97ff-4989-b413-a469b8ba80cf\n"
+        ));
+        assert!(cfg.contains("configfile ($root)/grub/grub.cfg"));
+    }
+}

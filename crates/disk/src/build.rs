@@ -92,9 +92,19 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     }
     if opts.remote_url.is_some() && opts.remote_gpg_key.is_none() {
         bail!(
-            "--remote-url needs --remote-gpg-key: corral host only upgrades from a remote whose \
-             commits and summary it can verify"
+            "a remote URL (--remote-url or the stream's [disk] remote-url) needs \
+             --remote-gpg-key: corral host only upgrades from a remote whose commits and \
+             summary it can verify"
         );
+    }
+    if opts.remote_url.is_none() {
+        if let Some(key) = &opts.remote_gpg_key {
+            bail!(
+                "--remote-gpg-key {} needs a remote URL (--remote-url or the stream's [disk] \
+                 remote-url) to verify",
+                key.display()
+            );
+        }
     }
 
     let source = ostree::Repo::new(&gio::File::for_path(&opts.repo));

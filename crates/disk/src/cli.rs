@@ -140,15 +140,12 @@ pub fn options(args: &BuildArgs) -> Result<BuildOptions> {
         .or(disk.size.clone())
         .unwrap_or_else(|| DEFAULT_SIZE.to_string());
     let size = parse_size(&size_text).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
-    if let Some(s) = &stream {
-        if !disk.formats.is_empty() && !disk.formats.iter().any(|f| f == args.format.name()) {
-            tracing::warn!(
-                format = args.format.name(),
-                formats = ?disk.formats,
-                "the stream does not list this format in [disk] formats"
-            );
-        }
-        let _ = s;
+    if !disk.formats.is_empty() && !disk.formats.iter().any(|f| f == args.format.name()) {
+        tracing::warn!(
+            format = args.format.name(),
+            formats = ?disk.formats,
+            "the stream does not list this format in [disk] formats"
+        );
     }
     let mut kargs = disk.kargs.clone();
     kargs.extend(args.kargs.iter().cloned());

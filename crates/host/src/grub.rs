@@ -88,6 +88,24 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// One word of a GRUB command: as is when it holds only characters GRUB's
+/// script reads literally, else single-quoted (so `$`, `;`, quotes or
+/// braces in a kernel argument reach the kernel unchanged).
+fn word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./,:=+@%-".contains(c))
+    {
+        s.to_string()
+    } else {
+        quote(s)
+    }
+}
+
+fn words(s: &str) -> String {
+    s.split_whitespace().map(word).collect::<Vec<_>>().join(" ")
+}
+
 /// The text of `grub.cfg` for `entries` (default first).
 pub fn render(entries: &[BlsEntry]) -> String {
     let mut cfg = String::new();
@@ -109,9 +127,13 @@ pub fn render(entries: &[BlsEntry]) -> String {
             quote(&e.title),
             quote(&e.id)
         ));
-        cfg.push_str(&format!("\tlinux {} {}\n", e.linux, e.options));
+        cfg.push_str(&format!(
+            "\tlinux {} {}\n",
+            words(&e.linux),
+            words(&e.options)
+        ));
         if !e.initrd.is_empty() {
-            cfg.push_str(&format!("\tinitrd {}\n", e.initrd.join(" ")));
+            cfg.push_str(&format!("\tinitrd {}\n", words(&e.initrd.join(" "))));
         }
         cfg.push_str("}\n");
     }
@@ -211,6 +233,22 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(config_path(dir.path())).unwrap(),
             "set default=1\n"
+        );
+    }
+
+    #[test]
+    fn kernel_arguments_grub_would_expand_are_quoted() {
+        let e = BlsEntry::parse(
+            "x",
+            "linux /k\noptions root=UUID=1 quiet a=$x b=c;reboot systemd.setenv=Z=\"1 2\"\n",
+        )
+        .unwrap();
+        let cfg = render(&[e]);
+        assert!(
+            cfg.contains(
+                "\tlinux /k root=UUID=1 quiet 'a=$x' 'b=c;reboot' 'systemd.setenv=Z=\"1' '2\"'\n"
+            ),
+            "{cfg}"
         );
     }
 

@@ -200,3 +200,76 @@ async fn ostree_files_with_ranges() {
         StatusCode::METHOD_NOT_ALLOWED
     );
 }
+
+#[tokio::test]
+async fn disk_images_served_with_ranges_and_listed_with_their_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("atomic.qcow2");
+    std::fs::write(&image, b"QFI\xfb disk image").unwrap();
+    let sum = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&image).unwrap()))
+    };
+    std::fs::write(
+        dir.path().join("atomic.qcow2.sha256"),
+        format!("{sum}  atomic.qcow2\n"),
+    )
+    .unwrap();
+    // a build in progress: hidden, neither served in the list nor checked
+    std::fs::write(dir.path().join(".atomic.raw.xz.corral-tmp-1"), b"partial").unwrap();
+    let path = dir.path().to_path_buf();
+    let r = Registry::with(move |c| c.disk_images.dir = Some(path));
+
+    let part = r
+        .send_raw(
+            Method::GET,
+            "/disk-images/atomic.qcow2",
+            &[("range", "bytes=0-3")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&part.body[..], b"QFI\xfb");
+    for (method, path, status) in [
+        (
+            Method::PUT,
+            "/disk-images/atomic.qcow2",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::GET,
+            "/disk-images/../../etc/passwd",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/disk-images/missing.qcow2",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let got = r.send_raw(method.clone(), path, &[], Body::empty()).await;
+        assert_eq!(got.status, status, "{method} {path}");
+    }
+
+    let catalog = r
+        .send_raw(Method::GET, "/catalog.json", &[], Body::empty())
+        .await;
+    assert_eq!(catalog.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&catalog.body).unwrap();
+    let images = v["disk_images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{v}");
+    assert_eq!(images[0]["name"], "atomic.qcow2");
+    assert_eq!(images[0]["url"], "/disk-images/atomic.qcow2");
+    assert_eq!(images[0]["size"], 15);
+    assert_eq!(images[0]["sha256"], sum.as_str());
+    assert_eq!(images[0]["checksum_matches"], true);
+    assert_eq!(images[0]["signature"]["state"], "unsigned");
+
+    let page = r.send_raw(Method::GET, "/", &[], Body::empty()).await;
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(
+        html.contains("<h2 id=\"disk-images\">Disk images</h2>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<code>{sum}</code>")), "{html}");
+}

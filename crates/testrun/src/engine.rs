@@ -12,10 +12,10 @@ use bollard::query_parameters::{
     ListContainersOptions, LogsOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
-use corral_dockerfiles::library::{CommandTest, ServiceTest, Tests};
+use corral_dockerfiles::library::{CommandTest, MountTest, ServiceTest, Tests};
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The container label every test container carries, with the run's level.
@@ -135,20 +135,13 @@ impl TestRunner {
         let mut dirs = Vec::new();
         let mut binds = Vec::new();
         for m in &tests.mounts {
-            let dir = tempfile::Builder::new()
-                .prefix("corral-testrun-")
-                .tempdir_in(&self.scratch)
-                .with_context(|| {
-                    format!("making a host directory in {}", self.scratch.display())
-                })?;
-            // any user the image runs as may write
-            std::fs::set_permissions(
-                dir.path(),
-                std::os::unix::fs::PermissionsExt::from_mode(0o1777),
-            )
-            .with_context(|| format!("opening up {}", dir.path().display()))?;
-            let flag = if m.shared { "z" } else { "Z" };
-            binds.push(format!("{}:{}:{flag}", dir.path().display(), m.target));
+            let dir = MountDir::make(m, &self.scratch)?;
+            let flag = match (m.relabel, m.shared) {
+                (false, _) => "",
+                (true, true) => ":z",
+                (true, false) => ":Z",
+            };
+            binds.push(format!("{}:{}{flag}", dir.path().display(), m.target));
             dirs.push((m.clone(), dir));
         }
         let run = Run {
@@ -160,27 +153,30 @@ impl TestRunner {
         // relabel before any container sees the directories
         for (m, dir) in &dirs {
             let start = Instant::now();
-            let want = if m.shared { None } else { Some(level) };
-            let case = match label::relabel(dir.path(), want) {
-                Ok(l) => match label::file_label_of(dir.path()) {
-                    Ok(Some(got)) if got == l => {
-                        pass(format!("{} labelled {l}", dir.path().display()))
-                    }
-                    Ok(got) => fail(format!("{} carries {got:?}, not {l}", dir.path().display())),
-                    Err(e) => fail(format!(
-                        "reading the label of {}: {e}",
-                        dir.path().display()
+            let path = dir.path().display();
+            let (name, case) = if m.relabel {
+                let want = if m.shared { None } else { Some(level) };
+                let flag = if m.shared { ":z" } else { ":Z" };
+                let case = match label::relabel(dir.path(), want) {
+                    Ok(l) => match label::file_label_of(dir.path()) {
+                        Ok(Some(got)) if got == l => pass(format!("{path} labelled {l}")),
+                        Ok(got) => fail(format!("{path} carries {got:?}, not {l}")),
+                        Err(e) => fail(format!("reading the label of {path}: {e}")),
+                    },
+                    Err(e) => fail(format!("relabelling {path}: {e}")),
+                };
+                (format!("mount {}{flag}", m.target), case)
+            } else {
+                let case = match label::file_label_of(dir.path()) {
+                    Ok(l) => pass(format!(
+                        "{path} mounted as labelled: {}",
+                        l.as_deref().unwrap_or("no label")
                     )),
-                },
-                Err(e) => fail(format!("relabelling {}: {e}", dir.path().display())),
+                    Err(e) => fail(format!("reading the label of {path}: {e}")),
+                };
+                (format!("mount {} (not relabelled)", m.target), case)
             };
-            let flag = if m.shared { ":z" } else { ":Z" };
-            report.cases.push(finish(
-                format!("mount {}{flag}", m.target),
-                case,
-                start,
-                None,
-            ));
+            report.cases.push(finish(name, case, start, None));
         }
 
         report.cases.push(self.label_case(&run).await);
@@ -222,7 +218,7 @@ impl TestRunner {
         if self.keep {
             // the kept containers' binds point into these
             for (_, dir) in dirs {
-                let _ = dir.keep();
+                dir.keep();
             }
         }
         let allocator_dir = self.allocator.dir().display().to_string();
@@ -247,10 +243,11 @@ impl TestRunner {
                 .inspect_container(&id, None::<InspectContainerOptions>)
                 .await
                 .with_context(|| format!("inspecting container {id}"))?;
-            let opts = i
-                .host_config
-                .and_then(|h| h.security_opt)
-                .unwrap_or_default();
+            let opts = label::split_security_opts(
+                &i.host_config
+                    .and_then(|h| h.security_opt)
+                    .unwrap_or_default(),
+            );
             if !run.security_opt.iter().all(|o| opts.contains(o)) {
                 return Ok((id, Err(format!("HostConfig.SecurityOpt is {opts:?}"))));
             }
@@ -514,6 +511,57 @@ impl TestRunner {
     }
 }
 
+/// The host side of a mount: a fresh directory removed after the run, or
+/// the `source` the test names, which stays.
+#[derive(Debug)]
+enum MountDir {
+    Fresh(tempfile::TempDir),
+    Source(PathBuf),
+}
+
+impl MountDir {
+    fn make(m: &MountTest, scratch: &Path) -> anyhow::Result<Self> {
+        let dir = match &m.source {
+            Some(s) => {
+                let p = PathBuf::from(s);
+                anyhow::ensure!(
+                    p.is_absolute(),
+                    "mount {}: source {s} is not an absolute path",
+                    m.target
+                );
+                std::fs::create_dir_all(&p).with_context(|| format!("making {s}"))?;
+                MountDir::Source(p)
+            }
+            None => MountDir::Fresh(
+                tempfile::Builder::new()
+                    .prefix("corral-testrun-")
+                    .tempdir_in(scratch)
+                    .with_context(|| format!("making a host directory in {}", scratch.display()))?,
+            ),
+        };
+        // any user the image runs as may write
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )
+        .with_context(|| format!("opening up {}", dir.path().display()))?;
+        Ok(dir)
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            MountDir::Fresh(t) => t.path(),
+            MountDir::Source(p) => p,
+        }
+    }
+
+    fn keep(self) {
+        if let MountDir::Fresh(t) = self {
+            let _ = t.keep();
+        }
+    }
+}
+
 fn check_command(test: &CommandTest, f: &Finished) -> Result<String, String> {
     let mut problems = Vec::new();
     if f.exit_code != i64::from(test.exit_code) {
@@ -578,6 +626,32 @@ mod tests {
             stdout: out.into(),
             stderr: String::new(),
         }
+    }
+
+    #[test]
+    fn mount_sources_are_absolute_and_kept() {
+        let scratch = tempfile::tempdir_in("/var/tmp").unwrap();
+        let mount = |source: Option<&str>| MountTest {
+            target: "/data".into(),
+            shared: false,
+            source: source.map(String::from),
+            relabel: true,
+        };
+        let e = MountDir::make(&mount(Some("srv/x")), scratch.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "mount /data: source srv/x is not an absolute path"
+        );
+        let src = scratch.path().join("made/here");
+        let d = MountDir::make(&mount(Some(src.to_str().unwrap())), scratch.path()).unwrap();
+        assert_eq!(d.path(), src);
+        drop(d);
+        assert!(src.is_dir(), "a named source stays after the run");
+        let fresh = MountDir::make(&mount(None), scratch.path()).unwrap();
+        let p = fresh.path().to_path_buf();
+        assert!(p.starts_with(scratch.path()));
+        drop(fresh);
+        assert!(!p.exists(), "a fresh directory goes with the run");
     }
 
     #[test]

@@ -26,6 +26,38 @@ pub fn security_opts(process_type: &str, level: McsLevel) -> Vec<String> {
     ]
 }
 
+/// `HostConfig.SecurityOpt` as an engine reports it, one option an entry.
+/// dockerd keeps the entries as given; podman joins the label options with
+/// commas, which a level's own comma makes ambiguous, so entries are split
+/// only where a new `label=` option starts.
+///
+/// ```
+/// use corral_testrun::label::split_security_opts;
+/// let podman = vec!["label=type:container_t,label=level:s0:c0,c1".to_string()];
+/// assert_eq!(
+///     split_security_opts(&podman),
+///     ["label=type:container_t", "label=level:s0:c0,c1"]
+/// );
+/// let dockerd = vec!["label=level:s0:c0,c1".to_string(), "no-new-privileges".to_string()];
+/// assert_eq!(split_security_opts(&dockerd), dockerd);
+/// ```
+pub fn split_security_opts(opts: &[String]) -> Vec<String> {
+    opts.iter()
+        .flat_map(|o| {
+            o.split(",label=")
+                .enumerate()
+                .map(|(i, part)| {
+                    if i == 0 {
+                        part.to_string()
+                    } else {
+                        format!("label={part}")
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// The process label a run's container has where SELinux is enforcing.
 pub fn process_label(process_type: &str, level: McsLevel) -> String {
     format!("system_u:system_r:{process_type}:{level}")
@@ -47,9 +79,12 @@ pub fn file_label(level: Option<McsLevel>) -> String {
 /// let opts = vec!["label=level:s0:c4,c5".to_string()];
 /// let got = levels_in_use(&opts, &["system_u:system_r:container_t:s0:c9,c8", ""]);
 /// assert_eq!(got.iter().map(|l| l.to_string()).collect::<Vec<_>>(), ["s0:c4,c5", "s0:c8,c9"]);
+/// let podman = vec!["label=type:container_t,label=level:s0:c2,c3".to_string()];
+/// assert_eq!(levels_in_use(&podman, &[])[0].to_string(), "s0:c2,c3");
 /// ```
 pub fn levels_in_use(security_opt: &[String], labels: &[&str]) -> Vec<McsLevel> {
-    let from_opts = security_opt.iter().filter_map(|o| {
+    let opts = split_security_opts(security_opt);
+    let from_opts = opts.iter().filter_map(|o| {
         o.strip_prefix("label=level:")
             .or(o.strip_prefix("label:level:"))
     });

@@ -58,7 +58,8 @@ pub struct Tests {
     pub mounts: Vec<MountTest>,
 }
 
-/// A fresh host directory mounted at `target`, relabelled for the run.
+/// A host directory mounted at `target`, relabelled for the run: a fresh
+/// one unless `source` names one.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MountTest {
@@ -68,6 +69,18 @@ pub struct MountTest {
     /// to the run's MCS categories).
     #[serde(default)]
     pub shared: bool,
+    /// An existing host directory (absolute) to mount instead of a fresh
+    /// one; it is created when missing and kept after the run.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `false` mounts the directory with the label it has, neither `:z` nor
+    /// `:Z`: how a test shows that a run cannot read another run's files.
+    #[serde(default = "yes")]
+    pub relabel: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Run a command in the image and check how it ends.
@@ -197,6 +210,7 @@ env = { POSTGRESQL_PASSWORD = "test" }
         assert_eq!(s.image.tags[0], "16");
         assert_eq!(s.tests.commands[0].exit_code, 0);
         assert!(!s.tests.mounts[0].shared);
+        assert!(s.tests.mounts[0].relabel && s.tests.mounts[0].source.is_none());
         let svc = s.tests.service.unwrap();
         assert_eq!((svc.port, svc.status, svc.timeout_seconds), (5432, 200, 60));
     }
