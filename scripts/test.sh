@@ -18,6 +18,11 @@ cd "$here"
 echo "==> SELinux VM image"
 bash scripts/vm-selinux.sh build
 
+# The bootable Atomic Host tree of tests/e2e/disk_boot.rs: about 2 minutes
+# the first time on a machine, then cached in /var/tmp/corral-tools/vm.
+echo "==> the bootable test tree"
+bash tests/fixtures/boot/build-tree.sh >/dev/null
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

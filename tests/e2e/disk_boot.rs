@@ -1,0 +1,483 @@
+//! Disk images that boot: a tree with Debian's real kernel and a dracut
+//! initramfs with the ostree module (tests/fixtures/boot/build-tree.sh),
+//! composed and signed with `corral compose run`, served by `corral mirror
+//! serve --ostree-repo`, made into a qcow2 image by `corral disk build` and
+//! booted under qemu (software emulation) with a cloud-init NoCloud seed.
+//! Inside the VM, over SSH with the key the seed gave: the user and key took
+//! effect, the composed commit is booted, `corral host upgrade` moves to the
+//! next commit after a reboot and `corral host rollback` back.
+//!
+//! docs/disk-booting.md describes the chain and how to boot an image by hand.
+
+#[path = "mirror_support.rs"]
+#[allow(dead_code)]
+mod mirror_support;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use corral_e2e::*;
+use mirror_support::{free_port, Mirror};
+
+const REF: &str = "corral-boot/12/x86_64/atomic-host";
+const USER: &str = "corral";
+/// The longest a boot may take under software emulation before the test
+/// gives up (a boot here takes one to three minutes).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
+const OVMF: &str = "/usr/share/OVMF";
+/// The longest one command over SSH may take (`corral host upgrade`
+/// included).
+const SSH_TIMEOUT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Firmware {
+    Bios,
+    Uefi,
+}
+
+/// Runs tests/fixtures/boot/build-tree.sh (cached in
+/// /var/tmp/corral-tools/vm) and returns its output directory.
+fn boot_tree() -> PathBuf {
+    for tool in ["debootstrap", "rpmbuild", "createrepo_c", "dnf", "ostree"] {
+        require_tool(tool);
+    }
+    let out =
+        run_ok(Command::new("bash").arg(repo_root().join("tests/fixtures/boot/build-tree.sh")));
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// The compose side: the archive repository, its key, the mirror serving
+/// it and the RPM repository with corral and corral-boot-hello.
+struct Server {
+    work: tempfile::TempDir,
+    gpg: Gpg,
+    base: PathBuf,
+    repo: PathBuf,
+    mirror: Mirror,
+}
+
+impl Server {
+    fn start(base: PathBuf) -> Server {
+        let work = scratch();
+        let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+        let repo = work.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        run_ok(
+            Command::new("ostree")
+                .arg(format!("--repo={}", repo.display()))
+                .args(["init", "--mode=archive"]),
+        );
+        let mirror = Mirror::start(&["--ostree-repo", repo.to_str().unwrap()]);
+        Server {
+            work,
+            gpg,
+            base,
+            repo,
+            mirror,
+        }
+    }
+
+    fn extra(&self) -> PathBuf {
+        self.work.path().join("extra")
+    }
+
+    /// Builds corral-boot-hello `hello` (and corral) and composes the
+    /// stream; returns the commit.
+    fn compose(&self, hello: &str) -> String {
+        run_ok(
+            Command::new("bash")
+                .arg(repo_root().join("tests/fixtures/boot/build-extra.sh"))
+                .arg(self.extra())
+                .arg(corral_bin())
+                .arg(hello),
+        );
+        let t = Instant::now();
+        let out = run_ok(
+            Command::new(corral_bin())
+                .args(["compose", "run"])
+                .arg(repo_root().join("tests/fixtures/boot/boot-atomic.toml"))
+                .arg("--repo")
+                .arg(&self.repo)
+                .args(["--json", "--zlib-level", "1", "--no-deltas"])
+                .env("CORRAL_BOOT_BASE", self.base.join("repo"))
+                .env("CORRAL_BOOT_EXTRA", self.extra())
+                .env("GNUPGHOME", self.gpg.home.path())
+                .env("SOURCE_DATE_EPOCH", "1767225600")
+                .env_remove("RUST_LOG"),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v[0]["result"], "committed", "{v}");
+        let checksum = v[0]["checksum"].as_str().unwrap().to_string();
+        eprintln!(
+            "composed corral-boot-hello {hello} as {checksum} in {:.0} s",
+            t.elapsed().as_secs_f64()
+        );
+        checksum
+    }
+
+    /// The mirror's OSTree URL as the guest sees it (slirp's 10.0.2.2 is
+    /// the host's 127.0.0.1).
+    fn guest_url(&self) -> String {
+        self.mirror.url().replace("127.0.0.1", "10.0.2.2") + "/ostree"
+    }
+}
+
+/// A NoCloud seed (an ISO 9660 image labelled `cidata`) that creates
+/// `USER` with `key` and passwordless sudo.
+fn seed_iso(dir: &Path, key: &str) -> PathBuf {
+    require_tool("xorriso");
+    let src = dir.join("seed");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("user-data"),
+        format!(
+            "#cloud-config\nusers:\n  - name: {USER}\n    shell: /bin/bash\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    ssh_authorized_keys:\n      - {key}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("meta-data"),
+        "instance-id: corral-boot-1\nlocal-hostname: corral-boot\n",
+    )
+    .unwrap();
+    let iso = dir.join("seed.iso");
+    run_ok(
+        Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-V", "cidata", "-J", "-r", "-o"])
+            .arg(&iso)
+            .arg(src.join("user-data"))
+            .arg(src.join("meta-data")),
+    );
+    iso
+}
+
+/// A running qemu; killed on drop, its serial log printed when the test
+/// fails.
+struct Vm {
+    child: Child,
+    serial: PathBuf,
+    port: u16,
+    key: PathBuf,
+}
+
+impl Vm {
+    /// Boots `image` with SeaBIOS, or with OVMF when `firmware` is
+    /// `Uefi`; the serial log goes to `dir/serial-NAME.log`.
+    fn start(image: &Path, seed: &Path, dir: &Path, key: &Path, firmware: Firmware) -> Vm {
+        require_tool("qemu-system-x86_64");
+        let port = free_port();
+        let name = format!("{firmware:?}").to_lowercase();
+        let serial = dir.join(format!("serial-{name}.log"));
+        let qemu_log = File::create(dir.join(format!("qemu-{name}.log"))).unwrap();
+        let mut cmd = Command::new("nice");
+        cmd.arg("qemu-system-x86_64")
+            .args(["-accel", "tcg", "-m", "2048", "-smp", "2", "-nographic"])
+            .args(["-monitor", "none"]);
+        if firmware == Firmware::Uefi {
+            let vars = dir.join("OVMF_VARS.fd");
+            std::fs::copy(format!("{OVMF}/OVMF_VARS_4M.fd"), &vars).unwrap();
+            cmd.arg("-drive")
+                .arg(format!(
+                    "if=pflash,format=raw,readonly=on,file={OVMF}/OVMF_CODE_4M.fd"
+                ))
+                .arg("-drive")
+                .arg(format!("if=pflash,format=raw,file={}", vars.display()));
+        }
+        let child = cmd
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .arg("-drive")
+            .arg(format!("file={},if=virtio,format=qcow2", image.display()))
+            .arg("-drive")
+            .arg(format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                seed.display()
+            ))
+            .arg("-nic")
+            .arg(format!(
+                "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{port}-:22"
+            ))
+            .stdin(Stdio::null())
+            .stdout(qemu_log.try_clone().unwrap())
+            .stderr(qemu_log)
+            .spawn()
+            .expect("starting qemu-system-x86_64");
+        Vm {
+            child,
+            serial,
+            port,
+            key: key.to_path_buf(),
+        }
+    }
+
+    fn serial_log(&self) -> String {
+        std::fs::read_to_string(&self.serial).unwrap_or_default()
+    }
+
+    /// `ssh USER@guest command`, killed after `limit` (through
+    /// coreutils' timeout): a guest that goes away under an open session
+    /// leaves the host side of slirp's connection open, and keep-alives
+    /// alone take a while to notice.
+    fn ssh_cmd_within(&self, command: &str, limit: Duration) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["--kill-after=5", &limit.as_secs().to_string(), "ssh", "-i"])
+            .arg(&self.key)
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "-o",
+                "ServerAliveInterval=5",
+                "-o",
+                "ServerAliveCountMax=3",
+                "-o",
+                "LogLevel=ERROR",
+                "-p",
+            ])
+            .arg(self.port.to_string())
+            .arg(format!("{USER}@127.0.0.1"))
+            .arg(command)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn ssh_cmd(&self, command: &str) -> Command {
+        self.ssh_cmd_within(command, SSH_TIMEOUT)
+    }
+
+    /// Runs `command` in the guest; its stdout, panicking on failure.
+    fn ssh(&self, command: &str) -> String {
+        let out = run_ok(&mut self.ssh_cmd(command));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Waits until SSH answers with a boot id other than `previous`;
+    /// returns the new boot id.
+    fn wait_boot(&mut self, previous: Option<&str>, started: Instant, what: &str) -> String {
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("qemu exited with {status} while waiting for {what}");
+            }
+            assert!(
+                started.elapsed() < BOOT_TIMEOUT,
+                "{what}: no SSH login within {} s",
+                BOOT_TIMEOUT.as_secs()
+            );
+            let out: Output = self
+                .ssh_cmd_within(
+                    "cat /proc/sys/kernel/random/boot_id",
+                    Duration::from_secs(30),
+                )
+                .output()
+                .expect("running ssh");
+            let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && !id.is_empty() && Some(id.as_str()) != previous {
+                eprintln!(
+                    "{what}: SSH login after {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+                return id;
+            }
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
+
+    /// Reboots the guest and waits for it to come back.
+    fn reboot(&mut self, boot_id: &str, what: &str) -> String {
+        let started = Instant::now();
+        // in a second, so that this session ends before the guest goes down
+        self.ssh("sudo systemd-run --on-active=1 systemctl reboot");
+        self.wait_boot(Some(boot_id), started, what)
+    }
+
+    /// Powers the guest off and waits for qemu to exit.
+    fn power_off(&mut self) {
+        self.ssh("sudo systemd-run --on-active=1 systemctl poweroff");
+        let started = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "the guest did not power off within 300 s"
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
+    /// `corral host status --json` in the guest.
+    fn status(&self) -> serde_json::Value {
+        let text = self.ssh("sudo corral host status --json");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    /// The booted deployment's checksum, from corral and from the kernel
+    /// command line libostree wrote (`ostree=`).
+    fn booted(&self) -> String {
+        let s = self.status();
+        assert_eq!(s["booted"], true, "{s}");
+        let booted: Vec<&serde_json::Value> = s["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["role"] == "booted")
+            .collect();
+        assert_eq!(booted.len(), 1, "{s}");
+        let checksum = booted[0]["checksum"].as_str().unwrap().to_string();
+        let ostree = self.ssh("sudo ostree admin status");
+        assert!(
+            ostree
+                .lines()
+                .any(|l| l.starts_with("* ") && l.contains(&checksum)),
+            "corral says {checksum} is booted, ostree admin status says:\n{ostree}"
+        );
+        checksum
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.serial_log();
+            let tail: Vec<&str> = log.lines().rev().take(150).collect();
+            eprintln!(
+                "--- serial log ({}), last {} lines ---",
+                self.serial.display(),
+                tail.len()
+            );
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
+    for tool in [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "ssh",
+        "ssh-keygen",
+        "xorriso",
+    ] {
+        require_tool(tool);
+    }
+    let t = Instant::now();
+    let base = boot_tree();
+    eprintln!("boot tree ready in {:.0} s", t.elapsed().as_secs_f64());
+    let server = Server::start(base);
+    let a = server.compose("1.0");
+
+    let dir = scratch();
+    let key = dir.path().join("id_ed25519");
+    run_ok(
+        Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "corral-boot-test",
+                "-f",
+            ])
+            .arg(&key),
+    );
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let public = public.trim();
+    let seed = seed_iso(dir.path(), public);
+
+    let image = dir.path().join("boot.qcow2");
+    let t = Instant::now();
+    run_ok(
+        Command::new(corral_bin())
+            .args(["disk", "build"])
+            .arg(repo_root().join("tests/fixtures/boot/boot-atomic.toml"))
+            .args(["--commit", &a, "--repo"])
+            .arg(&server.repo)
+            .arg("-o")
+            .arg(&image)
+            .args(["--format", "qcow2", "--remote-url"])
+            .arg(server.guest_url())
+            .arg("--remote-gpg-key")
+            .arg(&server.gpg.public_key)
+            .env("CORRAL_BOOT_BASE", server.base.join("repo"))
+            .env("CORRAL_BOOT_EXTRA", server.extra())
+            .env_remove("RUST_LOG"),
+    );
+    eprintln!("disk build in {:.0} s", t.elapsed().as_secs_f64());
+
+    // 1. The first boot: cloud-init's user and key, the composed commit.
+    let mut vm = Vm::start(&image, &seed, dir.path(), &key, Firmware::Bios);
+    let boot1 = vm.wait_boot(None, Instant::now(), "first boot");
+    assert_eq!(vm.ssh("id -un"), USER);
+    let keys = vm.ssh("cat ~/.ssh/authorized_keys");
+    assert!(keys.lines().any(|l| l.trim() == public), "{keys}");
+    assert_eq!(vm.ssh("sudo -n id -u"), "0");
+    let cloud_init = vm.ssh("cloud-init status --wait --long");
+    assert!(
+        cloud_init.contains("status: done") && cloud_init.contains("DataSourceNoCloud"),
+        "{cloud_init}"
+    );
+    assert_eq!(vm.booted(), a);
+    assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.0");
+    // Debian's kernel, through SeaBIOS
+    let kver = std::fs::read_to_string(server.base.join("kver")).unwrap();
+    assert_eq!(vm.ssh("uname -r"), kver.trim());
+    assert_eq!(vm.ssh("test -d /sys/firmware/efi || echo bios"), "bios");
+    assert!(
+        vm.serial_log().contains("corral-boot: multi-user reached"),
+        "no marker from corral-boot-marker.service on the console"
+    );
+    let status = vm.status();
+    assert_eq!(
+        status["deployments"][0]["origin"],
+        format!("corral:{REF}"),
+        "{status}"
+    );
+
+    // 2. The next commit from the mirror, booted after a reboot.
+    let b = server.compose("1.1");
+    assert_ne!(a, b);
+    let out = vm.ssh("sudo corral host upgrade");
+    assert!(
+        out.contains(&format!("({}) as the default", &b[..12])),
+        "{out}"
+    );
+    assert!(
+        out.contains("corral-boot-hello"),
+        "no package change shown:\n{out}"
+    );
+    let boot2 = vm.reboot(&boot1, "boot after upgrade");
+    assert_eq!(vm.booted(), b);
+    assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.1");
+    // cloud-init ran once per instance: the user is still the seed's
+    assert_eq!(vm.ssh("id -un"), USER);
+
+    // 3. Rollback to the first commit.
+    vm.ssh("sudo corral host rollback");
+    vm.reboot(&boot2, "boot after rollback");
+    assert_eq!(vm.booted(), a);
+    assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.0");
+
+    // 4. The same disk under UEFI firmware (OVMF): GRUB's EFI image reads
+    // the menu corral host rewrote at the rollback.
+    vm.power_off();
+    drop(vm);
+    let mut vm = Vm::start(&image, &seed, dir.path(), &key, Firmware::Uefi);
+    vm.wait_boot(None, Instant::now(), "UEFI boot");
+    assert_eq!(vm.booted(), a);
+    assert!(
+        vm.ssh("test -d /sys/firmware/efi && echo uefi") == "uefi",
+        "the guest did not boot through UEFI"
+    );
+}
