@@ -805,6 +805,128 @@ fn an_interrupted_build_leaves_no_image_mount_or_loop_device() {
     );
 }
 
+/// A process that holds a copy of the build's mounts in a mount namespace
+/// of its own, as any container started during a build does; killed on
+/// drop.
+struct NamespaceHolder(std::process::Child);
+
+impl Drop for NamespaceHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `dumpe2fs -h` of the ext4 file system in `part` of a raw image.
+fn ext4_superblock(image: &Path, part: &serde_json::Value) -> String {
+    let out = run_ok(
+        Command::new("losetup")
+            .args(["--find", "--show", "--read-only"])
+            .arg(format!("--offset={}", part["start"].as_u64().unwrap()))
+            .arg(format!("--sizelimit={}", part["size"].as_u64().unwrap()))
+            .arg(image),
+    );
+    let device = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let sb = Command::new("dumpe2fs").args(["-h", &device]).output();
+    let _ = Command::new("losetup").args(["--detach", &device]).status();
+    String::from_utf8_lossy(&sb.unwrap().stdout).into_owned()
+}
+
+#[test]
+fn mounts_held_by_another_namespace_still_leave_clean_file_systems() {
+    require_tool("unshare");
+    require_tool("dumpe2fs");
+    let mut c = Composed::empty();
+    c.compose_tree("one");
+    // qcow2: the conversion copies the file systems as they are at that
+    // moment (a raw image would be the loop devices' own backing file)
+    let image = c.out("held.qcow2");
+    let mut child = c
+        .disk(&[
+            "--ref",
+            REF,
+            "--size",
+            "2G",
+            "-o",
+            image.to_str().unwrap(),
+            "--format",
+            "qcow2",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("writing the GRUB menu") {
+            break;
+        }
+    }
+    assert!(seen.contains("writing the GRUB menu"), "{seen}");
+    // the root and /boot are mounted now: a new mount namespace copies them
+    let holder = NamespaceHolder(
+        Command::new("unshare")
+            .args(["--mount", "sleep", "300"])
+            .spawn()
+            .unwrap(),
+    );
+    let work = c.work.path().display().to_string();
+    let info = format!("/proc/{}/mountinfo", holder.0.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&info)
+        .unwrap_or_default()
+        .contains(&work)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the namespace never held the build's mounts"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let mut report = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut report)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{seen}{}", rest.join("\n"));
+    let raw = c.out("held.raw");
+    run_ok(
+        Command::new("qemu-img")
+            .args(["convert", "-O", "raw"])
+            .arg(&image)
+            .arg(&raw),
+    );
+
+    // GRUB does not replay journals: what it reads must be complete
+    let table: serde_json::Value = serde_json::from_str(&report).unwrap();
+    for role in ["boot", "root"] {
+        let sb = ext4_superblock(&raw, part(&table, role));
+        let features = sb
+            .lines()
+            .find(|l| l.starts_with("Filesystem features:"))
+            .unwrap_or_else(|| panic!("{role}: {sb}"));
+        assert!(!features.contains("needs_recovery"), "{role}: {features}");
+        assert!(
+            sb.contains("Filesystem state:         clean"),
+            "{role}: {sb}"
+        );
+    }
+    let boot = PartMount::new(&raw, part(&table, "boot"), false);
+    let menu = std::fs::read_to_string(boot.path().join("grub/grub.cfg")).unwrap();
+    assert!(menu.contains("menuentry"), "{menu}");
+    drop(boot);
+    drop(holder);
+}
+
 #[test]
 fn host_upgrade_and_rollback_rewrite_the_grub_menu_of_the_image() {
     let mut c = Composed::empty();

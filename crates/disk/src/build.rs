@@ -245,9 +245,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             &int,
         )?;
         // Deployment roots are immutable; nothing else to undo. Unmount in
-        // reverse order, then detach.
-        drop(boot_mnt);
-        drop(root_mnt);
+        // reverse order, check both ext4 file systems are clean, detach.
+        boot_mnt.finish(&int)?;
+        root_mnt.finish(&int)?;
+        ensure_clean(&boot_dev.device, "/boot", &int)?;
+        ensure_clean(&root_dev.device, "root", &int)?;
         drop((esp_dev, boot_dev, root_dev));
     }
     int.check()?;
@@ -450,6 +452,42 @@ fn mkfs(
         }
         cmd.arg(&dev.device);
         int.run(&mut cmd, &format!("making the {label} file system"))?;
+    }
+    Ok(())
+}
+
+/// Refuses to convert an image whose ext4 file system still needs its
+/// journal replayed: GRUB reads file systems without replaying journals,
+/// so such an image would not find its kernel or menu.
+fn ensure_clean(device: &Path, what: &str, int: &Interrupt) -> Result<()> {
+    let out = int.run(
+        Command::new("dumpe2fs").arg("-h").arg(device),
+        &format!(
+            "reading the {what} file system's superblock on {}",
+            device.display()
+        ),
+    )?;
+    let text = String::from_utf8_lossy(&out);
+    let features = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Filesystem features:"))
+        .unwrap_or_default();
+    let state = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Filesystem state:"))
+        .map(str::trim)
+        .unwrap_or("unknown");
+    if features.split_whitespace().any(|f| f == "needs_recovery") || state != "clean" {
+        bail!(
+            "the {what} file system on {} was not cleanly unmounted (state {state}{}); \
+             another mount namespace may still hold it",
+            device.display(),
+            if features.contains("needs_recovery") {
+                ", journal not replayed"
+            } else {
+                ""
+            }
+        );
     }
     Ok(())
 }

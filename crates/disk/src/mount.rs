@@ -50,6 +50,8 @@ impl Drop for LoopDevice {
 /// A mounted file system.
 pub struct Mount {
     pub target: PathBuf,
+    /// Set by [`Mount::finish`]: nothing left for `Drop` to do.
+    finished: bool,
 }
 
 impl Mount {
@@ -65,12 +67,42 @@ impl Mount {
         )?;
         Ok(Mount {
             target: target.to_path_buf(),
+            finished: false,
         })
+    }
+
+    /// Makes the file system read-only, then unmounts it: the end of a
+    /// build that succeeded.
+    ///
+    /// A process that entered a new mount namespace while the build ran (a
+    /// container started by anyone on the machine) holds a copy of this
+    /// mount, and then a plain `umount` only removes ours: the file system
+    /// stays alive with its last writes still in the journal, and GRUB,
+    /// which does not replay journals, would not see them in the image.
+    /// Remounting read-only acts on the file system itself, wherever it is
+    /// mounted: the journal is written back and the file system marked
+    /// clean before the image is converted.
+    pub fn finish(mut self, int: &Interrupt) -> Result<()> {
+        self.finished = true;
+        int.run(
+            Command::new("mount")
+                .args(["-o", "remount,ro"])
+                .arg(&self.target),
+            &format!("remounting {} read-only", self.target.display()),
+        )?;
+        int.run(
+            Command::new("umount").arg(&self.target),
+            &format!("unmounting {}", self.target.display()),
+        )?;
+        Ok(())
     }
 }
 
 impl Drop for Mount {
     fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
         let ok = Command::new("umount")
             .arg(&self.target)
             .status()
