@@ -270,6 +270,14 @@ impl Vm {
                 "{what}: no SSH login within {} s",
                 BOOT_TIMEOUT.as_secs()
             );
+            // a guest that cannot get further: fail now, not after the timeout
+            let log = self.serial_log();
+            for stuck in ["grub> ", "You are in emergency mode", "Kernel panic"] {
+                assert!(
+                    !log.contains(stuck),
+                    "{what}: the guest is stuck ({stuck:?} on its serial console)"
+                );
+            }
             let out: Output = self
                 .ssh_cmd_within(
                     "cat /proc/sys/kernel/random/boot_id",
