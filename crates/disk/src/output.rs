@@ -3,12 +3,10 @@
 //! signature `IMAGE.asc`. Each is written under a temporary name beside
 //! IMAGE and renamed only when all are complete, the image last.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 
 use crate::layout::Format;
 use crate::tools::Interrupt;
@@ -91,19 +89,7 @@ pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 
 /// The hex sha256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    corral_oci::sha256_file(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// A detached armored signature of `file` by `key` into `to`.

@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use corral_sign::gpg::GpgCheck;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::api::App;
 
@@ -204,20 +203,7 @@ fn signature_file(path: &Path) -> Option<PathBuf> {
 
 fn file_sha256(path: &Path) -> anyhow::Result<String> {
     use anyhow::Context;
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    corral_oci::sha256_file(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn check(path: &Path, sig: Option<&Path>, keyrings: &[PathBuf]) -> anyhow::Result<SignatureState> {

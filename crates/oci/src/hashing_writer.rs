@@ -1,7 +1,8 @@
 //! A writer that computes the sha256 and length of everything passing through,
 //! so digests come from the same single pass that writes the data.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
@@ -47,6 +48,22 @@ impl<W: Write> Write for HashingWriter<W> {
 /// `"sha256:<hex>"` of a byte slice.
 pub(crate) fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// The hex sha256 of a file's content, read in 1 MiB pieces (for files
+/// published with a `.sha256` beside them, such as disk images).
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 #[cfg(test)]
