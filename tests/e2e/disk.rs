@@ -748,6 +748,27 @@ fn bad_input_is_refused_and_leaves_no_image() {
     assert!(!image.exists());
 }
 
+/// Reads a running build's progress lines up to the first that contains
+/// `marker`; all lines read so far. Fails after two minutes or at the end
+/// of the output without the marker.
+fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, marker: &str) -> String {
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(marker) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {marker:?} within 120 s:\n{seen}"
+        );
+    }
+    panic!("the build ended without {marker:?}:\n{seen}");
+}
+
 #[test]
 fn an_interrupted_build_leaves_no_image_mount_or_loop_device() {
     let mut c = Composed::empty();
@@ -770,17 +791,7 @@ fn an_interrupted_build_leaves_no_image_mount_or_loop_device() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("as raw.xz") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{seen}");
-    }
+    let seen = read_until(&mut lines, "as raw.xz");
     assert!(seen.contains("deploying"), "{seen}");
     std::thread::sleep(Duration::from_millis(300));
     run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
@@ -858,16 +869,7 @@ fn mounts_held_by_another_namespace_still_leave_clean_file_systems() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("writing the GRUB menu") {
-            break;
-        }
-    }
-    assert!(seen.contains("writing the GRUB menu"), "{seen}");
+    let seen = read_until(&mut lines, "writing the GRUB menu");
     // the root and /boot are mounted now: a new mount namespace copies them
     let holder = NamespaceHolder(
         Command::new("unshare")
