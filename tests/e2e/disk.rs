@@ -51,12 +51,7 @@ impl Composed {
         let repo = work.path().join("repo");
         let stream = work.path().join("sample-atomic.toml");
         std::fs::copy(repo_root().join("ostree-refs/sample-atomic.toml"), &stream).unwrap();
-        std::fs::create_dir_all(&repo).unwrap();
-        run_ok(
-            Command::new("ostree")
-                .arg(format!("--repo={}", repo.display()))
-                .args(["init", "--mode=archive"]),
-        );
+        init_archive_repo(&repo);
         Composed {
             work,
             _rpms: None,
@@ -109,16 +104,7 @@ impl Composed {
     }
 
     fn compose(&mut self, extra: impl FnOnce(&mut Command)) -> String {
-        let mut cmd = Command::new(corral_bin());
-        cmd.args(["compose", "run"])
-            .arg(&self.stream)
-            .arg("--repo")
-            .arg(&self.repo)
-            .arg("--json")
-            .current_dir(repo_root())
-            .env("GNUPGHOME", self.gpg.home.path())
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            .env_remove("RUST_LOG");
+        let mut cmd = compose_run(&self.stream, &self.repo, self.gpg.home.path());
         extra(&mut cmd);
         let out = run_ok(&mut cmd);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

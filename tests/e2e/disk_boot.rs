@@ -63,12 +63,7 @@ impl Server {
         let work = scratch();
         let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
         let repo = work.path().join("repo");
-        std::fs::create_dir_all(&repo).unwrap();
-        run_ok(
-            Command::new("ostree")
-                .arg(format!("--repo={}", repo.display()))
-                .args(["init", "--mode=archive"]),
-        );
+        init_archive_repo(&repo);
         let mirror = Mirror::start(&["--ostree-repo", repo.to_str().unwrap()]);
         Server {
             work,
@@ -95,17 +90,14 @@ impl Server {
         );
         let t = Instant::now();
         let out = run_ok(
-            Command::new(corral_bin())
-                .args(["compose", "run"])
-                .arg(repo_root().join("tests/fixtures/boot/boot-atomic.toml"))
-                .arg("--repo")
-                .arg(&self.repo)
-                .args(["--json", "--zlib-level", "1", "--no-deltas"])
-                .env("CORRAL_BOOT_BASE", self.base.join("repo"))
-                .env("CORRAL_BOOT_EXTRA", self.extra())
-                .env("GNUPGHOME", self.gpg.home.path())
-                .env("SOURCE_DATE_EPOCH", "1767225600")
-                .env_remove("RUST_LOG"),
+            compose_run(
+                &repo_root().join("tests/fixtures/boot/boot-atomic.toml"),
+                &self.repo,
+                self.gpg.home.path(),
+            )
+            .args(["--zlib-level", "1", "--no-deltas"])
+            .env("CORRAL_BOOT_BASE", self.base.join("repo"))
+            .env("CORRAL_BOOT_EXTRA", self.extra()),
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v[0]["result"], "committed", "{v}");

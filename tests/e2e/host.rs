@@ -42,12 +42,7 @@ impl Server {
             .replace("keep = 3", "keep = 10");
         let stream = work.path().join("stream.toml");
         std::fs::write(&stream, text).unwrap();
-        std::fs::create_dir_all(&repo).unwrap();
-        run_ok(
-            Command::new("ostree")
-                .arg(format!("--repo={}", repo.display()))
-                .args(["init", "--mode=archive"]),
-        );
+        init_archive_repo(&repo);
         let mirror = Mirror::start(&["--ostree-repo", repo.to_str().unwrap()]);
         Server {
             work,
@@ -111,16 +106,7 @@ impl Server {
     /// `corral compose run` of the stream into the server's repository,
     /// signed with its key; returns the new commit's checksum and version.
     fn run_compose(&self, extra: impl FnOnce(&mut Command)) -> (String, String) {
-        let mut cmd = Command::new(corral_bin());
-        cmd.args(["compose", "run"])
-            .arg(&self.stream)
-            .arg("--repo")
-            .arg(&self.repo)
-            .arg("--json")
-            .current_dir(repo_root())
-            .env("GNUPGHOME", self.gpg.home.path())
-            .env("SOURCE_DATE_EPOCH", "1767225600")
-            .env_remove("RUST_LOG");
+        let mut cmd = compose_run(&self.stream, &self.repo, self.gpg.home.path());
         extra(&mut cmd);
         let out = run_ok(&mut cmd);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -91,6 +91,33 @@ pub fn sample_repos() -> tempfile::TempDir {
 
 /// A scratch directory on a disk-backed filesystem (not tmpfs: trees
 /// carry xattrs and device nodes).
+/// `ostree init --mode=archive` of `repo` (created if missing): the kind
+/// of repository composes write and the mirror serves.
+pub fn init_archive_repo(repo: &Path) {
+    std::fs::create_dir_all(repo).unwrap();
+    run_ok(
+        Command::new("ostree")
+            .arg(format!("--repo={}", repo.display()))
+            .args(["init", "--mode=archive"]),
+    );
+}
+
+/// `corral compose run STREAM --repo REPO --json`, signed with the key in
+/// `gnupghome`, at a fixed SOURCE_DATE_EPOCH; callers add their flags.
+pub fn compose_run(stream: &Path, repo: &Path, gnupghome: &Path) -> Command {
+    let mut cmd = Command::new(corral_bin());
+    cmd.args(["compose", "run"])
+        .arg(stream)
+        .arg("--repo")
+        .arg(repo)
+        .arg("--json")
+        .current_dir(repo_root())
+        .env("GNUPGHOME", gnupghome)
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
 pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("corral-e2e-")
