@@ -101,6 +101,8 @@ case $cmd in
 start)
   [[ -x $GARAGE ]] || { echo "garage.sh: $GARAGE not found (run scripts/setup.sh)" >&2; exit 1; }
   mkdir -p "$dir"
+  # A failed start leaves no node running: the caller has no cluster to stop.
+  trap 'for n in 1 2 3; do stop_node "$n"; done' EXIT
   secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   for n in 1 2 3; do
     for attempt in 1 2 3 4 5; do
@@ -157,6 +159,7 @@ start)
     echo "S3_ACCESS_KEY_ID=$key_id"
     echo "S3_SECRET_ACCESS_KEY=$key_secret"
   } >"$dir/env"
+  trap - EXIT
   ;;
 stop)
   if [[ -n ${3:-} ]]; then
