@@ -15,11 +15,17 @@ GARAGE=${GARAGE:-/var/tmp/corral-tools/bin/garage}
 cmd=${1:?usage: garage.sh start|stop DIR [N]}
 dir=${2:?usage: garage.sh start|stop DIR [N]}
 
-# A loopback port nothing listens on.
+# A loopback port nothing listens on, below the kernel's ephemeral range:
+# a port in that range can be taken by any outgoing connection (or a test's
+# bind to port 0) between this probe and Garage's bind, and a Garage node
+# whose S3 API cannot bind keeps running without it (the replica tests then
+# saw 500s: "Connection refused" on every retry).
 free_port() {
-  local p
+  local p lo=20000 hi
+  hi=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  ((hi > lo + 1000)) || hi=60000
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((lo + RANDOM % (hi - lo)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return
@@ -41,19 +47,13 @@ stop_node() {
   rm -f "$pidfile"
 }
 
-g() { "$GARAGE" -c "$dir/node1/garage.toml" "$@"; }
-
-case $cmd in
-start)
-  [[ -x $GARAGE ]] || { echo "garage.sh: $GARAGE not found (run scripts/setup.sh)" >&2; exit 1; }
-  mkdir -p "$dir"
-  secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  for n in 1 2 3; do
-    node="$dir/node$n"
-    mkdir -p "$node/meta" "$node/data"
-    rpc=$(free_port)
-    s3=$(free_port)
-    cat >"$node/garage.toml" <<EOF
+# Writes node N's config with fresh ports and starts it.
+launch_node() {
+  local n=$1 node="$dir/node$1" rpc s3
+  mkdir -p "$node/meta" "$node/data"
+  rpc=$(free_port)
+  s3=$(free_port)
+  cat >"$node/garage.toml" <<EOF
 metadata_dir = "$node/meta"
 data_dir = "$node/data"
 db_engine = "sqlite"
@@ -69,10 +69,49 @@ api_bind_addr = "127.0.0.1:$s3"
 s3_region = "garage"
 root_domain = ".s3.garage.localhost"
 EOF
-    echo "$s3" >"$node/s3_port"
-    RUST_LOG=${GARAGE_LOG:-warn} "$GARAGE" -c "$node/garage.toml" server \
-      >"$node/log" 2>&1 </dev/null &
-    echo $! >"$node/pid"
+  echo "$s3" >"$node/s3_port"
+  echo "$rpc" >"$node/rpc_port"
+  RUST_LOG=${GARAGE_LOG:-warn} "$GARAGE" -c "$node/garage.toml" server \
+    >"$node/log" 2>&1 </dev/null &
+  echo $! >"$node/pid"
+}
+
+# Whether node N came up listening on both its ports, bound by itself (a
+# bind failure is logged; the process does not exit).
+wait_listening() {
+  local node="$dir/node$1" port
+  for _ in $(seq 100); do
+    grep -q "Address already in use" "$node/log" && return 1
+    kill -0 "$(cat "$node/pid")" 2>/dev/null || return 1
+    for port in "$(cat "$node/s3_port")" "$(cat "$node/rpc_port")"; do
+      if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        sleep 0.1
+        continue 2
+      fi
+    done
+    ! grep -q "Address already in use" "$node/log"
+    return
+  done
+  return 1
+}
+
+g() { "$GARAGE" -c "$dir/node1/garage.toml" "$@"; }
+
+case $cmd in
+start)
+  [[ -x $GARAGE ]] || { echo "garage.sh: $GARAGE not found (run scripts/setup.sh)" >&2; exit 1; }
+  mkdir -p "$dir"
+  # A failed start leaves no node running: the caller has no cluster to stop.
+  trap 'for n in 1 2 3; do stop_node "$n"; done' EXIT
+  secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  for n in 1 2 3; do
+    for attempt in 1 2 3 4 5; do
+      launch_node "$n"
+      wait_listening "$n" && break
+      # Another process took a port first: new ports.
+      stop_node "$n"
+      [[ $attempt == 5 ]] && { echo "garage node $n could not bind its ports:" >&2; cat "$dir/node$n/log" >&2; exit 1; }
+    done
   done
   # Wait for the RPC of every node, then connect them.
   for n in 1 2 3; do
@@ -120,6 +159,7 @@ EOF
     echo "S3_ACCESS_KEY_ID=$key_id"
     echo "S3_SECRET_ACCESS_KEY=$key_secret"
   } >"$dir/env"
+  trap - EXIT
   ;;
 stop)
   if [[ -n ${3:-} ]]; then

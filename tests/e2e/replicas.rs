@@ -76,6 +76,12 @@ impl Garage {
 
 impl Drop for Garage {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            for n in 1..=3 {
+                let log = std::fs::read_to_string(self.dir.path().join(format!("node{n}/log")));
+                eprintln!("--- log of garage node {n}:\n{}", log.unwrap_or_default());
+            }
+        }
         let _ = Command::new("bash")
             .arg(repo_root().join("scripts/garage.sh"))
             .arg("stop")
@@ -163,6 +169,10 @@ impl Replica {
 
 impl Drop for Replica {
     fn drop(&mut self) {
+        // Not every failing step prints the logs (skopeo, curl helpers).
+        if std::thread::panicking() {
+            eprintln!("--- log of replica on port {}:\n{}", self.port, self.log());
+        }
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
                 .arg("-TERM")

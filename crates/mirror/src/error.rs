@@ -129,8 +129,24 @@ impl RegistryError {
 
 impl From<std::io::Error> for RegistryError {
     fn from(e: std::io::Error) -> Self {
-        RegistryError::internal(e)
+        RegistryError::internal(error_chain(&e))
     }
+}
+
+/// `e` and its sources, `: `-separated; a source whose text its parent's
+/// message already includes is left out (object_store errors repeat theirs).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 impl From<crate::storage::StorageError> for RegistryError {
@@ -148,7 +164,7 @@ impl From<crate::storage::StorageError> for RegistryError {
                 RegistryError::new(ErrorCode::DigestInvalid, "digest does not match content")
                     .with_detail(serde_json::json!({"expected": expected, "actual": actual}))
             }
-            S::Io(e) => RegistryError::internal(e),
+            S::Io(e) => RegistryError::internal(error_chain(&e)),
         }
     }
 }
@@ -170,5 +186,40 @@ impl IntoResponse for RegistryError {
             }
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    #[test]
+    fn chain_names_every_cause_once() {
+        let root = Layer {
+            text: "connection reset by peer",
+            source: None,
+        };
+        // object_store style: the middle layer repeats its source's text.
+        let middle = Layer {
+            text: "error sending request",
+            source: Some(Box::new(root)),
+        };
+        let top = Layer {
+            text: "Generic S3 error: error sending request",
+            source: Some(Box::new(middle)),
+        };
+        let e = std::io::Error::other(top);
+        assert_eq!(
+            error_chain(&e),
+            "Generic S3 error: error sending request: connection reset by peer"
+        );
     }
 }
