@@ -62,11 +62,12 @@ fn once(probe: &Probe) -> Result<String, String> {
     };
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: corral-test\r\n\r\n"
-    )
-    .map_err(|e| format!("sending GET {path}: {e}"))?;
+    // one write: `write!` would send the request in pieces, and a server
+    // that answers the first piece and closes turns the rest into EPIPE
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: corral-test\r\n\r\n");
+    s.write_all(request.as_bytes())
+        .map_err(|e| format!("sending GET {path}: {e}"))?;
     let mut head = [0u8; 64];
     let n = s
         .read(&mut head)
@@ -119,10 +120,16 @@ mod tests {
             for s in l.incoming() {
                 let Ok(mut s) = s else { continue };
                 std::thread::spawn(move || {
+                    // the whole request head, then the answer
+                    let mut head = Vec::new();
                     let mut buf = [0u8; 512];
-                    if matches!(s.read(&mut buf), Ok(n) if n > 0) {
-                        let _ = s.write_all(b"HTTP/1.0 204 No Content\r\n\r\n");
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match s.read(&mut buf) {
+                            Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                            _ => return,
+                        }
                     }
+                    let _ = s.write_all(b"HTTP/1.0 204 No Content\r\n\r\n");
                 });
             }
         });
