@@ -4,11 +4,55 @@
 # Docker Engine the tests start themselves.
 #
 #   bash scripts/test.sh [extra args for cargo nextest run]
+#
+# Ends with a one-line timing table of its stages (also when a stage fails,
+# which it names), so a slow or broken set-up on a new machine shows where.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/setup.sh
 source "$here/scripts/setup.sh"
+
+stage_names=()
+stage_secs=()
+stage_now=""
+stage_start=0
+suite_start=$(date +%s)
+# stage NAME: ends the running stage and starts the next one.
+stage() {
+  local now
+  now=$(date +%s)
+  if [ -n "$stage_now" ]; then
+    stage_names+=("$stage_now")
+    stage_secs+=($((now - stage_start)))
+  fi
+  stage_now=$1
+  stage_start=$now
+  [ -n "$1" ] && echo "==> $1"
+  return 0
+}
+timing_table() {
+  local rc=$? i line=""
+  local failed=$stage_now
+  stage ""
+  for i in "${!stage_names[@]}"; do
+    line+="${stage_names[$i]} ${stage_secs[$i]}s | "
+  done
+  echo "timing: ${line}total $(($(date +%s) - suite_start))s"
+  [ "$rc" = 0 ] || echo "test.sh: failed in stage: $failed (exit $rc)" >&2
+  [ -n "${vm_pid:-}" ] && kill "$vm_pid" 2>/dev/null
+  [ -n "${gen:-}" ] && rm -rf "$gen"
+  # The test runner's own summary stays the last line, for whoever reads it.
+  if [ -n "${test_log:-}" ] && [ -f "$test_log" ]; then
+    grep -E '^ *Summary \[|^test result:' "$test_log" | tail -n 1 || true
+    rm -f "$test_log"
+  fi
+  exit "$rc"
+}
+trap timing_table EXIT
+
+stage "setup: Debian packages"
 corral_setup
+stage "setup: VM tools"
 corral_install_vm_tools
 cd "$here"
 
@@ -20,39 +64,42 @@ cd "$here"
 # share a package cache), while garage and the workspace compile.
 vm_log=$(mktemp)
 echo "==> VM images (in the background; log: $vm_log)"
+vm_started=$(date +%s)
 (bash scripts/vm-selinux.sh build && bash tests/fixtures/boot/build-tree.sh) >"$vm_log" 2>&1 &
 vm_pid=$!
-# an early failure must not leave the builds running
-trap 'kill "$vm_pid" 2>/dev/null || true' EXIT
 
+stage "setup: garage"
 corral_install_garage
 
-echo "==> cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "==> cargo clippy"
+stage "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
-echo "==> generated man pages and completions are up to date"
+stage "generated man pages and completions"
 cargo build --locked -p corral
 gen=$(mktemp -d)
-trap 'rm -rf "$gen"; kill "$vm_pid" 2>/dev/null || true' EXIT
 "$CARGO_TARGET_DIR/debug/corral" generate man "$gen/man"
 "$CARGO_TARGET_DIR/debug/corral" generate completions "$gen/completions"
 diff -r "$gen/man" docs/man || { echo "docs/man is stale: run scripts/update-generated.sh" >&2; exit 1; }
 diff -r "$gen/completions" completions || { echo "completions/ is stale: run scripts/update-generated.sh" >&2; exit 1; }
 
-echo "==> waiting for the VM images"
+stage "waiting for the VM images"
 if ! wait "$vm_pid"; then
+  vm_pid=""
   cat "$vm_log" >&2
   echo "building the VM images failed (log above)" >&2
   exit 1
 fi
+vm_pid=""
+echo "    VM images ready $(($(date +%s) - vm_started)) s after they started"
 rm -f "$vm_log"
 
-echo "==> tests"
+stage "tests"
+test_log=$(mktemp)
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --workspace --no-fail-fast "$@"
+  cargo nextest run --locked --workspace --no-fail-fast "$@" 2>&1 | tee "$test_log"
 else
-  cargo test --locked --workspace --no-fail-fast "$@"
+  cargo test --locked --workspace --no-fail-fast "$@" 2>&1 | tee "$test_log"
 fi
