@@ -39,7 +39,7 @@ timing_table() {
   done
   echo "timing: ${line}total $(($(date +%s) - suite_start))s"
   [ "$rc" = 0 ] || echo "test.sh: failed in stage: $failed (exit $rc)" >&2
-  [ -n "${vm_pid:-}" ] && kill "$vm_pid" 2>/dev/null
+  [ -n "${vm_pid:-}" ] && { kill "$vm_pid" 2>/dev/null || true; }
   [ -n "${gen:-}" ] && rm -rf "$gen"
   # The test runner's own summary stays the last line, for whoever reads it.
   if [ -n "${test_log:-}" ] && [ -f "$test_log" ]; then
