@@ -94,6 +94,9 @@ build() {
     echo "$out"
     return 0
   fi
+  # Under the lock no other build is running: temp directories left by a
+  # killed build (or one whose clean-up failed) are of no use.
+  rm -rf "$cache"/.selinux-*.* || echo "vm-selinux: could not remove old temp directories in $cache" >&2
   start=$(date +%s)
   tmp=$(mktemp -d "$cache/.selinux-$k.XXXXXX")
   # The clean-up keeps the script's own exit status: a temp directory that
