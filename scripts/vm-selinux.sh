@@ -102,7 +102,7 @@ build() {
   # The clean-up keeps the script's own exit status: a temp directory that
   # cannot be removed is worth a warning, not a failed build.
   # shellcheck disable=SC2064
-  trap "rc=\$?; umount -R '$tmp/root/proc' '$tmp/root/sys' 2>/dev/null; rm -rf '$tmp' || echo 'vm-selinux: could not remove $tmp' >&2; exit \$rc" EXIT
+  trap "rc=\$?; umount -R '$tmp/root/proc' '$tmp/root/sys' 2>/dev/null || true; rm -rf '$tmp' || echo 'vm-selinux: could not remove $tmp' >&2; exit \$rc" EXIT
   root="$tmp/root"
   echo "vm-selinux: debootstrap bookworm into $root" >&2
   debootstrap --variant=minbase --cache-dir="$cache/debs" \
