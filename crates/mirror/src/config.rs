@@ -135,6 +135,13 @@ pub struct Limits {
     /// Timeout for one upstream request (connect plus headers).
     #[serde(default = "default_upstream_timeout")]
     pub upstream_timeout_secs: u64,
+    /// Free space the storage filesystem keeps in reserve: below it, blob
+    /// uploads are refused with 507 so that manifests and tags of pushes
+    /// under way can still be written, and reads keep working. Unset means
+    /// 256 MiB or 1% of the filesystem, whichever is smaller; 0 turns the
+    /// floor off (a full disk still answers 507). Not checked for `[s3]`.
+    #[serde(default)]
+    pub min_free_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -143,6 +150,7 @@ impl Default for Limits {
             max_manifest_bytes: default_max_manifest(),
             max_upload_bytes: default_max_upload(),
             upstream_timeout_secs: default_upstream_timeout(),
+            min_free_bytes: None,
         }
     }
 }

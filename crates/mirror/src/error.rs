@@ -25,6 +25,8 @@ pub enum ErrorCode {
     Internal,
     Unavailable,
     BadGateway,
+    /// The disk is full or below the free-space floor (507).
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -48,6 +50,10 @@ impl ErrorCode {
             ErrorCode::Internal => "UNKNOWN",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::BadGateway => "UNAVAILABLE",
+            // The spec has no code for this; clients (docker, containers/
+            // image) parse any unlisted code as UNKNOWN anyway, so the 507
+            // status and the message carry the meaning.
+            ErrorCode::InsufficientStorage => "UNKNOWN",
         }
     }
 
@@ -71,6 +77,7 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }
@@ -122,6 +129,16 @@ impl RegistryError {
         RegistryError::new(ErrorCode::Internal, "internal server error")
     }
 
+    /// Out of space: logged with its cause (which names paths), answered
+    /// 507 with a message that does not.
+    pub fn insufficient_storage(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "insufficient storage");
+        RegistryError::new(
+            ErrorCode::InsufficientStorage,
+            "insufficient storage: the registry is out of disk space, try again later",
+        )
+    }
+
     pub fn status_code(&self) -> StatusCode {
         self.status.unwrap_or(self.code.status())
     }
@@ -129,7 +146,7 @@ impl RegistryError {
 
 impl From<std::io::Error> for RegistryError {
     fn from(e: std::io::Error) -> Self {
-        RegistryError::internal(error_chain(&e))
+        crate::storage::StorageError::from(e).into()
     }
 }
 
@@ -164,6 +181,16 @@ impl From<crate::storage::StorageError> for RegistryError {
                 RegistryError::new(ErrorCode::DigestInvalid, "digest does not match content")
                     .with_detail(serde_json::json!({"expected": expected, "actual": actual}))
             }
+            S::InsufficientStorage(cause) => RegistryError::insufficient_storage(cause),
+            S::UploadBody(e) => {
+                tracing::warn!(error = %error_chain(&e), "upload body interrupted");
+                RegistryError::new(ErrorCode::BlobUploadInvalid, "upload body interrupted")
+            }
+            S::UploadTooLarge { limit } => RegistryError::new(
+                ErrorCode::SizeInvalid,
+                format!("upload exceeds the size limit of {limit} bytes"),
+            )
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             S::Io(e) => RegistryError::internal(error_chain(&e)),
         }
     }
@@ -191,7 +218,45 @@ impl IntoResponse for RegistryError {
 
 #[cfg(test)]
 mod tests {
-    use super::error_chain;
+    use super::{error_chain, RegistryError};
+    use crate::storage::StorageError;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    async fn answer(e: StorageError) -> (StatusCode, serde_json::Value) {
+        let resp = RegistryError::from(e).into_response();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn full_disk_is_507_with_a_spec_body_and_no_paths() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        for e in [
+            StorageError::from(enospc),
+            StorageError::InsufficientStorage("writing /srv/mirror/tmp/x: no space".into()),
+        ] {
+            let (status, body) = answer(e).await;
+            assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+            assert_eq!(body["errors"][0]["code"], "UNKNOWN");
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert!(message.starts_with("insufficient storage"), "{message}");
+            assert!(!message.contains("/srv"), "internal paths stay in the log");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_client_body_breaking_off_is_400() {
+        let body = StorageError::UploadBody(std::io::Error::other("connection reset"));
+        assert_eq!(answer(body).await.0, StatusCode::BAD_REQUEST);
+        let eio = StorageError::from(std::io::Error::from_raw_os_error(5));
+        assert_eq!(answer(eio).await.0, StatusCode::INTERNAL_SERVER_ERROR);
+        let big = StorageError::UploadTooLarge { limit: 4 };
+        assert_eq!(answer(big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("{text}")]

@@ -111,7 +111,8 @@ async fn handle(app: &Arc<App>, path: &str, req: Request) -> Result<Response, Re
         Ok(false) => return Ok((StatusCode::CONFLICT, "signature exists\n").into_response()),
         Err(e) => {
             tracing::error!(error = %e, repo = %repo, hex = %hex, n, "writing signature");
-            return Err(RegistryError::new(ErrorCode::Internal, "internal error"));
+            // A full disk is 507 here too; anything else a generic 500.
+            return Err(e.into());
         }
     }
     tracing::info!(repo = repo.as_str(), bytes = len, "signature stored");

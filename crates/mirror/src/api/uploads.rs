@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody as _};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
@@ -87,18 +87,41 @@ async fn check_session(app: &Arc<App>, repo: &RepoName, id: &str) -> Result<u64>
     }
 }
 
-fn append_error(e: StorageError) -> RegistryError {
-    match e {
-        StorageError::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
-            RegistryError::new(ErrorCode::SizeInvalid, "upload exceeds the size limit")
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        }
-        StorageError::Io(io) => {
-            tracing::warn!(error = %io, "upload body interrupted");
-            RegistryError::new(ErrorCode::BlobUploadInvalid, "upload body interrupted")
-        }
-        e => e.into(),
+/// Refuses new blob data when free space is below `[limits] min_free_bytes`
+/// (507), before the disk is actually full.
+async fn check_floor(app: &App) -> Result<()> {
+    if let Some(space) = app.store.free_space().await? {
+        crate::storage::space::check_floor(
+            space,
+            app.config.limits.min_free_bytes,
+            &app.config.storage,
+        )?;
     }
+    Ok(())
+}
+
+/// Whether a request body may carry data (a bodiless final PUT commits what
+/// is there and needs no new space).
+fn has_data(body: &Body) -> bool {
+    body.size_hint().upper() != Some(0)
+}
+
+/// A session that ran out of space ends: its partial data would otherwise
+/// keep the disk full, and a 507 is not something a client resumes from.
+async fn end_if_out_of_space(app: &App, id: &str, e: RegistryError) -> RegistryError {
+    if e.code == ErrorCode::InsufficientStorage {
+        match app.store.upload_cancel(id).await {
+            Ok(()) => {
+                app.metrics.uploads_active.fetch_sub(1, Relaxed);
+                tracing::info!(upload = id, "upload session ended: out of space");
+            }
+            Err(StorageError::UploadUnknown) => {}
+            Err(c) => {
+                tracing::error!(upload = id, error = %c, "removing a session that ran out of space")
+            }
+        }
+    }
+    e
 }
 
 pub(super) async fn start(
@@ -124,6 +147,7 @@ pub(super) async fn start(
         // Not mountable: fall back to a fresh session (202).
     }
     let digest = parse_digest_param(query)?;
+    check_floor(app).await?;
     let id = app.store.upload_start(repo).await?;
     app.metrics.uploads_started.fetch_add(1, Relaxed);
     let Some(d) = digest else {
@@ -139,8 +163,7 @@ pub(super) async fn start(
                 body_stream(app, body),
                 app.config.limits.max_upload_bytes,
             )
-            .await
-            .map_err(append_error)?
+            .await?
             .map_err(|_| RegistryError::internal("fresh upload session not at offset 0"))?;
         app.store.upload_finish(&id, &d).await?;
         Ok::<_, RegistryError>(())
@@ -200,6 +223,9 @@ async fn append(
         }
     }
     let start = range.map(|(a, _)| a);
+    if has_data(&body) {
+        check_floor(app).await?;
+    }
     match app
         .store
         .upload_append(
@@ -208,8 +234,7 @@ async fn append(
             body_stream(app, body),
             app.config.limits.max_upload_bytes,
         )
-        .await
-        .map_err(append_error)?
+        .await?
     {
         Ok(o) => Ok(o),
         Err(expected) => Err(
@@ -228,7 +253,10 @@ pub(super) async fn patch(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let offset = append(app, repo, id, headers, body).await?;
+    let offset = match append(app, repo, id, headers, body).await {
+        Ok(o) => o,
+        Err(e) => return Err(end_if_out_of_space(app, id, e).await),
+    };
     session_response(StatusCode::ACCEPTED, repo, id, offset)
 }
 
@@ -243,8 +271,15 @@ pub(super) async fn finish(
     let d = parse_digest_param(query)?
         .ok_or_else(|| RegistryError::new(ErrorCode::DigestInvalid, "digest parameter required"))?;
     // A final chunk may come with the PUT.
-    append(app, repo, id, headers, body).await?;
-    app.store.upload_finish(id, &d).await?;
+    let committed = async {
+        append(app, repo, id, headers, body).await?;
+        app.store.upload_finish(id, &d).await?;
+        Ok::<_, RegistryError>(())
+    }
+    .await;
+    if let Err(e) = committed {
+        return Err(end_if_out_of_space(app, id, e).await);
+    }
     app.store.link_blob(repo, &d).await?;
     app.metrics.uploads_completed.fetch_add(1, Relaxed);
     app.metrics.uploads_active.fetch_sub(1, Relaxed);

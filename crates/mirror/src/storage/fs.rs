@@ -23,11 +23,12 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncSeekExt;
 
+use super::durable;
 use super::upload::UploadState;
 use super::{
-    BlobReader, ByteStream, ResolvedManifest, Result, StagedBlob, Storage, StorageError,
+    BlobReader, ByteStream, FreeSpace, ResolvedManifest, Result, StagedBlob, Storage, StorageError,
     StoredManifest, UploadStatus,
 };
 use crate::name::{Digest, Reference, RepoName};
@@ -81,45 +82,41 @@ impl FsStorage {
         self.root.join("tmp").join(random_id())
     }
 
-    /// Writes a small file atomically (temp file, fsync, rename).
-    async fn write_atomic(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let tmp = self.tmp_path();
-        let mut f = tokio::fs::File::create(&tmp).await?;
-        f.write_all(data).await?;
-        f.sync_all().await?;
-        drop(f);
-        tokio::fs::rename(&tmp, path).await
+    /// Writes a small metadata file (link, tag, referrer) atomically and
+    /// durably; identical content is only touched, so it needs no space.
+    async fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
+        let (tmp, dest, data) = (self.tmp_path(), path.to_path_buf(), data.to_vec());
+        blocking(move || durable::replace_if_changed(&tmp, &dest, &data).map(drop)).await
     }
 
-    /// Moves a complete, fsynced file to its digest's place.
-    pub(super) async fn install_blob(&self, from: &Path, d: &Digest) -> io::Result<()> {
-        let dest = self.blob_path(d);
-        let dir = dest.parent().expect("blob path has a parent");
-        tokio::fs::create_dir_all(dir).await?;
-        if tokio::fs::try_exists(&dest).await? {
-            // Same content already there. Refresh its mtime so a GC racing
-            // this push sees it as young and keeps it.
-            let _ = tokio::fs::remove_file(from).await;
-            let dest2 = dest.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                std::fs::File::options()
-                    .append(true)
-                    .open(dest2)?
-                    .set_modified(SystemTime::now())
-            })
-            .await;
-            return Ok(());
-        }
-        tokio::fs::rename(from, &dest).await?;
-        // Make the rename durable.
-        let dir = dir.to_path_buf();
-        tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
-            .await
-            .map_err(io::Error::other)??;
-        Ok(())
+    /// Moves a complete, fsynced, verified file of `size` bytes to `d`'s
+    /// place. A blob already there is kept when it has that size (its mtime
+    /// refreshed, so a GC racing this push sees it as young); a damaged one,
+    /// such as the empty file an earlier version left on a full disk, is
+    /// replaced instead of trusted. On error `from` is removed.
+    pub(super) async fn install_blob(&self, from: &Path, d: &Digest, size: u64) -> Result<()> {
+        let (from, dest) = (from.to_path_buf(), self.blob_path(d));
+        blocking(move || {
+            match std::fs::metadata(&dest) {
+                Ok(m) if m.len() == size => {
+                    let _ = std::fs::remove_file(&from);
+                    return durable::touch(&dest);
+                }
+                Ok(m) => tracing::warn!(
+                    path = %dest.display(),
+                    stored = m.len(),
+                    expected = size,
+                    "stored blob has the wrong size; replacing it"
+                ),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    let _ = std::fs::remove_file(&from);
+                    return Err(durable::error_at("reading", &dest, e));
+                }
+            }
+            durable::rename_into_place(&from, &dest)
+        })
+        .await
     }
 
     async fn exists(path: &Path) -> io::Result<bool> {
@@ -150,6 +147,13 @@ impl FsStorage {
         out.sort();
         Ok(out)
     }
+}
+
+/// Runs blocking filesystem work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)?
 }
 
 fn digests(names: Vec<(String, SystemTime)>) -> Vec<(Digest, SystemTime)> {
@@ -199,12 +203,26 @@ impl Storage for FsStorage {
                     .await
                     .map_err(io::Error::other)?
             };
-            let tmp = self.tmp_path();
-            let mut f = tokio::fs::File::create(&tmp).await?;
-            f.write_all(&data).await?;
-            f.sync_all().await?;
-            drop(f);
-            self.install_blob(&tmp, &d).await?;
+            let (tmp, dest) = (self.tmp_path(), self.blob_path(&d));
+            blocking(move || {
+                // These are small (manifests): a stored copy is compared
+                // byte for byte, and only rewritten when it differs.
+                match std::fs::metadata(&dest) {
+                    Ok(m) if m.len() == data.len() as u64 => match std::fs::read(&dest) {
+                        Ok(old) if old == data => return durable::touch(&dest),
+                        Ok(_) => {}
+                        Err(e) => return Err(durable::error_at("reading", &dest, e)),
+                    },
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(durable::error_at("reading", &dest, e)),
+                }
+                if dest.exists() {
+                    tracing::warn!(path = %dest.display(), "stored blob is damaged; replacing it");
+                }
+                durable::replace_file(&tmp, &dest, &data)
+            })
+            .await?;
             Ok(d)
         }
         .boxed()
@@ -226,15 +244,22 @@ impl Storage for FsStorage {
     ) -> BoxFuture<'a, Result<()>> {
         async move {
             let p = staged.clone();
-            let actual = tokio::task::spawn_blocking(move || -> io::Result<String> {
-                let mut f = std::fs::File::open(&p)?;
-                f.sync_all()?;
+            let hashed = blocking(move || {
+                let at = |e| durable::error_at("syncing", &p, e);
+                let mut f = std::fs::File::open(&p).map_err(at)?;
+                f.sync_all().map_err(at)?;
                 let mut h = Sha256::new();
-                io::copy(&mut f, &mut h)?;
-                Ok(hex::encode(h.finalize()))
+                let size = io::copy(&mut f, &mut h).map_err(at)?;
+                Ok((hex::encode(h.finalize()), size))
             })
-            .await
-            .map_err(io::Error::other)??;
+            .await;
+            let (actual, size) = match hashed {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = tokio::fs::remove_file(&staged).await;
+                    return Err(e);
+                }
+            };
             if actual != expected.hex() {
                 let _ = tokio::fs::remove_file(&staged).await;
                 return Err(StorageError::DigestMismatch {
@@ -242,8 +267,7 @@ impl Storage for FsStorage {
                     actual: format!("sha256:{actual}"),
                 });
             }
-            self.install_blob(&staged, expected).await?;
-            Ok(())
+            self.install_blob(&staged, expected, size).await
         }
         .boxed()
     }
@@ -272,7 +296,8 @@ impl Storage for FsStorage {
         async move {
             let p = self.repo_dir(repo).join("_blobs").join(d.hex());
             if !Self::exists(&p).await? {
-                self.write_atomic(&p, b"").await?;
+                let tmp = self.tmp_path();
+                blocking(move || durable::replace_file(&tmp, &p, b"")).await?;
             }
             Ok(())
         }
@@ -311,6 +336,8 @@ impl Storage for FsStorage {
     ) -> BoxFuture<'a, Result<Digest>> {
         async move {
             let d = self.put_blob(body).await?;
+            // The link only after the content is durable: a crash between the
+            // two leaves an unreferenced blob (for GC), never a dangling link.
             self.write_atomic(
                 &self.repo_dir(repo).join("_manifests").join(d.hex()),
                 media_type.as_bytes(),
@@ -638,15 +665,19 @@ impl Storage for FsStorage {
             // hard_link is the atomic create-if-absent.
             let dir = crate::lookaside::signature_dir(&self.root, repo.as_str(), hex);
             let tmp = dir.join(format!(".tmp-{}", random_id()));
-            tokio::fs::create_dir_all(&dir).await?;
-            tokio::fs::write(&tmp, &data).await?;
-            let linked = tokio::fs::hard_link(&tmp, dir.join(format!("signature-{n}"))).await;
-            let _ = tokio::fs::remove_file(&tmp).await;
-            match linked {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-                Err(e) => Err(e.into()),
-            }
+            let dest = dir.join(format!("signature-{n}"));
+            blocking(move || {
+                durable::create_dirs(&dir)?;
+                durable::write_new(&tmp, &data)?;
+                let linked = std::fs::hard_link(&tmp, &dest);
+                let _ = std::fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => durable::sync_dir(&dir).map(|()| true),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(durable::error_at("linking", &dest, e)),
+                }
+            })
+            .await
         }
         .boxed()
     }
@@ -675,6 +706,16 @@ impl Storage for FsStorage {
 
     fn upload_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
         self.upload_cancel_impl(id).boxed()
+    }
+
+    fn free_space(&self) -> BoxFuture<'_, Result<Option<FreeSpace>>> {
+        let root = self.root.clone();
+        blocking(move || {
+            FreeSpace::of(&root)
+                .map(Some)
+                .map_err(|e| durable::error_at("statvfs", &root, e))
+        })
+        .boxed()
     }
 
     fn leftover_temp_files(&self) -> BoxFuture<'_, Result<Vec<PathBuf>>> {

@@ -4,12 +4,16 @@
 //! the configuration.
 //!
 //! Every method that makes content visible does so atomically and only after
-//! the content is verified: a crash never leaves a partial blob under its
-//! digest.
+//! the content is verified and durable: a crash never leaves a partial blob
+//! under its digest, and a write that fails (a full disk above all) returns
+//! an error and leaves what was there before. [`space`] holds the free-space
+//! floor below which new blob data is refused.
 
+mod durable;
 mod fs;
 mod open;
 mod s3;
+pub mod space;
 mod upload;
 
 use std::io;
@@ -24,6 +28,7 @@ use tokio::io::AsyncRead;
 pub use fs::FsStorage;
 pub use open::open;
 pub use s3::{ObjectBackend, S3Storage};
+pub use space::FreeSpace;
 
 use crate::name::{Digest, RepoName};
 
@@ -44,8 +49,28 @@ pub enum StorageError {
     UploadUnknown,
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: String, actual: String },
+    /// The disk (or quota) is full, or free space is below the floor; what
+    /// was being written is not stored and nothing that was there changed.
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
+    /// The client's upload body broke off (its fault, unlike a failed write).
+    #[error("upload body interrupted: {0}")]
+    UploadBody(#[source] io::Error),
+    #[error("upload exceeds the size limit of {limit} bytes")]
+    UploadTooLarge { limit: u64 },
     #[error(transparent)]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+impl From<io::Error> for StorageError {
+    /// Out of space is its own error wherever it comes from.
+    fn from(e: io::Error) -> Self {
+        if durable::is_out_of_space(&e) {
+            StorageError::InsufficientStorage(e.to_string())
+        } else {
+            StorageError::Io(e)
+        }
+    }
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -236,6 +261,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Verifies the upload hashes to `expected` and commits it as a blob.
     fn upload_finish<'a>(&'a self, id: &'a str, expected: &'a Digest) -> BoxFuture<'a, Result<()>>;
     fn upload_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Free space where new content would be written, for the floor check;
+    /// `None` when the backend cannot tell (an S3 bucket).
+    fn free_space(&self) -> BoxFuture<'_, Result<Option<FreeSpace>>> {
+        Box::pin(async { Ok(None) })
+    }
 
     /// Files left behind by interrupted writes (reported by fsck).
     fn leftover_temp_files(&self) -> BoxFuture<'_, Result<Vec<std::path::PathBuf>>>;

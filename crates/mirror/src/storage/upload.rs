@@ -2,6 +2,11 @@
 //! directory `uploads/<id>/` holding the repository name and the data received
 //! so far; the running hash lives in memory and is rebuilt by re-hashing the
 //! data after a restart.
+//!
+//! A chunk is accounted (offset, hash) only once its write has succeeded,
+//! and a PATCH is answered only after the data is fsynced. When a write
+//! fails the in-memory state is dropped, so it is rebuilt from what is
+//! really on disk; a full disk ends the session (see `api::uploads`).
 
 use std::io;
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::durable;
 use super::fs::{random_id, FsStorage};
 use super::{ByteStream, Result, StorageError, UploadStatus};
 use crate::name::{Digest, RepoName};
@@ -49,12 +55,28 @@ impl FsStorage {
             .clone())
     }
 
+    /// Forgets the in-memory state of a session, so the next request
+    /// rebuilds it from the data on disk.
+    fn forget(&self, id: &str) {
+        self.uploads.lock().expect("uploads lock").remove(id);
+    }
+
     pub(super) async fn upload_start_impl(&self, repo: &RepoName) -> Result<String> {
         let id = random_id();
         let dir = self.upload_dir(&id).expect("valid id");
-        tokio::fs::create_dir_all(&dir).await?;
-        tokio::fs::File::create(dir.join("data")).await?;
-        tokio::fs::write(dir.join("repo"), repo.as_str()).await?;
+        let (d, name, tmp) = (dir.clone(), repo.to_string(), self.tmp_path());
+        let created = tokio::task::spawn_blocking(move || {
+            durable::create_dirs(&d)?;
+            durable::write_new(&d.join("data"), b"")?;
+            // `repo` last: a session without it is unknown, never half-made.
+            durable::replace_file(&tmp, &d.join("repo"), name.as_bytes())
+        })
+        .await
+        .map_err(io::Error::other)?;
+        if let Err(e) = created {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(e);
+        }
         let state = UploadState {
             repo: repo.clone(),
             offset: 0,
@@ -91,33 +113,47 @@ impl FsStorage {
             }
         }
         let dir = self.upload_dir(id).ok_or(StorageError::UploadUnknown)?;
+        let path = dir.join("data");
         let mut f = tokio::fs::OpenOptions::new()
             .append(true)
-            .open(dir.join("data"))
-            .await?;
+            .open(&path)
+            .await
+            .map_err(|e| durable::error_at("opening", &path, e))?;
         let mut result = Ok(());
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
-                    result = Err(e);
+                    result = Err(StorageError::UploadBody(e));
                     break;
                 }
             };
             if s.offset + chunk.len() as u64 > limit {
-                result = Err(io::Error::new(
-                    io::ErrorKind::FileTooLarge,
-                    "upload exceeds the size limit",
-                ));
+                result = Err(StorageError::UploadTooLarge { limit });
                 break;
             }
-            f.write_all(&chunk).await?;
+            // tokio's File reports a failed write only on the next call:
+            // flush, so the chunk is on disk before it is accounted.
+            let written = async {
+                f.write_all(&chunk).await?;
+                f.flush().await
+            }
+            .await;
+            if let Err(e) = written {
+                self.forget(id);
+                return Err(durable::error_at("writing", &path, e));
+            }
             if let Some(h) = s.hasher.as_mut() {
                 h.update(&chunk);
             }
             s.offset += chunk.len() as u64;
         }
-        f.flush().await?;
+        // What was received is kept, even from an interrupted body (the
+        // client may resume), and durable before anything is acknowledged.
+        if let Err(e) = f.sync_data().await {
+            self.forget(id);
+            return Err(durable::error_at("syncing", &path, e));
+        }
         result?;
         Ok(Ok(s.offset))
     }
@@ -127,6 +163,22 @@ impl FsStorage {
         let mut s = s.lock().await;
         let dir = self.upload_dir(id).ok_or(StorageError::UploadUnknown)?;
         let data = dir.join("data");
+        let on_disk = tokio::fs::metadata(&data)
+            .await
+            .map_err(|e| durable::error_at("reading", &data, e))?
+            .len();
+        if on_disk != s.offset {
+            // Never trust a running hash over bytes that are not there.
+            tracing::warn!(
+                upload = id,
+                on_disk,
+                offset = s.offset,
+                "upload data differs from its record; re-hashing"
+            );
+            s.offset = on_disk;
+            s.hasher = None;
+        }
+        let size = s.offset;
         let actual = match s.hasher.clone() {
             Some(h) => hex::encode(h.finalize()),
             None => {
@@ -148,11 +200,20 @@ impl FsStorage {
                 actual: format!("sha256:{actual}"),
             });
         }
-        tokio::fs::File::open(&data).await?.sync_all().await?;
-        self.install_blob(&data, expected).await?;
+        let p = data.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| durable::error_at("syncing", &p, e))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let installed = self.install_blob(&data, expected, size).await;
+        // Installed or not, the data file is gone (moved, or removed on
+        // error): the session cannot go on.
         let _ = tokio::fs::remove_dir_all(&dir).await;
-        self.uploads.lock().expect("uploads lock").remove(id);
-        Ok(())
+        self.forget(id);
+        installed
     }
 
     pub(super) async fn upload_cancel_impl(&self, id: &str) -> Result<()> {

@@ -2,6 +2,7 @@
 //! `tower::ServiceExt::oneshot`, plus tiny OCI content builders.
 #![allow(dead_code)]
 
+pub mod tmpfs;
 pub mod tools;
 
 use std::sync::Arc;
@@ -72,10 +73,20 @@ impl Registry {
     }
 
     pub fn with(edit: impl FnOnce(&mut Config)) -> Registry {
+        Self::with_storage(None, edit)
+    }
+
+    /// A registry whose storage root is `storage` (a temp dir when `None`).
+    pub fn with_storage(
+        storage: Option<&std::path::Path>,
+        edit: impl FnOnce(&mut Config),
+    ) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
             listen: "127.0.0.1:5000".parse().unwrap(),
-            storage: dir.path().join("storage"),
+            storage: storage
+                .map(|s| s.to_path_buf())
+                .unwrap_or_else(|| dir.path().join("storage")),
             ..Default::default()
         };
         config.auth.htpasswd = Some(write_htpasswd(dir.path()));

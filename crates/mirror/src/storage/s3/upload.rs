@@ -202,15 +202,12 @@ impl S3Storage {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
-                    result = Err(e);
+                    result = Err(StorageError::UploadBody(e));
                     break;
                 }
             };
             if received + chunk.len() as u64 > limit {
-                result = Err(io::Error::new(
-                    io::ErrorKind::FileTooLarge,
-                    "upload exceeds the size limit",
-                ));
+                result = Err(StorageError::UploadTooLarge { limit });
                 break;
             }
             received += chunk.len() as u64;
