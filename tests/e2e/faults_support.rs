@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corral_e2e::{corral_bin, layout_manifest_digest};
+use corral_e2e::{corral_bin, layout_manifest_digest, require_tool, run_ok};
 use sha2::Digest as _;
 
 use crate::mirror_support::{free_port, http_get, Skopeo};
@@ -129,6 +129,8 @@ struct TagState {
 #[derive(Debug, Default)]
 pub struct Ledger {
     tags: Mutex<BTreeMap<String, TagState>>,
+    /// Why pushes failed, as skopeo said it (for the report).
+    failures: Mutex<Vec<String>>,
 }
 
 impl Ledger {
@@ -141,6 +143,26 @@ impl Ledger {
         } else {
             st.candidates.push(image);
         }
+    }
+
+    /// A few distinct reasons pushes failed, with how often each came.
+    pub fn failure_summary(&self) -> String {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for f in self.failures.lock().unwrap().iter() {
+            // skopeo's last `msg="…"`, without the varying digests and ports.
+            let msg = f.rsplit("msg=").next().unwrap_or(f);
+            let key: String = msg
+                .split_whitespace()
+                .filter(|w| !w.contains("sha256:") && !w.contains("127.0.0.1"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            *counts.entry(key.chars().take(160).collect()).or_default() += 1;
+        }
+        counts
+            .iter()
+            .map(|(m, n)| format!("  {n}x {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn acknowledged(&self) -> usize {
@@ -162,6 +184,20 @@ impl Ledger {
             .map(|(r, s)| (r.clone(), s.candidates.last().unwrap().clone()))
             .collect()
     }
+}
+
+/// The credentials of [`htpasswd`]'s one user.
+pub const CREDS: &str = "user:pass";
+
+/// Writes `dir/htpasswd` with the user of [`CREDS`] (bcrypt, as the mirror
+/// needs) and returns its path: without users the mirror refuses pushes.
+pub fn htpasswd(dir: &Path) -> PathBuf {
+    require_tool("htpasswd");
+    let (user, pass) = CREDS.split_once(':').unwrap();
+    let entry = run_ok(Command::new("htpasswd").args(["-Bbn", user, pass])).stdout;
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, entry).unwrap();
+    path
 }
 
 /// Pushes `image` to `docker://{host}/{reference}`; `Err` holds skopeo's
@@ -200,9 +236,12 @@ pub fn push_recorded(
     reference: &str,
     creds: Option<&str>,
 ) -> bool {
-    let ok = push(skopeo, image, host, reference, creds).is_ok();
-    ledger.record(reference, image.clone(), ok);
-    ok
+    let pushed = push(skopeo, image, host, reference, creds);
+    ledger.record(reference, image.clone(), pushed.is_ok());
+    if let Err(e) = &pushed {
+        ledger.failures.lock().unwrap().push(e.clone());
+    }
+    pushed.is_ok()
 }
 
 /// Pulls `reference` from `host` into a fresh layout under `work` and
@@ -413,14 +452,17 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// `corral mirror serve --listen 127.0.0.1:PORT --storage STORAGE EXTRA…`,
-    /// logging to `dir/mirror.log`.
+    /// `corral mirror serve --listen 127.0.0.1:PORT --storage STORAGE
+    /// --htpasswd … EXTRA…` (pushes with [`CREDS`]), logging to
+    /// `dir/mirror.log`.
     pub fn on_storage(dir: &Path, storage: &Path, extra: &[&str]) -> Serve {
         let port = free_port();
         let mut args: Vec<OsString> = ["serve", "--listen"].map(OsString::from).to_vec();
         args.push(format!("127.0.0.1:{port}").into());
         args.push("--storage".into());
         args.push(storage.into());
+        args.push("--htpasswd".into());
+        args.push(htpasswd(dir).into());
         args.extend(extra.iter().map(OsString::from));
         Serve::start(dir.join("mirror.log"), port, args)
     }
@@ -462,6 +504,7 @@ impl Serve {
             .arg("mirror")
             .args(&self.args)
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -494,10 +537,13 @@ impl Serve {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The last `n` lines of the log, for failure messages.
+    /// The last `n` warnings and errors of the log, for failure messages.
     pub fn log_tail(&self, n: usize) -> String {
         let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 }

@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 
 use corral_e2e::{layout_manifest_digest, repo_root, require_tool, run_ok, scratch};
 use faults_support::{
-    assert_no_problems, bytes_from, corral_mirror, empty_files, fsck_problems, push, push_recorded,
-    sha256_hex, status_of, verify_ledger, Image, Ledger, Serve,
+    assert_no_problems, bytes_from, corral_mirror, empty_files, fsck_problems, htpasswd, push,
+    push_recorded, sha256_hex, status_of, verify_ledger, Image, Ledger, Serve, CREDS,
 };
 use lying_upstream::{lied_digest, LyingUpstream, LIAR_REPOS};
 use mirror_support::Skopeo;
@@ -48,7 +48,7 @@ use mirror_support::Skopeo;
 /// Concurrent pushes while a fault is injected.
 const PUSHERS: usize = 20;
 /// Rounds of kill -9 and restart.
-const KILL_ROUNDS: usize = 3;
+const KILL_ROUNDS: usize = 5;
 /// Rounds of concurrent pushes with gc looping (filesystem storage).
 const GC_ROUNDS: usize = 3;
 /// Pushes per pusher and round while gc loops.
@@ -148,21 +148,27 @@ fn acknowledged_pushes_survive_kill_9_during_concurrent_pushes() {
             &base,
         );
         let acked = AtomicUsize::new(0);
+        let finished = AtomicUsize::new(0);
         // Kill earlier or later from round to round: after the first
         // acknowledged push, then after a quarter, then half of them.
         let kill_after = (round * PUSHERS / (2 * KILL_ROUNDS.max(2) - 2)).max(1);
         std::thread::scope(|s| {
             for (i, image) in batch.iter().enumerate() {
-                let (ledger, skopeo, host, acked) = (&ledger, &skopeo, &host, &acked);
+                let (ledger, skopeo, host) = (&ledger, &skopeo, &host);
+                let (acked, finished) = (&acked, &finished);
                 s.spawn(move || {
                     let reference = format!("faults/kill{i}:r{round}");
-                    if push_recorded(ledger, skopeo, image, host, &reference, None) {
+                    if push_recorded(ledger, skopeo, image, host, &reference, Some(CREDS)) {
                         acked.fetch_add(1, Ordering::SeqCst);
                     }
+                    finished.fetch_add(1, Ordering::SeqCst);
                 });
             }
             let deadline = Instant::now() + Duration::from_secs(120);
-            while acked.load(Ordering::SeqCst) < kill_after && Instant::now() < deadline {
+            while acked.load(Ordering::SeqCst) < kill_after
+                && finished.load(Ordering::SeqCst) < PUSHERS
+                && Instant::now() < deadline
+            {
                 std::thread::sleep(Duration::from_millis(5));
             }
             mirror.kill9();
@@ -183,7 +189,7 @@ fn acknowledged_pushes_survive_kill_9_during_concurrent_pushes() {
         "{} acknowledged, {interrupted} interrupted over {KILL_ROUNDS} rounds",
         ledger.acknowledged()
     );
-    eprintln!("kill -9: {summary}");
+    eprintln!("kill -9: {summary}\n{}", ledger.failure_summary());
     assert!(ledger.acknowledged() > 0, "no push was acknowledged");
     assert_no_problems("kill -9", &summary, &problems, &mirror.log_tail(40));
 }
@@ -219,7 +225,7 @@ fn gc_during_pushes(name: &str, graces: &[Option<u64>]) {
                     s.spawn(move || {
                         for (k, image) in mine.iter().enumerate() {
                             let reference = format!("faults/gc{i}:r{round}-{k}");
-                            push_recorded(ledger, skopeo, image, host, &reference, None);
+                            push_recorded(ledger, skopeo, image, host, &reference, Some(CREDS));
                         }
                     })
                 })
@@ -246,7 +252,7 @@ fn gc_during_pushes(name: &str, graces: &[Option<u64>]) {
         gc.runs,
         gc.blobs_deleted
     );
-    eprintln!("{name}: {summary}");
+    eprintln!("{name}: {summary}\n{}", ledger.failure_summary());
     assert!(ledger.acknowledged() > 0, "no push was acknowledged");
     assert!(gc.runs >= GC_ROUNDS, "gc ran only {} times", gc.runs);
     assert_no_problems(name, &summary, &problems, &mirror.log_tail(40));
@@ -290,10 +296,7 @@ impl Garage {
     /// A mirror config on node `node`'s S3 API listening on `port`, pushes
     /// allowed to `user:pass`.
     fn mirror_config(&self, dir: &Path, node: u8, port: u16) -> PathBuf {
-        require_tool("htpasswd");
-        let htpasswd = dir.join("htpasswd");
-        let entry = run_ok(Command::new("htpasswd").args(["-Bbn", "user", "pass"])).stdout;
-        std::fs::write(&htpasswd, entry).unwrap();
+        let htpasswd = htpasswd(dir);
         let config = dir.join("mirror.toml");
         std::fs::write(
             &config,
@@ -346,7 +349,7 @@ fn gc_on_the_shared_bucket_during_pushes_to_two_replicas() {
     let gc_config = garage.mirror_config(&gc_dir, 3, mirror_support::free_port());
     let target: Vec<OsString> = vec!["--config".into(), gc_config.into()];
     let (host_a, host_b) = (a.host(), b.host());
-    let creds = Some("user:pass");
+    let creds = Some(CREDS);
     let base = bytes_from(13, BASE_BYTES);
     let ledger = Ledger::default();
     let mut gc = GcStats::default();
@@ -405,7 +408,7 @@ fn gc_on_the_shared_bucket_during_pushes_to_two_replicas() {
         gc.runs,
         gc.blobs_deleted
     );
-    eprintln!("s3 gc: {summary}");
+    eprintln!("s3 gc: {summary}\n{}", ledger.failure_summary());
     assert!(ledger.acknowledged() > 0, "no push was acknowledged");
     let tails = format!("{}\n--- replica B:\n{}", a.log_tail(30), b.log_tail(30));
     assert_no_problems("gc on the shared bucket", &summary, &problems, &tails);
@@ -475,7 +478,7 @@ fn a_full_disk_loses_nothing_acknowledged() {
     let first = images(work.path(), "disk-first-", 1, 4, &base);
     for (i, image) in first.iter().enumerate() {
         let reference = format!("faults/disk{i}:v1");
-        let pushed = push(&skopeo, image, &host, &reference, None);
+        let pushed = push(&skopeo, image, &host, &reference, Some(CREDS));
         assert!(pushed.is_ok(), "push with space to spare: {pushed:?}");
         ledger.record(&reference, image.clone(), true);
     }
@@ -501,7 +504,7 @@ fn a_full_disk_loses_nothing_acknowledged() {
         for (reference, image) in jobs {
             let (ledger, skopeo, host, failures) = (&ledger, &skopeo, &host, &failures);
             s.spawn(move || {
-                if !push_recorded(ledger, skopeo, &image, host, &reference, None) {
+                if !push_recorded(ledger, skopeo, &image, host, &reference, Some(CREDS)) {
                     failures.fetch_add(1, Ordering::SeqCst);
                 }
             });
@@ -526,6 +529,8 @@ fn a_full_disk_loses_nothing_acknowledged() {
     let status = status_of(
         &url,
         &[
+            "-u",
+            CREDS,
             "-X",
             "POST",
             "-H",
@@ -552,7 +557,7 @@ fn a_full_disk_loses_nothing_acknowledged() {
     // restart.
     std::fs::remove_file(&filler).unwrap();
     for (reference, image) in ledger.unacknowledged() {
-        if let Err(e) = push(&skopeo, &image, &host, &reference, None) {
+        if let Err(e) = push(&skopeo, &image, &host, &reference, Some(CREDS)) {
             problems.push(format!(
                 "{reference}: push after space was freed failed: {e}"
             ));
@@ -574,7 +579,7 @@ fn a_full_disk_loses_nothing_acknowledged() {
         PUSHERS + 4,
         ledger.acknowledged()
     );
-    eprintln!("full disk: {summary}");
+    eprintln!("full disk: {summary}\n{}", ledger.failure_summary());
     assert_no_problems("full disk", &summary, &problems, &mirror.log_tail(40));
 }
 
@@ -748,7 +753,12 @@ fn a_lying_upstream_never_poisons_the_cache() {
     // byte-identical, and the lied-about layers were fetched again.
     let lied_gets: BTreeMap<&str, usize> = ["library/wrong", "library/short", "library/closed"]
         .into_iter()
-        .map(|repo| (repo, upstream.blob_gets(repo, sources[repo].blobs.last().unwrap())))
+        .map(|repo| {
+            (
+                repo,
+                upstream.blob_gets(repo, sources[repo].blobs.last().unwrap()),
+            )
+        })
         .collect();
     upstream.be_honest();
     let ledger = Ledger::default();
