@@ -409,6 +409,23 @@ pub fn fsck_problems(target: &[OsString]) -> Vec<String> {
     problems
 }
 
+/// [`fsck_problems`], plus one when fsck calls the storage clean although
+/// `ledger_problems` (from [`verify_ledger`]) found tags whose content
+/// cannot be read: the checker must notice what clients notice.
+pub fn fsck_noticing(target: &[OsString], ledger_problems: &[String]) -> Vec<String> {
+    let mut problems = fsck_problems(target);
+    let unreadable = ledger_problems
+        .iter()
+        .filter(|p| p.contains(": pull from "))
+        .count();
+    if problems.is_empty() && unreadable > 0 {
+        problems.push(format!(
+            "fsck found no damage although {unreadable} tag(s) cannot be pulled"
+        ));
+    }
+    problems
+}
+
 /// Tag and manifest-link files of a filesystem storage that are empty, and
 /// blobs that are empty without being the empty blob: a write that was
 /// acknowledged (or made visible) before its bytes were there.

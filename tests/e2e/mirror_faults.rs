@@ -39,8 +39,9 @@ use std::time::{Duration, Instant};
 
 use corral_e2e::{layout_manifest_digest, repo_root, require_tool, run_ok, scratch};
 use faults_support::{
-    assert_no_problems, bytes_from, corral_mirror, empty_files, fsck_problems, htpasswd, push,
-    push_recorded, sha256_hex, status_of, verify_ledger, Image, Ledger, Serve, CREDS,
+    assert_no_problems, bytes_from, corral_mirror, empty_files, fsck_noticing, fsck_problems,
+    htpasswd, push, push_recorded, sha256_hex, status_of, verify_ledger, Image, Ledger, Serve,
+    CREDS,
 };
 use lying_upstream::{lied_digest, LyingUpstream, LIAR_REPOS};
 use mirror_support::Skopeo;
@@ -183,7 +184,8 @@ fn acknowledged_pushes_survive_kill_9_during_concurrent_pushes() {
         "every push finished before its kill: the test injected no fault"
     );
     let mut problems = verify_ledger(&ledger, &skopeo, &|_| host.clone(), None, work.path());
-    problems.extend(fsck_problems(&storage_target(&storage)));
+    let fsck = fsck_noticing(&storage_target(&storage), &problems);
+    problems.extend(fsck);
     problems.extend(empty_files(&storage));
     let summary = format!(
         "{} acknowledged, {interrupted} interrupted over {KILL_ROUNDS} rounds",
@@ -242,7 +244,8 @@ fn gc_during_pushes(name: &str, graces: &[Option<u64>]) {
     // unreachable too.
     gc.add(gc_once(&target, graces[0]));
     let mut problems = verify_ledger(&ledger, &skopeo, &|_| host.clone(), None, work.path());
-    problems.extend(fsck_problems(&target));
+    let fsck = fsck_noticing(&target, &problems);
+    problems.extend(fsck);
     problems.extend(empty_files(&storage));
     problems.extend(gc.failures.iter().cloned());
     let summary = format!(
@@ -399,7 +402,8 @@ fn gc_on_the_shared_bucket_during_pushes_to_two_replicas() {
         }
     };
     let mut problems = verify_ledger(&ledger, &skopeo, &pick, creds, work.path());
-    problems.extend(fsck_problems(&target));
+    let fsck = fsck_noticing(&target, &problems);
+    problems.extend(fsck);
     problems.extend(gc.failures.iter().cloned());
     let summary = format!(
         "{} of {} pushes acknowledged; {} gc runs deleted {} blobs",
@@ -572,7 +576,8 @@ fn a_full_disk_loses_nothing_acknowledged() {
         None,
         work.path(),
     ));
-    problems.extend(fsck_problems(&storage_target(&storage)));
+    let fsck = fsck_noticing(&storage_target(&storage), &problems);
+    problems.extend(fsck);
     problems.extend(empty_files(&storage));
     let summary = format!(
         "{failed_while_full} of {} pushes failed while full; {} tags acknowledged in the end",
@@ -802,7 +807,8 @@ fn a_lying_upstream_never_poisons_the_cache() {
         ],
     ));
     assert_eq!(layout_manifest_digest(&pulled, "p"), liar.manifest);
-    problems.extend(fsck_problems(&storage_target(&storage)));
+    let fsck = fsck_noticing(&storage_target(&storage), &problems);
+    problems.extend(fsck);
     let summary = format!("{} lying repositories", LIAR_REPOS.len());
     assert_no_problems("lying upstream", &summary, &problems, &mirror.log_tail(40));
 }
