@@ -22,7 +22,7 @@ GC_GRACE=${GC_GRACE:-0}      # seconds; 0 is the hardest case for gc
 KILL_EVERY=${KILL_EVERY:-10} # mean seconds between kill -9s of the server
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-for tool in skopeo curl sha256sum python3 shuf; do
+for tool in skopeo curl sha256sum python3 shuf htpasswd; do
     command -v "$tool" >/dev/null || { echo "soak-mirror: $tool is required" >&2; exit 2; }
 done
 
@@ -49,8 +49,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Without users the mirror refuses pushes and deletes.
+htpasswd -Bbn soak soak >"$WORK/htpasswd"
 start_server() {
-    "$BIN" mirror serve --listen "127.0.0.1:$PORT" --storage "$STORE" >>"$WORK/mirror.log" 2>&1 &
+    "$BIN" mirror serve --listen "127.0.0.1:$PORT" --storage "$STORE" --htpasswd "$WORK/htpasswd" \
+        >>"$WORK/mirror.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 300); do
         curl -fs -o /dev/null "$BASE_URL/healthz" && return 0
@@ -108,7 +111,7 @@ pusher() {
         dir=$WORK/img/$i-$n
         digests=$(make_image "$dir")
         ref=soak/p$i:t$n
-        if skopeo_copy "oci:$dir:src" "docker://127.0.0.1:$PORT/$ref" 2>/dev/null; then
+        if skopeo_copy --dest-creds soak:soak "oci:$dir:src" "docker://127.0.0.1:$PORT/$ref" 2>/dev/null; then
             echo "$ref $dir $digests" >>"$WORK/acked"
             event push-ok
         else
@@ -143,7 +146,7 @@ deleter() {
         ref=${line%% *}
         grep -qxF "$ref" "$WORK/deleting" && continue
         echo "$ref" >>"$WORK/deleting"
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X DELETE \
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -u soak:soak -X DELETE \
             "$BASE_URL/v2/${ref%:*}/manifests/${ref##*:}" || true)
         if [[ $code == 202 ]]; then echo "$ref" >>"$WORK/deleted"; event delete-ok; else event delete-failed; fi
     done

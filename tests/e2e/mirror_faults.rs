@@ -51,11 +51,11 @@ const PUSHERS: usize = 20;
 /// Rounds of kill -9 and restart.
 const KILL_ROUNDS: usize = 5;
 /// Rounds of concurrent pushes with gc looping (filesystem storage).
-const GC_ROUNDS: usize = 3;
+const GC_ROUNDS: usize = 5;
 /// Pushes per pusher and round while gc loops.
 const PUSHES_PER_ROUND: usize = 2;
 /// Rounds of concurrent pushes with gc looping (S3 storage).
-const S3_ROUNDS: usize = 2;
+const S3_ROUNDS: usize = 3;
 /// Size of each image's own layer; each image also has a shared base layer.
 const LAYER_BYTES: usize = 160 << 10;
 const BASE_BYTES: usize = 96 << 10;
