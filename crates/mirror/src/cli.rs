@@ -231,7 +231,6 @@ fn fsck(
     args: &FsckArgs,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<ExitCode> {
-    use std::io::Write as _;
     let (config, store) = open_storage(&args.storage)?;
     let opts = crate::fsck::FsckOptions {
         mirrored_prefixes: config.upstreams.iter().map(|u| u.prefix.clone()).collect(),

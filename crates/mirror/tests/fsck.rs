@@ -423,6 +423,29 @@ async fn damage_is_named_and_repair_removes_only_garbage(f: Fixture) {
 
     let r = fsck::check_with(st, &now()).await.unwrap();
     assert_names_every_damage(&r, &p, &broken);
+    let text = r.render();
+    println!("{text}");
+    for heading in [
+        "corrupt blobs (1):",
+        "tags that do not resolve (2):",
+        "broken manifests (2):",
+        "missing references (3):",
+        "malformed link files (6):",
+        "dangling links (3):",
+        "warning: subjects not in their repository",
+        "orphan blobs",
+        "upload sessions (2):",
+        "temp files (1):",
+    ] {
+        assert!(text.contains(heading), "{heading} not in\n{text}");
+    }
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .contains("17 damaged, 1 warnings, 3 garbage, 1 orphans"),
+        "{text}"
+    );
     assert_has(&r.upload_sessions, "stale session", |s| {
         s.id == session && s.state == "stale" && s.repo.as_deref() == Some("app") && s.bytes >= 4
     });

@@ -201,7 +201,12 @@ mod tests {
         let desc = format!(r#"{{"digest":"{d}"}}"#);
         let links = [
             link("a/b", LinkKind::Blob, d.hex(), None),
-            link("a/b", LinkKind::Manifest, d.hex(), Some(&b"application/x"[..])),
+            link(
+                "a/b",
+                LinkKind::Manifest,
+                d.hex(),
+                Some(&b"application/x"[..]),
+            ),
             link(
                 "a/b",
                 LinkKind::Tag,

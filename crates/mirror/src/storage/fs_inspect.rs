@@ -110,7 +110,7 @@ fn scan_repos(base: &Path) -> io::Result<Vec<LinkFile>> {
             }
         }
     }
-    out.sort_by(|a, b| a.rel_path().cmp(&b.rel_path()));
+    out.sort_by_key(|a| a.rel_path());
     Ok(out)
 }
 
