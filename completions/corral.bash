@@ -2569,7 +2569,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__mirror__subcmd__fsck)
-            opts="-v -h -V --config --storage --json --verbose --help --version"
+            opts="-v -h -V --config --storage --json --repair --idle-threshold --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2580,6 +2580,10 @@ _corral() {
                     return 0
                     ;;
                 --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-threshold)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -383,8 +383,8 @@ fn push_to_one_replica_pull_from_the_other() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["blobs_checked"].as_u64().unwrap() >= 3, "{report}");
-    assert_eq!(report["corrupt"], serde_json::json!([]));
-    assert_eq!(report["dangling"], serde_json::json!([]));
+    assert_eq!(report["corrupt_blobs"], serde_json::json!([]));
+    assert_eq!(report["damaged"], serde_json::json!(false), "{report}");
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub enum MirrorCommand {
     Serve(ServeArgs),
     /// Delete manifests and blobs no tag reaches
     Gc(GcArgs),
-    /// Re-hash every blob and check references; exit 1 on damage
+    /// Check blobs, tags, manifests, references and links; exit 1 on damage
     Fsck(FsckArgs),
 }
 
@@ -83,6 +83,15 @@ pub struct GcArgs {
 pub struct FsckArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// Remove garbage (idle temp files and upload sessions, broken sessions,
+    /// unrecoverable link files, tags pointing nowhere) and list each removal;
+    /// never removes a blob or anything still referenced
+    #[arg(long)]
+    pub repair: bool,
+    /// Upload sessions and temp files idle longer than this many seconds are
+    /// stale [default: the gc grace period, 3600]
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_threshold: Option<u64>,
 }
 
 fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -212,39 +221,40 @@ pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        MirrorCommand::Fsck(args) => {
-            let (_, store) = open_storage(&args.storage)?;
-            let report = rt
-                .block_on(crate::fsck::check(store.as_ref()))
-                .context("checking storage")?;
-            if args.storage.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                for c in &report.corrupt {
-                    println!("corrupt blob {c}");
-                }
-                for d in &report.dangling {
-                    println!("dangling reference {d}");
-                }
-                for t in &report.temp_files {
-                    println!("leftover temp file {}", t.display());
-                }
-                println!(
-                    "checked {} blobs ({} bytes): {} corrupt, {} dangling, {} temp files",
-                    report.blobs_checked,
-                    report.bytes_checked,
-                    report.corrupt.len(),
-                    report.dangling.len(),
-                    report.temp_files.len()
-                );
-            }
-            Ok(if report.damaged() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        MirrorCommand::Fsck(args) => fsck(&rt, &args, &mut std::io::stdout().lock()),
     }
+}
+
+/// `corral mirror fsck`: the report on `out` (human or JSON), exit 1 on damage.
+fn fsck(
+    rt: &tokio::runtime::Runtime,
+    args: &FsckArgs,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<ExitCode> {
+    let (config, store) = open_storage(&args.storage)?;
+    let opts = crate::fsck::FsckOptions {
+        mirrored_prefixes: config.upstreams.iter().map(|u| u.prefix.clone()).collect(),
+        idle: Duration::from_secs(args.idle_threshold.unwrap_or(config.gc.grace_period_secs)),
+    };
+    let report = rt
+        .block_on(async {
+            if args.repair {
+                crate::fsck::check_and_repair(store.as_ref(), &opts).await
+            } else {
+                crate::fsck::check_with(store.as_ref(), &opts).await
+            }
+        })
+        .context("checking storage")?;
+    if args.storage.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        write!(out, "{}", report.render())?;
+    }
+    Ok(if report.damaged() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[cfg(test)]
@@ -308,6 +318,8 @@ mod tests {
         let fsck = || {
             run(MirrorCommand::Fsck(FsckArgs {
                 storage: storage_args(dir.path()),
+                repair: false,
+                idle_threshold: None,
             }))
             .unwrap()
         };
@@ -334,5 +346,54 @@ mod tests {
             "unreferenced and past the grace period"
         );
         assert_eq!(fsck(), ExitCode::SUCCESS);
+    }
+
+    /// `fsck --json` on a damaged store: parseable, names the damage, exit 1;
+    /// `--repair` lists its removals and the next run is clean.
+    #[test]
+    fn fsck_json_and_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let tags = dir.path().join("repos/app/_tags");
+        std::fs::create_dir_all(&tags).unwrap();
+        std::fs::write(tags.join("v1"), b"not a digest").unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::write(dir.path().join("tmp/partial"), b"half").unwrap();
+        let rt = runtime().unwrap();
+        let run_fsck = |repair: bool| {
+            let args = FsckArgs {
+                storage: storage_args(dir.path()),
+                repair,
+                idle_threshold: Some(0),
+            };
+            let mut out = Vec::new();
+            let code = fsck(&rt, &args, &mut out).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            (code, v)
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        let (code, v) = run_fsck(false);
+        assert_eq!(code, ExitCode::from(1));
+        assert_eq!(v["damaged"], true);
+        assert_eq!(v["malformed_links"][0]["path"], "repos/app/_tags/v1");
+        assert_eq!(v["temp_files"][0]["state"], "stale");
+        assert_eq!(v["counts"]["damage"], 1);
+        assert!(v.get("repair").is_none(), "{v}");
+
+        let (code, v) = run_fsck(true);
+        assert_eq!(code, ExitCode::from(1), "damage was found");
+        let removed: Vec<&str> = v["repair"]["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["target"].as_str().unwrap())
+            .collect();
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(removed.contains(&"repos/app/_tags/v1"), "{removed:?}");
+        assert!(removed.iter().any(|t| t.ends_with("tmp/partial")));
+        assert!(!tags.join("v1").exists());
+
+        let (code, v) = run_fsck(false);
+        assert_eq!(code, ExitCode::SUCCESS, "{v}");
+        assert_eq!(v["counts"]["garbage"], 0);
     }
 }

@@ -131,11 +131,14 @@ async fn fsck_finds_corruption_and_leftovers() {
 
     let report = corral_mirror::fsck::check(store.as_ref()).await.unwrap();
     assert!(report.damaged());
-    assert_eq!(report.corrupt.len(), 1, "{report:?}");
-    assert!(report.corrupt[0].starts_with(&layer.to_string()));
+    assert_eq!(report.corrupt_blobs.len(), 1, "{report:?}");
+    assert_eq!(report.corrupt_blobs[0].digest, layer.to_string());
     assert_eq!(report.temp_files.len(), 1);
     assert!(
-        report.dangling.iter().any(|x| x.starts_with("f:v1")),
+        report
+            .unresolved_tags
+            .iter()
+            .any(|t| t.repo == "f" && t.tag == "v1"),
         "{report:?}"
     );
     // Name checks keep traversal out of the storage.

@@ -767,4 +767,28 @@ impl Storage for FsStorage {
         }
         .boxed()
     }
+
+    fn scan_links(&self) -> BoxFuture<'_, Result<Vec<super::LinkFile>>> {
+        self.scan_links_impl().boxed()
+    }
+
+    fn remove_link_file<'a>(&'a self, link: &'a super::LinkFile) -> BoxFuture<'a, Result<bool>> {
+        self.remove_link_file_impl(link).boxed()
+    }
+
+    fn list_upload_sessions(&self) -> BoxFuture<'_, Result<Vec<super::UploadSessionInfo>>> {
+        self.list_upload_sessions_impl().boxed()
+    }
+
+    fn remove_upload_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
+        self.remove_upload_session_impl(id).boxed()
+    }
+
+    fn list_temp_files(&self) -> BoxFuture<'_, Result<Vec<super::TempFile>>> {
+        self.list_temp_files_impl().boxed()
+    }
+
+    fn remove_temp_file<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool>> {
+        self.remove_temp_file_impl(path).boxed()
+    }
 }

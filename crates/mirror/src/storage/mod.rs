@@ -11,6 +11,8 @@
 
 mod durable;
 mod fs;
+mod fs_inspect;
+mod inspect;
 mod open;
 mod s3;
 pub mod space;
@@ -26,6 +28,7 @@ use futures_util::stream::BoxStream;
 use tokio::io::AsyncRead;
 
 pub use fs::FsStorage;
+pub use inspect::{LinkFile, LinkKind, TempFile, UploadSessionInfo};
 pub use open::open;
 pub use s3::{ObjectBackend, S3Storage};
 pub use space::FreeSpace;
@@ -277,4 +280,19 @@ pub trait Storage: Send + Sync + 'static {
         idle: std::time::Duration,
         dry_run: bool,
     ) -> BoxFuture<'a, Result<Vec<String>>>;
+
+    // --- raw views for fsck (inspect.rs): what the typed listings skip
+    /// Every link file of every repository as stored, malformed ones included.
+    fn scan_links(&self) -> BoxFuture<'_, Result<Vec<LinkFile>>>;
+    /// Removes a link file [`Storage::scan_links`] found; whether it existed.
+    fn remove_link_file<'a>(&'a self, link: &'a LinkFile) -> BoxFuture<'a, Result<bool>>;
+    /// Every upload session, including ones without a readable record.
+    fn list_upload_sessions(&self) -> BoxFuture<'_, Result<Vec<UploadSessionInfo>>>;
+    /// Removes a session and everything it holds; whether it existed.
+    fn remove_upload_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Temporary files with their size and age.
+    fn list_temp_files(&self) -> BoxFuture<'_, Result<Vec<TempFile>>>;
+    /// Removes a temporary file [`Storage::list_temp_files`] found; refuses
+    /// (`Ok(false)`) any other path.
+    fn remove_temp_file<'a>(&'a self, path: &'a std::path::Path) -> BoxFuture<'a, Result<bool>>;
 }

@@ -22,6 +22,7 @@
 //! The only local files are the scratch copies of in-flight upstream
 //! downloads, which no other replica needs.
 
+mod inspect;
 mod upload;
 
 use std::collections::{BTreeSet, HashMap};
@@ -726,6 +727,30 @@ impl Storage for S3Storage {
             Ok(out)
         }
         .boxed()
+    }
+
+    fn scan_links(&self) -> BoxFuture<'_, Result<Vec<super::LinkFile>>> {
+        self.scan_links_impl().boxed()
+    }
+
+    fn remove_link_file<'a>(&'a self, link: &'a super::LinkFile) -> BoxFuture<'a, Result<bool>> {
+        self.remove_link_file_impl(link).boxed()
+    }
+
+    fn list_upload_sessions(&self) -> BoxFuture<'_, Result<Vec<super::UploadSessionInfo>>> {
+        self.list_upload_sessions_impl().boxed()
+    }
+
+    fn remove_upload_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
+        self.remove_upload_session_impl(id).boxed()
+    }
+
+    fn list_temp_files(&self) -> BoxFuture<'_, Result<Vec<super::TempFile>>> {
+        self.list_temp_files_impl().boxed()
+    }
+
+    fn remove_temp_file<'a>(&'a self, path: &'a std::path::Path) -> BoxFuture<'a, Result<bool>> {
+        self.remove_temp_file_impl(path).boxed()
     }
 }
 
