@@ -220,7 +220,8 @@ try:
     r = json.load(open(sys.argv[1]))
 except ValueError:
     print(f"no report (exit {sys.argv[2]})"); sys.exit()
-damage = {k: v for k, v in r.items() if k in ("corrupt", "dangling") and v}
+damage = {k: v for k, v in r.items() if k in ("corrupt_blobs", "unresolved_tags", "broken_manifests",
+                                              "missing_references", "malformed_links", "dangling_links") and v}
 state = "clean" if sys.argv[2] == "0" and not damage else f"DAMAGED (exit {sys.argv[2]})"
 print(f"{state}: {r.get('blobs_checked')} blobs checked, {len(r.get('temp_files', []))} temp files"
       + "".join(f"; {k}: {v}" for k, v in damage.items()))

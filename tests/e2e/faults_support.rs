@@ -382,8 +382,19 @@ pub fn corral_mirror(sub: &str, args: &[OsString]) -> Command {
     cmd
 }
 
+/// The sections of fsck's JSON report that are damage (the rest, orphans,
+/// upload sessions and temp files, is garbage).
+const DAMAGE_SECTIONS: [&str; 6] = [
+    "corrupt_blobs",
+    "unresolved_tags",
+    "broken_manifests",
+    "missing_references",
+    "malformed_links",
+    "dangling_links",
+];
+
 /// `corral mirror fsck --json` on `target` (`--storage DIR` or `--config
-/// FILE`): it must exit 0 and report nothing corrupt or dangling.
+/// FILE`): it must exit 0 and report no damage.
 pub fn fsck_problems(target: &[OsString]) -> Vec<String> {
     let out = corral_mirror("fsck", target).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -401,7 +412,10 @@ pub fn fsck_problems(target: &[OsString]) -> Vec<String> {
     if !out.status.success() {
         problems.push(format!("fsck exited {}: {report:#}", out.status));
     }
-    for key in ["corrupt", "dangling"] {
+    if report["damaged"] != serde_json::json!(false) {
+        problems.push(format!("fsck reports damage: {report:#}"));
+    }
+    for key in DAMAGE_SECTIONS {
         if report[key] != serde_json::json!([]) {
             problems.push(format!("fsck reports {key}: {}", report[key]));
         }
