@@ -22,7 +22,10 @@ use futures_util::stream::BoxStream;
 use tokio::io::AsyncRead;
 
 pub use fs::FsStorage;
-pub use open::open;
+pub use open::{open, open_bucket};
+#[cfg(test)]
+pub(crate) use s3::failover::tests::Node as FaultyNode;
+pub use s3::failover::FailoverStore;
 pub use s3::{ObjectBackend, S3Storage};
 
 use crate::name::{Digest, RepoName};

@@ -22,6 +22,7 @@
 //! The only local files are the scratch copies of in-flight upstream
 //! downloads, which no other replica needs.
 
+pub mod failover;
 mod upload;
 
 use std::collections::{BTreeSet, HashMap};
