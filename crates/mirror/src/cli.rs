@@ -20,6 +20,8 @@ pub enum MirrorCommand {
     Gc(GcArgs),
     /// Re-hash every blob and check references; exit 1 on damage
     Fsck(FsckArgs),
+    /// Upload an OSTree repository or disk images into the replicas' bucket
+    Publish(crate::cli_publish::PublishArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -212,6 +214,7 @@ pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        MirrorCommand::Publish(args) => crate::cli_publish::run(args, &rt),
         MirrorCommand::Fsck(args) => {
             let (_, store) = open_storage(&args.storage)?;
             let report = rt
