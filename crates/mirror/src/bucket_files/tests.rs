@@ -16,8 +16,10 @@ fn bucket() -> Arc<InMemory> {
 /// An app serving `/ostree/` from `ostree/` and `/disk-images/` from
 /// `images/` of `store`, trusting `keyrings`.
 fn app(store: &Arc<InMemory>, dir: &std::path::Path, keyrings: Vec<PathBuf>) -> Arc<App> {
-    let mut config = Config::default();
-    config.storage = dir.join("storage");
+    let mut config = Config {
+        storage: dir.join("storage"),
+        ..Default::default()
+    };
     config.trust.gpg_keyrings = keyrings;
     let storage = Arc::new(crate::storage::FsStorage::open(&config.storage).unwrap());
     let mut app = App::new(config, storage).unwrap();

@@ -127,9 +127,11 @@ async fn an_ostree_repo_published_to_the_bucket_pulls_back_whole() {
         .any(|u| u.key == "ostree/refs/heads/corral/test"));
 
     // ostree pulls it through a mirror serving the bucket.
-    let mut config = crate::config::Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage = dir.path().join("storage");
+    let config = crate::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        storage: dir.path().join("storage"),
+        ..Default::default()
+    };
     let storage = Arc::new(crate::storage::FsStorage::open(&config.storage).unwrap());
     let mut app = crate::api::App::new(config, storage).unwrap();
     app.files = StaticFiles {
