@@ -241,14 +241,27 @@ impl FailoverStore {
     /// Endpoint indexes to try: healthy ones in configured order, then the
     /// ones marked down, soonest back first (they may be up again, and a
     /// request should not fail while any endpoint might answer).
+    ///
+    /// When an endpoint's back-off ends, only the request that notices
+    /// first tries it in its place: the others keep treating it as down
+    /// until that probe answers, so a busy replica does not send a burst of
+    /// requests at a node that is still gone.
     fn order(&self) -> Vec<usize> {
         let now = Instant::now();
         let mut up = Vec::new();
         let mut down = Vec::new();
         for (i, e) in self.inner.endpoints.iter().enumerate() {
-            match e.health.lock().ok().and_then(|h| h.down_until) {
+            let Ok(mut h) = e.health.lock() else {
+                up.push(i);
+                continue;
+            };
+            match h.down_until {
                 Some(t) if t > now => down.push((t, i)),
-                _ => up.push(i),
+                Some(_) => {
+                    h.down_until = Some(now + self.inner.min_backoff);
+                    up.push(i);
+                }
+                None => up.push(i),
             }
         }
         down.sort();

@@ -227,6 +227,20 @@ async fn a_refusing_endpoint_is_skipped_until_its_backoff_ends() {
 }
 
 #[tokio::test]
+async fn one_request_probes_an_endpoint_whose_backoff_ended() {
+    let (store, a, b, _) = cluster(Duration::from_millis(100));
+    a.set(REFUSED);
+    store.put(&Path::from("k"), "v".into()).await.unwrap();
+    assert_eq!((a.calls(), b.calls()), (1, 1));
+    assert_eq!(store.order(), [1, 0], "a is down");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(store.order(), [0, 1], "the first to look probes a");
+    assert_eq!(store.order(), [1, 0], "the others keep away meanwhile");
+    assert_eq!(read(&store, "k").await.unwrap(), "v");
+    assert_eq!((a.calls(), b.calls()), (1, 2), "not sent to a");
+}
+
+#[tokio::test]
 async fn answers_from_the_cluster_are_final() {
     let (store, a, b, _) = cluster(Duration::from_secs(5));
     let e = read(&store, "missing").await.unwrap_err();
