@@ -271,8 +271,17 @@ _corral() {
             corral__subcmd__help__subcmd__mirror,gc)
                 cmd="corral__subcmd__help__subcmd__mirror__subcmd__gc"
                 ;;
+            corral__subcmd__help__subcmd__mirror,publish)
+                cmd="corral__subcmd__help__subcmd__mirror__subcmd__publish"
+                ;;
             corral__subcmd__help__subcmd__mirror,serve)
                 cmd="corral__subcmd__help__subcmd__mirror__subcmd__serve"
+                ;;
+            corral__subcmd__help__subcmd__mirror__subcmd__publish,disk-images)
+                cmd="corral__subcmd__help__subcmd__mirror__subcmd__publish__subcmd__disk__subcmd__images"
+                ;;
+            corral__subcmd__help__subcmd__mirror__subcmd__publish,ostree)
+                cmd="corral__subcmd__help__subcmd__mirror__subcmd__publish__subcmd__ostree"
                 ;;
             corral__subcmd__help__subcmd__sign,image)
                 cmd="corral__subcmd__help__subcmd__sign__subcmd__image"
@@ -415,6 +424,9 @@ _corral() {
             corral__subcmd__mirror,help)
                 cmd="corral__subcmd__mirror__subcmd__help"
                 ;;
+            corral__subcmd__mirror,publish)
+                cmd="corral__subcmd__mirror__subcmd__publish"
+                ;;
             corral__subcmd__mirror,serve)
                 cmd="corral__subcmd__mirror__subcmd__serve"
                 ;;
@@ -427,8 +439,35 @@ _corral() {
             corral__subcmd__mirror__subcmd__help,help)
                 cmd="corral__subcmd__mirror__subcmd__help__subcmd__help"
                 ;;
+            corral__subcmd__mirror__subcmd__help,publish)
+                cmd="corral__subcmd__mirror__subcmd__help__subcmd__publish"
+                ;;
             corral__subcmd__mirror__subcmd__help,serve)
                 cmd="corral__subcmd__mirror__subcmd__help__subcmd__serve"
+                ;;
+            corral__subcmd__mirror__subcmd__help__subcmd__publish,disk-images)
+                cmd="corral__subcmd__mirror__subcmd__help__subcmd__publish__subcmd__disk__subcmd__images"
+                ;;
+            corral__subcmd__mirror__subcmd__help__subcmd__publish,ostree)
+                cmd="corral__subcmd__mirror__subcmd__help__subcmd__publish__subcmd__ostree"
+                ;;
+            corral__subcmd__mirror__subcmd__publish,disk-images)
+                cmd="corral__subcmd__mirror__subcmd__publish__subcmd__disk__subcmd__images"
+                ;;
+            corral__subcmd__mirror__subcmd__publish,help)
+                cmd="corral__subcmd__mirror__subcmd__publish__subcmd__help"
+                ;;
+            corral__subcmd__mirror__subcmd__publish,ostree)
+                cmd="corral__subcmd__mirror__subcmd__publish__subcmd__ostree"
+                ;;
+            corral__subcmd__mirror__subcmd__publish__subcmd__help,disk-images)
+                cmd="corral__subcmd__mirror__subcmd__publish__subcmd__help__subcmd__disk__subcmd__images"
+                ;;
+            corral__subcmd__mirror__subcmd__publish__subcmd__help,help)
+                cmd="corral__subcmd__mirror__subcmd__publish__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__mirror__subcmd__publish__subcmd__help,ostree)
+                cmd="corral__subcmd__mirror__subcmd__publish__subcmd__help__subcmd__ostree"
                 ;;
             corral__subcmd__sign,help)
                 cmd="corral__subcmd__sign__subcmd__help"
@@ -1577,7 +1616,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__mirror)
-            opts="serve gc fsck"
+            opts="serve gc fsck publish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1607,6 +1646,48 @@ _corral() {
         corral__subcmd__help__subcmd__mirror__subcmd__gc)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__mirror__subcmd__publish)
+            opts="ostree disk-images"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__mirror__subcmd__publish__subcmd__disk__subcmd__images)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__mirror__subcmd__publish__subcmd__ostree)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2555,7 +2636,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__mirror)
-            opts="-v -h -V --verbose --help --version serve gc fsck help"
+            opts="-v -h -V --verbose --help --version serve gc fsck publish help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2621,7 +2702,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__mirror__subcmd__help)
-            opts="serve gc fsck help"
+            opts="serve gc fsck publish help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2676,6 +2757,48 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__mirror__subcmd__help__subcmd__publish)
+            opts="ostree disk-images"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__help__subcmd__publish__subcmd__disk__subcmd__images)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__help__subcmd__publish__subcmd__ostree)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__mirror__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2683,6 +2806,112 @@ _corral() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__publish)
+            opts="-v -h -V --verbose --help --version ostree disk-images help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__publish__subcmd__disk__subcmd__images)
+            opts="-v -h -V --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__publish__subcmd__help)
+            opts="ostree disk-images help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__publish__subcmd__help__subcmd__disk__subcmd__images)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__publish__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__publish__subcmd__help__subcmd__ostree)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__mirror__subcmd__publish__subcmd__ostree)
+            opts="-v -h -V --config --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

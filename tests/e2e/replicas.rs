@@ -3,7 +3,10 @@
 //! `corral mirror serve` processes on it. Pushes go to one replica and pulls
 //! to the other; a replica is killed mid-push and the push finishes on the
 //! other; a Garage node is stopped while pulls go on; GC runs against the
-//! shared bucket; pull-through from both replicas at once.
+//! shared bucket; pull-through from both replicas at once; a replica
+//! configured with two nodes' endpoints keeps pushing and pulling when the
+//! first node stops; an OSTree repository and disk images published once
+//! are served by every replica.
 
 #[path = "mirror_support.rs"]
 #[allow(dead_code)] // shared with tests/e2e/mirror.rs, which uses the rest
@@ -59,13 +62,25 @@ impl Garage {
         );
     }
 
-    /// A mirror config using node `n`'s S3 API, pushes allowed to
+    /// A mirror config using the S3 API of `nodes` (an `endpoints` list,
+    /// preferred first, when there are several), pushes allowed to
     /// `user:pass` from `htpasswd`.
-    fn mirror_config(&self, n: u8, listen: u16, htpasswd: &Path) -> String {
+    fn mirror_config_on(&self, nodes: &[u8], listen: u16, htpasswd: &Path) -> String {
+        let endpoints = match nodes {
+            [n] => format!("endpoint = \"{}\"", self.endpoint(*n)),
+            _ => format!(
+                "endpoints = [{}]",
+                nodes
+                    .iter()
+                    .map(|n| format!("\"{}\"", self.endpoint(*n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         format!(
-            "listen = \"127.0.0.1:{listen}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas\"\n[s3]\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
+            "listen = \"127.0.0.1:{listen}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas\"\n[s3]\n{}\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
             htpasswd.display(),
-            self.endpoint(n),
+            endpoints,
             self.env["S3_BUCKET"],
             self.env["S3_REGION"],
             self.env["S3_ACCESS_KEY_ID"],
@@ -102,6 +117,12 @@ impl Replica {
     /// Starts a replica talking to Garage node `node`; `extra_tables` is
     /// TOML appended to its config (e.g. `[[upstream]]` tables).
     fn start(garage: &Garage, node: u8, extra_tables: &str) -> Replica {
+        Replica::start_on(garage, &[node], "", extra_tables)
+    }
+
+    /// Starts a replica with the S3 endpoints of `nodes` (preferred
+    /// first); `s3_keys` is TOML added to its `[s3]` table.
+    fn start_on(garage: &Garage, nodes: &[u8], s3_keys: &str, extra_tables: &str) -> Replica {
         let dir = scratch();
         let port = free_port();
         let config = dir.path().join("mirror.toml");
@@ -109,11 +130,11 @@ impl Replica {
         require_tool("htpasswd");
         let entry = run_ok(Command::new("htpasswd").args(["-Bbn", "user", "pass"])).stdout;
         std::fs::write(&htpasswd, entry).unwrap();
-        let text = garage.mirror_config(node, port, &htpasswd) + extra_tables;
+        let text = garage.mirror_config_on(nodes, port, &htpasswd) + extra_tables;
         let text = text.replace(
             "[s3]\n",
             &format!(
-                "[s3]\nscratch = \"{}\"\n",
+                "[s3]\nscratch = \"{}\"\n{s3_keys}",
                 dir.path().join("scratch").display()
             ),
         );
@@ -659,4 +680,199 @@ fn pull_through_from_both_replicas_fetches_upstream_once_per_replica() {
         })
         .sum();
     assert!((1..=2).contains(&uploads), "{uploads} uploads");
+}
+
+#[test]
+fn a_replica_with_two_endpoints_keeps_working_when_its_first_node_stops() {
+    let garage = Garage::start();
+    let a = Replica::start_on(&garage, &[1, 2], "", "");
+    let work = scratch();
+    let layout = busybox_image(work.path(), "1");
+    let skopeo = Skopeo::new();
+    push_image(
+        &skopeo,
+        &layout,
+        "1",
+        &format!("docker://{}/tools/busybox:1", a.host()),
+    );
+
+    // A chunked push whose multipart upload starts on node 1 and ends on
+    // node 2: Garage keeps multipart state in the cluster.
+    let data = pattern(20 << 20, 9);
+    let digest = format!("sha256:{}", sha256_hex(&data));
+    let first = work.path().join("first");
+    let rest = work.path().join("rest");
+    std::fs::write(&first, &data[..9 << 20]).unwrap();
+    std::fs::write(&rest, &data[9 << 20..]).unwrap();
+    let (status, h, _) = curl(&[
+        "-X",
+        "POST",
+        &format!("{}/v2/big/blob/blobs/uploads/", a.url()),
+    ]);
+    assert_eq!(status, 202);
+    let location = h["location"].clone();
+    let (status, h, _) = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        "content-type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", first.display()),
+        &format!("{}{location}", a.url()),
+    ]);
+    assert_eq!(status, 202, "{h:?}");
+    let location = h["location"].clone();
+
+    garage.stop_node(1);
+
+    let (status, h, _) = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        "content-type: application/octet-stream",
+        "-H",
+        &format!("content-range: {}-{}", 9 << 20, data.len() - 1),
+        "--data-binary",
+        &format!("@{}", rest.display()),
+        &format!("{}{location}", a.url()),
+    ]);
+    assert_eq!(
+        status,
+        202,
+        "PATCH after node 1 stopped: {h:?}\n{}",
+        a.log()
+    );
+    let location = h["location"].clone();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let (status, _, _) = curl(&[
+        "-X",
+        "PUT",
+        &format!("{}{location}{sep}digest={digest}", a.url()),
+    ]);
+    assert_eq!(status, 201, "finishing the push on node 2:\n{}", a.log());
+    assert!(
+        get_blob(&a.url(), "big/blob", &digest) == data,
+        "the blob read back differs"
+    );
+
+    // Pulls of what was pushed before, and new pushes, go on.
+    let pulled = work.path().join("pulled");
+    pull_image(
+        &skopeo,
+        &format!("docker://{}/tools/busybox:1", a.host()),
+        &pulled,
+    );
+    assert_eq!(
+        layout_manifest_digest(&pulled, "pulled"),
+        layout_manifest_digest(&layout, "1")
+    );
+    push_image(
+        &skopeo,
+        &layout,
+        "1",
+        &format!("docker://{}/tools/busybox:2", a.host()),
+    );
+    let tags = http_get(&format!("{}/v2/tools/busybox/tags/list", a.url())).unwrap();
+    assert!(tags.contains("\"2\""), "{tags}");
+    assert!(
+        a.log().contains("s3 endpoint marked down"),
+        "the replica noticed node 1 was gone:\n{}",
+        a.log()
+    );
+}
+
+fn ostree(args: &[&str]) -> String {
+    require_tool("ostree");
+    let out = run_ok(Command::new("ostree").args(args));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn every_replica_serves_the_ostree_repo_and_disk_images_published_once() {
+    let garage = Garage::start();
+    let keys = "ostree_prefix = \"ostree\"\ndisk_images_prefix = \"disk-images\"\n";
+    let a = Replica::start_on(&garage, &[1], keys, "");
+    let b = Replica::start_on(&garage, &[2, 3], keys, "");
+    let work = scratch();
+    let repo = work.path().join("repo");
+    let tree = work.path().join("tree");
+    let repo_arg = format!("--repo={}", repo.display());
+    ostree(&["init", "--mode=archive", &repo_arg]);
+    std::fs::create_dir_all(tree.join("usr/lib")).unwrap();
+    std::fs::write(tree.join("usr/lib/os-release"), b"NAME=corral\n").unwrap();
+    std::fs::write(tree.join("usr/lib/big"), pattern(9 << 20, 5)).unwrap();
+    ostree(&[
+        "commit",
+        &repo_arg,
+        "-b",
+        "corral/stable/x86_64",
+        "-s",
+        "e2e",
+        &format!("--tree=dir={}", tree.display()),
+    ]);
+    ostree(&["summary", &repo_arg, "-u"]);
+    let commit = ostree(&["rev-parse", &repo_arg, "corral/stable/x86_64"]);
+
+    let out = run_ok(
+        Command::new(corral_bin())
+            .args(["mirror", "publish", "ostree", "--json", "--config"])
+            .arg(&a.config)
+            .arg(&repo),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let uploaded = report["uploaded"].as_array().unwrap();
+    assert_eq!(
+        uploaded.last().unwrap()["key"],
+        "ostree/summary",
+        "{report}"
+    );
+
+    let images = work.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let image = pattern(3 << 20, 4);
+    std::fs::write(images.join("corral.raw"), &image).unwrap();
+    std::fs::write(
+        images.join("corral.raw.sha256"),
+        format!("{}  corral.raw\n", sha256_hex(&image)),
+    )
+    .unwrap();
+    run_ok(
+        Command::new(corral_bin())
+            .args(["mirror", "publish", "disk-images", "--config"])
+            .arg(&b.config)
+            .arg(&images),
+    );
+
+    for r in [&a, &b] {
+        let client = work.path().join(format!("client-{}", r.port));
+        let client_arg = format!("--repo={}", client.display());
+        ostree(&["init", "--mode=archive", &client_arg]);
+        ostree(&[
+            "remote",
+            "add",
+            &client_arg,
+            "--no-gpg-verify",
+            "origin",
+            &format!("{}/ostree", r.url()),
+        ]);
+        ostree(&["pull", &client_arg, "origin", "corral/stable/x86_64"]);
+        ostree(&["fsck", &client_arg]);
+        assert_eq!(
+            ostree(&["rev-parse", &client_arg, "origin:corral/stable/x86_64"]),
+            commit
+        );
+
+        let (status, h, body) = curl(&[
+            "-H",
+            "range: bytes=1000-1999",
+            &format!("{}/disk-images/corral.raw", r.url()),
+        ]);
+        assert_eq!(status, 206, "{h:?}");
+        assert_eq!(body, &image[1000..2000]);
+        let catalog = http_get(&format!("{}/catalog.json", r.url())).unwrap();
+        let catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
+        let listed = &catalog["disk_images"][0];
+        assert_eq!(listed["name"], "corral.raw", "{catalog}");
+        assert_eq!(listed["checksum_matches"], true, "{catalog}");
+    }
 }

@@ -20,6 +20,8 @@ pub enum MirrorCommand {
     Gc(GcArgs),
     /// Check blobs, tags, manifests, references and links; exit 1 on damage
     Fsck(FsckArgs),
+    /// Upload an OSTree repository or disk images into the replicas' bucket
+    Publish(crate::cli_publish::PublishArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -221,6 +223,7 @@ pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        MirrorCommand::Publish(args) => crate::cli_publish::run(args, &rt),
         MirrorCommand::Fsck(args) => fsck(&rt, &args, &mut std::io::stdout().lock()),
     }
 }

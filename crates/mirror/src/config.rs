@@ -72,6 +72,18 @@ pub struct S3Config {
     /// Endpoint URL, e.g. `http://127.0.0.1:3900`; AWS when unset.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Several endpoints of one cluster (instead of `endpoint`), preferred
+    /// first; requests move on when one is down (`storage::s3::failover`).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Key prefix (from the bucket root) of an OSTree archive repository
+    /// served under `/ostree/` instead of `ostree_repo`.
+    #[serde(default)]
+    pub ostree_prefix: Option<String>,
+    /// Key prefix (from the bucket root) of disk images served under
+    /// `/disk-images/` instead of `[disk_images] dir`.
+    #[serde(default)]
+    pub disk_images_prefix: Option<String>,
     pub bucket: String,
     #[serde(default = "default_region")]
     pub region: String,
@@ -101,6 +113,9 @@ impl std::fmt::Debug for S3Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Config")
             .field("endpoint", &self.endpoint)
+            .field("endpoints", &self.endpoints)
+            .field("ostree_prefix", &self.ostree_prefix)
+            .field("disk_images_prefix", &self.disk_images_prefix)
             .field("bucket", &self.bucket)
             .field("region", &self.region)
             .field("prefix", &self.prefix)
@@ -319,7 +334,19 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         if let Some(s3) = &self.s3 {
             anyhow::ensure!(!s3.bucket.is_empty(), "s3 bucket is empty");
-            if let Some(e) = &s3.endpoint {
+            anyhow::ensure!(
+                s3.endpoint.is_none() || s3.endpoints.is_empty(),
+                "[s3] sets both `endpoint` and `endpoints`; use one"
+            );
+            anyhow::ensure!(
+                self.ostree_repo.is_none() || s3.ostree_prefix.is_none(),
+                "both `ostree_repo` and `[s3] ostree_prefix` are set; use one"
+            );
+            anyhow::ensure!(
+                self.disk_images.dir.is_none() || s3.disk_images_prefix.is_none(),
+                "both `[disk_images] dir` and `[s3] disk_images_prefix` are set; use one"
+            );
+            for e in s3.endpoint.iter().chain(&s3.endpoints) {
                 anyhow::ensure!(
                     e.starts_with("http://") || e.starts_with("https://"),
                     "s3 endpoint {e:?} must start with http:// or https://"
@@ -442,12 +469,49 @@ url = "http://127.0.0.1:1"
     }
 
     #[test]
+    fn s3_endpoints_and_bucket_trees() {
+        let c = Config::parse(
+            "[s3]\nendpoints = [\"http://a:3900\", \"https://b:3900\"]\nbucket = \"b\"\nostree_prefix = \"ostree\"\n",
+        )
+        .unwrap();
+        let s3 = c.s3.unwrap();
+        assert_eq!(s3.endpoints, ["http://a:3900", "https://b:3900"]);
+        assert_eq!(s3.ostree_prefix.as_deref(), Some("ostree"));
+        let both =
+            "[s3]\nendpoint = \"http://a:3900\"\nendpoints = [\"http://b:3900\"]\nbucket = \"b\"\n";
+        let e = Config::parse(both).unwrap_err().to_string();
+        assert!(e.contains("`endpoint`") && e.contains("`endpoints`"), "{e}");
+        let e = Config::parse("[s3]\nendpoints = [\"http://a\", \"ftp://b\"]\nbucket = \"b\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ftp://b"), "{e}");
+        let e = Config::parse(
+            "ostree_repo = \"/srv/repo\"\n[s3]\nbucket = \"b\"\nostree_prefix = \"ostree\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("ostree_repo") && e.contains("ostree_prefix"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[disk_images]\ndir = \"/srv/d\"\n[s3]\nbucket = \"b\"\ndisk_images_prefix = \"d\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("disk_images_prefix"), "{e}");
+    }
+
+    #[test]
     fn replicas_guide_config_parses() {
         let doc = include_str!("../../../docs/mirror-replicas.md");
         let start = doc.find("```toml\n").expect("a toml block") + 8;
         let end = start + doc[start..].find("```").unwrap();
         let c = Config::parse(&doc[start..end]).unwrap();
-        assert_eq!(c.s3.unwrap().bucket, "corral-mirror");
+        let s3 = c.s3.unwrap();
+        assert_eq!(s3.bucket, "corral-mirror");
+        assert_eq!(s3.endpoints.len(), 2);
+        assert_eq!(s3.ostree_prefix.as_deref(), Some("ostree"));
     }
 
     #[test]

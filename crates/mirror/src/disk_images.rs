@@ -19,9 +19,10 @@ use corral_sign::gpg::GpgCheck;
 use serde::Serialize;
 
 use crate::api::App;
+use crate::bucket_files::FileSource;
 
 /// The sidecar files next to an image.
-const SIDECARS: &[&str] = &[".sha256", ".asc", ".sig"];
+pub(crate) const SIDECARS: &[&str] = &[".sha256", ".asc", ".sig"];
 
 /// One image in the catalog.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -84,16 +85,20 @@ pub(crate) async fn serve(
     UrlPath(path): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(root) = &app.config.disk_images.dir else {
+    let Some(files) = &app.files.disk_images else {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
     };
-    crate::ostree::static_file(root, &path, &headers).await
+    files.serve(&path, &headers).await
 }
 
 /// The images under the configured directory, checked.
 pub async fn collect(app: &Arc<App>) -> anyhow::Result<Vec<DiskImage>> {
-    let Some(root) = app.config.disk_images.dir.clone() else {
-        return Ok(Vec::new());
+    let root = match &app.files.disk_images {
+        None => return Ok(Vec::new()),
+        Some(FileSource::Bucket(b)) => {
+            return Ok(b.disk_images(&app.config.trust.gpg_keyrings).await?)
+        }
+        Some(FileSource::Dir(root)) => root.clone(),
     };
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
@@ -189,7 +194,11 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 
 /// The first word of `NAME.sha256`, if it is a sha256.
 fn published_sha256(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(sidecar(path, ".sha256")).ok()?;
+    parse_sha256(&std::fs::read_to_string(sidecar(path, ".sha256")).ok()?)
+}
+
+/// The first word of a `sha256sum` line, if it is a sha256.
+pub(crate) fn parse_sha256(text: &str) -> Option<String> {
     let word = text.split_whitespace().next()?.to_lowercase();
     (word.len() == 64 && word.chars().all(|c| c.is_ascii_hexdigit())).then_some(word)
 }
@@ -206,7 +215,11 @@ fn file_sha256(path: &Path) -> anyhow::Result<String> {
     corral_oci::sha256_file(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn check(path: &Path, sig: Option<&Path>, keyrings: &[PathBuf]) -> anyhow::Result<SignatureState> {
+pub(crate) fn check(
+    path: &Path,
+    sig: Option<&Path>,
+    keyrings: &[PathBuf],
+) -> anyhow::Result<SignatureState> {
     let Some(sig) = sig else {
         return Ok(SignatureState::Unsigned);
     };

@@ -2,7 +2,8 @@
 //! pushes, repositories under a configured prefix are mirrored lazily from an
 //! upstream registry.
 //!
-//! - [`cli`]: the `corral mirror serve|gc|fsck` subcommands.
+//! - [`cli`]: the `corral mirror serve|gc|fsck|publish` subcommands
+//!   ([`cli_publish`] holds `publish`).
 //! - [`config`]: the TOML configuration.
 //! - [`name`]: repository names, tags and digests, validated.
 //! - [`storage`]: the [`storage::Storage`] trait (blobs, manifests, tags,
@@ -13,6 +14,9 @@
 //!   `/disk-images/`.
 //! - [`disk_images`]: published disk images served as files, listed with
 //!   size, published checksum and GPG signature state.
+//! - [`bucket_files`]: where `/ostree/` and `/disk-images/` come from: a
+//!   local directory or a prefix of the S3 bucket; [`publish`] uploads
+//!   them there in an order that never exposes a half-published state.
 //! - [`auth`]: htpasswd basic auth and HMAC-signed bearer tokens.
 //! - [`upstream`]: the pull-through cache (single-flight, tee'd blob fetches).
 //! - [`lookaside`]: GPG simple-signing signatures under `/sigstore/`.
@@ -23,8 +27,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod bucket_files;
 pub mod catalog_page;
 pub mod cli;
+pub mod cli_publish;
 pub mod config;
 pub mod disk_images;
 pub mod error;
@@ -34,6 +40,7 @@ pub mod lookaside;
 pub mod metrics;
 pub mod name;
 pub mod ostree;
+pub mod publish;
 pub mod server;
 pub mod storage;
 pub mod trust;

@@ -27,10 +27,10 @@ pub(crate) async fn serve(
     UrlPath(path): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(root) = &app.config.ostree_repo else {
+    let Some(files) = &app.files.ostree else {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
     };
-    static_file(root, &path, &headers).await
+    files.serve(&path, &headers).await
 }
 
 /// A file under `root` (read-only), whole or one byte range.

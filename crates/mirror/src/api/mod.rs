@@ -43,6 +43,8 @@ pub struct App {
     pub signature_cache: SignatureCache,
     /// Checksum and signature checks of the disk images.
     pub disk_images: crate::disk_images::DiskImageCache,
+    /// Where `/ostree/` and `/disk-images/` come from.
+    pub files: crate::bucket_files::StaticFiles,
 }
 
 impl App {
@@ -51,6 +53,7 @@ impl App {
         let upstreams = Upstreams::new(&config)?;
         let tls = config.tls.is_some();
         let trust = Arc::new(TrustedKeys::load(&config.trust)?);
+        let files = crate::bucket_files::StaticFiles::from_config(&config)?;
         Ok(App {
             store,
             config,
@@ -61,6 +64,7 @@ impl App {
             trust,
             signature_cache: SignatureCache::default(),
             disk_images: Default::default(),
+            files,
         })
     }
 

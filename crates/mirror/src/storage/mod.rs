@@ -29,7 +29,10 @@ use tokio::io::AsyncRead;
 
 pub use fs::FsStorage;
 pub use inspect::{LinkFile, LinkKind, TempFile, UploadSessionInfo};
-pub use open::open;
+pub use open::{open, open_bucket};
+#[cfg(test)]
+pub(crate) use s3::failover::tests::Node as FaultyNode;
+pub use s3::failover::FailoverStore;
 pub use s3::{ObjectBackend, S3Storage};
 pub use space::FreeSpace;
 

@@ -23,6 +23,7 @@
 //! downloads, which no other replica needs.
 
 mod inspect;
+pub mod failover;
 mod upload;
 
 use std::collections::{BTreeSet, HashMap};
