@@ -57,10 +57,10 @@ impl TreeError {
     /// A walkdir error as an io error on the entry it failed on. walkdir's
     /// own message already holds its io error's text, which the chain
     /// would then print twice.
-    pub(crate) fn walk(
+    pub(crate) fn walk<'a>(
         action: &'static str,
-        root: &Path,
-    ) -> impl FnOnce(walkdir::Error) -> TreeError + '_ {
+        root: &'a Path,
+    ) -> impl FnOnce(walkdir::Error) -> TreeError + 'a {
         move |e| {
             let path = e.path().unwrap_or(root).to_path_buf();
             // a symlink loop has no io error: walkdir's message is all

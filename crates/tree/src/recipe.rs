@@ -441,6 +441,9 @@ fn absolutize(value: &str, dir: &Path) -> String {
     } else {
         dir.join(p)
     };
+    // `dir` is empty or `.` for a recipe named without a folder; a file
+    // URL needs an absolute path even when the path does not exist yet.
+    let abs = std::path::absolute(&abs).unwrap_or(abs);
     let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
     format!("file://{}", abs.display())
 }
@@ -521,6 +524,19 @@ name = "sample"
     }
 
     #[test]
+    fn relative_paths_of_a_recipe_without_folder_become_absolute() {
+        let mut r = Recipe::parse(GOOD, Path::new("r.toml")).unwrap();
+        r.repos[0].baseurl = Some("no-such-repo".into());
+        r.resolve(Path::new(""), Path::new("r.toml"), &|_| None)
+            .unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            r.repos[0].baseurl,
+            Some(format!("file://{}", cwd.join("no-such-repo").display()))
+        );
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_column() {
         let text = GOOD.replace("[footprint]\n", "[footprint]\nnodocs = true\n");
         let err = Recipe::parse(&text, Path::new("recipes/x.toml")).unwrap_err();
@@ -577,9 +593,10 @@ name = "sample"
             msg,
             "r.toml: package `--installroot=/` starts with `-`, so dnf would read it as an option"
         );
+        // top-level keys go before the first table
         let msg = refused(&GOOD.replace(
-            "[footprint]",
-            "exclude = [\"kernel*\", \"-x\"]\n[footprint]",
+            "packages = [\"corral-hello\"]",
+            "packages = [\"corral-hello\"]\nexclude = [\"kernel*\", \"-x\"]",
         ));
         assert!(msg.contains("exclude `-x` starts with `-`"), "{msg}");
     }
