@@ -294,7 +294,7 @@ impl Recipe {
         }
         for e in &self.image.env {
             check("image.env entry", e, values::plain_text)?;
-            if !e.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+            if e.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                 return Err(invalid(format!(
                     "image.env entry {} is not KEY=VALUE",
                     quoted(e)
