@@ -1,7 +1,7 @@
 //! `corral image`: OCI base images from recipes or ready trees.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -96,7 +96,9 @@ fn outdated(args: OutdatedArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&images)?;
     } else {
-        print!("{}", corral_release::outdated::render_text(&images));
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", corral_release::outdated::render_text(&images))?;
+        out.flush()?;
     }
     let any = images.iter().any(|i| i.staleness.is_outdated());
     Ok(ExitCode::from(u8::from(any)))
@@ -160,20 +162,24 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&result)?;
     } else {
-        println!("oci:{}:{}", result.layout.display(), result.tag);
-        println!("  manifest  {}", result.manifest_digest);
-        println!("  config    {}", result.config_digest);
-        println!(
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "oci:{}:{}", result.layout.display(), result.tag)?;
+        writeln!(out, "  manifest  {}", result.manifest_digest)?;
+        writeln!(out, "  config    {}", result.config_digest)?;
+        writeln!(
+            out,
             "  layer     {} ({}, {} uncompressed)",
             result.layer_digest,
             human_bytes(result.layer_size),
             human_bytes(result.uncompressed_size)
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "  sbom      {} ({} packages)",
             sbom_path(&result.layout).display(),
             result.packages
-        );
+        )?;
+        out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -362,7 +368,8 @@ fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 /// The distribution's id from the tree's os-release, for package URLs.
 fn purl_namespace(root: &Path) -> String {
     for rel in ["etc/os-release", "usr/lib/os-release"] {
-        if let Ok(text) = std::fs::read_to_string(root.join(rel)) {
+        // The tree is input: its os-release may be a link to /dev/zero.
+        if let Ok(text) = corral_configfile::read_to_string(&root.join(rel), 64 * 1024) {
             for line in text.lines() {
                 if let Some(id) = line.strip_prefix("ID=") {
                     return id.trim_matches('"').to_string();
@@ -411,34 +418,42 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         print_json(&info)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", info.reference);
-    println!("  manifest  {}", info.manifest_digest);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", info.reference)?;
+    writeln!(out, "  manifest  {}", info.manifest_digest)?;
     let cfg = &info.config;
-    println!(
+    writeln!(
+        out,
         "  platform  {}/{}",
         cfg["os"].as_str().unwrap_or("?"),
         cfg["architecture"].as_str().unwrap_or("?")
-    );
+    )?;
     if let Some(created) = cfg["created"].as_str() {
-        println!("  created   {created}");
+        writeln!(out, "  created   {created}")?;
     }
     if let Some(cmd) = cfg["config"]["Cmd"].as_array() {
-        println!("  cmd       {}", serde_json::to_string(cmd)?);
+        writeln!(out, "  cmd       {}", serde_json::to_string(cmd)?)?;
     }
     if let Some(labels) = cfg["config"]["Labels"].as_object() {
         for (k, v) in labels {
-            println!("  label     {k}={}", v.as_str().unwrap_or_default());
+            writeln!(out, "  label     {k}={}", v.as_str().unwrap_or_default())?;
         }
     }
     for l in &info.layers {
-        println!(
+        writeln!(
+            out,
             "  layer     {} {} ({})",
             l.digest,
             human_bytes(l.size.max(0) as u64),
             l.media_type
-        );
+        )?;
     }
-    println!("  size      {}", human_bytes(info.total_size.max(0) as u64));
+    writeln!(
+        out,
+        "  size      {}",
+        human_bytes(info.total_size.max(0) as u64)
+    )?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

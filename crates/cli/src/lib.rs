@@ -10,6 +10,12 @@
 //! Exit codes, for every command: 0 success; 1 the command ran and the
 //! answer is "no" (lint errors, damage found, no update); 2 it could not
 //! run (bad input, a failed tool, usage errors).
+//!
+//! A closed stdout (`corral … | head -1`) ends any command quietly with
+//! exit 0, as ripgrep does: Rust ignores SIGPIPE, so a write returns
+//! `BrokenPipe`, and [`run_from_iter`] looks for it in the error chain.
+//! `println!` panics instead of returning it; commands that still use it
+//! are caught the same way (see [`broken_pipe`]).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -105,12 +111,56 @@ pub fn run_from_iter<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         }
     };
     logging::init(cli.verbose);
-    match run(cli.command) {
-        Ok(code) => code,
-        Err(e) => {
+    broken_pipe::quiet_print_panics();
+    // AssertUnwindSafe: after a panic nothing of the command is used again.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli.command)));
+    match result {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) if broken_pipe::in_chain(&e) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_ERROR)
         }
+        Err(payload) if broken_pipe::is_print_panic(payload.as_ref()) => ExitCode::SUCCESS,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// A reader that went away (`corral … | head`) is not an error.
+pub mod broken_pipe {
+    use std::any::Any;
+    use std::io::ErrorKind;
+
+    /// Whether any error in the chain is a `BrokenPipe` io error.
+    pub fn in_chain(e: &anyhow::Error) -> bool {
+        e.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+        })
+    }
+
+    /// Whether a panic payload is `println!`'s "failed printing to stdout:
+    /// Broken pipe".
+    pub fn is_print_panic(payload: &(dyn Any + Send)) -> bool {
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied());
+        message.is_some_and(|m| {
+            m.starts_with("failed printing to stdout") && m.contains("Broken pipe")
+        })
+    }
+
+    /// Keeps the panic message of a `println!` into a closed stdout off
+    /// stderr; every other panic is reported as before.
+    pub fn quiet_print_panics() {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !is_print_panic(info.payload()) {
+                default(info);
+            }
+        }));
     }
 }
 

@@ -1,5 +1,6 @@
 //! `corral tree`: package recipes to root filesystems.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,28 +66,32 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{}: {} packages, {} in {}",
         report.name,
         report.packages.len(),
         human_bytes(report.tree_bytes),
         report.rootfs.display()
-    );
+    )?;
     for p in &report.packages {
-        println!("  {}", p.nevra());
+        writeln!(out, "  {}", p.nevra())?;
     }
-    println!("footprint policy saved:");
+    writeln!(out, "footprint policy saved:")?;
     for s in &report.savings {
-        println!(
+        writeln!(
+            out,
             "  {:<8} {:>6} files  {:>10}",
             s.item,
             s.files,
             human_bytes(s.bytes)
-        );
+        )?;
     }
     if report.source_date_epoch.is_none() {
-        println!("note: SOURCE_DATE_EPOCH is not set, so the tree carries today's time and is not reproducible");
+        writeln!(out, "note: SOURCE_DATE_EPOCH is not set, so the tree carries today's time and is not reproducible")?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -104,11 +109,13 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "# {} (release {}, {})",
         recipe.name, recipe.releasever, recipe.arch
-    );
-    println!("# repositories:");
+    )?;
+    writeln!(out, "# repositories:")?;
     for r in &recipe.repos {
         let url = r.baseurl.as_deref().or(r.metalink.as_deref()).unwrap_or("");
         let check = if r.gpgcheck {
@@ -116,10 +123,11 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         } else {
             "gpgcheck OFF"
         };
-        println!("#   {} {url} ({check})", r.id);
+        writeln!(out, "#   {} {url} ({check})", r.id)?;
     }
-    println!("# dnf.conf\n{conf}");
-    println!("# $HOME/.rpmmacros\n{macros}");
-    println!("# command\ndnf {}", argv.join(" "));
+    writeln!(out, "# dnf.conf\n{conf}")?;
+    writeln!(out, "# $HOME/.rpmmacros\n{macros}")?;
+    writeln!(out, "# command\ndnf {}", argv.join(" "))?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

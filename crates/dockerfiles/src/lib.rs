@@ -3,6 +3,8 @@
 //! - [`parse`]: corral's own Dockerfile parser (text in, syntax tree out).
 //! - [`lint`]: rules from the Fedora container guidelines and common practice.
 //! - [`library`]: the `dockerfiles/` folder, its `library.toml` and `image.toml` files.
+//! - [`files`]: reading those files with a size limit, errors that name
+//!   the path once.
 //! - [`graph`]: dependencies between library images from their FROM lines.
 //! - [`plan`]: what to rebuild, in order, and the [`plan::BuiltImages`] seam.
 //! - [`build`]: building, tagging and pushing through the Docker Engine API,
@@ -15,6 +17,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod files;
 pub mod graph;
 pub mod library;
 pub mod lint;

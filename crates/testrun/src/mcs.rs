@@ -24,15 +24,21 @@ pub const LOCK_FILE: &str = "mcs.lock";
 pub enum McsError {
     #[error("all {pairs} category pairs in {range} are taken by live runs or containers")]
     Exhausted { range: McsRange, pairs: usize },
-    #[error("{path}: {source}")]
+    // The io error is the source, not part of the message: `{:#}` prints
+    // it once.
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{path}:{line}: not an allocation (want `LOW HIGH PID`)")]
     Corrupt { path: PathBuf, line: usize },
-    #[error("invalid MCS {what} {text:?}")]
-    Parse { what: &'static str, text: String },
+    #[error("invalid MCS {what} {text:?}: {why}")]
+    Parse {
+        what: &'static str,
+        text: String,
+        why: String,
+    },
 }
 
 /// An inclusive range of categories, written `LOW-HIGH` (`0-1023`).
@@ -73,15 +79,29 @@ impl FromStr for McsRange {
     /// assert!("5-5".parse::<McsRange>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<Self, McsError> {
-        let bad = || McsError::Parse {
+        let bad = |why: String| McsError::Parse {
             what: "range",
             text: s.to_string(),
+            why,
         };
-        let (a, b) = s.split_once('-').ok_or_else(bad)?;
-        let num = |t: &str| t.trim_start_matches('c').parse::<u16>().map_err(|_| bad());
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| bad("want LOW-HIGH, e.g. 0-1023 or c100-c199".into()))?;
+        let num = |t: &str| {
+            t.trim_start_matches('c')
+                .parse::<u16>()
+                .map_err(|_| bad(format!("{t:?} is not a category number (0 to 1023)")))
+        };
         let (low, high) = (num(a)?, num(b)?);
-        if low >= high || high > 1023 {
-            return Err(bad());
+        if high > 1023 {
+            return Err(bad(format!("c{high} is past c1023, the last category")));
+        }
+        if low >= high {
+            return Err(bad(format!(
+                "LOW must be below HIGH: each run takes two distinct categories, so a range holds at least two, as in {}-{}",
+                low.min(1022),
+                low.min(1022) + 1
+            )));
         }
         Ok(McsRange { low, high })
     }
@@ -111,20 +131,22 @@ impl FromStr for McsLevel {
     /// assert_eq!(l.to_string(), "s0:c3,c7");
     /// ```
     fn from_str(s: &str) -> Result<Self, McsError> {
-        let bad = || McsError::Parse {
+        let bad = |why: &str| McsError::Parse {
             what: "level",
             text: s.to_string(),
+            why: why.to_string(),
         };
-        let cats = s.strip_prefix("s0:").ok_or_else(bad)?;
-        let (a, b) = cats.split_once(',').ok_or_else(bad)?;
+        let want = "want s0:cLOW,cHIGH";
+        let cats = s.strip_prefix("s0:").ok_or_else(|| bad(want))?;
+        let (a, b) = cats.split_once(',').ok_or_else(|| bad(want))?;
         let cat = |t: &str| {
             t.strip_prefix('c')
                 .and_then(|n| n.parse::<u16>().ok())
-                .ok_or_else(bad)
+                .ok_or_else(|| bad(want))
         };
         let (a, b) = (cat(a)?, cat(b)?);
         if a == b {
-            return Err(bad());
+            return Err(bad("the two categories must differ"));
         }
         Ok(McsLevel {
             low: a.min(b),

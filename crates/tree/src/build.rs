@@ -133,6 +133,14 @@ fn add_files(recipe: &Recipe, root: &Path) -> Result<(), TreeError> {
                 std::fs::write(&dest, content).map_err(TreeError::io("writing", &dest))?
             }
             (_, Some(source)) => {
+                // std::fs::copy would copy /dev/zero until the disk is full
+                let meta = std::fs::metadata(source).map_err(TreeError::io("reading", source))?;
+                if !meta.is_file() {
+                    return Err(TreeError::RecipeInvalid {
+                        path: source.into(),
+                        message: "a [[file]] source must be a regular file".into(),
+                    });
+                }
                 std::fs::copy(source, &dest).map_err(TreeError::io("copying", source))?;
             }
             _ => unreachable!("validated: exactly one of content and source"),
@@ -148,11 +156,7 @@ fn add_files(recipe: &Recipe, root: &Path) -> Result<(), TreeError> {
 pub fn tree_bytes(root: &Path) -> Result<u64, TreeError> {
     let mut total = 0;
     for entry in walkdir::WalkDir::new(root) {
-        let entry = entry.map_err(|e| TreeError::Io {
-            path: root.to_path_buf(),
-            action: "walking",
-            source: e.into(),
-        })?;
+        let entry = entry.map_err(TreeError::walk("walking", root))?;
         if entry.file_type().is_file() {
             total += entry.metadata().map(|m| m.len()).unwrap_or(0);
         }

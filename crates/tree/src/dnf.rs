@@ -83,6 +83,9 @@ pub fn dnf_args(recipe: &Recipe, conf: &Path, installroot: &Path) -> Vec<String>
         args.push("--setopt=tsflags=nodocs".to_string());
     }
     args.push("install".to_string());
+    // Validation refuses names that start with `-`; `--` makes sure dnf
+    // reads whatever follows as packages, never as options.
+    args.push("--".to_string());
     args.extend(recipe.packages.iter().cloned());
     args
 }
@@ -216,7 +219,10 @@ langs = ["en_US", "de_DE"]
         let args = dnf_args(&recipe(), Path::new("/c"), Path::new("/r"));
         assert!(args.contains(&"--setopt=tsflags=nodocs".to_string()));
         assert!(args.contains(&"--installroot=/r".to_string()));
-        assert_eq!(&args[args.len() - 3..], ["install", "bash", "coreutils"]);
+        assert_eq!(
+            &args[args.len() - 4..],
+            ["install", "--", "bash", "coreutils"]
+        );
     }
 
     #[test]

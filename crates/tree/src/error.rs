@@ -1,6 +1,6 @@
 //! Errors of tree recipes and builds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What went wrong reading a recipe or building a tree.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,9 @@ pub enum TreeError {
     },
     #[error("{}: {message}", path.display())]
     RecipeInvalid { path: PathBuf, message: String },
-    #[error("{action} {}: {source}", path.display())]
+    // The io error is the source, not part of the message: the chain
+    // printed with `{:#}` shows it once.
+    #[error("{action} {}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
@@ -34,6 +36,9 @@ pub enum TreeError {
     RootfsExists { path: PathBuf },
     #[error("{}: not a directory or a tar archive", path.display())]
     NotATree { path: PathBuf },
+    /// A recipe file that could not be read (missing, too large, a device).
+    #[error(transparent)]
+    Config(#[from] corral_configfile::ConfigFileError),
 }
 
 impl TreeError {
@@ -46,6 +51,28 @@ impl TreeError {
             path,
             action,
             source,
+        }
+    }
+
+    /// A walkdir error as an io error on the entry it failed on. walkdir's
+    /// own message already holds its io error's text, which the chain
+    /// would then print twice.
+    pub(crate) fn walk<'a>(
+        action: &'static str,
+        root: &'a Path,
+    ) -> impl FnOnce(walkdir::Error) -> TreeError + 'a {
+        move |e| {
+            let path = e.path().unwrap_or(root).to_path_buf();
+            // a symlink loop has no io error: walkdir's message is all
+            let text = e.to_string();
+            let source = e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other(text));
+            TreeError::Io {
+                path,
+                action,
+                source,
+            }
         }
     }
 }

@@ -70,11 +70,7 @@ pub fn remove(root: &Path, item: &'static str, paths: &[&str]) -> Result<Saving,
         };
         if meta.is_dir() {
             for entry in walkdir::WalkDir::new(&path) {
-                let entry = entry.map_err(|e| TreeError::Io {
-                    path: path.clone(),
-                    action: "measuring",
-                    source: e.into(),
-                })?;
+                let entry = entry.map_err(TreeError::walk("measuring", &path))?;
                 if entry.file_type().is_file() {
                     saving.files += 1;
                     saving.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);

@@ -1,6 +1,9 @@
 //! Package recipes to root filesystems.
 //!
 //! - [`recipe`]: the TOML tree recipe (parse, validate, resolve paths).
+//! - [`values`]: what each recipe value may be (package names, repository
+//!   ids, architectures, URLs), since they reach dnf's command line and
+//!   configuration.
 //! - [`dnf`]: installing it with the real `dnf --installroot`, the rpm
 //!   database inside the tree.
 //! - [`footprint`]: the policy that leaves out docs, locales, caches and
@@ -20,6 +23,7 @@ pub mod recipe;
 pub mod rpmdb;
 pub mod sbom;
 pub mod source;
+pub mod values;
 
 pub use build::{build_tree, BuildOptions, TreeReport};
 pub use error::TreeError;

@@ -34,16 +34,10 @@ pub fn clamp_mtimes(root: &Path, epoch: i64) -> Result<u64, TreeError> {
     let clamp = filetime::FileTime::from_unix_time(epoch, 0);
     let mut changed = 0;
     for entry in walkdir::WalkDir::new(root) {
-        let entry = entry.map_err(|e| TreeError::Io {
-            path: root.to_path_buf(),
-            action: "walking",
-            source: e.into(),
-        })?;
-        let meta = entry.metadata().map_err(|e| TreeError::Io {
-            path: entry.path().to_path_buf(),
-            action: "reading metadata of",
-            source: e.into(),
-        })?;
+        let entry = entry.map_err(TreeError::walk("walking", root))?;
+        let meta = entry
+            .metadata()
+            .map_err(TreeError::walk("reading metadata of", entry.path()))?;
         let mtime = filetime::FileTime::from_last_modification_time(&meta);
         if mtime > clamp {
             filetime::set_symlink_file_times(entry.path(), clamp, clamp)

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TreeError;
+use crate::values::{self, quoted};
+
+/// The largest recipe file read: real ones are a few KiB.
+pub const RECIPE_LIMIT: u64 = 1024 * 1024;
 
 /// A root filesystem described as packages from repositories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,11 +169,7 @@ impl Recipe {
     /// Reads and parses a recipe file without resolving its repositories:
     /// enough for the labels and image settings of a ready tree.
     pub fn read(path: &Path) -> Result<Recipe, TreeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TreeError::Io {
-            path: path.to_path_buf(),
-            action: "reading recipe",
-            source,
-        })?;
+        let text = corral_configfile::read_to_string(path, RECIPE_LIMIT)?;
         Recipe::parse(&text, path)
     }
 
@@ -190,14 +190,31 @@ impl Recipe {
             path: origin.to_path_buf(),
             message,
         };
+        // `what value: why`, with the value's control characters escaped
+        let check = |what: &str, value: &str, rule: fn(&str) -> Result<(), String>| {
+            rule(value).map_err(|why| invalid(format!("{what} {} {why}", quoted(value))))
+        };
+        check("name", &self.name, values::plain_text)?;
+        if self.name.trim().is_empty() {
+            return Err(invalid("`name` is empty".into()));
+        }
+        check("releasever", &self.releasever, values::releasever)?;
+        check("arch", &self.arch, values::arch)?;
         if self.packages.is_empty() {
             return Err(invalid("`packages` is empty".into()));
+        }
+        for p in &self.packages {
+            check("package", p, values::package_spec)?;
+        }
+        for p in &self.exclude {
+            check("exclude", p, values::package_spec)?;
         }
         if self.repos.is_empty() {
             return Err(invalid("no [[repo]] is defined".into()));
         }
         let mut ids = std::collections::BTreeSet::new();
         for repo in &self.repos {
+            check("repository id", &repo.id, values::repo_id)?;
             if !ids.insert(&repo.id) {
                 return Err(invalid(format!(
                     "repository `{}` is defined twice",
@@ -219,6 +236,24 @@ impl Recipe {
                 }
                 _ => {}
             }
+            // Paths are only made URLs by `resolve`; what can be checked
+            // before is that nothing can break a dnf.conf line.
+            let what = format!("repository `{}`", repo.id);
+            for value in repo
+                .baseurl
+                .iter()
+                .chain(&repo.metalink)
+                .chain(&repo.gpgkey)
+            {
+                check(&what, value, unsplittable)?;
+            }
+            if let Some(m) = &repo.metalink {
+                check(
+                    &format!("repository `{}` metalink", repo.id),
+                    m,
+                    values::url,
+                )?;
+            }
             if repo.gpgcheck && repo.gpgkey.is_empty() {
                 return Err(invalid(format!(
                     "repository `{}` checks signatures but names no gpgkey (set gpgkey, or gpgcheck = false)",
@@ -227,11 +262,9 @@ impl Recipe {
             }
         }
         for file in &self.files {
-            if !file.path.starts_with('/') {
-                return Err(invalid(format!(
-                    "file path `{}` is not absolute",
-                    file.path
-                )));
+            check("file path", &file.path, values::tree_path)?;
+            if let Some(source) = &file.source {
+                check("file source", source, values::plain_text)?;
             }
             if file.content.is_some() == file.source.is_some() {
                 return Err(invalid(format!(
@@ -239,10 +272,11 @@ impl Recipe {
                     file.path
                 )));
             }
-            if u32::from_str_radix(&file.mode, 8).is_err() {
+            if !u32::from_str_radix(&file.mode, 8).is_ok_and(|m| m <= 0o7777) {
                 return Err(invalid(format!(
-                    "file `{}` has mode `{}`, which is not octal",
-                    file.path, file.mode
+                    "file `{}` has mode {}, which is not an octal mode up to 7777",
+                    file.path,
+                    quoted(&file.mode)
                 )));
             }
         }
@@ -250,6 +284,44 @@ impl Recipe {
             return Err(invalid(
                 "footprint.langs is empty; name at least one locale, or \"all\"".into(),
             ));
+        }
+        for l in &self.footprint.langs {
+            check("footprint.langs entry", l, values::lang)?;
+        }
+        for (k, v) in &self.labels {
+            check("label", k, values::plain_text)?;
+            check(&format!("label `{k}` value"), v, values::plain_text)?;
+        }
+        for e in &self.image.env {
+            check("image.env entry", e, values::plain_text)?;
+            if e.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
+                return Err(invalid(format!(
+                    "image.env entry {} is not KEY=VALUE",
+                    quoted(e)
+                )));
+            }
+        }
+        for (what, value) in [
+            ("image.working-dir", &self.image.working_dir),
+            ("image.user", &self.image.user),
+        ] {
+            if let Some(v) = value {
+                check(what, v, values::plain_text)?;
+            }
+        }
+        // Arguments may hold newlines (`sh -c` scripts), but no NUL: the
+        // kernel ends an argument there.
+        let args = self
+            .image
+            .cmd
+            .iter()
+            .chain(&self.image.entrypoint)
+            .flatten();
+        if let Some(a) = args.into_iter().find(|a| a.contains('\0')) {
+            return Err(invalid(format!(
+                "image.cmd/entrypoint argument {} contains NUL",
+                quoted(a)
+            )));
         }
         Ok(())
     }
@@ -288,6 +360,21 @@ impl Recipe {
                 .map(|k| fix(k))
                 .collect::<Result<_, _>>()?;
         }
+        // `${VAR}` values come from the environment: only now is the
+        // whole URL known.
+        for repo in &self.repos {
+            let urls = repo
+                .baseurl
+                .iter()
+                .chain(&repo.metalink)
+                .chain(&repo.gpgkey);
+            for url in urls {
+                values::url(url).map_err(|why| TreeError::RecipeInvalid {
+                    path: origin.to_path_buf(),
+                    message: format!("repository `{}`: {} {why}", repo.id, quoted(url)),
+                })?;
+            }
+        }
         for file in &mut self.files {
             if let Some(src) = &file.source {
                 let p = Path::new(src);
@@ -310,6 +397,15 @@ impl Recipe {
             langs.join(":")
         }
     }
+}
+
+/// A value that fits on one dnf.conf line and in a space-separated list.
+fn unsplittable(value: &str) -> Result<(), String> {
+    values::plain_text(value)?;
+    if value.chars().any(char::is_whitespace) {
+        return Err("contains whitespace".into());
+    }
+    Ok(())
 }
 
 /// Replaces `${NAME}` with its value; returns the first unset name.
@@ -345,6 +441,9 @@ fn absolutize(value: &str, dir: &Path) -> String {
     } else {
         dir.join(p)
     };
+    // `dir` is empty or `.` for a recipe named without a folder; a file
+    // URL needs an absolute path even when the path does not exist yet.
+    let abs = std::path::absolute(&abs).unwrap_or(abs);
     let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
     format!("file://{}", abs.display())
 }
@@ -425,6 +524,19 @@ name = "sample"
     }
 
     #[test]
+    fn relative_paths_of_a_recipe_without_folder_become_absolute() {
+        let mut r = Recipe::parse(GOOD, Path::new("r.toml")).unwrap();
+        r.repos[0].baseurl = Some("no-such-repo".into());
+        r.resolve(Path::new(""), Path::new("r.toml"), &|_| None)
+            .unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            r.repos[0].baseurl,
+            Some(format!("file://{}", cwd.join("no-such-repo").display()))
+        );
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_column() {
         let text = GOOD.replace("[footprint]\n", "[footprint]\nnodocs = true\n");
         let err = Recipe::parse(&text, Path::new("recipes/x.toml")).unwrap_err();
@@ -465,6 +577,140 @@ name = "sample"
             .unwrap_err()
             .to_string();
         assert!(msg.contains("`signed` checks signatures"), "{msg}");
+    }
+
+    fn refused(text: &str) -> String {
+        match Recipe::parse(text, Path::new("r.toml")) {
+            Ok(r) => panic!("accepted: {r:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn package_that_is_a_dnf_option_is_refused() {
+        let msg = refused(&GOOD.replace("\"corral-hello\"", "\"--installroot=/\""));
+        assert_eq!(
+            msg,
+            "r.toml: package `--installroot=/` starts with `-`, so dnf would read it as an option"
+        );
+        // top-level keys go before the first table
+        let msg = refused(&GOOD.replace(
+            "packages = [\"corral-hello\"]",
+            "packages = [\"corral-hello\"]\nexclude = [\"kernel*\", \"-x\"]",
+        ));
+        assert!(msg.contains("exclude `-x` starts with `-`"), "{msg}");
+    }
+
+    #[test]
+    fn newline_in_repo_values_is_refused() {
+        let msg = refused(&GOOD.replace("id = \"main\"", "id = \"main]\\n[evil\""));
+        assert!(msg.contains("repository id `main]\\n[evil`"), "{msg}");
+        let msg = refused(&GOOD.replace(
+            "baseurl = \"repo/main\"",
+            "baseurl = \"repo/main\\n[evil]\\nbaseurl=file:///x\"",
+        ));
+        assert!(msg.contains("control character \\n"), "{msg}");
+        let msg = refused(&GOOD.replace("gpgkey = [\"keys/RPM-GPG-KEY\"]", "gpgkey = [\"a b\"]"));
+        assert!(msg.contains("`a b` contains whitespace"), "{msg}");
+    }
+
+    #[test]
+    fn newline_from_the_environment_is_refused() {
+        let mut r = Recipe::parse(GOOD, Path::new("/x/r.toml")).unwrap();
+        r.repos[1].baseurl = Some("${MIRROR}/signed".into());
+        let err = r
+            .resolve(Path::new("/x"), Path::new("/x/r.toml"), &|_| {
+                Some("https://m.example\n[evil]\ngpgcheck=0".into())
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/x/r.toml: repository `signed`: `https://m.example\\n[evil]"),
+            "{err}"
+        );
+        assert!(err.contains("control character"), "{err}");
+        let mut r = Recipe::parse(GOOD, Path::new("/x/r.toml")).unwrap();
+        r.repos[1].baseurl = Some("gopher://x/".into());
+        let err = r
+            .resolve(Path::new("/x"), Path::new("/x/r.toml"), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scheme `gopher`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_arch_and_odd_values_are_refused() {
+        let msg = refused(&GOOD.replace(
+            "releasever = \"43\"",
+            "releasever = \"43\"\narch = \"../../etc\"",
+        ));
+        assert!(
+            msg.contains("arch `../../etc` is not one of x86_64"),
+            "{msg}"
+        );
+        let msg = refused(&GOOD.replace("releasever = \"43\"", "releasever = \"-43\""));
+        assert!(msg.contains("releasever `-43`"), "{msg}");
+        let msg = refused(&GOOD.replace("langs = [\"de\"]", "langs = [\"de\\n%_dbpath /\"]"));
+        assert!(msg.contains("footprint.langs entry"), "{msg}");
+        // GOOD ends in [labels], so this line adds a label
+        let msg = refused(&format!("{GOOD}title = \"a\\u001b[2J\"\n"));
+        assert!(msg.contains("label `title` value `a\\u{1b}[2J`"), "{msg}");
+    }
+
+    #[test]
+    fn file_paths_stay_in_the_tree() {
+        let text = format!("{GOOD}\n[[file]]\npath = \"/../../etc/passwd\"\ncontent = \"x\"\n");
+        // [[file]] after [labels] is still a top-level array of tables
+        let msg = refused(&text);
+        assert!(
+            msg.contains("file path `/../../etc/passwd` has a `..` component"),
+            "{msg}"
+        );
+        let text = format!("{GOOD}\n[[file]]\npath = \"/x\"\ncontent = \"x\"\nmode = \"17777\"\n");
+        assert!(refused(&text).contains("not an octal mode up to 7777"));
+    }
+
+    #[test]
+    fn recipe_file_must_be_small_and_regular() {
+        let started = std::time::Instant::now();
+        let msg = Recipe::read(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(msg, "/dev/zero: is a character device, not a regular file");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; RECIPE_LIMIT as usize + 1]).unwrap();
+        let msg = Recipe::read(&big).unwrap_err().to_string();
+        assert!(
+            msg.ends_with("larger than the 1 MiB limit for this file"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn missing_recipe_names_the_error_once() {
+        let err = Recipe::read(Path::new("/nonexistent/r.toml")).unwrap_err();
+        let chain = format!("{:#}", ChainDisplay(&err));
+        assert_eq!(
+            chain,
+            "reading /nonexistent/r.toml: No such file or directory (os error 2)"
+        );
+    }
+
+    /// The cause chain as anyhow's `{:#}` prints it.
+    struct ChainDisplay<'a>(&'a dyn std::error::Error);
+
+    impl std::fmt::Display for ChainDisplay<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}", self.0)?;
+            let mut next = self.0.source();
+            while let Some(e) = next {
+                write!(f, ": {e}")?;
+                next = e.source();
+            }
+            Ok(())
+        }
     }
 
     #[test]

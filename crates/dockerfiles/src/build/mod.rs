@@ -147,8 +147,7 @@ async fn build_one(
     let img = &lib.images[name];
     let dir = img.dir.clone();
     let df_path = dir.join("Dockerfile");
-    let text = std::fs::read_to_string(&df_path)
-        .with_context(|| format!("reading {}", df_path.display()))?;
+    let text = crate::files::read_to_string(&df_path, crate::files::CONFIG_LIMIT)?;
     let dockerfile = registry_map::rewrite_from(
         &text,
         &img.dockerfile,

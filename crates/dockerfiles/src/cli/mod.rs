@@ -1,6 +1,6 @@
 //! The `corral dockerfiles` subcommands: the clap tree and what each runs.
-//! Output goes to the given writer (stdout from [`run`]); errors are
-//! returned, and the binary maps them to exit code 2.
+//! Output goes to the given writers (stdout and stderr from [`run`]);
+//! errors are returned, and the binary maps them to exit code 2.
 
 use crate::build::{self, BuildProgress, DockerEngine, EngineImages, RegistryMap, RegistryMapping};
 use crate::graph::Graph;
@@ -138,19 +138,24 @@ pub enum BuildNetwork {
     Host,
 }
 
-/// Runs a subcommand, writing to stdout.
+/// Runs a subcommand, writing results to stdout and summaries to stderr.
 pub fn run(cmd: DockerfilesCommand) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let code = run_to(cmd, &mut out)?;
+    let code = run_to(cmd, &mut out, &mut std::io::stderr())?;
     out.flush()?;
     Ok(ExitCode::from(code))
 }
 
-/// Runs a subcommand, writing to `out`; returns the exit code.
-pub fn run_to(cmd: DockerfilesCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
+/// Runs a subcommand, writing results to `out` and summaries for people
+/// (how many files were linted) to `err`; returns the exit code.
+pub fn run_to(
+    cmd: DockerfilesCommand,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<u8> {
     match cmd {
-        DockerfilesCommand::Lint(a) => lint_cmd(&a, out),
+        DockerfilesCommand::Lint(a) => lint_cmd(&a, out, err),
         DockerfilesCommand::Graph(a) => graph_cmd(&a, out),
         DockerfilesCommand::Plan(a) => plan_cmd(&a, out),
         DockerfilesCommand::Build(a) => build_cmd(&a, out),
@@ -166,17 +171,28 @@ fn is_dockerfile_name(name: &str) -> bool {
         || name.starts_with("Containerfile.")
 }
 
-/// The Dockerfiles named by `paths`: files as given, folders searched.
+/// The Dockerfiles named by `paths`: files as given, folders searched. A
+/// folder with no file named like a Dockerfile is an error, so that a
+/// typo or an unusual naming scheme does not pass as "no findings".
 pub fn collect_dockerfiles(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
         if meta.is_dir() {
+            let before = files.len();
             for e in walkdir::WalkDir::new(p).sort_by_file_name() {
-                let e = e.with_context(|| format!("walking {}", p.display()))?;
+                let e = e.map_err(|e| crate::files::walk_error(p, e))?;
                 if e.file_type().is_file() && is_dockerfile_name(&e.file_name().to_string_lossy()) {
                     files.push(e.into_path());
                 }
+            }
+            if files.len() == before {
+                bail!(
+                    "{}: no Dockerfile in this folder (searched for Dockerfile, Containerfile, \
+                     *.Dockerfile, *.Containerfile, Dockerfile.* and Containerfile.*); \
+                     name other files on the command line to lint them",
+                    p.display()
+                );
             }
         } else {
             files.push(p.clone());
@@ -185,16 +201,18 @@ pub fn collect_dockerfiles(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn lint_cmd(a: &LintArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+fn lint_cmd(a: &LintArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     let files = collect_dockerfiles(&a.paths)?;
     let mut reports = Vec::with_capacity(files.len());
     for path in files {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = crate::files::read(&path, crate::files::CONFIG_LIMIT)?;
         reports.push(FileReport {
             findings: lint::lint_bytes(&bytes),
             path,
         });
     }
+    // On stderr, so that JSON and SARIF on stdout stay one document.
+    writeln!(err, "{}", lint::output::summary(&reports))?;
     match a.format {
         LintFormat::Text => out.write_all(lint::output::text(&reports).as_bytes())?,
         LintFormat::Json => writeln!(

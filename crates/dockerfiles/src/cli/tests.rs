@@ -8,11 +8,21 @@ struct Top {
 }
 
 fn run_args(args: &[&str]) -> (anyhow::Result<u8>, String) {
+    let (r, out, _) = run_args_err(args);
+    (r, out)
+}
+
+/// Also returns what went to stderr.
+fn run_args_err(args: &[&str]) -> (anyhow::Result<u8>, String, String) {
     let top =
         Top::try_parse_from(std::iter::once("dockerfiles").chain(args.iter().copied())).unwrap();
-    let mut out = Vec::new();
-    let r = run_to(top.cmd, &mut out);
-    (r, String::from_utf8(out).unwrap())
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let r = run_to(top.cmd, &mut out, &mut err);
+    (
+        r,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 #[test]
@@ -219,4 +229,79 @@ fn parses_build_and_plan_engine_flags() {
         "a=b"
     ])
     .is_ok());
+}
+
+#[test]
+fn lint_says_how_many_files_it_linted() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("Dockerfile"), "FROM fedora\n").unwrap();
+    std::fs::create_dir(t.path().join("sub")).unwrap();
+    std::fs::write(
+        t.path().join("sub/x.Containerfile"),
+        "FROM registry.fedoraproject.org/fedora:43\nUSER 1001\nMAINTAINER m\n",
+    )
+    .unwrap();
+    let dir = t.path().to_str().unwrap();
+    let (r, out, err) = run_args_err(&["lint", "--format", "json", dir]);
+    assert_eq!(r.unwrap(), 1);
+    assert!(serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .is_array());
+    assert_eq!(
+        err, "linted 2 files: 4 errors, 2 warnings, 0 info\n",
+        "{out}"
+    );
+    let (r, out, err) = run_args_err(&["lint", "--format", "sarif", dir]);
+    assert_eq!(r.unwrap(), 1);
+    let sarif: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sarif["runs"][0]["artifacts"].as_array().unwrap().len(), 2);
+    assert!(err.starts_with("linted 2 files:"), "{err}");
+}
+
+#[test]
+fn lint_of_a_folder_without_dockerfiles_is_an_error() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().to_str().unwrap();
+    let (r, out, _) = run_args_err(&["lint", dir]);
+    let msg = format!("{:#}", r.unwrap_err());
+    assert!(msg.contains("no Dockerfile in this folder"), "{msg}");
+    assert!(msg.starts_with(dir), "{msg}");
+    assert_eq!(out, "");
+    // files named in a scheme the search does not know: an error, not `[]`
+    let odd = t.path().join("web__Dockerfile");
+    std::fs::write(&odd, "FROM fedora\n").unwrap();
+    let (r, _, _) = run_args_err(&["lint", "--format", "json", dir]);
+    assert!(r.is_err());
+    // named on the command line, they are linted
+    let (r, out, err) = run_args_err(&["lint", odd.to_str().unwrap()]);
+    assert_eq!(r.unwrap(), 1);
+    assert!(out.contains("web__Dockerfile:1:6: error[CR001]"), "{out}");
+    assert!(err.starts_with("linted 1 file: "), "{err}");
+}
+
+#[test]
+fn lint_of_an_empty_dockerfile_fails() {
+    let t = tempfile::tempdir().unwrap();
+    let empty = t.path().join("Dockerfile");
+    std::fs::write(&empty, "").unwrap();
+    let (r, out, _) = run_args_err(&["lint", empty.to_str().unwrap()]);
+    assert_eq!(r.unwrap(), 1, "{out}");
+    assert!(out.contains("Dockerfile:1:1: error[CR000]"), "{out}");
+}
+
+#[test]
+fn lint_refuses_devices_and_names_them() {
+    let (r, _, _) = run_args_err(&["lint", "/dev/zero"]);
+    let msg = format!("{:#}", r.unwrap_err());
+    assert_eq!(msg, "/dev/zero: is a character device, not a regular file");
+}
+
+#[test]
+fn missing_lint_path_names_the_error_once() {
+    let (r, _, _) = run_args_err(&["lint", "/nonexistent/Dockerfile"]);
+    let msg = format!("{:#}", r.unwrap_err());
+    assert_eq!(
+        msg,
+        "reading /nonexistent/Dockerfile: No such file or directory (os error 2)"
+    );
 }

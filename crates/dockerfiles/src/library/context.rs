@@ -162,16 +162,15 @@ pub enum ContextEntryKind {
 /// path: everything not excluded by `dir/.dockerignore` (the Dockerfile
 /// always counts).
 pub fn context_files(dir: &Path) -> anyhow::Result<Vec<ContextEntry>> {
-    let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
+    let ignore_path = dir.join(".dockerignore");
+    let ignore = match crate::files::read_to_string(&ignore_path, crate::files::CONFIG_LIMIT) {
         Ok(t) => DockerIgnore::parse(&t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
-        Err(e) => {
-            return Err(e).with_context(|| format!("reading {}/.dockerignore", dir.display()))
-        }
+        Err(e) if crate::files::is_not_found(&e) => DockerIgnore::default(),
+        Err(e) => return Err(e.into()),
     };
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name().min_depth(1) {
-        let entry = entry.with_context(|| format!("walking {}", dir.display()))?;
+        let entry = entry.map_err(|e| crate::files::walk_error(dir, e))?;
         let rel = entry
             .path()
             .strip_prefix(dir)

@@ -7,6 +7,7 @@ mod image_toml;
 pub use context::{context_files, context_hash, ContextEntry, ContextEntryKind, DockerIgnore};
 pub use image_toml::*;
 
+use crate::files;
 use crate::parse::Dockerfile;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -49,8 +50,7 @@ impl Library {
     /// Loads `root/library.toml` and every `root/<name>/Dockerfile`.
     pub fn load(root: &Path) -> anyhow::Result<Self> {
         let cfg_path = root.join("library.toml");
-        let text = std::fs::read_to_string(&cfg_path)
-            .with_context(|| format!("reading {}", cfg_path.display()))?;
+        let text = files::read_to_string(&cfg_path, files::CONFIG_LIMIT)?;
         let config: LibraryConfig = from_toml(&cfg_path.display().to_string(), &text)?;
         let mut images = BTreeMap::new();
         let mut entries: Vec<_> = std::fs::read_dir(root)
@@ -65,13 +65,11 @@ impl Library {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            let bytes = std::fs::read(&df_path)
-                .with_context(|| format!("reading {}", df_path.display()))?;
+            let bytes = files::read(&df_path, files::CONFIG_LIMIT)?;
             let dockerfile = crate::parse::parse_bytes(&bytes)
                 .with_context(|| format!("parsing {}", df_path.display()))?;
             let toml_path = dir.join("image.toml");
-            let text = std::fs::read_to_string(&toml_path)
-                .with_context(|| format!("reading {}", toml_path.display()))?;
+            let text = files::read_to_string(&toml_path, files::CONFIG_LIMIT)?;
             let spec = ImageSpec::parse(&toml_path.display().to_string(), &text)?;
             images.insert(
                 name.clone(),

@@ -30,6 +30,33 @@ pub fn text(reports: &[FileReport]) -> String {
     s
 }
 
+/// `linted 3 files: 2 errors, 1 warning, 0 info`, or `… no findings`.
+pub fn summary(reports: &[FileReport]) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let count = |s: Severity| {
+        reports
+            .iter()
+            .flat_map(|r| &r.findings)
+            .filter(|f| f.severity == s)
+            .count()
+    };
+    let files = plural(reports.len(), "file", "files");
+    let (e, w, i) = (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info),
+    );
+    if e + w + i == 0 {
+        return format!("linted {files}: no findings");
+    }
+    format!(
+        "linted {files}: {}, {}, {i} info",
+        plural(e, "error", "errors"),
+        plural(w, "warning", "warnings")
+    )
+}
+
 /// A JSON array of `{path, rule, severity, line, column, message}`.
 pub fn json(reports: &[FileReport]) -> serde_json::Value {
     let items: Vec<_> = reports
@@ -88,6 +115,11 @@ pub fn sarif(reports: &[FileReport]) -> serde_json::Value {
             })
         })
         .collect();
+    // Every file linted, findings or not: says what was looked at.
+    let artifacts: Vec<_> = reports
+        .iter()
+        .map(|r| json!({ "location": { "uri": r.path.to_string_lossy().replace('\\', "/") } }))
+        .collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -97,6 +129,7 @@ pub fn sarif(reports: &[FileReport]) -> serde_json::Value {
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }},
+            "artifacts": artifacts,
             "results": results,
         }]
     })

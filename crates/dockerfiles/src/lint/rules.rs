@@ -52,7 +52,21 @@ impl Sink {
 pub(crate) fn check(df: &Dockerfile) -> Vec<Finding> {
     let mut sink = Sink(Vec::new());
     let (global, stages) = df.stages();
-    let global_args = global_args(&global);
+    if stages.is_empty() {
+        check_no_stage(df, &mut sink);
+        return sink.0;
+    }
+    for ins in global.iter().filter(|i| i.kind != Kind::Arg) {
+        sink.push(
+            "CR000",
+            ins.span,
+            format!(
+                "{} before the first FROM; only ARG may come before it (no build stage in current context)",
+                ins.kind.as_str()
+            ),
+        );
+    }
+    let global_args = global_args(&global, df.escape);
     check_instructions(df, &mut sink);
     check_from(df, &stages, &global_args, &mut sink);
     for stage in &stages {
@@ -64,13 +78,48 @@ pub(crate) fn check(df: &Dockerfile) -> Vec<Finding> {
     sink.0
 }
 
-/// Global ARG names with their defaults.
-fn global_args(global: &[&Instruction]) -> HashMap<String, Option<String>> {
-    let mut args = HashMap::new();
+/// A file with no FROM cannot be built, whatever else it holds; BuildKit
+/// stops on it before any other check would matter.
+fn check_no_stage(df: &Dockerfile, sink: &mut Sink) {
+    let (at, message) = match df.instructions.first() {
+        None => (
+            Span::default(),
+            "the Dockerfile has no instructions (an image needs a FROM)",
+        ),
+        Some(first) => (
+            first.span,
+            "the Dockerfile has no FROM, so it contains no stage to build",
+        ),
+    };
+    let at = Span {
+        line: at.line.max(1),
+        column: at.column.max(1),
+        ..at
+    };
+    sink.push("CR000", at, message);
+}
+
+/// Global ARG names with their defaults, each default expanded with the
+/// ARGs declared before it (as BuildKit does: `ARG W=${V}` after
+/// `ARG V=43` is `43`). A default that uses an ARG without a value has no
+/// known value itself.
+fn global_args(global: &[&Instruction], escape: char) -> HashMap<String, Option<String>> {
+    let mut args: HashMap<String, Option<String>> = HashMap::new();
     for ins in global {
         if let Body::Arg(decls) = &ins.body {
             for d in decls {
-                args.insert(d.name.clone(), d.default.clone());
+                let value = d.default.as_ref().and_then(|raw| {
+                    let mut known = true;
+                    let v = expand(raw, escape, |n| match args.get(n) {
+                        Some(Some(v)) => Some(v.clone()),
+                        _ => {
+                            known = false;
+                            None
+                        }
+                    });
+                    v.ok().filter(|_| known)
+                });
+                args.insert(d.name.clone(), value);
             }
         }
     }
@@ -124,7 +173,9 @@ fn check_instruction(df: &Dockerfile, ins: &Instruction, sink: &mut Sink) {
         Body::Run(_) => check_run(df, ins, sink),
         Body::Add(c) => {
             let local = c.sources.iter().any(|s| {
-                let t = s.text.as_str();
+                // BuildKit removes the quotes of `ADD "https://…" dst`
+                let unquoted = crate::parse::unquote(&s.text, df.escape);
+                let t = unquoted.as_str();
                 !(t.starts_with("http://")
                     || t.starts_with("https://")
                     || t.starts_with("git@")
@@ -314,12 +365,14 @@ fn check_run(df: &Dockerfile, ins: &Instruction, sink: &mut Sink) {
                 if !yes {
                     sink.push("CR015", ins.span, format!("{prog} install needs -y"));
                 }
+                // `apt-get dist-clean` (apt 2.7) also empties the lists;
+                // current Debian and Ubuntu images use it
                 let cleaned = cmds[n + 1..].iter().any(|c| {
                     let (i, p) = program(c);
-                    p == Some("rm")
-                        && c[i + 1..]
-                            .iter()
-                            .any(|w| w.starts_with("/var/lib/apt/lists"))
+                    let rest = &c[i + 1..];
+                    (p == Some("rm") && rest.iter().any(|w| w.starts_with("/var/lib/apt/lists")))
+                        || (matches!(p, Some("apt-get" | "apt"))
+                            && rest.iter().any(|w| w == "dist-clean"))
                 });
                 if !cleaned && !cached("/var/lib/apt") {
                     sink.push(

@@ -206,3 +206,88 @@ fn sarif_is_shaped_right() {
     assert!(output::text(&reports).contains("a/Dockerfile:1:6: error[CR001] "));
     assert!(output::json(&reports)[0]["rule"].is_string());
 }
+
+#[test]
+fn a_file_without_from_is_an_error() {
+    for src in [
+        "",
+        "\n\n",
+        "# only a comment\n",
+        "# syntax=docker/dockerfile:1\n",
+    ] {
+        let f = lint_str(src);
+        assert_eq!(f.len(), 1, "{src:?}: {f:?}");
+        assert_eq!((f[0].rule, f[0].severity), ("CR000", Severity::Error));
+        assert_eq!((f[0].line, f[0].column), (1, 1));
+        assert!(f[0].message.contains("no instructions"), "{}", f[0].message);
+    }
+    let f = lint_str("ARG V=1\nRUN echo hi\n");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].rule, f[0].line), ("CR000", 1));
+    assert!(f[0].message.contains("no FROM"), "{}", f[0].message);
+    // only ARG may come before the first FROM
+    let f = lint_str("RUN echo hi\nFROM registry.fedoraproject.org/fedora:43\n");
+    let cr000: Vec<_> = f.iter().filter(|f| f.rule == "CR000").collect();
+    assert_eq!(cr000.len(), 1, "{f:?}");
+    assert_eq!(cr000[0].line, 1);
+    assert!(cr000[0].message.starts_with("RUN before the first FROM"));
+}
+
+/// Seen on public Dockerfiles: an ARG whose default uses an earlier ARG.
+#[test]
+fn chained_global_args_expand_in_from() {
+    let src = "ARG V=43\nARG W=${V}\nFROM registry.fedoraproject.org/fedora:${W}\n";
+    assert_eq!(
+        ids(src).iter().filter(|r| **r == "CR027").count(),
+        0,
+        "{:?}",
+        lint_str(src)
+    );
+    let src = "ARG V=43\nARG W=\"${V}-minimal\"\nFROM registry.fedoraproject.org/fedora:${W}\n";
+    assert!(!ids(src).contains(&"CR027"), "{:?}", lint_str(src));
+    // a chain through an ARG without a value is unknown, not invalid
+    let src = "ARG V\nARG W=${V}\nFROM registry.fedoraproject.org/fedora:${W}\n";
+    assert!(!ids(src).contains(&"CR027"), "{:?}", lint_str(src));
+    // and a chain that expands to something invalid is still caught
+    let src = "ARG V=Bad\nARG W=${V}\nFROM registry.fedoraproject.org/Fedora:${W}\n";
+    assert!(ids(src).contains(&"CR027"));
+    // `latest` reached through a chain is still `latest`
+    let src = "ARG V=latest\nARG W=$V\nFROM registry.fedoraproject.org/fedora:${W}\n";
+    assert!(ids(src).contains(&"CR003"));
+}
+
+/// Seen on public Dockerfiles: quoted URLs in ADD.
+#[test]
+fn quoted_add_urls_are_not_local_files() {
+    let run = |r: &str| ids(&with_from(r));
+    for add in [
+        "ADD \"https://example.org/app.tar\" /opt/\n",
+        "ADD 'https://example.org/x.sh' /usr/local/bin/x\n",
+        "ADD --keep-git-dir=true \"https://github.com/moby/buildkit.git#v0.10.1\" /buildkit\n",
+        "ADD https://example.org/x.sh /usr/local/bin/x\n",
+        "ADD [\"https://example.org/x.sh\", \"/usr/local/bin/x\"]\n",
+        "ADD \"app.tar.gz\" /opt/\n",
+    ] {
+        let f = run(add);
+        assert!(!f.contains(&"CR016"), "{add}: {f:?}");
+        assert!(!f.contains(&"CR022"), "{add}: {f:?}");
+    }
+    assert!(run("ADD \"app.py\" /opt/\n").contains(&"CR016"));
+}
+
+/// Seen on public Dockerfiles: Debian and Ubuntu images clean up with
+/// `apt-get dist-clean`.
+#[test]
+fn apt_dist_clean_counts_as_cleanup() {
+    let run = |r: &str| ids(&with_from(r));
+    assert!(
+        !run("RUN apt-get update && apt-get install -y curl && apt-get dist-clean\n")
+            .contains(&"CR015")
+    );
+    assert!(!run("RUN apt update && apt install -y curl && apt dist-clean\n").contains(&"CR015"));
+    // `apt-get clean` leaves the lists
+    assert!(
+        run("RUN apt-get update && apt-get install -y curl && apt-get clean\n").contains(&"CR015")
+    );
+    assert!(run("RUN apt-get update && apt-get install -y curl\n").contains(&"CR015"));
+}

@@ -16,6 +16,7 @@ pub use ast::*;
 pub use expand::{expand, referenced_variables, ExpandError};
 pub use image_ref::{ImageRef, ImageRefError};
 pub use span::Span;
+pub(crate) use words::unquote;
 
 use span::{LineIndex, SourceMap};
 

@@ -206,12 +206,12 @@ pub struct StateFile {
 impl StateFile {
     /// Loads the file; a missing file is an empty state.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let state = match std::fs::read_to_string(path) {
+        let state = match crate::files::read_to_string(path, crate::files::STATE_LIMIT) {
             Ok(t) => {
                 serde_json::from_str(&t).with_context(|| format!("parsing {}", path.display()))?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) if crate::files::is_not_found(&e) => State::default(),
+            Err(e) => return Err(e.into()),
         };
         Ok(Self {
             path: path.to_path_buf(),

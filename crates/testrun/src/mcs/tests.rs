@@ -164,3 +164,34 @@ fn eight_processes_never_share_a_pair_and_crashes_free_them() {
     // the children exited without releasing: their pairs are reclaimed
     assert!(a.live().unwrap().is_empty());
 }
+
+#[test]
+fn range_errors_say_why() {
+    let why = |s: &str| s.parse::<McsRange>().unwrap_err().to_string();
+    assert_eq!(
+        why("5-5"),
+        "invalid MCS range \"5-5\": LOW must be below HIGH: each run takes two distinct categories, so a range holds at least two, as in 5-6"
+    );
+    assert!(why("9-3").contains("LOW must be below HIGH"));
+    assert!(why("0-2000").ends_with("c2000 is past c1023, the last category"));
+    assert!(why("x-3").ends_with("\"x\" is not a category number (0 to 1023)"));
+    assert!(why("7").ends_with("want LOW-HIGH, e.g. 0-1023 or c100-c199"));
+    let why = |s: &str| s.parse::<McsLevel>().unwrap_err().to_string();
+    assert!(why("s0:c3,c3").ends_with("the two categories must differ"));
+    assert!(why("s1:c1,c2").ends_with("want s0:cLOW,cHIGH"));
+}
+
+#[test]
+fn io_errors_name_the_cause_once() {
+    use std::error::Error;
+    // a directory where the allocator wants its lock file
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(LOCK_FILE)).unwrap();
+    let err = allocator(dir.path(), "0-3").live().unwrap_err();
+    let lock = dir.path().join(LOCK_FILE);
+    assert_eq!(err.to_string(), lock.display().to_string());
+    assert!(
+        err.source().unwrap().to_string().contains("directory"),
+        "{err:?}"
+    );
+}
