@@ -22,8 +22,8 @@
 //! The only local files are the scratch copies of in-flight upstream
 //! downloads, which no other replica needs.
 
-mod inspect;
 pub mod failover;
+mod inspect;
 mod upload;
 
 use std::collections::{BTreeSet, HashMap};
