@@ -264,18 +264,23 @@ impl Authenticator {
     }
 
     /// The 401 answered to a request lacking access, with its challenge.
-    pub fn challenge(&self, host_url: &str, scope: Option<(&str, &[Action])>) -> RegistryError {
+    /// Several scopes go into one space-separated `scope` parameter, as
+    /// distribution writes them (a mount needs pull on its source too).
+    pub fn challenge(&self, host_url: &str, scopes: &[(&str, &[Action])]) -> RegistryError {
         let realm = self
             .realm
             .clone()
             .unwrap_or_else(|| format!("{host_url}/token"));
         let mut value = format!("Bearer realm=\"{realm}\",service=\"{}\"", self.service);
-        if let Some((repo, actions)) = scope {
-            let actions: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
-            value.push_str(&format!(
-                ",scope=\"repository:{repo}:{}\"",
-                actions.join(",")
-            ));
+        if !scopes.is_empty() {
+            let scopes: Vec<String> = scopes
+                .iter()
+                .map(|(repo, actions)| {
+                    let actions: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+                    format!("repository:{repo}:{}", actions.join(","))
+                })
+                .collect();
+            value.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
         }
         RegistryError::new(ErrorCode::Unauthorized, "authentication required")
             .with_header("www-authenticate", value)

@@ -164,7 +164,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
                 || (matches!(who, Identity::Anonymous)
                     && (app.auth.has_users() || !app.auth.anonymous_pull()));
             if must_auth {
-                return Err(app.auth.challenge(&base, None));
+                return Err(app.auth.challenge(&base, &[]));
             }
             return Ok(([("content-type", "application/json")], "{}").into_response());
         }
@@ -175,7 +175,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
                 _ => true,
             };
             if !ok {
-                return Err(app.auth.challenge(&base, None));
+                return Err(app.auth.challenge(&base, &[]));
             }
         }
         _ => {
@@ -190,7 +190,16 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
                 if matches!(who, Identity::User(_)) {
                     return Err(RegistryError::new(ErrorCode::Denied, "access denied"));
                 }
-                return Err(app.auth.challenge(&base, Some((repo.as_str(), actions))));
+                let mut scopes = vec![(repo.as_str(), actions)];
+                // A mount also needs pull on its source: name it, or a token
+                // client never asks for it and silently uploads instead.
+                let from = mount_source(&method, &route, req.uri().query());
+                if let Some(from) = &from {
+                    if from != repo {
+                        scopes.push((from.as_str(), &[Action::Pull]));
+                    }
+                }
+                return Err(app.auth.challenge(&base, &scopes));
             }
             if action != Action::Pull && app.config.upstream_for(repo).is_some() {
                 return Err(RegistryError::new(
@@ -216,6 +225,10 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
             manifests::put(app, &repo, &r, &parts.headers, body).await
         }
         (Method::DELETE, Route::Manifest(repo, r)) => manifests::delete(app, &repo, &r).await,
+        (Method::GET | Method::HEAD | Method::DELETE, Route::BadReference(_, r)) => {
+            Err(manifests::unknown_reference(&r))
+        }
+        (Method::PUT, Route::BadReference(_, r)) => Err(manifests::invalid_reference(&r)),
         (Method::GET | Method::HEAD, Route::Blob(repo, d)) => {
             blobs::get(app, &repo, &d, &parts.headers, head).await
         }
@@ -236,6 +249,21 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
             "method not supported here",
         )),
     }
+}
+
+/// The `from` repository of a `POST .../blobs/uploads/?mount=D&from=NAME`
+/// (only when it is a valid name: it goes into a header).
+fn mount_source(
+    method: &Method,
+    route: &Route,
+    query: Option<&str>,
+) -> Option<crate::name::RepoName> {
+    let query = query?;
+    if *method != Method::POST || !matches!(route, Route::Upload(_, None)) {
+        return None;
+    }
+    query_param(query, "mount")?;
+    crate::name::RepoName::parse(&query_param(query, "from")?)
 }
 
 /// A query parameter's decoded value.

@@ -377,7 +377,7 @@ impl Storage for FsStorage {
                             io::Read::read_to_string(&mut f, &mut s)?;
                             match s.trim().parse::<Digest>() {
                                 Ok(d) => (d, Some(mtime)),
-                                Err(()) => return Ok(None),
+                                Err(_) => return Ok(None),
                             }
                         }
                     };
