@@ -47,6 +47,7 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, store: Arc<dyn Storage>) -> anyhow::Result<App> {
+        config.check_paths()?;
         let auth = Authenticator::from_config(&config.auth)?;
         let upstreams = Upstreams::new(&config)?;
         let tls = config.tls.is_some();
