@@ -84,10 +84,36 @@ pub(crate) async fn serve(
     UrlPath(path): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(root) = &app.config.disk_images.dir else {
-        return (StatusCode::NOT_FOUND, "Not Found").into_response();
+    let not_found = || (StatusCode::NOT_FOUND, "Not Found").into_response();
+    let Some(root) = app.config.disk_images.dir.clone() else {
+        return not_found();
     };
-    crate::ostree::static_file(root, &path, &headers).await
+    let Some(p) = crate::ostree::safe_join(&root, &path) else {
+        return not_found();
+    };
+    // A symlink that leads out of the directory (to /etc/passwd, say) is
+    // served as if it were not there; one to a file inside is fine. The
+    // resolved path is what gets opened, so the check is about that file.
+    let real = tokio::task::spawn_blocking(move || resolve_inside(&root, &p))
+        .await
+        .ok()
+        .flatten();
+    match real {
+        Some(real) => crate::ostree::serve_path(&real, &headers).await,
+        None => not_found(),
+    }
+}
+
+/// `path` with symlinks resolved, if that is a file under `root` (itself
+/// resolved). Missing files are not.
+fn resolve_inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let root = std::fs::canonicalize(root).ok()?;
+    let real = std::fs::canonicalize(path).ok()?;
+    (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+fn resolves_inside(root: &Path, path: &Path) -> bool {
+    resolve_inside(root, path).is_some()
 }
 
 /// The images under the configured directory, checked.
@@ -122,7 +148,11 @@ pub fn list(
             let ft = e.file_type()?;
             if ft.is_dir() {
                 stack.push(e.path());
-            } else if ft.is_file() && !SIDECARS.iter().any(|s| name.ends_with(s)) {
+            } else if SIDECARS.iter().any(|s| name.ends_with(s)) {
+                continue;
+            } else if ft.is_file() || (ft.is_symlink() && resolves_inside(root, &e.path())) {
+                // Symlinks to files inside (a `latest` alias) are listed;
+                // those leading out, or to directories, are not.
                 files.push(e.path());
             }
         }
@@ -281,5 +311,27 @@ mod tests {
         std::fs::write(&img, b"other image").unwrap();
         let list = super::list(dir.path(), &[], &cache).unwrap();
         assert_eq!(list[1].checksum_matches, Some(false));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_leading_out_are_neither_listed_nor_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("images");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("a.qcow2"), b"image").unwrap();
+        std::fs::write(dir.path().join("outside.qcow2"), b"secret").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("passwd.qcow2")).unwrap();
+        std::os::unix::fs::symlink("../outside.qcow2", root.join("up.qcow2")).unwrap();
+        std::os::unix::fs::symlink("a.qcow2", root.join("latest.qcow2")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        let list = list(&root, &[], &DiskImageCache::default()).unwrap();
+        let names: Vec<_> = list.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["a.qcow2", "latest.qcow2"]);
+        assert!(resolves_inside(&root, &root.join("latest.qcow2")));
+        assert!(!resolves_inside(&root, &root.join("passwd.qcow2")));
+        assert!(!resolves_inside(&root, &root.join("up.qcow2")));
+        assert!(!resolves_inside(&root, &root.join("etc/passwd")));
+        assert!(!resolves_inside(&root, &root.join("missing.qcow2")));
     }
 }

@@ -39,7 +39,13 @@ pub(crate) async fn static_file(root: &Path, path: &str, headers: &HeaderMap) ->
     let Some(p) = safe_join(root, path) else {
         return status(StatusCode::NOT_FOUND);
     };
-    let mut f = match tokio::fs::File::open(&p).await {
+    serve_path(&p, headers).await
+}
+
+/// A file (read-only), whole or one byte range.
+pub(crate) async fn serve_path(p: &Path, headers: &HeaderMap) -> Response {
+    let status = |s: StatusCode| (s, s.canonical_reason().unwrap_or("")).into_response();
+    let mut f = match tokio::fs::File::open(p).await {
         Ok(f) => f,
         Err(_) => return status(StatusCode::NOT_FOUND),
     };
