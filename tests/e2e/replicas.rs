@@ -526,6 +526,27 @@ fn pulls_continue_while_a_garage_node_is_down() {
 }
 
 #[test]
+fn a_replica_whose_garage_node_is_down_is_not_ready() {
+    let garage = Garage::start();
+    let a = Replica::start(&garage, 1, "");
+    let (status, _, _) = curl(&[&format!("{}/readyz", a.url())]);
+    assert_eq!(status, 200, "{}", a.log());
+    // The node replica A talks to: every pull through A would fail now, so
+    // a load balancer must stop sending it traffic.
+    garage.stop_node(1);
+    let (status, _, body) = curl(&[&format!("{}/readyz", a.url())]);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).starts_with("not ready: storage probe"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // Liveness stays up: restarting A would not bring node 1 back.
+    let (status, _, _) = curl(&[&format!("{}/healthz", a.url())]);
+    assert_eq!(status, 200);
+}
+
+#[test]
 fn gc_on_the_shared_bucket_keeps_what_tags_reach() {
     // bound cluster first, so that it is dropped last
     let Pushed {

@@ -43,6 +43,8 @@ pub struct App {
     pub signature_cache: SignatureCache,
     /// Checksum and signature checks of the disk images.
     pub disk_images: crate::disk_images::DiskImageCache,
+    /// How long `/readyz` waits for the storage probe.
+    pub readiness_timeout: Duration,
 }
 
 impl App {
@@ -62,6 +64,7 @@ impl App {
             trust,
             signature_cache: SignatureCache::default(),
             disk_images: Default::default(),
+            readiness_timeout: Duration::from_secs(5),
         })
     }
 
@@ -84,7 +87,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v2/{*rest}", any(dispatch))
         .route("/token", get(token::token))
         .route("/metrics", get(metrics))
+        // Liveness: the process answers HTTP. Restarting it would not mend
+        // its storage, so this stays cheap and does not look there.
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/", get(crate::catalog_page::page))
         .route("/catalog.json", get(crate::catalog_page::json))
         .route("/ostree/{*path}", get(crate::ostree::serve))
@@ -108,6 +114,28 @@ pub fn router(app: Arc<App>) -> Router {
                 }),
         )
         .with_state(app)
+}
+
+/// Readiness, for load balancers: 200 only when a probe object can be
+/// written to and read back from the storage within the timeout, else 503
+/// naming why (the cause is logged too).
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let timeout = app.readiness_timeout;
+    let reason = match tokio::time::timeout(timeout, app.store.probe()).await {
+        Ok(Ok(())) => return (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => format!("storage probe failed: {}", crate::error::error_chain(&e)),
+        Err(_) => format!(
+            "storage probe did not finish within {}s",
+            timeout.as_secs_f32()
+        ),
+    };
+    tracing::warn!(reason, "not ready");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [("content-type", "text/plain")],
+        format!("not ready: {reason}\n"),
+    )
+        .into_response()
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

@@ -726,4 +726,24 @@ impl Storage for FsStorage {
         }
         .boxed()
     }
+
+    fn probe(&self) -> BoxFuture<'_, Result<()>> {
+        async move {
+            let path = self
+                .root
+                .join("tmp")
+                .join(format!("readyz-{}", random_id()));
+            let result = async {
+                tokio::fs::write(&path, super::PROBE_BODY).await?;
+                if tokio::fs::read(&path).await? != super::PROBE_BODY {
+                    return Err(super::probe_mismatch(&path.display().to_string()));
+                }
+                Ok(())
+            }
+            .await;
+            let _ = tokio::fs::remove_file(&path).await;
+            result
+        }
+        .boxed()
+    }
 }
