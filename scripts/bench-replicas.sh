@@ -58,7 +58,8 @@ printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
 # Pushes need credentials; pulls are anonymous.
 htpasswd -Bbn bench bench > "$WORK/htpasswd"
-AUTH=$(printf '[auth]\nhtpasswd = "%s"\n' "$WORK/htpasswd")
+# Replicas share the token secret (required with [s3]).
+AUTH=$(printf '[auth]\nhtpasswd = "%s"\ntoken_secret = "%s"\n' "$WORK/htpasswd" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')")
 
 start_mirror() { # config-file -> port (and records the pid)
     local port=$1 conf=$2

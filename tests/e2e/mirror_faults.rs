@@ -304,7 +304,7 @@ impl Garage {
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:{port}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas\"\n[s3]\nscratch = \"{}\"\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
+                "listen = \"127.0.0.1:{port}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas, 32 bytes or more\"\n[s3]\nscratch = \"{}\"\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
                 htpasswd.display(),
                 dir.join("scratch").display(),
                 self.env[&format!("S3_ENDPOINT_{node}")],

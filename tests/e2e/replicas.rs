@@ -78,7 +78,7 @@ impl Garage {
             ),
         };
         format!(
-            "listen = \"127.0.0.1:{listen}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas\"\n[s3]\n{}\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
+            "listen = \"127.0.0.1:{listen}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas, 32 bytes or more\"\n[s3]\n{}\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
             htpasswd.display(),
             endpoints,
             self.env["S3_BUCKET"],
@@ -544,6 +544,27 @@ fn pulls_continue_while_a_garage_node_is_down() {
     std::fs::write(&blob, pattern(1 << 20, 2)).unwrap();
     let d2 = push_blob(&b, "data/x", &blob);
     assert_eq!(get_blob(&a.url(), "data/x", &d2).len(), 1 << 20);
+}
+
+#[test]
+fn a_replica_whose_garage_node_is_down_is_not_ready() {
+    let garage = Garage::start();
+    let a = Replica::start(&garage, 1, "");
+    let (status, _, _) = curl(&[&format!("{}/readyz", a.url())]);
+    assert_eq!(status, 200, "{}", a.log());
+    // The node replica A talks to: every pull through A would fail now, so
+    // a load balancer must stop sending it traffic.
+    garage.stop_node(1);
+    let (status, _, body) = curl(&[&format!("{}/readyz", a.url())]);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).starts_with("not ready: storage probe"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // Liveness stays up: restarting A would not bring node 1 back.
+    let (status, _, _) = curl(&[&format!("{}/healthz", a.url())]);
+    assert_eq!(status, 200);
 }
 
 #[test]

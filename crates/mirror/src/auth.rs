@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, MIN_TOKEN_SECRET_BYTES};
 use crate::error::{ErrorCode, RegistryError};
 
 /// What a request wants to do to a repository.
@@ -108,7 +108,18 @@ impl Authenticator {
             None => HashMap::new(),
         };
         let secret = match &cfg.token_secret {
-            Some(s) => s.as_bytes().to_vec(),
+            Some(s) => {
+                // Also checked when the config is parsed; this guards configs
+                // built in code.
+                anyhow::ensure!(
+                    s.len() >= MIN_TOKEN_SECRET_BYTES,
+                    "auth.token_secret is {} bytes; at least {MIN_TOKEN_SECRET_BYTES} are needed",
+                    s.len()
+                );
+                s.as_bytes().to_vec()
+            }
+            // Only in-process uses get here: `serve` always has a secret
+            // (configured, or stored by [`stored_token_secret`]).
             None => {
                 let mut b = vec![0u8; 32];
                 getrandom::getrandom(&mut b)
@@ -264,22 +275,81 @@ impl Authenticator {
     }
 
     /// The 401 answered to a request lacking access, with its challenge.
-    pub fn challenge(&self, host_url: &str, scope: Option<(&str, &[Action])>) -> RegistryError {
+    /// Several scopes go into one space-separated `scope` parameter, as
+    /// distribution writes them (a mount needs pull on its source too).
+    pub fn challenge(&self, host_url: &str, scopes: &[(&str, &[Action])]) -> RegistryError {
         let realm = self
             .realm
             .clone()
             .unwrap_or_else(|| format!("{host_url}/token"));
         let mut value = format!("Bearer realm=\"{realm}\",service=\"{}\"", self.service);
-        if let Some((repo, actions)) = scope {
-            let actions: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
-            value.push_str(&format!(
-                ",scope=\"repository:{repo}:{}\"",
-                actions.join(",")
-            ));
+        if !scopes.is_empty() {
+            let scopes: Vec<String> = scopes
+                .iter()
+                .map(|(repo, actions)| {
+                    let actions: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+                    format!("repository:{repo}:{}", actions.join(","))
+                })
+                .collect();
+            value.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
         }
         RegistryError::new(ErrorCode::Unauthorized, "authentication required")
             .with_header("www-authenticate", value)
     }
+}
+
+/// The file in a filesystem storage root holding the generated token secret.
+pub const TOKEN_SECRET_FILE: &str = "token-secret";
+
+/// The token secret kept in `root`, generated (32 random bytes, hex) on
+/// first use and stored mode 0600, so restarts and several processes on one
+/// storage sign alike. Processes starting together agree: the file appears
+/// whole (written aside, then hard-linked into place, which fails if
+/// another process got there first) and the one that lost reads the winner's.
+pub fn stored_token_secret(root: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    let path = root.join(TOKEN_SECRET_FILE);
+    let read = |path: &std::path::Path| -> anyhow::Result<String> {
+        let s = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_string();
+        anyhow::ensure!(
+            s.len() >= MIN_TOKEN_SECRET_BYTES,
+            "{} holds {} bytes; a token secret needs at least {MIN_TOKEN_SECRET_BYTES} (delete it to have one generated)",
+            path.display(),
+            s.len()
+        );
+        Ok(s)
+    };
+    if path.exists() {
+        return read(&path);
+    }
+    let mut raw = [0u8; 32];
+    getrandom::getrandom(&mut raw)
+        .map_err(|e| anyhow::anyhow!("reading the system random source: {e}"))?;
+    let mut nonce = [0u8; 8];
+    getrandom::getrandom(&mut nonce)
+        .map_err(|e| anyhow::anyhow!("reading the system random source: {e}"))?;
+    let tmp = root.join(format!(".{TOKEN_SECRET_FILE}.{}", hex::encode(nonce)));
+    let write = || -> std::io::Result<()> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(format!("{}\n", hex::encode(raw)).as_bytes())?;
+        f.sync_all()?;
+        match std::fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    };
+    let written = write();
+    let _ = std::fs::remove_file(&tmp);
+    written.with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "token secret generated");
+    read(&path)
 }
 
 /// Parses `repository:NAME:a,b` scopes.
@@ -352,6 +422,54 @@ mod tests {
         let (t, _) = a.issue_token("alice", vec![]);
         h.insert("authorization", format!("Bearer {t}").parse().unwrap());
         assert!(matches!(a.identify_registry(&h), Identity::Token(_)));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        for short in ["", "change me"] {
+            let cfg = AuthConfig {
+                token_secret: Some(short.into()),
+                ..AuthConfig::default()
+            };
+            let e = Authenticator::from_config(&cfg).err().unwrap().to_string();
+            assert!(e.contains("auth.token_secret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn stored_secret_is_generated_once_private_and_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = stored_token_secret(dir.path()).unwrap();
+        assert_eq!(a.len(), 64);
+        let path = dir.path().join(TOKEN_SECRET_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(
+            stored_token_secret(dir.path()).unwrap(),
+            a,
+            "a restart agrees"
+        );
+        // Processes starting together agree as well.
+        let other = tempfile::tempdir().unwrap();
+        let root = other.path().to_path_buf();
+        let all: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| stored_token_secret(&root).unwrap()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(all.iter().all(|s| *s == all[0]), "{all:?}");
+        assert_ne!(all[0], a);
+        let leftovers = std::fs::read_dir(&root).unwrap().count();
+        assert_eq!(leftovers, 1, "only the secret file is left");
+        // A truncated file is an error naming it, not an empty key.
+        std::fs::write(&path, "short\n").unwrap();
+        let e = stored_token_secret(dir.path()).unwrap_err().to_string();
+        assert!(e.contains(TOKEN_SECRET_FILE), "{e}");
     }
 
     #[test]

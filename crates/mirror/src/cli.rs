@@ -103,12 +103,31 @@ fn load(config: Option<&PathBuf>) -> anyhow::Result<Config> {
     }
 }
 
+/// gc and fsck work on a storage `serve` made: a typo must not create an
+/// empty tree and report a clean bill of health.
+fn check_storage_root(root: &std::path::Path) -> anyhow::Result<()> {
+    let shown = root.display();
+    anyhow::ensure!(
+        root.is_dir(),
+        "storage {shown} does not exist or is not a directory (gc and fsck do not create one)"
+    );
+    anyhow::ensure!(
+        root.join("blobs").is_dir() && root.join("repos").is_dir(),
+        "storage {shown} is not a mirror storage directory (no blobs/ and repos/)"
+    );
+    Ok(())
+}
+
 fn open_storage(args: &StorageArgs) -> anyhow::Result<(Config, Arc<dyn Storage>)> {
     let mut config = load(args.config.as_ref())?;
     if let Some(s) = &args.storage {
         config.storage = s.clone();
         // A directory on the command line means the filesystem backend.
         config.s3 = None;
+    }
+    config.validate()?;
+    if config.s3.is_none() {
+        check_storage_root(&config.storage)?;
     }
     let store = crate::storage::open(&config)?;
     Ok((config, store))
@@ -145,6 +164,7 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .trust
         .gpg_keyrings
         .extend(args.trust_gpg_keyrings.iter().cloned());
+    config.validate()?;
     Ok(config)
 }
 
@@ -316,8 +336,64 @@ mod tests {
     }
 
     #[test]
+    fn gc_and_fsck_refuse_a_storage_that_does_not_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let typo = dir.path().join("typo");
+        let e = run(MirrorCommand::Fsck(FsckArgs {
+            storage: storage_args(&typo),
+            repair: false,
+            idle_threshold: None,
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("typo") && e.contains("does not exist"), "{e}");
+        let e = run(MirrorCommand::Gc(GcArgs {
+            storage: storage_args(&typo),
+            dry_run: false,
+            grace_period: Some(0),
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(!typo.exists(), "nothing was created");
+        // An existing directory that is not a storage is not one either.
+        let e = run(MirrorCommand::Fsck(FsckArgs {
+            storage: storage_args(dir.path()),
+            repair: false,
+            idle_threshold: None,
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not a mirror storage directory"), "{e}");
+        assert!(!dir.path().join("blobs").exists());
+        // An empty --storage is an error too, not the current directory.
+        let e = run(MirrorCommand::Fsck(FsckArgs {
+            storage: storage_args(std::path::Path::new("")),
+            repair: false,
+            idle_threshold: None,
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("storage is empty"), "{e}");
+    }
+
+    #[test]
+    fn serve_flags_are_validated() {
+        // clap refuses an empty path itself.
+        assert!(Top::try_parse_from(["mirror", "serve", "--storage", ""]).is_err());
+        let t =
+            Top::try_parse_from(["mirror", "serve", "--upstream", "a=http://bad host"]).unwrap();
+        let MirrorCommand::Serve(args) = t.cmd else {
+            panic!("not serve")
+        };
+        let e = serve_config(&args).unwrap_err().to_string();
+        assert!(e.contains("upstream[0].url"), "{e}");
+    }
+
+    #[test]
     fn fsck_and_gc_exit_codes() {
         let dir = tempfile::tempdir().unwrap();
+        crate::storage::FsStorage::open(dir.path()).unwrap();
         let fsck = || {
             run(MirrorCommand::Fsck(FsckArgs {
                 storage: storage_args(dir.path()),

@@ -17,7 +17,7 @@ pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// Storage root directory (the filesystem backend).
-    #[serde(default = "default_storage")]
+    #[serde(default = "default_storage", deserialize_with = "de_storage")]
     pub storage: PathBuf,
     /// Keep everything in an S3-compatible bucket instead of `storage`, so
     /// several replicas can share it.
@@ -38,7 +38,7 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub gc: GcConfig,
-    #[serde(default, rename = "upstream")]
+    #[serde(default, rename = "upstream", deserialize_with = "de_upstreams")]
     pub upstreams: Vec<UpstreamConfig>,
     #[serde(default)]
     pub trust: TrustConfig,
@@ -70,7 +70,7 @@ pub struct TrustConfig {
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     /// Endpoint URL, e.g. `http://127.0.0.1:3900`; AWS when unset.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_s3_endpoint")]
     pub endpoint: Option<String>,
     /// Several endpoints of one cluster (instead of `endpoint`), preferred
     /// first; requests move on when one is down (`storage::s3::failover`).
@@ -180,8 +180,10 @@ pub struct AuthConfig {
     /// Whether pulls need no credentials.
     #[serde(default = "yes")]
     pub anonymous_pull: bool,
-    /// Secret for signing bearer tokens; random per process when unset.
-    #[serde(default)]
+    /// Secret for signing bearer tokens, at least 32 bytes. When unset,
+    /// `serve` generates one and keeps it in the storage directory
+    /// (filesystem backend; `[s3]` needs it set).
+    #[serde(default, deserialize_with = "de_token_secret")]
     pub token_secret: Option<String>,
     #[serde(default = "default_token_ttl")]
     pub token_ttl_secs: u64,
@@ -189,7 +191,7 @@ pub struct AuthConfig {
     #[serde(default = "default_service")]
     pub service: String,
     /// The token endpoint's URL; derived from the request's Host when unset.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_realm")]
     pub realm: Option<String>,
     /// `/v2/` and `/sigstore/` take bearer tokens only (basic credentials
     /// are ignored there and buy tokens at `/token`), as Docker Hub does.
@@ -247,6 +249,109 @@ pub struct UpstreamConfig {
     /// A file holding the password (preferred over `password`).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+}
+
+/// The shortest `token_secret` accepted: an HMAC-SHA256 key shorter than
+/// its output is guessable in principle, and an empty one by anybody.
+pub const MIN_TOKEN_SECRET_BYTES: usize = 32;
+
+// Checks shared by the TOML layer (which adds the line and column) and
+// `validate` (flags and programmatic configs). Each names its key.
+
+fn check_storage(p: &Path) -> Result<(), String> {
+    if p.as_os_str().is_empty() {
+        return Err("storage is empty: name the storage directory".into());
+    }
+    Ok(())
+}
+
+fn check_token_secret(s: &Option<String>) -> Result<(), String> {
+    match s {
+        Some(s) if s.len() < MIN_TOKEN_SECRET_BYTES => Err(format!(
+            "auth.token_secret is {} bytes; at least {MIN_TOKEN_SECRET_BYTES} are needed \
+             (or leave it unset to have one generated in the storage directory)",
+            s.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+fn check_http_url(key: &str, url: &str) -> Result<(), String> {
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e| format!("{key} {url:?} is not a URL: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{key} {url:?} must start with http:// or https://"));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("{key} {url:?} has no host"));
+    }
+    Ok(())
+}
+
+fn check_upstreams(upstreams: &[UpstreamConfig]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, u) in upstreams.iter().enumerate() {
+        let key = format!("upstream[{i}]");
+        if RepoName::parse(&u.prefix).is_none() {
+            return Err(format!(
+                "{key}.prefix {:?} is not a repository name",
+                u.prefix
+            ));
+        }
+        if !seen.insert(u.prefix.as_str()) {
+            return Err(format!(
+                "{key}.prefix {:?} is given twice: which upstream mirrors it would be a guess",
+                u.prefix
+            ));
+        }
+        check_http_url(&format!("{key}.url"), &u.url)?;
+        if u.password.is_some() && u.password_file.is_some() {
+            return Err(format!(
+                "{key} sets both password and password_file: keep one"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Deserializes a value and runs `check` on it, so the TOML error carries
+/// the value's line and column.
+fn checked<'de, D, T>(d: D, check: impl FnOnce(&T) -> Result<(), String>) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let v = T::deserialize(d)?;
+    check(&v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+fn de_storage<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    checked(d, |p: &PathBuf| check_storage(p))
+}
+
+fn de_token_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, check_token_secret)
+}
+
+fn de_realm<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |r: &Option<String>| match r {
+        Some(r) => check_http_url("auth.realm", r),
+        None => Ok(()),
+    })
+}
+
+fn de_s3_endpoint<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |e: &Option<String>| match e {
+        Some(e) => check_http_url("s3.endpoint", e),
+        None => Ok(()),
+    })
+}
+
+fn de_upstreams<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<UpstreamConfig>, D::Error> {
+    checked(d, |u: &Vec<UpstreamConfig>| check_upstreams(u))
 }
 
 fn yes() -> bool {
@@ -331,9 +436,13 @@ impl Config {
         self.validate()
     }
 
+    /// Checks what the TOML layer checks, for configs built or changed in
+    /// code (command-line flags); touches no files.
     pub fn validate(&self) -> anyhow::Result<()> {
+        let fail = |e: String| anyhow::anyhow!(e);
+        check_storage(&self.storage).map_err(fail)?;
         if let Some(s3) = &self.s3 {
-            anyhow::ensure!(!s3.bucket.is_empty(), "s3 bucket is empty");
+            anyhow::ensure!(!s3.bucket.is_empty(), "s3.bucket is empty");
             anyhow::ensure!(
                 s3.endpoint.is_none() || s3.endpoints.is_empty(),
                 "[s3] sets both `endpoint` and `endpoints`; use one"
@@ -347,22 +456,37 @@ impl Config {
                 "both `[disk_images] dir` and `[s3] disk_images_prefix` are set; use one"
             );
             for e in s3.endpoint.iter().chain(&s3.endpoints) {
-                anyhow::ensure!(
-                    e.starts_with("http://") || e.starts_with("https://"),
-                    "s3 endpoint {e:?} must start with http:// or https://"
-                );
+                check_http_url("s3.endpoint", e).map_err(fail)?;
             }
         }
-        for u in &self.upstreams {
+        check_token_secret(&self.auth.token_secret).map_err(fail)?;
+        if let Some(r) = &self.auth.realm {
+            check_http_url("auth.realm", r).map_err(fail)?;
+        }
+        check_upstreams(&self.upstreams).map_err(fail)
+    }
+
+    /// Checks the directories the config names exist and are what their
+    /// key says: `ostree_repo` an OSTree repository (a `config` file and an
+    /// `objects/` directory), `disk_images.dir` a directory. Serving a typo
+    /// would answer 404 to every request instead of failing at start.
+    pub fn check_paths(&self) -> anyhow::Result<()> {
+        if let Some(repo) = &self.ostree_repo {
+            let shown = repo.display();
             anyhow::ensure!(
-                RepoName::parse(&u.prefix).is_some(),
-                "upstream prefix {:?} is not a repository name",
-                u.prefix
+                repo.is_dir(),
+                "ostree_repo {shown} does not exist or is not a directory"
             );
             anyhow::ensure!(
-                u.url.starts_with("http://") || u.url.starts_with("https://"),
-                "upstream url {:?} must start with http:// or https://",
-                u.url
+                repo.join("config").is_file() && repo.join("objects").is_dir(),
+                "ostree_repo {shown} is not an OSTree repository (no config file and objects/ directory)"
+            );
+        }
+        if let Some(dir) = &self.disk_images.dir {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "disk_images.dir {} does not exist or is not a directory",
+                dir.display()
             );
         }
         Ok(())
@@ -410,7 +534,7 @@ max_manifest_bytes = 1000
 [auth]
 htpasswd = "/etc/corral/htpasswd"
 anonymous_pull = false
-token_secret = "s"
+token_secret = "0123456789abcdef0123456789abcdef"
 [gc]
 grace_period_secs = 10
 [trust]
@@ -521,6 +645,128 @@ url = "http://127.0.0.1:1"
             .to_string();
         assert!(e.contains("line 2"), "{e}");
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    /// The error of `text`, which must name `key` and, where a line is
+    /// given, the line.
+    fn error_of(text: &str) -> String {
+        format!("{:#}", Config::parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn operator_typos_are_errors_that_name_the_key_and_line() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("storage = \"\"\n", "storage is empty", "line 1"),
+            (
+                "[auth]\ntoken_secret = \"\"\n",
+                "auth.token_secret is 0 bytes; at least 32",
+                "line 2",
+            ),
+            (
+                "[auth]\ntoken_secret = \"change me\"\n",
+                "auth.token_secret is 9 bytes",
+                "line 2",
+            ),
+            (
+                "[auth]\nrealm = \"mirror.example/token\"\n",
+                "auth.realm \"mirror.example/token\"",
+                "line 2",
+            ),
+            (
+                "[auth]\nrealm = \"https://mirror example/token\"\n",
+                "auth.realm",
+                "line 2",
+            ),
+            (
+                "[[upstream]]\nprefix = \"a\"\nurl = \"https://quay.io/some path\"\n",
+                "upstream[0].url \"https://quay.io/some path\" is not a URL",
+                "line 1",
+            ),
+            (
+                "[[upstream]]\nprefix = \"a\"\nurl = \"ftp://quay.io\"\n",
+                "upstream[0].url \"ftp://quay.io\" must start with http:// or https://",
+                "line 1",
+            ),
+            (
+                "[[upstream]]\nprefix = \"a\"\nurl = \"https://x.example\"\n[[upstream]]\nprefix = \"a\"\nurl = \"https://y.example\"\n",
+                "upstream[1].prefix \"a\" is given twice",
+                "line 1",
+            ),
+            (
+                "[[upstream]]\nprefix = \"a\"\nurl = \"https://x.example\"\npassword = \"p\"\npassword_file = \"/etc/p\"\n",
+                "upstream[0] sets both password and password_file",
+                "line 1",
+            ),
+            (
+                "[s3]\nbucket = \"b\"\nendpoint = \"http://\"\n",
+                "s3.endpoint",
+                "line 3",
+            ),
+        ];
+        for (text, message, line) in cases {
+            let e = error_of(text);
+            assert!(e.contains(message), "{text:?}: {e}");
+            assert!(e.contains(line), "{text:?}: {e}");
+        }
+        // A secret of 32 bytes and URLs that parse are fine.
+        Config::parse(
+            "[auth]\ntoken_secret = \"0123456789abcdef0123456789abcdef\"\nrealm = \"https://mirror.example:5000/token\"\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn validate_checks_what_flags_set() {
+        let mut c = Config {
+            storage: PathBuf::new(),
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("storage is empty"));
+        c.storage = PathBuf::from("/srv/mirror");
+        c.auth.token_secret = Some(String::new());
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("auth.token_secret"));
+        c.auth.token_secret = None;
+        let e = c
+            .add_upstream_flag("a=http://bad host")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("upstream[0].url"), "{e}");
+    }
+
+    #[test]
+    fn paths_must_exist_and_be_what_their_key_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config {
+            ostree_repo: Some(dir.path().join("missing")),
+            ..Config::default()
+        };
+        let e = c.check_paths().unwrap_err().to_string();
+        assert!(
+            e.starts_with("ostree_repo ") && e.contains("does not exist"),
+            "{e}"
+        );
+        c.ostree_repo = Some(dir.path().to_path_buf());
+        let e = c.check_paths().unwrap_err().to_string();
+        assert!(e.contains("is not an OSTree repository"), "{e}");
+        std::fs::create_dir(dir.path().join("objects")).unwrap();
+        std::fs::write(dir.path().join("config"), "[core]\nmode=archive-z2\n").unwrap();
+        c.check_paths().unwrap();
+        c.disk_images.dir = Some(dir.path().join("config"));
+        let e = c.check_paths().unwrap_err().to_string();
+        assert!(
+            e.starts_with("disk_images.dir ") && e.contains("not a directory"),
+            "{e}"
+        );
+        c.disk_images.dir = Some(dir.path().join("objects"));
+        c.check_paths().unwrap();
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub(crate) async fn serve(
     files.serve(&path, &headers).await
 }
 
+fn resolves_inside(root: &Path, path: &Path) -> bool {
+    crate::ostree::resolve_inside(root, path).is_some()
+}
+
 /// The images under the configured directory, checked.
 pub async fn collect(app: &Arc<App>) -> anyhow::Result<Vec<DiskImage>> {
     let root = match &app.files.disk_images {
@@ -127,7 +131,11 @@ pub fn list(
             let ft = e.file_type()?;
             if ft.is_dir() {
                 stack.push(e.path());
-            } else if ft.is_file() && !SIDECARS.iter().any(|s| name.ends_with(s)) {
+            } else if SIDECARS.iter().any(|s| name.ends_with(s)) {
+                continue;
+            } else if ft.is_file() || (ft.is_symlink() && resolves_inside(root, &e.path())) {
+                // Symlinks to files inside (a `latest` alias) are listed;
+                // those leading out, or to directories, are not.
                 files.push(e.path());
             }
         }
@@ -294,5 +302,27 @@ mod tests {
         std::fs::write(&img, b"other image").unwrap();
         let list = super::list(dir.path(), &[], &cache).unwrap();
         assert_eq!(list[1].checksum_matches, Some(false));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_leading_out_are_neither_listed_nor_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("images");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("a.qcow2"), b"image").unwrap();
+        std::fs::write(dir.path().join("outside.qcow2"), b"secret").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("passwd.qcow2")).unwrap();
+        std::os::unix::fs::symlink("../outside.qcow2", root.join("up.qcow2")).unwrap();
+        std::os::unix::fs::symlink("a.qcow2", root.join("latest.qcow2")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        let list = list(&root, &[], &DiskImageCache::default()).unwrap();
+        let names: Vec<_> = list.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["a.qcow2", "latest.qcow2"]);
+        assert!(resolves_inside(&root, &root.join("latest.qcow2")));
+        assert!(!resolves_inside(&root, &root.join("passwd.qcow2")));
+        assert!(!resolves_inside(&root, &root.join("up.qcow2")));
+        assert!(!resolves_inside(&root, &root.join("etc/passwd")));
+        assert!(!resolves_inside(&root, &root.join("missing.qcow2")));
     }
 }

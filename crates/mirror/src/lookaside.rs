@@ -86,7 +86,7 @@ async fn handle(app: &Arc<App>, path: &str, req: Request) -> Result<Response, Re
             _ => &[Action::Pull, Action::Push],
         };
         let base = app.base_url(req.headers());
-        return Err(app.auth.challenge(&base, Some((repo.as_str(), actions))));
+        return Err(app.auth.challenge(&base, &[(repo.as_str(), actions)]));
     }
     if action == Action::Pull {
         return match app.store.get_signature(&repo, &hex, n).await {

@@ -44,20 +44,105 @@ impl fmt::Display for RepoName {
     }
 }
 
-/// A content digest. Only `sha256` is stored; the hex part is validated so it
-/// can be used as a file name.
+/// Why a string is not a digest the registry can address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DigestError {
+    #[error("digest is empty")]
+    Empty,
+    /// Not `algorithm ":" encoded` as the OCI image-spec writes it.
+    #[error("digest {0:?} is not algorithm:encoded")]
+    Malformed(String),
+    /// Grammatical, but an algorithm this registry does not store.
+    #[error("digest algorithm {0:?} is not supported (only sha256)")]
+    UnsupportedAlgorithm(String),
+    /// A registered algorithm whose encoded part has the wrong form.
+    #[error("digest {digest:?}: {algorithm} needs {len} lowercase hex characters")]
+    BadEncoding {
+        digest: String,
+        algorithm: &'static str,
+        len: usize,
+    },
+}
+
+/// A content digest, parsed by the OCI image-spec grammar
+/// (`algorithm ":" encoded`, algorithm components `[a-z0-9]+` joined by
+/// `[+._-]`, encoded `[a-zA-Z0-9=_-]+`) and then by the registered
+/// algorithm's own rule.
+///
+/// Only `sha256` (64 lowercase hex characters) is accepted: the storage
+/// addresses blobs as `blobs/sha256/<hex>`. `sha512` is registered and
+/// grammatical, but refused as unsupported rather than stored under a name
+/// no reader would look for.
+///
+/// ```
+/// use corral_mirror::name::{Digest, DigestError};
+/// let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// assert!(Digest::parse(&format!("sha256:{hex}")).is_ok());
+/// assert!(matches!(Digest::parse("md5:d41d8cd98f00b204e9800998ecf8427e"),
+///     Err(DigestError::UnsupportedAlgorithm(_))));
+/// assert!(Digest::parse(&format!("sha256:{}", hex.to_uppercase())).is_err());
+/// assert!(Digest::parse("sha256:../../../etc/passwd").is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
     hex: String,
 }
 
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+/// `[a-z0-9]+` components joined by single `+`, `.`, `_` or `-`.
+fn is_algorithm(s: &str) -> bool {
+    !s.is_empty()
+        && s.split(['+', '.', '_', '-']).all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+fn is_encoded(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
+}
+
 impl Digest {
+    /// Parses `sha256:<64 lowercase hex>`; every digest a client sends goes
+    /// through here.
+    pub fn parse(s: &str) -> Result<Digest, DigestError> {
+        if s.is_empty() {
+            return Err(DigestError::Empty);
+        }
+        let malformed = || DigestError::Malformed(s.to_string());
+        let (algorithm, encoded) = s.split_once(':').ok_or_else(malformed)?;
+        if !is_algorithm(algorithm) || !is_encoded(encoded) {
+            return Err(malformed());
+        }
+        match algorithm {
+            "sha256" if is_lower_hex(encoded, 64) => Ok(Digest {
+                hex: encoded.to_string(),
+            }),
+            "sha256" => Err(DigestError::BadEncoding {
+                digest: s.to_string(),
+                algorithm: "sha256",
+                len: 64,
+            }),
+            "sha512" if !is_lower_hex(encoded, 128) => Err(DigestError::BadEncoding {
+                digest: s.to_string(),
+                algorithm: "sha512",
+                len: 128,
+            }),
+            other => Err(DigestError::UnsupportedAlgorithm(other.to_string())),
+        }
+    }
+
     pub fn from_hex(hex: &str) -> Option<Digest> {
-        (hex.len() == 64
-            && hex
-                .bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
-        .then(|| Digest {
+        is_lower_hex(hex, 64).then(|| Digest {
             hex: hex.to_string(),
         })
     }
@@ -75,10 +160,9 @@ impl Digest {
 }
 
 impl FromStr for Digest {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let hex = s.strip_prefix("sha256:").ok_or(())?;
-        Digest::from_hex(hex).ok_or(())
+    type Err = DigestError;
+    fn from_str(s: &str) -> Result<Self, DigestError> {
+        Digest::parse(s)
     }
 }
 
@@ -96,9 +180,10 @@ pub enum Reference {
 }
 
 impl Reference {
+    /// A tag, or a digest when it has a `:` (tags cannot).
     pub fn parse(s: &str) -> Option<Reference> {
         if s.contains(':') {
-            s.parse().ok().map(Reference::Digest)
+            Digest::parse(s).ok().map(Reference::Digest)
         } else if valid_tag(s) {
             Some(Reference::Tag(s.to_string()))
         } else {
@@ -162,5 +247,60 @@ mod tests {
             Some(Reference::Digest(_))
         ));
         assert_eq!(Reference::parse("md5:abc"), None);
+    }
+
+    #[test]
+    fn digest_grammar() {
+        let hex = Digest::of_bytes(b"x").hex().to_string();
+        assert_eq!(Digest::parse(""), Err(DigestError::Empty));
+        for malformed in [
+            "sha256",
+            ":abc",
+            "sha256:",
+            "SHA256:abc",
+            "sha256::abc",
+            "sha256:../../../etc/passwd",
+            "sha256:a/b",
+            "sha+:abc",
+            "sha256:abc def",
+        ] {
+            assert!(
+                matches!(Digest::parse(malformed), Err(DigestError::Malformed(_))),
+                "{malformed}: {:?}",
+                Digest::parse(malformed)
+            );
+        }
+        for bad in [
+            format!("sha256:{}", hex.to_uppercase()),
+            format!("sha256:{}", &hex[..63]),
+            format!("sha256:{hex}0"),
+            "sha256:xyz".to_string(),
+            format!("sha512:{hex}"),
+        ] {
+            assert!(
+                matches!(Digest::parse(&bad), Err(DigestError::BadEncoding { .. })),
+                "{bad}: {:?}",
+                Digest::parse(&bad)
+            );
+        }
+        for unsupported in [
+            "md5:d41d8cd98f00b204e9800998ecf8427e".to_string(),
+            format!("sha512:{}", "ab".repeat(64)),
+            "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8".to_string(),
+        ] {
+            assert!(
+                matches!(
+                    Digest::parse(&unsupported),
+                    Err(DigestError::UnsupportedAlgorithm(_))
+                ),
+                "{unsupported}"
+            );
+        }
+        let d = Digest::parse(&format!("sha256:{hex}")).unwrap();
+        assert_eq!(d.hex(), hex);
+        assert!(Digest::parse("sha256:../../../etc/passwd")
+            .unwrap_err()
+            .to_string()
+            .contains("etc/passwd"));
     }
 }

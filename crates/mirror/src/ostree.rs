@@ -39,7 +39,32 @@ pub(crate) async fn static_file(root: &Path, path: &str, headers: &HeaderMap) ->
     let Some(p) = safe_join(root, path) else {
         return status(StatusCode::NOT_FOUND);
     };
-    let mut f = match tokio::fs::File::open(&p).await {
+    // A symlink that leads out of the directory (to /etc/passwd, say) is
+    // served as if it were not there; one to a file inside is fine. The
+    // resolved path is what gets opened, so the check is about that file.
+    let root = root.to_path_buf();
+    let real = tokio::task::spawn_blocking(move || resolve_inside(&root, &p))
+        .await
+        .ok()
+        .flatten();
+    match real {
+        Some(real) => serve_path(&real, headers).await,
+        None => status(StatusCode::NOT_FOUND),
+    }
+}
+
+/// `path` with symlinks resolved, if that is a file under `root` (itself
+/// resolved). Missing files are not.
+pub(crate) fn resolve_inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let root = std::fs::canonicalize(root).ok()?;
+    let real = std::fs::canonicalize(path).ok()?;
+    (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+/// A file (read-only), whole or one byte range.
+pub(crate) async fn serve_path(p: &Path, headers: &HeaderMap) -> Response {
+    let status = |s: StatusCode| (s, s.canonical_reason().unwrap_or("")).into_response();
+    let mut f = match tokio::fs::File::open(p).await {
         Ok(f) => f,
         Err(_) => return status(StatusCode::NOT_FOUND),
     };

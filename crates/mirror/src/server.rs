@@ -36,9 +36,20 @@ impl RunningServer {
     }
 }
 
-/// Builds the app for `config` (opening its storage).
-pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
+/// Builds the app for `config` (opening its storage). Without a configured
+/// `auth.token_secret`, the filesystem backend's stored one is used (made on
+/// first start); replicas on `[s3]` must be given one, since a token issued
+/// by one must be valid on the others.
+pub fn build_app(mut config: Config) -> anyhow::Result<Arc<App>> {
+    config.validate()?;
     let store = crate::storage::open(&config)?;
+    if config.auth.token_secret.is_none() {
+        anyhow::ensure!(
+            config.s3.is_none(),
+            "auth.token_secret must be set with [s3]: the replicas sharing the bucket must sign tokens with the same key"
+        );
+        config.auth.token_secret = Some(crate::auth::stored_token_secret(&config.storage)?);
+    }
     Ok(Arc::new(App::new(config, store)?))
 }
 

@@ -711,9 +711,10 @@ async fn name_and_reference_validation() {
         r.get("/v2/a/blobs/sha256:nothex").await.code(),
         "DIGEST_INVALID"
     );
+    // A reference that cannot exist is not found (tests/strict.rs has more).
     assert_eq!(
         r.get("/v2/a/manifests/.bad").await.code(),
-        "MANIFEST_INVALID"
+        "MANIFEST_UNKNOWN"
     );
     let e = r.get("/v2/a/unknown-endpoint").await;
     assert_eq!(e.status, StatusCode::NOT_FOUND);

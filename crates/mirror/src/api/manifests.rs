@@ -44,7 +44,10 @@ pub fn media_type_of(content_type: Option<&str>, v: &serde_json::Value) -> Strin
     }
 }
 
-/// Digests a manifest refers to: (blobs, child manifests, subject).
+/// Digests a stored manifest refers to: (blobs, child manifests, subject).
+/// Lenient (digests that do not parse are skipped): it reads what is
+/// already stored, for GC and the pull-through cache; what clients push
+/// goes through [`checked_references`] first.
 pub fn references(v: &serde_json::Value) -> (Vec<Digest>, Vec<Digest>, Option<Digest>) {
     let digest_of = |d: &serde_json::Value| {
         d.get("digest")
@@ -55,14 +58,16 @@ pub fn references(v: &serde_json::Value) -> (Vec<Digest>, Vec<Digest>, Option<Di
     if let Some(c) = v.get("config") {
         blobs.extend(digest_of(c));
     }
-    if let Some(layers) = v.get("layers").and_then(|l| l.as_array()) {
-        // Foreign layers (with `urls`) need not be in the registry.
-        blobs.extend(
-            layers
-                .iter()
-                .filter(|l| l.get("urls").is_none())
-                .filter_map(digest_of),
-        );
+    for field in ["layers", "blobs"] {
+        if let Some(layers) = v.get(field).and_then(|l| l.as_array()) {
+            // Foreign layers (with `urls`) need not be in the registry.
+            blobs.extend(
+                layers
+                    .iter()
+                    .filter(|l| l.get("urls").is_none())
+                    .filter_map(digest_of),
+            );
+        }
     }
     let children = v
         .get("manifests")
@@ -71,6 +76,101 @@ pub fn references(v: &serde_json::Value) -> (Vec<Digest>, Vec<Digest>, Option<Di
         .unwrap_or_default();
     let subject = v.get("subject").and_then(digest_of);
     (blobs, children, subject)
+}
+
+/// The digests a pushed manifest names, each parsed strictly.
+#[derive(Debug, Default, PartialEq)]
+pub struct ManifestRefs {
+    /// Config, layers and `blobs`, except foreign layers (with `urls`),
+    /// which need not be in the registry.
+    pub blobs: Vec<Digest>,
+    /// An index's `manifests[]`.
+    pub children: Vec<Digest>,
+    pub subject: Option<Digest>,
+}
+
+fn descriptor_digest(desc: &serde_json::Value, field: &str) -> Result<Digest> {
+    let invalid = |m: String| {
+        RegistryError::new(ErrorCode::ManifestInvalid, m)
+            .with_detail(serde_json::json!({ "field": field }))
+    };
+    if !desc.is_object() {
+        return Err(invalid(format!("{field} is not a descriptor object")));
+    }
+    let Some(raw) = desc.get("digest") else {
+        return Err(invalid(format!("{field} has no digest")));
+    };
+    let Some(raw) = raw.as_str() else {
+        return Err(invalid(format!("{field}.digest is not a string")));
+    };
+    Digest::parse(raw).map_err(|e| {
+        RegistryError::new(ErrorCode::DigestInvalid, format!("{field}.digest: {e}"))
+            .with_detail(serde_json::json!({"field": format!("{field}.digest"), "digest": raw}))
+    })
+}
+
+/// The digests of a manifest a client pushes: config, `layers[]`,
+/// `blobs[]`, an index's `manifests[]` and `subject`. A digest that does not
+/// parse is DIGEST_INVALID, a descriptor that is not one MANIFEST_INVALID,
+/// both naming the field.
+pub fn checked_references(v: &serde_json::Value) -> Result<ManifestRefs> {
+    let mut refs = ManifestRefs::default();
+    if let Some(c) = v.get("config") {
+        refs.blobs.push(descriptor_digest(c, "config")?);
+    }
+    for field in ["layers", "blobs"] {
+        let Some(list) = v.get(field) else { continue };
+        let list = list.as_array().ok_or_else(|| {
+            RegistryError::new(
+                ErrorCode::ManifestInvalid,
+                format!("{field} is not an array"),
+            )
+        })?;
+        for (i, desc) in list.iter().enumerate() {
+            let d = descriptor_digest(desc, &format!("{field}[{i}]"))?;
+            if desc.get("urls").is_none() {
+                refs.blobs.push(d);
+            }
+        }
+    }
+    if let Some(list) = v.get("manifests") {
+        let list = list.as_array().ok_or_else(|| {
+            RegistryError::new(ErrorCode::ManifestInvalid, "manifests is not an array")
+        })?;
+        for (i, desc) in list.iter().enumerate() {
+            refs.children
+                .push(descriptor_digest(desc, &format!("manifests[{i}]"))?);
+        }
+    }
+    if let Some(s) = v.get("subject") {
+        refs.subject = Some(descriptor_digest(s, "subject")?);
+    }
+    Ok(refs)
+}
+
+/// GET, HEAD or DELETE of a reference that is neither a tag nor a digest:
+/// nothing can exist under it.
+pub(super) fn unknown_reference(r: &str) -> RegistryError {
+    RegistryError::new(
+        ErrorCode::ManifestUnknown,
+        format!("manifest unknown: {r:?} is neither a tag nor a digest"),
+    )
+    .with_detail(serde_json::json!({ "reference": r }))
+}
+
+/// PUT to such a reference: 400, since nothing can be created there.
+pub(super) fn invalid_reference(r: &str) -> RegistryError {
+    if r.contains(':') {
+        let e = Digest::parse(r).expect_err("a parsing digest makes a valid reference");
+        super::route::invalid_digest("invalid manifest reference", e)
+            .with_detail(serde_json::json!({ "reference": r }))
+    } else {
+        RegistryError::new(
+            ErrorCode::ManifestInvalid,
+            format!("invalid manifest reference: {r:?} is not a valid tag"),
+        )
+        .with_detail(serde_json::json!({ "reference": r }))
+    }
 }
 
 fn manifest_unknown(r: &Reference) -> RegistryError {
@@ -192,35 +292,35 @@ pub(super) async fn put(
             return Err(invalid("mediaType does not match Content-Type"));
         }
     }
-    let (blobs, children, _) = references(&v);
+    // Check and write stay in this one function, so one lock around it
+    // makes them atomic against a concurrent delete or GC.
+    let refs = checked_references(&v)?;
     if is_index(&media_type) {
         if v.get("manifests").and_then(|m| m.as_array()).is_none() {
             return Err(invalid("index has no manifests array"));
         }
-        for c in &children {
+        for c in &refs.children {
             if app.store.get_manifest(repo, c).await?.is_none() {
                 return Err(RegistryError::new(
                     ErrorCode::ManifestBlobUnknown,
-                    "manifest references an unknown manifest",
+                    format!("manifest references an unknown manifest {c}"),
                 )
                 .with_detail(serde_json::json!({"digest": c.to_string()})));
             }
         }
-    } else {
-        if v.get("config").is_none() {
-            return Err(invalid("manifest has no config"));
-        }
-        for b in &blobs {
-            // Repository-scoped: knowing a digest from another repository is
-            // not enough (that is what a mount, with its pull check, is for).
-            let known = app.store.has_blob_link(repo, b).await?;
-            if !known {
-                return Err(RegistryError::new(
-                    ErrorCode::ManifestBlobUnknown,
-                    "manifest references an unknown blob",
-                )
-                .with_detail(serde_json::json!({"digest": b.to_string()})));
-            }
+    } else if v.get("config").is_none() {
+        return Err(invalid("manifest has no config"));
+    }
+    // A subject need not exist: OCI 1.1 lets referrers come first.
+    for b in &refs.blobs {
+        // Repository-scoped: knowing a digest from another repository is
+        // not enough (that is what a mount, with its pull check, is for).
+        if !app.store.has_blob_link(repo, b).await? {
+            return Err(RegistryError::new(
+                ErrorCode::ManifestBlobUnknown,
+                format!("manifest references an unknown blob {b}"),
+            )
+            .with_detail(serde_json::json!({"digest": b.to_string()})));
         }
     }
     let computed = Digest::of_bytes(&body);

@@ -45,10 +45,13 @@ pub struct App {
     pub disk_images: crate::disk_images::DiskImageCache,
     /// Where `/ostree/` and `/disk-images/` come from.
     pub files: crate::bucket_files::StaticFiles,
+    /// How long `/readyz` waits for the storage probe.
+    pub readiness_timeout: Duration,
 }
 
 impl App {
     pub fn new(config: Config, store: Arc<dyn Storage>) -> anyhow::Result<App> {
+        config.check_paths()?;
         let auth = Authenticator::from_config(&config.auth)?;
         let upstreams = Upstreams::new(&config)?;
         let tls = config.tls.is_some();
@@ -65,6 +68,7 @@ impl App {
             signature_cache: SignatureCache::default(),
             disk_images: Default::default(),
             files,
+            readiness_timeout: Duration::from_secs(5),
         })
     }
 
@@ -87,7 +91,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v2/{*rest}", any(dispatch))
         .route("/token", get(token::token))
         .route("/metrics", get(metrics))
+        // Liveness: the process answers HTTP. Restarting it would not mend
+        // its storage, so this stays cheap and does not look there.
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/", get(crate::catalog_page::page))
         .route("/catalog.json", get(crate::catalog_page::json))
         .route("/ostree/{*path}", get(crate::ostree::serve))
@@ -111,6 +118,28 @@ pub fn router(app: Arc<App>) -> Router {
                 }),
         )
         .with_state(app)
+}
+
+/// Readiness, for load balancers: 200 only when a probe object can be
+/// written to and read back from the storage within the timeout, else 503
+/// naming why (the cause is logged too).
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let timeout = app.readiness_timeout;
+    let reason = match tokio::time::timeout(timeout, app.store.probe()).await {
+        Ok(Ok(())) => return (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => format!("storage probe failed: {}", crate::error::error_chain(&e)),
+        Err(_) => format!(
+            "storage probe did not finish within {}s",
+            timeout.as_secs_f32()
+        ),
+    };
+    tracing::warn!(reason, "not ready");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [("content-type", "text/plain")],
+        format!("not ready: {reason}\n"),
+    )
+        .into_response()
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -168,7 +197,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
                 || (matches!(who, Identity::Anonymous)
                     && (app.auth.has_users() || !app.auth.anonymous_pull()));
             if must_auth {
-                return Err(app.auth.challenge(&base, None));
+                return Err(app.auth.challenge(&base, &[]));
             }
             return Ok(([("content-type", "application/json")], "{}").into_response());
         }
@@ -179,7 +208,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
                 _ => true,
             };
             if !ok {
-                return Err(app.auth.challenge(&base, None));
+                return Err(app.auth.challenge(&base, &[]));
             }
         }
         _ => {
@@ -194,7 +223,16 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
                 if matches!(who, Identity::User(_)) {
                     return Err(RegistryError::new(ErrorCode::Denied, "access denied"));
                 }
-                return Err(app.auth.challenge(&base, Some((repo.as_str(), actions))));
+                let mut scopes = vec![(repo.as_str(), actions)];
+                // A mount also needs pull on its source: name it, or a token
+                // client never asks for it and silently uploads instead.
+                let from = mount_source(&method, &route, req.uri().query());
+                if let Some(from) = &from {
+                    if from != repo {
+                        scopes.push((from.as_str(), &[Action::Pull]));
+                    }
+                }
+                return Err(app.auth.challenge(&base, &scopes));
             }
             if action != Action::Pull && app.config.upstream_for(repo).is_some() {
                 return Err(RegistryError::new(
@@ -220,6 +258,10 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
             manifests::put(app, &repo, &r, &parts.headers, body).await
         }
         (Method::DELETE, Route::Manifest(repo, r)) => manifests::delete(app, &repo, &r).await,
+        (Method::GET | Method::HEAD | Method::DELETE, Route::BadReference(_, r)) => {
+            Err(manifests::unknown_reference(&r))
+        }
+        (Method::PUT, Route::BadReference(_, r)) => Err(manifests::invalid_reference(&r)),
         (Method::GET | Method::HEAD, Route::Blob(repo, d)) => {
             blobs::get(app, &repo, &d, &parts.headers, head).await
         }
@@ -240,6 +282,21 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
             "method not supported here",
         )),
     }
+}
+
+/// The `from` repository of a `POST .../blobs/uploads/?mount=D&from=NAME`
+/// (only when it is a valid name: it goes into a header).
+fn mount_source(
+    method: &Method,
+    route: &Route,
+    query: Option<&str>,
+) -> Option<crate::name::RepoName> {
+    let query = query?;
+    if *method != Method::POST || !matches!(route, Route::Upload(_, None)) {
+        return None;
+    }
+    query_param(query, "mount")?;
+    crate::name::RepoName::parse(&query_param(query, "from")?)
 }
 
 /// A query parameter's decoded value.

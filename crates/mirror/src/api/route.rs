@@ -11,6 +11,9 @@ pub enum Route {
     Catalog,
     Tags(RepoName),
     Manifest(RepoName, Reference),
+    /// `/manifests/<reference>` whose reference is neither a tag nor a
+    /// digest; kept so the method decides the answer (see [`parse`]).
+    BadReference(RepoName, String),
     Blob(RepoName, Digest),
     /// `/blobs/uploads/` (start) or `/blobs/uploads/<id>`.
     Upload(RepoName, Option<String>),
@@ -24,7 +27,7 @@ impl Route {
             Route::Ping => "ping",
             Route::Catalog => "catalog",
             Route::Tags(_) => "tags",
-            Route::Manifest(..) => "manifest",
+            Route::Manifest(..) | Route::BadReference(..) => "manifest",
             Route::Blob(..) => "blob",
             Route::Upload(..) => "upload",
             Route::Referrers(..) => "referrers",
@@ -36,6 +39,7 @@ impl Route {
             Route::Ping | Route::Catalog => None,
             Route::Tags(r)
             | Route::Manifest(r, _)
+            | Route::BadReference(r, _)
             | Route::Blob(r, _)
             | Route::Upload(r, _)
             | Route::Referrers(r, _) => Some(r),
@@ -48,12 +52,22 @@ fn name(s: &str) -> Result<RepoName> {
         .ok_or_else(|| RegistryError::new(ErrorCode::NameInvalid, "invalid repository name"))
 }
 
+/// The registry error for a digest a client sent that does not parse.
+pub fn invalid_digest(what: &str, e: crate::name::DigestError) -> RegistryError {
+    RegistryError::new(ErrorCode::DigestInvalid, format!("{what}: {e}"))
+}
+
 fn digest(s: &str) -> Result<Digest> {
-    s.parse()
-        .map_err(|_| RegistryError::new(ErrorCode::DigestInvalid, "invalid digest"))
+    Digest::parse(s).map_err(|e| invalid_digest("invalid digest in path", e))
 }
 
 /// Parses the part of the path after `/v2/`. `Ok(None)` means no such endpoint.
+///
+/// A manifest reference that is neither a tag nor a digest is not an error
+/// here: a GET, HEAD or DELETE of it answers 404 MANIFEST_UNKNOWN (a name
+/// that cannot exist is not found; distribution treats it as an unknown tag
+/// and clients expect that), while a PUT answers 400 (nothing can be
+/// created under it).
 pub fn parse(rest: &str) -> Result<Option<Route>> {
     if rest.is_empty() {
         return Ok(Some(Route::Ping));
@@ -83,12 +97,10 @@ pub fn parse(rest: &str) -> Result<Option<Route>> {
             }
             let repo = name(&rest[..i])?;
             return Ok(Some(match kind {
-                0 => Route::Manifest(
-                    repo,
-                    Reference::parse(tail).ok_or_else(|| {
-                        RegistryError::new(ErrorCode::ManifestInvalid, "invalid reference")
-                    })?,
-                ),
+                0 => match Reference::parse(tail) {
+                    Some(r) => Route::Manifest(repo, r),
+                    None => Route::BadReference(repo, tail.to_string()),
+                },
                 1 => Route::Blob(repo, digest(tail)?),
                 _ => Route::Referrers(repo, digest(tail)?),
             }));
@@ -135,5 +147,22 @@ mod tests {
             ErrorCode::DigestInvalid
         );
         assert_eq!(parse("a/b").unwrap(), None);
+        for bad in [".bad", "sha256:ABC", "md5:d41d8cd98f00b204e9800998ecf8427e"] {
+            assert_eq!(
+                parse(&format!("a/manifests/{bad}")).unwrap(),
+                Some(Route::BadReference(
+                    RepoName::parse("a").unwrap(),
+                    bad.to_string()
+                )),
+                "{bad}"
+            );
+        }
+        let e = parse("a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e").unwrap_err();
+        assert_eq!(e.code, ErrorCode::DigestInvalid);
+        assert!(
+            e.message.contains("\"md5\" is not supported"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
 
+use super::route::invalid_digest;
 use super::{empty, query_param, App};
 use crate::auth::{Action, Identity};
 use crate::error::{ErrorCode, RegistryError, Result};
@@ -71,10 +72,9 @@ fn created(repo: &RepoName, d: &Digest) -> Result<Response> {
 fn parse_digest_param(query: &str) -> Result<Option<Digest>> {
     match query_param(query, "digest") {
         None => Ok(None),
-        Some(s) => s
-            .parse()
+        Some(s) => Digest::parse(&s)
             .map(Some)
-            .map_err(|_| RegistryError::new(ErrorCode::DigestInvalid, "invalid digest parameter")),
+            .map_err(|e| invalid_digest("invalid digest parameter", e)),
     }
 }
 
@@ -132,10 +132,18 @@ pub(super) async fn start(
     body: Body,
 ) -> Result<Response> {
     if let Some(mount) = query_param(query, "mount") {
-        let d: Digest = mount
-            .parse()
-            .map_err(|_| RegistryError::new(ErrorCode::DigestInvalid, "invalid mount digest"))?;
-        if let Some(from) = query_param(query, "from").and_then(|f| RepoName::parse(&f)) {
+        let d = Digest::parse(&mount).map_err(|e| invalid_digest("invalid mount digest", e))?;
+        let from = match query_param(query, "from") {
+            None => None,
+            Some(f) => Some(RepoName::parse(&f).ok_or_else(|| {
+                RegistryError::new(
+                    ErrorCode::NameInvalid,
+                    format!("invalid mount source repository {f:?}"),
+                )
+                .with_detail(serde_json::json!({ "from": f }))
+            })?),
+        };
+        if let Some(from) = from {
             if app.auth.allowed(who, from.as_str(), Action::Pull)
                 && app.store.has_blob_link(&from, &d).await?
             {

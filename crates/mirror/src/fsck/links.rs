@@ -104,12 +104,12 @@ fn add(index: &mut LinkIndex, link: &LinkFile) {
                 Ok(d) => {
                     r.tags.insert(link.name.clone(), d);
                 }
-                Err(()) if link.size == 0 => index.malformed.push(bad(
+                Err(_) if link.size == 0 => index.malformed.push(bad(
                     link,
                     "empty file (a tag holds a digest)",
                     Fix::Remove,
                 )),
-                Err(()) => index.malformed.push(bad(
+                Err(_) => index.malformed.push(bad(
                     link,
                     format!("content {:?} is not a digest", truncate(text)),
                     Fix::Remove,

@@ -404,7 +404,7 @@ impl Storage for FsStorage {
                             io::Read::read_to_string(&mut f, &mut s)?;
                             match s.trim().parse::<Digest>() {
                                 Ok(d) => (d, Some(mtime)),
-                                Err(()) => return Ok(None),
+                                Err(_) => return Ok(None),
                             }
                         }
                     };
@@ -790,5 +790,25 @@ impl Storage for FsStorage {
 
     fn remove_temp_file<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool>> {
         self.remove_temp_file_impl(path).boxed()
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<()>> {
+        async move {
+            let path = self
+                .root
+                .join("tmp")
+                .join(format!("readyz-{}", random_id()));
+            let result = async {
+                tokio::fs::write(&path, super::PROBE_BODY).await?;
+                if tokio::fs::read(&path).await? != super::PROBE_BODY {
+                    return Err(super::probe_mismatch(&path.display().to_string()));
+                }
+                Ok(())
+            }
+            .await;
+            let _ = tokio::fs::remove_file(&path).await;
+            result
+        }
+        .boxed()
     }
 }

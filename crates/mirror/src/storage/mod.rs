@@ -298,4 +298,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Removes a temporary file [`Storage::list_temp_files`] found; refuses
     /// (`Ok(false)`) any other path.
     fn remove_temp_file<'a>(&'a self, path: &'a std::path::Path) -> BoxFuture<'a, Result<bool>>;
+    /// Writes a small object where uploads write, reads it back and removes
+    /// it: whether this backend can serve at all right now (`/readyz`).
+    fn probe(&self) -> BoxFuture<'_, Result<()>>;
+}
+
+/// The content a readiness probe writes (with a random name).
+pub(crate) const PROBE_BODY: &[u8] = b"corral mirror readiness probe\n";
+
+pub(crate) fn probe_mismatch(what: &str) -> StorageError {
+    StorageError::Io(io::Error::other(format!(
+        "readiness probe {what} read back different content"
+    )))
 }

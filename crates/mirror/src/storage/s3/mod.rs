@@ -10,6 +10,7 @@
 //! uploads/<id>/session.json                   a resumable upload session
 //! uploads/<id>/data, uploads/<id>/tail-<n>    its multipart upload and unaligned tail
 //! sigstore/<name>/sha256=<hex>/signature-<n>  lookaside signatures
+//! readyz/<id>                                 a readiness probe, removed at once
 //! ```
 //!
 //! A blob key only ever holds verified content: uploads are assembled and
@@ -752,6 +753,24 @@ impl Storage for S3Storage {
 
     fn remove_temp_file<'a>(&'a self, path: &'a std::path::Path) -> BoxFuture<'a, Result<bool>> {
         self.remove_temp_file_impl(path).boxed()
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<()>> {
+        async move {
+            let key = self.key(&format!("readyz/{}", super::fs::random_id()));
+            let result = async {
+                self.write(&key, Bytes::from_static(super::PROBE_BODY))
+                    .await?;
+                match self.read(&key).await? {
+                    Some((b, _)) if b == super::PROBE_BODY => Ok(()),
+                    _ => Err(super::probe_mismatch(key.as_ref())),
+                }
+            }
+            .await;
+            let _ = self.store.delete(&key).await;
+            result
+        }
+        .boxed()
     }
 }
 
