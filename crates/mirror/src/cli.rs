@@ -432,6 +432,8 @@ mod tests {
     #[test]
     fn fsck_json_and_repair() {
         let dir = tempfile::tempdir().unwrap();
+        // fsck refuses a directory that is not a storage root.
+        crate::storage::FsStorage::open(dir.path()).unwrap();
         let tags = dir.path().join("repos/app/_tags");
         std::fs::create_dir_all(&tags).unwrap();
         std::fs::write(tags.join("v1"), b"not a digest").unwrap();
