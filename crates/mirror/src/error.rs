@@ -165,6 +165,7 @@ impl From<crate::storage::StorageError> for RegistryError {
                     .with_detail(serde_json::json!({"expected": expected, "actual": actual}))
             }
             S::Io(e) => RegistryError::internal(error_chain(&e)),
+            e @ S::LockLost(_) => RegistryError::internal(e),
         }
     }
 }

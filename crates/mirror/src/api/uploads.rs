@@ -113,6 +113,7 @@ pub(super) async fn start(
             .parse()
             .map_err(|_| RegistryError::new(ErrorCode::DigestInvalid, "invalid mount digest"))?;
         if let Some(from) = query_param(query, "from").and_then(|f| RepoName::parse(&f)) {
+            let _guard = app.store.lock_shared().await?;
             if app.auth.allowed(who, from.as_str(), Action::Pull)
                 && app.store.has_blob_link(&from, &d).await?
             {
@@ -142,14 +143,19 @@ pub(super) async fn start(
             .await
             .map_err(append_error)?
             .map_err(|_| RegistryError::internal("fresh upload session not at offset 0"))?;
+        // Finishing onto an existing blob refreshes it: under the guard.
+        let guard = app.store.lock_shared().await?;
         app.store.upload_finish(&id, &d).await?;
-        Ok::<_, RegistryError>(())
+        Ok::<_, RegistryError>(guard)
     }
     .await;
-    if let Err(e) = result {
-        let _ = app.store.upload_cancel(&id).await;
-        return Err(e);
-    }
+    let _guard = match result {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = app.store.upload_cancel(&id).await;
+            return Err(e);
+        }
+    };
     app.store.link_blob(repo, &d).await?;
     app.metrics.uploads_completed.fetch_add(1, Relaxed);
     tracing::info!(repo = %repo, digest = %d, "blob committed");
@@ -244,6 +250,8 @@ pub(super) async fn finish(
         .ok_or_else(|| RegistryError::new(ErrorCode::DigestInvalid, "digest parameter required"))?;
     // A final chunk may come with the PUT.
     append(app, repo, id, headers, body).await?;
+    // Finishing onto an existing blob refreshes it: under the guard.
+    let _guard = app.store.lock_shared().await?;
     app.store.upload_finish(id, &d).await?;
     app.store.link_blob(repo, &d).await?;
     app.metrics.uploads_completed.fetch_add(1, Relaxed);
