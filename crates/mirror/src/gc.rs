@@ -31,7 +31,8 @@ pub struct GcReport {
     /// Blobs removed (or that would be).
     pub blobs: Vec<String>,
     pub bytes: u64,
-    /// Unreferenced blobs kept because they are younger than the grace period.
+    /// Unreferenced blobs kept because they, or a link to them, are younger
+    /// than the grace period.
     pub young_kept: usize,
     /// Idle upload sessions and temporary files removed (or that would be).
     pub idle: Vec<String>,
@@ -184,7 +185,9 @@ async fn sweep(
     // Listed after the lock is taken: nothing that depends on existing
     // content changes until the sweep is over.
     let all_blobs = store.list_blobs().await?;
+    // Blobs kept manifests use, and blobs only a young link keeps.
     let mut live: HashSet<Digest> = HashSet::new();
+    let mut young_linked: HashSet<Digest> = HashSet::new();
     // Repositories with only blob links too: their links keep blobs.
     for repo in store.list_linking_repos().await? {
         let linked = store.list_manifests(&repo).await?;
@@ -202,8 +205,11 @@ async fn sweep(
         // A link goes when no kept manifest uses it and it is old by its
         // own time: a push refreshes the links it makes or reuses.
         for (d, t) in store.list_blob_links(&repo).await? {
-            if mark.blobs.contains(&d) || mark.manifests.contains(&d) || ages.young(t) {
-                live.insert(d);
+            if mark.blobs.contains(&d) || mark.manifests.contains(&d) {
+                continue;
+            }
+            if ages.young(t) {
+                young_linked.insert(d);
                 continue;
             }
             report.blob_links.push(format!("{repo}@{d}"));
@@ -220,7 +226,7 @@ async fn sweep(
         if live.contains(&d) {
             continue;
         }
-        if ages.young(t) {
+        if ages.young(t) || young_linked.contains(&d) {
             report.young_kept += 1;
             continue;
         }
