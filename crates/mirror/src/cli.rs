@@ -227,15 +227,22 @@ pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
                 for m in &report.manifests {
                     println!("{verb} manifest {m}");
                 }
+                for l in &report.blob_links {
+                    println!("{verb} blob link {l}");
+                }
                 for b in &report.blobs {
                     println!("{verb} blob {b}");
                 }
                 for i in &report.idle {
                     println!("{verb} idle {i}");
                 }
+                for l in &report.stale_locks {
+                    println!("{verb} stale lock {l}");
+                }
                 println!(
-                    "{verb} {} manifests, {} blobs ({} bytes); kept {} young unreferenced blobs",
+                    "{verb} {} manifests, {} blob links, {} blobs ({} bytes); kept {} young unreferenced blobs",
                     report.manifests.len(),
+                    report.blob_links.len(),
                     report.blobs.len(),
                     report.bytes,
                     report.young_kept

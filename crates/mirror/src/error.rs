@@ -192,6 +192,7 @@ impl From<crate::storage::StorageError> for RegistryError {
             )
             .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             S::Io(e) => RegistryError::internal(error_chain(&e)),
+            e @ S::LockLost(_) => RegistryError::internal(e),
         }
     }
 }

@@ -68,6 +68,12 @@ async fn gc_keeps_reachable_and_sweeps_the_rest() {
     assert_eq!(dry.manifests, vec![format!("app@{gone}")]);
     assert!(dry.blobs.contains(&stray.to_string()));
     assert!(dry.blobs.contains(&gone.to_string()));
+    // The link that kept the stray blob goes too, and says so.
+    assert!(
+        dry.blob_links.contains(&format!("app@{stray}")),
+        "{:?}",
+        dry.blob_links
+    );
     assert_eq!(
         store.blob_size(&stray).await.unwrap(),
         Some(5),
@@ -79,6 +85,11 @@ async fn gc_keeps_reachable_and_sweeps_the_rest() {
         .await
         .unwrap();
     assert_eq!(real.blobs, dry.blobs);
+    assert_eq!(real.blob_links, dry.blob_links);
+    assert!(!store
+        .has_blob_link(&RepoName::parse("app").unwrap(), &stray)
+        .await
+        .unwrap());
     assert_eq!(store.blob_size(&stray).await.unwrap(), None);
     assert_eq!(r.get(&abandoned).await.code(), "BLOB_UPLOAD_UNKNOWN");
     assert_eq!(

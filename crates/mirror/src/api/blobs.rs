@@ -54,10 +54,13 @@ pub(super) async fn get(
     head: bool,
 ) -> Result<Response> {
     if app.config.upstream_for(repo).is_some() {
+        let guard = app.store.lock_shared().await?;
         if app.store.blob_size(d).await?.is_some() {
             app.metrics.cache_hits.fetch_add(1, Relaxed);
             app.store.link_blob(repo, d).await?;
+            drop(guard);
         } else {
+            drop(guard);
             return crate::upstream::serve_blob(app, repo, d, head).await;
         }
     } else if !app.store.has_blob_link(repo, d).await? {
@@ -116,6 +119,7 @@ pub(crate) async fn serve_local(
 }
 
 pub(super) async fn delete(app: &Arc<App>, repo: &RepoName, d: &Digest) -> Result<Response> {
+    let _guard = app.store.lock_shared().await?;
     if !app.store.unlink_blob(repo, d).await? {
         return Err(blob_unknown(d));
     }

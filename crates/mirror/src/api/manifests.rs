@@ -274,6 +274,9 @@ pub(super) async fn put(
     body: Body,
 ) -> Result<Response> {
     let body = read_limited(body, app.config.limits.max_manifest_bytes, "manifest").await?;
+    // From the reference checks until the manifest, tag and links are
+    // written: GC cannot sweep what the checks found (docs/mirror.md).
+    let _guard = app.store.lock_shared().await?;
     let invalid = |m: &str| RegistryError::new(ErrorCode::ManifestInvalid, m.to_string());
     let v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| invalid("manifest is not valid JSON"))?;
@@ -353,6 +356,7 @@ pub(super) async fn put(
 }
 
 pub(super) async fn delete(app: &Arc<App>, repo: &RepoName, r: &Reference) -> Result<Response> {
+    let _guard = app.store.lock_shared().await?;
     let found = match r {
         Reference::Tag(t) => app.store.delete_tag(repo, t).await?,
         Reference::Digest(d) => app.store.delete_manifest(repo, d).await?,

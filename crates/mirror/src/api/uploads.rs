@@ -144,6 +144,7 @@ pub(super) async fn start(
             })?),
         };
         if let Some(from) = from {
+            let _guard = app.store.lock_shared().await?;
             if app.auth.allowed(who, from.as_str(), Action::Pull)
                 && app.store.has_blob_link(&from, &d).await?
             {
@@ -173,14 +174,19 @@ pub(super) async fn start(
             )
             .await?
             .map_err(|_| RegistryError::internal("fresh upload session not at offset 0"))?;
+        // Finishing onto an existing blob refreshes it: under the guard.
+        let guard = app.store.lock_shared().await?;
         app.store.upload_finish(&id, &d).await?;
-        Ok::<_, RegistryError>(())
+        Ok::<_, RegistryError>(guard)
     }
     .await;
-    if let Err(e) = result {
-        let _ = app.store.upload_cancel(&id).await;
-        return Err(e);
-    }
+    let _guard = match result {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = app.store.upload_cancel(&id).await;
+            return Err(e);
+        }
+    };
     app.store.link_blob(repo, &d).await?;
     app.metrics.uploads_completed.fetch_add(1, Relaxed);
     tracing::info!(repo = %repo, digest = %d, "blob committed");
@@ -281,6 +287,8 @@ pub(super) async fn finish(
     // A final chunk may come with the PUT.
     let committed = async {
         append(app, repo, id, headers, body).await?;
+        // Finishing onto an existing blob refreshes it: under the guard.
+        let _guard = app.store.lock_shared().await?;
         app.store.upload_finish(id, &d).await?;
         Ok::<_, RegistryError>(())
     }

@@ -8,6 +8,7 @@
 //! repos/<name>/_referrers/<subject hex>/<hex>   content: descriptor JSON
 //! uploads/<id>/{data,repo}            resumable upload sessions
 //! tmp/                                temporary files, renamed into blobs/
+//! locks/{gate,store}                  flock(2) files of the store lock (see lock.rs)
 //! ```
 //!
 //! Name components never start with `_`, so the link directories cannot
@@ -131,6 +132,50 @@ impl FsStorage {
         }
     }
 
+    /// Repositories (in lexical order) whose directory has one of `markers`.
+    async fn repos_having(&self, markers: &[&str]) -> Result<Vec<RepoName>> {
+        let base = self.root.join("repos");
+        let mut out = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(prefix) = stack.pop() {
+            let dir = if prefix.is_empty() {
+                base.clone()
+            } else {
+                base.join(&prefix)
+            };
+            for (n, _) in Self::read_dir_names(&dir).await? {
+                if n.starts_with('_') {
+                    continue;
+                }
+                let full = if prefix.is_empty() {
+                    n.clone()
+                } else {
+                    format!("{prefix}/{n}")
+                };
+                let p = base.join(&full);
+                if !tokio::fs::metadata(&p)
+                    .await
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false)
+                {
+                    continue;
+                }
+                let mut has = false;
+                for m in markers {
+                    has = has || Self::exists(&p.join(m)).await?;
+                }
+                if has {
+                    if let Some(r) = RepoName::parse(&full) {
+                        out.push(r);
+                    }
+                }
+                stack.push(full);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     async fn read_dir_names(dir: &Path) -> io::Result<Vec<(String, SystemTime)>> {
         let mut out = Vec::new();
         let mut rd = match tokio::fs::read_dir(dir).await {
@@ -139,7 +184,18 @@ impl FsStorage {
             Err(e) => return Err(e),
         };
         while let Some(e) = rd.next_entry().await? {
-            let mtime = e.metadata().await?.modified()?;
+            // An entry removed since the directory was read (a finished
+            // upload, a renamed temporary file) is simply not listed.
+            let mtime = match e.metadata().await {
+                Ok(m) => m.modified()?,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!("reading {}: {err}", e.path().display()),
+                    ))
+                }
+            };
             if let Some(n) = e.file_name().to_str() {
                 out.push((n.to_string(), mtime));
             }
@@ -164,6 +220,10 @@ fn digests(names: Vec<(String, SystemTime)>) -> Vec<(Digest, SystemTime)> {
 }
 
 impl Storage for FsStorage {
+    fn lock(&self, mode: super::LockMode) -> BoxFuture<'_, Result<super::StoreGuard>> {
+        super::lock::lock_dir(self.root.clone(), mode).boxed()
+    }
+
     fn blob_size<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<u64>>> {
         async move {
             match tokio::fs::metadata(self.blob_path(d)).await {
@@ -295,10 +355,9 @@ impl Storage for FsStorage {
     fn link_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
         async move {
             let p = self.repo_dir(repo).join("_blobs").join(d.hex());
-            if !Self::exists(&p).await? {
-                let tmp = self.tmp_path();
-                blocking(move || durable::replace_file(&tmp, &p, b"")).await?;
-            }
+            // An existing link is made young again (touched): the push that
+            // relies on it must not lose it to a GC that finds it old.
+            self.write_atomic(&p, b"").await?;
             Ok(())
         }
         .boxed()
@@ -320,10 +379,13 @@ impl Storage for FsStorage {
         .boxed()
     }
 
-    fn list_blob_links<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<Digest>>> {
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a RepoName,
+    ) -> BoxFuture<'a, Result<Vec<(Digest, SystemTime)>>> {
         async move {
             let names = Self::read_dir_names(&self.repo_dir(repo).join("_blobs")).await?;
-            Ok(digests(names).into_iter().map(|(d, _)| d).collect())
+            Ok(digests(names))
         }
         .boxed()
     }
@@ -595,45 +657,11 @@ impl Storage for FsStorage {
     }
 
     fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
-        async move {
-            let base = self.root.join("repos");
-            let mut out = Vec::new();
-            let mut stack = vec![String::new()];
-            while let Some(prefix) = stack.pop() {
-                let dir = if prefix.is_empty() {
-                    base.clone()
-                } else {
-                    base.join(&prefix)
-                };
-                for (n, _) in Self::read_dir_names(&dir).await? {
-                    if n.starts_with('_') {
-                        continue;
-                    }
-                    let full = if prefix.is_empty() {
-                        n.clone()
-                    } else {
-                        format!("{prefix}/{n}")
-                    };
-                    let p = base.join(&full);
-                    if !tokio::fs::metadata(&p)
-                        .await
-                        .map(|m| m.is_dir())
-                        .unwrap_or(false)
-                    {
-                        continue;
-                    }
-                    if Self::exists(&p.join("_manifests")).await? {
-                        if let Some(r) = RepoName::parse(&full) {
-                            out.push(r);
-                        }
-                    }
-                    stack.push(full);
-                }
-            }
-            out.sort();
-            Ok(out)
-        }
-        .boxed()
+        self.repos_having(&["_manifests"]).boxed()
+    }
+
+    fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+        self.repos_having(&["_manifests", "_blobs"]).boxed()
     }
 
     fn get_signature<'a>(
@@ -744,7 +772,12 @@ impl Storage for FsStorage {
                 // The data file's mtime is the session's last activity.
                 let mtime = match tokio::fs::metadata(uploads.join(&id).join("data")).await {
                     Ok(m) => m.modified()?,
-                    Err(_) => tokio::fs::metadata(uploads.join(&id)).await?.modified()?,
+                    Err(_) => match tokio::fs::metadata(uploads.join(&id)).await {
+                        Ok(m) => m.modified()?,
+                        // Finished or cancelled meanwhile.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e.into()),
+                    },
                 };
                 if old(mtime) {
                     out.push(format!("upload session {id}"));

@@ -3,6 +3,9 @@
 //! S3-compatible bucket that several replicas share. [`open`] picks one from
 //! the configuration.
 //!
+//! [`Storage::lock`] is the store-wide lock that makes GC safe while clients
+//! write ([`lock`] for the filesystem, `s3/lock.rs` for buckets).
+//!
 //! Every method that makes content visible does so atomically and only after
 //! the content is verified and durable: a crash never leaves a partial blob
 //! under its digest, and a write that fails (a full disk above all) returns
@@ -13,6 +16,7 @@ mod durable;
 mod fs;
 mod fs_inspect;
 mod inspect;
+mod lock;
 mod open;
 mod s3;
 pub mod space;
@@ -33,6 +37,7 @@ pub use open::{open, open_bucket};
 #[cfg(test)]
 pub(crate) use s3::failover::tests::Node as FaultyNode;
 pub use s3::failover::FailoverStore;
+pub use lock::{LockMode, StoreGuard};
 pub use s3::{ObjectBackend, S3Storage};
 pub use space::FreeSpace;
 
@@ -66,6 +71,10 @@ pub enum StorageError {
     UploadTooLarge { limit: u64 },
     #[error(transparent)]
     Io(io::Error),
+    /// The store lock may have passed to another process (an S3 lock
+    /// object not refreshed in time): the holder must stop.
+    #[error("store lock {0} lost: not refreshed in time")]
+    LockLost(String),
 }
 
 impl From<io::Error> for StorageError {
@@ -115,6 +124,18 @@ pub struct StagedBlob {
 /// The operations the registry needs from a backend. Object-safe so the server
 /// holds an `Arc<dyn Storage>`.
 pub trait Storage: Send + Sync + 'static {
+    // --- the store-wide lock between writers and GC (docs/mirror.md)
+    /// Takes the store lock: shared for an operation that depends on
+    /// content already in the store, exclusive for GC's sweep. Waits as
+    /// long as the other side holds it.
+    fn lock(&self, mode: LockMode) -> BoxFuture<'_, Result<StoreGuard>>;
+    fn lock_shared(&self) -> BoxFuture<'_, Result<StoreGuard>> {
+        self.lock(LockMode::Shared)
+    }
+    fn lock_exclusive(&self) -> BoxFuture<'_, Result<StoreGuard>> {
+        self.lock(LockMode::Exclusive)
+    }
+
     // --- blobs (global, content-addressed)
     fn blob_size<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<u64>>>;
     /// Opens a blob at `offset`; returns the blob's full size and a reader.
@@ -138,6 +159,8 @@ pub trait Storage: Send + Sync + 'static {
     fn list_blobs(&self) -> BoxFuture<'_, Result<Vec<(Digest, SystemTime)>>>;
 
     // --- per-repository links
+    /// Links an existing blob into `repo`; an existing link is refreshed
+    /// (its time set to now), so GC sees it as young.
     fn link_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<()>>;
     fn has_blob_link<'a>(
         &'a self,
@@ -145,7 +168,12 @@ pub trait Storage: Send + Sync + 'static {
         d: &'a Digest,
     ) -> BoxFuture<'a, Result<bool>>;
     fn unlink_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<bool>>;
-    fn list_blob_links<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<Digest>>>;
+    /// The repository's blob links with their modification time (a link is
+    /// rewritten, so made young again, whenever a push links it).
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a RepoName,
+    ) -> BoxFuture<'a, Result<Vec<(Digest, SystemTime)>>>;
 
     // --- manifests
     fn put_manifest<'a>(
@@ -235,6 +263,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Repositories in lexical order.
     fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
+    /// Repositories with any link, manifest or blob, in lexical order (GC
+    /// must see the blob links of a repository that has no manifest yet).
+    fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
 
     // --- lookaside signatures (`signature-<n>` of `repo@sha256:<hex>`)
     fn get_signature<'a>(

@@ -77,11 +77,6 @@ async fn join(
     // Detached: the download finishes (and is cached) even if the client goes.
     tokio::spawn(async move {
         let end = download(&app2, &client, &repo, &d2, &f2, staged.file).await;
-        if let FetchState::Done { .. } = end {
-            if let Err(e) = app2.store.link_blob(&repo, &d2).await {
-                tracing::error!(error = %e, "linking cached blob");
-            }
-        }
         f2.state.send_replace(end);
         app2.upstreams
             .inflight
@@ -147,8 +142,23 @@ async fn download(
         return fail(UpstreamError::Unreachable("local write failed".into()));
     }
     drop(file);
+    // Committing onto an existing blob refreshes it, and the link must be
+    // seen by GC: both under the guard.
+    let _guard = match app.store.lock_shared().await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(repo = %repo, digest = %d, error = %e, "taking the store lock");
+            let _ = std::fs::remove_file(&f.path);
+            return FetchState::Failed(Arc::new(UpstreamError::Unreachable(
+                "local store unavailable".into(),
+            )));
+        }
+    };
     match app.store.commit_staged(f.path.clone(), d).await {
         Ok(()) => {
+            if let Err(e) = app.store.link_blob(repo, d).await {
+                tracing::error!(repo = %repo, digest = %d, error = %e, "linking cached blob");
+            }
             tracing::info!(repo = %repo, digest = %d, bytes = written, "blob cached from upstream");
             FetchState::Done { size: written }
         }

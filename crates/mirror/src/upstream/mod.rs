@@ -123,7 +123,9 @@ async fn fetch_manifest(
         Reference::Tag(t) => Some(t.as_str()),
         Reference::Digest(_) => None,
     };
+    let guard = app.store.lock_shared().await?;
     let (d, _) = store_manifest(app, repo, tag, &media_type, body.clone(), &v).await?;
+    drop(guard);
     tracing::info!(repo = %repo, digest = %d, reference = %r, "manifest cached from upstream");
     Ok(Ok((d, StoredManifest { media_type, body })))
 }

@@ -11,6 +11,7 @@
 //! uploads/<id>/data, uploads/<id>/tail-<n>    its multipart upload and unaligned tail
 //! sigstore/<name>/sha256=<hex>/signature-<n>  lookaside signatures
 //! readyz/<id>                                 a readiness probe, removed at once
+//! _locks/{shared,exclusive}-<random>          the store lock (see lock.rs)
 //! ```
 //!
 //! A blob key only ever holds verified content: uploads are assembled and
@@ -25,6 +26,7 @@
 
 pub mod failover;
 mod inspect;
+mod lock;
 mod upload;
 
 use std::collections::{BTreeSet, HashMap};
@@ -62,6 +64,7 @@ pub struct S3Storage {
     scratch: PathBuf,
     /// Serialises the requests of one upload session on this replica.
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    lock_timing: lock::LockTiming,
 }
 
 pub(crate) fn store_error(e: object_store::Error) -> StorageError {
@@ -96,6 +99,7 @@ impl S3Storage {
             },
             scratch,
             sessions: Mutex::new(HashMap::new()),
+            lock_timing: Default::default(),
         })
     }
 
@@ -177,6 +181,24 @@ impl S3Storage {
             .collect())
     }
 
+    /// Repositories (in lexical order) with a key `repos/<name><marker>...`.
+    async fn repos_having(&self, markers: &[&str]) -> Result<Vec<RepoName>> {
+        let mut repos = BTreeSet::new();
+        for m in self.list("repos").await? {
+            let Some(rest) = self.rel(&m.location).and_then(|r| r.strip_prefix("repos/")) else {
+                continue;
+            };
+            for marker in markers {
+                if let Some((name, _)) = rest.split_once(marker) {
+                    if let Some(r) = RepoName::parse(name) {
+                        repos.insert(r);
+                    }
+                }
+            }
+        }
+        Ok(repos.into_iter().collect())
+    }
+
     /// Uploads a verified local file as blob `d`, unless it is already there.
     async fn upload_file(&self, file: &std::path::Path, d: &Digest) -> Result<()> {
         let key = self.blob_key(d);
@@ -254,6 +276,10 @@ impl S3Storage {
 }
 
 impl Storage for S3Storage {
+    fn lock(&self, mode: super::LockMode) -> BoxFuture<'_, Result<super::StoreGuard>> {
+        self.lock_impl(mode).boxed()
+    }
+
     fn blob_size<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<u64>>> {
         async move { Ok(self.head(&self.blob_key(d)).await?.map(|m| m.size)) }.boxed()
     }
@@ -356,11 +382,10 @@ impl Storage for S3Storage {
 
     fn link_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
         async move {
+            // Written even when it exists: the new time stamp keeps the
+            // link young for a GC racing the push that relies on it.
             let key = self.repo_key(repo, &format!("_blobs/{}", d.hex()));
-            if self.head(&key).await?.is_none() {
-                self.write(&key, Bytes::new()).await?;
-            }
-            Ok(())
+            self.write(&key, Bytes::new()).await
         }
         .boxed()
     }
@@ -385,10 +410,13 @@ impl Storage for S3Storage {
         .boxed()
     }
 
-    fn list_blob_links<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<Digest>>> {
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a RepoName,
+    ) -> BoxFuture<'a, Result<Vec<(Digest, SystemTime)>>> {
         async move {
             let names = self.list_names(&format!("repos/{repo}/_blobs")).await?;
-            Ok(Self::digests(names).into_iter().map(|(d, _)| d).collect())
+            Ok(Self::digests(names))
         }
         .boxed()
     }
@@ -591,25 +619,12 @@ impl Storage for S3Storage {
     }
 
     fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
-        async move {
-            // A repository is a name with at least one manifest link.
-            let mut repos = BTreeSet::new();
-            for m in self.list("repos").await? {
-                let Some(rel) = self.rel(&m.location) else {
-                    continue;
-                };
-                if let Some((name, _)) = rel
-                    .strip_prefix("repos/")
-                    .and_then(|r| r.split_once("/_manifests/"))
-                {
-                    if let Some(r) = RepoName::parse(name) {
-                        repos.insert(r);
-                    }
-                }
-            }
-            Ok(repos.into_iter().collect())
-        }
-        .boxed()
+        // A repository is a name with at least one manifest link.
+        self.repos_having(&["/_manifests/"]).boxed()
+    }
+
+    fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+        self.repos_having(&["/_manifests/", "/_blobs/"]).boxed()
     }
 
     fn get_signature<'a>(

@@ -344,6 +344,7 @@ mod tests {
             prefix: a.prefix.clone(),
             scratch: dir.path().join("scratch-b"),
             sessions: Default::default(),
+            lock_timing: Default::default(),
         };
         assert_eq!(b.upload_status(&id).await.unwrap().offset, 6);
         assert_eq!(b.upload_status(&id).await.unwrap().repo, repo);
