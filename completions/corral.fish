@@ -385,7 +385,7 @@ complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_see
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck publish help" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck publish help" -f -a "serve" -d 'Serve the registry (distribution-spec v1.1) and pull-through mirror'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck publish help" -f -a "gc" -d 'Delete manifests and blobs no tag reaches'
-complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck publish help" -f -a "fsck" -d 'Re-hash every blob and check references; exit 1 on damage'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck publish help" -f -a "fsck" -d 'Check blobs, tags, manifests, references and links; exit 1 on damage'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck publish help" -f -a "publish" -d 'Upload an OSTree repository or disk images into the replicas\' bucket'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and not __fish_seen_subcommand_from serve gc fsck publish help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l config -d 'TOML configuration file; flags override it' -r -F
@@ -410,7 +410,9 @@ complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_su
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from gc" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -l config -d 'TOML configuration file (for its storage and gc settings)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -l storage -d 'Storage directory (overrides the config)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -l idle-threshold -d 'Upload sessions and temp files idle longer than this many seconds are stale [default: the gc grace period, 3600]' -r
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -l json -d 'Machine-readable output'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -l repair -d 'Remove garbage (idle temp files and upload sessions, broken sessions, unrecoverable link files, tags pointing nowhere) and list each removal; never removes a blob or anything still referenced'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from fsck" -s V -l version -d 'Print version'
@@ -422,7 +424,7 @@ complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_su
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from publish" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "serve" -d 'Serve the registry (distribution-spec v1.1) and pull-through mirror'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "gc" -d 'Delete manifests and blobs no tag reaches'
-complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "fsck" -d 'Re-hash every blob and check references; exit 1 on damage'
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "fsck" -d 'Check blobs, tags, manifests, references and links; exit 1 on damage'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "publish" -d 'Upload an OSTree repository or disk images into the replicas\' bucket'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand release" -l config -d 'The release configuration' -r -F
@@ -493,7 +495,7 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from verify" -f -a "image" -d 'Verify an image\'s signature (exit 1 when it is not validly signed)'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "serve" -d 'Serve the registry (distribution-spec v1.1) and pull-through mirror'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "gc" -d 'Delete manifests and blobs no tag reaches'
-complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "fsck" -d 'Re-hash every blob and check references; exit 1 on damage'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "fsck" -d 'Check blobs, tags, manifests, references and links; exit 1 on damage'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from mirror" -f -a "publish" -d 'Upload an OSTree repository or disk images into the replicas\' bucket'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Man pages for corral and every subcommand, into DIR'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completion scripts for bash, zsh and fish, into DIR'
