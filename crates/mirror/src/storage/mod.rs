@@ -33,11 +33,11 @@ use tokio::io::AsyncRead;
 
 pub use fs::FsStorage;
 pub use inspect::{LinkFile, LinkKind, TempFile, UploadSessionInfo};
+pub use lock::{LockMode, StoreGuard};
 pub use open::{open, open_bucket};
 #[cfg(test)]
 pub(crate) use s3::failover::tests::Node as FaultyNode;
 pub use s3::failover::FailoverStore;
-pub use lock::{LockMode, StoreGuard};
 pub use s3::{ObjectBackend, S3Storage};
 pub use space::FreeSpace;
 
