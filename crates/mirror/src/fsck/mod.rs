@@ -115,7 +115,19 @@ pub async fn check_with(store: &dyn Storage, opts: &FsckOptions) -> Result<FsckR
 /// sections are what was found before the repair.
 pub async fn check_and_repair(store: &dyn Storage, opts: &FsckOptions) -> Result<FsckReport> {
     let (mut report, state) = run(store, opts).await?;
-    let done = repair::repair(store, opts, &report, &state).await?;
+    // Removals happen under GC's exclusive store lock: no manifest PUT, mount
+    // or upload finish can start depending on what repair re-checked and is
+    // about to remove (the argument in docs/mirror.md, "Garbage collection").
+    let guard = store
+        .lock_exclusive()
+        .await
+        .about(|| "taking the store lock for repair".into())?;
+    let done = repair::repair(store, opts, &report, &state).await;
+    guard
+        .release()
+        .await
+        .about(|| "releasing the store lock after repair".into())?;
+    let done = done?;
     tracing::info!(
         removed = done.removed.len(),
         recovered = done.recovered.len(),
