@@ -4,55 +4,34 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::tools::free_port;
+use common::tools::{free_port, serve_binary};
 use common::{basic, write_htpasswd, PASSWORD, USER};
 use corral_mirror::name::Digest;
 use corral_mirror::storage::{FsStorage, Storage};
-
-/// The `serve` example, built if cargo has not built it for this run.
-fn serve_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/serve");
-    if !bin.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = std::process::Command::new(cargo)
-            .args(["build", "-p", "corral-mirror", "--example", "serve"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(st.success(), "building the serve example");
-    }
-    assert!(bin.is_file(), "no serve example at {}", bin.display());
-    bin
-}
 
 async fn start(
     storage: &std::path::Path,
     htpasswd: &std::path::Path,
     port: u16,
 ) -> tokio::process::Child {
-    let child = tokio::process::Command::new(serve_binary())
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--storage"])
-        .arg(storage)
-        .arg("--htpasswd")
-        .arg(htpasswd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = tokio::process::Command::new(serve_binary(
+        storage.parent().expect("storage has a parent"),
+    ))
+    .args(["--listen", &format!("127.0.0.1:{port}"), "--storage"])
+    .arg(storage)
+    .arg("--htpasswd")
+    .arg(htpasswd)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .kill_on_drop(true)
+    .spawn()
+    .unwrap();
     for _ in 0..200 {
         if reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
             .await

@@ -5,43 +5,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use common::tmpfs::Tmpfs;
-use common::tools::{free_port, layout_manifest_digest, write_layout, Skopeo};
+use common::tools::{free_port, layout_manifest_digest, serve_binary, write_layout, Skopeo};
 use common::{write_htpasswd, PASSWORD, USER};
 use corral_mirror::storage::FsStorage;
-
-/// The `serve` example (`CORRAL_SERVE_BIN` when set), copied to `dir` so
-/// another build replacing the shared target dir's copy cannot change it
-/// under the test.
-fn serve_binary(dir: &std::path::Path) -> PathBuf {
-    let private = dir.join("serve");
-    if let Some(bin) = std::env::var_os("CORRAL_SERVE_BIN") {
-        std::fs::copy(&bin, &private).unwrap();
-        return private;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let built = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/serve");
-    if !built.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = std::process::Command::new(cargo)
-            .args(["build", "-p", "corral-mirror", "--example", "serve"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(st.success(), "building the serve example");
-    }
-    std::fs::copy(&built, &private).unwrap();
-    private
-}
 
 /// Hex text standing in for a layer: distinct per image, not compressible
 /// to nothing.

@@ -260,3 +260,32 @@ pub fn write_multiarch_layout(layout: &Path, tag: &str) -> (Digest, Digest, Dige
     std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
     (id, digests[0].clone(), digests[1].clone())
 }
+
+/// The `serve` example (`CORRAL_SERVE_BIN` when set), copied to `dir` so
+/// another build replacing the shared target dir's copy cannot change it
+/// under the test.
+pub fn serve_binary(dir: &Path) -> PathBuf {
+    let private = dir.join("serve");
+    if let Some(bin) = std::env::var_os("CORRAL_SERVE_BIN") {
+        std::fs::copy(&bin, &private).unwrap();
+        return private;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let built = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/serve");
+    if !built.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .args(["build", "-p", "corral-mirror", "--example", "serve"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "building the serve example");
+    }
+    std::fs::copy(&built, &private).unwrap();
+    private
+}
