@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use corral_e2e::{corral_bin, layout_manifest_digest, require_tool, run_ok};
 use sha2::Digest as _;
 
-use crate::mirror_support::{free_port, http_get, Skopeo};
+use crate::mirror_support::{free_port, http_get, write_layout_index, Skopeo};
 
 /// The tag every source layout uses for its one image.
 pub const SRC_TAG: &str = "src";
@@ -82,24 +82,7 @@ impl Image {
         }))
         .unwrap();
         let (manifest_digest, manifest_size) = put(&manifest);
-        std::fs::write(
-            layout.join("oci-layout"),
-            r#"{"imageLayoutVersion":"1.0.0"}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            layout.join("index.json"),
-            serde_json::to_vec(&serde_json::json!({
-                "schemaVersion": 2,
-                "manifests": [{
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "digest": manifest_digest, "size": manifest_size,
-                    "annotations": {"org.opencontainers.image.ref.name": SRC_TAG},
-                }],
-            }))
-            .unwrap(),
-        )
-        .unwrap();
+        write_layout_index(&layout, &manifest_digest, manifest_size, SRC_TAG);
         let mut blobs = vec![manifest_digest.clone(), config_digest];
         blobs.extend(layers.into_iter().map(|(d, _)| d));
         Image {

@@ -302,6 +302,13 @@ pub fn payload_image(dir: &Path, tag: &str, payload: &[u8]) -> PathBuf {
     }))
     .unwrap();
     let (md, ms) = put(&manifest);
+    write_layout_index(&layout, &md, ms, tag);
+    layout
+}
+
+/// Makes `layout` an OCI image layout whose index names one manifest
+/// (already in `blobs/`) as `tag`.
+pub fn write_layout_index(layout: &Path, manifest_digest: &str, manifest_size: usize, tag: &str) {
     std::fs::write(
         layout.join("oci-layout"),
         r#"{"imageLayoutVersion":"1.0.0"}"#,
@@ -313,14 +320,13 @@ pub fn payload_image(dir: &Path, tag: &str, payload: &[u8]) -> PathBuf {
             "schemaVersion": 2,
             "manifests": [{
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": md, "size": ms,
+                "digest": manifest_digest, "size": manifest_size,
                 "annotations": {"org.opencontainers.image.ref.name": tag},
             }],
         }))
         .unwrap(),
     )
     .unwrap();
-    layout
 }
 
 /// A PNG's width, height and 8-bit RGBA pixels, decoded with the `png` crate.
