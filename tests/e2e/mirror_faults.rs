@@ -23,6 +23,9 @@
 
 #[path = "faults_support.rs"]
 mod faults_support;
+#[path = "garage_support.rs"]
+#[allow(dead_code)] // stop_node is for tests/e2e/replicas.rs
+mod garage_support;
 #[path = "lying_upstream.rs"]
 mod lying_upstream;
 #[path = "mirror_support.rs"]
@@ -37,12 +40,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_e2e::{layout_manifest_digest, repo_root, require_tool, run_ok, scratch};
+use corral_e2e::{layout_manifest_digest, require_tool, run_ok, scratch};
 use faults_support::{
     assert_no_problems, bytes_from, corral_mirror, empty_files, fsck_noticing, fsck_problems,
     htpasswd, push, push_recorded, sha256_hex, status_of, verify_ledger, Image, Ledger, Serve,
     CREDS,
 };
+use garage_support::Garage;
 use lying_upstream::{lied_digest, LyingUpstream, LIAR_REPOS};
 use mirror_support::Skopeo;
 
@@ -285,62 +289,18 @@ fn gc_with_the_default_grace_period_during_concurrent_pushes() {
     gc_during_pushes("gc (default grace period)", &[None]);
 }
 
-/// A 3-node Garage cluster with a bucket and key (scripts/garage.sh);
-/// stopped on drop.
-struct Garage {
-    dir: tempfile::TempDir,
-    env: BTreeMap<String, String>,
-}
-
-impl Garage {
-    fn start() -> Garage {
-        let dir = scratch();
-        run_ok(
-            Command::new("bash")
-                .arg(repo_root().join("scripts/garage.sh"))
-                .arg("start")
-                .arg(dir.path()),
-        );
-        let env = std::fs::read_to_string(dir.path().join("env"))
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Garage { dir, env }
-    }
-
-    /// A mirror config on node `node`'s S3 API listening on `port`, pushes
-    /// allowed to `user:pass`.
-    fn mirror_config(&self, dir: &Path, node: u8, port: u16) -> PathBuf {
-        let htpasswd = htpasswd(dir);
-        let config = dir.join("mirror.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:{port}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas, 32 bytes or more\"\n[s3]\nscratch = \"{}\"\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
-                htpasswd.display(),
-                dir.join("scratch").display(),
-                self.env[&format!("S3_ENDPOINT_{node}")],
-                self.env["S3_BUCKET"],
-                self.env["S3_REGION"],
-                self.env["S3_ACCESS_KEY_ID"],
-                self.env["S3_SECRET_ACCESS_KEY"],
-            ),
-        )
-        .unwrap();
-        config
-    }
-}
-
-impl Drop for Garage {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("scripts/garage.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
+/// A mirror config on `garage` node `node`'s S3 API listening on `port`,
+/// pushes allowed to `user:pass`, scratch space under `dir`.
+fn mirror_config(garage: &Garage, dir: &Path, node: u8, port: u16) -> PathBuf {
+    let mut text = garage.mirror_config_on(&[node], port, &htpasswd(dir));
+    // [s3] is the last table the config has.
+    text.push_str(&format!(
+        "scratch = \"{}\"\n",
+        dir.join("scratch").display()
+    ));
+    let config = dir.join("mirror.toml");
+    std::fs::write(&config, text).unwrap();
+    config
 }
 
 #[test]
@@ -352,7 +312,7 @@ fn gc_on_the_shared_bucket_during_pushes_to_two_replicas() {
         let dir = work.path().join(format!("replica{n}"));
         std::fs::create_dir_all(&dir).unwrap();
         let port = mirror_support::free_port();
-        let config = garage.mirror_config(&dir, n, port);
+        let config = mirror_config(&garage, &dir, n, port);
         (
             config.clone(),
             Serve::on_config(dir.join("mirror.log"), port, &config),
@@ -363,7 +323,7 @@ fn gc_on_the_shared_bucket_during_pushes_to_two_replicas() {
     // The gc process talks to the third node; no server runs on its config.
     let gc_dir = work.path().join("gc");
     std::fs::create_dir_all(&gc_dir).unwrap();
-    let gc_config = garage.mirror_config(&gc_dir, 3, mirror_support::free_port());
+    let gc_config = mirror_config(&garage, &gc_dir, 3, mirror_support::free_port());
     let target: Vec<OsString> = vec!["--config".into(), gc_config.into()];
     let (host_a, host_b) = (a.host(), b.host());
     let creds = Some(CREDS);

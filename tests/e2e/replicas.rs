@@ -8,6 +8,8 @@
 //! first node stops; an OSTree repository and disk images published once
 //! are served by every replica.
 
+#[path = "garage_support.rs"]
+mod garage_support;
 #[path = "mirror_support.rs"]
 #[allow(dead_code)] // shared with tests/e2e/mirror.rs, which uses the rest
 mod mirror_support;
@@ -17,93 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use corral_e2e::{
-    corral_bin, layout_json, layout_manifest_digest, repo_root, require_tool, run_ok, scratch,
-};
+use corral_e2e::{corral_bin, layout_json, layout_manifest_digest, require_tool, run_ok, scratch};
+use garage_support::Garage;
 use mirror_support::{busybox_image, free_port, http_get, Skopeo, Upstream};
 use sha2::Digest as _;
-
-/// A 3-node Garage cluster with a bucket and key; stopped on drop.
-struct Garage {
-    dir: tempfile::TempDir,
-    env: BTreeMap<String, String>,
-}
-
-impl Garage {
-    fn start() -> Garage {
-        let dir = scratch();
-        run_ok(
-            Command::new("bash")
-                .arg(repo_root().join("scripts/garage.sh"))
-                .arg("start")
-                .arg(dir.path()),
-        );
-        let env = std::fs::read_to_string(dir.path().join("env"))
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Garage { dir, env }
-    }
-
-    /// The S3 endpoint of node `n` (1-3).
-    fn endpoint(&self, n: u8) -> &str {
-        &self.env[&format!("S3_ENDPOINT_{n}")]
-    }
-
-    fn stop_node(&self, n: u8) {
-        run_ok(
-            Command::new("bash")
-                .arg(repo_root().join("scripts/garage.sh"))
-                .arg("stop")
-                .arg(self.dir.path())
-                .arg(n.to_string()),
-        );
-    }
-
-    /// A mirror config using the S3 API of `nodes` (an `endpoints` list,
-    /// preferred first, when there are several), pushes allowed to
-    /// `user:pass` from `htpasswd`.
-    fn mirror_config_on(&self, nodes: &[u8], listen: u16, htpasswd: &Path) -> String {
-        let endpoints = match nodes {
-            [n] => format!("endpoint = \"{}\"", self.endpoint(*n)),
-            _ => format!(
-                "endpoints = [{}]",
-                nodes
-                    .iter()
-                    .map(|n| format!("\"{}\"", self.endpoint(*n)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        format!(
-            "listen = \"127.0.0.1:{listen}\"\n[auth]\nhtpasswd = \"{}\"\ntoken_secret = \"shared by the replicas, 32 bytes or more\"\n[s3]\n{}\nbucket = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"mirror\"\n",
-            htpasswd.display(),
-            endpoints,
-            self.env["S3_BUCKET"],
-            self.env["S3_REGION"],
-            self.env["S3_ACCESS_KEY_ID"],
-            self.env["S3_SECRET_ACCESS_KEY"],
-        )
-    }
-}
-
-impl Drop for Garage {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for n in 1..=3 {
-                let log = std::fs::read_to_string(self.dir.path().join(format!("node{n}/log")));
-                eprintln!("--- log of garage node {n}:\n{}", log.unwrap_or_default());
-            }
-        }
-        let _ = Command::new("bash")
-            .arg(repo_root().join("scripts/garage.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 /// `corral mirror serve --config` on the Garage bucket.
 struct Replica {
