@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::blobs::BlobInfo;
 use super::links::LinkIndex;
 use super::report::{FsckReport, Orphan, SessionEntry, TempEntry};
-use super::{age, Context, FsckOptions, Result, BROKEN_SESSION_MIN_AGE};
+use super::{age, session_state, Context, FsckOptions, Result};
 use crate::name::Digest;
 use crate::storage::Storage;
 
@@ -36,13 +36,7 @@ pub(super) async fn check(
         .about(|| "listing upload sessions".into())?;
     for s in sessions {
         let idle = age(s.last_activity);
-        let state = if s.repo.is_none() && idle > BROKEN_SESSION_MIN_AGE.min(opts.idle) {
-            "broken"
-        } else if idle > opts.idle {
-            "stale"
-        } else {
-            "active"
-        };
+        let state = session_state(s.repo.is_some(), idle, opts);
         report.upload_sessions.push(SessionEntry {
             id: s.id,
             repo: s.repo.map(|r| r.to_string()),

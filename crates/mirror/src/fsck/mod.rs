@@ -67,6 +67,19 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(3600);
 /// being created (the record is written just after the directory).
 pub const BROKEN_SESSION_MIN_AGE: Duration = Duration::from_secs(60);
 
+/// What an upload session idle for `idle` is: `"broken"` (no readable
+/// repository record, so it can never finish), `"stale"` (idle past the
+/// threshold) or `"active"`. The report and repair both go by this.
+pub(crate) fn session_state(has_repo: bool, idle: Duration, opts: &FsckOptions) -> &'static str {
+    if !has_repo && idle > BROKEN_SESSION_MIN_AGE.min(opts.idle) {
+        "broken"
+    } else if idle > opts.idle {
+        "stale"
+    } else {
+        "active"
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FsckOptions {
     /// Repository-name prefixes mirrored from upstreams (`[[upstream]]

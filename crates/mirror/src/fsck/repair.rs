@@ -20,7 +20,7 @@
 
 use super::links::{LinkIndex, Referenced};
 use super::report::{BadLink, Fix, FsckReport, RepairAction, RepairReport};
-use super::{age, Context, FsckOptions, Result, State, BROKEN_SESSION_MIN_AGE};
+use super::{age, session_state, Context, FsckOptions, Result, State};
 use crate::api::manifests::{media_type_of, references};
 use crate::name::{Digest, RepoName};
 use crate::storage::Storage;
@@ -104,12 +104,10 @@ async fn sessions(store: &dyn Storage, opts: &FsckOptions, out: &mut RepairRepor
         .about(|| "listing upload sessions".into())?;
     for s in sessions {
         let idle = age(s.last_activity);
-        let why = if s.repo.is_none() && idle > BROKEN_SESSION_MIN_AGE.min(opts.idle) {
-            "broken: no readable repository record, it can never finish"
-        } else if idle > opts.idle {
-            "stale"
-        } else {
-            continue;
+        let why = match session_state(s.repo.is_some(), idle, opts) {
+            "broken" => "broken: no readable repository record, it can never finish",
+            "stale" => "stale",
+            _ => continue,
         };
         if store
             .remove_upload_session(&s.id)
