@@ -1,0 +1,199 @@
+//! The dependency rules of docs/architecture.md, checked against the
+//! workspace's real dependency graph (`cargo metadata`): a new edge that
+//! breaks a rule fails here, naming the edge and the rule.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use corral_e2e::repo_root;
+
+/// A dependency between two workspace crates.
+type Edge = (String, String);
+
+/// Edges that break a rule today, with the rule, until the structure work
+/// removes them (docs/architecture.md, "Known exceptions").
+const KNOWN: &[(&str, &str, u8)] = &[
+    ("corral-host", "corral-compose", 4),
+    ("corral-disk", "corral-compose", 4),
+];
+
+/// The workspace's crates and the edges between them. `dev` says whether
+/// dev-dependencies count.
+fn graph(dev: bool) -> (BTreeSet<String>, BTreeSet<Edge>) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    let packages = meta["packages"].as_array().expect("packages");
+    let names: BTreeSet<String> = packages
+        .iter()
+        .map(|p| p["name"].as_str().expect("name").to_string())
+        .collect();
+    let mut edges = BTreeSet::new();
+    for p in packages {
+        let from = p["name"].as_str().expect("name");
+        for d in p["dependencies"].as_array().expect("dependencies") {
+            let to = d["name"].as_str().expect("dependency name");
+            let is_dev = d["kind"].as_str() == Some("dev");
+            if names.contains(to) && (dev || !is_dev) {
+                edges.insert((from.to_string(), to.to_string()));
+            }
+        }
+    }
+    (names, edges)
+}
+
+/// The rule an edge breaks, if any (numbers as in docs/architecture.md).
+fn broken_rule(from: &str, to: &str) -> Option<u8> {
+    if to == "corral" || (to == "corral-cli" && from != "corral") {
+        return Some(1);
+    }
+    if matches!(from, "corral-oci" | "corral-configfile") {
+        return Some(2);
+    }
+    const NOT_FOR_THE_MIRROR: &[&str] = &[
+        "corral-dockerfiles",
+        "corral-tree",
+        "corral-compose",
+        "corral-host",
+        "corral-disk",
+        "corral-testrun",
+        "corral-release",
+    ];
+    if from == "corral-mirror" && NOT_FOR_THE_MIRROR.contains(&to) {
+        return Some(3);
+    }
+    if matches!(from, "corral-host" | "corral-disk")
+        && matches!(to, "corral-compose" | "corral-release")
+    {
+        return Some(4);
+    }
+    if to == "corral-release" && from != "corral-cli" {
+        return Some(5);
+    }
+    if from == "corral-e2e" {
+        return Some(6);
+    }
+    None
+}
+
+#[test]
+fn no_dependency_breaks_a_rule_of_the_architecture() {
+    let (names, edges) = graph(false);
+    for must in ["corral", "corral-cli", "corral-oci", "corral-mirror", "corral-host"] {
+        assert!(names.contains(must), "{must} is not in the workspace");
+    }
+    let known: BTreeSet<Edge> = KNOWN
+        .iter()
+        .map(|(f, t, _)| (f.to_string(), t.to_string()))
+        .collect();
+    let mut new = Vec::new();
+    for (from, to) in &edges {
+        if let Some(rule) = broken_rule(from, to) {
+            if !known.contains(&(from.clone(), to.clone())) {
+                new.push(format!(
+                    "{from} -> {to} breaks rule {rule} of docs/architecture.md"
+                ));
+            }
+        }
+    }
+    assert!(new.is_empty(), "{}", new.join("\n"));
+
+    // The list of exceptions only shrinks: an edge that is gone, or that no
+    // longer breaks the rule it is listed under, must leave the list (and
+    // the table in docs/architecture.md).
+    for (from, to, rule) in KNOWN {
+        assert!(
+            edges.contains(&(from.to_string(), to.to_string())),
+            "{from} -> {to} is gone: remove it from KNOWN and from docs/architecture.md"
+        );
+        assert_eq!(broken_rule(from, to), Some(*rule), "{from} -> {to}");
+    }
+}
+
+#[test]
+fn dev_dependencies_never_reach_into_the_cli() {
+    let (_, edges) = graph(true);
+    let into_cli: Vec<_> = edges
+        .iter()
+        .filter(|(from, to)| (to == "corral-cli" && from != "corral") || to == "corral")
+        .map(|(from, to)| format!("{from} -> {to}"))
+        .collect();
+    assert!(into_cli.is_empty(), "{}", into_cli.join("\n"));
+}
+
+#[test]
+fn the_rules_catch_the_edges_they_forbid() {
+    // The checker itself: each rule has an edge it must refuse and one it
+    // must allow, so a typo in a crate name cannot switch a rule off.
+    let cases = [
+        ("corral-mirror", "corral-cli", Some(1)),
+        ("corral-oci", "corral-tree", Some(2)),
+        ("corral-configfile", "corral-oci", Some(2)),
+        ("corral-mirror", "corral-compose", Some(3)),
+        ("corral-mirror", "corral-dockerfiles", Some(3)),
+        ("corral-host", "corral-compose", Some(4)),
+        ("corral-disk", "corral-compose", Some(4)),
+        ("corral-compose", "corral-release", Some(5)),
+        ("corral-e2e", "corral-oci", Some(6)),
+        ("corral", "corral-cli", None),
+        ("corral-mirror", "corral-oci", None),
+        ("corral-mirror", "corral-sign", None),
+        ("corral-disk", "corral-host", None),
+        ("corral-cli", "corral-release", None),
+        ("corral-release", "corral-compose", None),
+    ];
+    for (from, to, want) in cases {
+        assert_eq!(broken_rule(from, to), want, "{from} -> {to}");
+    }
+}
+
+#[test]
+fn the_graph_in_the_docs_is_the_real_graph() {
+    let doc = std::fs::read_to_string(repo_root().join("docs/architecture.md"))
+        .expect("docs/architecture.md");
+    let table = doc
+        .split("<!-- graph:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- graph:end -->").next())
+        .expect("docs/architecture.md has the graph:begin/graph:end table");
+    let (names, edges) = graph(false);
+    let libraries: BTreeSet<String> = names
+        .iter()
+        .filter(|n| !matches!(n.as_str(), "corral" | "corral-cli" | "corral-e2e"))
+        .cloned()
+        .collect();
+    let mut documented = BTreeSet::new();
+    let mut rows = BTreeSet::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let from = cells[0].trim_matches('`').to_string();
+        rows.insert(from.clone());
+        if cells[1] == "every library" {
+            for to in &libraries {
+                documented.insert((from.clone(), to.clone()));
+            }
+            continue;
+        }
+        for to in cells[1].split(',').map(|c| c.trim().trim_matches('`')) {
+            if to != "—" {
+                documented.insert((from.clone(), to.to_string()));
+            }
+        }
+    }
+    assert_eq!(rows, names, "docs/architecture.md's graph lists other crates than the workspace");
+    let missing: Vec<_> = edges.difference(&documented).collect();
+    let stale: Vec<_> = documented.difference(&edges).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "docs/architecture.md's graph is out of date: missing {missing:?}, not real {stale:?}"
+    );
+}
