@@ -22,7 +22,13 @@ const KNOWN: &[(&str, &str, u8)] = &[
 fn graph(dev: bool) -> (BTreeSet<String>, BTreeSet<Edge>) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(repo_root())
         .output()
         .expect("cargo metadata runs");
@@ -88,7 +94,13 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
 #[test]
 fn no_dependency_breaks_a_rule_of_the_architecture() {
     let (names, edges) = graph(false);
-    for must in ["corral", "corral-cli", "corral-oci", "corral-mirror", "corral-host"] {
+    for must in [
+        "corral",
+        "corral-cli",
+        "corral-oci",
+        "corral-mirror",
+        "corral-host",
+    ] {
         assert!(names.contains(must), "{must} is not in the workspace");
     }
     let known: BTreeSet<Edge> = KNOWN
@@ -189,7 +201,10 @@ fn the_graph_in_the_docs_is_the_real_graph() {
             }
         }
     }
-    assert_eq!(rows, names, "docs/architecture.md's graph lists other crates than the workspace");
+    assert_eq!(
+        rows, names,
+        "docs/architecture.md's graph lists other crates than the workspace"
+    );
     let missing: Vec<_> = edges.difference(&documented).collect();
     let stale: Vec<_> = documented.difference(&edges).collect();
     assert!(
