@@ -40,6 +40,7 @@ timing_table() {
   echo "timing: ${line}total $(($(date +%s) - suite_start))s"
   [ "$rc" = 0 ] || echo "test.sh: failed in stage: $failed (exit $rc)" >&2
   [ -n "${vm_pid:-}" ] && { kill "$vm_pid" 2>/dev/null || true; }
+  [ -n "${garage_pid:-}" ] && { kill "$garage_pid" 2>/dev/null || true; }
   [ -n "${gen:-}" ] && rm -rf "$gen"
   # The test runner's own summary stays the last line, for whoever reads it.
   if [ -n "${test_log:-}" ] && [ -f "$test_log" ]; then
@@ -49,6 +50,15 @@ timing_table() {
   exit "$rc"
 }
 trap timing_table EXIT
+
+# Garage (the replica tests' object store) is the longest set-up step on a
+# new machine and needs only Rust and a C compiler, so it builds in the
+# background from the start, at a lower priority, while apt, the VM images
+# and the workspace proceed; the tests wait for it.
+garage_log=$(mktemp)
+corral_check_rust
+(nice -n 10 bash -c "source '$here/scripts/setup.sh'; corral_install_garage") >"$garage_log" 2>&1 &
+garage_pid=$!
 
 stage "setup: Debian packages"
 corral_setup
@@ -67,9 +77,6 @@ echo "==> VM images (in the background; log: $vm_log)"
 vm_started=$(date +%s)
 (bash scripts/vm-selinux.sh build && bash tests/fixtures/boot/build-tree.sh) >"$vm_log" 2>&1 &
 vm_pid=$!
-
-stage "setup: garage"
-corral_install_garage
 
 stage "cargo fmt --check"
 cargo fmt --all -- --check
@@ -95,6 +102,16 @@ fi
 vm_pid=""
 echo "    VM images ready $(($(date +%s) - vm_started)) s after they started"
 rm -f "$vm_log"
+
+stage "waiting for garage"
+if ! wait "$garage_pid"; then
+  garage_pid=""
+  cat "$garage_log" >&2
+  echo "building garage failed (log above)" >&2
+  exit 1
+fi
+garage_pid=""
+rm -f "$garage_log"
 
 stage "tests"
 test_log=$(mktemp)
