@@ -250,8 +250,14 @@ _corral() {
             corral__subcmd__help__subcmd__host__subcmd__remote,add)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__add"
                 ;;
+            corral__subcmd__help__subcmd__host__subcmd__remote,delete)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__delete"
+                ;;
             corral__subcmd__help__subcmd__host__subcmd__remote,list)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__list"
+                ;;
+            corral__subcmd__help__subcmd__host__subcmd__remote,set-url)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__set__subcmd__url"
                 ;;
             corral__subcmd__help__subcmd__image,build)
                 cmd="corral__subcmd__help__subcmd__image__subcmd__build"
@@ -358,11 +364,20 @@ _corral() {
             corral__subcmd__host__subcmd__help__subcmd__remote,add)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__add"
                 ;;
+            corral__subcmd__host__subcmd__help__subcmd__remote,delete)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__delete"
+                ;;
             corral__subcmd__host__subcmd__help__subcmd__remote,list)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__list"
                 ;;
+            corral__subcmd__host__subcmd__help__subcmd__remote,set-url)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__set__subcmd__url"
+                ;;
             corral__subcmd__host__subcmd__remote,add)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__add"
+                ;;
+            corral__subcmd__host__subcmd__remote,delete)
+                cmd="corral__subcmd__host__subcmd__remote__subcmd__delete"
                 ;;
             corral__subcmd__host__subcmd__remote,help)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help"
@@ -370,14 +385,23 @@ _corral() {
             corral__subcmd__host__subcmd__remote,list)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__list"
                 ;;
+            corral__subcmd__host__subcmd__remote,set-url)
+                cmd="corral__subcmd__host__subcmd__remote__subcmd__set__subcmd__url"
+                ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,add)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__add"
+                ;;
+            corral__subcmd__host__subcmd__remote__subcmd__help,delete)
+                cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__delete"
                 ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,help)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__help"
                 ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,list)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__list"
+                ;;
+            corral__subcmd__host__subcmd__remote__subcmd__help,set-url)
+                cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__set__subcmd__url"
                 ;;
             corral__subcmd__image,build)
                 cmd="corral__subcmd__image__subcmd__build"
@@ -1434,7 +1458,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host__subcmd__remote)
-            opts="add list"
+            opts="add list delete set-url"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1461,7 +1485,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__set__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2046,7 +2098,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help__subcmd__remote)
-            opts="add list"
+            opts="add list delete set-url"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2073,7 +2125,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__set__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2166,7 +2246,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__remote)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version add list help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version add list delete set-url help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2213,8 +2293,30 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__remote__subcmd__delete)
+            opts="-v -h -V --force --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__remote__subcmd__help)
-            opts="add list help"
+            opts="add list delete set-url help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2228,6 +2330,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2269,7 +2385,43 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__set__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__remote__subcmd__list)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__remote__subcmd__set__subcmd__url)
             opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

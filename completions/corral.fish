@@ -291,6 +291,8 @@ complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "add" -d 'Add a remote that verifies commits and the summary with GPG'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "list" -d 'The configured remotes'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "delete" -d 'Delete a remote and its keyring; refused while a deployment updates from it, unless --force'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "set-url" -d 'Point a remote at another URL, keeping its keys and options'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l max-failed-boots -d 'Failed boots before rolling back (default: max-failed-boots in /etc/corral/host.toml, 3)' -r
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l script-timeout -d 'Seconds a script may run before it counts as failed' -r

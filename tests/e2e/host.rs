@@ -213,6 +213,49 @@ impl Sysroot {
         let out = run_ok(self.host().args(args).arg("--json"));
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
     }
+
+    /// `json` for a command that exits `code`.
+    fn json_code(&self, code: i32, args: &[&str]) -> serde_json::Value {
+        json_exit(self.host().args(args).arg("--json"), code)
+    }
+
+    /// `json` as if run in boot `boot_id` (a sysroot in a directory has
+    /// no boot of its own).
+    fn json_in_boot(&self, boot_id: &str, args: &[&str]) -> serde_json::Value {
+        let out = run_ok(
+            self.host()
+                .args(args)
+                .arg("--json")
+                .env("CORRAL_BOOT_ID", boot_id),
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+    }
+
+    /// A failing `check --json` in boot `boot_id`, rolling back after
+    /// `max` failed boots.
+    fn failed_check(&self, boot_id: &str, max: u32) -> serde_json::Value {
+        json_exit(
+            self.host()
+                .args(["check", "--json", "--max-failed-boots", &max.to_string()])
+                .env("CORRAL_BOOT_ID", boot_id),
+            1,
+        )
+    }
+}
+
+/// Runs `cmd`, expecting exit `code`; returns its stdout as JSON.
+fn json_exit(cmd: &mut Command, code: i32) -> serde_json::Value {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{cmd:?}:\n{}{err}",
+        stdout(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}{err}", stdout(&out)))
 }
 
 impl Drop for Sysroot {
@@ -735,7 +778,7 @@ fn failed_health_checks_roll_back_after_n_boots() {
     )
     .unwrap();
 
-    let text = run_code(sys.host().arg("check"), 1);
+    let text = run_code(sys.host().arg("check").env("CORRAL_BOOT_ID", "boot-1"), 1);
     assert!(
         text.contains("failed boot 1 of 2") && text.contains("required.d/20-service (exit 4)"),
         "{text}"
@@ -745,7 +788,7 @@ fn failed_health_checks_roll_back_after_n_boots() {
         vec![b.clone(), a.clone()],
         "one failed boot is not enough"
     );
-    let text = run_code(sys.host().arg("check"), 1);
+    let text = run_code(sys.host().arg("check").env("CORRAL_BOOT_ID", "boot-2"), 1);
     assert!(text.contains("rolled back to"), "{text}");
     assert_eq!(sys.order(), vec![a.clone(), b.clone()]);
     assert_eq!(sys.ostree_order(), sys.order());
@@ -763,9 +806,284 @@ fn failed_health_checks_roll_back_after_n_boots() {
         .join(format!("ostree/deploy/{OS}/var/lib/corral/health.json"));
     assert!(state.is_file());
     // The previous deployment boots and is healthy.
-    let ok = sys.json(&["check"]);
+    let ok = sys.json_in_boot("boot-3", &["check"]);
     assert_eq!(ok["healthy"], true, "{ok}");
     assert_eq!(sys.order(), vec![a, b]);
+}
+
+/// Issue 17, point 3: manual checks in one boot are one failed boot.
+#[test]
+fn checks_count_boots_not_runs() {
+    let mut server = Server::start();
+    let (a, _) = server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+    let (b, _) = server.compose("b", 64, |t| {
+        health_script(t, "20-service", "echo 'service did not start' >&2; exit 4")
+    });
+    sys.json(&["upgrade"]);
+    assert_eq!(sys.order(), vec![b.clone(), a.clone()]);
+
+    // Three checks in one boot: one failed boot, no rollback.
+    let mut counted = Vec::new();
+    for run in 0..3 {
+        let out = sys.failed_check("boot-1", 3);
+        assert_eq!(sys.order(), vec![b.clone(), a.clone()], "run {run}: {out}");
+        assert!(out["rolled_back"].is_null(), "run {run}: {out}");
+        assert_eq!(out["failed_boots"], 1, "run {run}: {out}");
+        counted.push((out["counted"].clone(), out["boot_id"].clone()));
+    }
+    assert_eq!(
+        counted,
+        [(true, "boot-1"), (false, "boot-1"), (false, "boot-1")].map(|(c, b)| (c.into(), b.into()))
+    );
+    // The text says it was counted already.
+    let text = run_code(
+        sys.host()
+            .args(["check", "--max-failed-boots", "3"])
+            .env("CORRAL_BOOT_ID", "boot-1"),
+        1,
+    );
+    assert!(
+        text.contains("again in boot boot-1, counted already: failed boot 1 of 3"),
+        "{text}"
+    );
+    let st = sys.status();
+    assert_eq!(st["deployments"][0]["health"]["failed_boots"], 1, "{st}");
+    assert_eq!(
+        st["deployments"][0]["health"]["last_failed_boot"], "boot-1",
+        "{st}"
+    );
+
+    // Three boots: rolled back on the third.
+    let out = sys.failed_check("boot-2", 3);
+    assert_eq!(out["failed_boots"], 2, "{out}");
+    assert_eq!(sys.order(), vec![b.clone(), a.clone()]);
+    let out = sys.failed_check("boot-3", 3);
+    assert_eq!(out["failed_boots"], 3, "{out}");
+    assert!(
+        out["rolled_back"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("3 failed boots (limit 3)"),
+        "{out}"
+    );
+    assert_eq!(sys.order(), vec![a.clone(), b.clone()]);
+    assert_eq!(sys.ostree_order(), sys.order());
+    // The previous deployment, checked in the same boot, is healthy, and
+    // nothing rolls back twice.
+    let ok = sys.json_in_boot("boot-3", &["check"]);
+    assert_eq!(ok["healthy"], true, "{ok}");
+    assert_eq!(sys.order(), vec![a, b]);
+}
+
+/// Issue 17, point 1: a rolled-back commit is not deployed again by
+/// `upgrade`; a newer one is, and an explicit `deploy` tries it again.
+#[test]
+fn a_rolled_back_commit_is_not_upgraded_to_again() {
+    let mut server = Server::start();
+    let (a, va) = server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+    let (b, vb) = server.compose("b", 64, |t| {
+        health_script(t, "20-service", "echo 'service did not start' >&2; exit 4")
+    });
+    sys.json(&["upgrade"]);
+    sys.failed_check("boot-1", 2);
+    let out = sys.failed_check("boot-2", 2);
+    assert_eq!(sys.order(), vec![a.clone(), b.clone()], "{out}");
+
+    // The timer's next runs: no update, and b is not deployed again.
+    let text = run_code(sys.host().args(["upgrade", "--check"]), 1);
+    assert!(
+        text.contains(&format!("no update: commit {vb}"))
+            && text.contains("was rolled back on")
+            && text.contains("2 failed boots (limit 2): required.d/20-service (exit 4)")
+            && text.contains(&format!("`corral host deploy {b}` to try it again")),
+        "{text}"
+    );
+    for _ in 0..2 {
+        let up = sys.json(&["upgrade"]);
+        assert_eq!(up["result"], "denied", "{up}");
+        assert_eq!(up["commit"]["checksum"], b.as_str(), "{up}");
+        assert_eq!(sys.order(), vec![a.clone(), b.clone()]);
+    }
+    assert_eq!(out["denied"]["checksum"], b.as_str(), "{out}");
+    let st = sys.status();
+    let denied = st["denied"].as_array().unwrap();
+    assert_eq!(denied.len(), 1, "{st}");
+    assert_eq!(denied[0]["checksum"], b.as_str());
+    assert_eq!(denied[0]["version"], vb.as_str());
+    assert!(denied[0]["deployment"].as_str().unwrap().starts_with(&b));
+    assert!(denied[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("2 failed boots"));
+    let text = stdout(&run_ok(sys.host().arg("status")));
+    assert!(
+        text.contains("denied to upgrades") && text.contains(&format!("{b} {vb}: rolled back on")),
+        "{text}"
+    );
+    let file = sys
+        .path()
+        .join(format!("ostree/deploy/{OS}/var/lib/corral/denied.json"));
+    assert!(file.is_file());
+
+    // An explicit deploy takes it off the list and tries it again; it
+    // fails again and is denied again.
+    let again = sys.json(&["deploy", &b]);
+    assert_eq!(again["to"]["checksum"], b.as_str(), "{again}");
+    assert_eq!(again["undenied"], serde_json::json!([b.as_str()]));
+    assert_eq!(sys.status()["denied"], serde_json::json!([]));
+    assert_eq!(sys.order()[0], b);
+    sys.failed_check("boot-3", 2);
+    let out = sys.failed_check("boot-4", 2);
+    assert_eq!(out["denied"]["checksum"], b.as_str(), "{out}");
+    assert_eq!(sys.order()[0], a);
+    assert_eq!(
+        sys.json_code(1, &["upgrade", "--check"])["result"],
+        "denied"
+    );
+
+    // A newer commit is offered and deployed, and supersedes the entry.
+    let (c, vc) = server.compose("c", 64, |_| {});
+    let text = run_code(sys.host().args(["upgrade", "--check"]), 0);
+    assert!(
+        text.contains(&format!("update available: {va}")) && text.contains(&vc),
+        "{text}"
+    );
+    let up = sys.json(&["upgrade"]);
+    assert_eq!(up["to"]["checksum"], c.as_str(), "{up}");
+    assert_eq!(up["undenied"], serde_json::json!([b.as_str()]), "{up}");
+    assert_eq!(sys.status()["denied"], serde_json::json!([]));
+    let ok = sys.json_in_boot("boot-5", &["check"]);
+    assert_eq!(ok["healthy"], true, "{ok}");
+    // A rollback by hand denies nothing.
+    run_ok(sys.host().arg("rollback"));
+    assert_eq!(sys.status()["denied"], serde_json::json!([]));
+    assert_eq!(
+        sys.json_code(0, &["upgrade", "--check"])["result"],
+        "available"
+    );
+}
+
+/// Issue 17, point 7: remotes can be deleted and pointed elsewhere.
+#[test]
+fn remotes_can_be_deleted_and_repointed() {
+    let mut server = Server::start();
+    let (a, _) = server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    let repo = sys.path().join("ostree/repo");
+    let show_url = |name: &str| {
+        stdout(&run_ok(
+            Command::new("ostree")
+                .args(["remote", "show-url", name])
+                .arg(format!("--repo={}", repo.display())),
+        ))
+        .trim()
+        .to_string()
+    };
+    let keyring = repo.join("corral.trustedkeys.gpg");
+    assert!(keyring.is_file());
+
+    // set-url: only the url changes; the keys and verification stay.
+    let dead = "http://127.0.0.1:9/ostree";
+    let out = sys.json(&["remote", "set-url", "corral", dead]);
+    assert_eq!(
+        out,
+        serde_json::json!({"remote": "corral", "from": server.url(), "to": dead})
+    );
+    assert_eq!(show_url("corral"), dead);
+    let list = sys.json(&["remote", "list"]);
+    assert_eq!(
+        list,
+        serde_json::json!([{"name": "corral", "url": dead, "gpg_verify": true, "gpg_verify_summary": true}])
+    );
+    assert!(keyring.is_file());
+    let text = run_code(sys.host().args(["deploy", "--origin", &origin()]), 2);
+    assert!(text.contains("127.0.0.1:9"), "{text}");
+    let text = run_ok(
+        sys.host()
+            .args(["remote", "set-url", "corral", &server.url()]),
+    );
+    assert!(stdout(&text).contains("its keys and options are kept"));
+    assert_eq!(show_url("corral"), server.url());
+    let first = sys.json(&["deploy", "--origin", &origin()]);
+    assert_eq!(first["to"]["checksum"], a.as_str(), "{first}");
+    assert_eq!(first["signature"]["state"], "valid", "{first}");
+    // bad input names the remote or the url
+    let text = run_code(
+        sys.host().args(["remote", "set-url", "corral", "ftp://x"]),
+        2,
+    );
+    assert!(text.contains("remote url `ftp://x` is not"), "{text}");
+    let text = run_code(sys.host().args(["remote", "set-url", "nope", dead]), 2);
+    assert!(text.contains("no remote `nope`"), "{text}");
+    assert_eq!(show_url("corral"), server.url());
+
+    // delete: refused while a deployment updates from it.
+    run_ok(
+        sys.host()
+            .args(["remote", "add", "spare", dead, "--gpg-key"])
+            .arg(&server.gpg.public_key),
+    );
+    let text = run_code(sys.host().args(["remote", "delete", "corral"]), 2);
+    assert!(
+        text.contains(&format!("is the origin of deployment 0 ({a}.0)"))
+            && text.contains("--force"),
+        "{text}"
+    );
+    assert_eq!(show_url("corral"), server.url());
+    // one nothing uses goes at once, with its keyring
+    assert!(repo.join("spare.trustedkeys.gpg").is_file());
+    let out = sys.json(&["remote", "delete", "spare"]);
+    assert_eq!(
+        out,
+        serde_json::json!({"deleted": "spare", "origin_of": []})
+    );
+    assert!(!repo.join("spare.trustedkeys.gpg").exists());
+    let text = run_code(sys.host().args(["remote", "delete", "spare"]), 2);
+    assert!(text.contains("no remote `spare`"), "{text}");
+    // --force deletes it and says who still names it; its refs go, the
+    // deployment's commit stays
+    let refs = |repo: &Path| {
+        stdout(&run_ok(
+            Command::new("ostree")
+                .arg("refs")
+                .arg(format!("--repo={}", repo.display())),
+        ))
+    };
+    assert!(refs(&repo).contains(&format!("corral:{REF}")));
+    let text = stdout(&run_ok(
+        sys.host().args(["remote", "delete", "corral", "--force"]),
+    ));
+    assert!(
+        text.contains("deleted remote corral")
+            && text.contains(&format!("deployment 0 ({a}.0) still names it")),
+        "{text}"
+    );
+    let remotes = stdout(&run_ok(
+        Command::new("ostree")
+            .args(["remote", "list"])
+            .arg(format!("--repo={}", repo.display())),
+    ));
+    assert_eq!(remotes.trim(), "");
+    assert!(!keyring.exists());
+    assert!(!refs(&repo).contains("corral:"), "{}", refs(&repo));
+    run_ok(
+        Command::new("ostree")
+            .args(["fsck", "--quiet"])
+            .arg(format!("--repo={}", repo.display())),
+    );
+    assert_eq!(sys.order(), vec![a.clone()]);
+    // and can be added again under the same name
+    run_ok(
+        sys.host()
+            .args(["remote", "add", "corral", &server.url(), "--gpg-key"])
+            .arg(&server.gpg.public_key),
+    );
+    let text = run_code(sys.host().args(["upgrade", "--check"]), 1);
+    assert!(text.contains("no update"), "{text}");
 }
 
 #[test]

@@ -139,6 +139,33 @@ pub enum RemoteCommand {
     Add(RemoteAddArgs),
     /// The configured remotes.
     List(StatusArgs),
+    /// Delete a remote and its keyring; refused while a deployment updates
+    /// from it, unless --force.
+    Delete(RemoteDeleteArgs),
+    /// Point a remote at another URL, keeping its keys and options.
+    SetUrl(RemoteSetUrlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteDeleteArgs {
+    pub name: String,
+    /// Delete it even when deployments have it as their origin (their
+    /// upgrades fail until they are deployed from another remote).
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteSetUrlArgs {
+    pub name: String,
+    /// The new http://, https:// or file:// URL.
+    pub url: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -204,7 +231,9 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
             let outcome = upgrade::upgrade(&host, &opts)?;
             report(&outcome, a.fetch.json)?;
             Ok(match outcome {
-                UpgradeOutcome::UpToDate { .. } if a.check => ExitCode::from(1),
+                UpgradeOutcome::UpToDate { .. } | UpgradeOutcome::Denied { .. } if a.check => {
+                    ExitCode::from(1)
+                }
                 _ => ExitCode::SUCCESS,
             })
         }
@@ -263,6 +292,34 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        HostCommand::Remote(RemoteCommand::Delete(r)) => {
+            let _lock = lock(&args, "remote delete")?;
+            let users = remote::delete(&host, &r.name, r.force)?;
+            if r.json {
+                let v = serde_json::json!({ "deleted": r.name, "origin_of": users });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("deleted remote {} and its keys", r.name);
+                for u in &users {
+                    println!("deployment {u} still names it as its origin");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Remote(RemoteCommand::SetUrl(r)) => {
+            let _lock = lock(&args, "remote set-url")?;
+            let old = remote::set_url(&host.repo(), &r.name, &r.url)?;
+            if r.json {
+                let v = serde_json::json!({ "remote": r.name, "from": old, "to": r.url });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "remote {}: {old} -> {}; its keys and options are kept",
+                    r.name, r.url
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         HostCommand::Remote(RemoteCommand::List(a)) => {
             let list = remote::list(&host.repo())?;
             if a.json {
@@ -289,6 +346,7 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
                 args.osname.as_deref(),
                 c.max_failed_boots,
                 Duration::from_secs(c.script_timeout),
+                &health::boot_id()?,
                 now(),
             )?;
             if c.json {
@@ -305,14 +363,25 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
                 }
                 if out.healthy {
                     println!("deployment {} is healthy", out.deployment);
-                } else {
+                } else if out.counted {
                     println!(
                         "deployment {} failed its health check: failed boot {} of {}",
                         out.deployment, out.failed_boots, out.max_failed_boots
                     );
+                } else {
+                    println!(
+                        "deployment {} failed its health check again in boot {}, counted already: failed boot {} of {}",
+                        out.deployment, out.boot_id, out.failed_boots, out.max_failed_boots
+                    );
                 }
                 if let Some(r) = &out.rolled_back {
                     println!("rolled back to {}: {}", r.to, r.reason);
+                }
+                if let Some(d) = &out.denied {
+                    println!(
+                        "upgrades skip commit {} from now on; `corral host deploy {}` tries it again",
+                        d.checksum, d.checksum
+                    );
                 }
             }
             if c.reboot && !out.healthy {
@@ -403,6 +472,18 @@ fn report(outcome: &UpgradeOutcome, json: bool) -> Result<()> {
             );
             print_packages(packages, "  ");
         }
+        UpgradeOutcome::Denied {
+            commit,
+            date,
+            reason,
+            ..
+        } => {
+            println!(
+                "no update: commit {} was rolled back on {date}: {reason}; `corral host deploy {}` to try it again",
+                commit.label(),
+                commit.checksum
+            );
+        }
         UpgradeOutcome::Downloaded { to, pull } => {
             println!(
                 "downloaded {} ({}, {} objects in {:.1} s); `corral host upgrade` deploys it",
@@ -442,6 +523,9 @@ fn report(outcome: &UpgradeOutcome, json: bool) -> Result<()> {
             }
             for d in &r.dropped {
                 println!("removed old deployment {d}");
+            }
+            for c in &r.undenied {
+                println!("commit {c} is no longer denied to upgrades");
             }
         }
     }
@@ -496,5 +580,19 @@ fn print_status(s: &status::HostStatus) {
             "last rollback by the health check: {} -> {}: {}",
             r.from, r.to, r.reason
         );
+    }
+    if !s.denied.is_empty() {
+        println!(
+            "denied to upgrades (rolled back; `corral host deploy CHECKSUM` tries one again):"
+        );
+        for d in &s.denied {
+            println!(
+                "    {} {}: rolled back on {}: {}",
+                d.checksum,
+                d.version.as_deref().unwrap_or("(no version)"),
+                upgrade::date(d.at),
+                d.reason
+            );
+        }
     }
 }

@@ -2,8 +2,13 @@
 //! `corral host check` runs at every boot, runs the scripts in
 //! `/etc/corral/health.d/{required.d,wanted.d}`, counts the failed boots
 //! of the deployment in `/var/lib/corral/health.json` and, after
-//! `max-failed-boots` of them, makes the previous deployment the default
-//! and records why.
+//! `max-failed-boots` of them, makes the previous deployment the default,
+//! records why and denies the commit to later upgrades
+//! ([`crate::denylist`]).
+//!
+//! Boots are told apart by the kernel's boot id: running `check` again in
+//! the same boot updates the results but does not count another failed
+//! boot.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -17,12 +22,29 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::HostConfig;
+use crate::denylist::{self, DeniedCommit};
 use crate::sysroot::{same, Host};
 
 /// Where the state lives, under the stateroot's `/var`.
 pub const STATE_PATH: &str = "lib/corral/health.json";
 /// Where the scripts live, under the deployment's root.
 pub const SCRIPTS_DIR: &str = "etc/corral/health.d";
+/// The kernel's id of the running boot.
+pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+/// Overrides [`BOOT_ID_PATH`]: for tests of sysroots in directories, which
+/// have no boot of their own.
+pub const BOOT_ID_ENV: &str = "CORRAL_BOOT_ID";
+
+/// The id of the running boot: `$CORRAL_BOOT_ID` when set, else the
+/// kernel's.
+pub fn boot_id() -> Result<String> {
+    if let Some(id) = std::env::var_os(BOOT_ID_ENV).filter(|v| !v.is_empty()) {
+        return Ok(id.to_string_lossy().into_owned());
+    }
+    let id = std::fs::read_to_string(BOOT_ID_PATH)
+        .with_context(|| format!("reading the boot id from {BOOT_ID_PATH}"))?;
+    Ok(id.trim().to_string())
+}
 
 /// One deployment's record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +55,34 @@ pub struct DeploymentHealth {
     /// Required checks that failed on the last failed boot.
     #[serde(default)]
     pub failed_checks: Vec<String>,
+    /// The boot id of the last failed boot: another failed check in that
+    /// boot does not count again.
+    #[serde(default)]
+    pub last_failed_boot: Option<String>,
+}
+
+impl DeploymentHealth {
+    /// Records a check in boot `boot_id` whose failed required checks are
+    /// `failed` (none: healthy). Returns whether it counted a new failed
+    /// boot: the first failed check of a boot does, later ones in the same
+    /// boot only update the results.
+    pub fn record(&mut self, failed: Vec<String>, boot_id: &str, now: u64) -> bool {
+        self.last_check = now;
+        self.healthy = failed.is_empty();
+        if self.healthy {
+            self.failed_boots = 0;
+            self.failed_checks.clear();
+            self.last_failed_boot = None;
+            return false;
+        }
+        self.failed_checks = failed;
+        if self.last_failed_boot.as_deref() == Some(boot_id) {
+            return false;
+        }
+        self.failed_boots += 1;
+        self.last_failed_boot = Some(boot_id.to_string());
+        true
+    }
 }
 
 /// A rollback the check made.
@@ -58,26 +108,12 @@ impl HealthState {
     }
 
     pub fn load(path: &Path) -> Result<HealthState> {
-        match std::fs::read(path) {
-            Ok(b) => {
-                serde_json::from_slice(&b).with_context(|| format!("reading {}", path.display()))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HealthState::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
+        crate::state_file::load(path)
     }
 
     /// Written to a temporary file and renamed over the old one.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().context("a state path without a directory")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = path.with_extension("json.tmp");
-        let mut text = serde_json::to_vec_pretty(self)?;
-        text.push(b'\n');
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).ok();
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        crate::state_file::save(self, path)
     }
 }
 
@@ -103,10 +139,16 @@ pub struct ScriptResult {
 pub struct CheckOutcome {
     pub deployment: String,
     pub healthy: bool,
+    pub boot_id: String,
+    /// False when this boot had failed a check already and was counted
+    /// then.
+    pub counted: bool,
     pub failed_boots: u32,
     pub max_failed_boots: u32,
     pub scripts: Vec<ScriptResult>,
     pub rolled_back: Option<RollbackRecord>,
+    /// The commit the rollback denied to later upgrades.
+    pub denied: Option<DeniedCommit>,
 }
 
 fn scripts(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -192,12 +234,14 @@ fn run_script(path: &Path, root: &Path, timeout: Duration) -> Result<(bool, Stri
 }
 
 /// Checks the booted deployment (in a sysroot that is not booted: the
-/// default one) and rolls back after too many failed boots.
+/// default one) and rolls back after too many failed boots, a failed boot
+/// being one `boot_id` with a failed required check.
 pub fn check(
     host: &Host,
     osname: Option<&str>,
     max_failed: Option<u32>,
     script_timeout: Duration,
+    boot_id: &str,
     now: u64,
 ) -> Result<CheckOutcome> {
     let osname = host.osname(osname)?;
@@ -231,35 +275,36 @@ pub fn check(
     let mut state = HealthState::load(&state_path)?;
     let k = key(&target);
     let record = state.deployments.entry(k.clone()).or_default();
-    record.last_check = now;
-    record.healthy = healthy;
-    if healthy {
-        record.failed_boots = 0;
-        record.failed_checks.clear();
-    } else {
-        record.failed_boots += 1;
-        record.failed_checks = results
-            .iter()
-            .filter(|r| r.required && !r.passed)
-            .map(|r| format!("{} ({})", r.name, r.status))
-            .collect();
-    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.required && !r.passed)
+        .map(|r| format!("{} ({})", r.name, r.status))
+        .collect();
+    let counted = record.record(failed, boot_id, now);
     let failed_boots = record.failed_boots;
     let failed_checks = record.failed_checks.clone();
     let mut rolled_back = None;
-    if !healthy && failed_boots >= max {
+    let mut denied = None;
+    // Only on the check that counted the boot: a second check in the same
+    // boot, after the rollback, must not roll back once more.
+    if counted && failed_boots >= max {
         let pos = list.iter().position(|d| same(d, &target)).unwrap_or(0);
         if let Some(previous) = list.get(pos + 1).cloned() {
+            let reason = format!(
+                "{failed_boots} failed boots (limit {max}): {}",
+                failed_checks.join(", ")
+            );
+            // Denied before the rollback is written: a crash between the
+            // two must not leave a rollback whose commit the next upgrade
+            // deploys again.
+            denied = Some(denylist::deny(host, &osname, &target, &reason, now)?);
             crate::deploy::make_default(host, pos + 1)
                 .context("making the previous deployment the default")?;
             let rec = RollbackRecord {
                 from: k.clone(),
                 to: key(&previous),
                 at: now,
-                reason: format!(
-                    "{failed_boots} failed boots (limit {max}): {}",
-                    failed_checks.join(", ")
-                ),
+                reason,
             };
             state.rollbacks.push(rec.clone());
             rolled_back = Some(rec);
@@ -273,10 +318,13 @@ pub fn check(
     Ok(CheckOutcome {
         deployment: k,
         healthy,
+        boot_id: boot_id.to_string(),
+        counted,
         failed_boots,
         max_failed_boots: max,
         scripts: results,
         rolled_back,
+        denied,
     })
 }
 
@@ -300,6 +348,29 @@ mod tests {
         s.save(&path).unwrap();
         assert_eq!(HealthState::load(&path).unwrap(), s);
         assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn failed_boots_are_counted_once_per_boot_id() {
+        let mut h = DeploymentHealth::default();
+        let bad = || vec!["required.d/20-service (exit 4)".to_string()];
+        assert!(h.record(bad(), "boot-1", 1));
+        assert!(!h.record(bad(), "boot-1", 2));
+        assert!(!h.record(vec!["required.d/30-db (exit 1)".into()], "boot-1", 3));
+        assert_eq!(h.failed_boots, 1);
+        assert_eq!(
+            h.failed_checks,
+            ["required.d/30-db (exit 1)"],
+            "results updated"
+        );
+        assert_eq!(h.last_check, 3);
+        assert!(h.record(bad(), "boot-2", 4));
+        assert_eq!(h.failed_boots, 2);
+        // healthy resets; a failure later in the same boot counts again
+        assert!(!h.record(Vec::new(), "boot-2", 5));
+        assert!(h.healthy && h.failed_boots == 0 && h.last_failed_boot.is_none());
+        assert!(h.record(bad(), "boot-2", 6));
+        assert_eq!(h.failed_boots, 1);
     }
 
     #[test]

@@ -21,13 +21,17 @@
 //! - [`upgrade`]: `upgrade` and `deploy VERSION`, all of the above in order.
 //! - [`grub`]: the GRUB menu corral writes from libostree's BLS entries,
 //!   rewritten after every change of the deployments.
+//! - [`denylist`]: commits the health check rolled back, which upgrades
+//!   skip until deployed on purpose or superseded.
 //! - [`status`]: what `status` shows, also as JSON.
 //! - [`health`]: the boot health check, counting failed boots in `/var`
 //!   and rolling back after too many.
+//! - [`state_file`]: the JSON state under `/var`, written atomically.
 //! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
 
 pub mod cli;
 pub mod config;
+pub mod denylist;
 pub mod deploy;
 pub mod error;
 pub mod etc_merge;
@@ -38,6 +42,7 @@ pub mod pull;
 pub mod remote;
 pub mod signature;
 pub mod space;
+pub mod state_file;
 pub mod status;
 pub mod summary;
 pub mod sysroot;

@@ -17,6 +17,13 @@ pub struct RemoteInfo {
     pub gpg_verify_summary: bool,
 }
 
+fn check_url(url: &str) -> Result<()> {
+    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://")) {
+        bail!("remote url `{url}` is not http://, https:// or file://");
+    }
+    Ok(())
+}
+
 /// Adds remote `name` at `url` with GPG verification of commits and of
 /// the summary, and imports the public keys in `gpg_key` (armored or
 /// binary) into the remote's keyring. Returns how many keys were taken.
@@ -24,9 +31,7 @@ pub fn add(repo: &ostree::Repo, name: &str, url: &str, gpg_key: &Path) -> Result
     if name.is_empty() || name.contains(['/', ':', ' ']) {
         bail!("remote name `{name}` may not be empty or hold '/', ':' or spaces");
     }
-    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://")) {
-        bail!("remote url `{url}` is not http://, https:// or file://");
-    }
+    check_url(url)?;
     if repo.remote_list().iter().any(|r| r.as_str() == name) {
         bail!(
             "remote `{name}` exists already; its url is {}",
@@ -140,4 +145,91 @@ pub fn require(repo: &ostree::Repo, name: &str) -> Result<()> {
     } else {
         bail!("no remote `{name}`; add it with `corral host remote add {name} URL --gpg-key FILE`")
     }
+}
+
+/// Deployments (as `INDEX (CHECKSUM.SERIAL)`) whose origin is `name`.
+pub fn users(host: &crate::Host, name: &str) -> Vec<String> {
+    host.deployments()
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| crate::Host::origin(d).is_some_and(|o| o.remote == name))
+        .map(|(i, d)| format!("{i} ({}.{})", d.csum(), d.deployserial()))
+        .collect()
+}
+
+/// Deletes remote `name`, its keyring and the refs fetched from it (the
+/// deployments keep their commits through their own refs; the rest is
+/// left to `cleanup` to prune). A remote that a deployment updates from is
+/// refused unless `force`, naming the deployments: their next upgrade
+/// would fail. Returns those deployments.
+pub fn delete(host: &crate::Host, name: &str, force: bool) -> Result<Vec<String>> {
+    let repo = host.repo();
+    require(&repo, name)?;
+    let users = users(host, name);
+    if !users.is_empty() && !force {
+        bail!(
+            "remote `{name}` is the origin of deployment {}; their upgrades would fail without it (--force deletes it anyway, `corral host deploy --origin REMOTE:REF` moves to another)",
+            users.join(", ")
+        );
+    }
+    let prefix = format!("{name}:");
+    let refs = repo
+        .list_refs(None, gio::Cancellable::NONE)
+        .with_context(|| format!("listing the refs of {}", repo_path(&repo)))?;
+    for refspec in refs.keys() {
+        if let Some(r) = refspec.strip_prefix(&prefix) {
+            repo.set_ref_immediate(Some(name), r, None, gio::Cancellable::NONE)
+                .with_context(|| format!("deleting ref {refspec}"))?;
+        }
+    }
+    repo.remote_change(
+        None::<&gio::File>,
+        ostree::RepoRemoteChange::Delete,
+        name,
+        None,
+        None,
+        gio::Cancellable::NONE,
+    )
+    .with_context(|| format!("deleting remote {name}"))?;
+    Ok(users)
+}
+
+/// The group of remote `name` in a repository config.
+fn group(name: &str) -> String {
+    format!("remote \"{name}\"")
+}
+
+/// Points remote `name` at `url`, keeping its keyring and every other
+/// option (GPG verification among them): only the `url` key of the
+/// remote's group in the repository config changes. Returns the old url.
+pub fn set_url(repo: &ostree::Repo, name: &str, url: &str) -> Result<String> {
+    check_url(url)?;
+    require(repo, name)?;
+    let old = repo
+        .remote_get_url(name)
+        .with_context(|| format!("reading the url of remote {name}"))?
+        .to_string();
+    let config = repo.copy_config();
+    if !config.has_group(&group(name)) {
+        bail!(
+            "remote `{name}` is not defined in the repository config (a remotes.d file?); change its url there"
+        );
+    }
+    config.set_string(&group(name), "url", url);
+    // libostree writes the config to a temp file and renames it.
+    repo.write_config(&config).with_context(|| {
+        format!(
+            "writing the config of {} for remote {name}",
+            repo_path(repo)
+        )
+    })?;
+    repo.reload_config(gio::Cancellable::NONE)
+        .with_context(|| format!("reloading the config of {}", repo_path(repo)))?;
+    Ok(old)
+}
+
+fn repo_path(repo: &ostree::Repo) -> String {
+    gio::prelude::FileExt::path(&repo.path())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the repository".into())
 }

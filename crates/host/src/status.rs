@@ -8,6 +8,7 @@ use corral_compose::diff::{diff_packages, PackageDiff};
 use corral_compose::repo::commit_info;
 use serde::Serialize;
 
+use crate::denylist::{DeniedCommit, Denylist};
 use crate::health::{self, DeploymentHealth, HealthState, RollbackRecord};
 use crate::signature::{self, SignatureState};
 use crate::sysroot::{same, Host};
@@ -64,6 +65,9 @@ pub struct HostStatus {
     /// default.
     pub changes: Option<Changes>,
     pub last_rollback: Option<RollbackRecord>,
+    /// Commits the health check rolled back, which `upgrade` skips, oldest
+    /// rollback first.
+    pub denied: Vec<DeniedCommit>,
 }
 
 /// Roles in boot order.
@@ -91,6 +95,7 @@ pub fn status(host: &Host) -> Result<HostStatus> {
         .and_then(|b| list.iter().position(|d| same(d, b)));
     let roles = roles(list.len(), booted_index);
     let mut health_by_os = std::collections::BTreeMap::new();
+    let mut denied = Vec::new();
     let mut out = Vec::new();
     let mut packages = Vec::new();
     for (i, d) in list.iter().enumerate() {
@@ -99,6 +104,11 @@ pub fn status(host: &Host) -> Result<HostStatus> {
             health_by_os.insert(
                 os.clone(),
                 HealthState::load(&HealthState::path(host, &os))?,
+            );
+            denied.extend(
+                Denylist::load(&Denylist::path(host, &os))?
+                    .commits
+                    .into_values(),
             );
         }
         let info = commit_info(&repo, &d.csum())?;
@@ -145,12 +155,14 @@ pub fn status(host: &Host) -> Result<HostStatus> {
         .flat_map(|s| s.rollbacks.iter())
         .max_by_key(|r| r.at)
         .cloned();
+    denied.sort_by_key(|d| d.at);
     Ok(HostStatus {
         sysroot: host.path().display().to_string(),
         booted: booted.is_some(),
         deployments: out,
         changes,
         last_rollback,
+        denied,
     })
 }
 

@@ -11,6 +11,7 @@ use corral_compose::repo::{commit_info, history, CommitInfo};
 use serde::Serialize;
 
 use crate::config::HostConfig;
+use crate::denylist::{self, Denylist};
 use crate::deploy;
 use crate::error::HostError;
 use crate::etc_merge::{self, EtcMerge};
@@ -74,6 +75,9 @@ pub struct DeployReport {
     pub etc: EtcMerge,
     pub rollback: Option<String>,
     pub dropped: Vec<String>,
+    /// Denied commits this deployment took off the list: itself, deployed
+    /// on purpose, or older ones it supersedes.
+    pub undenied: Vec<String>,
 }
 
 /// What `upgrade` or `deploy` came to.
@@ -91,6 +95,15 @@ pub enum UpgradeOutcome {
         to: CommitRef,
         packages: PackageDiff,
         delta: bool,
+    },
+    /// The origin's newest commit was rolled back by the health check on
+    /// this host; it is not offered again (`deploy` it to try again).
+    Denied {
+        commit: CommitRef,
+        /// When it was rolled back.
+        at: u64,
+        date: String,
+        reason: String,
     },
     /// `--download-only`: fetched and verified, not deployed.
     Downloaded {
@@ -174,6 +187,20 @@ pub fn upgrade(host: &Host, opts: &UpgradeOptions) -> Result<UpgradeOutcome> {
         return Ok(UpgradeOutcome::UpToDate {
             commit: CommitRef::of(&info),
             pending,
+        });
+    }
+    // A rolled-back commit is never offered again; a newer head is.
+    if let Some(d) = Denylist::load(&Denylist::path(host, &cx.osname))?.get(&head.checksum) {
+        tracing::info!(commit = %head.checksum, "the newest commit is denied: {}", d.reason);
+        return Ok(UpgradeOutcome::Denied {
+            commit: CommitRef {
+                checksum: d.checksum.clone(),
+                version: d.version.clone(),
+                timestamp: d.timestamp,
+            },
+            at: d.at,
+            date: date(d.at),
+            reason: d.reason.clone(),
         });
     }
     // The commit object alone: its signature is checked on the way in,
@@ -383,6 +410,8 @@ fn finish(
         Some(m) => etc_merge::inspect(&host.deployment_dir(m), &host.deployment_dir(&deployment))?,
         None => EtcMerge::default(),
     };
+    // Deployed on purpose, or superseded by a newer commit.
+    let undenied = denylist::cleared_by_deploy(host, &cx.osname, &new.checksum, new.timestamp)?;
     let rollback = host
         .deployments()
         .get(1)
@@ -403,6 +432,7 @@ fn finish(
         etc,
         rollback,
         dropped,
+        undenied,
     })))
 }
 
