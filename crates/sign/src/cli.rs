@@ -445,4 +445,23 @@ mod tests {
             "{nowhere}"
         );
     }
+
+    /// A keyring is configuration too: a directory or a file past the
+    /// limit is refused by name before gpgv sees it.
+    #[test]
+    fn keyrings_are_size_limited_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", check_keyring(dir.path()).unwrap_err());
+        assert!(err.contains("is a directory"), "{err}");
+        let big = dir.path().join("big.gpg");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(KEYRING_LIMIT + 1)
+            .unwrap();
+        let err = format!("{:#}", check_keyring(&big).unwrap_err());
+        assert!(
+            err.contains("big.gpg: larger than the 4 MiB limit"),
+            "{err}"
+        );
+    }
 }
