@@ -3122,7 +3122,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__policy)
-            opts="-v -h -V --mirror --key --gpg-keyring --out --verbose --help --version"
+            opts="-v -h -V --mirror --key --gpg-keyring --out --merge --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3141,6 +3141,10 @@ _corral() {
                     return 0
                     ;;
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --merge)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3476,7 +3480,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__verify__subcmd__image)
-            opts="-v -h -V --key --gpg-keyring --creds --plain-http --lookaside --json --verbose --help --version"
+            opts="-v -h -V --key --gpg-keyring --policy --creds --plain-http --lookaside --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3487,6 +3491,10 @@ _corral() {
                     return 0
                     ;;
                 --gpg-keyring)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

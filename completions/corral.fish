@@ -348,7 +348,7 @@ complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -f -a "image" -d 'Sign an image in a registry: cosign format with --key, GPG simple signing (uploaded to the lookaside) with --gpg-key'
 complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l key -d 'cosign private key (password from CORRAL_KEY_PASSWORD or a prompt)' -r -F
-complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l gpg-key -d 'GPG key ID or fingerprint' -r
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l gpg-key -d 'GPG key ID or fingerprint (GPG simple signing)' -r
 complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l gpg-homedir -r -F
 complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l creds -d 'Registry credentials (push needs them)' -r
 complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l lookaside -d 'Lookaside base URL for GPG signatures (default: http[s]://REGISTRY/sigstore, corral mirror\'s)' -r
@@ -366,6 +366,7 @@ complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_see
 complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_seen_subcommand_from image help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l key -d 'cosign public key' -r -F
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l gpg-keyring -d 'GPG public keyring (gpg --export output)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l policy -d 'Apply the signedIdentity this containers policy.json gives the image (default: the one `corral policy` writes: matchRepository for cosign, matchRepoDigestOrExact for GPG)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l creds -d 'Registry credentials (push needs them)' -r
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l lookaside -d 'Lookaside base URL for GPG signatures (default: http[s]://REGISTRY/sigstore, corral mirror\'s)' -r
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l plain-http -d 'Talk plain HTTP to the registry and lookaside'
@@ -378,7 +379,8 @@ complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_su
 complete -c corral -n "__fish_corral_using_subcommand policy" -l mirror -d 'The mirror, http[s]://HOST[:PORT]' -r
 complete -c corral -n "__fish_corral_using_subcommand policy" -l key -d 'cosign public key (sigstoreSigned, use-sigstore-attachments)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand policy" -l gpg-keyring -d 'GPG public keyring (signedBy GPGKeys, lookaside)' -r -F
-complete -c corral -n "__fish_corral_using_subcommand policy" -l out -d 'Directory for policy.json and registries.d/' -r -F
+complete -c corral -n "__fish_corral_using_subcommand policy" -l out -d 'Directory for a new policy.json (rejecting all but local transports and the mirror\'s signed images) and registries.d/' -r -F
+complete -c corral -n "__fish_corral_using_subcommand policy" -l merge -d 'Add the mirror\'s entry to this existing policy.json in place (e.g. /etc/containers/policy.json), keeping everything else; the registries.d file goes to registries.d/ beside it' -r -F
 complete -c corral -n "__fish_corral_using_subcommand policy" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand policy" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand policy" -s V -l version -d 'Print version'

@@ -49,12 +49,15 @@ mkdir -m 0700 -p "$keys/gnupg"
 "$corral" key generate --type gpg --out "$keys" --gpg-homedir "$keys/gnupg" \
   --gpg-uid 'corral release <release@corral.invalid>' | sed 's/^/    /'
 
-step "starting the corral mirror on 127.0.0.1:$port (with the OSTree repository)"
+step "starting the corral mirror on 127.0.0.1:$port (with the OSTree repository, trusting the keys above)"
 htpasswd -Bbn demo demo > "$work/htpasswd"
 mkdir -p "$work/release"
 ostree init --mode=archive --repo="$work/release/ostree"
+# The catalog checks signatures against the keys the mirror trusts: without
+# them every image would show "signed, not verified".
 setsid "$corral" mirror serve --listen "127.0.0.1:$port" --storage "$work/mirror" \
   --htpasswd "$work/htpasswd" --ostree-repo "$work/release/ostree" \
+  --trust-gpg-keyring "$keys/corral-signing.gpg" --trust-cosign-key "$keys/cosign.pub" \
   > "$work/mirror.log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
 for _ in $(seq 1 50); do
@@ -105,6 +108,17 @@ echo "    pulled sample/app:43 with its signature checked"
 "$corral" verify image "127.0.0.1:$port/sample/base:43" --plain-http \
   --key "$keys/cosign.pub" | sed 's/^/    /'
 
+step "the catalog verifies every signed image with the demo's keys"
+# Each tag's signature status as the catalog reports it; anything signed
+# but not verified means the mirror does not trust the keys it signs with.
+curl -fsS "http://127.0.0.1:$port/catalog.json" \
+  | jq -r '.repositories[] | .name as $r | .tags[] | "\($r):\(.tag) \(.signatures.status)"' \
+  | sed 's/^/    /' | tee "$work/catalog-signatures.txt"
+if grep -q ' not-verified$' "$work/catalog-signatures.txt"; then
+  echo "the catalog could not verify a signature (see above)" >&2
+  exit 1
+fi
+
 step "an Atomic host deployed from the mirror: corral host"
 hostroot=$work/host
 mkdir -p "$hostroot"
@@ -126,7 +140,11 @@ Pull an image, requiring its GPG signature (policy.json and registries.d/
 from corral policy):
   skopeo --policy $work/client/policy.json --registries.d $work/client/registries.d \\
     copy --src-tls-verify=false --remove-signatures docker://127.0.0.1:$port/sample/base:43 oci:/tmp/base:43
-  cp -r $work/client/policy.json $work/client/registries.d /etc/containers/   # then podman checks it too:
+To make podman and skopeo require it too, add the mirror's entry to the
+system policy; every other registry keeps its rules (do not copy
+$work/client/policy.json over it: it rejects everything else):
+  sudo $corral policy --mirror http://127.0.0.1:$port \\
+    --gpg-keyring $keys/corral-signing.gpg --merge /etc/containers/policy.json
   podman pull --tls-verify=false 127.0.0.1:$port/sample/app:43
 Verify a signature (cosign format, or GPG):
   corral verify image 127.0.0.1:$port/sample/app:43 --key $keys/cosign.pub --plain-http

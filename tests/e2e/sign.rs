@@ -707,6 +707,74 @@ fn cosign_keys_sign_and_verify_and_match_an_independent_checker() {
         catalog_status(&catalog_signatures(&host), "sample/base"),
         ("verified".into(), fingerprint)
     );
+
+    // A `.sig` manifest whose signatures were all taken out signs nothing:
+    // no signature, not a wrong key.
+    let index = curl(&[
+        "-o",
+        "-",
+        &format!("http://{host}/v2/sample/base/referrers/{digest}"),
+    ]);
+    let index = String::from_utf8(index.stdout).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_str(index.strip_suffix("200").unwrap()).unwrap();
+    let sig_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let got = curl(&[
+        "-o",
+        "-",
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        &format!("http://{host}/v2/sample/base/manifests/{sig_digest}"),
+    ]);
+    let got = String::from_utf8(got.stdout).unwrap();
+    let mut empty: serde_json::Value =
+        serde_json::from_str(got.strip_suffix("200").unwrap()).unwrap();
+    empty["layers"] = serde_json::json!([]);
+    let empty_path = w.join("empty-sig.json");
+    std::fs::write(&empty_path, empty.to_string()).unwrap();
+    let put = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "-o",
+        "/dev/null",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &format!("@{}", empty_path.display()),
+        &tag_url,
+    ]);
+    assert_eq!(put.stdout, b"201");
+    assert_eq!(
+        verify(&[&image, "--key", pubkey_s]),
+        (1, "no-signature".into())
+    );
+
+    // Over HTTPS to this plain-HTTP mirror: the error says so and names
+    // the flag, for verify and for sign.
+    for args in [
+        vec!["verify", "image", &image, "--key", pubkey_s],
+        vec![
+            "sign",
+            "image",
+            &image,
+            "--creds",
+            "t:t",
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    ] {
+        let out = output(sign_cmd().args(&args).env("CORRAL_KEY_PASSWORD", "pw"));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{host} speaks plain HTTP, not HTTPS (pass --plain-http)"
+            )),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 /// A mirror that takes bearer tokens only on `/v2/` and `/sigstore/` (as
@@ -824,4 +892,490 @@ fn signing_against_a_token_only_registry() {
         verify(&[&image, "--gpg-keyring", keyring.to_str().unwrap()]),
         (0, "verified".into())
     );
+}
+
+/// `skopeo copy` of `image` with a policy and registries.d: whether it was
+/// accepted. A refusal must be the policy's, not some other failure.
+fn skopeo_accepts(policy: &Path, registries_d: &Path, image: &str, dest: &Path) -> bool {
+    let out = output(
+        Command::new("skopeo")
+            .arg("--policy")
+            .arg(policy)
+            .arg("--registries.d")
+            .arg(registries_d)
+            .args([
+                "copy",
+                "--quiet",
+                "--remove-signatures",
+                "--src-tls-verify=false",
+            ])
+            .arg(format!("docker://{image}"))
+            .arg(format!("oci:{}:x", dest.display())),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        assert!(
+            stderr.contains("Source image rejected"),
+            "skopeo copy of {image} failed for another reason: {stderr}"
+        );
+    }
+    out.status.success()
+}
+
+/// Edits every docker scope's requirements in a policy.json to use
+/// `identity` as their signedIdentity.
+fn with_signed_identity(from: &Path, to: &Path, identity: serde_json::Value) {
+    let mut p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(from).unwrap()).unwrap();
+    for (_, reqs) in p["transports"]["docker"].as_object_mut().unwrap() {
+        for r in reqs.as_array_mut().unwrap() {
+            r["signedIdentity"] = identity.clone();
+        }
+    }
+    std::fs::write(to, serde_json::to_string_pretty(&p).unwrap()).unwrap();
+}
+
+/// The same signatures, checked by `corral verify` and by Debian's skopeo
+/// with the policy `corral policy` writes (and with edited ones: another
+/// `signedIdentity`), case by case: both must give the same answer, and
+/// the answer containers-policy.json(5) gives.
+#[test]
+fn gpg_identity_rules_agree_with_skopeo_case_by_case() {
+    require_tool("skopeo");
+    require_tool("gpgv");
+    let work = scratch();
+    let w = work.path();
+    let home = GpgHome::new();
+    run_ok(
+        sign_cmd()
+            .args(["key", "generate", "--type", "gpg", "--gpg-homedir"])
+            .arg(home.path())
+            .arg("--out")
+            .arg(w.join("keys")),
+    );
+    let keyring = w.join("keys/corral-signing.gpg");
+    let keyring_s = keyring.to_str().unwrap();
+    let mirror = Mirror::start_with(w, &[]);
+    let host = mirror.host();
+    // The same mirror by another name: another registry as far as
+    // identities and policy scopes go.
+    let alias = format!("localhost:{}", mirror.port);
+
+    let (base, _) = make_image(w, "base", "base");
+    for repo in [
+        "sig/app:v1",
+        "sig/app:v2",
+        "sig/bare:v1",
+        "sig/pinned:v1",
+        "sig/other:v1",
+        "sig/nullopt:v1",
+    ] {
+        push(&base, &format!("{host}/{repo}"));
+    }
+    let digest = remote_digest(&format!("{host}/sig/app:v1"));
+    let sign = |image: &str| {
+        let out = output(
+            sign_cmd()
+                .args(["sign", "image", image, "--gpg-key", "corral image signing"])
+                .args(["--plain-http", "--creds", "t:t", "--json", "--gpg-homedir"])
+                .arg(home.path()),
+        );
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["url"].as_str().unwrap().to_string()
+    };
+    // Identity with a tag, and with a digest.
+    let app_sig = sign(&format!("{host}/sig/app:v1"));
+    sign(&format!("{host}/sig/pinned@{digest}"));
+    // Signatures made with gpg by hand: the repository alone, as cosign
+    // names it (and corral's GPG signing of a digest reference did), and a
+    // payload whose "optional" is null, which containers/image refuses as
+    // no simple signature at all.
+    let hand_signed = |name: &str, identity: String, optional: serde_json::Value| {
+        let payload = serde_json::json!({
+            "critical": {
+                "identity": {"docker-reference": identity},
+                "image": {"docker-manifest-digest": digest},
+                "type": "atomic container signature",
+            },
+            "optional": optional,
+        });
+        let path = w.join(format!("{name}.sig"));
+        let mut gpg = Command::new("gpg");
+        gpg.arg("--homedir")
+            .arg(home.path())
+            .args([
+                "--batch",
+                "--local-user",
+                "corral image signing",
+                "--sign",
+                "--output",
+            ])
+            .arg(&path)
+            .stdin(Stdio::piped());
+        let mut child = gpg.spawn().unwrap();
+        std::io::Write::write_all(
+            &mut child.stdin.take().unwrap(),
+            payload.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert!(child.wait().unwrap().success());
+        path
+    };
+    let bare_sig = hand_signed("bare", format!("{host}/sig/bare"), serde_json::json!({}));
+    let nullopt_sig = hand_signed(
+        "nullopt",
+        format!("{host}/sig/nullopt:v1"),
+        serde_json::Value::Null,
+    );
+    // sig/app:v1's signature filed under another repository.
+    let sig_file = w.join("app.sig");
+    assert_eq!(
+        curl(&["-o", sig_file.to_str().unwrap(), &app_sig]).stdout,
+        b"200"
+    );
+    let put = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", sig_file.display()),
+        &app_sig.replace("/sig/app@", "/sig/other@"),
+    ]);
+    assert_eq!(put.stdout, b"201");
+    let put = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", bare_sig.display()),
+        &app_sig.replace("/sig/app@", "/sig/bare@"),
+    ]);
+    assert_eq!(put.stdout, b"201");
+    let put = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", nullopt_sig.display()),
+        &app_sig.replace("/sig/app@", "/sig/nullopt@"),
+    ]);
+    assert_eq!(put.stdout, b"201");
+
+    // policy.json for the mirror, then the alias merged into it.
+    let pol = w.join("policy");
+    run_ok(
+        sign_cmd()
+            .args(["policy", "--mirror", &format!("http://{host}")])
+            .args(["--gpg-keyring", keyring_s, "--out"])
+            .arg(&pol),
+    );
+    let policy = pol.join("policy.json");
+    run_ok(
+        sign_cmd()
+            .args(["policy", "--mirror", &format!("http://{alias}")])
+            .args(["--gpg-keyring", keyring_s, "--merge"])
+            .arg(&policy),
+    );
+    let regd = pol.join("registries.d");
+    let rules = [
+        ("written", None),
+        (
+            "matchExact",
+            Some(serde_json::json!({"type": "matchExact"})),
+        ),
+        (
+            "matchRepository",
+            Some(serde_json::json!({"type": "matchRepository"})),
+        ),
+        (
+            "remapIdentity",
+            Some(serde_json::json!({"type": "remapIdentity",
+                "prefix": alias, "signedPrefix": host})),
+        ),
+        (
+            "exactReference",
+            Some(serde_json::json!({"type": "exactReference",
+                "dockerReference": format!("{host}/sig/app:v1")})),
+        ),
+    ];
+    // (image, what its signature claims, expected per rule in `rules`'
+    // order).
+    let cases = [
+        (
+            format!("{host}/sig/app:v1"),
+            "the tag",
+            [true, true, true, true, true],
+        ),
+        (
+            format!("{host}/sig/app:v2"),
+            "another tag",
+            [false, false, true, false, true],
+        ),
+        (
+            format!("{host}/sig/app@{digest}"),
+            "by digest, a tag",
+            [true, false, true, true, true],
+        ),
+        (
+            format!("{host}/sig/bare:v1"),
+            "the repository, no tag",
+            [false, false, true, false, false],
+        ),
+        (
+            format!("{host}/sig/bare@{digest}"),
+            "by digest, no tag",
+            [false, false, true, false, false],
+        ),
+        (
+            format!("{host}/sig/pinned@{digest}"),
+            "by digest, the digest",
+            [true, true, true, true, false],
+        ),
+        (
+            format!("{host}/sig/pinned:v1"),
+            "a tag, the digest",
+            [false, false, true, false, false],
+        ),
+        (
+            format!("{host}/sig/other:v1"),
+            "another repository",
+            [false, false, false, false, true],
+        ),
+        (
+            format!("{alias}/sig/app:v1"),
+            "another host",
+            [false, false, false, true, true],
+        ),
+        (
+            format!("{host}/sig/nullopt:v1"),
+            "the tag, \"optional\": null",
+            [false; 5],
+        ),
+    ];
+    let mut disagreements = Vec::new();
+    for (r, (rule, identity)) in rules.iter().enumerate() {
+        let policy_file = match identity {
+            None => policy.clone(),
+            Some(id) => {
+                let p = w.join(format!("policy-{rule}.json"));
+                with_signed_identity(&policy, &p, id.clone());
+                p
+            }
+        };
+        for (i, (image, what, want)) in cases.iter().enumerate() {
+            let dest = w.join(format!("pulled-{r}-{i}"));
+            let skopeo = skopeo_accepts(&policy_file, &regd, image, &dest);
+            let mut args = vec![image.as_str(), "--gpg-keyring", keyring_s];
+            let policy_s = policy_file.to_str().unwrap();
+            // The written rule is also what verify applies without --policy.
+            if identity.is_some() {
+                args.extend(["--policy", policy_s]);
+            }
+            let (code, kind) = verify(&args);
+            let corral = code == 0;
+            eprintln!("{rule:16} {image:60} ({what}): skopeo {skopeo}, corral {corral} ({kind})");
+            if skopeo != corral || corral != want[r] {
+                disagreements.push(format!(
+                    "{rule} {image} ({what}): skopeo {skopeo}, corral {kind}, want {}",
+                    want[r]
+                ));
+            }
+            if !corral {
+                // A payload containers/image cannot read is one no key made
+                // a valid signature of.
+                let want_kind = if image.contains("nullopt") {
+                    "wrong-key"
+                } else {
+                    "other-reference"
+                };
+                assert_eq!((code, kind.as_str()), (1, want_kind), "{rule} {image}");
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+
+    // The written policy passed to --policy gives the same answers as none.
+    let (code, _) = verify(&[
+        &cases[3].0,
+        "--gpg-keyring",
+        keyring_s,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    // A policy that demands no GPG signature for the image is an error,
+    // not a verdict.
+    let empty = w.join("accept.json");
+    std::fs::write(&empty, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
+    let out = output(
+        sign_cmd()
+            .args([
+                "verify",
+                "image",
+                "--plain-http",
+                &cases[0].0,
+                "--gpg-keyring",
+                keyring_s,
+            ])
+            .arg("--policy")
+            .arg(&empty),
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("demands no signedBy"),
+        "{out:?}"
+    );
+}
+
+/// `corral policy --merge` into a system policy that accepts anything:
+/// the mirror's images then need the signature, every other registry
+/// (here the alias, another scope) still pulls as before.
+#[test]
+fn policy_merge_keeps_other_registries_working() {
+    require_tool("skopeo");
+    require_tool("gpgv");
+    let work = scratch();
+    let w = work.path();
+    let home = GpgHome::new();
+    run_ok(
+        sign_cmd()
+            .args(["key", "generate", "--type", "gpg", "--gpg-homedir"])
+            .arg(home.path())
+            .arg("--out")
+            .arg(w.join("keys")),
+    );
+    let keyring = w.join("keys/corral-signing.gpg");
+    let mirror = Mirror::start_with(w, &[]);
+    let host = mirror.host();
+    let alias = format!("localhost:{}", mirror.port);
+    let (base, _) = make_image(w, "base", "base");
+    let (other, _) = make_image(w, "other", "other");
+    push(&base, &format!("{host}/sample/signed:1"));
+    push(&other, &format!("{host}/sample/unsigned:1"));
+    run_ok(
+        sign_cmd()
+            .args(["sign", "image", &format!("{host}/sample/signed:1")])
+            .args([
+                "--gpg-key",
+                "corral image signing",
+                "--plain-http",
+                "--creds",
+                "t:t",
+            ])
+            .arg("--gpg-homedir")
+            .arg(home.path()),
+    );
+    let etc = w.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let system = r#"{
+    "default": [{"type": "insecureAcceptAnything"}],
+    "transports": {"docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}}
+}
+"#;
+    let policy = etc.join("policy.json");
+    std::fs::write(&policy, system).unwrap();
+    let regd = etc.join("registries.d");
+    let pulled = |n: &str| w.join(format!("pulled-{n}"));
+    // Before: anything goes.
+    assert!(skopeo_accepts(
+        &policy,
+        &regd,
+        &format!("{host}/sample/unsigned:1"),
+        &pulled("0")
+    ));
+
+    let out = run_ok(
+        sign_cmd()
+            .args([
+                "policy",
+                "--mirror",
+                &format!("http://{host}"),
+                "--gpg-keyring",
+            ])
+            .arg(&keyring)
+            .arg("--merge")
+            .arg(&policy),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("added transports.docker[\"{host}\"]")),
+        "{stdout}"
+    );
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&policy).unwrap()).unwrap();
+    let before: serde_json::Value = serde_json::from_str(system).unwrap();
+    assert_eq!(merged["default"], before["default"]);
+    assert_eq!(
+        merged["transports"]["docker-daemon"],
+        before["transports"]["docker-daemon"]
+    );
+    assert_eq!(merged["transports"]["docker"].as_object().unwrap().len(), 1);
+
+    assert!(skopeo_accepts(
+        &policy,
+        &regd,
+        &format!("{host}/sample/signed:1"),
+        &pulled("1")
+    ));
+    assert!(!skopeo_accepts(
+        &policy,
+        &regd,
+        &format!("{host}/sample/unsigned:1"),
+        &pulled("2")
+    ));
+    assert!(skopeo_accepts(
+        &policy,
+        &regd,
+        &format!("{alias}/sample/unsigned:1"),
+        &pulled("3")
+    ));
+
+    // Merging again replaces the entry and says what it was.
+    let again = run_ok(
+        sign_cmd()
+            .args([
+                "policy",
+                "--mirror",
+                &format!("http://{host}"),
+                "--gpg-keyring",
+            ])
+            .arg(&keyring)
+            .arg("--merge")
+            .arg(&policy),
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("replaced"),
+        "{again:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&regd).unwrap().count(),
+        1,
+        "one registries.d file per mirror"
+    );
+}
+
+/// Without a key, `sign image`, `verify image` and `policy` name both
+/// kinds, so a GPG user learns the flag to use.
+#[test]
+fn missing_keys_name_the_gpg_alternative() {
+    for (args, gpg_flag) in [
+        (&["sign", "image", "h.example/r:1"][..], "--gpg-key"),
+        (&["verify", "image", "h.example/r:1"][..], "--gpg-keyring"),
+        (
+            &["policy", "--mirror", "http://h.example", "--out", "x"][..],
+            "--gpg-keyring",
+        ),
+    ] {
+        let out = output(sign_cmd().args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--key") && stderr.contains(gpg_flag),
+            "{args:?}: {stderr}"
+        );
+    }
 }

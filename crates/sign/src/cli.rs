@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 
+use crate::identity::SignedIdentity;
 use crate::registry::{Client, ImageRef};
 use crate::{cosign, cosign_key, gpg, policy};
 
@@ -77,13 +78,16 @@ impl RegistryArgs {
 pub enum SignCommand {
     /// Sign an image in a registry: cosign format with --key, GPG simple
     /// signing (uploaded to the lookaside) with --gpg-key
+    // One of the two keys, named together so that leaving both out says
+    // which two there are.
+    #[command(group(ArgGroup::new("signing_key").required(true).args(["key", "gpg_key"])))]
     Image {
         /// HOST[:PORT]/REPO:TAG or …@sha256:…
         image: String,
         /// cosign private key (password from CORRAL_KEY_PASSWORD or a prompt)
-        #[arg(long, conflicts_with = "gpg_key", required_unless_present = "gpg_key")]
+        #[arg(long)]
         key: Option<PathBuf>,
-        /// GPG key ID or fingerprint
+        /// GPG key ID or fingerprint (GPG simple signing)
         #[arg(long)]
         gpg_key: Option<String>,
         #[arg(long)]
@@ -98,18 +102,20 @@ pub enum SignCommand {
 #[derive(Subcommand, Debug)]
 pub enum VerifyCommand {
     /// Verify an image's signature (exit 1 when it is not validly signed)
+    #[command(group(ArgGroup::new("public_key").required(true).args(["key", "gpg_keyring"])))]
     Image {
         image: String,
         /// cosign public key
-        #[arg(
-            long,
-            conflicts_with = "gpg_keyring",
-            required_unless_present = "gpg_keyring"
-        )]
+        #[arg(long)]
         key: Option<PathBuf>,
         /// GPG public keyring (gpg --export output)
         #[arg(long)]
         gpg_keyring: Option<PathBuf>,
+        /// Apply the signedIdentity this containers policy.json gives the
+        /// image (default: the one `corral policy` writes: matchRepository
+        /// for cosign, matchRepoDigestOrExact for GPG)
+        #[arg(long, value_name = "POLICY_JSON")]
+        policy: Option<PathBuf>,
         #[command(flatten)]
         registry: RegistryArgs,
         #[arg(long)]
@@ -120,23 +126,27 @@ pub enum VerifyCommand {
 /// `corral policy`: write the policy.json and registries.d a client needs
 /// to require signatures from a mirror.
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("public_key").required(true).args(["key", "gpg_keyring"])))]
+#[command(group(ArgGroup::new("destination").required(true).args(["out", "merge"])))]
 pub struct PolicyArgs {
     /// The mirror, http[s]://HOST[:PORT]
     #[arg(long)]
     pub mirror: String,
     /// cosign public key (sigstoreSigned, use-sigstore-attachments)
-    #[arg(
-        long,
-        conflicts_with = "gpg_keyring",
-        required_unless_present = "gpg_keyring"
-    )]
+    #[arg(long)]
     pub key: Option<PathBuf>,
     /// GPG public keyring (signedBy GPGKeys, lookaside)
     #[arg(long)]
     pub gpg_keyring: Option<PathBuf>,
-    /// Directory for policy.json and registries.d/
+    /// Directory for a new policy.json (rejecting all but local transports
+    /// and the mirror's signed images) and registries.d/
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
+    /// Add the mirror's entry to this existing policy.json in place (e.g.
+    /// /etc/containers/policy.json), keeping everything else; the
+    /// registries.d file goes to registries.d/ beside it
+    #[arg(long, value_name = "POLICY_JSON")]
+    pub merge: Option<PathBuf>,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -239,21 +249,29 @@ pub fn run_verify(cmd: VerifyCommand) -> anyhow::Result<ExitCode> {
         image,
         key,
         gpg_keyring,
+        policy,
         registry,
         json,
     } = cmd;
     let image = ImageRef::parse(&image)?;
     let client = registry.client()?;
     let rt = runtime()?;
+    let format = if key.is_some() { "cosign" } else { "gpg" };
+    let rule = match &policy {
+        Some(p) => policy::identity_from_policy(p, &image, format)?,
+        None => SignedIdentity::default_for(format),
+    };
     let answer = match (key, gpg_keyring) {
         (Some(key), _) => {
             let public = cosign_key::load_public(&key)?;
-            rt.block_on(cosign::verify(&client, &image, &public))
+            rt.block_on(cosign::verify_with(&client, &image, &public, &rule))
         }
         (None, Some(keyring)) => {
-            check_exists(&keyring)?;
+            check_keyring(&keyring)?;
             let lookaside = registry.lookaside(&client, &image);
-            rt.block_on(gpg::verify(&client, &image, &lookaside, &keyring))
+            rt.block_on(gpg::verify_with(
+                &client, &image, &lookaside, &keyring, &rule,
+            ))
         }
         (None, None) => unreachable!("clap requires --key or --gpg-keyring"),
     }
@@ -264,8 +282,8 @@ pub fn run_verify(cmd: VerifyCommand) -> anyhow::Result<ExitCode> {
                 print_json(&serde_json::json!({"verified": true, "result": v}))?;
             } else {
                 println!(
-                    "verified {} ({}) signed as {} [{}]",
-                    v.reference, v.digest, v.signed_reference, v.format
+                    "verified {} ({}) signed as {} [{}, {}]",
+                    v.reference, v.digest, v.signed_reference, v.format, v.signed_identity
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -288,19 +306,54 @@ pub fn run_verify(cmd: VerifyCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn check_exists(p: &Path) -> anyhow::Result<()> {
-    std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+/// The size limit of a GPG keyring: a few keys are a few KiB.
+pub const KEYRING_LIMIT: u64 = corral_configfile::DEFAULT_LIMIT;
+
+/// gpgv reads the keyring itself; it is checked here as the configuration
+/// file it is (a regular file under the limit), so a wrong path fails by
+/// name instead of inside gpgv.
+fn check_keyring(p: &Path) -> anyhow::Result<()> {
+    corral_configfile::read(p, KEYRING_LIMIT)?;
     Ok(())
 }
 
 pub fn run_policy(args: PolicyArgs) -> anyhow::Result<ExitCode> {
     let trust = match (args.key, args.gpg_keyring) {
         (Some(k), _) => policy::Trust::Cosign(k),
-        (None, Some(g)) => policy::Trust::Gpg(g),
+        (None, Some(g)) => {
+            check_keyring(&g)?;
+            policy::Trust::Gpg(g)
+        }
         (None, None) => unreachable!("clap requires --key or --gpg-keyring"),
     };
-    let (policy, yaml) = policy::write(&args.mirror, trust, &args.out)?;
-    println!("{}\n{}", policy.display(), yaml.display());
+    if let policy::Trust::Cosign(k) = &trust {
+        cosign_key::load_public(k)?;
+    }
+    match (args.out, args.merge) {
+        (Some(out), _) => {
+            let (policy, yaml) = policy::write(&args.mirror, trust, &out)?;
+            println!("{}\n{}", policy.display(), yaml.display());
+        }
+        (None, Some(file)) => {
+            let m = policy::merge(&args.mirror, trust, &file)?;
+            let verb = if m.replaced.is_some() {
+                "replaced"
+            } else {
+                "added"
+            };
+            println!(
+                "{verb} transports.docker[{:?}] in {}:\n{}",
+                m.scope,
+                m.policy.display(),
+                serde_json::to_string_pretty(&m.entry)?
+            );
+            if let Some(old) = &m.replaced {
+                println!("it was:\n{}", serde_json::to_string_pretty(old)?);
+            }
+            println!("{}", m.registries_d.display());
+        }
+        (None, None) => unreachable!("clap requires --out or --merge"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -353,5 +406,62 @@ mod tests {
             "t", "policy", "--mirror", "http://h", "--key", "k", "--out", "o"
         ])
         .is_ok());
+    }
+
+    /// Leaving the key out names both kinds of key, so a GPG user learns
+    /// the flag they need.
+    #[test]
+    fn a_missing_key_names_the_gpg_alternative() {
+        let err = |args: &[&str]| Top::try_parse_from(args).unwrap_err().to_string();
+        let sign = err(&["t", "sign", "image", "h/r:1"]);
+        assert!(
+            sign.contains("--key") && sign.contains("--gpg-key"),
+            "{sign}"
+        );
+        let verify = err(&["t", "verify", "image", "h/r:1"]);
+        assert!(
+            verify.contains("--key") && verify.contains("--gpg-keyring"),
+            "{verify}"
+        );
+        let policy = err(&["t", "policy", "--mirror", "http://h", "--out", "o"]);
+        assert!(
+            policy.contains("--key") && policy.contains("--gpg-keyring"),
+            "{policy}"
+        );
+        let both = err(&[
+            "t",
+            "sign",
+            "image",
+            "h/r:1",
+            "--key",
+            "k",
+            "--gpg-key",
+            "g",
+        ]);
+        assert!(both.contains("cannot be used with"), "{both}");
+        let nowhere = err(&["t", "policy", "--mirror", "http://h", "--key", "k"]);
+        assert!(
+            nowhere.contains("--out") && nowhere.contains("--merge"),
+            "{nowhere}"
+        );
+    }
+
+    /// A keyring is configuration too: a directory or a file past the
+    /// limit is refused by name before gpgv sees it.
+    #[test]
+    fn keyrings_are_size_limited_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", check_keyring(dir.path()).unwrap_err());
+        assert!(err.contains("is a directory"), "{err}");
+        let big = dir.path().join("big.gpg");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(KEYRING_LIMIT + 1)
+            .unwrap();
+        let err = format!("{:#}", check_keyring(&big).unwrap_err());
+        assert!(
+            err.contains("big.gpg: larger than the 4 MiB limit"),
+            "{err}"
+        );
     }
 }

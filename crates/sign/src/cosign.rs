@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::identity::SignedIdentity;
 use crate::payload::{Payload, COSIGN_TYPE};
 use crate::registry::{sha256_digest, Client, ImageRef};
 use crate::{cosign_key, VerifyError};
@@ -139,15 +140,28 @@ pub struct Verified {
     pub reference: String,
     pub digest: String,
     pub signed_reference: String,
+    /// The rule the signed reference was accepted by.
+    pub signed_identity: SignedIdentity,
     pub signatures: usize,
 }
 
-/// Checks signatures of `image` by `key`. `Ok(Err(_))` is a verification
-/// that said no; `Err(_)` is a failure to find out.
+/// Checks signatures of `image` by `key`, with the identity rule `corral
+/// policy` writes for cosign. `Ok(Err(_))` is a verification that said no;
+/// `Err(_)` is a failure to find out.
 pub async fn verify(
     client: &Client,
     image: &ImageRef,
     key: &p256::PublicKey,
+) -> anyhow::Result<Result<Verified, VerifyError>> {
+    verify_with(client, image, key, &SignedIdentity::default_for("cosign")).await
+}
+
+/// [`verify`] with the identity rule `rule` (from a policy.json).
+pub async fn verify_with(
+    client: &Client,
+    image: &ImageRef,
+    key: &p256::PublicKey,
+    rule: &SignedIdentity,
 ) -> anyhow::Result<Result<Verified, VerifyError>> {
     let (digest, _, _) = resolve(client, image).await?;
     let manifests = match client.manifest(image, &signature_tag(&digest)).await? {
@@ -156,14 +170,13 @@ pub async fn verify(
         // signature as a referrer (cosign's referrers mode pushes no tag).
         None => referrer_manifests(client, image, &digest).await?,
     };
-    if manifests.is_empty() {
-        return Ok(Err(VerifyError::NoSignature(image.to_string())));
-    }
     let mut payloads = Vec::new();
+    let mut signatures = 0;
     for sig_manifest in &manifests {
         let manifest: Value = serde_json::from_slice(&sig_manifest.bytes)
             .with_context(|| format!("parsing signature manifest {}", sig_manifest.digest))?;
         for (layer_digest, sig) in signature_layers(&manifest) {
+            signatures += 1;
             let payload = client.blob(image, &layer_digest).await?;
             debug_assert_eq!(sha256_digest(&payload), layer_digest);
             if cosign_key::verify(key, &payload, &sig) {
@@ -171,12 +184,18 @@ pub async fn verify(
             }
         }
     }
-    Ok(check_payloads(
+    // A `.sig` manifest without signature layers (all removed, or never
+    // written) signs nothing: no key was wrong.
+    if signatures == 0 {
+        return Ok(Err(VerifyError::NoSignature(image.to_string())));
+    }
+    Ok(check_payloads_with(
         image,
         &digest,
         &payloads,
         COSIGN_TYPE,
         "cosign",
+        rule,
     ))
 }
 
@@ -223,14 +242,30 @@ pub fn signature_layers(manifest: &Value) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Checks verified payloads against the image; the first good one wins,
-/// else the first complaint is the answer.
+/// Checks verified payloads against the image with the identity rule
+/// `corral policy` writes for `format`
+/// ([`SignedIdentity::default_for`]); see [`check_payloads_with`].
 pub fn check_payloads(
     image: &ImageRef,
     digest: &str,
     payloads: &[Vec<u8>],
     kind: &str,
     format: &'static str,
+) -> Result<Verified, VerifyError> {
+    let rule = SignedIdentity::default_for(format);
+    check_payloads_with(image, digest, payloads, kind, format, &rule)
+}
+
+/// Checks verified payloads against the image: the signed digest is the
+/// image's and `rule` accepts the signed reference for it. The first good
+/// one wins, else the first complaint is the answer.
+pub fn check_payloads_with(
+    image: &ImageRef,
+    digest: &str,
+    payloads: &[Vec<u8>],
+    kind: &str,
+    format: &'static str,
+    rule: &SignedIdentity,
 ) -> Result<Verified, VerifyError> {
     let mut first_error = None;
     for bytes in payloads {
@@ -242,10 +277,11 @@ pub fn check_payloads(
                 expected: digest.to_string(),
                 found: p.critical.image.docker_manifest_digest.clone(),
             })
-        } else if !reference_matches(image, &p.critical.identity.docker_reference) {
+        } else if !rule.matches(image, &p.critical.identity.docker_reference) {
             Some(VerifyError::OtherReference {
                 expected: image.to_string(),
                 found: p.critical.identity.docker_reference.clone(),
+                rule: rule.to_string(),
             })
         } else {
             None
@@ -257,6 +293,7 @@ pub fn check_payloads(
                     reference: image.to_string(),
                     digest: digest.to_string(),
                     signed_reference: p.critical.identity.docker_reference,
+                    signed_identity: rule.clone(),
                     signatures: payloads.len(),
                 })
             }
@@ -268,34 +305,9 @@ pub fn check_payloads(
     Err(first_error.unwrap_or_else(|| VerifyError::WrongKey(image.to_string())))
 }
 
-/// The signed reference names the image's repository, and its tag (if
-/// both have one) — containers/image's `matchRepoDigestOrExact` in spirit.
-fn reference_matches(image: &ImageRef, signed: &str) -> bool {
-    let signed = signed.split('@').next().unwrap_or(signed);
-    let last = signed.rsplit('/').next().unwrap_or(signed);
-    let (repo, tag) = match last.split_once(':') {
-        Some((_, t)) => (&signed[..signed.len() - t.len() - 1], Some(t)),
-        None => (signed, None),
-    };
-    repo == image.repository()
-        && match (tag, image.tag.as_deref()) {
-            (Some(a), Some(b)) => a == b,
-            _ => true,
-        }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references_match_by_repository_and_tag() {
-        let i = ImageRef::parse("h:1/a/b:t").unwrap();
-        assert!(reference_matches(&i, "h:1/a/b"));
-        assert!(reference_matches(&i, "h:1/a/b:t"));
-        assert!(!reference_matches(&i, "h:1/a/b:u"));
-        assert!(!reference_matches(&i, "h:1/a/c"));
-    }
 
     #[test]
     fn payload_checks_are_distinct() {
@@ -315,6 +327,48 @@ mod tests {
         assert!(matches!(
             check_payloads(&i, "sha256:aa", &[], COSIGN_TYPE, "cosign"),
             Err(VerifyError::WrongKey(_))
+        ));
+    }
+
+    /// Each format gets the rule `corral policy` writes for it: a GPG
+    /// signature of the bare repository does not vouch for a tag (skopeo
+    /// refuses it), a cosign one does (cosign signs repositories only).
+    #[test]
+    fn each_format_applies_its_policy_rule() {
+        use crate::payload::ATOMIC_TYPE;
+        let i = ImageRef::parse("h:1/sig/app:v1").unwrap();
+        let bare = |kind| vec![Payload::new("h:1/sig/app", "sha256:aa", kind).to_bytes()];
+        let other_tag = |kind| vec![Payload::new("h:1/sig/app:v2", "sha256:aa", kind).to_bytes()];
+        assert!(matches!(
+            check_payloads(&i, "sha256:aa", &bare(ATOMIC_TYPE), ATOMIC_TYPE, "gpg"),
+            Err(VerifyError::OtherReference { rule, .. }) if rule == "matchRepoDigestOrExact"
+        ));
+        assert!(matches!(
+            check_payloads(&i, "sha256:aa", &other_tag(ATOMIC_TYPE), ATOMIC_TYPE, "gpg"),
+            Err(VerifyError::OtherReference { .. })
+        ));
+        let ok =
+            check_payloads(&i, "sha256:aa", &bare(COSIGN_TYPE), COSIGN_TYPE, "cosign").unwrap();
+        assert_eq!(ok.signed_identity, SignedIdentity::MatchRepository);
+        assert!(check_payloads(
+            &i,
+            "sha256:aa",
+            &other_tag(COSIGN_TYPE),
+            COSIGN_TYPE,
+            "cosign"
+        )
+        .is_ok());
+        // A rule from a given policy replaces the default.
+        assert!(matches!(
+            check_payloads_with(
+                &i,
+                "sha256:aa",
+                &bare(COSIGN_TYPE),
+                COSIGN_TYPE,
+                "cosign",
+                &SignedIdentity::MatchExact
+            ),
+            Err(VerifyError::OtherReference { .. })
         ));
     }
 }

@@ -142,11 +142,13 @@ pub fn decrypt(pem_text: &str, password: &[u8]) -> anyhow::Result<p256::SecretKe
         .map_err(|e| anyhow::anyhow!("private key is not PKCS#8 P-256: {e}"))
 }
 
+/// The size limit of a key file: a cosign key PEM is well under 1 KiB.
+pub const KEY_FILE_LIMIT: u64 = 64 * 1024;
+
 /// Reads a private key file, refusing one that others can read.
 pub fn load_private(path: &Path, password: &[u8]) -> anyhow::Result<p256::SecretKey> {
     check_private_permissions(path)?;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = corral_configfile::read_to_string(path, KEY_FILE_LIMIT)?;
     decrypt(&text, password).with_context(|| format!("opening {}", path.display()))
 }
 
@@ -166,8 +168,7 @@ pub fn check_private_permissions(path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn load_public(path: &Path) -> anyhow::Result<p256::PublicKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = corral_configfile::read_to_string(path, KEY_FILE_LIMIT)?;
     p256::PublicKey::from_public_key_pem(&text)
         .map_err(|e| anyhow::anyhow!("{} is not a P-256 PUBLIC KEY PEM: {e}", path.display()))
 }
@@ -263,5 +264,30 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = check_private_permissions(&p).unwrap_err().to_string();
         assert!(err.contains("chmod 600"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    /// Key files are configuration: a huge file or a device is refused by
+    /// name before it is read whole.
+    #[test]
+    fn key_files_have_a_size_limit_and_must_be_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pub");
+        std::fs::write(&big, vec![b'A'; KEY_FILE_LIMIT as usize + 1]).unwrap();
+        let err = format!("{:#}", load_public(&big).unwrap_err());
+        assert!(
+            err.contains("big.pub") && err.contains("larger than the 64 KiB limit"),
+            "{err}"
+        );
+        let private = dir.path().join("big.key");
+        write_private_file(&private, &vec![b'A'; KEY_FILE_LIMIT as usize + 1]).unwrap();
+        let err = format!("{:#}", load_private(&private, b"pw").unwrap_err());
+        assert!(err.contains("big.key") && err.contains("limit"), "{err}");
+        let err = format!("{:#}", load_public(dir.path()).unwrap_err());
+        assert!(err.contains("is a directory"), "{err}");
     }
 }

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 
-use crate::cosign::{check_payloads, resolve, Verified};
+use crate::cosign::{check_payloads_with, resolve, Verified};
+use crate::identity::SignedIdentity;
 use crate::payload::{Payload, ATOMIC_TYPE};
 use crate::registry::{Client, ImageRef};
 use crate::VerifyError;
@@ -278,10 +279,13 @@ pub async fn sign(
     key_id: &str,
 ) -> anyhow::Result<Uploaded> {
     let (digest, _, _) = resolve(client, image).await?;
-    // containers/image matches the reference exactly when pulled by tag.
+    // The identity names what the image is pulled as: containers/image's
+    // default (matchRepoDigestOrExact) wants the exact `REPO:TAG` for a tag
+    // pull and the repository for a digest pull, and accepts no bare
+    // repository for either, so a digest reference signs `REPO@DIGEST`.
     let reference = match &image.tag {
         Some(t) => format!("{}:{t}", image.repository()),
-        None => image.repository(),
+        None => format!("{}@{digest}", image.repository()),
     };
     let payload = Payload::new(&reference, &digest, ATOMIC_TYPE).to_bytes();
     let signature = sign_payload(homedir, key_id, &payload)?;
@@ -299,11 +303,25 @@ pub async fn sign(
     bail!("{image} already has {MAX_SIGNATURES} signatures")
 }
 
+/// Checks the lookaside signatures of `image` against `keyring`, with the
+/// identity rule `corral policy` writes for GPG.
 pub async fn verify(
     client: &Client,
     image: &ImageRef,
     lookaside: &str,
     keyring: &Path,
+) -> anyhow::Result<Result<Verified, VerifyError>> {
+    let rule = SignedIdentity::default_for("gpg");
+    verify_with(client, image, lookaside, keyring, &rule).await
+}
+
+/// [`verify`] with the identity rule `rule` (from a policy.json).
+pub async fn verify_with(
+    client: &Client,
+    image: &ImageRef,
+    lookaside: &str,
+    keyring: &Path,
+    rule: &SignedIdentity,
 ) -> anyhow::Result<Result<Verified, VerifyError>> {
     let (digest, _, _) = resolve(client, image).await?;
     let mut found = 0;
@@ -321,11 +339,12 @@ pub async fn verify(
     if found == 0 {
         return Ok(Err(VerifyError::NoSignature(image.to_string())));
     }
-    Ok(check_payloads(
+    Ok(check_payloads_with(
         image,
         &digest,
         &payloads,
         ATOMIC_TYPE,
         "gpg",
+        rule,
     ))
 }

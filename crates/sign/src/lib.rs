@@ -4,6 +4,8 @@
 //!   PKCS#8 encrypted with scrypt + NaCl secretbox, PEM `ENCRYPTED SIGSTORE
 //!   PRIVATE KEY`), file-permission checks and password sources.
 //! - [`payload`]: the "simple signing" JSON both formats sign.
+//! - [`identity`]: containers-policy.json `signedIdentity` rules: which
+//!   signed references count for an image, as skopeo and podman decide.
 //! - [`cosign`]: signatures as `sha256-<hex>.sig` manifests (cosign's tag
 //!   layout, also pushed with `subject` so it is an OCI 1.1 referrer).
 //! - [`gpg`]: "atomic container signatures" made and checked with GnuPG and
@@ -17,6 +19,7 @@ pub mod cli;
 pub mod cosign;
 pub mod cosign_key;
 pub mod gpg;
+pub mod identity;
 pub mod payload;
 pub mod policy;
 pub mod registry;
@@ -32,6 +35,11 @@ pub enum VerifyError {
     WrongKey(String),
     #[error("signature is for digest {found}, the image is {expected}")]
     OtherDigest { expected: String, found: String },
-    #[error("signature is for reference {found}, the image is {expected}")]
-    OtherReference { expected: String, found: String },
+    #[error("signature is for reference {found}, which {rule} does not accept for {expected}")]
+    OtherReference {
+        expected: String,
+        found: String,
+        /// The `signedIdentity` type that said no.
+        rule: String,
+    },
 }

@@ -217,10 +217,13 @@ impl Client {
         let cached = self
             .token(&key)
             .or_else(|| self.token(&format!("{origin} repository:{repo}:pull,push")));
-        let resp = prepare(self.authorised(method.clone(), url, cached.as_deref()))
+        let resp = match prepare(self.authorised(method.clone(), url, cached.as_deref()))
             .send()
             .await
-            .with_context(|| format!("{method} {url}"))?;
+        {
+            Ok(r) => r,
+            Err(e) => return Err(self.explain(e, &method, url).await),
+        };
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -243,6 +246,52 @@ impl Client {
             .send()
             .await
             .with_context(|| format!("{method} {url} with a bearer token"))
+    }
+
+    /// A request that got no HTTP answer. Over HTTPS, the usual cause is a
+    /// plain-HTTP registry (rustls: "received corrupt message of type
+    /// InvalidContentType"), which tells nobody what to do; asking the same
+    /// host over HTTP tells that case apart from a dead or a TLS-broken one.
+    async fn explain(&self, e: reqwest::Error, method: &Method, url: &str) -> anyhow::Error {
+        let err = anyhow::Error::new(e).context(format!("{method} {url}"));
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return err;
+        };
+        if parsed.scheme() != "https" {
+            return err;
+        }
+        let mut plain = parsed.clone();
+        if plain.set_scheme("http").is_err() {
+            return err;
+        }
+        // Same port: a registry on a non-default port speaks one protocol
+        // there. The default port 443 changes to 80 with the scheme, which
+        // says nothing about 443, so it is not probed.
+        if parsed.port().is_none() {
+            return err;
+        }
+        plain.set_path("/v2/");
+        plain.set_query(None);
+        let probe = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build();
+        let answered = match probe {
+            Ok(c) => c.get(plain).send().await.is_ok(),
+            Err(_) => false,
+        };
+        if answered {
+            let host = parsed.host_str().unwrap_or_default();
+            let host = match parsed.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            };
+            tracing::debug!(%host, "the TLS handshake failed and plain HTTP answers");
+            return err.context(format!(
+                "{host} speaks plain HTTP, not HTTPS (pass --plain-http)"
+            ));
+        }
+        err
     }
 
     fn authorised(&self, method: Method, url: &str, token: Option<&str>) -> RequestBuilder {

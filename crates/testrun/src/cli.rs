@@ -67,8 +67,7 @@ fn targets(args: &TestArgs) -> anyhow::Result<Vec<Target>> {
         let [reference] = args.targets.as_slice() else {
             anyhow::bail!("--spec takes exactly one IMAGE reference");
         };
-        let text =
-            std::fs::read_to_string(spec).with_context(|| format!("reading {}", spec.display()))?;
+        let text = corral_configfile::read_to_string(spec, corral_configfile::DEFAULT_LIMIT)?;
         let parsed = ImageSpec::parse(&spec.display().to_string(), &text)?;
         return Ok(vec![Target {
             name: reference.clone(),
@@ -207,6 +206,27 @@ mod tests {
         assert_eq!(c.args.mcs_range, McsRange { low: 0, high: 3 });
         assert_eq!(c.args.label_type, "container_t");
         assert!(Cli::try_parse_from(["test", "--mcs-range", "3-1"]).is_err());
+    }
+
+    /// A spec file is configuration: a directory or a file past the limit
+    /// is refused by name.
+    #[test]
+    fn a_spec_that_is_no_file_or_too_large_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(corral_configfile::DEFAULT_LIMIT + 1)
+            .unwrap();
+        for (spec, want) in [
+            (dir.path().to_path_buf(), "is a directory"),
+            (big, "big.toml: larger than the 4 MiB limit"),
+        ] {
+            let spec = spec.to_str().unwrap().to_string();
+            let c = Cli::try_parse_from(["test", "r.example/app:1", "--spec", &spec]).unwrap();
+            let err = format!("{:#}", targets(&c.args).err().unwrap());
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]

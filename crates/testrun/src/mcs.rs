@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -33,6 +34,9 @@ pub enum McsError {
     },
     #[error("{path}:{line}: not an allocation (want `LOW HIGH PID`)")]
     Corrupt { path: PathBuf, line: usize },
+    /// The allocation file is no regular file, or too large to be one.
+    #[error(transparent)]
+    File(#[from] corral_configfile::ConfigFileError),
     #[error("invalid MCS {what} {text:?}: {why}")]
     Parse {
         what: &'static str,
@@ -249,13 +253,23 @@ impl McsAllocator {
             path: self.dir.clone(),
             source,
         })?;
+        // O_NONBLOCK: a FIFO in its place must not hang the open; it is
+        // refused below with anything else that is no regular file.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open(&path)
             .map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(corral_configfile::ConfigFileError::NotAFile {
+                path,
+                kind: "not a regular file",
+            }
+            .into());
+        }
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| io(e.into()))?;
         Ok(LockedFile {
@@ -265,6 +279,10 @@ impl McsAllocator {
         })
     }
 }
+
+/// The size limit of the allocation file: a line per live pair, and there
+/// are at most 523,776 pairs in 0-1023 at ~20 bytes each.
+const ALLOCATION_FILE_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// The lock file, held under `flock` until dropped.
 struct LockedFile {
@@ -285,9 +303,18 @@ impl LockedFile {
     /// allocator's range are kept: another process may use another range.
     fn read_live(&mut self) -> Result<Vec<Allocation>, McsError> {
         let mut text = String::new();
-        self.file
+        // One byte past the limit tells a file over it from one ending there.
+        (&self.file)
+            .take(ALLOCATION_FILE_LIMIT + 1)
             .read_to_string(&mut text)
             .map_err(|e| self.io(e))?;
+        if text.len() as u64 > ALLOCATION_FILE_LIMIT {
+            return Err(corral_configfile::ConfigFileError::TooLarge {
+                path: self.path.clone(),
+                limit: ALLOCATION_FILE_LIMIT,
+            }
+            .into());
+        }
         let mut out = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();

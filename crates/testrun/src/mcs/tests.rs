@@ -90,6 +90,30 @@ fn corrupt_lock_file_is_an_error() {
     );
 }
 
+/// The allocation file is state corral reads: a directory or a FIFO in
+/// its place, or a file past the limit, is refused by name (and a FIFO
+/// does not hang the open).
+#[test]
+fn allocation_file_that_is_no_file_or_too_large_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(LOCK_FILE);
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(ALLOCATION_FILE_LIMIT + 1).unwrap();
+    let e = allocator(dir.path(), "0-3").allocate(&[]).unwrap_err();
+    assert!(
+        e.to_string().contains(LOCK_FILE) && e.to_string().contains("larger than the 16 MiB limit"),
+        "{e}"
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success());
+    let e = allocator(dir.path(), "0-3").allocate(&[]).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+}
+
 const CHILD_DIR: &str = "CORRAL_MCS_LOAD_DIR";
 const CHILDREN: usize = 8;
 const PER_CHILD: usize = 125;
