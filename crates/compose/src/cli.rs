@@ -277,13 +277,13 @@ fn run_plan(args: PlanArgs) -> Result<ExitCode> {
     } else {
         args.streams.iter().map(|a| stream_path(a)).collect()
     };
-    // A typo in --repo must not read as "nothing composed yet, due".
-    repo::require_existing(&args.repo)?;
     // Planning needs no repository URLs, so `${VAR}`s stay unresolved.
     let streams = paths
         .iter()
         .map(|p| Ok((stream_name(p), Stream::read(p)?)))
         .collect::<Result<Vec<_>>>()?;
+    // A typo in --repo must not read as "nothing composed yet, due".
+    repo::require_existing(&args.repo)?;
     let plans = plan::plan(&streams, &args.repo, &SystemClock)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plans)?);
