@@ -388,6 +388,51 @@ mod tests {
     }
 
     #[test]
+    fn parses_lock_and_lockfile() {
+        let t =
+            Top::try_parse_from(["compose", "lock", "sample-atomic", "-o", "x.lock.json"]).unwrap();
+        match t.cmd {
+            ComposeCommand::Lock(a) => {
+                assert_eq!(a.stream, "sample-atomic");
+                assert_eq!(a.output, PathBuf::from("x.lock.json"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Top::try_parse_from(["compose", "lock", "sample-atomic"]).is_err());
+        let t = Top::try_parse_from([
+            "compose",
+            "run",
+            "s",
+            "--repo",
+            "/r",
+            "--lockfile",
+            "l.json",
+        ])
+        .unwrap();
+        assert!(matches!(
+            t.cmd,
+            ComposeCommand::Run(RunArgs {
+                lockfile: Some(_),
+                ..
+            })
+        ));
+        // A ready tree installs nothing: a lockfile has no say.
+        let err = Top::try_parse_from([
+            "compose",
+            "run",
+            "s",
+            "--repo",
+            "/r",
+            "--lockfile",
+            "l.json",
+            "--rootfs",
+            "t",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
+    }
+
+    #[test]
     fn parses_plan_and_diff() {
         let t = Top::try_parse_from(["compose", "plan", "--repo", "/r", "--json"]).unwrap();
         assert!(matches!(

@@ -106,3 +106,44 @@ fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_files_and_directories_and_names_what_is_missing() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("usr/share/doc/x")).unwrap();
+        std::fs::write(t.path().join("usr/share/doc/x/README"), "r").unwrap();
+        std::fs::write(t.path().join("usr/share/junk"), "j").unwrap();
+        let pp = Postprocess {
+            remove_files: vec!["usr/share/doc/x".into(), "usr/share/junk".into()],
+            ..Postprocess::default()
+        };
+        apply(t.path(), &pp, 0).unwrap();
+        assert!(!t.path().join("usr/share/doc/x").exists());
+        assert!(!t.path().join("usr/share/junk").exists());
+        assert!(t.path().join("usr/share/doc").is_dir());
+        // Applied again, the paths are gone: a stale entry is an error.
+        let err = format!("{:#}", apply(t.path(), &pp, 0).unwrap_err());
+        assert!(
+            err.contains("postprocess.remove-files: usr/share/doc/x is not in the tree"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_script_needs_a_shell_in_the_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let pp = Postprocess {
+            scripts: vec!["\n  touch /x\n".into()],
+            ..Postprocess::default()
+        };
+        let err = format!("{:#}", apply(t.path(), &pp, 0).unwrap_err());
+        assert!(
+            err.contains("postprocess script 1 (`touch /x`)") && err.contains("no /bin/sh"),
+            "{err}"
+        );
+    }
+}
