@@ -773,8 +773,14 @@ remove-files = ["usr/share/corral-svc/unwanted"]
 etc-group-members = ["corral-svc"]
 "#
     );
-    let before = sample_variant(work.path(), "before", "", &[]);
-    let with_svc = sample_variant(work.path(), "svc", &extra, &["corral-svc"]);
+    // A tree with nss-altfiles (a stand-in) is one whose users can move.
+    let before = sample_variant(work.path(), "before", "", &["corral-nss-altfiles"]);
+    let with_svc = sample_variant(
+        work.path(),
+        "svc",
+        &extra,
+        &["corral-nss-altfiles", "corral-svc"],
+    );
     let first = run_json(
         compose(Some(repos.path()), &gpg)
             .arg("run")
@@ -797,6 +803,7 @@ etc-group-members = ["corral-svc"]
         second["users"]["usr_lib_users"],
         serde_json::json!(["nobody", "corral-svc"])
     );
+    assert_eq!(second["users"]["altfiles"], true);
     assert!(
         listener.accept().is_err(),
         "a postprocess script reached the network"

@@ -233,16 +233,15 @@ fn describe(outcome: &ComposeOutcome) -> String {
                     "\n  unlabelled: the tree has no SELinux policy (/etc/selinux/config)",
                 ),
             }
-            if !users.usr_lib_users.is_empty() || !users.usr_lib_groups.is_empty() {
+            if !users.altfiles {
+                text.push_str(
+                    "\n  users stay in /etc/passwd: the tree has no nss-altfiles to resolve them in /usr/lib",
+                );
+            } else if !users.usr_lib_users.is_empty() || !users.usr_lib_groups.is_empty() {
                 text.push_str(&format!(
-                    "\n  {} users and {} groups in /usr/lib/passwd and /usr/lib/group{}",
+                    "\n  {} users and {} groups in /usr/lib/passwd and /usr/lib/group",
                     users.usr_lib_users.len(),
                     users.usr_lib_groups.len(),
-                    if users.altfiles {
-                        ""
-                    } else {
-                        " (the tree has no nss-altfiles: hosts will not resolve them by name)"
-                    }
                 ));
             }
             text

@@ -6,6 +6,10 @@
 //! `/etc` is merged three-way on a host: a host whose `/etc/passwd` was
 //! edited keeps its own, and users a package adds in an update would
 //! never reach it. In `/usr/lib` they come with every deployment.
+//!
+//! Only a tree with nss-altfiles is split: without it the host could not
+//! resolve the moved users (dbus, sshd and the like would fail to start),
+//! so such a tree keeps its users in `/etc`, with a warning.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -22,7 +26,7 @@ pub struct SplitReport {
     /// Groups now in `/usr/lib/group`.
     pub usr_lib_groups: Vec<String>,
     /// Whether the tree has nss-altfiles (`libnss_altfiles.so.2`); without
-    /// it the host does not resolve the users in `/usr/lib`.
+    /// it nothing is moved.
     pub altfiles: bool,
 }
 
@@ -33,6 +37,14 @@ pub fn split(root: &Path, etc_groups: &[String]) -> Result<SplitReport> {
         altfiles: has_altfiles(root),
         ..SplitReport::default()
     };
+    if !report.altfiles {
+        if root.join("etc/passwd").exists() {
+            tracing::warn!(
+                "the tree has no nss-altfiles (libnss_altfiles.so.2): its users stay in /etc/passwd, so users added by an update will not reach a host whose /etc/passwd was edited"
+            );
+        }
+        return Ok(report);
+    }
     let keep_users: BTreeSet<&str> = ["root"].into();
     let mut keep_groups: BTreeSet<&str> = ["root"].into();
     keep_groups.extend(etc_groups.iter().map(String::as_str));
@@ -50,11 +62,6 @@ pub fn split(root: &Path, etc_groups: &[String]) -> Result<SplitReport> {
         return Ok(report);
     }
     add_altfiles(root)?;
-    if !report.altfiles {
-        tracing::warn!(
-            "the tree has no nss-altfiles (libnss_altfiles.so.2): hosts will not resolve the users in /usr/lib/passwd by name; install nss-altfiles"
-        );
-    }
     Ok(report)
 }
 
@@ -164,6 +171,8 @@ mod tests {
     fn tree() -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(t.path().join("etc")).unwrap();
+        std::fs::create_dir_all(t.path().join("usr/lib64")).unwrap();
+        std::fs::write(t.path().join("usr/lib64/libnss_altfiles.so.2"), "").unwrap();
         std::fs::write(
             t.path().join("etc/passwd"),
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/sbin/nologin\nsvc:x:990:990::/:/sbin/nologin\n",
@@ -192,7 +201,7 @@ mod tests {
         let r = split(t.path(), &["wheel".to_string()]).unwrap();
         assert_eq!(r.usr_lib_users, ["nobody", "svc"]);
         assert_eq!(r.usr_lib_groups, ["nobody", "svc"]);
-        assert!(!r.altfiles);
+        assert!(r.altfiles);
         assert_eq!(read(&t, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
         assert_eq!(
             read(&t, "usr/lib/passwd"),
@@ -218,6 +227,19 @@ mod tests {
         split(t.path(), &[]).unwrap();
         assert!(read(&t, "outside").contains("svc:x:990"));
         assert!(!read(&t, "etc/passwd").contains("svc"));
+    }
+
+    /// Without nss-altfiles the host could not resolve moved users.
+    #[test]
+    fn a_tree_without_altfiles_keeps_its_users_in_etc() {
+        let t = tree();
+        std::fs::remove_file(t.path().join("usr/lib64/libnss_altfiles.so.2")).unwrap();
+        let before = read(&t, "etc/passwd");
+        let r = split(t.path(), &[]).unwrap();
+        assert_eq!(r, SplitReport::default());
+        assert_eq!(read(&t, "etc/passwd"), before);
+        assert!(!t.path().join("usr/lib/passwd").exists());
+        assert!(!read(&t, "etc/nsswitch.conf").contains("altfiles"));
     }
 
     #[test]
