@@ -67,6 +67,9 @@ _corral() {
             corral__subcmd__compose,help)
                 cmd="corral__subcmd__compose__subcmd__help"
                 ;;
+            corral__subcmd__compose,lock)
+                cmd="corral__subcmd__compose__subcmd__lock"
+                ;;
             corral__subcmd__compose,plan)
                 cmd="corral__subcmd__compose__subcmd__plan"
                 ;;
@@ -78,6 +81,9 @@ _corral() {
                 ;;
             corral__subcmd__compose__subcmd__help,help)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__compose__subcmd__help,lock)
+                cmd="corral__subcmd__compose__subcmd__help__subcmd__lock"
                 ;;
             corral__subcmd__compose__subcmd__help,plan)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__plan"
@@ -192,6 +198,9 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__compose,diff)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__diff"
+                ;;
+            corral__subcmd__help__subcmd__compose,lock)
+                cmd="corral__subcmd__help__subcmd__compose__subcmd__lock"
                 ;;
             corral__subcmd__help__subcmd__compose,plan)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__plan"
@@ -556,7 +565,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose)
-            opts="-v -h -V --verbose --help --version run plan diff help"
+            opts="-v -h -V --verbose --help --version run plan diff lock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -588,7 +597,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__help)
-            opts="run plan diff help"
+            opts="run plan diff lock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -616,6 +625,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__help__subcmd__lock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -657,6 +680,28 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__compose__subcmd__lock)
+            opts="-o -v -h -V --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__compose__subcmd__plan)
             opts="-v -h -V --repo --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -676,7 +721,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__run)
-            opts="-v -h -V --repo --rootfs --force --reason --no-deltas --due --wait --gpg-key --gpg-homedir --zlib-level --json --verbose --help --version"
+            opts="-v -h -V --repo --rootfs --force --reason --no-deltas --due --wait --gpg-key --gpg-homedir --lockfile --zlib-level --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -699,6 +744,10 @@ _corral() {
                     return 0
                     ;;
                 --gpg-homedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lockfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1178,7 +1227,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose)
-            opts="run plan diff"
+            opts="run plan diff lock"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1192,6 +1241,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__compose__subcmd__lock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -146,18 +146,20 @@ complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_se
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "plan" -d 'List the library images to rebuild, bases first'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -s h -l help -d 'Print help'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -s V -l version -d 'Print version'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l repo -d 'The archive repository (created when missing)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l rootfs -d 'Commit this ready tree (a directory or tar archive, never modified) instead of building the stream\'s recipe. One stream only' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l reason -d 'Why this out-of-band compose is made (recorded on the commit)' -r
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l gpg-key -d 'Sign with this key instead of the stream\'s sign.gpg-key' -r
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l gpg-homedir -d 'GnuPG home instead of the stream\'s sign.gpg-homedir' -r -F
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l lockfile -d 'Install exactly the packages of this lockfile (`compose lock`) instead of the stream\'s `lockfile`' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l zlib-level -d 'Set the repository\'s zlib level for content objects (1 fastest, 9 smallest; libostree\'s default 6). Kept in the repository config' -r
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l force -d 'Commit even when the input is the same as the head\'s'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l no-deltas -d 'Generate no static deltas'
@@ -177,9 +179,14 @@ complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_s
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from diff" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from diff" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s o -l output -d 'Where to write the lockfile (JSON)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand disk; and not __fish_seen_subcommand_from build help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand disk; and not __fish_seen_subcommand_from build help" -s h -l help -d 'Print help'
@@ -484,6 +491,7 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "run" -d 'Compose streams into signed commits with static deltas'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from disk" -f -a "build" -d 'Build a bootable disk image (GPT; GRUB for BIOS and UEFI) of an OSTree commit, deployed with libostree'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "status" -d 'The deployments: booted, pending and rollback, with version, commit, date, origin, signature, pin, health and the package changes'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "upgrade" -d 'Fetch, verify and deploy the newest commit of the origin ref'

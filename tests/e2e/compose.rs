@@ -171,7 +171,14 @@ fn compose_sign_pull_and_update() {
         !ls.lines().any(|l| l.ends_with(" /etc")),
         "/etc left in\n{ls}"
     );
-    assert!(!ls.contains("/var/"), "/var is not empty:\n{ls}");
+    assert!(
+        !ls.lines().any(|l| l
+            .split_whitespace()
+            .nth(4)
+            .is_some_and(|p| p.starts_with("/var/"))),
+        "/var is not empty:\n{ls}"
+    );
+    assert!(ls.contains("/usr/local -> ../var/usrlocal"), "{ls}");
     let tmpfiles = stdout(&run_ok(ostree(&server).args([
         "cat",
         REF,
@@ -415,16 +422,152 @@ fn ready_trees_retention_force_and_reason() {
     assert_eq!(due["result"], "not-due", "{due}");
     assert_eq!(rev_parse(&server, REF), c4);
 
-    // An empty repository: every stream is due.
+    // A repository with nothing composed yet: every stream is due.
+    let fresh = work.path().join("fresh");
+    init_archive_repo(&fresh);
     let plan = run_json(
         compose(None, &gpg)
             .arg("plan")
             .arg(&stream)
             .arg("--repo")
-            .arg(work.path().join("empty")),
+            .arg(&fresh),
     );
     assert_eq!(plan[0]["due"], true, "{plan}");
     assert_eq!(plan[0]["head"], serde_json::Value::Null);
+}
+
+/// `plan --repo` on something that is no repository is an error, not
+/// "nothing composed yet, due".
+#[test]
+fn plan_refuses_what_is_not_a_repository() {
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let file = work.path().join("a-file");
+    std::fs::write(&file, "not a repository").unwrap();
+    let empty = work.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let other = work.path().join("other");
+    std::fs::create_dir_all(other.join("stuff")).unwrap();
+    for (repo, want) in [
+        (work.path().join("missing"), "no OSTree repository there"),
+        (file, "is a file, not an OSTree repository"),
+        (empty, "is an empty directory, not an OSTree repository"),
+        (other, "is a directory, not an OSTree repository"),
+    ] {
+        let out = run_fails(
+            compose(None, &gpg)
+                .args(["plan", "sample-atomic", "--repo"])
+                .arg(&repo)
+                .arg("--json"),
+        );
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&repo.display().to_string()) && err.contains(want),
+            "{want}: {err}"
+        );
+    }
+}
+
+/// A stream for ready trees only: no `[tree]` table.
+fn rootfs_only_stream(dir: &Path) -> PathBuf {
+    let path = dir.join("rootfs-only.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "ref = \"{REF}\"\nreleasever = \"43\"\n[cadence]\nevery-days = 14\nanchor = 2026-01-06\n[sign]\ngpg-key = \"compose@corral.invalid\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The same ready tree composed into two repositories gives the same
+/// commit: its timestamp is SOURCE_DATE_EPOCH or, without it, the start of
+/// the version's day, never the wall clock. Streams need no `[tree]` to
+/// commit ready trees.
+#[test]
+fn same_inputs_give_the_same_commit() {
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let stream = rootfs_only_stream(work.path());
+    let tree = work.path().join("tree");
+    ready_tree(&tree, "one");
+    let run = |repo: &str, epoch: Option<&str>| -> serde_json::Value {
+        let mut cmd = compose(None, &gpg);
+        cmd.arg("run")
+            .arg(&stream)
+            .arg("--repo")
+            .arg(work.path().join(repo))
+            .arg("--rootfs")
+            .arg(&tree)
+            .arg("--no-deltas");
+        match epoch {
+            Some(e) => cmd.env("SOURCE_DATE_EPOCH", e),
+            None => cmd.env_remove("SOURCE_DATE_EPOCH"),
+        };
+        let v = run_json(&mut cmd);
+        assert_eq!(v[0]["result"], "committed", "{v}");
+        v[0].clone()
+    };
+
+    let a = run("a", Some("1767225600"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let b = run("b", Some("1767225600"));
+    assert_eq!(a["checksum"], b["checksum"], "{a}\n{b}");
+    assert_eq!(a["timestamp"], 1767225600);
+    assert_eq!(a["timestamp_source"], "source-date-epoch");
+    assert_eq!(
+        a["selinux_policy"],
+        serde_json::Value::Null,
+        "no policy: unlabelled"
+    );
+    let shown = stdout(&run_ok(ostree(&work.path().join("a")).args(["log", REF])));
+    assert!(
+        shown.contains("Date:  2026-01-01 00:00:00 +0000"),
+        "{shown}"
+    );
+
+    // Without SOURCE_DATE_EPOCH: the version's day, 00:00 UTC.
+    let c = run("c", None);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let d = run("d", None);
+    assert_eq!(c["checksum"], d["checksum"], "{c}\n{d}");
+    assert_ne!(c["checksum"], a["checksum"]);
+    assert_eq!(c["timestamp_source"], "version-date");
+    let ts = c["timestamp"].as_u64().unwrap();
+    assert_eq!(ts % 86_400, 0, "{c}");
+    let day = c["version"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let out = run_ok(Command::new("date").args(["-u", "-d", &format!("@{ts}"), "+%Y%m%d"]));
+    assert_eq!(stdout(&out).trim(), day);
+
+    // A child never goes back in time: an older SOURCE_DATE_EPOCH takes
+    // the parent's timestamp.
+    std::fs::write(tree.join("usr/bin/marker"), "two").unwrap();
+    let child = run("c", Some("1000000000"));
+    assert_eq!(child["parent"], c["checksum"]);
+    assert_eq!(child["timestamp"], ts);
+    assert_eq!(child["timestamp_source"], "parent");
+
+    // And a stream without [tree] says so when asked to build.
+    let out = run_fails(
+        compose(None, &gpg)
+            .arg("run")
+            .arg(&stream)
+            .arg("--repo")
+            .arg(work.path().join("e")),
+    );
+    assert!(
+        stderr(&out).contains("has no [tree] table: pass --rootfs"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -489,6 +632,7 @@ fn bad_stream_files_name_file_line_and_column() {
         );
         assert!(stderr(&out).contains("every-weeks"), "{}", stderr(&out));
     }
+    init_archive_repo(&work.path().join("repo"));
     let fedora = run_json(
         compose(None, &gpg)
             .args(["plan", "fedora-atomic-host", "--repo"])
@@ -505,4 +649,368 @@ fn the_documented_systemd_units_verify() {
         "docs/compose.md",
         &["corral-compose.service", "corral-compose.timer"],
     );
+}
+
+/// sample-atomic with `extra` spliced in before its `[tree]` table and
+/// `packages` extended by `more`.
+fn sample_variant(dir: &Path, name: &str, extra: &str, more: &[&str]) -> PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("ostree-refs/sample-atomic.toml")).unwrap();
+    let at = text.find("\n[tree]\n").unwrap();
+    let mut text = format!("{}\n{extra}\n{}", &text[..at], &text[at..]);
+    let list = "\"corral-hello\"]";
+    assert!(text.contains(list));
+    let extended: String = more.iter().map(|p| format!(", \"{p}\"")).collect();
+    text = text.replace(list, &format!("\"corral-hello\"{extended}]"));
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `compose lock` writes the resolved builds; a locked compose installs
+/// exactly those even when the repository has newer ones, and the same
+/// stream, lock and parent give the same commit in two repositories.
+#[test]
+fn a_lockfile_pins_the_packages_and_composes_reproduce() {
+    let repos = sample_repos();
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let lock = work.path().join("sample.lock.json");
+    let out = run_ok(
+        compose(Some(repos.path()), &gpg)
+            .args(["lock", "sample-atomic", "-o"])
+            .arg(&lock),
+    );
+    assert!(stdout(&out).contains("packages locked"), "{}", stdout(&out));
+    let locked: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    assert_eq!(locked["packages"]["corral-hello"]["evra"], "1.0-1.noarch");
+    let digest = locked["packages"]["corral-hello"]["digest"]
+        .as_str()
+        .unwrap();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    // The header digest rpm reports for the package file.
+    let rpm = run_ok(
+        Command::new("rpm")
+            .args(["-qp", "--qf", "%{SHA256HEADER}"])
+            .arg(repos.path().join("main/corral-hello-1.0-1.noarch.rpm")),
+    );
+    assert_eq!(&digest[7..], stdout(&rpm).trim());
+
+    // corral-hello 1.1 joins the same repository.
+    run_ok(
+        Command::new("bash")
+            .arg(repo_root().join("tests/fixtures/rpms/build-repo.sh"))
+            .arg(repos.path())
+            .env("HELLO_VERSION", "1.1"),
+    );
+    let run = |repo: &str, lockfile: Option<&Path>| -> serde_json::Value {
+        let mut cmd = compose(Some(repos.path()), &gpg);
+        cmd.args(["run", "sample-atomic", "--no-deltas", "--repo"])
+            .arg(work.path().join(repo));
+        if let Some(l) = lockfile {
+            cmd.arg("--lockfile").arg(l);
+        }
+        let v = run_json(&mut cmd);
+        assert_eq!(v[0]["result"], "committed", "{v}");
+        v[0].clone()
+    };
+    let a = run("a", Some(&lock));
+    let packages = metadata(&work.path().join("a"), REF, "corral.packages");
+    assert!(packages.contains("corral-hello-1.0-1.noarch"), "{packages}");
+    let b = run("b", Some(&lock));
+    assert_eq!(a["checksum"], b["checksum"], "two locked composes differ");
+    let free = run("c", None);
+    let packages = metadata(&work.path().join("c"), REF, "corral.packages");
+    assert!(packages.contains("corral-hello-1.1-1.noarch"), "{packages}");
+    assert_ne!(free["checksum"], a["checksum"]);
+
+    // A lock naming a build the repository does not have fails, naming it.
+    let mut text = locked.clone();
+    text["packages"]["corral-hello"]["evra"] = "0.9-1.noarch".into();
+    let stale = work.path().join("stale.lock.json");
+    std::fs::write(&stale, text.to_string()).unwrap();
+    let out = run_fails(
+        compose(Some(repos.path()), &gpg)
+            .args(["run", "sample-atomic", "--repo"])
+            .arg(work.path().join("d"))
+            .arg("--lockfile")
+            .arg(&stale),
+    );
+    assert!(
+        stderr(&out).contains("corral-hello-0.9-1.noarch"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The `[postprocess]` table and the passwd split, on a tree whose
+/// package creates a system user in %pre: scripts run in the tree without
+/// network, units are enabled, files removed, system users move to
+/// /usr/lib while /etc keeps root and the etc-group-members, and
+/// /usr/local is the host's.
+#[test]
+fn postprocess_units_and_system_users() {
+    let repos = sample_repos();
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let server = work.path().join("repo");
+    // Something listening on the host's loopback: a script must not reach it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let extra = format!(
+        r#"[postprocess]
+scripts = [
+  "echo \"composed at $SOURCE_DATE_EPOCH\" > /etc/motd",
+  """
+if echo hello | busybox nc -w 2 127.0.0.1 {port}; then echo reached > /etc/corral-net; else echo unreachable > /etc/corral-net; fi
+""",
+]
+units = ["corral-svc.service"]
+remove-files = ["usr/share/corral-svc/unwanted"]
+etc-group-members = ["corral-svc"]
+"#
+    );
+    // A tree with nss-altfiles (a stand-in) is one whose users can move.
+    let before = sample_variant(work.path(), "before", "", &["corral-nss-altfiles"]);
+    let with_svc = sample_variant(
+        work.path(),
+        "svc",
+        &extra,
+        &["corral-nss-altfiles", "corral-svc"],
+    );
+    let first = run_json(
+        compose(Some(repos.path()), &gpg)
+            .arg("run")
+            .arg(&before)
+            .arg("--repo")
+            .arg(&server),
+    );
+    assert_eq!(first[0]["result"], "committed", "{first}");
+    let c1 = first[0]["checksum"].as_str().unwrap().to_string();
+    let second = run_json(
+        compose(Some(repos.path()), &gpg)
+            .arg("run")
+            .arg(&with_svc)
+            .arg("--repo")
+            .arg(&server),
+    );
+    let second = &second[0];
+    assert_eq!(second["result"], "committed", "{second}");
+    assert_eq!(
+        second["users"]["usr_lib_users"],
+        serde_json::json!(["nobody", "corral-svc"])
+    );
+    assert_eq!(second["users"]["altfiles"], true);
+    assert!(
+        listener.accept().is_err(),
+        "a postprocess script reached the network"
+    );
+
+    let cat = |rev: &str, path: &str| -> String {
+        stdout(&run_ok(ostree(&server).args(["cat", rev, path])))
+    };
+    assert_eq!(cat(REF, "/usr/etc/motd"), "composed at 1767225600\n");
+    assert_eq!(cat(REF, "/usr/etc/corral-net"), "unreachable\n");
+    let ls = stdout(&run_ok(ostree(&server).args(["ls", "-R", REF])));
+    assert!(
+        ls.contains("/usr/etc/systemd/system/multi-user.target.wants/corral-svc.service ->"),
+        "{ls}"
+    );
+    assert!(ls.contains("/usr/share/corral-svc"), "{ls}");
+    assert!(!ls.contains("/usr/share/corral-svc/unwanted"), "{ls}");
+    assert!(ls.contains("/usr/local -> ../var/usrlocal"), "{ls}");
+
+    // Users: the update's new user is in /usr/lib, which every deployment
+    // carries; /etc/passwd is root's alone in both commits, so a host's
+    // edited /etc/passwd (kept by the /etc merge) does not hide it.
+    for rev in [c1.as_str(), REF] {
+        assert_eq!(
+            cat(rev, "/usr/etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\n"
+        );
+    }
+    assert!(!cat(&c1, "/usr/lib/passwd").contains("corral-svc"));
+    assert!(cat(REF, "/usr/lib/passwd")
+        .contains("corral-svc:x:990:990:corral sample service:/var/lib/corral-svc:/sbin/nologin"));
+    assert_eq!(cat(REF, "/usr/etc/group"), "root:x:0:\ncorral-svc:x:990:\n");
+    assert_eq!(cat(REF, "/usr/lib/group"), "nobody:x:65534:\n");
+    let tmpfiles = cat(REF, "/usr/lib/tmpfiles.d/corral-var.conf");
+    assert!(
+        tmpfiles.contains("d /var/lib/corral-svc 0750 990 990 - -"),
+        "{tmpfiles}"
+    );
+    assert!(tmpfiles.contains("d /var/usrlocal "), "{tmpfiles}");
+
+    // A failing script stops the compose, names the script, moves nothing.
+    let failing = sample_variant(
+        work.path(),
+        "failing",
+        "[postprocess]\nscripts = [\"echo about to fail; exit 3\"]\n",
+        &[],
+    );
+    let out = run_fails(
+        compose(Some(repos.path()), &gpg)
+            .arg("run")
+            .arg(&failing)
+            .arg("--repo")
+            .arg(&server),
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("postprocess script 1 (`echo about to fail; exit 3`)")
+            && err.contains("about to fail"),
+        "{err}"
+    );
+    assert_eq!(
+        rev_parse(&server, REF),
+        second["checksum"].as_str().unwrap()
+    );
+}
+
+/// A tree with an SELinux policy (Debian's selinux-policy-default, from
+/// the cached enforcing VM image of scripts/vm-selinux.sh) is committed
+/// labelled by that policy: each entry's `security.selinux` is what
+/// `matchpathcon` reads from the policy's file_contexts, `/usr/etc` labelled
+/// as the `/etc` it becomes on a host.
+#[test]
+fn a_tree_with_a_policy_is_committed_labelled() {
+    for tool in ["debugfs", "matchpathcon"] {
+        require_tool(tool);
+    }
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let vm = run_ok(
+        Command::new("bash")
+            .arg(repo_root().join("scripts/vm-selinux.sh"))
+            .arg("build"),
+    );
+    let vm = PathBuf::from(stdout(&vm).lines().last().unwrap().trim());
+    let tree = work.path().join("tree");
+    ready_tree(&tree, "one");
+    std::fs::write(tree.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    run_ok(
+        Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("rdump /etc/selinux {}", tree.join("etc").display()))
+            .arg(vm.join("root.img")),
+    );
+    let fc = tree.join("etc/selinux/default/contexts/files/file_contexts");
+    assert!(fc.is_file(), "{} missing", fc.display());
+
+    let stream = rootfs_only_stream(work.path());
+    let server = work.path().join("repo");
+    let out = run_json(
+        compose(None, &gpg)
+            .arg("run")
+            .arg(&stream)
+            .arg("--repo")
+            .arg(&server)
+            .arg("--rootfs")
+            .arg(&tree)
+            .arg("--no-deltas"),
+    );
+    assert_eq!(out[0]["selinux_policy"], "default", "{out}");
+
+    let entries = [
+        ("/usr/bin/marker", "/usr/bin/marker", "file"),
+        ("/usr/etc/passwd", "/etc/passwd", "file"),
+        (
+            "/usr/lib/modules/6.9.0-t/vmlinuz",
+            "/usr/lib/modules/6.9.0-t/vmlinuz",
+            "file",
+        ),
+        ("/usr/bin", "/usr/bin", "dir"),
+        ("/home", "/home", "lnk_file"),
+    ];
+    for (in_commit, on_host, kind) in entries {
+        let want = stdout(&run_ok(
+            Command::new("matchpathcon")
+                .args(["-n", "-m", kind, "-f"])
+                .arg(&fc)
+                .arg(on_host),
+        ))
+        .trim()
+        .to_string();
+        assert!(want.starts_with("system_u:object_r:"), "{want}");
+        let ls = stdout(&run_ok(
+            ostree(&server).args(["ls", "-X", "-d", REF, in_commit]),
+        ));
+        assert!(
+            ls.contains(&format!("b'security.selinux', b'{want}'")),
+            "{in_commit}: want {want} in {ls}"
+        );
+    }
+    run_ok(ostree(&server).arg("fsck"));
+}
+
+/// A tree whose kernel package ships no initramfs (the cached Debian boot
+/// tree of tests/fixtures/boot, its initramfs removed) gets one from its
+/// own dracut, with the ostree module, the same bytes in two composes: and
+/// so the same commit.
+#[test]
+fn dracut_builds_a_missing_initramfs_reproducibly() {
+    let boot =
+        run_ok(Command::new("bash").arg(repo_root().join("tests/fixtures/boot/build-tree.sh")));
+    let boot = PathBuf::from(stdout(&boot).lines().last().unwrap().trim());
+    let kver = std::fs::read_to_string(boot.join("kver"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let tree = work.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    // Hardlinks: the cache is never written, only names are removed here.
+    run_ok(
+        Command::new("cp")
+            .args(["-a", "--link"])
+            .arg(boot.join("root/."))
+            .arg(&tree),
+    );
+    for e in std::fs::read_dir(tree.join("boot")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("initramfs-") || name.starts_with("initrd") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let stream = rootfs_only_stream(work.path());
+    let image = format!("/usr/lib/modules/{kver}/initramfs.img");
+    let mut commits = Vec::new();
+    for repo in ["a", "b"] {
+        let out = run_json(
+            compose(None, &gpg)
+                .arg("run")
+                .arg(&stream)
+                .arg("--repo")
+                .arg(work.path().join(repo))
+                .arg("--rootfs")
+                .arg(&tree)
+                .args(["--no-deltas", "--zlib-level", "1"]),
+        );
+        assert_eq!(out[0]["initramfs"], "dracut", "{out}");
+        let ls = stdout(&run_ok(
+            ostree(&work.path().join(repo)).args(["ls", "-C", REF, &image]),
+        ));
+        commits.push((out[0]["checksum"].clone(), ls));
+    }
+    assert_eq!(commits[0].1, commits[1].1, "the initramfs differs");
+    assert_eq!(commits[0].0, commits[1].0, "the commits differ");
+    assert!(
+        !tree.join(image.trim_start_matches('/')).exists(),
+        "the given tree was written"
+    );
+
+    // The ostree module is in it: lsinitrd of the tree reads the image.
+    let img = work.path().join("tree/tmp/corral-initramfs.img");
+    let data = run_ok(ostree(&work.path().join("a")).args(["cat", REF, &image])).stdout;
+    std::fs::write(&img, data).unwrap();
+    let listing = stdout(&run_ok(
+        Command::new("chroot")
+            .arg(&tree)
+            .args(["lsinitrd", "/tmp/corral-initramfs.img"]),
+    ));
+    assert!(listing.contains("ostree-prepare-root"), "{listing}");
 }

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use crate::cadence::SystemClock;
 use crate::compose::{compose, ComposeOutcome, RunOptions};
 use crate::lock::RepoLock;
+use crate::lockfile::Lockfile;
 use crate::stream::Stream;
 use crate::{diff, plan, repo};
 
@@ -25,6 +26,18 @@ pub enum ComposeCommand {
     Plan(PlanArgs),
     /// Packages added, removed and changed between two commits of a ref.
     Diff(DiffArgs),
+    /// Resolve a stream's packages and write them as its lockfile.
+    Lock(LockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The stream file, or its name in ostree-refs/.
+    #[arg(value_name = "STREAM")]
+    pub stream: String,
+    /// Where to write the lockfile (JSON).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +73,10 @@ pub struct RunArgs {
     /// GnuPG home instead of the stream's sign.gpg-homedir.
     #[arg(long, value_name = "DIR")]
     pub gpg_homedir: Option<PathBuf>,
+    /// Install exactly the packages of this lockfile (`compose lock`)
+    /// instead of the stream's `lockfile`.
+    #[arg(long, value_name = "FILE", conflicts_with = "rootfs")]
+    pub lockfile: Option<PathBuf>,
     /// Set the repository's zlib level for content objects (1 fastest,
     /// 9 smallest; libostree's default 6). Kept in the repository config.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
@@ -103,6 +120,7 @@ pub fn run(cmd: ComposeCommand) -> Result<ExitCode> {
         ComposeCommand::Run(args) => run_compose(args),
         ComposeCommand::Plan(args) => run_plan(args),
         ComposeCommand::Diff(args) => run_diff(args),
+        ComposeCommand::Lock(args) => run_lock(args),
     }
 }
 
@@ -134,10 +152,13 @@ fn run_compose(args: RunArgs) -> Result<ExitCode> {
         .map(|a| {
             let path = stream_path(a);
             // A ready tree needs no repository URLs resolved.
-            let stream = match args.rootfs {
+            let mut stream = match args.rootfs {
                 Some(_) => Stream::read(&path)?,
                 None => Stream::load(&path)?,
             };
+            if let Some(lockfile) = &args.lockfile {
+                stream.lockfile = Some(lockfile.clone());
+            }
             Ok((stream, path))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -187,16 +208,43 @@ fn describe(outcome: &ComposeOutcome) -> String {
             ostree_ref,
             version,
             checksum,
+            timestamp,
+            timestamp_source,
+            users,
+            selinux_policy,
             deltas,
             pruned,
             ..
         } => {
             let published = deltas.iter().filter(|d| d.published).count();
-            format!(
-                "{ostree_ref}: committed {version} {checksum} ({published} of {} static deltas published, {} old commits pruned)",
+            let mut text = format!(
+                "{ostree_ref}: committed {version} {checksum} ({published} of {} static deltas published, {} old commits pruned)\n  timestamp {timestamp} ({}), from {timestamp_source}",
                 deltas.len(),
-                pruned.len()
-            )
+                pruned.len(),
+                crate::compose::day_of(*timestamp)
+                    .map(crate::stream::format_date)
+                    .unwrap_or_default(),
+            );
+            match selinux_policy {
+                Some(p) => text.push_str(&format!(
+                    "\n  labelled with the tree's SELinux policy `{p}`"
+                )),
+                None => text.push_str(
+                    "\n  unlabelled: the tree has no SELinux policy (/etc/selinux/config)",
+                ),
+            }
+            if !users.altfiles {
+                text.push_str(
+                    "\n  users stay in /etc/passwd: the tree has no nss-altfiles to resolve them in /usr/lib",
+                );
+            } else if !users.usr_lib_users.is_empty() || !users.usr_lib_groups.is_empty() {
+                text.push_str(&format!(
+                    "\n  {} users and {} groups in /usr/lib/passwd and /usr/lib/group",
+                    users.usr_lib_users.len(),
+                    users.usr_lib_groups.len(),
+                ));
+            }
+            text
         }
         ComposeOutcome::Unchanged {
             ostree_ref,
@@ -233,12 +281,46 @@ fn run_plan(args: PlanArgs) -> Result<ExitCode> {
         .iter()
         .map(|p| Ok((stream_name(p), Stream::read(p)?)))
         .collect::<Result<Vec<_>>>()?;
+    // A typo in --repo must not read as "nothing composed yet, due".
+    repo::require_existing(&args.repo)?;
     let plans = plan::plan(&streams, &args.repo, &SystemClock)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plans)?);
     } else {
         print!("{}", plan::render(&plans));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_lock(args: LockArgs) -> Result<ExitCode> {
+    let path = stream_path(&args.stream);
+    let stream = Stream::load(&path)?;
+    let recipe = stream
+        .recipe()
+        .with_context(|| format!("{} has no [tree] table: nothing to resolve", path.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix("corral-lock-")
+        .tempdir_in(std::env::var_os("TMPDIR").unwrap_or_else(|| "/var/tmp".into()))
+        .context("creating a work directory")?;
+    let rootfs = work.path().join("rootfs");
+    corral_tree::build_tree(
+        recipe,
+        &rootfs,
+        &corral_tree::BuildOptions {
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        },
+    )
+    .with_context(|| format!("building the tree of {}", path.display()))?;
+    let lock = Lockfile::from_tree(&rootfs)?;
+    lock.write(&args.output)?;
+    println!(
+        "{}: {} packages locked in {}",
+        path.display(),
+        lock.packages.len(),
+        args.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -302,6 +384,51 @@ mod tests {
             Top::try_parse_from(["compose", "run", "s", "--repo", "/r", "--zlib-level", "0"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn parses_lock_and_lockfile() {
+        let t =
+            Top::try_parse_from(["compose", "lock", "sample-atomic", "-o", "x.lock.json"]).unwrap();
+        match t.cmd {
+            ComposeCommand::Lock(a) => {
+                assert_eq!(a.stream, "sample-atomic");
+                assert_eq!(a.output, PathBuf::from("x.lock.json"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Top::try_parse_from(["compose", "lock", "sample-atomic"]).is_err());
+        let t = Top::try_parse_from([
+            "compose",
+            "run",
+            "s",
+            "--repo",
+            "/r",
+            "--lockfile",
+            "l.json",
+        ])
+        .unwrap();
+        assert!(matches!(
+            t.cmd,
+            ComposeCommand::Run(RunArgs {
+                lockfile: Some(_),
+                ..
+            })
+        ));
+        // A ready tree installs nothing: a lockfile has no say.
+        let err = Top::try_parse_from([
+            "compose",
+            "run",
+            "s",
+            "--repo",
+            "/r",
+            "--lockfile",
+            "l.json",
+            "--rootfs",
+            "t",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
     }
 
     #[test]

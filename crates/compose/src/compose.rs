@@ -16,11 +16,15 @@ use serde::Serialize;
 use crate::cadence::Clock;
 use crate::delta::{self, DeltaDecision};
 use crate::inputhash;
+use crate::lockfile::Lockfile;
+use crate::passwd;
+use crate::postprocess;
 use crate::ready;
 use crate::repo::{self, keys, CommitRequest};
 use crate::sign::SigningKey;
 use crate::stream::Stream;
 use crate::version::ComposeVersion;
+use crate::writer::Labeler;
 
 /// How to compose.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +61,17 @@ pub enum ComposeOutcome {
         checksum: String,
         parent: Option<String>,
         inputhash: String,
+        /// The commit's timestamp (seconds since the epoch) and its source.
+        timestamp: u64,
+        timestamp_source: TimestampSource,
+        /// The users and groups moved to `/usr/lib/passwd` and `/usr/lib/group`.
+        users: Box<passwd::SplitReport>,
+        /// The SELinux policy (`SELINUXTYPE`) the tree was labelled with;
+        /// `None`: the tree has none and the commit is unlabelled.
+        selinux_policy: Option<String>,
+        /// Where the initramfs came from: `tree` (the kernel package) or
+        /// `dracut` (built at compose time).
+        initramfs: String,
         deltas: Vec<DeltaDecision>,
         /// Commits dropped by retention.
         pruned: Vec<String>,
@@ -91,7 +106,7 @@ pub fn compose(
     }
     let head = repo::head(&repo, &ostree_ref)?;
     if opts.due_only {
-        let head_day = head.as_ref().map(|h| day_of(h.timestamp)).transpose()?;
+        let head_day = head.as_ref().map(compose_day).transpose()?;
         let schedule = stream.cadence.schedule(clock.today(), head_day);
         if !schedule.due {
             return Ok(ComposeOutcome::NotDue {
@@ -117,11 +132,16 @@ pub fn compose(
         Some(source) => {
             let tree = ReadyTree::open(source)
                 .with_context(|| format!("opening the tree {}", source.display()))?;
-            let hash = inputhash::tree_input_hash(tree.path())?;
+            let hash = inputhash::with_postprocess(
+                inputhash::tree_input_hash(tree.path())?,
+                &stream.postprocess,
+            )?;
             if let Some(done) = unchanged(&head, &hash, opts.force, &ostree_ref) {
                 return Ok(done);
             }
-            copy_tree(tree.path(), &rootfs)?;
+            // Scripts may write into files in place: they get a copy that
+            // shares no inode with the given tree.
+            copy_tree(tree.path(), &rootfs, stream.postprocess.scripts.is_empty())?;
             let packages = match RpmDb::find(&rootfs) {
                 Some(db) => db.packages().context("reading the tree's rpm database")?,
                 None => Vec::new(),
@@ -129,17 +149,44 @@ pub fn compose(
             (hash, packages)
         }
         None => {
-            tracing::info!(stream = %stream_path.display(), "building the tree");
+            let recipe = stream.recipe().with_context(|| {
+                format!(
+                    "{} has no [tree] table: pass --rootfs DIR to commit a ready tree",
+                    stream_path.display()
+                )
+            })?;
+            let lock = stream.lockfile.as_deref().map(Lockfile::read).transpose()?;
+            let build_recipe = match &lock {
+                Some(lock) => lock.pin(recipe),
+                None => recipe.clone(),
+            };
+            tracing::info!(stream = %stream_path.display(), locked = lock.is_some(), "building the tree");
             let report = build_tree(
-                &stream.tree,
+                &build_recipe,
                 &rootfs,
                 &BuildOptions {
                     source_date_epoch: opts.source_date_epoch,
                 },
             )
             .with_context(|| format!("building the tree of {}", stream_path.display()))?;
+            if let Some(lock) = &lock {
+                lock.verify(&rootfs).with_context(|| {
+                    format!(
+                        "the tree of {} differs from the lockfile {}",
+                        stream_path.display(),
+                        stream
+                            .lockfile
+                            .as_deref()
+                            .unwrap_or(Path::new(""))
+                            .display()
+                    )
+                })?;
+            }
             let nevras: Vec<String> = report.packages.iter().map(|p| p.nevra()).collect();
-            let hash = inputhash::recipe_input_hash(&stream.tree, &nevras)?;
+            let hash = inputhash::with_postprocess(
+                inputhash::recipe_input_hash(recipe, &nevras)?,
+                &stream.postprocess,
+            )?;
             (hash, report.packages)
         }
     };
@@ -153,10 +200,23 @@ pub fn compose(
         &stream.releasever,
         clock.today(),
         head.as_ref().and_then(|h| h.version.as_deref()),
-    )
-    .to_string();
-    let prepared = ready::make_ostree_ready(&rootfs, Some(&version))
+    );
+    let (timestamp, timestamp_source) =
+        commit_time(opts.source_date_epoch, &version, head.as_ref())?;
+    let version = version.to_string();
+    postprocess::apply(&rootfs, &stream.postprocess, timestamp)
+        .with_context(|| format!("postprocessing the tree of {ostree_ref}"))?;
+    let users = passwd::split(&rootfs, &stream.postprocess.etc_group_members)
+        .with_context(|| format!("splitting the users of {ostree_ref} into /usr/lib"))?;
+    let prepared = ready::make_ostree_ready(&rootfs, Some(&version), timestamp)
         .with_context(|| format!("making the tree of {ostree_ref} OSTree-ready"))?;
+    let selinux_policy = Labeler::load(&rootfs)?.policy_name();
+    match &selinux_policy {
+        Some(name) => tracing::info!(policy = %name, "labelling with the tree's SELinux policy"),
+        None => tracing::warn!(
+            "the tree has no SELinux policy (/etc/selinux/config): committing it unlabelled"
+        ),
+    }
 
     let mut metadata: Vec<(&'static str, ostree::glib::Variant)> = vec![
         (keys::VERSION, version.to_variant()),
@@ -193,7 +253,8 @@ pub fn compose(
             subject: &subject,
             body: opts.reason.as_deref(),
             metadata,
-            timestamp: now(),
+            timestamp,
+            selinux: selinux_policy.is_some(),
         },
     )?;
     drop(work);
@@ -234,9 +295,68 @@ pub fn compose(
         checksum,
         parent,
         inputhash,
+        timestamp,
+        timestamp_source,
+        users: Box::new(users),
+        selinux_policy,
+        initramfs: if prepared.dracut { "dracut" } else { "tree" }.to_string(),
         deltas,
         pruned,
     })
+}
+
+/// The commit time: `SOURCE_DATE_EPOCH` when given, else the start (UTC)
+/// of the compose day the version names, so the same inputs give the
+/// same commit. Never before the parent's: hosts refuse an update older
+/// than what they run.
+pub fn commit_time(
+    source_date_epoch: Option<i64>,
+    version: &ComposeVersion,
+    parent: Option<&repo::CommitInfo>,
+) -> Result<(u64, TimestampSource)> {
+    let (mut time, mut source) = match source_date_epoch {
+        Some(epoch) => (
+            u64::try_from(epoch)
+                .with_context(|| format!("SOURCE_DATE_EPOCH {epoch} is before 1970"))?,
+            TimestampSource::SourceDateEpoch,
+        ),
+        None => {
+            let day = version
+                .date()
+                .with_context(|| format!("version {version} names no date"))?;
+            let start = day.midnight().assume_utc().unix_timestamp();
+            (start.max(0) as u64, TimestampSource::VersionDate)
+        }
+    };
+    if let Some(parent) = parent {
+        if parent.timestamp > time {
+            time = parent.timestamp;
+            source = TimestampSource::Parent;
+        }
+    }
+    Ok((time, source))
+}
+
+/// Where a commit's timestamp came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimestampSource {
+    /// The `SOURCE_DATE_EPOCH` environment variable.
+    SourceDateEpoch,
+    /// 00:00 UTC of the day in the version (`43.20261125.0`).
+    VersionDate,
+    /// The parent's timestamp, which was later than either.
+    Parent,
+}
+
+impl std::fmt::Display for TimestampSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimestampSource::SourceDateEpoch => "SOURCE_DATE_EPOCH",
+            TimestampSource::VersionDate => "the version's date",
+            TimestampSource::Parent => "the parent commit",
+        })
+    }
 }
 
 /// Content objects of an archive repository are zlib streams; a lower
@@ -322,19 +442,21 @@ fn publish_summary(repo: &ostree::Repo, key: &SigningKey) -> Result<()> {
 /// the same filesystem (the preparation only renames, unlinks and writes
 /// new files, so the original is never changed), else a full copy with
 /// reflinks where the filesystem can.
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+fn copy_tree(from: &Path, to: &Path, hardlinks: bool) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    let linked = Command::new("cp")
-        .args(["-a", "--link", "--"])
-        .arg(from.join("."))
-        .arg(to)
-        .output()
-        .context("running cp")?;
-    if linked.status.success() {
-        return Ok(());
+    if hardlinks {
+        let linked = Command::new("cp")
+            .args(["-a", "--link", "--"])
+            .arg(from.join("."))
+            .arg(to)
+            .output()
+            .context("running cp")?;
+        if linked.status.success() {
+            return Ok(());
+        }
+        std::fs::remove_dir_all(to).with_context(|| format!("removing {}", to.display()))?;
+        std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     }
-    std::fs::remove_dir_all(to).with_context(|| format!("removing {}", to.display()))?;
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     let out = Command::new("cp")
         .args(["-a", "--reflink=auto", "--"])
         .arg(from.join("."))
@@ -381,11 +503,19 @@ fn source_revision(stream_path: &Path) -> Option<String> {
     Some(rev)
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// The compose day of a commit: the day its version names, else the UTC
+/// day of its timestamp (commit timestamps are reproducible, not the
+/// wall clock, so only the version says when it was composed).
+pub fn compose_day(info: &repo::CommitInfo) -> Result<time::Date> {
+    match info
+        .version
+        .as_deref()
+        .and_then(ComposeVersion::parse)
+        .and_then(|v| v.date())
+    {
+        Some(day) => Ok(day),
+        None => day_of(info.timestamp),
+    }
 }
 
 /// The UTC day of a commit timestamp.
@@ -393,4 +523,44 @@ pub fn day_of(timestamp: u64) -> Result<time::Date> {
     Ok(time::OffsetDateTime::from_unix_timestamp(timestamp as i64)
         .with_context(|| format!("commit timestamp {timestamp} is out of range"))?
         .date())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parent(timestamp: u64) -> repo::CommitInfo {
+        repo::CommitInfo {
+            checksum: "ab".repeat(32),
+            version: None,
+            timestamp,
+            parent: None,
+            inputhash: None,
+            packages: vec![],
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn commit_time_is_never_the_wall_clock() {
+        let v = ComposeVersion::parse("43.20261125.1").unwrap();
+        assert_eq!(
+            commit_time(Some(1_767_225_600), &v, None).unwrap(),
+            (1_767_225_600, TimestampSource::SourceDateEpoch)
+        );
+        // 2026-11-25 00:00:00 UTC.
+        assert_eq!(
+            commit_time(None, &v, None).unwrap(),
+            (1_795_564_800, TimestampSource::VersionDate)
+        );
+        assert_eq!(
+            commit_time(None, &v, Some(&parent(1_795_600_000))).unwrap(),
+            (1_795_600_000, TimestampSource::Parent)
+        );
+        assert_eq!(
+            commit_time(None, &v, Some(&parent(1_795_564_800))).unwrap(),
+            (1_795_564_800, TimestampSource::VersionDate)
+        );
+        assert!(commit_time(Some(-1), &v, None).is_err());
+    }
 }

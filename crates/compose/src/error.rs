@@ -21,8 +21,14 @@ pub enum ComposeError {
     NoKernel,
     #[error("the tree has {count} kernels ({kvers}); an OSTree commit carries exactly one")]
     ManyKernels { count: usize, kvers: String },
-    #[error("kernel {kver} has no initramfs (initramfs.img or /boot/initramfs-{kver}.img)")]
+    #[error("kernel {kver} has no initramfs (initramfs.img or /boot/initramfs-{kver}.img) and the tree has no dracut to build one")]
     NoInitramfs { kver: String },
+    #[error("dracut could not build the initramfs of kernel {kver} ({status}): {detail}")]
+    Dracut {
+        kver: String,
+        status: String,
+        detail: String,
+    },
     #[error("{}: locked by pid {pid} (another compose is running); try again later or pass --wait", path.display())]
     Locked { path: PathBuf, pid: String },
     #[error("{action} {}: {source}", path.display())]

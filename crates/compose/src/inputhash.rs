@@ -65,6 +65,20 @@ pub fn recipe_input_hash(recipe: &Recipe, nevras: &[String]) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// `hash` extended with the stream's `[postprocess]` table: a changed
+/// script or unit list is a changed input. Without one, `hash` as is.
+pub fn with_postprocess(hash: String, pp: &crate::stream::Postprocess) -> Result<String> {
+    if pp.is_empty() {
+        return Ok(hash);
+    }
+    let mut h = Sha256::new();
+    h.update(LAYOUT);
+    h.update(b"\0postprocess\0");
+    h.update(&hash);
+    h.update(serde_json::to_vec(pp)?);
+    Ok(hex::encode(h.finalize()))
+}
+
 fn local_path(url: &str) -> Option<String> {
     if let Some(path) = url.strip_prefix("file://") {
         return Some(path.to_string());
@@ -177,6 +191,24 @@ mod tests {
         let mut more = recipe(&a.path().display().to_string());
         more.packages.push("b".into());
         assert_ne!(recipe_input_hash(&more, &pk).unwrap(), base);
+    }
+
+    #[test]
+    fn postprocess_changes_the_hash_only_when_given() {
+        use crate::stream::Postprocess;
+        let base = "ab".repeat(32);
+        assert_eq!(
+            with_postprocess(base.clone(), &Postprocess::default()).unwrap(),
+            base
+        );
+        let mut pp = Postprocess {
+            units: vec!["a.service".into()],
+            ..Postprocess::default()
+        };
+        let one = with_postprocess(base.clone(), &pp).unwrap();
+        assert_ne!(one, base);
+        pp.units.push("b.service".into());
+        assert_ne!(with_postprocess(base, &pp).unwrap(), one);
     }
 
     #[test]

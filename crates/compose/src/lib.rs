@@ -6,6 +6,9 @@
 //! - [`version`]: `<releasever>.<YYYYMMDD>.<n>` numbering.
 //! - [`cadence`]: release days and "is it due", against a [`cadence::Clock`].
 //! - [`inputhash`]: what a compose was made from; same input, no commit.
+//! - [`lockfile`]: the exact package builds a stream installs.
+//! - [`postprocess`]: the stream's scripts, units and removals, in the tree.
+//! - [`passwd`]: system users and groups moved to `/usr/lib`.
 //! - [`ready`]: a root filesystem made OSTree-ready (kernel, `/usr/etc`,
 //!   `/var` as tmpfiles.d, links into `/var`, `/sysroot`).
 //! - [`repo`]: the archive repository, commit metadata, writing commits.
@@ -25,7 +28,10 @@ pub mod diff;
 pub mod error;
 pub mod inputhash;
 pub mod lock;
+pub mod lockfile;
+pub mod passwd;
 pub mod plan;
+pub mod postprocess;
 pub mod ready;
 pub mod repo;
 pub mod sign;

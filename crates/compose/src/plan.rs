@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cadence::{Clock, Schedule};
-use crate::compose::day_of;
+use crate::compose::compose_day;
 use crate::repo::{self, CommitInfo};
 use crate::stream::{format_date, Stream};
 
@@ -38,7 +38,7 @@ pub fn plan_stream(
     head: Option<&CommitInfo>,
     clock: &dyn Clock,
 ) -> Result<ComposePlan> {
-    let head_day = head.map(|h| day_of(h.timestamp)).transpose()?;
+    let head_day = head.map(compose_day).transpose()?;
     let schedule = stream.cadence.schedule(clock.today(), head_day);
     Ok(ComposePlan {
         stream: name.to_string(),
@@ -159,6 +159,23 @@ gpgcheck = false
             table.contains("s\ts/43/x86_64/atomic\t43.20261110.0\t2026-11-10\t2026-11-24\tyes"),
             "{table}"
         );
+    }
+
+    /// Commit timestamps are reproducible (SOURCE_DATE_EPOCH), so the
+    /// compose day comes from the version.
+    #[test]
+    fn the_compose_day_is_the_versions() {
+        let clock = FixedClock(date!(2026 - 11 - 25));
+        let mut h = head(1_767_225_600); // 2026-01-01
+        h.version = Some("43.20261124.0".into());
+        let p = plan_stream("s", &stream(), Some(&h), &clock).unwrap();
+        assert_eq!(p.head.as_ref().unwrap().date, "2026-11-24");
+        assert!(!p.schedule.due, "composed on the release day already");
+        // A foreign commit without a compose version: its timestamp.
+        h.version = Some("hand-made".into());
+        let p = plan_stream("s", &stream(), Some(&h), &clock).unwrap();
+        assert_eq!(p.head.as_ref().unwrap().date, "2026-01-01");
+        assert!(p.schedule.due);
     }
 
     #[test]

@@ -13,13 +13,16 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ComposeError;
 
-/// Top-level directories that live in `/var` on a deployed host.
+/// Directories that live in `/var` on a deployed host: the link and its
+/// target (relative to the link's directory). `/usr/local` is the host's,
+/// as on rpm-ostree systems, so it cannot be read-only with `/usr`.
 pub const VAR_LINKS: &[(&str, &str)] = &[
     ("home", "var/home"),
     ("opt", "var/opt"),
     ("srv", "var/srv"),
     ("mnt", "var/mnt"),
     ("root", "var/roothome"),
+    ("usr/local", "../var/usrlocal"),
 ];
 
 /// Where the content of `/var` is described for systemd-tmpfiles.
@@ -33,6 +36,9 @@ pub const FACTORY_VAR: &str = "usr/share/factory/var";
 pub struct PreparedTree {
     /// The kernel version (`/usr/lib/modules/<kver>`).
     pub kver: String,
+    /// The initramfs was built here by the tree's dracut (the kernel
+    /// package shipped none).
+    pub dracut: bool,
     /// Entries written to the tmpfiles.d file.
     pub tmpfiles_entries: usize,
 }
@@ -40,9 +46,10 @@ pub struct PreparedTree {
 type Result<T> = std::result::Result<T, ComposeError>;
 
 /// Prepares `root` in place. `version` is recorded in os-release as
-/// `OSTREE_VERSION`.
-pub fn make_ostree_ready(root: &Path, version: Option<&str>) -> Result<PreparedTree> {
-    let kver = place_kernel(root)?;
+/// `OSTREE_VERSION`; `epoch` is dracut's `SOURCE_DATE_EPOCH` when it
+/// builds the initramfs.
+pub fn make_ostree_ready(root: &Path, version: Option<&str>, epoch: u64) -> Result<PreparedTree> {
+    let (kver, dracut) = place_kernel(root, epoch)?;
     move_rpmdb(root)?;
     os_release(root, version)?;
     link_into_var(root)?;
@@ -51,6 +58,7 @@ pub fn make_ostree_ready(root: &Path, version: Option<&str>) -> Result<PreparedT
     sysroot(root)?;
     Ok(PreparedTree {
         kver,
+        dracut,
         tmpfiles_entries,
     })
 }
@@ -92,8 +100,9 @@ fn mkdir(p: &Path, mode: u32) -> Result<()> {
 }
 
 /// Finds the one kernel and puts it and its initramfs under
-/// `/usr/lib/modules/<kver>/`; `/boot` is left empty.
-fn place_kernel(root: &Path) -> Result<String> {
+/// `/usr/lib/modules/<kver>/`, building the initramfs with the tree's
+/// dracut when there is none; `/boot` is left empty.
+fn place_kernel(root: &Path, epoch: u64) -> Result<(String, bool)> {
     let modules = root.join("usr/lib/modules");
     let boot = root.join("boot");
     let mut kvers = BTreeSet::new();
@@ -135,8 +144,13 @@ fn place_kernel(root: &Path) -> Result<String> {
             rename(&from_boot, &dest)?;
         }
     }
+    let mut dracut = false;
     if !is_file(&dir.join("initramfs.img")) {
-        return Err(ComposeError::NoInitramfs { kver });
+        if !DRACUT.iter().any(|d| is_file(&root.join(d))) {
+            return Err(ComposeError::NoInitramfs { kver });
+        }
+        run_dracut(root, &kver, epoch)?;
+        dracut = true;
     }
     if let Ok(entries) = std::fs::read_dir(&boot) {
         for e in entries.flatten() {
@@ -144,7 +158,59 @@ fn place_kernel(root: &Path) -> Result<String> {
         }
     }
     mkdir(&boot, 0o755)?;
-    Ok(kver)
+    Ok((kver, dracut))
+}
+
+/// Where a tree has dracut.
+const DRACUT: &[&str] = &["usr/bin/dracut", "usr/sbin/dracut"];
+
+/// Builds `/usr/lib/modules/<kver>/initramfs.img` with the tree's own
+/// dracut, as rpm-ostree does: generic (`--no-hostonly`, nothing of the
+/// build machine), with the ostree module that mounts the deployment,
+/// `--reproducible` at `SOURCE_DATE_EPOCH` so the same tree gives the same
+/// bytes. It runs chrooted in new mount, network and PID namespaces: the
+/// `/proc`, `/sys` and `/dev` it needs are mounted there and vanish with
+/// them, and it has no network.
+fn run_dracut(root: &Path, kver: &str, epoch: u64) -> Result<()> {
+    for d in ["proc", "sys", "dev", "tmp"] {
+        mkdir(&root.join(d), if d == "tmp" { 0o1777 } else { 0o755 })?;
+    }
+    let out_rel = format!("usr/lib/modules/{kver}/initramfs.img");
+    let script = r#"set -e
+mount -t proc proc "$1/proc"
+mount --rbind /sys "$1/sys"
+mount --rbind /dev "$1/dev"
+exec chroot "$1" dracut --reproducible --no-hostonly --add ostree --force --quiet --tmpdir /tmp --kver "$2" "/$3"
+"#;
+    tracing::info!(%kver, "building the initramfs with the tree's dracut");
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--mount", "--net", "--pid", "--fork", "--ipc", "--uts", "--",
+        ])
+        .args(["/bin/sh", "-c", script, "sh"])
+        .arg(root)
+        .arg(kver)
+        .arg(&out_rel)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C.UTF-8")
+        .env("SOURCE_DATE_EPOCH", epoch.to_string())
+        .output()
+        .map_err(ComposeError::io("running", "unshare"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() || !is_file(&root.join(&out_rel)) {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        return Err(ComposeError::Dracut {
+            kver: kver.to_string(),
+            status: out.status.to_string(),
+            detail: lines[lines.len().saturating_sub(12)..].join("\n"),
+        });
+    }
+    Ok(())
 }
 
 /// The rpm database belongs to `/usr` (`/usr/lib/sysimage/rpm`).
@@ -204,13 +270,13 @@ fn os_release(root: &Path, version: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// `/home`, `/opt`, `/srv`, `/mnt` and `/root` become links into `/var`;
+/// `/home`, `/opt`, `/srv`, `/mnt`, `/root` and `/usr/local` become links into `/var`;
 /// what they held moves there (and so into the tmpfiles entries).
 fn link_into_var(root: &Path) -> Result<()> {
     mkdir(&root.join("var"), 0o755)?;
     for (name, target) in VAR_LINKS {
         let link = root.join(name);
-        let dest = root.join(target);
+        let dest = link.parent().unwrap_or(root).join(target);
         let meta = link.symlink_metadata().ok();
         match meta {
             Some(m) if m.file_type().is_symlink() => continue,
@@ -374,6 +440,7 @@ mod tests {
             "home/alice",
             "root",
             "opt/app",
+            "usr/local/bin",
             "boot",
             "tmp",
         ] {
@@ -402,7 +469,7 @@ mod tests {
     fn transforms_a_tree() {
         let t = sample_tree();
         let r = t.path();
-        let out = make_ostree_ready(r, Some("43.20261125.0")).unwrap();
+        let out = make_ostree_ready(r, Some("43.20261125.0"), 0).unwrap();
         assert_eq!(out.kver, "6.1.0-t");
         // Kernel.
         assert_eq!(
@@ -430,6 +497,7 @@ mod tests {
             "L /var/lib/rpm - - - - ../../usr/lib/sysimage/rpm",
             "L /var/run - - - - ../run",
             "d /var/cache/x 0755 0 0 - -",
+            "d /var/usrlocal/bin 0755 0 0 - -",
             "C /var/log/boot.log - - - - /usr/share/factory/var/log/boot.log",
         ] {
             assert!(
@@ -454,7 +522,7 @@ mod tests {
         std::fs::create_dir_all(&m).unwrap();
         std::fs::write(m.join("vmlinuz"), "k").unwrap();
         std::fs::write(m.join("initramfs.img"), "i").unwrap();
-        let out = make_ostree_ready(t.path(), None).unwrap();
+        let out = make_ostree_ready(t.path(), None, 0).unwrap();
         assert_eq!(out.kver, "6.1.0-corral");
         assert!(t.path().join("usr/etc").is_dir());
     }
@@ -463,7 +531,7 @@ mod tests {
     fn no_kernel_is_an_error() {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(t.path().join("etc")).unwrap();
-        let err = make_ostree_ready(t.path(), None).unwrap_err();
+        let err = make_ostree_ready(t.path(), None, 0).unwrap_err();
         assert!(matches!(err, ComposeError::NoKernel), "{err}");
         assert!(err.to_string().contains("no kernel"));
     }
@@ -473,10 +541,10 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(t.path().join("boot")).unwrap();
         std::fs::write(t.path().join("boot/vmlinuz-1"), "k").unwrap();
-        let err = make_ostree_ready(t.path(), None).unwrap_err();
+        let err = make_ostree_ready(t.path(), None, 0).unwrap_err();
         assert!(matches!(err, ComposeError::NoInitramfs { .. }), "{err}");
         std::fs::write(t.path().join("boot/vmlinuz-2"), "k").unwrap();
-        let err = make_ostree_ready(t.path(), None).unwrap_err();
+        let err = make_ostree_ready(t.path(), None, 0).unwrap_err();
         assert!(err.to_string().contains("2 kernels (1, 2)"), "{err}");
     }
 }

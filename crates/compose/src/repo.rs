@@ -37,6 +37,30 @@ pub fn open_or_create(path: &Path) -> Result<ostree::Repo> {
     Ok(repo)
 }
 
+/// Checks that `path` is an OSTree repository, with an error that says
+/// what it is instead (missing, a file, an empty or another directory).
+pub fn require_existing(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("{}: no OSTree repository there", path.display()))?;
+    anyhow::ensure!(
+        meta.is_dir(),
+        "{} is a file, not an OSTree repository",
+        path.display()
+    );
+    if !path.join("config").is_file() || !path.join("objects").is_dir() {
+        let empty = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .next()
+            .is_none();
+        anyhow::bail!(
+            "{} is {}, not an OSTree repository (no config and objects/; `compose run` creates one)",
+            path.display(),
+            if empty { "an empty directory" } else { "a directory" }
+        );
+    }
+    Ok(())
+}
+
 /// Opens an existing repository.
 pub fn open(path: &Path) -> Result<ostree::Repo> {
     let repo = ostree::Repo::new_for_path(path);
@@ -135,6 +159,8 @@ pub struct CommitRequest<'a> {
     pub body: Option<&'a str>,
     pub metadata: Vec<(&'static str, glib::Variant)>,
     pub timestamp: u64,
+    /// Label every entry with the tree's own SELinux policy.
+    pub selinux: bool,
 }
 
 /// Writes `rootfs` as a commit in one transaction, its content with
@@ -149,7 +175,7 @@ pub fn commit_tree(
     let guard = repo
         .auto_transaction(gio::Cancellable::NONE)
         .context("starting a transaction")?;
-    let mtree = crate::writer::write_tree(repo, repo_path, rootfs, threads)
+    let mtree = crate::writer::write_tree(repo, repo_path, rootfs, threads, req.selinux)
         .with_context(|| format!("writing {} into the repository", rootfs.display()))?;
     let root = repo
         .write_mtree(&mtree, gio::Cancellable::NONE)

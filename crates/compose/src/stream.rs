@@ -25,11 +25,49 @@ pub struct Stream {
     #[serde(default)]
     pub retention: Retention,
     pub sign: Sign,
-    /// The tree recipe (the schema of `corral tree build` recipes).
+    /// The package lockfile (relative to the stream file): the exact
+    /// packages a compose installs ([`crate::lockfile`]).
+    #[serde(default)]
+    pub lockfile: Option<PathBuf>,
+    /// The tree recipe (the schema of `corral tree build` recipes). A
+    /// stream committed only from ready trees (`--rootfs`) may have none:
+    /// then this is an empty recipe and [`Stream::recipe`] is `None`.
+    #[serde(default = "absent_tree", skip_serializing_if = "is_absent")]
     pub tree: Recipe,
+    /// What is done to the tree between the install and the commit.
+    #[serde(default)]
+    pub postprocess: Postprocess,
     /// How `corral disk build` makes disk images of the stream's commits.
     #[serde(default)]
     pub disk: Disk,
+}
+
+/// rpm-ostree's treefile options: what is done to the tree after the
+/// packages are installed, before it is made OSTree-ready and committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Postprocess {
+    /// Shell scripts run in the tree (`/bin/sh`, the tree as `/`, no
+    /// network), in order.
+    #[serde(default)]
+    pub scripts: Vec<String>,
+    /// Units enabled with `systemctl --root`.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// Paths removed from the tree (relative to its root; each must exist).
+    #[serde(default)]
+    pub remove_files: Vec<String>,
+    /// Groups kept in `/etc/group` (humans are added to them), not moved
+    /// to `/usr/lib/group`.
+    #[serde(default)]
+    pub etc_group_members: Vec<String>,
+}
+
+impl Postprocess {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        *self == Postprocess::default()
+    }
 }
 
 /// Disk images of the stream (`corral disk build`).
@@ -114,6 +152,17 @@ mod iso_date {
     }
 }
 
+/// What a stream without `[tree]` holds in its place: a recipe with no
+/// name, which no `[tree]` table can be (recipes must be named).
+fn absent_tree() -> Recipe {
+    toml::from_str("name = \"\"\nreleasever = \"\"\npackages = []\n")
+        .expect("the empty recipe parses")
+}
+
+fn is_absent(tree: &Recipe) -> bool {
+    tree.name.is_empty()
+}
+
 /// Parses `2026-01-06`.
 pub fn parse_date(text: &str) -> Option<Date> {
     let mut parts = text.splitn(3, '-');
@@ -149,6 +198,11 @@ impl Stream {
         Ok(stream)
     }
 
+    /// The tree recipe, if the stream has a `[tree]` table.
+    pub fn recipe(&self) -> Option<&Recipe> {
+        (!is_absent(&self.tree)).then_some(&self.tree)
+    }
+
     /// Reads and parses a stream file without resolving the recipe's
     /// paths (enough to plan, or to commit a ready tree).
     pub fn read(path: &Path) -> Result<Stream, ComposeError> {
@@ -165,13 +219,20 @@ impl Stream {
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        stream
-            .tree
-            .resolve(&dir, path, &|name| std::env::var(name).ok())
-            .map_err(|e| ComposeError::StreamInvalid {
-                path: path.to_path_buf(),
-                message: format!("[tree]: {}", recipe_message(e)),
-            })?;
+        if stream.recipe().is_some() {
+            stream
+                .tree
+                .resolve(&dir, path, &|name| std::env::var(name).ok())
+                .map_err(|e| ComposeError::StreamInvalid {
+                    path: path.to_path_buf(),
+                    message: format!("[tree]: {}", recipe_message(e)),
+                })?;
+        }
+        if let Some(lockfile) = &mut stream.lockfile {
+            if lockfile.is_relative() {
+                *lockfile = dir.join(&*lockfile);
+            }
+        }
         Ok(stream)
     }
 
@@ -209,7 +270,42 @@ impl Stream {
         if self.sign.gpg_key.trim().is_empty() {
             return Err(invalid("sign.gpg-key is empty".into()));
         }
-        if self.tree.releasever != self.releasever {
+        for script in &self.postprocess.scripts {
+            if script.trim().is_empty() {
+                return Err(invalid("postprocess.scripts: a script is empty".into()));
+            }
+        }
+        for unit in &self.postprocess.units {
+            if unit.is_empty()
+                || unit.starts_with('-')
+                || unit.contains(['/', ' '])
+                || !unit.contains('.')
+            {
+                return Err(invalid(format!(
+                    "postprocess.units: `{unit}` is not a unit name like sshd.service"
+                )));
+            }
+        }
+        for path in &self.postprocess.remove_files {
+            let p = Path::new(path);
+            if path.is_empty()
+                || p.is_absolute()
+                || p.components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(invalid(format!(
+                    "postprocess.remove-files: `{path}` must be a relative path inside the tree, without `..` (like usr/share/doc/x)"
+                )));
+            }
+        }
+        for group in &self.postprocess.etc_group_members {
+            if group.is_empty() || group.contains([':', '\n', ',', ' ']) {
+                return Err(invalid(format!(
+                    "postprocess.etc-group-members: `{group}` is not a group name"
+                )));
+            }
+        }
+        if self.recipe().is_some() && self.tree.releasever != self.releasever {
             return Err(invalid(format!(
                 "tree.releasever `{}` differs from the stream's releasever `{}`",
                 self.tree.releasever, self.releasever
@@ -232,6 +328,9 @@ impl Stream {
                     "disk.remote-name `{name}` may not be empty or hold '/', ':' or spaces"
                 )));
             }
+        }
+        if self.recipe().is_none() {
+            return Ok(());
         }
         // The recipe's own checks (repositories, files, footprint).
         let text = toml::to_string(&self.tree).map_err(|e| invalid(format!("[tree]: {e}")))?;
@@ -401,6 +500,41 @@ gpgcheck = false
         let text = SAMPLE.replace("[sign]\ngpg-key = \"compose@corral.invalid\"\n", "");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("missing field `sign`"), "{err}");
+    }
+
+    /// A stream committed only from ready trees needs no recipe.
+    #[test]
+    fn tree_is_optional() {
+        let start = SAMPLE.find("[tree]").unwrap();
+        let s = parse(&SAMPLE[..start]).unwrap();
+        assert!(s.recipe().is_none());
+        assert_eq!(s.postprocess, Postprocess::default());
+        assert!(parse(SAMPLE).unwrap().recipe().is_some());
+    }
+
+    #[test]
+    fn postprocess_and_lockfile_parse_and_are_checked() {
+        let start = SAMPLE.find("[tree]").unwrap();
+        let text = format!(
+            "lockfile = \"x.lock.json\"\n{}[postprocess]\nscripts = [\"echo hi > /etc/hi\"]\nunits = [\"sshd.service\"]\nremove-files = [\"usr/share/doc\"]\netc-group-members = [\"wheel\"]\n{}",
+            &SAMPLE[..start],
+            &SAMPLE[start..]
+        );
+        let s = parse(&text).unwrap();
+        assert_eq!(s.lockfile.as_deref(), Some(Path::new("x.lock.json")));
+        assert_eq!(s.postprocess.units, ["sshd.service"]);
+        assert_eq!(s.postprocess.remove_files, ["usr/share/doc"]);
+        assert_eq!(s.postprocess.etc_group_members, ["wheel"]);
+        for (from, to, want) in [
+            ("\"usr/share/doc\"", "\"/usr/share/doc\"", "remove-files"),
+            ("\"usr/share/doc\"", "\"usr/../etc\"", "without `..`"),
+            ("\"sshd.service\"", "\"--now\"", "not a unit name"),
+            ("\"wheel\"", "\"a:b\"", "not a group name"),
+            ("\"echo hi > /etc/hi\"", "\" \"", "a script is empty"),
+        ] {
+            let err = parse(&text.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains(want), "{want}: {err}");
+        }
     }
 
     #[test]

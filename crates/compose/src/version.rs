@@ -57,6 +57,14 @@ impl ComposeVersion {
     }
 }
 
+impl ComposeVersion {
+    /// The compose day the version names (`YYYYMMDD`), if it is a date.
+    pub fn date(&self) -> Option<Date> {
+        let month = time::Month::try_from(((self.day / 100) % 100) as u8).ok()?;
+        Date::from_calendar_date((self.day / 10_000) as i32, month, (self.day % 100) as u8).ok()
+    }
+}
+
 impl fmt::Display for ComposeVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:08}.{}", self.releasever, self.day, self.n)
@@ -94,6 +102,13 @@ mod tests {
         assert_eq!(v.to_string(), "44.20261125.0");
         let v = ComposeVersion::next("43", date!(2026 - 11 - 25), Some("hand-made"));
         assert_eq!(v.to_string(), "43.20261125.0");
+    }
+
+    #[test]
+    fn names_its_day() {
+        let v = ComposeVersion::parse("43.20261125.2").unwrap();
+        assert_eq!(v.date(), Some(date!(2026 - 11 - 25)));
+        assert_eq!(ComposeVersion::parse("43.20261340.0").unwrap().date(), None);
     }
 
     #[test]

@@ -24,23 +24,87 @@ enum Entry {
     Content(PathBuf),
 }
 
+/// The xattr SELinux labels live in.
+const SELINUX_XATTR: &[u8] = b"security.selinux\0";
+
+/// Labels from the tree's own SELinux policy, as `ostree commit
+/// --selinux-policy` applies them; a tree without a policy gets none.
+pub struct Labeler {
+    policy: Option<ostree::SePolicy>,
+}
+
+/// libselinux keeps the policy root in a global: policies are loaded one
+/// at a time.
+static POLICY_LOAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl Labeler {
+    /// Loads the policy named by the tree's `/usr/etc/selinux/config` (or
+    /// `/etc/selinux/config`), if it has one.
+    pub fn load(rootfs: &Path) -> Result<Labeler> {
+        let _one = POLICY_LOAD.lock().unwrap_or_else(|e| e.into_inner());
+        let policy = ostree::SePolicy::new(&gio::File::for_path(rootfs), gio::Cancellable::NONE)
+            .with_context(|| format!("loading the SELinux policy of {}", rootfs.display()))?;
+        let named = policy.name().is_some_and(|n| !n.is_empty());
+        Ok(Labeler {
+            policy: named.then_some(policy),
+        })
+    }
+
+    /// The policy's name (`SELINUXTYPE`), if the tree has one.
+    pub fn policy_name(&self) -> Option<String> {
+        self.policy
+            .as_ref()
+            .and_then(|p| p.name())
+            .map(|n| n.to_string())
+    }
+
+    /// The label of the entry at `rel` (relative to the root) with `mode`.
+    /// `/usr/etc` is labelled as the `/etc` it becomes on a host.
+    fn label(&self, rel: &Path, mode: u32) -> Result<Option<Vec<u8>>> {
+        let Some(policy) = &self.policy else {
+            return Ok(None);
+        };
+        let rel = rel.to_string_lossy();
+        let path = match rel.strip_prefix("usr/etc") {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/etc{rest}"),
+            _ => format!("/{rel}"),
+        };
+        let label = policy
+            .label(&path, mode, gio::Cancellable::NONE)
+            .with_context(|| format!("looking up the SELinux label of {path}"))?;
+        Ok(label.map(|l| {
+            let mut v = l.as_bytes().to_vec();
+            v.push(0);
+            v
+        }))
+    }
+}
+
 /// The tree's extended attributes as libostree stores them: `a(ayay)`,
-/// names NUL-terminated, sorted by name.
-fn xattrs_of(path: &Path) -> Result<Option<glib::Variant>> {
-    let names = match xattr::list(path) {
-        Ok(n) => n,
-        Err(e) if e.raw_os_error() == Some(95) => return Ok(None), // EOPNOTSUPP
+/// names NUL-terminated, sorted by name; `label` replaces any
+/// `security.selinux` the file has.
+fn xattrs_of(path: &Path, label: Option<Vec<u8>>) -> Result<Option<glib::Variant>> {
+    let names: Vec<std::ffi::OsString> = match xattr::list(path) {
+        Ok(n) => n.collect(),
+        Err(e) if e.raw_os_error() == Some(95) && label.is_none() => return Ok(None), // EOPNOTSUPP
+        Err(e) if e.raw_os_error() == Some(95) => Vec::new(),
         Err(e) => return Err(e).with_context(|| format!("listing xattrs of {}", path.display())),
     };
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for name in names {
+        let mut n = name.as_bytes().to_vec();
+        n.push(0);
+        if label.is_some() && n == SELINUX_XATTR {
+            continue;
+        }
         if let Some(value) = xattr::get(path, &name)
             .with_context(|| format!("reading xattrs of {}", path.display()))?
         {
-            let mut n = name.as_bytes().to_vec();
-            n.push(0);
             pairs.push((n, value));
         }
+    }
+    if let Some(label) = label {
+        pairs.push((SELINUX_XATTR.to_vec(), label));
     }
     pairs.sort();
     let items: Vec<glib::Variant> = pairs
@@ -66,13 +130,26 @@ fn file_info(path: &Path) -> Result<gio::FileInfo> {
         .with_context(|| format!("reading {}", path.display()))
 }
 
-/// Writes one content object (a regular file or a symlink).
-fn write_one(repo: &ostree::Repo, path: &Path) -> Result<String> {
+/// Writes one content object (a regular file or a symlink) at `rel`
+/// under `rootfs`.
+fn write_one(repo: &ostree::Repo, rootfs: &Path, rel: &Path, labeler: &Labeler) -> Result<String> {
+    let path = &rootfs.join(rel);
     let info = file_info(path)?;
+    let label = labeler.label(rel, info.attribute_uint32("unix::mode"))?;
     let xattrs = if info.file_type() == gio::FileType::SymbolicLink {
-        None
+        // A symlink carries only its label, as libostree commits them.
+        label.map(|l| {
+            let ty = glib::VariantTy::new("(ayay)").expect("a valid variant type");
+            glib::Variant::array_from_iter_with_type(
+                ty,
+                [glib::Variant::tuple_from_iter([
+                    glib::Variant::array_from_fixed_array(SELINUX_XATTR),
+                    glib::Variant::array_from_fixed_array(&l),
+                ])],
+            )
+        })
     } else {
-        xattrs_of(path)?
+        xattrs_of(path, label)?
     };
     let input: gio::InputStream = if info.file_type() == gio::FileType::Regular {
         gio::File::for_path(path)
@@ -115,12 +192,21 @@ fn walk(root: &Path) -> Result<Vec<Entry>> {
 
 /// Writes `rootfs` into the repository at `repo_path` (opened as `repo`,
 /// in whose transaction the caller is) and returns the root's mtree.
+/// With `selinux`, every entry is labelled by the tree's own policy.
 pub fn write_tree(
     repo: &ostree::Repo,
     repo_path: &Path,
     rootfs: &Path,
     threads: usize,
+    selinux: bool,
 ) -> Result<ostree::MutableTree> {
+    let labeler = || -> Result<Labeler> {
+        if selinux {
+            Labeler::load(rootfs)
+        } else {
+            Ok(Labeler { policy: None })
+        }
+    };
     let entries = walk(rootfs)?;
     let contents: Vec<&PathBuf> = entries
         .iter()
@@ -153,12 +239,13 @@ pub fn write_tree(
             .map(|share| {
                 scope.spawn(move || -> Result<Vec<(PathBuf, String)>> {
                     let repo = crate::repo::open(repo_path)?;
+                    let labeler = labeler()?;
                     let guard = repo
                         .auto_transaction(gio::Cancellable::NONE)
                         .context("starting a transaction")?;
                     let mut out = Vec::with_capacity(share.len());
                     for rel in share {
-                        out.push((rel.clone(), write_one(&repo, &rootfs.join(rel))?));
+                        out.push((rel.clone(), write_one(&repo, rootfs, rel, &labeler)?));
                     }
                     guard
                         .commit(gio::Cancellable::NONE)
@@ -177,16 +264,17 @@ pub fn write_tree(
         Ok::<_, anyhow::Error>(all)
     })?;
 
+    let labeler = labeler()?;
     let root = ostree::MutableTree::new();
     let mut dirs: HashMap<PathBuf, ostree::MutableTree> = HashMap::new();
     for entry in &entries {
         match entry {
             Entry::Dir(rel) => {
                 let path = rootfs.join(rel);
-                let meta = ostree::create_directory_metadata(
-                    &file_info(&path)?,
-                    xattrs_of(&path)?.as_ref(),
-                );
+                let info = file_info(&path)?;
+                let label = labeler.label(rel, info.attribute_uint32("unix::mode"))?;
+                let meta =
+                    ostree::create_directory_metadata(&info, xattrs_of(&path, label)?.as_ref());
                 let checksum = repo
                     .write_metadata(
                         ostree::ObjectType::DirMeta,
@@ -261,7 +349,7 @@ mod tests {
         )
         .unwrap();
         let theirs = repo.write_mtree(&theirs, gio::Cancellable::NONE).unwrap();
-        let ours = write_tree(&repo, &repo_path, &tree, 3).unwrap();
+        let ours = write_tree(&repo, &repo_path, &tree, 3, false).unwrap();
         let ours = repo.write_mtree(&ours, gio::Cancellable::NONE).unwrap();
         guard.commit(gio::Cancellable::NONE).unwrap();
         let checksum = |f: &gio::File| {

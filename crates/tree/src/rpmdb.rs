@@ -127,6 +127,37 @@ impl RpmDb {
         Ok(packages)
     }
 
+    /// Each package's `name-[epoch:]version-release.arch` and the SHA-256
+    /// of its header, which names one build (a rebuild with the same
+    /// NEVRA has another), sorted by NEVRA.
+    pub fn header_digests(&self) -> Result<Vec<(String, String)>, TreeError> {
+        let text = self.query(&[
+            "-qa",
+            "--qf",
+            "%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SHA256HEADER}\n",
+        ])?;
+        let mut out: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                let [name, epoch, version, release, arch, digest] = f[..] else {
+                    return None;
+                };
+                // The imported signing keys are no packages.
+                if name == "gpg-pubkey" {
+                    return None;
+                }
+                let nevra = match epoch {
+                    "(none)" | "0" => format!("{name}-{version}-{release}.{arch}"),
+                    e => format!("{name}-{e}:{version}-{release}.{arch}"),
+                };
+                Some((nevra, digest.to_string()))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Every file every package owns, with its install state.
     pub fn files(&self) -> Result<Vec<OwnedFile>, TreeError> {
         let text = self.query(&[
