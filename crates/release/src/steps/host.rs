@@ -30,8 +30,7 @@ pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
     };
     let mut items = Vec::new();
     for entry in &release.config.streams {
-        let text = std::fs::read(&entry.file)
-            .with_context(|| format!("reading the stream {}", entry.file.display()))?;
+        let text = super::read_config(&entry.file)?;
         let stream = Stream::load(&entry.file)?;
         let mut parts = vec![input_hash([&text])];
         for url in stream
