@@ -46,8 +46,70 @@ pub struct ItemReport {
     pub packages: Option<PackageChanges>,
     pub tests: Option<TestSummary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub signatures: Vec<String>,
+    pub signatures: Vec<Signature>,
     pub seconds: f64,
+}
+
+/// One signature made on a published image: what was signed, with which
+/// key, where the signature is, and the command that checks it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Signature {
+    /// `cosign` or `gpg`.
+    pub kind: String,
+    /// The tag reference signed.
+    pub reference: String,
+    /// The manifest digest the signature covers.
+    pub digest: String,
+    /// The key's ID: `SHA256:` and the cosign public key's fingerprint, or
+    /// the GPG key's fingerprint.
+    pub key: String,
+    /// The cosign signature tag or the GPG signature's lookaside URL.
+    pub location: String,
+    /// A command that verifies it.
+    pub verify: String,
+}
+
+impl Signature {
+    /// As recorded in the state (JSON); a record from before signatures
+    /// were structured (`cosign sha256-….sig`) keeps its kind and location.
+    pub fn from_record(text: &str) -> Signature {
+        serde_json::from_str(text).unwrap_or_else(|_| {
+            let (kind, location) = text.split_once(' ').unwrap_or(("", text));
+            Signature {
+                kind: kind.to_string(),
+                location: location.to_string(),
+                ..Signature::default()
+            }
+        })
+    }
+
+    pub fn to_record(&self) -> String {
+        serde_json::to_string(self).expect("strings serialize")
+    }
+
+    /// `cosign SHA256:0123456789ab…`: the table cell.
+    fn brief(&self) -> String {
+        if self.key.is_empty() {
+            return self.kind.clone();
+        }
+        format!("{} {}", self.kind, short_key(&self.key))
+    }
+}
+
+/// A key ID shortened for a table cell (the section below has it whole).
+fn short_key(key: &str) -> String {
+    let (prefix, hex) = key.split_once(':').unwrap_or(("", key));
+    let hex = if hex.len() > 16 { &hex[..16] } else { hex };
+    let ellipsis = if key.len() > prefix.len() + 1 + 16 {
+        "…"
+    } else {
+        ""
+    };
+    if prefix.is_empty() {
+        format!("{hex}{ellipsis}")
+    } else {
+        format!("{prefix}:{hex}{ellipsis}")
+    }
 }
 
 impl ItemReport {
@@ -202,9 +264,30 @@ impl Report {
                     if i.signatures.is_empty() {
                         "–".to_string()
                     } else {
-                        cell(&i.signatures.join(", "))
+                        let briefs: Vec<String> =
+                            i.signatures.iter().map(Signature::brief).collect();
+                        cell(&briefs.join(", "))
                     },
                     i.seconds
+                ));
+            }
+        }
+        md.push_str(&self.signature_section());
+        md
+    }
+
+    /// The signatures of every item, whole: digest, key and the command
+    /// that verifies each.
+    fn signature_section(&self) -> String {
+        let mut md = String::new();
+        for i in self.steps.iter().flat_map(|s| &s.items) {
+            for sig in i.signatures.iter().filter(|s| !s.digest.is_empty()) {
+                if md.is_empty() {
+                    md.push_str("\n## Signatures\n");
+                }
+                md.push_str(&format!(
+                    "\n- **{}** ({}): `{}` signed with key `{}` at `{}`\n\n  ```\n  {}\n  ```\n",
+                    i.name, sig.kind, sig.digest, sig.key, sig.location, sig.verify
                 ));
             }
         }
@@ -212,6 +295,7 @@ impl Report {
     }
 
     /// Writes `release.json` and `release.md` into `dir`; returns their paths.
+    /// Both are public records of the release: mode 0644.
     pub fn write(&self, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let json = dir.join("release.json");
@@ -244,6 +328,12 @@ pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     std::io::Write::write_all(&mut tmp, data)
         .with_context(|| format!("writing {}", path.display()))?;
+    // A temporary file is created 0600; the report is for everyone.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
@@ -273,7 +363,24 @@ mod tests {
             skipped: 0,
             failures: vec!["command cat /x".into()],
         });
-        base.signatures = vec!["cosign".into(), "gpg".into()];
+        base.signatures = vec![
+            Signature {
+                kind: "cosign".into(),
+                reference: "127.0.0.1:5000/sample/base:43".into(),
+                digest: format!("sha256:{}", "ab".repeat(32)),
+                key: format!("SHA256:{}", "c0".repeat(32)),
+                location: format!("sha256-{}.sig", "ab".repeat(32)),
+                verify: "corral verify image 127.0.0.1:5000/sample/base:43 --plain-http --key keys/cosign.pub".into(),
+            },
+            Signature {
+                kind: "gpg".into(),
+                reference: "127.0.0.1:5000/sample/base:43".into(),
+                digest: format!("sha256:{}", "ab".repeat(32)),
+                key: "0123456789ABCDEF0123456789ABCDEF01234567".into(),
+                location: "http://127.0.0.1:5000/sigstore/sample/base@sha256=abab/signature-1".into(),
+                verify: "gpg --export 0123456789ABCDEF0123456789ABCDEF01234567 > release-key.gpg && corral verify image 127.0.0.1:5000/sample/base:43 --plain-http --gpg-keyring release-key.gpg".into(),
+            },
+        ];
         base.record_sub_steps(&[
             ("build", true),
             ("test", false),
@@ -323,7 +430,8 @@ mod tests {
                  | security advisory CORRAL-2026-0042: respin now (1 package update) \
                  | sha256:abababababab… \
                  | changed: corral-hello.x86_64: 1.0-1 → 1.1-1; removed: corral-old-1-1.x86_64 \
-                 | 3 passed, 1 failed (command cat /x) | cosign, gpg | 0 s |\n"
+                 | 3 passed, 1 failed (command cat /x) \
+                 | cosign SHA256:c0c0c0c0c0c0c0c0…, gpg 0123456789ABCDEF… | 0 s |\n"
             ),
             "{md}"
         );
@@ -361,16 +469,49 @@ mod tests {
     }
 
     #[test]
+    fn signatures_are_listed_with_digest_key_and_verify_command() {
+        let md = sample().markdown();
+        let section = &md[md.find("## Signatures").expect("a signatures section")..];
+        assert!(
+            section.contains(&format!(
+                "- **sample/base:43** (cosign): `sha256:{}` signed with key `SHA256:{}`",
+                "ab".repeat(32),
+                "c0".repeat(32)
+            )),
+            "{section}"
+        );
+        assert!(
+            section.contains("  corral verify image 127.0.0.1:5000/sample/base:43 --plain-http --key keys/cosign.pub\n"),
+            "{section}"
+        );
+        assert!(
+            section.contains("--gpg-keyring release-key.gpg"),
+            "{section}"
+        );
+        // a record from the state round-trips; an old plain one keeps its kind
+        let sig = sample().steps[0].items[0].signatures[0].clone();
+        assert_eq!(Signature::from_record(&sig.to_record()), sig);
+        assert_eq!(Signature::from_record("gpg http://x/sig").kind, "gpg");
+    }
+
+    #[test]
     fn writes_json_and_markdown() {
         let dir = tempfile::tempdir().unwrap();
         let (json, md) = sample().write(dir.path()).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         assert_eq!(v["steps"][0]["step"], "base");
         assert_eq!(v["steps"][0]["items"][0]["action"], "build");
         assert_eq!(v["steps"][0]["items"][0]["tests"]["failed"], 1);
         assert_eq!(v["steps"][1]["error"], "building app: exit 1");
-        assert!(std::fs::read_to_string(md)
+        assert!(std::fs::read_to_string(&md)
             .unwrap()
             .contains("## base images"));
+        // public records, whatever the umask and tempfile made of them
+        for f in [&json, &md] {
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(f).unwrap().permissions(),
+            );
+            assert_eq!(mode & 0o777, 0o644, "{}", f.display());
+        }
     }
 }

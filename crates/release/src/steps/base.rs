@@ -207,11 +207,14 @@ fn run_one(
         Ok(made
             .into_iter()
             .enumerate()
-            .map(|(i, s)| (format!("{i:02}"), s))
+            .map(|(i, s)| (format!("{i:02}"), s.to_record()))
             .collect())
     })?;
     subs.push(("sign", ran));
-    report.signatures = out.into_values().collect();
+    report.signatures = out
+        .values()
+        .map(|v| crate::report::Signature::from_record(v))
+        .collect();
     report.record_sub_steps(&subs);
     release
         .progress

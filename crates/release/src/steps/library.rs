@@ -309,12 +309,15 @@ fn publish_one(
             .block_on(publish::sign(r.config, &references))?
             .into_iter()
             .enumerate()
-            .map(|(i, s)| (format!("{i:02}"), s))
+            .map(|(i, s)| (format!("{i:02}"), s.to_record()))
             .collect();
         Ok(made)
     })?;
     subs.push(("sign", ran));
-    report.signatures = out.into_values().collect();
+    report.signatures = out
+        .values()
+        .map(|v| crate::report::Signature::from_record(v))
+        .collect();
     report.record_sub_steps(&subs);
     release
         .progress
