@@ -68,13 +68,20 @@ impl Outcome {
 /// Plans the selected steps against the current state.
 pub fn plan(release: &Release) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
+    // What the base step will build, so that the library's plan is the
+    // one the run will make after it.
+    let mut bases: Option<Vec<crate::plan::PlanItem>> = None;
     for step in Step::ALL {
         if !release.opts.runs(step) {
             continue;
         }
         let items = match step {
-            Step::Base => steps::base::plan(release)?,
-            Step::Library => steps::library::plan(release)?,
+            Step::Base => {
+                let items = steps::base::plan(release)?;
+                bases = Some(items.clone());
+                items
+            }
+            Step::Library => steps::library::plan(release, bases.as_deref())?,
             Step::Host => steps::host::plan(release)?,
             Step::Report => steps::report_item(release),
         };

@@ -60,24 +60,21 @@ fn load(section: &LibrarySection) -> anyhow::Result<Loaded> {
     Ok(Loaded { lib, graph, order })
 }
 
-pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
+/// Plans the library. `bases_to_build` is the base step's plan when it
+/// runs before this one in the same run (a dry run's plan, or the plan
+/// printed before a run): a base it builds counts with the input it is
+/// built from, as the state will record it. `None` once the base step has
+/// run or when it is not selected: the state says what is published.
+pub fn plan(
+    release: &Release,
+    bases_to_build: Option<&[PlanItem]>,
+) -> anyhow::Result<Vec<PlanItem>> {
     let Some(section) = &release.config.library else {
         return Ok(Vec::new());
     };
     let loaded = load(section)?;
     let hashes = build::context_hashes(&loaded.lib)?;
-    // the digest (or, when it is about to be rebuilt, the pending input)
-    // of each base image under the name FROM lines use
-    let mut provided = BTreeMap::new();
-    for b in &release.config.bases {
-        let Some(name) = &b.provides else { continue };
-        let built = release
-            .state
-            .get(&base::key(b, "build"))
-            .and_then(|r| r.outputs.get("digest").cloned())
-            .unwrap_or_else(|| "not built".into());
-        provided.insert(name.clone(), built);
-    }
+    let provided = provided_bases(release, bases_to_build);
     let mut inputs: BTreeMap<String, String> = BTreeMap::new();
     let mut items = Vec::new();
     for name in &loaded.order {
@@ -115,6 +112,34 @@ pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
     Ok(items)
 }
 
+/// The input each base image is published from, under the name FROM lines
+/// use: one answer for the plan and the run. Its input, not its digest: a
+/// dry run cannot know the digest a respin will produce, but it knows the
+/// inputs the respin is made from, and the run records exactly those.
+fn provided_bases(
+    release: &Release,
+    bases_to_build: Option<&[PlanItem]>,
+) -> BTreeMap<String, String> {
+    let mut provided = BTreeMap::new();
+    for b in &release.config.bases {
+        let Some(name) = &b.provides else { continue };
+        let planned = bases_to_build
+            .and_then(|items| items.iter().find(|i| i.name == b.name()))
+            .filter(|i| i.action == Action::Build)
+            .map(|i| i.input.clone());
+        let input = planned
+            .or_else(|| {
+                release
+                    .state
+                    .get(&base::key(b, "build"))
+                    .map(|r| r.input.clone())
+            })
+            .unwrap_or_else(|| "not built".into());
+        provided.insert(name.clone(), input);
+    }
+    provided
+}
+
 fn node_bases(node: &corral_dockerfiles::graph::Node) -> String {
     node.bases
         .iter()
@@ -128,7 +153,8 @@ pub fn run(release: &mut Release) -> StepResult {
     let Some(section) = release.config.library.clone() else {
         return Ok(Vec::new());
     };
-    let items = plan(release).map_err(|e| fail(vec![], e))?;
+    // the base step has run: the state says what each base is now
+    let items = plan(release, None).map_err(|e| fail(vec![], e))?;
     let loaded = load(&section).map_err(|e| fail(vec![], e))?;
     let engine_url = release.config.engine_url();
     let mut reports: Vec<ItemReport> = items
@@ -404,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_base_digest_rebuilds_its_users_and_theirs() {
+    fn a_respun_base_rebuilds_its_users_and_theirs_in_the_plan_and_the_run() {
         let work = tempfile::tempdir().unwrap();
         let config = config(work.path());
         let opts = RunOptions::default();
@@ -416,15 +442,15 @@ mod tests {
             progress: StepProgress::for_stderr(),
             now: 0,
         };
-        let base_built = |release: &mut Release, digest: &str| {
+        let base_built = |release: &mut Release, input: &str, digest: &str| {
             let outputs = BTreeMap::from([("digest".to_string(), digest.to_string())]);
             release
                 .state
-                .record("base/sample/base:43/build", "in", 0, outputs)
+                .record("base/sample/base:43/build", input, 0, outputs)
                 .unwrap();
         };
-        base_built(&mut release, "sha256:aaaa");
-        let first = plan(&release).unwrap();
+        base_built(&mut release, "in1", "sha256:aaaa");
+        let first = plan(&release, None).unwrap();
         assert_eq!(
             actions(&first),
             [
@@ -443,28 +469,44 @@ mod tests {
                 .record(&key(&i.name, "build"), &i.input, 0, outputs)
                 .unwrap();
         }
-        assert!(plan(&release)
+        assert!(plan(&release, None)
             .unwrap()
             .iter()
             .all(|i| i.action == Action::Keep && i.reason == "unchanged"));
 
-        // the base image is respun: everything FROM it, directly or not
-        base_built(&mut release, "sha256:bbbb");
-        assert_eq!(
-            actions(&plan(&release).unwrap()),
-            [
-                (
-                    "base2".into(),
-                    Action::Build,
-                    "a base changed (quay.io/corral/base:43)".into()
-                ),
-                ("app".into(), Action::Build, "a base changed (base2)".into()),
-                (
-                    "other".into(),
-                    Action::Build,
-                    "a base changed (quay.io/corral/base:43)".into()
-                ),
-            ]
-        );
+        let rebuilt = [
+            (
+                "base2".into(),
+                Action::Build,
+                "a base changed (quay.io/corral/base:43)".into(),
+            ),
+            ("app".into(), Action::Build, "a base changed (base2)".into()),
+            (
+                "other".into(),
+                Action::Build,
+                "a base changed (quay.io/corral/base:43)".into(),
+            ),
+        ];
+        // the plan made before the base step runs (a dry run) sees the
+        // respin the base step is about to make
+        let base_item = |action| PlanItem {
+            name: "sample/base:43".into(),
+            action,
+            reason: "security advisory".into(),
+            input: "in2".into(),
+        };
+        let predicted = plan(&release, Some(&[base_item(Action::Build)])).unwrap();
+        assert_eq!(actions(&predicted), rebuilt);
+        // a base that is kept counts with what it was built from, not with
+        // the input it would have if it were respun
+        assert!(plan(&release, Some(&[base_item(Action::Keep)]))
+            .unwrap()
+            .iter()
+            .all(|i| i.action == Action::Keep));
+        // the run, after the base step recorded the respin, plans the same
+        base_built(&mut release, "in2", "sha256:bbbb");
+        let after = plan(&release, None).unwrap();
+        assert_eq!(actions(&after), rebuilt);
+        assert_eq!(after, predicted, "the dry run and the run disagree");
     }
 }
