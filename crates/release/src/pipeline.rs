@@ -171,7 +171,7 @@ pub fn run(
             .steps
             .iter()
             .flat_map(|s| &s.items)
-            .all(|i| i.tests.as_ref().is_none_or(|t| t.failed == 0));
+            .all(|i| i.failed.is_none() && i.tests.as_ref().is_none_or(|t| t.failed == 0));
     // The report is written after every run that did something, whatever
     // --only selected: it is the record of that run.
     let files;

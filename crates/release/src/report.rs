@@ -47,6 +47,12 @@ pub struct ItemReport {
     pub tests: Option<TestSummary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<Signature>,
+    /// Why it is not published: it failed (to build, its tests, to push).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// Why it was not tested or published: a base of it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     pub seconds: f64,
 }
 
@@ -142,8 +148,46 @@ impl ItemReport {
             packages: None,
             tests: None,
             signatures: Vec::new(),
+            failed: None,
+            skipped: None,
             seconds: 0.0,
         }
+    }
+
+    /// What was done to it in this run, in words: `built, tested, pushed,
+    /// signed`, `kept`, `built; skipped: …`, `failed: …`.
+    pub fn done(&self) -> String {
+        let ran: Vec<&str> = self
+            .ran
+            .iter()
+            .map(|s| match s.as_str() {
+                "build" => "built",
+                "test" => "tested",
+                "push" => "pushed",
+                "sign" => "signed",
+                "compose" => "composed",
+                other => other,
+            })
+            .collect();
+        let mut parts = Vec::new();
+        if ran.is_empty() && self.failed.is_none() && self.skipped.is_none() {
+            parts.push("kept".to_string());
+        } else if self.action == Action::Keep && !ran.is_empty() {
+            parts.push(format!("kept; {}", ran.join(", ")));
+        } else if !ran.is_empty() {
+            parts.push(ran.join(", "));
+        }
+        if let Some(why) = &self.failed {
+            parts.push(format!("**failed**: {why}"));
+        }
+        if let Some(why) = &self.skipped {
+            parts.push(format!("**skipped**: {why}"));
+        }
+        let mut out = parts.join("; ");
+        if !self.resumed.is_empty() {
+            out.push_str(&format!(" (resumed: {})", self.resumed.join(", ")));
+        }
+        out
     }
 }
 
@@ -201,6 +245,54 @@ pub struct TestSummary {
     /// The names of the failed checks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
+    /// The MCS level the test containers ran at (`s0:c12,c345`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub level: String,
+    /// The host's SELinux mode while they ran: `enforcing` (the labels
+    /// were enforced), `permissive` or `disabled` (set, not enforced).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub enforcement: String,
+}
+
+impl TestSummary {
+    /// As recorded in the state when the tests passed.
+    pub fn to_outputs(&self) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::from([
+            ("passed".to_string(), self.passed.to_string()),
+            ("skipped".to_string(), self.skipped.to_string()),
+            ("level".to_string(), self.level.clone()),
+            ("enforcement".to_string(), self.enforcement.clone()),
+        ])
+    }
+
+    /// From a record of passed tests.
+    pub fn from_outputs(out: &std::collections::BTreeMap<String, String>) -> TestSummary {
+        let n = |k: &str| out.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        TestSummary {
+            passed: n("passed"),
+            skipped: n("skipped"),
+            level: out.get("level").cloned().unwrap_or_default(),
+            enforcement: out.get("enforcement").cloned().unwrap_or_default(),
+            ..TestSummary::default()
+        }
+    }
+
+    /// `3 passed, 0 failed; s0:c1,c2, enforced`.
+    fn cell(&self) -> String {
+        let mut s = format!("{} passed, {} failed", self.passed, self.failed);
+        if !self.failures.is_empty() {
+            s.push_str(&format!(" ({})", self.failures.join(", ")));
+        }
+        if !self.level.is_empty() {
+            s.push_str(&format!("; {}", self.level));
+        }
+        match self.enforcement.as_str() {
+            "" => {}
+            "enforcing" => s.push_str(", enforced"),
+            mode => s.push_str(&format!(", not enforced (SELinux {mode})")),
+        }
+        s
+    }
 }
 
 impl Report {
@@ -227,40 +319,26 @@ impl Report {
                 continue;
             }
             md.push_str(
-                "| item | action | why | published | packages | tests | signatures | time |\n",
+                "| item | done | why | published | packages | tests | signatures | time |\n",
             );
             md.push_str("|---|---|---|---|---|---|---|---|\n");
             for i in &s.items {
-                let action = match i.action {
-                    Action::Build => "rebuilt".to_string(),
-                    Action::Keep if i.ran.is_empty() => "kept".to_string(),
-                    Action::Keep => format!("kept, finished {}", i.ran.join(", ")),
-                };
-                let resumed = if i.resumed.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (resumed: {})", i.resumed.join(", "))
-                };
                 let tests = i
                     .tests
                     .as_ref()
-                    .map(|t| {
-                        let mut s = format!("{} passed, {} failed", t.passed, t.failed);
-                        if !t.failures.is_empty() {
-                            s.push_str(&format!(" ({})", t.failures.join(", ")));
-                        }
-                        s
-                    })
+                    .map(TestSummary::cell)
                     .unwrap_or_else(|| "–".into());
                 md.push_str(&format!(
-                    "| {} | {action}{resumed} | {} | {} | {} | {tests} | {} | {:.0} s |\n",
+                    "| {} | {} | {} | {} | {} | {} | {} | {:.0} s |\n",
                     cell(&i.name),
+                    cell(&i.done()),
                     cell(&i.reason),
                     i.published.as_deref().map(short).unwrap_or("–".into()),
                     i.packages
                         .as_ref()
                         .map(|p| cell(&p.summary()))
                         .unwrap_or_else(|| "–".into()),
+                    cell(&tests),
                     if i.signatures.is_empty() {
                         "–".to_string()
                     } else {
@@ -362,6 +440,8 @@ mod tests {
             failed: 1,
             skipped: 0,
             failures: vec!["command cat /x".into()],
+            level: "s0:c12,c345".into(),
+            enforcement: "disabled".into(),
         });
         base.signatures = vec![
             Signature {
@@ -426,11 +506,11 @@ mod tests {
         assert!(md.starts_with("# corral release 2026-11-25T21:00:00Z\n\n**Failed** in 61 s.\n"));
         assert!(
             md.contains(
-                "| sample/base:43 | rebuilt (resumed: test) \
+                "| sample/base:43 | built, pushed, signed (resumed: test) \
                  | security advisory CORRAL-2026-0042: respin now (1 package update) \
                  | sha256:abababababab… \
                  | changed: corral-hello.x86_64: 1.0-1 → 1.1-1; removed: corral-old-1-1.x86_64 \
-                 | 3 passed, 1 failed (command cat /x) \
+                 | 3 passed, 1 failed (command cat /x); s0:c12,c345, not enforced (SELinux disabled) \
                  | cosign SHA256:c0c0c0c0c0c0c0c0…, gpg 0123456789ABCDEF… | 0 s |\n"
             ),
             "{md}"
@@ -465,7 +545,7 @@ mod tests {
         };
         assert!(r
             .markdown()
-            .contains("| app | kept, finished push, sign (resumed: build, test) | unchanged |"));
+            .contains("| app | kept; pushed, signed (resumed: build, test) | unchanged |"));
     }
 
     #[test]
@@ -492,6 +572,67 @@ mod tests {
         let sig = sample().steps[0].items[0].signatures[0].clone();
         assert_eq!(Signature::from_record(&sig.to_record()), sig);
         assert_eq!(Signature::from_record("gpg http://x/sig").kind, "gpg");
+    }
+
+    #[test]
+    fn each_item_says_what_was_done_or_why_not() {
+        let mut failed = ItemReport::new("base2", Action::Build, "not built yet");
+        failed.record_sub_steps(&[("build", true)]);
+        failed.failed = Some("base2 failed its tests (command false); not published".into());
+        failed.tests = Some(TestSummary {
+            passed: 1,
+            failed: 1,
+            failures: vec!["command false".into()],
+            level: "s0:c1,c2".into(),
+            enforcement: "enforcing".into(),
+            ..TestSummary::default()
+        });
+        let mut skipped = ItemReport::new("app", Action::Build, "not built yet");
+        skipped.record_sub_steps(&[("build", true)]);
+        skipped.skipped = Some("its base base2 failed its tests".into());
+        let mut other = ItemReport::new("other", Action::Build, "not built yet");
+        other.record_sub_steps(&[
+            ("build", true),
+            ("test", true),
+            ("push", true),
+            ("sign", true),
+        ]);
+        let r = Report {
+            steps: vec![StepReport {
+                step: Step::Library,
+                seconds: 0.0,
+                items: vec![failed, skipped, other],
+                error: None,
+            }],
+            ..Report::default()
+        };
+        let md = r.markdown();
+        assert!(
+            md.contains(
+                "| base2 | built; **failed**: base2 failed its tests (command false); not published \
+                 | not built yet | – | – | 1 passed, 1 failed (command false); s0:c1,c2, enforced |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| app | built; **skipped**: its base base2 failed its tests | not built yet |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| other | built, tested, pushed, signed | not built yet |"),
+            "{md}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["steps"][0]["items"][1]["skipped"],
+            "its base base2 failed its tests"
+        );
+        assert_eq!(
+            json["steps"][0]["items"][0]["tests"]["enforcement"],
+            "enforcing"
+        );
     }
 
     #[test]

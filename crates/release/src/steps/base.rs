@@ -164,10 +164,7 @@ fn run_one(
                 }
                 .into());
             }
-            Ok(BTreeMap::from([
-                ("passed".to_string(), summary.passed.to_string()),
-                ("failed".to_string(), summary.failed.to_string()),
-            ]))
+            Ok(summary.to_outputs())
         })
         .inspect_err(|e| {
             if let Some(failed) = e.downcast_ref::<FailedTests>() {
@@ -175,11 +172,7 @@ fn run_one(
             }
         })?;
         subs.push(("test", ran));
-        report.tests = Some(crate::report::TestSummary {
-            passed: out.get("passed").and_then(|v| v.parse().ok()).unwrap_or(0),
-            failed: 0,
-            ..Default::default()
-        });
+        report.tests = Some(crate::report::TestSummary::from_outputs(&out));
     }
 
     let reference = config.mirror_reference(b);

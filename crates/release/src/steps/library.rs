@@ -149,6 +149,10 @@ fn node_bases(node: &corral_dockerfiles::graph::Node) -> String {
         .join(", ")
 }
 
+/// Builds, tests, pushes and signs each image in order, bases first. An
+/// image that fails (to build, its tests, to push) stops only the images
+/// built FROM it, directly or not; the others go on. The step fails at the
+/// end if any image did, and the report says what happened to each.
 pub fn run(release: &mut Release) -> StepResult {
     let Some(section) = release.config.library.clone() else {
         return Ok(Vec::new());
@@ -167,37 +171,107 @@ pub fn run(release: &mut Release) -> StepResult {
         .map(|i| i.name.clone())
         .collect();
     let t = Instant::now();
-    if !to_build.is_empty() {
-        if let Err(e) = build_images(release, &loaded, &section, &to_build, &engine_url, &items) {
-            return Err(fail(reports, e));
+    let built = if to_build.is_empty() {
+        build::Summary::default()
+    } else {
+        match build_images(release, &loaded, &section, &to_build, &engine_url, &items) {
+            Ok(summary) => summary,
+            Err(e) => return Err(fail(reports, e)),
         }
-    }
+    };
     let build_seconds = t.elapsed().as_secs_f64() / to_build.len().max(1) as f64;
+    // image → what stopped it, for the images built FROM it
+    let mut stopped: BTreeMap<String, String> = BTreeMap::new();
+    let mut failures = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let t = Instant::now();
-        let result = publish_one(
-            release,
-            &loaded,
-            &section,
-            item,
-            &engine_url,
-            &mut reports[i],
-        );
-        reports[i].seconds = t.elapsed().as_secs_f64()
-            + if item.action == Action::Build {
-                build_seconds
-            } else {
-                0.0
-            };
+        let name = &item.name;
+        let report = &mut reports[i];
+        report.seconds = if item.action == Action::Build {
+            build_seconds
+        } else {
+            0.0
+        };
+        if let Some(err) = built.failed.get(name) {
+            report.failed = Some(format!("building: {err}"));
+            stopped.insert(name.clone(), "failed to build".into());
+            failures.push(Failure::other(name, format!("building {name}: {err}")));
+            continue;
+        }
+        if let Some(base) = loaded.graph.nodes[name]
+            .bases
+            .iter()
+            .find(|b| stopped.contains_key(*b))
+        {
+            let why = format!("its base {base} {}", stopped[base]);
+            if built.built.contains(name) {
+                report.record_sub_steps(&[("build", true)]);
+            }
+            tracing::info!(image = %name, %why, "skipped");
+            release.progress.done(name, &format!("skipped: {why}"));
+            report.skipped = Some(why);
+            stopped.insert(name.clone(), "was skipped".into());
+            continue;
+        }
+        let result = publish_one(release, &loaded, &section, item, &engine_url, report);
+        report.seconds += t.elapsed().as_secs_f64();
         if let Err(e) = result {
-            return Err(fail(reports, e.context(format!("releasing {}", item.name))));
+            let e = e.context(format!("releasing {name}"));
+            let tests = e.chain().any(|c| c.is::<FailedTests>());
+            let what = if tests { "failed its tests" } else { "failed" };
+            report.failed = Some(format!("{e:#}"));
+            release.progress.done(name, &format!("failed: {e:#}"));
+            stopped.insert(name.clone(), what.into());
+            failures.push(Failure {
+                image: name.clone(),
+                message: format!("{e:#}"),
+                tests,
+            });
         }
     }
-    Ok(reports)
+    if failures.is_empty() {
+        Ok(reports)
+    } else {
+        Err(fail(reports, FailedImages { failures }.into()))
+    }
+}
+
+/// One image the library step could not publish.
+#[derive(Debug)]
+pub struct Failure {
+    pub image: String,
+    pub message: String,
+    /// It failed its tests (the release's "no"), rather than could not run.
+    pub tests: bool,
+}
+
+impl Failure {
+    fn other(image: &str, message: String) -> Failure {
+        Failure {
+            image: image.to_string(),
+            message,
+            tests: false,
+        }
+    }
+}
+
+/// Images of the library that failed; the others were published.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "))]
+pub struct FailedImages {
+    pub failures: Vec<Failure>,
+}
+
+impl FailedImages {
+    /// Every failure is of tests: exit code 1, not 2.
+    pub fn only_tests(&self) -> bool {
+        self.failures.iter().all(|f| f.tests)
+    }
 }
 
 /// Loads the base images into the engine under the names FROM lines use,
-/// then builds `names` (bases first) and records each built image.
+/// then builds `names` (bases first) and records each built image. A
+/// failed image (and what is FROM it) is in the summary, not an error.
 fn build_images(
     release: &mut Release,
     loaded: &Loaded,
@@ -205,7 +279,7 @@ fn build_images(
     names: &[String],
     engine_url: &str,
     items: &[PlanItem],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<build::Summary> {
     let config = release.config;
     for b in &config.bases {
         if let Some(name) = &b.provides {
@@ -242,13 +316,7 @@ fn build_images(
             .record(&key(name, "build"), &item.input, release.now, outputs)?;
         release.progress.done(name, "built");
     }
-    if let Some((name, err)) = summary.failed.iter().next() {
-        anyhow::bail!("building {name}: {err}");
-    }
-    if let Some((name, why)) = summary.skipped.iter().next() {
-        anyhow::bail!("{name} was not built: {why}");
-    }
-    Ok(())
+    Ok(summary)
 }
 
 /// Tests, pushes and signs one image, each unless done on this input.
@@ -276,10 +344,7 @@ fn publish_one(
             }
             .into());
         }
-        Ok(BTreeMap::from([(
-            "passed".to_string(),
-            summary.passed.to_string(),
-        )]))
+        Ok(summary.to_outputs())
     })
     .inspect_err(|e| {
         if let Some(failed) = e.downcast_ref::<FailedTests>() {
@@ -287,10 +352,7 @@ fn publish_one(
         }
     })?;
     let mut subs = vec![("build", built), ("test", ran)];
-    report.tests = Some(TestSummary {
-        passed: out.get("passed").and_then(|v| v.parse().ok()).unwrap_or(0),
-        ..TestSummary::default()
-    });
+    report.tests = Some(TestSummary::from_outputs(&out));
 
     let repo = format!(
         "{}/{}/{name}",
@@ -359,6 +421,7 @@ pub fn run_tests(
     reference: &str,
     tests: &Tests,
 ) -> anyhow::Result<TestSummary> {
+    let enforcement = Enforcement::detect();
     let image = runtime()?.block_on(async {
         let runner = TestRunner {
             docker: TestRunner::connect(engine_url).await?,
@@ -368,7 +431,7 @@ pub fn run_tests(
             ),
             process_type: DEFAULT_TYPE.to_string(),
             keep: false,
-            enforcement: Enforcement::detect(),
+            enforcement,
             scratch: "/var/tmp".into(),
         };
         anyhow::Ok(runner.run_image(name, reference, tests).await)
@@ -387,6 +450,13 @@ pub fn run_tests(
             .filter(|c| c.outcome == Outcome::Failed)
             .map(|c| c.name.clone())
             .collect(),
+        level: image.level.clone(),
+        enforcement: match enforcement {
+            Enforcement::Enforcing => "enforcing",
+            Enforcement::Permissive => "permissive",
+            Enforcement::Disabled => "disabled",
+        }
+        .to_string(),
     })
 }
 
