@@ -748,6 +748,16 @@ fn library_with_failing_base2(dir: &Path) -> (PathBuf, PathBuf, String) {
             .arg(repo_root().join("tests/fixtures/dockerfiles"))
             .arg(&lib),
     );
+    // the respin below brings corral-hello 1.2: any 1.x greets correctly
+    for image in ["base2", "app", "other"] {
+        let path = lib.join(image).join("image.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("corral-hello 1\\\\.0", "corral-hello 1\\\\.[0-9]"),
+        )
+        .unwrap();
+    }
     let spec = lib.join("base2/image.toml");
     let good = std::fs::read_to_string(&spec).unwrap();
     assert!(good.contains("^base2 layer\\n$"));

@@ -219,6 +219,10 @@ pub fn run(release: &mut Release) -> StepResult {
             let e = e.context(format!("releasing {name}"));
             let tests = e.chain().any(|c| c.is::<FailedTests>());
             let what = if tests { "failed its tests" } else { "failed" };
+            if report.ran.is_empty() {
+                // it stopped before recording its sub-steps
+                report.record_sub_steps(&[("build", built.built.contains(name))]);
+            }
             report.failed = Some(format!("{e:#}"));
             release.progress.done(name, &format!("failed: {e:#}"));
             stopped.insert(name.clone(), what.into());
