@@ -166,6 +166,12 @@ async fn build_one(
     let base_digest = current_base_digest(engine, lib, &graph.nodes[name], &opts.registry_map)
         .await
         .with_context(|| format!("reading the bases of {name}"))?;
+    // The classic builder does not set the platform ARGs BuildKit does;
+    // the `architecture` label (CR029) comes from TARGETARCH.
+    let mut build_args = img.spec.image.build_args.clone();
+    if !build_args.contains_key("TARGETARCH") {
+        build_args.insert("TARGETARCH".to_string(), engine.arch().await?);
+    }
     let revision = provenance::source_revision(&img.dir);
     let reference = library_reference(lib, name);
     progress.line(name, &format!("building {reference}"));
@@ -174,7 +180,7 @@ async fn build_one(
             engine::BuildRequest {
                 tag: reference.clone(),
                 context,
-                build_args: img.spec.image.build_args.clone(),
+                build_args,
                 labels: provenance::labels(&hash, &base_digest, revision.as_deref()),
                 network: opts.network.clone(),
             },
