@@ -237,6 +237,19 @@ fn builds_pushes_and_plans_the_test_library_against_the_engine() {
         app_hash.starts_with("sha256:") && app_hash.len() == 71,
         "{app}"
     );
+    // The architecture label is the platform the engine built for (CR029),
+    // not a fixed x86_64.
+    let arch = run_ok(
+        engine
+            .docker()
+            .args(["version", "--format", "{{.Server.Arch}}"]),
+    );
+    let arch = stdout(&arch).trim().to_string();
+    assert!(!arch.is_empty());
+    assert_eq!(
+        labels(&engine, &lib_ref("other"))["architecture"],
+        arch.as_str()
+    );
     let base2 = labels(&engine, &lib_ref("base2"));
     assert_eq!(
         base2["dev.corral.base-digest"],

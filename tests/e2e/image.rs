@@ -481,3 +481,111 @@ fn inspect_reads_an_image_from_a_registry() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Without SOURCE_DATE_EPOCH the image's time comes from its inputs (the
+/// newest build time of the packages it installs), so two builds of a
+/// recipe give one digest; the tar headers are clamped to the same time,
+/// and the build says where the time came from and what the footprint
+/// policy saved.
+#[test]
+fn a_recipe_builds_to_the_same_digest_without_source_date_epoch() {
+    require_tool("tar");
+    let repos = sample_repos();
+    let work = scratch();
+    let recipe = repo_root().join("recipes/sample-base.toml");
+    let build = |name: &str, json: bool| {
+        let layout = work.path().join(name);
+        let mut cmd = corral(repos.path());
+        cmd.env_remove("SOURCE_DATE_EPOCH")
+            .args(["image", "build"])
+            .arg(&recipe)
+            .arg("-o")
+            .arg(format!("oci:{}:{TAG}", layout.display()));
+        if json {
+            cmd.arg("--json");
+        }
+        (layout, run_ok(&mut cmd))
+    };
+    let (a_layout, a) = build("a", true);
+    let (_, b) = build("b", true);
+    let a: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(
+        a["manifest_digest"], b["manifest_digest"],
+        "two builds without SOURCE_DATE_EPOCH differ"
+    );
+    assert_eq!(a["created_from"], "newest package build time");
+    let created = a["created"].as_str().unwrap().to_string();
+    // the newest build time of the sample packages, as rpm reads it (the
+    // recipe installs the newest of each)
+    let rpms = run_ok(
+        Command::new("find")
+            .arg(repos.path())
+            .args(["-name", "*.rpm"]),
+    );
+    let rpms: Vec<String> = String::from_utf8_lossy(&rpms.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!rpms.is_empty());
+    let times = run_ok(
+        Command::new("rpm")
+            .args(["-qp", "--nosignature", "--qf", "%{BUILDTIME}\\n"])
+            .args(&rpms),
+    );
+    let newest: i64 = String::from_utf8_lossy(&times.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .max()
+        .unwrap();
+    let date = run_ok(
+        Command::new("date")
+            .args(["-u", "+%Y-%m-%dT%H:%M:%SZ", "-d"])
+            .arg(format!("@{newest}")),
+    );
+    assert_eq!(created, String::from_utf8_lossy(&date.stdout).trim());
+    let manifest = layout_json(&a_layout, a["manifest_digest"].as_str().unwrap());
+    let config = layout_json(&a_layout, manifest["config"]["digest"].as_str().unwrap());
+    assert_eq!(config["created"], created.as_str());
+
+    // every tar header is at or before that time
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let blob = a_layout
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let listing = run_ok(
+        Command::new("tar")
+            .args(["-tvzf"])
+            .arg(&blob)
+            .arg("--full-time")
+            .env("TZ", "UTC"),
+    );
+    let clamp = created.replace('T', " ").trim_end_matches('Z').to_string();
+    let mut entries = 0;
+    for line in String::from_utf8_lossy(&listing.stdout).lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let when = format!("{} {}", f[3], f[4]);
+        assert!(when <= clamp, "{line} is newer than {clamp}");
+        entries += 1;
+    }
+    assert!(entries > 10, "{entries} entries");
+
+    // the footprint report, in JSON and in text
+    let items: Vec<&str> = a["footprint"]
+        .as_array()
+        .expect("a footprint report")
+        .iter()
+        .map(|s| s["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["docs", "locales", "caches", "logs"]);
+    assert!(a["footprint"][0]["bytes"].as_u64().unwrap() > 0, "{a:#}");
+    let (_, c) = build("c", false);
+    let text = String::from_utf8_lossy(&c.stdout);
+    assert!(
+        text.contains(&format!(
+            "  created   {created} (newest package build time)\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("footprint policy saved:\n  docs "), "{text}");
+}

@@ -414,7 +414,7 @@ fn releases_everything_then_a_rerun_does_nothing() {
     assert_eq!(ostree_ref(&client, &format!("release:{STREAM_REF}")), head);
     let md = std::fs::read_to_string(s.work().join("release.md")).unwrap();
     assert!(
-        md.contains("| sample/base:43 | rebuilt | not built yet |"),
+        md.contains("| sample/base:43 | built, tested, pushed, signed | not built yet |"),
         "{md}"
     );
 
@@ -737,4 +737,175 @@ fn an_image_that_fails_its_tests_is_not_published() {
     let reference = format!("{}/sample/base:43", s.mirror.host());
     assert_eq!(base["published"], mirror_digest(&reference));
     assert!(s.verify_gpg(&reference).status.success());
+}
+
+/// A copy of the fixture library whose base2 expects the wrong content.
+fn library_with_failing_base2(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let lib = dir.join("library");
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(repo_root().join("tests/fixtures/dockerfiles"))
+            .arg(&lib),
+    );
+    // the respin below brings corral-hello 1.2: any 1.x greets correctly
+    for image in ["base2", "app", "other"] {
+        let path = lib.join(image).join("image.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("corral-hello 1\\\\.0", "corral-hello 1\\\\.[0-9]"),
+        )
+        .unwrap();
+    }
+    let spec = lib.join("base2/image.toml");
+    let good = std::fs::read_to_string(&spec).unwrap();
+    assert!(good.contains("^base2 layer\\n$"));
+    std::fs::write(&spec, good.replace("^base2 layer\\n$", "^base3 layer\\n$")).unwrap();
+    (lib, spec, good)
+}
+
+fn in_mirror(reference: &str) -> bool {
+    Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The library step goes on past a failed image: only the images built
+/// FROM it are skipped, and the report says per image what was done.
+/// Then, after a security respin of the base, the dry run plans exactly
+/// what the run does.
+#[test]
+fn a_failed_image_stops_only_its_dependents_and_the_dry_run_plans_the_respin() {
+    let s = Setup::new();
+    let engine = Dockerd::start();
+    let (lib, spec, good) = library_with_failing_base2(s.dir.path());
+    let config = s.config(&format!(
+        "\n[engine]\nurl = \"{}\"\n\n[library]\npath = \"{}\"\nnamespace = \"sample\"\n",
+        engine.host(),
+        lib.display(),
+    ));
+    let out = s.release(&config, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("base2 failed its tests ("),
+        "{}",
+        stderr(&out)
+    );
+    let report = s.report();
+    assert_eq!(report["success"], false);
+    let host = s.mirror.host();
+    // base2 failed, app (FROM base2) skipped: neither published
+    let base2 = item(&report, "library", "base2");
+    assert_eq!(base2["tests"]["failed"], 1, "{base2:#}");
+    assert!(base2["failed"]
+        .as_str()
+        .unwrap()
+        .contains("failed its tests"));
+    let app = item(&report, "library", "app");
+    assert_eq!(app["skipped"], "its base base2 failed its tests", "{app:#}");
+    assert!(app["tests"].is_null(), "{app:#}");
+    for name in ["base2", "app"] {
+        assert!(
+            !in_mirror(&format!("{host}/sample/{name}:43")),
+            "{name} was pushed"
+        );
+    }
+    // other, FROM the base image only, was tested, pushed and signed
+    let other = item(&report, "library", "other");
+    assert_eq!(
+        other["ran"],
+        serde_json::json!(["build", "test", "push", "sign"]),
+        "{other:#}"
+    );
+    assert!(other["tests"]["passed"].as_u64().unwrap() > 0);
+    assert!(
+        !other["tests"]["level"].as_str().unwrap().is_empty(),
+        "{other:#}"
+    );
+    assert!(other["tests"]["enforcement"].is_string(), "{other:#}");
+    let other_ref = format!("{host}/sample/other:43");
+    assert_eq!(other["published"], mirror_digest(&other_ref));
+    assert!(s.verify_gpg(&other_ref).status.success());
+
+    // the report is public, and says it all per image
+    let md_path = s.work().join("release.md");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&md_path).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o644);
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(
+        md.contains("| app | built; **skipped**: its base base2 failed its tests |"),
+        "{md}"
+    );
+    assert!(md.contains("| base2 | built; **failed**: "), "{md}");
+    assert!(
+        md.contains("| other | built, tested, pushed, signed |"),
+        "{md}"
+    );
+    // signatures: the digest, the key and a command that verifies it
+    let digest = other["published"].as_str().unwrap();
+    let sigs = &md[md.find("## Signatures").expect("a signatures section")..];
+    let line = sigs
+        .lines()
+        .find(|l| l.starts_with("- **other** (cosign)"))
+        .unwrap_or_else(|| panic!("{sigs}"));
+    assert!(line.contains(digest) && line.contains("SHA256:"), "{line}");
+    let verify = sigs
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&format!("corral verify image {other_ref}")) && l.contains("--key"))
+        .unwrap_or_else(|| panic!("{sigs}"));
+    let args: Vec<&str> = verify.split_whitespace().skip(1).collect();
+    let v = Command::new(corral_bin()).args(&args).output().unwrap();
+    assert!(v.status.success(), "{verify}: {}", stderr(&v));
+
+    // fixed, and a security advisory for the base: the dry run plans the
+    // respin and everything FROM it, and the run does exactly that
+    std::fs::write(&spec, good).unwrap();
+    run_ok(
+        Command::new("bash")
+            .arg(repo_root().join("tests/fixtures/rpms/publish-update.sh"))
+            .arg(s.repos.path())
+            .args(["1.2", "CORRAL-2026-0042", "security"]),
+    );
+    let planned = stdout(&run_ok(&mut s.release(&config, &["--dry-run"])));
+    assert!(
+        planned.contains("   build    sample/base:43: security advisory CORRAL-2026-0042"),
+        "{planned}"
+    );
+    // (base2's context changed too: its image.toml was fixed)
+    for line in [
+        "   build    base2: ",
+        "   build    app: a base changed (base2)\n",
+        "   build    other: a base changed (quay.io/corral/base:43)\n",
+    ] {
+        assert!(planned.contains(line), "{planned}");
+    }
+    let out = run_ok(&mut s.release(&config, &[]));
+    let ran = stdout(&out);
+    assert!(
+        ran.starts_with(&planned),
+        "dry run:\n{planned}\nrun:\n{ran}"
+    );
+    let report = s.report();
+    assert_eq!(report["success"], true);
+    for name in ["base2", "app", "other"] {
+        let i = item(&report, "library", name);
+        assert_eq!(i["action"], "build", "{i:#}");
+        assert_eq!(
+            i["ran"],
+            serde_json::json!(["build", "test", "push", "sign"]),
+            "{i:#}"
+        );
+        assert_eq!(
+            i["published"],
+            mirror_digest(&format!("{host}/sample/{name}:43"))
+        );
+    }
 }

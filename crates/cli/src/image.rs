@@ -155,6 +155,14 @@ struct BuildResult {
     uncompressed_size: u64,
     sbom_digest: Option<String>,
     packages: usize,
+    /// RFC 3339: the image's creation time and the clamp of file times.
+    created: String,
+    /// Where `created` came from.
+    created_from: &'static str,
+    /// What the recipe's footprint policy left out, per item (a tree built
+    /// here; none for --rootfs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    footprint: Option<Vec<corral_tree::footprint::Saving>>,
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
@@ -179,6 +187,23 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             sbom_path(&result.layout).display(),
             result.packages
         )?;
+        writeln!(
+            out,
+            "  created   {} ({})",
+            result.created, result.created_from
+        )?;
+        if let Some(savings) = &result.footprint {
+            writeln!(out, "footprint policy saved:")?;
+            for s in savings {
+                writeln!(
+                    out,
+                    "  {:<8} {:>6} files  {:>10}",
+                    s.item,
+                    s.files,
+                    human_bytes(s.bytes)
+                )?;
+            }
+        }
         out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
@@ -203,16 +228,26 @@ fn build_layout(args: &BuildArgs) -> anyhow::Result<BuildResult> {
     let scratch;
     let ready;
     // A tree built here comes with its package list; a given one is read.
-    let (root, recipe, built_packages): (&Path, Option<Recipe>, _) =
+    // Without SOURCE_DATE_EPOCH the time still comes from the inputs, so
+    // the same recipe and repositories give the same digest.
+    let mut epoch = args.source_date_epoch.map(|t| (t, "SOURCE_DATE_EPOCH"));
+    let (root, recipe, built_packages, footprint): (&Path, Option<Recipe>, _, _) =
         match (&args.recipe, &args.rootfs) {
             (recipe, Some(rootfs)) => {
                 let recipe = recipe.as_deref().map(Recipe::read).transpose()?;
                 ready = ReadyTree::open(rootfs)
                     .with_context(|| format!("opening the tree {}", rootfs.display()))?;
-                (ready.path(), recipe, None)
+                (ready.path(), recipe, None, None)
             }
             (Some(path), None) => {
                 let recipe = Recipe::load(path)?;
+                if epoch.is_none() {
+                    let bar = spinner("resolving packages for the image's time");
+                    let newest = corral_tree::dnf::newest_build_time(&recipe)
+                        .with_context(|| format!("resolving the packages of {}", path.display()))?;
+                    bar.finish_and_clear();
+                    epoch = newest.map(|t| (t, "newest package build time"));
+                }
                 scratch = tempfile::Builder::new()
                     .prefix("corral-tree-")
                     .tempdir_in(std::env::var_os("TMPDIR").unwrap_or_else(|| "/var/tmp".into()))
@@ -223,13 +258,18 @@ fn build_layout(args: &BuildArgs) -> anyhow::Result<BuildResult> {
                     &recipe,
                     &rootfs,
                     &BuildOptions {
-                        source_date_epoch: args.source_date_epoch,
+                        source_date_epoch: epoch.map(|e| e.0),
                     },
                 )
                 .with_context(|| format!("building the tree of {}", path.display()))?;
                 bar.finish_and_clear();
                 ready = ReadyTree::open(&rootfs)?;
-                (ready.path(), Some(recipe), Some(report.packages))
+                (
+                    ready.path(),
+                    Some(recipe),
+                    Some(report.packages),
+                    Some(report.savings),
+                )
             }
             (None, None) => bail!("give a recipe or --rootfs"),
         };
@@ -239,10 +279,15 @@ fn build_layout(args: &BuildArgs) -> anyhow::Result<BuildResult> {
         (None, Some(db)) => db.packages().context("reading the tree's rpm database")?,
         (None, None) => Vec::new(),
     };
-    let created = args
-        .source_date_epoch
-        .or_else(|| packages.iter().map(|p| p.buildtime).max())
-        .unwrap_or(0);
+    let (created, created_from) = epoch
+        .or_else(|| {
+            packages
+                .iter()
+                .map(|p| p.buildtime)
+                .max()
+                .map(|t| (t, "newest package build time in the tree's rpm database"))
+        })
+        .unwrap_or((0, "no packages and no SOURCE_DATE_EPOCH: the Unix epoch"));
     let name = recipe
         .as_ref()
         .map(|r| r.name.clone())
@@ -317,7 +362,9 @@ fn build_layout(args: &BuildArgs) -> anyhow::Result<BuildResult> {
     let opts = PackOptions {
         compression,
         level: None,
-        clamp_mtime: args.source_date_epoch,
+        // the same time for the tar headers as for the config; a tree with
+        // no time of its own keeps its file times
+        clamp_mtime: (created > 0).then_some(created),
         threads: args.threads,
         progress: Some(std::sync::Arc::new(progress)),
     };
@@ -340,7 +387,20 @@ fn build_layout(args: &BuildArgs) -> anyhow::Result<BuildResult> {
         uncompressed_size: built.layer.uncompressed_size,
         sbom_digest: built.extra.first().map(|(d, _)| d.to_string()),
         packages: packages.len(),
+        created: rfc3339(created),
+        created_from,
+        footprint,
     })
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
 }
 
 /// `out/base` → `out/base.spdx.json`.

@@ -5,6 +5,7 @@
 //! - [`library`]: the `dockerfiles/` folder, its `library.toml` and `image.toml` files.
 //! - [`files`]: reading those files with a size limit, errors that name
 //!   the path once.
+//! - [`help`]: `help.md` to the `/help.1` man page every image carries.
 //! - [`graph`]: dependencies between library images from their FROM lines.
 //! - [`plan`]: what to rebuild, in order, and the [`plan::BuiltImages`] seam.
 //! - [`build`]: building, tagging and pushing through the Docker Engine API,
@@ -19,6 +20,7 @@ pub mod build;
 pub mod cli;
 pub mod files;
 pub mod graph;
+pub mod help;
 pub mod library;
 pub mod lint;
 pub mod parse;

@@ -70,7 +70,11 @@ pub fn run(args: ReleaseArgs, builder: &dyn BaseImageBuilder) -> anyhow::Result<
 
 /// Failed image tests are the "answer is no" of a release.
 fn is_test_failure(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<crate::steps::FailedTests>())
+    e.chain().any(|c| {
+        c.is::<crate::steps::FailedTests>()
+            || c.downcast_ref::<crate::steps::library::FailedImages>()
+                .is_some_and(|f| f.only_tests())
+    })
 }
 
 #[cfg(test)]

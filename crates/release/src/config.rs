@@ -15,6 +15,9 @@ use crate::error::ConfigError;
 /// The default respin cadence of base images without security advisories.
 pub const DEFAULT_RESPIN_DAYS: u32 = 30;
 
+/// The size limit of `release.toml`: a few kilobytes in practice.
+pub const CONFIG_LIMIT: u64 = 1024 * 1024;
+
 /// The whole file, paths resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -140,10 +143,7 @@ impl ReleaseConfig {
     /// Reads `path`, expands `${VAR}` from the environment and resolves
     /// paths against the file's directory.
     pub fn load(path: &Path) -> Result<ReleaseConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = corral_configfile::read_to_string(path, CONFIG_LIMIT)?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -512,5 +512,57 @@ file = "ostree-refs/sample-atomic.toml"
         );
         let e = parse(&text).unwrap_err().to_string();
         assert_eq!(e, "release.toml:18:15: ${NOPE} is not set");
+    }
+
+    /// The chain printed with `{:#}`: each part once.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut parts = vec![e.to_string()];
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            parts.push(c.to_string());
+            cur = c.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn reading_names_the_file_once_and_refuses_devices_and_huge_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("release.toml");
+        let e = ReleaseConfig::load(&missing).unwrap_err();
+        let text = chain(&e);
+        assert_eq!(
+            text.matches("No such file or directory").count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(text.matches("release.toml").count(), 1, "{text}");
+
+        let e = ReleaseConfig::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(chain(&e).contains("/dev/zero"), "{}", chain(&e));
+        assert!(chain(&e).contains("not a regular file"), "{}", chain(&e));
+
+        let big = dir.path().join("big.toml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(CONFIG_LIMIT + 1).unwrap();
+        let e = chain(&ReleaseConfig::load(&big).unwrap_err());
+        assert!(e.contains("big.toml") && e.contains("limit"), "{e}");
+    }
+
+    #[test]
+    fn a_state_file_is_read_with_a_limit_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(crate::state::STATE_LIMIT + 1)
+            .unwrap();
+        let e = format!("{:#}", crate::state::ReleaseState::load(&path).unwrap_err());
+        assert!(e.contains("state.json") && e.contains("limit"), "{e}");
+        let e = format!(
+            "{:#}",
+            crate::state::ReleaseState::load(Path::new("/dev/zero")).unwrap_err()
+        );
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("reading {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Not readable, not a regular file, too large or not UTF-8; the
+    /// source says which, once.
+    #[error(transparent)]
+    Read(#[from] corral_configfile::ConfigFileError),
     #[error("{}:{line}:{column}: {message}", path.display())]
     Invalid {
         path: PathBuf,
@@ -25,9 +24,10 @@ pub enum ConfigError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RepodataError {
-    #[error("reading {location}: {source}")]
+    #[error("reading {location}")]
     Io {
         location: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("{location}: {message}")]

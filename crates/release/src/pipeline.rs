@@ -68,13 +68,20 @@ impl Outcome {
 /// Plans the selected steps against the current state.
 pub fn plan(release: &Release) -> anyhow::Result<Plan> {
     let mut plan = Plan::default();
+    // What the base step will build, so that the library's plan is the
+    // one the run will make after it.
+    let mut bases: Option<Vec<crate::plan::PlanItem>> = None;
     for step in Step::ALL {
         if !release.opts.runs(step) {
             continue;
         }
         let items = match step {
-            Step::Base => steps::base::plan(release)?,
-            Step::Library => steps::library::plan(release)?,
+            Step::Base => {
+                let items = steps::base::plan(release)?;
+                bases = Some(items.clone());
+                items
+            }
+            Step::Library => steps::library::plan(release, bases.as_deref())?,
             Step::Host => steps::host::plan(release)?,
             Step::Report => steps::report_item(release),
         };
@@ -164,7 +171,7 @@ pub fn run(
             .steps
             .iter()
             .flat_map(|s| &s.items)
-            .all(|i| i.tests.as_ref().is_none_or(|t| t.failed == 0));
+            .all(|i| i.failed.is_none() && i.tests.as_ref().is_none_or(|t| t.failed == 0));
     // The report is written after every run that did something, whatever
     // --only selected: it is the record of that run.
     let files;

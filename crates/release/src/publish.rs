@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use corral_sign::registry::{Client, ImageRef};
 
 use crate::config::ReleaseConfig;
+use crate::report::Signature;
 
 /// `CORRAL_REGISTRY_CREDS` (`USER:PASS`), the mirror's push credentials.
 pub const CREDS_ENV: &str = "CORRAL_REGISTRY_CREDS";
@@ -72,13 +73,18 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 /// Signs an image in the mirror, named by one or more tag `references`
 /// of the same manifest, with every configured key: one cosign signature
 /// (it names the repository and digest), and a GPG simple signature per
-/// tag (clients match it against the tag they pull). Returns what was made
-/// (`cosign sha256-….sig`, `gpg <lookaside URL>`).
-pub async fn sign(config: &ReleaseConfig, references: &[String]) -> anyhow::Result<Vec<String>> {
+/// tag (clients match it against the tag they pull). Returns what was
+/// made: the signed digest, the key and how to verify it.
+pub async fn sign(config: &ReleaseConfig, references: &[String]) -> anyhow::Result<Vec<Signature>> {
     let client = Client::new(config.mirror.plain_http, credentials()?);
     let mut made = Vec::new();
     let Some(first) = references.first() else {
         return Ok(made);
+    };
+    let plain = if config.mirror.plain_http {
+        " --plain-http"
+    } else {
+        ""
     };
     if let Some(key) = &config.sign.cosign_key {
         let image = ImageRef::parse(first)?;
@@ -86,27 +92,69 @@ pub async fn sign(config: &ReleaseConfig, references: &[String]) -> anyhow::Resu
         let password = corral_sign::cosign_key::password(false)?;
         let secret = corral_sign::cosign_key::load_private(key, &password)
             .with_context(|| format!("loading the cosign key {}", key.display()))?;
+        let key_id = corral_sign::cosign_key::fingerprint(&secret.public_key());
         let signed = corral_sign::cosign::sign(&client, &image, &secret)
             .await
             .with_context(|| format!("signing {reference} (cosign)"))?;
-        made.push(format!("cosign {}", signed.signature_tag));
+        made.push(Signature {
+            kind: "cosign".into(),
+            reference: reference.clone(),
+            digest: signed.digest.clone(),
+            key: format!("SHA256:{key_id}"),
+            location: signed.signature_tag.clone(),
+            verify: format!(
+                "corral verify image {reference}{plain} --key {}",
+                key.with_extension("pub").display()
+            ),
+        });
     }
-    let gpg_key = config.sign.gpg_key.as_deref();
-    for (reference, key) in references.iter().filter_map(|r| Some((r, gpg_key?))) {
-        let image = ImageRef::parse(reference)?;
-        let lookaside = corral_sign::gpg::default_lookaside(&client, &image);
-        let up = corral_sign::gpg::sign(
-            &client,
-            &image,
-            &lookaside,
-            config.sign.gpg_homedir.as_deref(),
-            key,
-        )
-        .await
-        .with_context(|| format!("signing {reference} (GPG)"))?;
-        made.push(format!("gpg {}", up.url));
+    if let Some(key) = config.sign.gpg_key.as_deref() {
+        let key_id = gpg_fingerprint(config.sign.gpg_homedir.as_deref(), key);
+        for reference in references {
+            let image = ImageRef::parse(reference)?;
+            let lookaside = corral_sign::gpg::default_lookaside(&client, &image);
+            let up = corral_sign::gpg::sign(
+                &client,
+                &image,
+                &lookaside,
+                config.sign.gpg_homedir.as_deref(),
+                key,
+            )
+            .await
+            .with_context(|| format!("signing {reference} (GPG)"))?;
+            made.push(Signature {
+                kind: "gpg".into(),
+                reference: reference.clone(),
+                digest: up.digest.clone(),
+                key: key_id.clone(),
+                location: up.url.clone(),
+                verify: format!(
+                    "gpg --export {key_id} > release-key.gpg && \
+                     corral verify image {reference}{plain} --gpg-keyring release-key.gpg"
+                ),
+            });
+        }
     }
     Ok(made)
+}
+
+/// The fingerprint of GPG key `key` (a user ID or key ID), or `key` itself
+/// when gpg cannot say: the report names the key either way.
+fn gpg_fingerprint(homedir: Option<&Path>, key: &str) -> String {
+    let mut cmd = Command::new("gpg");
+    if let Some(h) = homedir {
+        cmd.arg("--homedir").arg(h);
+    }
+    cmd.args(["--batch", "--with-colons", "--list-keys", "--", key]);
+    let Ok(out) = cmd.output() else {
+        return key.to_string();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .and_then(|rest| rest.split(':').find(|f| !f.is_empty()))
+        .map(str::to_string)
+        .unwrap_or_else(|| key.to_string())
 }
 
 /// The digest `reference` has in the mirror.

@@ -329,4 +329,18 @@ mod tests {
             .to_string();
         assert!(e.contains("repodata/repomd.xml"), "{e}");
     }
+
+    #[test]
+    fn a_missing_repository_names_its_file_and_the_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Repodata::repomd_hash(&dir.path().display().to_string()).unwrap_err();
+        let text = format!("{:#}", anyhow::Error::from(e));
+        assert!(text.starts_with("reading "), "{text}");
+        assert!(text.contains("repodata/repomd.xml"), "{text}");
+        assert_eq!(
+            text.matches("No such file or directory").count(),
+            1,
+            "{text}"
+        );
+    }
 }

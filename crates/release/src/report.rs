@@ -46,8 +46,76 @@ pub struct ItemReport {
     pub packages: Option<PackageChanges>,
     pub tests: Option<TestSummary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub signatures: Vec<String>,
+    pub signatures: Vec<Signature>,
+    /// Why it is not published: it failed (to build, its tests, to push).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// Why it was not tested or published: a base of it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     pub seconds: f64,
+}
+
+/// One signature made on a published image: what was signed, with which
+/// key, where the signature is, and the command that checks it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Signature {
+    /// `cosign` or `gpg`.
+    pub kind: String,
+    /// The tag reference signed.
+    pub reference: String,
+    /// The manifest digest the signature covers.
+    pub digest: String,
+    /// The key's ID: `SHA256:` and the cosign public key's fingerprint, or
+    /// the GPG key's fingerprint.
+    pub key: String,
+    /// The cosign signature tag or the GPG signature's lookaside URL.
+    pub location: String,
+    /// A command that verifies it.
+    pub verify: String,
+}
+
+impl Signature {
+    /// As recorded in the state (JSON); a record from before signatures
+    /// were structured (`cosign sha256-….sig`) keeps its kind and location.
+    pub fn from_record(text: &str) -> Signature {
+        serde_json::from_str(text).unwrap_or_else(|_| {
+            let (kind, location) = text.split_once(' ').unwrap_or(("", text));
+            Signature {
+                kind: kind.to_string(),
+                location: location.to_string(),
+                ..Signature::default()
+            }
+        })
+    }
+
+    pub fn to_record(&self) -> String {
+        serde_json::to_string(self).expect("strings serialize")
+    }
+
+    /// `cosign SHA256:0123456789ab…`: the table cell.
+    fn brief(&self) -> String {
+        if self.key.is_empty() {
+            return self.kind.clone();
+        }
+        format!("{} {}", self.kind, short_key(&self.key))
+    }
+}
+
+/// A key ID shortened for a table cell (the section below has it whole).
+fn short_key(key: &str) -> String {
+    let (prefix, hex) = key.split_once(':').unwrap_or(("", key));
+    let hex = if hex.len() > 16 { &hex[..16] } else { hex };
+    let ellipsis = if key.len() > prefix.len() + 1 + 16 {
+        "…"
+    } else {
+        ""
+    };
+    if prefix.is_empty() {
+        format!("{hex}{ellipsis}")
+    } else {
+        format!("{prefix}:{hex}{ellipsis}")
+    }
 }
 
 impl ItemReport {
@@ -80,8 +148,46 @@ impl ItemReport {
             packages: None,
             tests: None,
             signatures: Vec::new(),
+            failed: None,
+            skipped: None,
             seconds: 0.0,
         }
+    }
+
+    /// What was done to it in this run, in words: `built, tested, pushed,
+    /// signed`, `kept`, `built; skipped: …`, `failed: …`.
+    pub fn done(&self) -> String {
+        let ran: Vec<&str> = self
+            .ran
+            .iter()
+            .map(|s| match s.as_str() {
+                "build" => "built",
+                "test" => "tested",
+                "push" => "pushed",
+                "sign" => "signed",
+                "compose" => "composed",
+                other => other,
+            })
+            .collect();
+        let mut parts = Vec::new();
+        if ran.is_empty() && self.failed.is_none() && self.skipped.is_none() {
+            parts.push("kept".to_string());
+        } else if self.action == Action::Keep && !ran.is_empty() {
+            parts.push(format!("kept; {}", ran.join(", ")));
+        } else if !ran.is_empty() {
+            parts.push(ran.join(", "));
+        }
+        if let Some(why) = &self.failed {
+            parts.push(format!("**failed**: {why}"));
+        }
+        if let Some(why) = &self.skipped {
+            parts.push(format!("**skipped**: {why}"));
+        }
+        let mut out = parts.join("; ");
+        if !self.resumed.is_empty() {
+            out.push_str(&format!(" (resumed: {})", self.resumed.join(", ")));
+        }
+        out
     }
 }
 
@@ -139,6 +245,54 @@ pub struct TestSummary {
     /// The names of the failed checks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
+    /// The MCS level the test containers ran at (`s0:c12,c345`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub level: String,
+    /// The host's SELinux mode while they ran: `enforcing` (the labels
+    /// were enforced), `permissive` or `disabled` (set, not enforced).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub enforcement: String,
+}
+
+impl TestSummary {
+    /// As recorded in the state when the tests passed.
+    pub fn to_outputs(&self) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::from([
+            ("passed".to_string(), self.passed.to_string()),
+            ("skipped".to_string(), self.skipped.to_string()),
+            ("level".to_string(), self.level.clone()),
+            ("enforcement".to_string(), self.enforcement.clone()),
+        ])
+    }
+
+    /// From a record of passed tests.
+    pub fn from_outputs(out: &std::collections::BTreeMap<String, String>) -> TestSummary {
+        let n = |k: &str| out.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        TestSummary {
+            passed: n("passed"),
+            skipped: n("skipped"),
+            level: out.get("level").cloned().unwrap_or_default(),
+            enforcement: out.get("enforcement").cloned().unwrap_or_default(),
+            ..TestSummary::default()
+        }
+    }
+
+    /// `3 passed, 0 failed; s0:c1,c2, enforced`.
+    fn cell(&self) -> String {
+        let mut s = format!("{} passed, {} failed", self.passed, self.failed);
+        if !self.failures.is_empty() {
+            s.push_str(&format!(" ({})", self.failures.join(", ")));
+        }
+        if !self.level.is_empty() {
+            s.push_str(&format!("; {}", self.level));
+        }
+        match self.enforcement.as_str() {
+            "" => {}
+            "enforcing" => s.push_str(", enforced"),
+            mode => s.push_str(&format!(", not enforced (SELinux {mode})")),
+        }
+        s
+    }
 }
 
 impl Report {
@@ -165,46 +319,53 @@ impl Report {
                 continue;
             }
             md.push_str(
-                "| item | action | why | published | packages | tests | signatures | time |\n",
+                "| item | done | why | published | packages | tests | signatures | time |\n",
             );
             md.push_str("|---|---|---|---|---|---|---|---|\n");
             for i in &s.items {
-                let action = match i.action {
-                    Action::Build => "rebuilt".to_string(),
-                    Action::Keep if i.ran.is_empty() => "kept".to_string(),
-                    Action::Keep => format!("kept, finished {}", i.ran.join(", ")),
-                };
-                let resumed = if i.resumed.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (resumed: {})", i.resumed.join(", "))
-                };
                 let tests = i
                     .tests
                     .as_ref()
-                    .map(|t| {
-                        let mut s = format!("{} passed, {} failed", t.passed, t.failed);
-                        if !t.failures.is_empty() {
-                            s.push_str(&format!(" ({})", t.failures.join(", ")));
-                        }
-                        s
-                    })
+                    .map(TestSummary::cell)
                     .unwrap_or_else(|| "–".into());
                 md.push_str(&format!(
-                    "| {} | {action}{resumed} | {} | {} | {} | {tests} | {} | {:.0} s |\n",
+                    "| {} | {} | {} | {} | {} | {} | {} | {:.0} s |\n",
                     cell(&i.name),
+                    cell(&i.done()),
                     cell(&i.reason),
                     i.published.as_deref().map(short).unwrap_or("–".into()),
                     i.packages
                         .as_ref()
                         .map(|p| cell(&p.summary()))
                         .unwrap_or_else(|| "–".into()),
+                    cell(&tests),
                     if i.signatures.is_empty() {
                         "–".to_string()
                     } else {
-                        cell(&i.signatures.join(", "))
+                        let briefs: Vec<String> =
+                            i.signatures.iter().map(Signature::brief).collect();
+                        cell(&briefs.join(", "))
                     },
                     i.seconds
+                ));
+            }
+        }
+        md.push_str(&self.signature_section());
+        md
+    }
+
+    /// The signatures of every item, whole: digest, key and the command
+    /// that verifies each.
+    fn signature_section(&self) -> String {
+        let mut md = String::new();
+        for i in self.steps.iter().flat_map(|s| &s.items) {
+            for sig in i.signatures.iter().filter(|s| !s.digest.is_empty()) {
+                if md.is_empty() {
+                    md.push_str("\n## Signatures\n");
+                }
+                md.push_str(&format!(
+                    "\n- **{}** ({}): `{}` signed with key `{}` at `{}`\n\n  ```\n  {}\n  ```\n",
+                    i.name, sig.kind, sig.digest, sig.key, sig.location, sig.verify
                 ));
             }
         }
@@ -212,6 +373,7 @@ impl Report {
     }
 
     /// Writes `release.json` and `release.md` into `dir`; returns their paths.
+    /// Both are public records of the release: mode 0644.
     pub fn write(&self, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let json = dir.join("release.json");
@@ -244,6 +406,12 @@ pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     std::io::Write::write_all(&mut tmp, data)
         .with_context(|| format!("writing {}", path.display()))?;
+    // A temporary file is created 0600; the report is for everyone.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
@@ -272,8 +440,27 @@ mod tests {
             failed: 1,
             skipped: 0,
             failures: vec!["command cat /x".into()],
+            level: "s0:c12,c345".into(),
+            enforcement: "disabled".into(),
         });
-        base.signatures = vec!["cosign".into(), "gpg".into()];
+        base.signatures = vec![
+            Signature {
+                kind: "cosign".into(),
+                reference: "127.0.0.1:5000/sample/base:43".into(),
+                digest: format!("sha256:{}", "ab".repeat(32)),
+                key: format!("SHA256:{}", "c0".repeat(32)),
+                location: format!("sha256-{}.sig", "ab".repeat(32)),
+                verify: "corral verify image 127.0.0.1:5000/sample/base:43 --plain-http --key keys/cosign.pub".into(),
+            },
+            Signature {
+                kind: "gpg".into(),
+                reference: "127.0.0.1:5000/sample/base:43".into(),
+                digest: format!("sha256:{}", "ab".repeat(32)),
+                key: "0123456789ABCDEF0123456789ABCDEF01234567".into(),
+                location: "http://127.0.0.1:5000/sigstore/sample/base@sha256=abab/signature-1".into(),
+                verify: "gpg --export 0123456789ABCDEF0123456789ABCDEF01234567 > release-key.gpg && corral verify image 127.0.0.1:5000/sample/base:43 --plain-http --gpg-keyring release-key.gpg".into(),
+            },
+        ];
         base.record_sub_steps(&[
             ("build", true),
             ("test", false),
@@ -319,11 +506,12 @@ mod tests {
         assert!(md.starts_with("# corral release 2026-11-25T21:00:00Z\n\n**Failed** in 61 s.\n"));
         assert!(
             md.contains(
-                "| sample/base:43 | rebuilt (resumed: test) \
+                "| sample/base:43 | built, pushed, signed (resumed: test) \
                  | security advisory CORRAL-2026-0042: respin now (1 package update) \
                  | sha256:abababababab… \
                  | changed: corral-hello.x86_64: 1.0-1 → 1.1-1; removed: corral-old-1-1.x86_64 \
-                 | 3 passed, 1 failed (command cat /x) | cosign, gpg | 0 s |\n"
+                 | 3 passed, 1 failed (command cat /x); s0:c12,c345, not enforced (SELinux disabled) \
+                 | cosign SHA256:c0c0c0c0c0c0c0c0…, gpg 0123456789ABCDEF… | 0 s |\n"
             ),
             "{md}"
         );
@@ -357,20 +545,114 @@ mod tests {
         };
         assert!(r
             .markdown()
-            .contains("| app | kept, finished push, sign (resumed: build, test) | unchanged |"));
+            .contains("| app | kept; pushed, signed (resumed: build, test) | unchanged |"));
+    }
+
+    #[test]
+    fn signatures_are_listed_with_digest_key_and_verify_command() {
+        let md = sample().markdown();
+        let section = &md[md.find("## Signatures").expect("a signatures section")..];
+        assert!(
+            section.contains(&format!(
+                "- **sample/base:43** (cosign): `sha256:{}` signed with key `SHA256:{}`",
+                "ab".repeat(32),
+                "c0".repeat(32)
+            )),
+            "{section}"
+        );
+        assert!(
+            section.contains("  corral verify image 127.0.0.1:5000/sample/base:43 --plain-http --key keys/cosign.pub\n"),
+            "{section}"
+        );
+        assert!(
+            section.contains("--gpg-keyring release-key.gpg"),
+            "{section}"
+        );
+        // a record from the state round-trips; an old plain one keeps its kind
+        let sig = sample().steps[0].items[0].signatures[0].clone();
+        assert_eq!(Signature::from_record(&sig.to_record()), sig);
+        assert_eq!(Signature::from_record("gpg http://x/sig").kind, "gpg");
+    }
+
+    #[test]
+    fn each_item_says_what_was_done_or_why_not() {
+        let mut failed = ItemReport::new("base2", Action::Build, "not built yet");
+        failed.record_sub_steps(&[("build", true)]);
+        failed.failed = Some("base2 failed its tests (command false); not published".into());
+        failed.tests = Some(TestSummary {
+            passed: 1,
+            failed: 1,
+            failures: vec!["command false".into()],
+            level: "s0:c1,c2".into(),
+            enforcement: "enforcing".into(),
+            ..TestSummary::default()
+        });
+        let mut skipped = ItemReport::new("app", Action::Build, "not built yet");
+        skipped.record_sub_steps(&[("build", true)]);
+        skipped.skipped = Some("its base base2 failed its tests".into());
+        let mut other = ItemReport::new("other", Action::Build, "not built yet");
+        other.record_sub_steps(&[
+            ("build", true),
+            ("test", true),
+            ("push", true),
+            ("sign", true),
+        ]);
+        let r = Report {
+            steps: vec![StepReport {
+                step: Step::Library,
+                seconds: 0.0,
+                items: vec![failed, skipped, other],
+                error: None,
+            }],
+            ..Report::default()
+        };
+        let md = r.markdown();
+        assert!(
+            md.contains(
+                "| base2 | built; **failed**: base2 failed its tests (command false); not published \
+                 | not built yet | – | – | 1 passed, 1 failed (command false); s0:c1,c2, enforced |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| app | built; **skipped**: its base base2 failed its tests | not built yet |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| other | built, tested, pushed, signed | not built yet |"),
+            "{md}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["steps"][0]["items"][1]["skipped"],
+            "its base base2 failed its tests"
+        );
+        assert_eq!(
+            json["steps"][0]["items"][0]["tests"]["enforcement"],
+            "enforcing"
+        );
     }
 
     #[test]
     fn writes_json_and_markdown() {
         let dir = tempfile::tempdir().unwrap();
         let (json, md) = sample().write(dir.path()).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         assert_eq!(v["steps"][0]["step"], "base");
         assert_eq!(v["steps"][0]["items"][0]["action"], "build");
         assert_eq!(v["steps"][0]["items"][0]["tests"]["failed"], 1);
         assert_eq!(v["steps"][1]["error"], "building app: exit 1");
-        assert!(std::fs::read_to_string(md)
+        assert!(std::fs::read_to_string(&md)
             .unwrap()
             .contains("## base images"));
+        // public records, whatever the umask and tempfile made of them
+        for f in [&json, &md] {
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(f).unwrap().permissions(),
+            );
+            assert_eq!(mode & 0o777, 0o644, "{}", f.display());
+        }
     }
 }

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+/// The size limit of the state file: a few hundred bytes per item.
+pub const STATE_LIMIT: u64 = corral_configfile::DEFAULT_LIMIT;
+
 /// One succeeded item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemRecord {
@@ -34,13 +37,16 @@ pub struct ReleaseState {
 impl ReleaseState {
     /// Loads `path`, or an empty state when it does not exist yet.
     pub fn load(path: &Path) -> anyhow::Result<ReleaseState> {
-        let mut state = match std::fs::read(path) {
+        use corral_configfile::ConfigFileError;
+        let mut state = match corral_configfile::read(path, STATE_LIMIT) {
             Ok(bytes) => serde_json::from_slice::<ReleaseState>(&bytes)
                 .with_context(|| format!("parsing the release state {}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ReleaseState::default(),
-            Err(e) => {
-                return Err(e).with_context(|| format!("reading {}", path.display()));
+            Err(ConfigFileError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ReleaseState::default()
             }
+            Err(e) => return Err(e.into()),
         };
         state.path = path.to_path_buf();
         Ok(state)

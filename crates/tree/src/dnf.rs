@@ -145,6 +145,95 @@ pub fn install(
     })
 }
 
+/// The newest build time of the packages installing `recipe` would
+/// install: a tree's time derived from its inputs, for builds without
+/// SOURCE_DATE_EPOCH. dnf resolves the transaction exactly as the install
+/// will (same configuration, empty root) and downloads the packages only;
+/// rpm reads their headers. `None` when the recipe installs nothing.
+pub fn newest_build_time(recipe: &Recipe) -> Result<Option<i64>, TreeError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("corral-resolve-")
+        .tempdir()
+        .map_err(TreeError::io(
+            "creating",
+            "a scratch directory to resolve packages",
+        ))?;
+    let home = scratch.path().join("home");
+    let root = scratch.path().join("root");
+    let rpms = scratch.path().join("rpms");
+    for d in [&home, &root, &rpms] {
+        std::fs::create_dir(d).map_err(TreeError::io("creating", d))?;
+    }
+    let conf = home.join("dnf.conf");
+    std::fs::write(&conf, dnf_conf(recipe)).map_err(TreeError::io("writing", &conf))?;
+    let macros = home.join(".rpmmacros");
+    std::fs::write(&macros, rpm_macros(recipe)).map_err(TreeError::io("writing", &macros))?;
+    let mut args = dnf_args(recipe, &conf, &root);
+    let at = args
+        .iter()
+        .position(|a| a == "install")
+        .expect("dnf_args has the install verb");
+    args.insert(at, "--downloadonly".to_string());
+    args.insert(at, format!("--destdir={}", rpms.display()));
+    let out = Command::new("dnf")
+        .args(&args)
+        .env("HOME", &home)
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .map_err(|source| TreeError::Io {
+            path: "dnf".into(),
+            action: "running",
+            source,
+        })?;
+    if !out.status.success() {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return Err(TreeError::Tool {
+            tool: "dnf",
+            status: out.status.to_string(),
+            detail: last_lines(&text, 12),
+        });
+    }
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&rpms)
+        .map_err(TreeError::io("reading", &rpms))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rpm"))
+        .collect();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let out = Command::new("rpm")
+        .args([
+            "-qp",
+            "--nosignature",
+            "--nodigest",
+            "--qf",
+            "%{BUILDTIME}\\n",
+        ])
+        .args(&files)
+        .env("HOME", &home)
+        .output()
+        .map_err(|source| TreeError::Io {
+            path: "rpm".into(),
+            action: "running",
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(TreeError::Tool {
+            tool: "rpm",
+            status: out.status.to_string(),
+            detail: last_lines(&String::from_utf8_lossy(&out.stderr), 12),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<i64>().ok())
+        .max())
+}
+
 /// The package dnf could not find, from its messages.
 pub(crate) fn missing_package(output: &str) -> Option<String> {
     for line in output.lines() {

@@ -73,6 +73,19 @@ impl DockerEngine {
         &self.url
     }
 
+    /// The engine's architecture in OCI/Go terms (`amd64`, `arm64`): what
+    /// BuildKit passes as TARGETARCH for a native build.
+    pub async fn arch(&self) -> anyhow::Result<String> {
+        let v = self
+            .docker
+            .version()
+            .await
+            .with_context(|| format!("reading the version of the engine at {}", self.url))?;
+        v.arch
+            .filter(|a| !a.is_empty())
+            .with_context(|| format!("the engine at {} does not say its architecture", self.url))
+    }
+
     /// The local image `reference`, or None when the engine has none.
     pub async fn inspect(&self, reference: &str) -> anyhow::Result<Option<LocalImage>> {
         match self.docker.inspect_image(reference).await {

@@ -103,6 +103,15 @@ pub async fn build_library(
     Ok(summary)
 }
 
+/// `args` with TARGETARCH set to `arch`, unless image.toml's build-args
+/// already set it (a cross build says so there).
+pub fn with_target_arch(args: &BTreeMap<String, String>, arch: &str) -> BTreeMap<String, String> {
+    let mut args = args.clone();
+    args.entry("TARGETARCH".to_string())
+        .or_insert_with(|| arch.to_string());
+    args
+}
+
 /// The current context hash of every library image.
 pub fn context_hashes(lib: &Library) -> anyhow::Result<BTreeMap<String, String>> {
     lib.images
@@ -166,6 +175,13 @@ async fn build_one(
     let base_digest = current_base_digest(engine, lib, &graph.nodes[name], &opts.registry_map)
         .await
         .with_context(|| format!("reading the bases of {name}"))?;
+    // The classic builder does not set the platform ARGs BuildKit does;
+    // the `architecture` label (CR029) comes from TARGETARCH.
+    let build_args = if img.spec.image.build_args.contains_key("TARGETARCH") {
+        img.spec.image.build_args.clone()
+    } else {
+        with_target_arch(&img.spec.image.build_args, &engine.arch().await?)
+    };
     let revision = provenance::source_revision(&img.dir);
     let reference = library_reference(lib, name);
     progress.line(name, &format!("building {reference}"));
@@ -174,7 +190,7 @@ async fn build_one(
             engine::BuildRequest {
                 tag: reference.clone(),
                 context,
-                build_args: img.spec.image.build_args.clone(),
+                build_args,
                 labels: provenance::labels(&hash, &base_digest, revision.as_deref()),
                 network: opts.network.clone(),
             },

@@ -228,3 +228,16 @@ fn progress_bars_track_running_images() {
     p.finish("a", "built");
     assert_eq!(bars.lock().unwrap().keys().collect::<Vec<_>>(), ["b"]);
 }
+
+#[test]
+fn target_arch_comes_from_the_engine_unless_build_args_set_it() {
+    let none = BTreeMap::new();
+    assert_eq!(with_target_arch(&none, "arm64")["TARGETARCH"], "arm64");
+    let set = BTreeMap::from([
+        ("TARGETARCH".to_string(), "s390x".to_string()),
+        ("X".to_string(), "1".to_string()),
+    ]);
+    let args = with_target_arch(&set, "amd64");
+    assert_eq!(args["TARGETARCH"], "s390x");
+    assert_eq!(args["X"], "1");
+}

@@ -58,7 +58,7 @@ fn lint_exit_codes() {
     let info_only = t.path().join("x.Dockerfile");
     std::fs::write(
         &info_only,
-        "# corral-ignore-file: CR001 CR004 CR008\nFROM fedora:43\nEXPOSE 80\n",
+        "# corral-ignore-file: CR001 CR004 CR008 CR028 CR030\nFROM fedora:43\nEXPOSE 80\n",
     )
     .unwrap();
     let (r, out) = run_args(&["lint", info_only.to_str().unwrap()]);
@@ -248,7 +248,7 @@ fn lint_says_how_many_files_it_linted() {
         .unwrap()
         .is_array());
     assert_eq!(
-        err, "linted 2 files: 4 errors, 2 warnings, 0 info\n",
+        err, "linted 2 files: 8 errors, 2 warnings, 0 info\n",
         "{out}"
     );
     let (r, out, err) = run_args_err(&["lint", "--format", "sarif", dir]);

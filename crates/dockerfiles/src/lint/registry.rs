@@ -169,6 +169,21 @@ pub const RULES: &[RuleInfo] = &[
         "Repository names are lowercase; tags are at most 128 characters of letters, digits, `_`, `.` and `-`; digests are `algorithm:hex`.",
         "FROM Quay.io/Corral/Base:43\n",
         "FROM quay.io/corral/base:43\n"),
+    rule!("CR028", "openshift-labels", Error,
+        "The final stage must set `release`, `description`, `io.k8s.description`, `io.k8s.display-name` and `io.openshift.tags`.",
+        "The Fedora container guidelines require them: `release` counts rebuilds of one version, and OpenShift and Kubernetes consoles show the `io.k8s.*` description and display name and search the `io.openshift.tags`.",
+        "FROM registry.fedoraproject.org/fedora:43\nLABEL summary=\"A tool\"\n",
+        "FROM registry.fedoraproject.org/fedora:43\nLABEL release=\"1\" \\\n      description=\"A tool that does one thing\" \\\n      io.k8s.description=\"A tool that does one thing\" \\\n      io.k8s.display-name=\"Tool 1\" \\\n      io.openshift.tags=\"tool\"\n"),
+    rule!("CR029", "architecture-from-platform", Error,
+        "The `architecture` label must come from the build platform: `${TARGETARCH}`, declared by `ARG TARGETARCH` in the stage.",
+        "An image is built for every architecture its image.toml lists; a fixed value says x86_64 on an aarch64 image. The variable must be declared in the stage, or it expands to nothing. `corral dockerfiles build` passes the engine's platform (`amd64`, `arm64`) as BuildKit does.",
+        "FROM registry.fedoraproject.org/fedora:43\nLABEL architecture=\"x86_64\"\n",
+        "FROM registry.fedoraproject.org/fedora:43\nARG TARGETARCH\nLABEL architecture=\"${TARGETARCH}\"\n"),
+    rule!("CR030", "help-man-page", Error,
+        "The final stage must put a `help.1` man page at `/help.1`.",
+        "The Fedora container guidelines ask every image to carry its help as a man page, read with `man -l /help.1` in the container. The library keeps `help.1` beside `help.md`, generated from it (`corral_dockerfiles::help`, kept current by a test).",
+        "FROM registry.fedoraproject.org/fedora:43\nCOPY help.md /help.md\n",
+        "FROM registry.fedoraproject.org/fedora:43\nCOPY help.md /help.md\nCOPY help.1 /help.1\n"),
 ];
 
 /// Looks a rule up by id.

@@ -21,6 +21,16 @@ pub(crate) const AUTOMATIC_ARGS: &[&str] = &[
     "TARGETVARIANT",
 ];
 
+/// The labels of the Fedora container guidelines that describe the image
+/// to OpenShift and Kubernetes tooling, and its build (CR028).
+pub(crate) const FEDORA_LABELS: &[&str] = &[
+    "release",
+    "description",
+    "io.k8s.description",
+    "io.k8s.display-name",
+    "io.openshift.tags",
+];
+
 pub(crate) const REQUIRED_LABELS: &[&str] = &[
     "com.redhat.component",
     "name",
@@ -589,6 +599,62 @@ fn check_stage(df: &Dockerfile, stage: &Stage<'_>, stages: &[Stage<'_>], sink: &
     }
 }
 
+/// CR029: `architecture` names the platform the image is built for, from
+/// `${TARGETARCH}` declared in the stage, never a fixed value: the library
+/// builds every image for each architecture its image.toml lists.
+fn check_architecture_label(instructions: &[&Instruction], sink: &mut Sink) {
+    let mut declared = false;
+    for ins in instructions {
+        match &ins.body {
+            Body::Arg(decls) => {
+                declared |= decls.iter().any(|d| d.name == "TARGETARCH");
+            }
+            Body::Label(kvs) => {
+                for kv in kvs.iter().filter(|kv| kv.key == "architecture") {
+                    let uses =
+                        kv.value.contains("${TARGETARCH}") || kv.value.contains("$TARGETARCH");
+                    if !uses {
+                        sink.push(
+                            "CR029",
+                            kv.span,
+                            format!(
+                                "architecture is fixed to {:?}; use \"${{TARGETARCH}}\" (with ARG TARGETARCH in the stage)",
+                                kv.value
+                            ),
+                        );
+                    } else if !declared {
+                        sink.push(
+                            "CR029",
+                            kv.span,
+                            "architecture uses ${TARGETARCH}, but no ARG TARGETARCH before it in the stage declares it, so it is empty",
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// CR030: the final stage puts a `help.1` man page at `/help.1`.
+fn check_help_page(instructions: &[&Instruction], last: &Stage<'_>, sink: &mut Sink) {
+    let has = instructions.iter().any(|ins| match &ins.body {
+        Body::Copy(c) | Body::Add(c) => {
+            let dest = c.destination.text.trim_end_matches('/');
+            let from_help = c.sources.iter().any(|s| s.text.ends_with("help.1"));
+            dest == "/help.1" || (dest.is_empty() && from_help)
+        }
+        _ => false,
+    });
+    if !has {
+        sink.push(
+            "CR030",
+            last.from_instruction.span,
+            "the final stage has no /help.1 man page; COPY help.1 /help.1 (generated from help.md)",
+        );
+    }
+}
+
 /// The final stage, with the stages it builds on inside this file.
 fn lineage<'s, 'a>(stages: &'s [Stage<'a>], last: &'s Stage<'a>) -> Vec<&'s Stage<'a>> {
     let mut chain = vec![last];
@@ -640,6 +706,24 @@ fn check_final_stage(df: &Dockerfile, last: &Stage<'_>, stages: &[Stage<'_>], si
             ),
         );
     }
+
+    let fedora_missing: Vec<&str> = FEDORA_LABELS
+        .iter()
+        .copied()
+        .filter(|l| !keys.contains(l))
+        .collect();
+    if !fedora_missing.is_empty() {
+        sink.push(
+            "CR028",
+            last.from_instruction.span,
+            format!(
+                "final stage is missing the Fedora guidelines' labels: {}",
+                fedora_missing.join(", ")
+            ),
+        );
+    }
+    check_architecture_label(&instructions, sink);
+    check_help_page(&instructions, last, sink);
 
     // user
     let allow_root = df

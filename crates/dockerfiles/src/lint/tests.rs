@@ -62,16 +62,23 @@ fn rule_docs_are_current() {
 }
 
 const CLEAN: &str = r#"FROM quay.io/corral/base:43
+ARG TARGETARCH
 LABEL com.redhat.component="x-container" \
       name="corral/x" \
       version="1" \
-      architecture="x86_64" \
+      release="1" \
+      architecture="${TARGETARCH}" \
       summary="x" \
+      description="x does one thing" \
+      io.k8s.description="x does one thing" \
+      io.k8s.display-name="X 1" \
+      io.openshift.tags="x" \
       maintainer="Corral <corral@example.invalid>" \
       usage="podman run corral/x"
 USER root
 RUN dnf -y --setopt=tsflags=nodocs install x && \
     dnf clean all
+COPY help.1 /help.1
 USER 1001
 EXPOSE 8080
 HEALTHCHECK CMD ["true"]
@@ -170,6 +177,48 @@ fn from_checks() {
     assert!(!ids("FROM scratch\n").contains(&"CR001"));
     let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     assert!(ids(&format!("FROM a.io/b@{d}\n")).contains(&"CR002"));
+}
+
+#[test]
+fn fedora_labels_a_platform_architecture_and_a_man_page_are_required() {
+    let f = lint_str(&CLEAN.replace("      io.k8s.display-name=\"X 1\" \\\n", ""));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].rule, "CR028");
+    assert!(
+        f[0].message.ends_with(": io.k8s.display-name"),
+        "{}",
+        f[0].message
+    );
+    for missing in ["release", "io.k8s.description", "io.openshift.tags"] {
+        let src: String = CLEAN
+            .lines()
+            .filter(|l| !l.trim_start().starts_with(&format!("{missing}=")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(ids(&src), ["CR028"], "without {missing}");
+    }
+
+    // a fixed architecture, and the variable without its ARG
+    let fixed = lint_str(&CLEAN.replace("${TARGETARCH}", "x86_64"));
+    assert_eq!(fixed.len(), 1, "{fixed:?}");
+    assert_eq!((fixed[0].rule, fixed[0].line), ("CR029", 7));
+    assert!(
+        fixed[0].message.contains("\"x86_64\""),
+        "{}",
+        fixed[0].message
+    );
+    let undeclared = lint_str(&CLEAN.replace("ARG TARGETARCH\n", ""));
+    assert_eq!(undeclared.len(), 1, "{undeclared:?}");
+    assert!(undeclared[0].message.contains("no ARG TARGETARCH"));
+    assert!(ids(&CLEAN.replace("${TARGETARCH}", "$TARGETARCH")).is_empty());
+
+    // the man page, copied to / or to /help.1
+    assert_eq!(ids(&CLEAN.replace("COPY help.1 /help.1\n", "")), ["CR030"]);
+    assert!(ids(&CLEAN.replace("COPY help.1 /help.1", "COPY help.1 /")).is_empty());
+    assert_eq!(
+        ids(&CLEAN.replace("COPY help.1 /help.1", "COPY help.md /help.1.md")),
+        ["CR030"]
+    );
 }
 
 #[test]

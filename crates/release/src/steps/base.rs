@@ -17,7 +17,7 @@ use crate::repodata::Repodata;
 use crate::report::{ItemReport, PackageChanges};
 use crate::state::input_hash;
 
-use super::{fail, once, runtime, FailedTests};
+use super::{fail, once, read_config, runtime, FailedTests};
 
 /// State keys of base image `b`'s sub-steps.
 pub fn key(b: &BaseImage, sub: &str) -> String {
@@ -33,8 +33,7 @@ struct Current {
 }
 
 fn current(release: &Release, b: &BaseImage) -> anyhow::Result<Current> {
-    let text = std::fs::read(&b.recipe)
-        .with_context(|| format!("reading the recipe {}", b.recipe.display()))?;
+    let text = read_config(&b.recipe)?;
     let recipe = Recipe::load(&b.recipe)?;
     let recipe_hash = input_hash([&text]);
     let mut parts = vec![recipe_hash.clone()];
@@ -128,7 +127,7 @@ fn run_one(
         } else {
             Vec::new()
         };
-        let recipe_hash = input_hash([std::fs::read(&b.recipe)?]);
+        let recipe_hash = input_hash([read_config(&b.recipe)?]);
         let digest = build(release, b)?;
         let new = outdated::nevras(&outdated::sbom_packages(&sbom)?);
         report.packages = Some(PackageChanges::between(&old, &new));
@@ -153,8 +152,7 @@ fn run_one(
 
     if let Some(spec) = &b.tests {
         // edited checks run again on the same image
-        let spec_text =
-            std::fs::read(spec).with_context(|| format!("reading {}", spec.display()))?;
+        let spec_text = read_config(spec)?;
         let test_input = input_hash([digest.as_bytes(), &spec_text]);
         let (out, ran) = once(release, &key(b, "test"), &test_input, |r| {
             r.progress.item(&item.name, "testing");
@@ -166,10 +164,7 @@ fn run_one(
                 }
                 .into());
             }
-            Ok(BTreeMap::from([
-                ("passed".to_string(), summary.passed.to_string()),
-                ("failed".to_string(), summary.failed.to_string()),
-            ]))
+            Ok(summary.to_outputs())
         })
         .inspect_err(|e| {
             if let Some(failed) = e.downcast_ref::<FailedTests>() {
@@ -177,11 +172,7 @@ fn run_one(
             }
         })?;
         subs.push(("test", ran));
-        report.tests = Some(crate::report::TestSummary {
-            passed: out.get("passed").and_then(|v| v.parse().ok()).unwrap_or(0),
-            failed: 0,
-            ..Default::default()
-        });
+        report.tests = Some(crate::report::TestSummary::from_outputs(&out));
     }
 
     let reference = config.mirror_reference(b);
@@ -209,11 +200,14 @@ fn run_one(
         Ok(made
             .into_iter()
             .enumerate()
-            .map(|(i, s)| (format!("{i:02}"), s))
+            .map(|(i, s)| (format!("{i:02}"), s.to_record()))
             .collect())
     })?;
     subs.push(("sign", ran));
-    report.signatures = out.into_values().collect();
+    report.signatures = out
+        .values()
+        .map(|v| crate::report::Signature::from_record(v))
+        .collect();
     report.record_sub_steps(&subs);
     release
         .progress
@@ -261,8 +255,7 @@ fn test(
     b: &BaseImage,
     spec: &std::path::Path,
 ) -> anyhow::Result<crate::report::TestSummary> {
-    let text =
-        std::fs::read_to_string(spec).with_context(|| format!("reading {}", spec.display()))?;
+    let text = corral_configfile::read_to_string(spec, corral_configfile::DEFAULT_LIMIT)?;
     let parsed = corral_dockerfiles::library::ImageSpec::parse(&spec.display().to_string(), &text)?;
     let engine = release.config.engine_url();
     let name = b

@@ -30,8 +30,7 @@ pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
     };
     let mut items = Vec::new();
     for entry in &release.config.streams {
-        let text = std::fs::read(&entry.file)
-            .with_context(|| format!("reading the stream {}", entry.file.display()))?;
+        let text = super::read_config(&entry.file)?;
         let stream = Stream::load(&entry.file)?;
         let mut parts = vec![input_hash([&text])];
         for url in stream
@@ -160,14 +159,26 @@ fn compose_one(
             };
             report.packages = Some(PackageChanges::between(&old, &new.packages));
             report.published = Some(checksum.clone());
-            report.signatures = vec![format!(
-                "gpg {} on commit {version}",
-                config
-                    .sign
-                    .gpg_key
-                    .as_deref()
-                    .unwrap_or(&stream.sign.gpg_key)
-            )];
+            let key = config
+                .sign
+                .gpg_key
+                .clone()
+                .unwrap_or_else(|| stream.sign.gpg_key.clone());
+            report.signatures = vec![crate::report::Signature {
+                kind: "gpg".into(),
+                reference: format!("{} {version}", stream.ostree_ref),
+                digest: checksum.clone(),
+                key: key.clone(),
+                location: "the commit's detached metadata".into(),
+                verify: format!(
+                    "gpg --export {key} > release-key.gpg && \
+                     ostree --repo=REPO remote add --set=gpg-verify=true \
+                     --gpg-import=release-key.gpg release {}/ostree && \
+                     ostree --repo=REPO pull release {}",
+                    config.mirror_url(),
+                    stream.ostree_ref
+                ),
+            }];
             outputs.insert("commit".to_string(), checksum.clone());
             outputs.insert("version".to_string(), version.clone());
             release

@@ -60,24 +60,21 @@ fn load(section: &LibrarySection) -> anyhow::Result<Loaded> {
     Ok(Loaded { lib, graph, order })
 }
 
-pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
+/// Plans the library. `bases_to_build` is the base step's plan when it
+/// runs before this one in the same run (a dry run's plan, or the plan
+/// printed before a run): a base it builds counts with the input it is
+/// built from, as the state will record it. `None` once the base step has
+/// run or when it is not selected: the state says what is published.
+pub fn plan(
+    release: &Release,
+    bases_to_build: Option<&[PlanItem]>,
+) -> anyhow::Result<Vec<PlanItem>> {
     let Some(section) = &release.config.library else {
         return Ok(Vec::new());
     };
     let loaded = load(section)?;
     let hashes = build::context_hashes(&loaded.lib)?;
-    // the digest (or, when it is about to be rebuilt, the pending input)
-    // of each base image under the name FROM lines use
-    let mut provided = BTreeMap::new();
-    for b in &release.config.bases {
-        let Some(name) = &b.provides else { continue };
-        let built = release
-            .state
-            .get(&base::key(b, "build"))
-            .and_then(|r| r.outputs.get("digest").cloned())
-            .unwrap_or_else(|| "not built".into());
-        provided.insert(name.clone(), built);
-    }
+    let provided = provided_bases(release, bases_to_build);
     let mut inputs: BTreeMap<String, String> = BTreeMap::new();
     let mut items = Vec::new();
     for name in &loaded.order {
@@ -115,6 +112,34 @@ pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
     Ok(items)
 }
 
+/// The input each base image is published from, under the name FROM lines
+/// use: one answer for the plan and the run. Its input, not its digest: a
+/// dry run cannot know the digest a respin will produce, but it knows the
+/// inputs the respin is made from, and the run records exactly those.
+fn provided_bases(
+    release: &Release,
+    bases_to_build: Option<&[PlanItem]>,
+) -> BTreeMap<String, String> {
+    let mut provided = BTreeMap::new();
+    for b in &release.config.bases {
+        let Some(name) = &b.provides else { continue };
+        let planned = bases_to_build
+            .and_then(|items| items.iter().find(|i| i.name == b.name()))
+            .filter(|i| i.action == Action::Build)
+            .map(|i| i.input.clone());
+        let input = planned
+            .or_else(|| {
+                release
+                    .state
+                    .get(&base::key(b, "build"))
+                    .map(|r| r.input.clone())
+            })
+            .unwrap_or_else(|| "not built".into());
+        provided.insert(name.clone(), input);
+    }
+    provided
+}
+
 fn node_bases(node: &corral_dockerfiles::graph::Node) -> String {
     node.bases
         .iter()
@@ -124,11 +149,16 @@ fn node_bases(node: &corral_dockerfiles::graph::Node) -> String {
         .join(", ")
 }
 
+/// Builds, tests, pushes and signs each image in order, bases first. An
+/// image that fails (to build, its tests, to push) stops only the images
+/// built FROM it, directly or not; the others go on. The step fails at the
+/// end if any image did, and the report says what happened to each.
 pub fn run(release: &mut Release) -> StepResult {
     let Some(section) = release.config.library.clone() else {
         return Ok(Vec::new());
     };
-    let items = plan(release).map_err(|e| fail(vec![], e))?;
+    // the base step has run: the state says what each base is now
+    let items = plan(release, None).map_err(|e| fail(vec![], e))?;
     let loaded = load(&section).map_err(|e| fail(vec![], e))?;
     let engine_url = release.config.engine_url();
     let mut reports: Vec<ItemReport> = items
@@ -141,37 +171,111 @@ pub fn run(release: &mut Release) -> StepResult {
         .map(|i| i.name.clone())
         .collect();
     let t = Instant::now();
-    if !to_build.is_empty() {
-        if let Err(e) = build_images(release, &loaded, &section, &to_build, &engine_url, &items) {
-            return Err(fail(reports, e));
+    let built = if to_build.is_empty() {
+        build::Summary::default()
+    } else {
+        match build_images(release, &loaded, &section, &to_build, &engine_url, &items) {
+            Ok(summary) => summary,
+            Err(e) => return Err(fail(reports, e)),
         }
-    }
+    };
     let build_seconds = t.elapsed().as_secs_f64() / to_build.len().max(1) as f64;
+    // image → what stopped it, for the images built FROM it
+    let mut stopped: BTreeMap<String, String> = BTreeMap::new();
+    let mut failures = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let t = Instant::now();
-        let result = publish_one(
-            release,
-            &loaded,
-            &section,
-            item,
-            &engine_url,
-            &mut reports[i],
-        );
-        reports[i].seconds = t.elapsed().as_secs_f64()
-            + if item.action == Action::Build {
-                build_seconds
-            } else {
-                0.0
-            };
+        let name = &item.name;
+        let report = &mut reports[i];
+        report.seconds = if item.action == Action::Build {
+            build_seconds
+        } else {
+            0.0
+        };
+        if let Some(err) = built.failed.get(name) {
+            report.failed = Some(format!("building: {err}"));
+            stopped.insert(name.clone(), "failed to build".into());
+            failures.push(Failure::other(name, format!("building {name}: {err}")));
+            continue;
+        }
+        if let Some(base) = loaded.graph.nodes[name]
+            .bases
+            .iter()
+            .find(|b| stopped.contains_key(*b))
+        {
+            let why = format!("its base {base} {}", stopped[base]);
+            if built.built.contains(name) {
+                report.record_sub_steps(&[("build", true)]);
+            }
+            tracing::info!(image = %name, %why, "skipped");
+            release.progress.done(name, &format!("skipped: {why}"));
+            report.skipped = Some(why);
+            stopped.insert(name.clone(), "was skipped".into());
+            continue;
+        }
+        let result = publish_one(release, &loaded, &section, item, &engine_url, report);
+        report.seconds += t.elapsed().as_secs_f64();
         if let Err(e) = result {
-            return Err(fail(reports, e.context(format!("releasing {}", item.name))));
+            let e = e.context(format!("releasing {name}"));
+            let tests = e.chain().any(|c| c.is::<FailedTests>());
+            let what = if tests { "failed its tests" } else { "failed" };
+            if report.ran.is_empty() {
+                // it stopped before recording its sub-steps
+                report.record_sub_steps(&[("build", built.built.contains(name))]);
+            }
+            report.failed = Some(format!("{e:#}"));
+            release.progress.done(name, &format!("failed: {e:#}"));
+            stopped.insert(name.clone(), what.into());
+            failures.push(Failure {
+                image: name.clone(),
+                message: format!("{e:#}"),
+                tests,
+            });
         }
     }
-    Ok(reports)
+    if failures.is_empty() {
+        Ok(reports)
+    } else {
+        Err(fail(reports, FailedImages { failures }.into()))
+    }
+}
+
+/// One image the library step could not publish.
+#[derive(Debug)]
+pub struct Failure {
+    pub image: String,
+    pub message: String,
+    /// It failed its tests (the release's "no"), rather than could not run.
+    pub tests: bool,
+}
+
+impl Failure {
+    fn other(image: &str, message: String) -> Failure {
+        Failure {
+            image: image.to_string(),
+            message,
+            tests: false,
+        }
+    }
+}
+
+/// Images of the library that failed; the others were published.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "))]
+pub struct FailedImages {
+    pub failures: Vec<Failure>,
+}
+
+impl FailedImages {
+    /// Every failure is of tests: exit code 1, not 2.
+    pub fn only_tests(&self) -> bool {
+        self.failures.iter().all(|f| f.tests)
+    }
 }
 
 /// Loads the base images into the engine under the names FROM lines use,
-/// then builds `names` (bases first) and records each built image.
+/// then builds `names` (bases first) and records each built image. A
+/// failed image (and what is FROM it) is in the summary, not an error.
 fn build_images(
     release: &mut Release,
     loaded: &Loaded,
@@ -179,7 +283,7 @@ fn build_images(
     names: &[String],
     engine_url: &str,
     items: &[PlanItem],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<build::Summary> {
     let config = release.config;
     for b in &config.bases {
         if let Some(name) = &b.provides {
@@ -216,13 +320,7 @@ fn build_images(
             .record(&key(name, "build"), &item.input, release.now, outputs)?;
         release.progress.done(name, "built");
     }
-    if let Some((name, err)) = summary.failed.iter().next() {
-        anyhow::bail!("building {name}: {err}");
-    }
-    if let Some((name, why)) = summary.skipped.iter().next() {
-        anyhow::bail!("{name} was not built: {why}");
-    }
-    Ok(())
+    Ok(summary)
 }
 
 /// Tests, pushes and signs one image, each unless done on this input.
@@ -250,10 +348,7 @@ fn publish_one(
             }
             .into());
         }
-        Ok(BTreeMap::from([(
-            "passed".to_string(),
-            summary.passed.to_string(),
-        )]))
+        Ok(summary.to_outputs())
     })
     .inspect_err(|e| {
         if let Some(failed) = e.downcast_ref::<FailedTests>() {
@@ -261,10 +356,7 @@ fn publish_one(
         }
     })?;
     let mut subs = vec![("build", built), ("test", ran)];
-    report.tests = Some(TestSummary {
-        passed: out.get("passed").and_then(|v| v.parse().ok()).unwrap_or(0),
-        ..TestSummary::default()
-    });
+    report.tests = Some(TestSummary::from_outputs(&out));
 
     let repo = format!(
         "{}/{}/{name}",
@@ -309,12 +401,15 @@ fn publish_one(
             .block_on(publish::sign(r.config, &references))?
             .into_iter()
             .enumerate()
-            .map(|(i, s)| (format!("{i:02}"), s))
+            .map(|(i, s)| (format!("{i:02}"), s.to_record()))
             .collect();
         Ok(made)
     })?;
     subs.push(("sign", ran));
-    report.signatures = out.into_values().collect();
+    report.signatures = out
+        .values()
+        .map(|v| crate::report::Signature::from_record(v))
+        .collect();
     report.record_sub_steps(&subs);
     release
         .progress
@@ -330,6 +425,7 @@ pub fn run_tests(
     reference: &str,
     tests: &Tests,
 ) -> anyhow::Result<TestSummary> {
+    let enforcement = Enforcement::detect();
     let image = runtime()?.block_on(async {
         let runner = TestRunner {
             docker: TestRunner::connect(engine_url).await?,
@@ -339,7 +435,7 @@ pub fn run_tests(
             ),
             process_type: DEFAULT_TYPE.to_string(),
             keep: false,
-            enforcement: Enforcement::detect(),
+            enforcement,
             scratch: "/var/tmp".into(),
         };
         anyhow::Ok(runner.run_image(name, reference, tests).await)
@@ -358,6 +454,13 @@ pub fn run_tests(
             .filter(|c| c.outcome == Outcome::Failed)
             .map(|c| c.name.clone())
             .collect(),
+        level: image.level.clone(),
+        enforcement: match enforcement {
+            Enforcement::Enforcing => "enforcing",
+            Enforcement::Permissive => "permissive",
+            Enforcement::Disabled => "disabled",
+        }
+        .to_string(),
     })
 }
 
@@ -401,7 +504,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_base_digest_rebuilds_its_users_and_theirs() {
+    fn a_respun_base_rebuilds_its_users_and_theirs_in_the_plan_and_the_run() {
         let work = tempfile::tempdir().unwrap();
         let config = config(work.path());
         let opts = RunOptions::default();
@@ -413,15 +516,15 @@ mod tests {
             progress: StepProgress::for_stderr(),
             now: 0,
         };
-        let base_built = |release: &mut Release, digest: &str| {
+        let base_built = |release: &mut Release, input: &str, digest: &str| {
             let outputs = BTreeMap::from([("digest".to_string(), digest.to_string())]);
             release
                 .state
-                .record("base/sample/base:43/build", "in", 0, outputs)
+                .record("base/sample/base:43/build", input, 0, outputs)
                 .unwrap();
         };
-        base_built(&mut release, "sha256:aaaa");
-        let first = plan(&release).unwrap();
+        base_built(&mut release, "in1", "sha256:aaaa");
+        let first = plan(&release, None).unwrap();
         assert_eq!(
             actions(&first),
             [
@@ -440,28 +543,44 @@ mod tests {
                 .record(&key(&i.name, "build"), &i.input, 0, outputs)
                 .unwrap();
         }
-        assert!(plan(&release)
+        assert!(plan(&release, None)
             .unwrap()
             .iter()
             .all(|i| i.action == Action::Keep && i.reason == "unchanged"));
 
-        // the base image is respun: everything FROM it, directly or not
-        base_built(&mut release, "sha256:bbbb");
-        assert_eq!(
-            actions(&plan(&release).unwrap()),
-            [
-                (
-                    "base2".into(),
-                    Action::Build,
-                    "a base changed (quay.io/corral/base:43)".into()
-                ),
-                ("app".into(), Action::Build, "a base changed (base2)".into()),
-                (
-                    "other".into(),
-                    Action::Build,
-                    "a base changed (quay.io/corral/base:43)".into()
-                ),
-            ]
-        );
+        let rebuilt = [
+            (
+                "base2".into(),
+                Action::Build,
+                "a base changed (quay.io/corral/base:43)".into(),
+            ),
+            ("app".into(), Action::Build, "a base changed (base2)".into()),
+            (
+                "other".into(),
+                Action::Build,
+                "a base changed (quay.io/corral/base:43)".into(),
+            ),
+        ];
+        // the plan made before the base step runs (a dry run) sees the
+        // respin the base step is about to make
+        let base_item = |action| PlanItem {
+            name: "sample/base:43".into(),
+            action,
+            reason: "security advisory".into(),
+            input: "in2".into(),
+        };
+        let predicted = plan(&release, Some(&[base_item(Action::Build)])).unwrap();
+        assert_eq!(actions(&predicted), rebuilt);
+        // a base that is kept counts with what it was built from, not with
+        // the input it would have if it were respun
+        assert!(plan(&release, Some(&[base_item(Action::Keep)]))
+            .unwrap()
+            .iter()
+            .all(|i| i.action == Action::Keep));
+        // the run, after the base step recorded the respin, plans the same
+        base_built(&mut release, "in2", "sha256:bbbb");
+        let after = plan(&release, None).unwrap();
+        assert_eq!(actions(&after), rebuilt);
+        assert_eq!(after, predicted, "the dry run and the run disagree");
     }
 }

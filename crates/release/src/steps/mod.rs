@@ -47,6 +47,15 @@ pub(crate) fn once(
     Ok((outputs, true))
 }
 
+/// Reads a recipe, stream file or test spec: configuration, so a size
+/// limit and an error that names the file.
+pub(crate) fn read_config(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    Ok(corral_configfile::read(
+        path,
+        corral_configfile::DEFAULT_LIMIT,
+    )?)
+}
+
 /// Turns an error into a step failure that keeps the finished items.
 pub(crate) fn fail(items: Vec<ItemReport>, error: anyhow::Error) -> StepError {
     StepError { items, error }
