@@ -24,13 +24,20 @@
 //! - [`status`]: what `status` shows, also as JSON.
 //! - [`health`]: the boot health check, counting failed boots in `/var`
 //!   and rolling back after too many.
+//! - [`strategy`]: `[updates]`: immediate, periodic windows or a FleetLock
+//!   slot before a reboot, and the rollout delay after a release.
+//! - [`fleetlock`]: the FleetLock client (pre-reboot, steady-state).
+//! - [`auto`]: `auto` (deploy, then reboot as the strategy allows) and
+//!   `steady` (give the reboot slot back once healthy).
 //! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
 
+pub mod auto;
 pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod etc_merge;
+pub mod fleetlock;
 pub mod grub;
 pub mod health;
 pub mod lock;
@@ -39,6 +46,7 @@ pub mod remote;
 pub mod signature;
 pub mod space;
 pub mod status;
+pub mod strategy;
 pub mod summary;
 pub mod sysroot;
 pub mod upgrade;
