@@ -328,6 +328,7 @@ fn two_hosts_racing_for_one_slot_never_reboot_together() {
 
     // Both run their timer every 100 ms. A host that rebooted is "down"
     // for 300 ms, then boots, passes its health check and reports steady.
+    // Down means from its reboot command until it is back and healthy.
     let refused = std::sync::atomic::AtomicU32::new(0);
     let ends: Vec<f64> = std::thread::scope(|s| {
         let threads: Vec<_> = hosts
@@ -350,8 +351,12 @@ fn two_hosts_racing_for_one_slot_never_reboot_together() {
                     }
                     std::thread::sleep(Duration::from_millis(300));
                     assert_eq!(h.json(&["check"])["healthy"], true);
+                    // up and healthy from here; the server frees the slot
+                    // while `steady` runs, so the other host may reboot
+                    // before `steady` returns
+                    let up = now();
                     assert_eq!(h.json(&["steady"])["released"], true);
-                    now()
+                    up
                 })
             })
             .collect();
@@ -475,6 +480,7 @@ fn the_documented_systemd_units_verify() {
     verify_documented_units(
         "docs/host.md",
         &[
+            "corral-host-check.service",
             "corral-host-auto.service",
             "corral-host-auto.timer",
             "corral-host-steady.service",
