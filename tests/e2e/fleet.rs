@@ -402,7 +402,7 @@ fn periodic_windows_and_rollout_wariness() {
     h.configure(&format!(
         "strategy = \"periodic\"\n[[updates.periodic.window]]\ndays = [\"{later}\"]\nstart-time = \"03:00\"\nlength-minutes = 60\n"
     ));
-    let new = server.compose("b", 1_767_312_000);
+    let new = server.compose("b", now() as u64);
     let r = h.json(&["auto"]);
     assert_eq!(r["result"], "waiting-window", "{r}");
     assert_eq!(r["deployed"]["to"]["checksum"], new.as_str(), "{r}");
@@ -412,18 +412,26 @@ fn periodic_windows_and_rollout_wariness() {
     assert!(h.reboots().is_empty());
     assert_eq!(h.json(&["updates"])["in_window"], false);
 
-    // the whole of today is a window: it reboots, without fetching again
-    h.configure(&format!(
+    // the whole of today is a window, but a rollout delay of up to a
+    // hundred years came in: the deployed release waits for it too
+    let window: u64 = 100 * 365 * 86_400;
+    let today_open = format!(
         "strategy = \"periodic\"\n[[updates.periodic.window]]\ndays = [\"{}\"]\nstart-time = \"00:00\"\nlength-minutes = 1440\n",
         DAYS[today]
-    ));
+    );
+    h.configure(&format!("rollout-wariness = {window}\n{today_open}"));
+    let r = h.json(&["auto"]);
+    assert_eq!(r["result"], "waiting-rollout", "{r}");
+    assert!(r["pending"].as_str().unwrap().starts_with(&new), "{r}");
+    assert!(h.reboots().is_empty());
+    // without it, it reboots, without fetching again
+    h.configure(&today_open);
     let r = h.json(&["auto"]);
     assert_eq!(r["result"], "rebooted", "{r}");
     assert!(r["deployed"].is_null(), "{r}");
     assert_eq!(h.reboots().len(), 1);
 
-    // Rollout wariness: a release made now, a window of a hundred years.
-    let window: u64 = 100 * 365 * 86_400;
+    // Rollout wariness before deploying: a release made now.
     h.configure(&format!("rollout-wariness = {window}\n"));
     let released = now() as u64;
     let newer = server.compose("c", released);

@@ -220,20 +220,11 @@ pub fn auto(host: &Host, opts: &UpgradeOptions, now: u64) -> Result<AutoReport> 
                 }
                 other => bail!("unexpected answer to an update check: {other:?}"),
             };
-            if cfg.rollout_wariness > 0 {
-                let delay = strategy::wariness_delay(
-                    &machine_id(root.as_deref())?,
-                    &to.checksum,
-                    cfg.rollout_wariness,
-                );
-                let after = to.timestamp.saturating_add(delay);
-                report.delay = Some(delay);
-                if now < after {
-                    report.result = AutoResult::WaitingRollout;
-                    report.not_before = Some(after);
-                    report.commit = Some(to);
-                    return Ok(report);
-                }
+            if let Some(after) = wary(&cfg, root.as_deref(), &to, now, &mut report)? {
+                report.result = AutoResult::WaitingRollout;
+                report.not_before = Some(after);
+                report.commit = Some(to);
+                return Ok(report);
             }
             let deploy = UpgradeOptions {
                 check: false,
@@ -260,6 +251,15 @@ pub fn auto(host: &Host, opts: &UpgradeOptions, now: u64) -> Result<AutoReport> 
     };
     let key = health::key(&target);
     report.pending = Some(key.clone());
+    // Checked again before the reboot: a commit released between the
+    // check and the pull, or deployed by hand, waits its own delay too.
+    if let Some(c) = report.commit.clone() {
+        if let Some(after) = wary(&cfg, root.as_deref(), &c, now, &mut report)? {
+            report.result = AutoResult::WaitingRollout;
+            report.not_before = Some(after);
+            return Ok(report);
+        }
+    }
 
     let mut lock = None;
     match cfg.strategy {
@@ -304,6 +304,25 @@ pub fn auto(host: &Host, opts: &UpgradeOptions, now: u64) -> Result<AutoReport> 
     }
     report.result = AutoResult::Rebooted;
     Ok(report)
+}
+
+/// When this host's rollout delay for `commit` has not passed yet, the
+/// time it passes; records the delay in `report`.
+fn wary(
+    cfg: &UpdatesConfig,
+    root: Option<&Path>,
+    commit: &CommitRef,
+    now: u64,
+    report: &mut AutoReport,
+) -> Result<Option<u64>> {
+    if cfg.rollout_wariness == 0 {
+        return Ok(None);
+    }
+    let delay =
+        strategy::wariness_delay(&machine_id(root)?, &commit.checksum, cfg.rollout_wariness);
+    report.delay = Some(delay);
+    let after = commit.timestamp.saturating_add(delay);
+    Ok((now < after).then_some(after))
 }
 
 fn run_reboot(argv: &[String], key: &str) -> Result<()> {
