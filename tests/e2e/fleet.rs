@@ -38,6 +38,11 @@ struct Server {
 
 impl Server {
     fn start(groups: &str) -> Server {
+        Self::start_with(|_| format!("[fleetlock]\ngroups = {groups}\n"))
+    }
+
+    /// With the mirror config `config(work dir)` returns.
+    fn start_with(config: impl FnOnce(&Path) -> String) -> Server {
         require_tool("ostree");
         let work = scratch();
         let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
@@ -45,8 +50,9 @@ impl Server {
         let stream = work.path().join("stream.toml");
         std::fs::copy(repo_root().join("ostree-refs/sample-atomic.toml"), &stream).unwrap();
         init_archive_repo(&repo);
+        let config_text = config(work.path());
         let config = work.path().join("mirror.toml");
-        std::fs::write(&config, format!("[fleetlock]\ngroups = {groups}\n")).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let mirror = Mirror::start(&[
             "--ostree-repo",
             repo.to_str().unwrap(),
@@ -439,7 +445,11 @@ fn periodic_windows_and_rollout_wariness() {
     assert_eq!(r["result"], "waiting-rollout", "{r}");
     let delay = r["delay"].as_u64().unwrap();
     assert!(delay < window);
-    assert_eq!(r["not_before"].as_u64().unwrap(), released + delay, "{r}");
+    // counted from the commit's timestamp, the release
+    let stamp = r["commit"]["timestamp"].as_u64().unwrap();
+    assert!(stamp >= released, "{r}");
+    assert_eq!(r["not_before"].as_u64().unwrap(), stamp + delay, "{r}");
+    assert!(stamp + delay > now() as u64, "{r}");
     assert_eq!(r["commit"]["checksum"], newer.as_str());
     assert_eq!(h.default_checksum(), new, "nothing deployed while waiting");
     // the delay is this host's own, the same on every run
@@ -481,6 +491,46 @@ fn a_failing_reboot_command_gives_the_slot_back() {
     // and it is tried again at the next run
     std::fs::write(h.etc().join("corral/host.toml"), text_before).unwrap();
     assert_eq!(h.json(&["auto"])["result"], "rebooted");
+}
+
+#[test]
+fn credentials_in_the_base_url_reach_a_server_that_requires_them() {
+    require_tool("htpasswd");
+    let mut server = Server::start_with(|dir| {
+        let out = run_ok(Command::new("htpasswd").args(["-Bbn", "fleet", "s3cret-pw"]));
+        let file = dir.join("htpasswd");
+        std::fs::write(&file, out.stdout).unwrap();
+        format!(
+            "[auth]\nhtpasswd = \"{}\"\n[fleetlock]\ngroups = {{ default = 1 }}\nrequire_auth = true\n",
+            file.display()
+        )
+    });
+    server.compose("a", 1_767_225_600);
+    let with = Sysroot::new(&server, "host-c");
+    let without = Sysroot::new(&server, "host-d");
+    let port = server.mirror.port;
+    let settings = |url: String| {
+        format!("strategy = \"fleet_lock\"\n[updates.fleet-lock]\nbase-url = \"{url}\"\n")
+    };
+    with.configure(&settings(format!(
+        "http://fleet:s3cret-pw@127.0.0.1:{port}/"
+    )));
+    without.configure(&settings(format!("http://127.0.0.1:{port}/")));
+    server.compose("b", 1_767_312_000);
+
+    let out = without.host().arg("auto").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("unauthorized"), "{}", text(&out));
+    assert!(without.reboots().is_empty());
+
+    let r = with.json(&["auto"]);
+    assert_eq!(r["result"], "rebooted", "{r}");
+    let st = with.json(&["updates"]);
+    assert_eq!(
+        st["fleet_lock_url"],
+        format!("http://127.0.0.1:{port}/"),
+        "no password in what is shown: {st}"
+    );
 }
 
 #[test]
