@@ -151,9 +151,9 @@ pub struct FleetLock {
 }
 
 impl FleetLock {
-    /// Opens the state kept in `dir` (none yet is an empty state). Holders
-    /// of groups no longer configured are kept and reported: their slots
-    /// come back when they send steady-state.
+    /// Opens the state kept in `dir` (none yet is an empty state). When a
+    /// group now has fewer slots than holders, the holders keep theirs and
+    /// no new slot is handed out until enough of them release.
     pub fn open(cfg: &FleetLockConfig, dir: &Path) -> anyhow::Result<FleetLock> {
         use anyhow::Context;
         let path = dir.join(STATE_FILE);

@@ -128,6 +128,27 @@ async fn holders_survive_a_restart() {
 }
 
 #[tokio::test]
+async fn a_group_shrunk_below_its_holders_hands_out_nothing_until_they_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(config(dir.path(), &[("default", 2)])).await.unwrap();
+    assert_eq!(lock(&s, "a", "default").await.0, StatusCode::OK);
+    assert_eq!(lock(&s, "b", "default").await.0, StatusCode::OK);
+    s.stop().await.unwrap();
+
+    let s = start(config(dir.path(), &[("default", 1)])).await.unwrap();
+    // both keep their slots
+    assert_eq!(lock(&s, "a", "default").await.0, StatusCode::OK);
+    assert_eq!(lock(&s, "b", "default").await.0, StatusCode::OK);
+    assert_eq!(lock(&s, "c", "default").await.0, StatusCode::CONFLICT);
+    assert_eq!(unlock(&s, "a", "default").await.0, StatusCode::OK);
+    // one holder left, one slot: still full
+    assert_eq!(lock(&s, "c", "default").await.0, StatusCode::CONFLICT);
+    assert_eq!(unlock(&s, "b", "default").await.0, StatusCode::OK);
+    assert_eq!(lock(&s, "c", "default").await.0, StatusCode::OK);
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_slot_is_not_handed_out_when_its_state_cannot_be_saved() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(config(dir.path(), &[("default", 1)])).await.unwrap();
