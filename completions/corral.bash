@@ -229,6 +229,9 @@ _corral() {
             corral__subcmd__help__subcmd__generate,man)
                 cmd="corral__subcmd__help__subcmd__generate__subcmd__man"
                 ;;
+            corral__subcmd__help__subcmd__host,auto)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__auto"
+                ;;
             corral__subcmd__help__subcmd__host,check)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__check"
                 ;;
@@ -250,8 +253,14 @@ _corral() {
             corral__subcmd__help__subcmd__host,status)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__status"
                 ;;
+            corral__subcmd__help__subcmd__host,steady)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__steady"
+                ;;
             corral__subcmd__help__subcmd__host,unpin)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__unpin"
+                ;;
+            corral__subcmd__help__subcmd__host,updates)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__updates"
                 ;;
             corral__subcmd__help__subcmd__host,upgrade)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__upgrade"
@@ -310,6 +319,9 @@ _corral() {
             corral__subcmd__help__subcmd__verify,image)
                 cmd="corral__subcmd__help__subcmd__verify__subcmd__image"
                 ;;
+            corral__subcmd__host,auto)
+                cmd="corral__subcmd__host__subcmd__auto"
+                ;;
             corral__subcmd__host,check)
                 cmd="corral__subcmd__host__subcmd__check"
                 ;;
@@ -334,11 +346,20 @@ _corral() {
             corral__subcmd__host,status)
                 cmd="corral__subcmd__host__subcmd__status"
                 ;;
+            corral__subcmd__host,steady)
+                cmd="corral__subcmd__host__subcmd__steady"
+                ;;
             corral__subcmd__host,unpin)
                 cmd="corral__subcmd__host__subcmd__unpin"
                 ;;
+            corral__subcmd__host,updates)
+                cmd="corral__subcmd__host__subcmd__updates"
+                ;;
             corral__subcmd__host,upgrade)
                 cmd="corral__subcmd__host__subcmd__upgrade"
+                ;;
+            corral__subcmd__host__subcmd__help,auto)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__auto"
                 ;;
             corral__subcmd__host__subcmd__help,check)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__check"
@@ -364,8 +385,14 @@ _corral() {
             corral__subcmd__host__subcmd__help,status)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__status"
                 ;;
+            corral__subcmd__host__subcmd__help,steady)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__steady"
+                ;;
             corral__subcmd__host__subcmd__help,unpin)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__unpin"
+                ;;
+            corral__subcmd__host__subcmd__help,updates)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__updates"
                 ;;
             corral__subcmd__host__subcmd__help,upgrade)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__upgrade"
@@ -1451,8 +1478,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__auto)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1618,7 +1659,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__help__subcmd__host__subcmd__steady)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__help__subcmd__host__subcmd__unpin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__updates)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1969,12 +2038,38 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check auto steady updates help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__auto)
+            opts="-v -h -V --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --stall-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --sysroot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2077,8 +2172,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check help"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__auto)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2258,7 +2367,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__help__subcmd__steady)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__help__subcmd__unpin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__updates)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2550,8 +2687,52 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__steady)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__unpin)
             opts="-v -h -V --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__updates)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

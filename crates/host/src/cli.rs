@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use corral_compose::diff::PackageDiff;
 
+use crate::auto;
 use crate::deploy;
 use crate::health;
 use crate::lock::HostLock;
@@ -61,6 +62,25 @@ pub enum HostCommand {
     /// The boot health check: run /etc/corral/health.d, count failed
     /// boots, roll back after too many.
     Check(CheckArgs),
+    /// Deploy the newest commit once this host's rollout delay has passed,
+    /// then reboot as the [updates] strategy allows (for the timer).
+    Auto(AutoArgs),
+    /// After a healthy boot, give the FleetLock reboot slot back.
+    Steady(StatusArgs),
+    /// The [updates] strategy, window, FleetLock id and what waits for a
+    /// reboot.
+    Updates(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AutoArgs {
+    /// Stop a transfer after this many seconds without progress
+    /// (default: stall-timeout in /etc/corral/host.toml, 120).
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout: Option<u64>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -396,7 +416,101 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        HostCommand::Auto(a) => {
+            let _lock = lock(&args, "auto")?;
+            host.reload()?;
+            let opts = UpgradeOptions {
+                osname: args.osname.clone(),
+                stall: a.stall_timeout.map(Duration::from_secs),
+                progress: std::io::stderr().is_terminal() && !a.json,
+                ..Default::default()
+            };
+            let r = auto::auto(&host, &opts, now())?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_auto(&r);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Steady(a) => {
+            let r = auto::steady(&host, args.osname.as_deref())?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{}", r.reason);
+            }
+            // 1: the slot stays held, the deployment is not healthy
+            Ok(if r.fleet_lock && !r.released {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        HostCommand::Updates(a) => {
+            let s = auto::updates_status(&host, args.osname.as_deref(), now())?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print_updates(&s);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn print_auto(r: &auto::AutoReport) {
+    let what = r
+        .commit
+        .as_ref()
+        .map(|c| c.label())
+        .unwrap_or_else(|| "(unknown commit)".into());
+    if let Some(d) = &r.deployed {
+        println!("deployed {} as the default", d.to.label());
+    }
+    match r.result {
+        auto::AutoResult::UpToDate => println!("no update: {what} is the newest"),
+        auto::AutoResult::WaitingRollout => println!(
+            "{what} is out; this host's rollout delay is {} s: deploying after {}",
+            r.delay.unwrap_or(0),
+            upgrade::date(r.not_before.unwrap_or(0))
+        ),
+        auto::AutoResult::WaitingWindow => println!(
+            "{what} waits for a reboot in the next maintenance window, {}",
+            r.not_before
+                .map(upgrade::date)
+                .unwrap_or_else(|| "(none configured)".into())
+        ),
+        auto::AutoResult::WaitingLock => println!(
+            "{what} waits for a reboot slot: {}",
+            r.lock.as_deref().unwrap_or("")
+        ),
+        auto::AutoResult::Rebooted => println!("rebooting into {what}"),
+    }
+}
+
+fn print_updates(s: &auto::UpdatesStatus) {
+    println!("strategy:         {}", s.strategy.as_str());
+    println!("rollout wariness: {} s", s.rollout_wariness);
+    println!("reboot command:   {}", s.reboot_command.join(" "));
+    if let Some(open) = s.in_window {
+        println!(
+            "window:           {}",
+            if open { "open now" } else { "closed" }
+        );
+        if let Some(n) = s.next_window {
+            println!("next window:      {}", upgrade::date(n));
+        }
+    }
+    if let (Some(url), Some(group), Some(id)) =
+        (&s.fleet_lock_url, &s.fleet_lock_group, &s.fleet_lock_id)
+    {
+        println!("fleet lock:       {url} group {group} as {id}");
+    }
+    println!(
+        "waiting to boot:  {}",
+        s.pending.as_deref().unwrap_or("nothing")
+    );
 }
 
 fn options(args: &HostArgs, f: &FetchArgs, check: bool, allow_downgrade: bool) -> UpgradeOptions {

@@ -23,6 +23,8 @@ pub struct HostConfig {
     pub stall_timeout: u64,
     /// Bytes kept free on the repository's and /boot's file systems.
     pub reserve_bytes: u64,
+    /// `[updates]`: when `corral host auto` reboots into an update.
+    pub updates: crate::strategy::UpdatesConfig,
 }
 
 impl Default for HostConfig {
@@ -32,6 +34,7 @@ impl Default for HostConfig {
             max_failed_boots: 3,
             stall_timeout: 120,
             reserve_bytes: 16 << 20,
+            updates: Default::default(),
         }
     }
 }
@@ -70,7 +73,10 @@ impl HostConfig {
                 } else if c.max_failed_boots == 0 {
                     Err("1:1: max-failed-boots must be at least 1".into())
                 } else {
-                    Ok(c)
+                    c.updates
+                        .validate()
+                        .map(|()| c)
+                        .map_err(|e| format!("1:1: {e}"))
                 }
             })
     }

@@ -27,14 +27,21 @@
 //! - [`health`]: the boot health check, counting failed boots in `/var`
 //!   and rolling back after too many.
 //! - [`state_file`]: the JSON state under `/var`, written atomically.
+//! - [`strategy`]: `[updates]`: immediate, periodic windows or a FleetLock
+//!   slot before a reboot, and the rollout delay after a release.
+//! - [`fleetlock`]: the FleetLock client (pre-reboot, steady-state).
+//! - [`auto`]: `auto` (deploy, then reboot as the strategy allows) and
+//!   `steady` (give the reboot slot back once healthy).
 //! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
 
+pub mod auto;
 pub mod cli;
 pub mod config;
 pub mod denylist;
 pub mod deploy;
 pub mod error;
 pub mod etc_merge;
+pub mod fleetlock;
 pub mod grub;
 pub mod health;
 pub mod lock;
@@ -44,6 +51,7 @@ pub mod signature;
 pub mod space;
 pub mod state_file;
 pub mod status;
+pub mod strategy;
 pub mod summary;
 pub mod sysroot;
 pub mod upgrade;

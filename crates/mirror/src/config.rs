@@ -42,6 +42,22 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     #[serde(default)]
     pub trust: TrustConfig,
+    /// A FleetLock server for hosts' reboots (`/v1/pre-reboot`,
+    /// `/v1/steady-state`; `fleetlock`).
+    #[serde(default)]
+    pub fleetlock: Option<FleetLockConfig>,
+}
+
+/// `[fleetlock]`: reboot slots per group, e.g.
+/// `groups = { default = 1, canary = 2 }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetLockConfig {
+    /// Group name to the number of hosts of it that may reboot at once.
+    pub groups: std::collections::BTreeMap<String, u32>,
+    /// Requests need the basic credentials of an htpasswd user.
+    #[serde(default)]
+    pub require_auth: bool,
 }
 
 /// `[disk_images]`: a directory of published disk images (`corral disk
@@ -276,6 +292,32 @@ fn check_token_secret(s: &Option<String>) -> Result<(), String> {
     }
 }
 
+fn check_fleetlock(f: &FleetLockConfig, c: &Config) -> Result<(), String> {
+    // Replicas behind one name would each hand out their own slots.
+    if c.s3.is_some() {
+        return Err("[fleetlock] needs the filesystem storage: replicas sharing [s3] would each hand out the slots".into());
+    }
+    if f.groups.is_empty() {
+        return Err("[fleetlock] groups is empty: name at least one group and its slots".into());
+    }
+    for (g, n) in &f.groups {
+        if !crate::fleetlock::valid_group(g) {
+            return Err(format!(
+                "fleetlock.groups: {g:?} is not a group name (letters, digits, '.' and '-')"
+            ));
+        }
+        if *n == 0 {
+            return Err(format!(
+                "fleetlock.groups.{g} is 0: a group needs at least 1 slot"
+            ));
+        }
+    }
+    if f.require_auth && c.auth.htpasswd.is_none() {
+        return Err("fleetlock.require_auth needs auth.htpasswd".into());
+    }
+    Ok(())
+}
+
 /// An absolute `http://` or `https://` URL with a host.
 fn check_http_url(key: &str, url: &str) -> Result<(), String> {
     let uri: axum::http::Uri = url
@@ -460,6 +502,9 @@ impl Config {
             }
         }
         check_token_secret(&self.auth.token_secret).map_err(fail)?;
+        if let Some(f) = &self.fleetlock {
+            check_fleetlock(f, self).map_err(fail)?;
+        }
         if let Some(r) = &self.auth.realm {
             check_http_url("auth.realm", r).map_err(fail)?;
         }

@@ -21,6 +21,8 @@
 //! - [`upstream`]: the pull-through cache (single-flight, tee'd blob fetches).
 //! - [`lookaside`]: GPG simple-signing signatures under `/sigstore/`.
 //! - [`trust`]: trusted keys and cached signature checks for the catalog.
+//! - [`fleetlock`]: a FleetLock server, so a fleet's hosts reboot a
+//!   configured number at a time.
 //! - [`gc`], [`fsck`]: storage maintenance.
 //! - [`server`]: binding, TLS and running.
 //! - [`error`]: distribution-spec error codes.
@@ -34,6 +36,7 @@ pub mod cli_publish;
 pub mod config;
 pub mod disk_images;
 pub mod error;
+pub mod fleetlock;
 pub mod fsck;
 pub mod gc;
 pub mod lookaside;

@@ -1,5 +1,6 @@
 //! The HTTP surface: the distribution-spec `/v2/` API plus `/token`,
-//! `/metrics`, `/healthz`, the catalog page at `/`, `/ostree/` and `/disk-images/`.
+//! `/metrics`, `/healthz`, the catalog page at `/`, `/ostree/`, `/disk-images/`
+//! and the FleetLock endpoints under `/v1/`.
 
 mod blobs;
 pub(crate) use blobs::parse_range;
@@ -16,7 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
@@ -47,6 +48,8 @@ pub struct App {
     pub files: crate::bucket_files::StaticFiles,
     /// How long `/readyz` waits for the storage probe.
     pub readiness_timeout: Duration,
+    /// The FleetLock server, when `[fleetlock]` is configured.
+    pub fleetlock: Option<crate::fleetlock::FleetLock>,
 }
 
 impl App {
@@ -57,6 +60,11 @@ impl App {
         let tls = config.tls.is_some();
         let trust = Arc::new(TrustedKeys::load(&config.trust)?);
         let files = crate::bucket_files::StaticFiles::from_config(&config)?;
+        let fleetlock = config
+            .fleetlock
+            .as_ref()
+            .map(|f| crate::fleetlock::FleetLock::open(f, &config.storage))
+            .transpose()?;
         Ok(App {
             store,
             config,
@@ -69,6 +77,7 @@ impl App {
             disk_images: Default::default(),
             files,
             readiness_timeout: Duration::from_secs(5),
+            fleetlock,
         })
     }
 
@@ -100,6 +109,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ostree/{*path}", get(crate::ostree::serve))
         .route("/disk-images/{*path}", get(crate::disk_images::serve))
         .route("/sigstore/{*path}", any(crate::lookaside::serve))
+        .route("/v1/pre-reboot", post(crate::fleetlock::pre_reboot))
+        .route("/v1/steady-state", post(crate::fleetlock::steady_state))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
