@@ -31,13 +31,18 @@ pub enum ComposeError {
     },
     #[error("{}: locked by pid {pid} (another compose is running); try again later or pass --wait", path.display())]
     Locked { path: PathBuf, pid: String },
-    #[error("{action} {}: {source}", path.display())]
+    /// The I/O error is the source, so a chain printed with `{:#}` shows
+    /// it once.
+    #[error("{action} {}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
         #[source]
         source: std::io::Error,
     },
+    /// A stream file or lockfile that is not a small regular file.
+    #[error(transparent)]
+    ConfigFile(#[from] corral_configfile::ConfigFileError),
 }
 
 impl ComposeError {

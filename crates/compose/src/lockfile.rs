@@ -35,8 +35,9 @@ pub struct LockedPackage {
 impl Lockfile {
     /// Reads and parses a lockfile.
     pub fn read(path: &Path) -> Result<Lockfile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the lockfile {}", path.display()))?;
+        // One line per package: the default limit holds tens of thousands.
+        let text = corral_configfile::read_to_string(path, corral_configfile::DEFAULT_LIMIT)
+            .context("reading the lockfile")?;
         let lock: Lockfile = serde_json::from_str(&text)
             .with_context(|| format!("parsing the lockfile {}", path.display()))?;
         anyhow::ensure!(

@@ -206,7 +206,8 @@ impl Stream {
     /// Reads and parses a stream file without resolving the recipe's
     /// paths (enough to plan, or to commit a ready tree).
     pub fn read(path: &Path) -> Result<Stream, ComposeError> {
-        let text = std::fs::read_to_string(path).map_err(ComposeError::io("reading", path))?;
+        // A stream file is a few KiB; 1 MiB leaves room and stops `/dev/zero`.
+        let text = corral_configfile::read_to_string(path, 1024 * 1024)?;
         Stream::parse(&text, path)
     }
 
@@ -383,6 +384,23 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_path_that_is_not_a_small_file_is_refused_by_name() {
+        let err = Stream::read(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            format!("{err}"),
+            "/dev/zero: is a character device, not a regular file"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; 2 * 1024 * 1024]).unwrap();
+        let err = Stream::read(&big).unwrap_err();
+        assert!(
+            format!("{err}").starts_with(&format!("{}: larger than", big.display())),
+            "{err}"
+        );
+    }
 
     pub(crate) const SAMPLE: &str = r#"
 ref = "sample/43/x86_64/atomic"

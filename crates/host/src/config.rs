@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 
 /// The file's path inside a deployment.
@@ -44,10 +44,14 @@ impl HostConfig {
     /// none. Errors name the file, line and column.
     pub fn load(root: &Path) -> Result<HostConfig> {
         let path = root.join(CONFIG_PATH);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match corral_configfile::read_to_string(&path, 1024 * 1024) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HostConfig::default()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(corral_configfile::ConfigFileError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(HostConfig::default())
+            }
+            Err(e) => return Err(e.into()),
         };
         Self::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
     }
@@ -89,6 +93,23 @@ impl HostConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_config_is_the_defaults_and_a_huge_one_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(
+            HostConfig::load(root.path()).unwrap(),
+            HostConfig::default()
+        );
+        let path = root.path().join(CONFIG_PATH);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, vec![b'#'; 2 * 1024 * 1024]).unwrap();
+        let err = format!("{:#}", HostConfig::load(root.path()).unwrap_err());
+        assert!(
+            err.starts_with(&format!("{}: larger than", path.display())),
+            "{err}"
+        );
+    }
 
     #[test]
     fn defaults_and_overrides() {

@@ -40,8 +40,9 @@ pub fn add(repo: &ostree::Repo, name: &str, url: &str, gpg_key: &Path) -> Result
                 .unwrap_or_default()
         );
     }
-    let key = std::fs::read(gpg_key)
-        .with_context(|| format!("reading the key file {}", gpg_key.display()))?;
+    // An armored keyring of a few keys is KiBs; 4 MiB stops a wrong path.
+    let key = corral_configfile::read(gpg_key, corral_configfile::DEFAULT_LIMIT)
+        .context("reading the key file")?;
     if key.is_empty() {
         bail!("the key file {} is empty", gpg_key.display());
     }
