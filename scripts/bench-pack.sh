@@ -6,6 +6,7 @@
 #
 #   scripts/bench-pack.sh            # 3 runs each
 #   RUNS=5 GZIP_LEVEL=6 scripts/bench-pack.sh
+#   PACK_BIN=/path/to/pack scripts/bench-pack.sh   # a release build of the example made before
 #
 # The tree is made once under $BENCH_DIR (default /var/tmp/corral-bench) from
 # /usr/lib/x86_64-linux-gnu and /usr/share/locale (plus /usr/share/doc if that
@@ -41,12 +42,16 @@ if [[ ! -f $BENCH_DIR/tree.done ]]; then
 fi
 TREE_MB=$(du -sm "$TREE" | cut -f1)
 
-echo "building the pack example" >&2
-(cd "$REPO" && cargo build --quiet --release -p corral-oci --example pack)
 rm -rf "$WORK" && mkdir -p "$WORK"
-# A private copy: other builds into the same target directory may replace
-# the example while this runs.
-cp "$CARGO_TARGET_DIR/release/examples/pack" "$WORK/pack"
+if [[ -n ${PACK_BIN:-} ]]; then
+    cp "$PACK_BIN" "$WORK/pack"
+else
+    echo "building the pack example" >&2
+    (cd "$REPO" && cargo build --quiet --release -p corral-oci --example pack)
+    # A private copy: other builds into the same target directory may
+    # replace the example while this runs.
+    cp "$CARGO_TARGET_DIR/release/examples/pack" "$WORK/pack"
+fi
 PACK=$WORK/pack
 
 # Warm the page cache for every contender alike.
