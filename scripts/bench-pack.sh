@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark of layer packing: corral-oci (gzip, zstd) against `umoci repack`
-# and `tar | zstd -3 -T0` on the same ~850 MB tree. Not a test: prints a table
-# of medians (wall time, peak RSS, layer size) and the ratios.
+# and `tar | zstd -3 -T0` on the same ~900 MB tree, in one run. Not a test:
+# prints a table of medians (wall time, CPU time, peak RSS, layer size), the
+# ratios and the load average.
 #
 #   scripts/bench-pack.sh            # 3 runs each
 #   RUNS=5 GZIP_LEVEL=6 scripts/bench-pack.sh
+#   PACK_BIN=/path/to/pack scripts/bench-pack.sh   # a release build of the example made before
 #
 # The tree is made once under $BENCH_DIR (default /var/tmp/corral-bench) from
 # /usr/lib/x86_64-linux-gnu and /usr/share/locale (plus /usr/share/doc if that
@@ -40,9 +42,17 @@ if [[ ! -f $BENCH_DIR/tree.done ]]; then
 fi
 TREE_MB=$(du -sm "$TREE" | cut -f1)
 
-echo "building the pack example" >&2
-(cd "$REPO" && cargo build --quiet --release -p corral-oci --example pack)
-PACK=$CARGO_TARGET_DIR/release/examples/pack
+rm -rf "$WORK" && mkdir -p "$WORK"
+if [[ -n ${PACK_BIN:-} ]]; then
+    cp "$PACK_BIN" "$WORK/pack"
+else
+    echo "building the pack example" >&2
+    (cd "$REPO" && cargo build --quiet --release -p corral-oci --example pack)
+    # A private copy: other builds into the same target directory may
+    # replace the example while this runs.
+    cp "$CARGO_TARGET_DIR/release/examples/pack" "$WORK/pack"
+fi
+PACK=$WORK/pack
 
 # Warm the page cache for every contender alike.
 tar -C "$TREE" -cf - . | cat >/dev/null
@@ -75,7 +85,7 @@ umoci_prepare() {
     cp -a "$TREE/." "$WORK/umoci/bundle/rootfs/"
 }
 
-rm -rf "$WORK" && mkdir -p "$WORK"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq "$RUNS"); do
     echo "run $run/$RUNS" >&2
     rm -rf "$WORK/gz" "$WORK/zst" "$WORK/tar.zst"
@@ -89,7 +99,7 @@ rm -rf "$WORK/umoci"
 
 echo
 echo "tree: $TREE ($TREE_MB MB), $RUNS runs, $(nproc) cores, medians"
-awk -v runs="$RUNS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+awk -v runs="$RUNS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v load0="$LOAD_BEFORE" '
     { wall[$1, ++n[$1]] = $2; rss[$1, n[$1]] = $3; size[$1, n[$1]] = $4; cpu[$1, n[$1]] = $5 }
     function median(arr, name, k,   i, j, t, v) {
         for (i = 1; i <= k; i++) v[i] = arr[name, i]
@@ -106,5 +116,5 @@ awk -v runs="$RUNS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
         }
         printf "\ngzip: corral/umoci wall %.2fx (speed-up %.2fx), cpu %.2fx, size %.3f\n", W["corral-gzip"] / W["umoci-repack"], W["umoci-repack"] / W["corral-gzip"], C["corral-gzip"] / C["umoci-repack"], S["corral-gzip"] / S["umoci-repack"]
         printf "zstd: corral/(tar|zstd) wall %.2fx, cpu %.2fx, size %.3f\n", W["corral-zstd"] / W["tar-zstd"], C["corral-zstd"] / C["tar-zstd"], S["corral-zstd"] / S["tar-zstd"]
-        printf "load average at the end: %s\n", load
+        printf "load average before: %s, at the end: %s\n", load0, load
     }' "$WORK/results.txt"

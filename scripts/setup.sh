@@ -13,7 +13,7 @@ CORRAL_DEBS=(
   # images and their peers
   skopeo umoci docker.io docker-registry ostree
   # tools the tests and benchmarks call
-  zstd pigz time jq curl tar xz-utils attr libcap2-bin apache2-utils wrk systemd
+  zstd pigz time jq curl tar xz-utils attr libcap2-bin apache2-utils wrk systemd linux-perf
   # the catalog page test
   chromium
 )

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use oci_spec::image::MediaType;
 
-use crate::compress::new_compressor;
+use crate::compress::{new_compressor, Compressor};
 use crate::hashing_writer::HashingWriter;
 use crate::tar_writer::TarWriter;
 use crate::threaded_writer::ThreadedWriter;
@@ -77,20 +77,26 @@ pub fn pack_layer(
     let file = temp.as_file().try_clone().map_err(write_err)?;
     let blob = HashingWriter::new(BufWriter::with_capacity(1024 * 1024, file));
     // Pipeline: this thread walks and reads files and hashes the tar
-    // (diff_id); a second thread only feeds the compressor, so it is never
-    // late with input; the compressor's own threads compress, and hash and
-    // write the blob (for zstd a third thread does the latter, which libzstd
-    // would otherwise do on the feeding thread).
-    let blob_stage = match opts.compression {
-        Compression::Zstd => BlobStage::Threaded(ThreadedWriter::new(blob, "layer-blob")),
-        _ => BlobStage::Direct(blob),
+    // (diff_id). gzip cuts the stream into members right here and
+    // compresses them on its workers; its writer thread hashes and writes the
+    // blob. libzstd takes input on the calling thread and does real work
+    // there, so for zstd a second thread feeds it (this one is never late
+    // with input) and a third hashes and writes the blob (which libzstd would
+    // otherwise do on the feeding thread).
+    let threaded = opts.compression == Compression::Zstd;
+    let blob_stage = if threaded {
+        BlobStage::Threaded(ThreadedWriter::new(blob, "layer-blob"))
+    } else {
+        BlobStage::Direct(blob)
     };
     let compressor =
         new_compressor(opts.compression, level, threads, blob_stage).map_err(compress_err)?;
-    let tar_stream = ProgressWriter::new(
-        HashingWriter::new(ThreadedWriter::new(compressor, "layer-compress")),
-        opts.progress.clone(),
-    );
+    let compress_stage = if threaded {
+        CompressStage::Threaded(ThreadedWriter::new(compressor, "layer-compress"))
+    } else {
+        CompressStage::Direct(compressor)
+    };
+    let tar_stream = ProgressWriter::new(HashingWriter::new(compress_stage), opts.progress.clone());
     let mut tar = TarWriter::new(tar_stream);
 
     let stats = write_tree(rootfs, &mut tar, opts.clamp_mtime).map_err(|e| match e {
@@ -103,8 +109,6 @@ pub fn pack_layer(
         progress.advance(uncompressed_size);
     }
     let blob = compress_stage
-        .finish()
-        .map_err(compress_err)?
         .finish()
         .map_err(compress_err)?
         .into_inner()
@@ -162,6 +166,37 @@ impl Write for BlobStage {
         match self {
             BlobStage::Direct(w) => w.flush(),
             BlobStage::Threaded(w) => w.flush(),
+        }
+    }
+}
+
+/// The compressor, fed by this thread or by a thread of its own.
+enum CompressStage {
+    Direct(Box<dyn Compressor<BlobStage>>),
+    Threaded(ThreadedWriter<Box<dyn Compressor<BlobStage>>>),
+}
+
+impl CompressStage {
+    fn finish(self) -> io::Result<BlobStage> {
+        match self {
+            CompressStage::Direct(c) => c.finish(),
+            CompressStage::Threaded(w) => w.finish()?.finish(),
+        }
+    }
+}
+
+impl Write for CompressStage {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            CompressStage::Direct(c) => c.write(buf),
+            CompressStage::Threaded(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            CompressStage::Direct(c) => c.flush(),
+            CompressStage::Threaded(w) => w.flush(),
         }
     }
 }

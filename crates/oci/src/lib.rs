@@ -12,7 +12,7 @@
 //! - `tar_writer`: streams headers and file contents in fixed-size chunks.
 //! - `tree_walker`: the rootfs walk in byte order of names, hard links,
 //!   devices, xattrs, mtime clamping.
-//! - `compress`: pigz-style parallel gzip and multithreaded zstd.
+//! - `compress`: parallel multi-member gzip (libdeflate) and multithreaded zstd.
 //! - `hashing_writer`: sha256 while streaming (diff_id and blob digest in one pass).
 //! - `threaded_writer`: a stage on its own thread, so reading, compressing and
 //!   writing overlap.

@@ -111,7 +111,7 @@ fn golden_layer_digests() {
     );
     assert_eq!(
         gzip.digest,
-        "sha256:8b9b638c02cf356e4bdd1d7857d8d87cee9d6991cae4070e55c16dbf2ab3d118"
+        "sha256:d48dc3cf49762430c47bfaaf2cbd8d07caf9bbc9ffaf2b1504ead40f7bb848a8"
     );
     assert_eq!(
         zstd.digest,

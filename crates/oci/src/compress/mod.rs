@@ -1,12 +1,12 @@
 //! Layer compressors. Both produce output that depends only on the input and
 //! the level, never on the number of threads.
 
-mod gzip_parallel;
+mod gzip_members;
 mod zstd;
 
 use std::io::{self, Write};
 
-pub(crate) use gzip_parallel::ParallelGzEncoder;
+pub(crate) use gzip_members::MultiMemberGzEncoder;
 pub(crate) use zstd::ZstdEncoder;
 
 use crate::Compression;
@@ -24,7 +24,7 @@ pub(crate) fn new_compressor<W: Write + Send + 'static>(
     out: W,
 ) -> io::Result<Box<dyn Compressor<W>>> {
     Ok(match compression {
-        Compression::Gzip => Box::new(ParallelGzEncoder::new(out, level as u32, threads)),
+        Compression::Gzip => Box::new(MultiMemberGzEncoder::new(out, level, threads)?),
         Compression::Zstd => Box::new(ZstdEncoder::new(out, level, threads)?),
     })
 }
