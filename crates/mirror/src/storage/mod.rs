@@ -14,10 +14,12 @@
 
 mod durable;
 mod fs;
+mod fs_index;
 mod fs_inspect;
 mod inspect;
 mod lock;
 mod open;
+mod page;
 mod s3;
 pub mod space;
 mod upload;
@@ -34,6 +36,7 @@ use tokio::io::AsyncRead;
 pub use fs::FsStorage;
 pub use inspect::{LinkFile, LinkKind, TempFile, UploadSessionInfo};
 pub use lock::{LockMode, StoreGuard};
+pub use page::Page;
 pub use open::{open, open_bucket};
 #[cfg(test)]
 pub(crate) use s3::failover::tests::Node as FaultyNode;
@@ -240,6 +243,17 @@ pub trait Storage: Send + Sync + 'static {
     fn delete_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// Tags in lexical order.
     fn list_tags<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<String>>>;
+    /// The tags after `last`, at most `n`, in lexical order: one page of
+    /// `tags/list`, at the cost of the page where the backend keeps an
+    /// index (both do).
+    fn tags_page<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        last: Option<&'a str>,
+        n: Option<usize>,
+    ) -> BoxFuture<'a, Result<Page<String>>> {
+        Box::pin(async move { Ok(Page::of_sorted(&self.list_tags(repo).await?, last, n)) })
+    }
 
     // --- referrers: descriptors of manifests whose `subject` is a digest
     fn add_referrer<'a>(
@@ -261,8 +275,28 @@ pub trait Storage: Send + Sync + 'static {
         subject: &'a Digest,
     ) -> BoxFuture<'a, Result<Vec<serde_json::Value>>>;
 
-    /// Repositories in lexical order.
+    /// Repositories in lexical order, found by walking the store (the
+    /// authority GC and fsck go by).
     fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
+    /// The repositories after `last`, at most `n`: one page of `_catalog`,
+    /// served from the backend's repository index.
+    fn repos_page<'a>(
+        &'a self,
+        last: Option<&'a str>,
+        n: Option<usize>,
+    ) -> BoxFuture<'a, Result<Page<RepoName>>> {
+        Box::pin(async move { Ok(Page::of_sorted(&self.list_repos().await?, last, n)) })
+    }
+    /// Repositories with a manifest that the index behind
+    /// [`Storage::repos_page`] misses (fsck's check).
+    fn unindexed_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Adds repositories to that index (fsck's repair).
+    fn index_repos<'a>(&'a self, repos: &'a [RepoName]) -> BoxFuture<'a, Result<()>> {
+        let _ = repos;
+        Box::pin(async { Ok(()) })
+    }
     /// Repositories with any link, manifest or blob, in lexical order (GC
     /// must see the blob links of a repository that has no manifest yet).
     fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
