@@ -203,7 +203,12 @@ pub async fn collect(app: &App, host: &str, q: &PageQuery) -> anyhow::Result<Cat
                 .pop()
             {
                 Some(r) => (r, None),
-                None => return Ok(CatalogPage { repositories: out, next: None }),
+                None => {
+                    return Ok(CatalogPage {
+                        repositories: out,
+                        next: None,
+                    })
+                }
             },
         };
         done_repo = Some(repo.to_string());
@@ -249,7 +254,10 @@ pub async fn collect(app: &App, host: &str, q: &PageQuery) -> anyhow::Result<Cat
                 )),
                 _ => None,
             };
-            return Ok(CatalogPage { repositories: out, next });
+            return Ok(CatalogPage {
+                repositories: out,
+                next,
+            });
         }
     }
 }
@@ -295,9 +303,9 @@ async fn rows(app: &App, headers: &HeaderMap, query: &str) -> Result<CatalogPage
     collect(app, &host, &PageQuery::parse(query))
         .await
         .map_err(|e| {
-        tracing::error!(error = format!("{e:#}"), "listing repositories");
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
-    })
+            tracing::error!(error = format!("{e:#}"), "listing repositories");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        })
 }
 
 async fn disk_images(app: &Arc<App>) -> Result<Vec<DiskImage>, Response> {

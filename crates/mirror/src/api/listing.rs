@@ -69,7 +69,13 @@ pub(super) async fn tags(app: &Arc<App>, repo: &RepoName, query: &str) -> Result
     if !from_upstream
         && page.items.is_empty()
         && !page.more
-        && (last.is_none() || app.store.tags_page(repo, None, Some(1)).await?.items.is_empty())
+        && (last.is_none()
+            || app
+                .store
+                .tags_page(repo, None, Some(1))
+                .await?
+                .items
+                .is_empty())
         && app.store.list_manifests(repo).await?.is_empty()
     {
         return Err(RegistryError::new(

@@ -142,7 +142,10 @@ impl FsStorage {
         }
         let (root, tmp, r) = (self.root.clone(), self.tmp_path(), repo.clone());
         blocking(move || fs_index::write_marker(&root, &tmp, &r)).await?;
-        self.indexed.lock().expect("index lock").insert(repo.clone());
+        self.indexed
+            .lock()
+            .expect("index lock")
+            .insert(repo.clone());
         Ok(())
     }
 
@@ -150,9 +153,7 @@ impl FsStorage {
     async fn sorted_tags(&self, repo: &RepoName) -> Result<Arc<Vec<String>>> {
         let (cache, dir) = (self.listings.clone(), self.repo_dir(repo).join("_tags"));
         blocking(move || {
-            Ok(cache.sorted_names(&dir, |n| {
-                crate::name::valid_tag(n).then(|| n.to_string())
-            })?)
+            Ok(cache.sorted_names(&dir, |n| crate::name::valid_tag(n).then(|| n.to_string()))?)
         })
         .await
     }

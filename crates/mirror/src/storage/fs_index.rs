@@ -289,3 +289,155 @@ pub(super) fn repos_page(
     }
     Ok(Page { items, more })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{FsStorage, Storage};
+    use bytes::Bytes;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_cached_listing_follows_every_change_of_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let tags = dir.path().join("_tags");
+        fs::create_dir(&tags).unwrap();
+        for t in ["b", "a", "c"] {
+            fs::write(tags.join(t), t).unwrap();
+        }
+        let cache = DirCache::default();
+        let all = |c: &DirCache| c.sorted_names(&tags, |n| Some(n.to_string())).unwrap();
+        // Read within RACY of the last change: served, not kept.
+        assert_eq!(*all(&cache), names(&["a", "b", "c"]));
+        assert!(cache.lock().is_empty());
+        std::thread::sleep(RACY + Duration::from_millis(100));
+        assert_eq!(*all(&cache), names(&["a", "b", "c"]));
+        assert_eq!(cache.lock().len(), 1, "kept once settled");
+        // A new entry, a rename over an existing one and a removal each
+        // move the stamp: the next listing reads again.
+        fs::write(dir.path().join("tmp"), "x").unwrap();
+        fs::rename(dir.path().join("tmp"), tags.join("d")).unwrap();
+        assert_eq!(*all(&cache), names(&["a", "b", "c", "d"]));
+        fs::remove_file(tags.join("a")).unwrap();
+        assert_eq!(*all(&cache), names(&["b", "c", "d"]));
+        fs::remove_dir_all(&tags).unwrap();
+        assert!(all(&cache).is_empty());
+        // Recreated (a new inode): read again.
+        fs::create_dir(&tags).unwrap();
+        fs::write(tags.join("e"), "e").unwrap();
+        assert_eq!(*all(&cache), names(&["e"]));
+    }
+
+    #[test]
+    fn markers_round_trip_names() {
+        let r = RepoName::parse("a/b-c/d").unwrap();
+        assert_eq!(marker_name(&r), "a+b-c+d");
+        assert_eq!(marker_repo("a+b-c+d").as_deref(), Some("a/b-c/d"));
+        assert_eq!(marker_repo(COMPLETE), None);
+        assert_eq!(marker_repo("Upper"), None);
+    }
+
+    async fn push(st: &FsStorage, repo: &str) {
+        let repo = RepoName::parse(repo).unwrap();
+        let d = st
+            .put_manifest(&repo, "application/x-test", Bytes::from(repo.to_string()))
+            .await
+            .unwrap();
+        st.set_tag(&repo, "v1", &d).await.unwrap();
+    }
+
+    async fn page(st: &FsStorage, last: Option<&str>, n: Option<usize>) -> (Vec<String>, bool) {
+        let p = st.repos_page(last, n).await.unwrap();
+        (p.items.iter().map(|r| r.to_string()).collect(), p.more)
+    }
+
+    #[tokio::test]
+    async fn the_repository_index_lists_what_the_walk_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = FsStorage::open(dir.path()).unwrap();
+        for r in ["z", "a/b", "a-c", "a"] {
+            push(&st, r).await;
+        }
+        let all = names(&["a", "a-c", "a/b", "z"]);
+        assert_eq!(page(&st, None, None).await, (all.clone(), false));
+        let walked: Vec<String> = st
+            .list_repos()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(walked, all);
+        assert_eq!(page(&st, None, Some(2)).await, (names(&["a", "a-c"]), true));
+        assert_eq!(
+            page(&st, Some("a-c"), Some(2)).await,
+            (names(&["a/b", "z"]), false)
+        );
+
+        // A marker whose repository never got its manifest (a crash between
+        // the two writes) is skipped, and does not count for `more`.
+        fs::write(dir.path().join(REPO_INDEX).join("zz"), "").unwrap();
+        fs::write(dir.path().join(REPO_INDEX).join("b"), "").unwrap();
+        assert_eq!(
+            page(&st, Some("a/b"), Some(1)).await,
+            (names(&["z"]), false)
+        );
+        assert_eq!(page(&st, None, None).await, (all.clone(), false));
+    }
+
+    #[tokio::test]
+    async fn a_store_without_an_index_is_indexed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let st = FsStorage::open(dir.path()).unwrap();
+            for r in ["one", "two/deep"] {
+                push(&st, r).await;
+            }
+        }
+        // As a store written before the index existed.
+        fs::remove_dir_all(dir.path().join(REPO_INDEX)).unwrap();
+        let st = FsStorage::open(dir.path()).unwrap();
+        assert_eq!(
+            page(&st, None, None).await,
+            (names(&["one", "two/deep"]), false)
+        );
+        assert!(dir.path().join(REPO_INDEX).join(COMPLETE).exists());
+        let report = crate::fsck::check(&st).await.unwrap();
+        assert!(report.unindexed_repos.is_empty(), "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn fsck_finds_and_repairs_a_repository_missing_from_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = FsStorage::open(dir.path()).unwrap();
+        for r in ["kept", "lost"] {
+            push(&st, r).await;
+        }
+        fs::remove_file(dir.path().join(REPO_INDEX).join("lost")).unwrap();
+        let st = FsStorage::open(dir.path()).unwrap();
+        assert_eq!(page(&st, None, None).await.0, names(&["kept"]));
+        let report = crate::fsck::check(&st).await.unwrap();
+        assert_eq!(report.unindexed_repos, ["lost"]);
+        assert!(report.damaged());
+        assert!(
+            report.render().contains("not in _catalog"),
+            "{}",
+            report.render()
+        );
+        let repaired = crate::fsck::check_and_repair(&st, &Default::default())
+            .await
+            .unwrap();
+        let done = repaired.repair.unwrap();
+        assert!(
+            done.recovered.iter().any(|a| a.target == "repository lost"),
+            "{done:?}"
+        );
+        assert_eq!(page(&st, None, None).await.0, names(&["kept", "lost"]));
+        // (The test's manifests are not images: only the index is checked.)
+        let again = crate::fsck::check(&st).await.unwrap();
+        assert!(again.unindexed_repos.is_empty(), "{again:?}");
+    }
+}

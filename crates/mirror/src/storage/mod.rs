@@ -36,8 +36,8 @@ use tokio::io::AsyncRead;
 pub use fs::FsStorage;
 pub use inspect::{LinkFile, LinkKind, TempFile, UploadSessionInfo};
 pub use lock::{LockMode, StoreGuard};
-pub use page::Page;
 pub use open::{open, open_bucket};
+pub use page::Page;
 #[cfg(test)]
 pub(crate) use s3::failover::tests::Node as FaultyNode;
 pub use s3::failover::FailoverStore;

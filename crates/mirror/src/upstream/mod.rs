@@ -76,7 +76,11 @@ impl Upstreams {
     }
 
     /// Waits for the turn to fetch `repo`'s manifest `r` from upstream.
-    pub(crate) async fn manifest_flight(&self, repo: &RepoName, r: &Reference) -> ManifestFlight<'_> {
+    pub(crate) async fn manifest_flight(
+        &self,
+        repo: &RepoName,
+        r: &Reference,
+    ) -> ManifestFlight<'_> {
         let key = (repo.clone(), r.to_string());
         let turn = self
             .manifests

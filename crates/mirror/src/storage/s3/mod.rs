@@ -230,7 +230,10 @@ impl S3Storage {
             return Ok(());
         }
         self.write(&self.marker_key(repo), Bytes::new()).await?;
-        self.indexed.lock().expect("index lock").insert(repo.clone());
+        self.indexed
+            .lock()
+            .expect("index lock")
+            .insert(repo.clone());
         Ok(())
     }
 
@@ -683,8 +686,7 @@ impl Storage for S3Storage {
     ) -> BoxFuture<'a, Result<Page<String>>> {
         async move {
             let want = n.unwrap_or(usize::MAX);
-            let mut names = self
-                .names_after(&format!("repos/{repo}/_tags"), last);
+            let mut names = self.names_after(&format!("repos/{repo}/_tags"), last);
             let mut page = Page {
                 items: Vec::new(),
                 more: false,
@@ -988,6 +990,68 @@ mod tests {
             dir.join("scratch"),
         )
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn pages_of_tags_and_repositories_come_from_key_listings() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket: Arc<dyn ObjectBackend> = Arc::new(object_store::memory::InMemory::new());
+        let st = S3Storage::new(bucket.clone(), "mirror", dir.path().join("s")).unwrap();
+        let mut want = Vec::new();
+        for repo in ["z", "a/b", "a-c", "a"] {
+            let repo = RepoName::parse(repo).unwrap();
+            let m = st
+                .put_manifest(&repo, "application/x-test", Bytes::from(repo.to_string()))
+                .await
+                .unwrap();
+            if repo.as_str() == "a" {
+                for i in 0..25 {
+                    let tag = format!("t{i:02}");
+                    st.set_tag(&repo, &tag, &m).await.unwrap();
+                    want.push(tag);
+                }
+            }
+        }
+        let a = RepoName::parse("a").unwrap();
+        let p = st.tags_page(&a, None, Some(10)).await.unwrap();
+        assert_eq!((p.items, p.more), (want[..10].to_vec(), true));
+        let p = st.tags_page(&a, Some("t19"), Some(10)).await.unwrap();
+        assert_eq!((p.items, p.more), (want[20..].to_vec(), false));
+        assert_eq!(st.tags_page(&a, None, None).await.unwrap().items, want);
+
+        let names = |p: Page<RepoName>| -> (Vec<String>, bool) {
+            (p.items.iter().map(|r| r.to_string()).collect(), p.more)
+        };
+        let all: Vec<String> = ["a", "a-c", "a/b", "z"].map(String::from).to_vec();
+        assert_eq!(
+            names(st.repos_page(None, None).await.unwrap()),
+            (all.clone(), false)
+        );
+        assert_eq!(
+            names(st.repos_page(Some("a-c"), Some(1)).await.unwrap()),
+            (vec!["a/b".to_string()], true)
+        );
+        // A marker without manifests is skipped.
+        st.write(&st.key("_repos/ghost"), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            names(st.repos_page(Some("a/b"), None).await.unwrap()),
+            (vec!["z".to_string()], false)
+        );
+
+        // A bucket written before the index: indexed by the first listing
+        // of a fresh replica; fsck sees nothing missing afterwards.
+        for k in ["_repos/a", "_repos/a/b", "_repos/.complete"] {
+            bucket.delete(&st.key(k)).await.unwrap();
+        }
+        let fresh = S3Storage::new(bucket.clone(), "mirror", dir.path().join("s2")).unwrap();
+        assert_eq!(fresh.unindexed_repos().await.unwrap().len(), 2);
+        assert_eq!(
+            names(fresh.repos_page(None, None).await.unwrap()),
+            (all, false)
+        );
+        assert!(fresh.unindexed_repos().await.unwrap().is_empty());
     }
 
     #[tokio::test]
