@@ -147,6 +147,22 @@ pub trait Storage: Send + Sync + 'static {
         d: &'a Digest,
         offset: u64,
     ) -> BoxFuture<'a, Result<Option<(u64, BlobReader)>>>;
+    /// `len` bytes of a blob from `offset`, as a stream of large chunks (the
+    /// body of a blob GET). The default reads through [`Storage::open_blob`].
+    fn blob_stream<'a>(
+        &'a self,
+        d: &'a Digest,
+        offset: u64,
+        len: u64,
+    ) -> BoxFuture<'a, Result<Option<ByteStream>>> {
+        Box::pin(async move {
+            use futures_util::StreamExt;
+            use tokio::io::AsyncReadExt;
+            Ok(self.open_blob(d, offset).await?.map(|(_, reader)| {
+                tokio_util::io::ReaderStream::with_capacity(reader.take(len), 256 << 10).boxed()
+            }))
+        })
+    }
     /// Stores `data` as a blob and returns its digest.
     fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>>;
     fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>>;
