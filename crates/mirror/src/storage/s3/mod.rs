@@ -724,7 +724,7 @@ impl Storage for S3Storage {
                     let has = self.has_manifests(&r).await?;
                     Ok::<_, StorageError>(has.then_some(r))
                 })
-                .try_buffered(CATALOG_CHECKS)
+                .try_buffered(n.map_or(CATALOG_CHECKS, |n| (n + 1).clamp(1, CATALOG_CHECKS)))
                 .boxed();
             let mut page = Page {
                 items: Vec::new(),
