@@ -34,25 +34,29 @@ fn next_link<T: AsRef<str>>(page: &Page<T>, n: Option<usize>, path: &str) -> Opt
     })
 }
 
-fn json_with_link(body: serde_json::Value, link: Option<String>) -> Response {
-    let mut r = axum::Json(body).into_response();
+/// Serialized straight from the page (a 10,000-tag listing builds no
+/// intermediate JSON tree).
+fn json_with_link(body: &impl serde::Serialize, link: Option<String>) -> Result<Response> {
+    let body = serde_json::to_vec(body).map_err(RegistryError::internal)?;
+    let mut r = ([("content-type", "application/json")], body).into_response();
     if let Some(l) = link {
         if let Ok(v) = l.parse() {
             r.headers_mut().insert("link", v);
         }
     }
-    r
+    Ok(r)
 }
 
 pub(super) async fn catalog(app: &Arc<App>, query: &str) -> Result<Response> {
     let (n, last) = page_query(query)?;
     let page = app.store.repos_page(last.as_deref(), n).await?;
     let link = next_link(&page, n, "/v2/_catalog");
-    let repos: Vec<&str> = page.items.iter().map(|r| r.as_str()).collect();
-    Ok(json_with_link(
-        serde_json::json!({ "repositories": repos }),
-        link,
-    ))
+    #[derive(serde::Serialize)]
+    struct Catalog<'a> {
+        repositories: Vec<&'a str>,
+    }
+    let repositories = page.items.iter().map(|r| r.as_str()).collect();
+    json_with_link(&Catalog { repositories }, link)
 }
 
 pub(super) async fn tags(app: &Arc<App>, repo: &RepoName, query: &str) -> Result<Response> {
@@ -85,10 +89,18 @@ pub(super) async fn tags(app: &Arc<App>, repo: &RepoName, query: &str) -> Result
         .with_detail(serde_json::json!({"name": repo.to_string()})));
     }
     let link = next_link(&page, n, &format!("/v2/{repo}/tags/list"));
-    Ok(json_with_link(
-        serde_json::json!({ "name": repo.to_string(), "tags": page.items }),
+    #[derive(serde::Serialize)]
+    struct TagList<'a> {
+        name: &'a str,
+        tags: &'a [String],
+    }
+    json_with_link(
+        &TagList {
+            name: repo.as_str(),
+            tags: &page.items,
+        },
         link,
-    ))
+    )
 }
 
 pub(super) async fn referrers(
