@@ -24,9 +24,13 @@ for tool in wrk skopeo docker-registry curl python3; do
     command -v "$tool" >/dev/null || { echo "bench-mirror: $tool is required" >&2; exit 2; }
 done
 
-echo "building the release serve example..." >&2
-(cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
-SERVE="$CARGO_TARGET_DIR/release/examples/serve"
+# SERVE=/path/to/serve skips the build (a private copy is safe from other
+# builds into a shared target directory).
+if [ -z "${SERVE:-}" ]; then
+    echo "building the release serve example..." >&2
+    (cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
+    SERVE="$CARGO_TARGET_DIR/release/examples/serve"
+fi
 
 WORK=$(mktemp -d /var/tmp/bench-mirror.XXXXXX)
 PIDS=()
@@ -37,8 +41,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+# shellcheck source=lib/bench.sh
+. "$ROOT/scripts/lib/bench.sh"
+LOAD_BEFORE=$(load_average)
 
 # --- content: an OCI layout with one BLOB_MB layer
 L="$WORK/layout"
@@ -94,7 +99,6 @@ curl -fs -o /dev/null -H "$ACCEPT" "http://127.0.0.1:$CPORT/v2/library/bench/man
 curl -fs -o /dev/null "http://127.0.0.1:$CPORT/v2/library/bench/blobs/sha256:$LAYER"
 
 # --- measurements
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # wrk's Transfer/sec in MB/s
 to_mb() { awk '{v=$1; u=substr(v,length(v)-1); n=v+0; if (u=="GB") n*=1024; else if (u=="KB") n/=1024; else if (u!="MB") n/=1048576; printf "%.1f\n", n}'; }
 run_wrk() { # conns url field
@@ -166,8 +170,8 @@ DP=$(runs_median "direct pull" $(for _ in $(seq "$RUNS"); do skopeo_pull "127.0.
 # shellcheck disable=SC2046
 CP=$(runs_median "cold mirror pull" $(for _ in $(seq "$RUNS"); do cold_mirror_pull; done)) || exit 1
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
-printf '\nmedians of %d runs of %ss, %d MiB blob, loopback, %s cores\n' "$RUNS" "$DURATION" "$BLOB_MB" "$(nproc)"
+printf '\nmedians of %d runs of %ss, %d MiB blob, loopback, %s cores; load average before: %s, after: %s\n' \
+    "$RUNS" "$DURATION" "$BLOB_MB" "$(nproc)" "$LOAD_BEFORE" "$(load_average)"
 printf '%-32s %14s %14s %10s\n' "measure" "distribution" "corral" "ratio"
 printf '%-32s %14s %14s %10s\n' "manifest GET req/s (16 conns)" "$DM" "$CM" "$(ratio "$CM" "$DM")"
 printf '%-32s %14s %14s %10s\n' "blob GET MB/s (1 conn)" "$DB1" "$CB1" "$(ratio "$CB1" "$DB1")"

@@ -4,11 +4,18 @@
 //! and pull commands for podman and docker; then the disk images
 //! ([`crate::disk_images`]) with size, checksum and signature state.
 //! `/catalog.json` is the same data for machines.
+//!
+//! Both are paginated by tag rows across repositories: `?n=` rows (default
+//! [`DEFAULT_ROWS`], at most [`MAX_ROWS`]) after `?last=<repo>:<tag>`, the
+//! last row of the previous page, with a `Link: <...>; rel="next"` header
+//! (and a `next` field, a link at the bottom of the page). A page reads only
+//! the repositories and tags it shows, through the storage's listing
+//! indexes, so it costs the same at 10 tags or 10,000.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
@@ -74,13 +81,7 @@ fn display<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Facts shown for one tag.
-async fn tag_row(
-    app: &App,
-    host: &str,
-    repo: &RepoName,
-    tag: &str,
-    tags: &[String],
-) -> Option<TagRow> {
+async fn tag_row(app: &App, host: &str, repo: &RepoName, tag: &str) -> Option<TagRow> {
     let (d, _) = app.store.get_tag(repo, tag).await.ok()??;
     let m = app.store.get_manifest(repo, &d).await.ok()??;
     let v: serde_json::Value = serde_json::from_slice(&m.body).ok()?;
@@ -134,7 +135,7 @@ async fn tag_row(
             }
         }
     }
-    let signatures = tag_signatures(app, host, repo, tag, &d, tags).await;
+    let signatures = tag_signatures(app, host, repo, tag, &d).await;
     Some(TagRow {
         tag: tag.to_string(),
         pull: format!("{host}/{repo}:{tag}"),
@@ -145,24 +146,120 @@ async fn tag_row(
     })
 }
 
-/// Every repository and its image tags (signature tags left out).
-pub async fn collect(app: &App, host: &str) -> anyhow::Result<Vec<RepoRows>> {
+/// Tag rows per page unless `?n=` says otherwise.
+pub const DEFAULT_ROWS: usize = 100;
+/// The most tag rows one page holds.
+pub const MAX_ROWS: usize = 1000;
+
+/// Where a catalog page starts and how many rows it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageQuery {
+    /// The previous page's last row: the page starts after this tag of
+    /// this repository.
+    pub last: Option<(RepoName, String)>,
+    pub rows: usize,
+}
+
+impl PageQuery {
+    /// From `?n=&last=<repo>:<tag>`; anything malformed means the defaults.
+    pub fn parse(query: &str) -> PageQuery {
+        let rows = crate::api::query_param(query, "n")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(DEFAULT_ROWS)
+            .clamp(1, MAX_ROWS);
+        let last = crate::api::query_param(query, "last").and_then(|l| {
+            let (repo, tag) = l.split_once(':')?;
+            Some((RepoName::parse(repo)?, tag.to_string()))
+        });
+        PageQuery { last, rows }
+    }
+}
+
+/// One page of the catalog: repositories with their rows, and the query of
+/// the next page when there is one.
+#[derive(Debug, Serialize)]
+pub struct CatalogPage {
+    pub repositories: Vec<RepoRows>,
+    /// `?n=..&last=..` of the next page.
+    pub next: Option<String>,
+}
+
+/// One page of repositories and their image tags (signature tags left
+/// out), in lexical order of repository, then tag.
+pub async fn collect(app: &App, host: &str, q: &PageQuery) -> anyhow::Result<CatalogPage> {
     let mut out = Vec::new();
-    for repo in app.store.list_repos().await? {
-        let tags = app.store.list_tags(&repo).await.unwrap_or_default();
+    let mut shown = 0;
+    // The repository the previous page ended in, and its last tag shown.
+    let mut resume = q.last.clone().map(|(r, t)| (r, Some(t)));
+    let mut done_repo: Option<String> = q.last.as_ref().map(|(r, _)| r.to_string());
+    loop {
+        let (repo, mut after) = match resume.take() {
+            Some(r) => r,
+            None => match app
+                .store
+                .repos_page(done_repo.as_deref(), Some(1))
+                .await?
+                .items
+                .pop()
+            {
+                Some(r) => (r, None),
+                None => {
+                    return Ok(CatalogPage {
+                        repositories: out,
+                        next: None,
+                    })
+                }
+            },
+        };
+        done_repo = Some(repo.to_string());
         let mut rows = Vec::new();
-        for tag in tags.iter().filter(|t| !t.ends_with(".sig")) {
-            if let Some(row) = tag_row(app, host, &repo, tag, &tags).await {
-                rows.push(row);
+        let mut more_tags = true;
+        while shown < q.rows && more_tags {
+            let page = app
+                .store
+                .tags_page(&repo, after.as_deref(), Some(q.rows - shown))
+                .await?;
+            more_tags = page.more;
+            for tag in page.items {
+                if !tag.ends_with(".sig") {
+                    if let Some(row) = tag_row(app, host, &repo, &tag).await {
+                        rows.push(row);
+                        shown += 1;
+                    }
+                }
+                after = Some(tag);
             }
         }
-        out.push(RepoRows {
-            name: repo.to_string(),
-            mirrored: app.config.upstream_for(&repo).is_some(),
-            tags: rows,
-        });
+        let rows_shown = !rows.is_empty();
+        if rows_shown || q.last.as_ref().is_none_or(|(r, _)| *r != repo) {
+            out.push(RepoRows {
+                name: repo.to_string(),
+                mirrored: app.config.upstream_for(&repo).is_some(),
+                tags: rows,
+            });
+        }
+        if shown >= q.rows {
+            let more = more_tags
+                || !app
+                    .store
+                    .repos_page(Some(repo.as_str()), Some(1))
+                    .await?
+                    .items
+                    .is_empty();
+            let next = match (more, after) {
+                (true, Some(tag)) => Some(format!(
+                    "n={}&last={}",
+                    q.rows,
+                    crate::api::percent_encode(&format!("{repo}:{tag}"))
+                )),
+                _ => None,
+            };
+            return Ok(CatalogPage {
+                repositories: out,
+                next,
+            });
+        }
     }
-    Ok(out)
 }
 
 /// The signature cell: a class for the colour and the text.
@@ -194,7 +291,7 @@ fn refuse(app: &App, headers: &HeaderMap) -> Option<Response> {
     None
 }
 
-async fn rows(app: &App, headers: &HeaderMap) -> Result<Vec<RepoRows>, Response> {
+async fn rows(app: &App, headers: &HeaderMap, query: &str) -> Result<CatalogPage, Response> {
     if let Some(r) = refuse(app, headers) {
         return Err(r);
     }
@@ -203,10 +300,12 @@ async fn rows(app: &App, headers: &HeaderMap) -> Result<Vec<RepoRows>, Response>
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| app.config.listen.to_string());
-    collect(app, &host).await.map_err(|e| {
-        tracing::error!(error = format!("{e:#}"), "listing repositories");
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
-    })
+    collect(app, &host, &PageQuery::parse(query))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = format!("{e:#}"), "listing repositories");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        })
 }
 
 async fn disk_images(app: &Arc<App>) -> Result<Vec<DiskImage>, Response> {
@@ -216,35 +315,59 @@ async fn disk_images(app: &Arc<App>) -> Result<Vec<DiskImage>, Response> {
     })
 }
 
+/// Adds the `Link` header to the next page of `path`.
+fn with_next(mut r: Response, path: &str, next: &Option<String>) -> Response {
+    if let Some(q) = next {
+        if let Ok(v) = format!("<{path}?{q}>; rel=\"next\"").parse() {
+            r.headers_mut().insert("link", v);
+        }
+    }
+    r
+}
+
 /// `GET /catalog.json`.
-pub(crate) async fn json(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let repos = match rows(&app, &headers).await {
+pub(crate) async fn json(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let page = match rows(&app, &headers, query.as_deref().unwrap_or("")).await {
         Ok(r) => r,
         Err(r) => return r,
     };
     match disk_images(&app).await {
-        Ok(images) => axum::Json(serde_json::json!({
-            "repositories": repos,
-            "disk_images": images,
-        }))
-        .into_response(),
+        Ok(images) => with_next(
+            axum::Json(serde_json::json!({
+                "repositories": page.repositories,
+                "disk_images": images,
+                "next": page.next.as_ref().map(|q| format!("/catalog.json?{q}")),
+            }))
+            .into_response(),
+            "/catalog.json",
+            &page.next,
+        ),
         Err(r) => r,
     }
 }
 
 /// `GET /`.
-pub(crate) async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let repos = match rows(&app, &headers).await {
+pub(crate) async fn page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let page = match rows(&app, &headers, query.as_deref().unwrap_or("")).await {
         Ok(r) => r,
         Err(r) => return r,
     };
+    let repos = &page.repositories;
     let mut html = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>corral mirror</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}.verified{color:#060}.unverified{color:#a00}code{font-size:.9em;white-space:nowrap}</style></head><body>\n<h1>corral mirror</h1>\n",
     );
     if repos.is_empty() {
         html.push_str("<p>No repositories yet.</p>\n");
     }
-    for repo in &repos {
+    for repo in repos {
         let _ = writeln!(html, "<h2 id=\"{0}\">{0}</h2>", escape(&repo.name));
         if repo.mirrored {
             html.push_str("<p>Mirrored from upstream.</p>\n");
@@ -290,8 +413,15 @@ pub(crate) async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Res
         }
         html.push_str("</table>\n");
     }
+    if let Some(q) = &page.next {
+        let _ = writeln!(
+            html,
+            "<p><a rel=\"next\" href=\"/?{}\">next page</a></p>",
+            escape(q)
+        );
+    }
     html.push_str("</body></html>\n");
-    Html(html).into_response()
+    with_next(Html(html).into_response(), "/", &page.next)
 }
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ impl RepoName {
     }
 }
 
+impl AsRef<str> for RepoName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for RepoName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -249,14 +249,14 @@ async fn read_small_blob(app: &App, d: &Digest) -> Option<Vec<u8>> {
 }
 
 /// Every signature of `repo@digest` in storage.
-async fn gather(app: &App, repo: &RepoName, digest: &Digest, tags: &[String]) -> Vec<Found> {
+async fn gather(app: &App, repo: &RepoName, digest: &Digest) -> Vec<Found> {
     // (manifest, whether it claims to be a signature)
     let mut manifests: Vec<(Digest, bool)> = Vec::new();
     let sig_tag = cosign::signature_tag(&digest.to_string());
-    if tags.contains(&sig_tag) {
-        if let Ok(Some((d, _))) = app.store.get_tag(repo, &sig_tag).await {
-            manifests.push((d, true));
-        }
+    // Looked up, not searched for in the tag list: a catalog page costs
+    // what it shows.
+    if let Ok(Some((d, _))) = app.store.get_tag(repo, &sig_tag).await {
+        manifests.push((d, true));
     }
     for r in app
         .store
@@ -317,9 +317,8 @@ pub async fn tag_signatures(
     repo: &RepoName,
     tag: &str,
     digest: &Digest,
-    tags: &[String],
 ) -> TagSignatures {
-    let found = gather(app, repo, digest, tags).await;
+    let found = gather(app, repo, digest).await;
     if found.is_empty() {
         return TagSignatures::Unsigned;
     }

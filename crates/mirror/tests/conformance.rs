@@ -1072,3 +1072,131 @@ async fn token_only_takes_basic_credentials_at_the_token_endpoint_only() {
     let got = r.send_raw(Method::GET, &sig, &[], Body::empty()).await;
     assert_eq!((got.status, &got.body[..]), (StatusCode::OK, &b"sig"[..]));
 }
+
+/// Follows `Link: <...>; rel="next"` from `first`, collecting `field`.
+async fn walk_pages(r: &Registry, first: &str, field: &str) -> (Vec<String>, usize) {
+    let (mut all, mut pages, mut next) = (Vec::new(), 0, Some(first.to_string()));
+    while let Some(uri) = next.take() {
+        let page = r.get(&uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        for v in page.json()[field].as_array().unwrap() {
+            all.push(v.as_str().unwrap().to_string());
+        }
+        pages += 1;
+        next = page.header("link").map(|l| {
+            let uri = l.strip_prefix('<').unwrap().split_once('>').unwrap().0;
+            assert!(l.ends_with(r#"rel="next""#), "{l}");
+            uri.to_string()
+        });
+        assert!(pages < 1000, "pagination does not end");
+    }
+    (all, pages)
+}
+
+#[tokio::test]
+async fn tags_list_pages_add_up_and_follow_writes() {
+    let r = Registry::new();
+    let (m, d) = r.push_image("many", "latest", "m").await;
+    let mut want = vec!["latest".to_string()];
+    for i in 0..240 {
+        // Mixed case, digits, `.`, `-` and `_`: lexical byte order.
+        let tag = match i % 4 {
+            0 => format!("v{i}"),
+            1 => format!("V_{i}"),
+            2 => format!("{i}.x-rc"),
+            _ => format!("z-{i}"),
+        };
+        r.put_manifest("many", &tag, OCI_MANIFEST, &m).await;
+        want.push(tag);
+    }
+    want.sort();
+    let (all, pages) = walk_pages(&r, "/v2/many/tags/list?n=37", "tags").await;
+    assert_eq!(all, want);
+    assert_eq!(pages, want.len().div_ceil(37));
+    let full = r.get("/v2/many/tags/list").await.json()["tags"].clone();
+    assert_eq!(full, serde_json::json!(want));
+
+    // A listing right after a write shows it, and a deleted tag is gone at
+    // once: nothing is served from a stale index.
+    r.put_manifest("many", "aaa-new", OCI_MANIFEST, &m).await;
+    let full = r.get("/v2/many/tags/list").await.json()["tags"].clone();
+    assert_eq!(full.as_array().unwrap().len(), want.len() + 1);
+    let page = r.get("/v2/many/tags/list?n=3&last=a").await.json();
+    assert_eq!(page["tags"][0], "aaa-new");
+    let del = r
+        .send(
+            Method::DELETE,
+            &format!("/v2/many/manifests/{d}"),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::ACCEPTED);
+    // Deleting the manifest took every tag pointing at it, and with it the
+    // repository's last content.
+    let after = r.get("/v2/many/tags/list").await;
+    assert_eq!(after.code(), "NAME_UNKNOWN");
+}
+
+#[tokio::test]
+async fn catalog_pages_add_up_across_repositories() {
+    let r = Registry::new();
+    let mut want = Vec::new();
+    for (repo, tags) in [("a", 3), ("a/b", 1), ("a-c", 4), ("z", 2)] {
+        for t in 0..tags {
+            r.push_image(repo, &format!("t{t}"), repo).await;
+            want.push(format!("{repo}:t{t}"));
+        }
+    }
+    // `_catalog`, paginated.
+    let (repos, _) = walk_pages(&r, "/v2/_catalog?n=1", "repositories").await;
+    assert_eq!(repos, ["a", "a-c", "a/b", "z"]);
+
+    // catalog.json, 3 rows a page: every tag once, in order, and the
+    // `next` field agrees with the Link header.
+    let mut rows = Vec::new();
+    let mut next = Some("/catalog.json?n=3".to_string());
+    let mut pages = 0;
+    while let Some(uri) = next.take() {
+        let page = r.send_raw(Method::GET, &uri, &[], Body::empty()).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        let v = page.json();
+        for repo in v["repositories"].as_array().unwrap() {
+            for t in repo["tags"].as_array().unwrap() {
+                rows.push(format!(
+                    "{}:{}",
+                    repo["name"].as_str().unwrap(),
+                    t["tag"].as_str().unwrap()
+                ));
+            }
+        }
+        next = v["next"].as_str().map(str::to_string);
+        assert_eq!(
+            page.header("link").map(str::to_string),
+            next.as_ref().map(|n| format!("<{n}>; rel=\"next\"")),
+        );
+        pages += 1;
+    }
+    want.sort_by(|a, b| {
+        let (ra, ta) = a.split_once(':').unwrap();
+        let (rb, tb) = b.split_once(':').unwrap();
+        (ra, ta).cmp(&(rb, tb))
+    });
+    assert_eq!(rows, want);
+    assert_eq!(pages, 4, "10 rows, 3 a page");
+
+    // The HTML page links to the next one and shows only its rows.
+    let html = r.send_raw(Method::GET, "/?n=2", &[], Body::empty()).await;
+    let text = String::from_utf8(html.body.to_vec()).unwrap();
+    assert!(
+        text.contains(r#"<a rel="next" href="/?n=2&amp;last=a%3At1">next page</a>"#),
+        "{text}"
+    );
+    assert!(!text.contains("a-c"), "{text}");
+    let last = r
+        .send_raw(Method::GET, "/?n=100&last=z%3At0", &[], Body::empty())
+        .await;
+    let text = String::from_utf8(last.body.to_vec()).unwrap();
+    assert!(text.contains(">t1<") && !text.contains(">t0<"), "{text}");
+    assert!(!text.contains("next page") && last.header("link").is_none());
+}

@@ -67,8 +67,9 @@ fn empty_files(dir: &Path) -> Vec<String> {
         let p = e.path();
         let m = e.metadata().unwrap();
         if m.is_dir() {
-            // Blob links and the store lock's files are empty by design.
-            if e.file_name() != "_blobs" && e.file_name() != "locks" {
+            // Blob links, the repository index's markers and the store
+            // lock's files are empty by design.
+            if !["_blobs", "_index", "locks"].contains(&e.file_name().to_str().unwrap_or("")) {
                 out.extend(empty_files(&p));
             }
         } else if m.len() == 0 {

@@ -314,6 +314,8 @@ struct FlakyUpstream {
     gets: AtomicUsize,
     heads: AtomicUsize,
     rate_limited: std::sync::atomic::AtomicBool,
+    /// Answer GETs only after 300 ms, so concurrent misses overlap.
+    slow: std::sync::atomic::AtomicBool,
 }
 
 async fn start_flaky_upstream() -> (Arc<FlakyUpstream>, u16) {
@@ -325,6 +327,7 @@ async fn start_flaky_upstream() -> (Arc<FlakyUpstream>, u16) {
         gets: AtomicUsize::new(0),
         heads: AtomicUsize::new(0),
         rate_limited: std::sync::atomic::AtomicBool::new(false),
+        slow: std::sync::atomic::AtomicBool::new(false),
     });
     let s = state.clone();
     let manifests = move |method: axum::http::Method,
@@ -341,6 +344,9 @@ async fn start_flaky_upstream() -> (Arc<FlakyUpstream>, u16) {
                 s.heads.fetch_add(1, Ordering::SeqCst);
             } else {
                 s.gets.fetch_add(1, Ordering::SeqCst);
+                if s.slow.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
             }
             Response::builder()
                 .header("content-type", common::OCI_MANIFEST)
@@ -430,5 +436,67 @@ async fn tag_revalidation_tags_list_and_stale_on_429() {
     assert_eq!(r.status(), 429);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cold_manifest_gets_make_one_upstream_get() {
+    let (up, port) = start_flaky_upstream().await;
+    up.slow.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let server = corral_mirror::server::start(mirror_config(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}"),
+        300,
+    ))
+    .await
+    .unwrap();
+    let mirror = format!("http://127.0.0.1:{}/v2/library/flaky", server.addr.port());
+    let client = reqwest::Client::new();
+    let pull_all = |reference: String| {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url) = (client.clone(), format!("{mirror}/manifests/{reference}"));
+                tokio::spawn(async move {
+                    let r = client.get(url).send().await.unwrap();
+                    let status = r.status().as_u16();
+                    let digest = r
+                        .headers()
+                        .get("docker-content-digest")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    (status, digest, r.bytes().await.unwrap())
+                })
+            })
+            .collect();
+        async move {
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        }
+    };
+    for (status, digest, body) in pull_all("t".into()).await {
+        assert_eq!(status, 200);
+        assert_eq!(digest, Some(up.digest.to_string()));
+        assert_eq!(&body[..], &up.manifest[..]);
+    }
+    assert_eq!(
+        up.gets.load(Ordering::SeqCst),
+        1,
+        "one upstream GET for 8 clients"
+    );
+    assert_eq!(up.heads.load(Ordering::SeqCst), 0);
+    // By digest: cached by the tag's fetch, no upstream request at all.
+    for (status, _, body) in pull_all(up.digest.to_string()).await {
+        assert_eq!(status, 200);
+        assert_eq!(&body[..], &up.manifest[..]);
+    }
+    assert_eq!(up.gets.load(Ordering::SeqCst), 1);
+    // An unknown manifest: every client gets 404 (a miss is not cached, so
+    // each asks in turn, but none is answered by another's failure).
+    for (status, _, _) in pull_all("missing".into()).await {
+        assert_eq!(status, 404);
+    }
     server.stop().await.unwrap();
 }

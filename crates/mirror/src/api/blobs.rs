@@ -6,8 +6,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 use super::{empty, App};
 use crate::error::{ErrorCode, RegistryError, Result};
@@ -109,11 +107,11 @@ pub(crate) async fn serve_local(
     let body = if head {
         Body::empty()
     } else {
-        let Some((_, reader)) = app.store.open_blob(d, start).await? else {
+        let Some(stream) = app.store.blob_stream(d, start, len).await? else {
             return Err(blob_unknown(d));
         };
         app.metrics.bytes_sent.fetch_add(len, Relaxed);
-        Body::from_stream(ReaderStream::with_capacity(reader.take(len), 256 << 10))
+        Body::from_stream(stream)
     };
     builder.body(body).map_err(RegistryError::internal)
 }

@@ -9,12 +9,10 @@ use axum::response::{IntoResponse, Response};
 use super::{percent_encode, query_param, App};
 use crate::error::{ErrorCode, RegistryError, Result};
 use crate::name::{Digest, RepoName};
+use crate::storage::Page;
 
-/// The `n` and `last` of the next page's link.
-type NextPage = Option<(usize, String)>;
-
-/// Entries after `last`, at most `n` of them, and whether more remain.
-fn paginate(all: Vec<String>, query: &str) -> Result<(Vec<String>, NextPage)> {
+/// The `n` and `last` of a listing request.
+fn page_query(query: &str) -> Result<(Option<usize>, Option<String>)> {
     let n = match query_param(query, "n") {
         Some(n) => Some(n.parse::<usize>().map_err(|_| {
             RegistryError::new(ErrorCode::Unsupported, "invalid n")
@@ -22,85 +20,87 @@ fn paginate(all: Vec<String>, query: &str) -> Result<(Vec<String>, NextPage)> {
         })?),
         None => None,
     };
-    let last = query_param(query, "last");
-    let mut items: Vec<String> = match &last {
-        Some(l) => all
-            .into_iter()
-            .filter(|t| t.as_str() > l.as_str())
-            .collect(),
-        None => all,
-    };
-    let mut next = None;
-    if let Some(n) = n {
-        if items.len() > n {
-            items.truncate(n);
-            if let Some(l) = items.last() {
-                next = Some((n, l.clone()));
-            }
-        }
-    }
-    Ok((items, next))
+    Ok((n, query_param(query, "last")))
 }
 
-fn json_with_link(body: serde_json::Value, link: Option<String>) -> Response {
-    let mut r = axum::Json(body).into_response();
+/// The `Link` to the page after `page`, when there is one.
+fn next_link<T: AsRef<str>>(page: &Page<T>, n: Option<usize>, path: &str) -> Option<String> {
+    let (n, last) = (n?, page.items.last()?);
+    page.more.then(|| {
+        format!(
+            "<{path}?n={n}&last={}>; rel=\"next\"",
+            percent_encode(last.as_ref())
+        )
+    })
+}
+
+/// Serialized straight from the page (a 10,000-tag listing builds no
+/// intermediate JSON tree).
+fn json_with_link(body: &impl serde::Serialize, link: Option<String>) -> Result<Response> {
+    let body = serde_json::to_vec(body).map_err(RegistryError::internal)?;
+    let mut r = ([("content-type", "application/json")], body).into_response();
     if let Some(l) = link {
         if let Ok(v) = l.parse() {
             r.headers_mut().insert("link", v);
         }
     }
-    r
+    Ok(r)
 }
 
 pub(super) async fn catalog(app: &Arc<App>, query: &str) -> Result<Response> {
-    let all: Vec<String> = app
-        .store
-        .list_repos()
-        .await?
-        .into_iter()
-        .map(|r| r.to_string())
-        .collect();
-    let (repos, next) = paginate(all, query)?;
-    let link = next.map(|(n, last)| {
-        format!(
-            "</v2/_catalog?n={n}&last={}>; rel=\"next\"",
-            percent_encode(&last)
-        )
-    });
-    Ok(json_with_link(
-        serde_json::json!({ "repositories": repos }),
-        link,
-    ))
+    let (n, last) = page_query(query)?;
+    let page = app.store.repos_page(last.as_deref(), n).await?;
+    let link = next_link(&page, n, "/v2/_catalog");
+    #[derive(serde::Serialize)]
+    struct Catalog<'a> {
+        repositories: Vec<&'a str>,
+    }
+    let repositories = page.items.iter().map(|r| r.as_str()).collect();
+    json_with_link(&Catalog { repositories }, link)
 }
 
 pub(super) async fn tags(app: &Arc<App>, repo: &RepoName, query: &str) -> Result<Response> {
+    let (n, last) = page_query(query)?;
     let remote = match app.config.upstream_for(repo) {
         Some(up) => crate::upstream::remote_tags(app, up, repo).await,
         None => None,
     };
     let from_upstream = remote.is_some();
-    let all = match remote {
-        Some(tags) => tags,
-        None => app.store.list_tags(repo).await?,
+    let page = match remote {
+        Some(tags) => Page::of_sorted(&tags, last.as_deref(), n),
+        None => app.store.tags_page(repo, last.as_deref(), n).await?,
     };
-    if !from_upstream && all.is_empty() && app.store.list_manifests(repo).await?.is_empty() {
+    if !from_upstream
+        && page.items.is_empty()
+        && !page.more
+        && (last.is_none()
+            || app
+                .store
+                .tags_page(repo, None, Some(1))
+                .await?
+                .items
+                .is_empty())
+        && app.store.list_manifests(repo).await?.is_empty()
+    {
         return Err(RegistryError::new(
             ErrorCode::NameUnknown,
             "repository name not known to registry",
         )
         .with_detail(serde_json::json!({"name": repo.to_string()})));
     }
-    let (tags, next) = paginate(all, query)?;
-    let link = next.map(|(n, last)| {
-        format!(
-            "</v2/{repo}/tags/list?n={n}&last={}>; rel=\"next\"",
-            percent_encode(&last)
-        )
-    });
-    Ok(json_with_link(
-        serde_json::json!({ "name": repo.to_string(), "tags": tags }),
+    let link = next_link(&page, n, &format!("/v2/{repo}/tags/list"));
+    #[derive(serde::Serialize)]
+    struct TagList<'a> {
+        name: &'a str,
+        tags: &'a [String],
+    }
+    json_with_link(
+        &TagList {
+            name: repo.as_str(),
+            tags: &page.items,
+        },
         link,
-    ))
+    )
 }
 
 pub(super) async fn referrers(

@@ -8,7 +8,10 @@
 //!   all within the manifest's repository; blob links and referrer entries
 //!   that point at nothing.
 //! - [`garbage`]: orphan blobs, upload sessions and temp files.
-//! - [`repair`]: `--repair`, which removes garbage only.
+//! - the repository index behind `_catalog`: every repository with a
+//!   manifest has its marker (storage/fs_index.rs, storage/s3).
+//! - [`repair`]: `--repair`, which removes garbage only (and adds missing
+//!   index markers).
 //!
 //! Damage (exit 1) is what makes a pull fail or a push lie; garbage and
 //! orphans only take space. A check that sees content missing asks the
@@ -168,6 +171,13 @@ async fn run(store: &dyn Storage, opts: &FsckOptions) -> Result<(FsckReport, Sta
     report.malformed_links = std::mem::take(&mut index.malformed);
     let referenced = refs::check(store, opts, &index, &blobs, &mut report).await?;
     garbage::check(store, opts, &index, &blobs, &mut report).await?;
+    report.unindexed_repos = store
+        .unindexed_repos()
+        .await
+        .about(|| "checking the repository index".into())?
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
     report.finish();
     tracing::info!(
         blobs = report.blobs_checked,

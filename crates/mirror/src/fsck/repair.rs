@@ -7,7 +7,8 @@
 //! that are not there (nothing can pull them), and blob links to missing
 //! blobs that no manifest of the repository uses.
 //!
-//! Recovered rather than removed: a manifest link without a media type whose
+//! Recovered: repositories missing from the repository index are indexed;
+//! a manifest link without a media type whose
 //! manifest is present (the media type is read from it), and a referrer
 //! entry whose manifest is present (the descriptor is rebuilt).
 //!
@@ -42,6 +43,21 @@ pub(super) async fn repair(
     temp_files(store, opts, &mut out).await?;
     sessions(store, opts, &mut out).await?;
     tags(store, report, &mut out).await?;
+    let unindexed: Vec<RepoName> = report
+        .unindexed_repos
+        .iter()
+        .filter_map(|r| RepoName::parse(r))
+        .collect();
+    store
+        .index_repos(&unindexed)
+        .await
+        .about(|| "adding repositories to the repository index".into())?;
+    for r in &unindexed {
+        out.recovered.push(action(
+            format!("repository {r}"),
+            "added to the repository index",
+        ));
+    }
     for b in &report.malformed_links {
         malformed(store, b, &state.index, &state.referenced, &mut out).await?;
     }

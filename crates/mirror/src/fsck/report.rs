@@ -146,6 +146,9 @@ pub struct FsckReport {
     pub malformed_links: Vec<BadLink>,
     /// Blob links to missing blobs, referrer entries for missing manifests.
     pub dangling_links: Vec<BadLink>,
+    /// Repositories with manifests missing from the repository index, so
+    /// from `_catalog` (`--repair` indexes them).
+    pub unindexed_repos: Vec<String>,
     // --- warnings
     /// Subjects not (yet) in the repository: OCI allows pushing referrers
     /// before their subject, so this is not damage.
@@ -177,6 +180,7 @@ impl FsckReport {
             + self.missing_references.len()
             + self.malformed_links.len()
             + self.dangling_links.len()
+            + self.unindexed_repos.len()
     }
 
     /// Garbage `--repair` would remove: broken or stale sessions and stale
@@ -259,6 +263,10 @@ impl FsckReport {
         };
         section("malformed link files", links(&self.malformed_links));
         section("dangling links", links(&self.dangling_links));
+        section(
+            "repositories missing from the repository index (not in _catalog)",
+            self.unindexed_repos.clone(),
+        );
         section(
             "warning: subjects not in their repository (allowed: OCI lets referrers come first)",
             refs(&self.missing_subjects),

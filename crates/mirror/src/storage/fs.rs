@@ -7,6 +7,7 @@
 //! repos/<name>/_tags/<tag>            content: digest
 //! repos/<name>/_referrers/<subject hex>/<hex>   content: descriptor JSON
 //! uploads/<id>/{data,repo}            resumable upload sessions
+//! repos/_index/<name with / as +>      the repository index (fs_index.rs)
 //! tmp/                                temporary files, renamed into blobs/
 //! locks/{gate,store}                  flock(2) files of the store lock (see lock.rs)
 //! ```
@@ -14,7 +15,7 @@
 //! Name components never start with `_`, so the link directories cannot
 //! collide with repository names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,11 +23,13 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncSeekExt;
 
 use super::durable;
+use super::fs_index::{self, DirCache};
+use super::page::Page;
 use super::upload::UploadState;
 use super::{
     BlobReader, ByteStream, FreeSpace, ResolvedManifest, Result, StagedBlob, Storage, StorageError,
@@ -34,12 +37,19 @@ use super::{
 };
 use crate::name::{Digest, Reference, RepoName};
 
+/// The read size of a blob GET's body.
+const BLOB_CHUNK: u64 = 1 << 20;
+
 /// A [`Storage`] on a local directory.
 pub struct FsStorage {
     root: PathBuf,
     /// In-memory state of open upload sessions (running hash); rebuilt from
     /// disk after a restart.
     pub(super) uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadState>>>>,
+    /// Sorted tag and repository listings (see fs_index.rs).
+    listings: Arc<DirCache>,
+    /// Repositories whose index marker this process has seen written.
+    indexed: Mutex<HashSet<RepoName>>,
 }
 
 pub(super) fn random_id() -> String {
@@ -55,9 +65,16 @@ impl FsStorage {
         for d in ["blobs/sha256", "repos", "uploads", "tmp"] {
             std::fs::create_dir_all(root.join(d))?;
         }
+        let tmp = root.join("tmp");
+        fs_index::ensure_repo_index(&root, || tmp.join(random_id())).map_err(|e| match e {
+            StorageError::Io(e) => e,
+            e => io::Error::other(e),
+        })?;
         Ok(FsStorage {
             root,
             uploads: Mutex::new(HashMap::new()),
+            listings: Arc::default(),
+            indexed: Mutex::new(HashSet::new()),
         })
     }
 
@@ -118,6 +135,48 @@ impl FsStorage {
             durable::rename_into_place(&from, &dest)
         })
         .await
+    }
+
+    /// Makes sure `repo` has its marker in the repository index before
+    /// anything of it is linked (fs_index.rs).
+    async fn index_repo(&self, repo: &RepoName) -> Result<()> {
+        if self.indexed.lock().expect("index lock").contains(repo) {
+            return Ok(());
+        }
+        let (root, tmp, r) = (self.root.clone(), self.tmp_path(), repo.clone());
+        blocking(move || fs_index::write_marker(&root, &tmp, &r)).await?;
+        self.indexed
+            .lock()
+            .expect("index lock")
+            .insert(repo.clone());
+        Ok(())
+    }
+
+    /// The repository's tags, sorted, from the listing cache.
+    async fn sorted_tags(&self, repo: &RepoName) -> Result<Arc<Vec<String>>> {
+        let (cache, dir) = (self.listings.clone(), self.repo_dir(repo).join("_tags"));
+        blocking(move || {
+            Ok(cache.sorted_names(&dir, |n| crate::name::valid_tag(n).then(|| n.to_string()))?)
+        })
+        .await
+    }
+
+    /// Repositories with manifests that have no index marker.
+    async fn find_unindexed(&self) -> Result<Vec<RepoName>> {
+        let root = self.root.clone();
+        blocking(move || Ok(fs_index::missing_markers(&root)?)).await
+    }
+
+    /// Writes the missing markers [`FsStorage::unindexed_repos`] finds.
+    async fn add_to_index(&self, repos: &[RepoName]) -> Result<()> {
+        for r in repos {
+            self.indexed.lock().expect("index lock").remove(r);
+            self.index_repo(r).await?;
+        }
+        let root = self.root.clone();
+        let tmp = root.join("tmp");
+        blocking(move || fs_index::ensure_repo_index(&root, || tmp.join(random_id())).map(drop))
+            .await
     }
 
     async fn exists(path: &Path) -> io::Result<bool> {
@@ -251,6 +310,46 @@ impl Storage for FsStorage {
                 f.seek(io::SeekFrom::Start(offset)).await?;
             }
             Ok(Some((size, Box::pin(f) as BlobReader)))
+        }
+        .boxed()
+    }
+
+    fn blob_stream<'a>(
+        &'a self,
+        d: &'a Digest,
+        offset: u64,
+        len: u64,
+    ) -> BoxFuture<'a, Result<Option<ByteStream>>> {
+        async move {
+            let path = self.blob_path(d);
+            let file = match blocking(move || Ok(std::fs::File::open(path))).await? {
+                Ok(f) => Arc::new(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            // Positioned reads of BLOB_CHUNK straight into the buffers the
+            // body sends (no copy through an intermediate buffer as
+            // tokio::fs::File makes), the next chunk read while this one is
+            // written to the socket.
+            let chunks = (0..len.div_ceil(BLOB_CHUNK)).map(move |i| {
+                let start = offset + i * BLOB_CHUNK;
+                (start, BLOB_CHUNK.min(offset + len - start) as usize)
+            });
+            let stream = futures_util::stream::iter(chunks)
+                .map(move |(start, n)| {
+                    let file = file.clone();
+                    async move {
+                        tokio::task::spawn_blocking(move || {
+                            let mut buf = vec![0u8; n];
+                            std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, start)?;
+                            Ok(Bytes::from(buf))
+                        })
+                        .await
+                        .map_err(io::Error::other)?
+                    }
+                })
+                .buffered(2);
+            Ok(Some(stream.boxed()))
         }
         .boxed()
     }
@@ -398,6 +497,9 @@ impl Storage for FsStorage {
     ) -> BoxFuture<'a, Result<Digest>> {
         async move {
             let d = self.put_blob(body).await?;
+            // The index marker first: a crash before the link leaves a
+            // marker that listings skip, never a repository they miss.
+            self.index_repo(repo).await?;
             // The link only after the content is durable: a crash between the
             // two leaves an unreferenced blob (for GC), never a dangling link.
             self.write_atomic(
@@ -585,15 +687,26 @@ impl Storage for FsStorage {
     }
 
     fn list_tags<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<String>>> {
-        async move {
-            let names = Self::read_dir_names(&self.repo_dir(repo).join("_tags")).await?;
-            Ok(names
-                .into_iter()
-                .map(|(n, _)| n)
-                .filter(|n| crate::name::valid_tag(n))
-                .collect())
-        }
-        .boxed()
+        async move { Ok(self.sorted_tags(repo).await?.to_vec()) }.boxed()
+    }
+
+    fn tags_page<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        last: Option<&'a str>,
+        n: Option<usize>,
+    ) -> BoxFuture<'a, Result<Page<String>>> {
+        async move { Ok(Page::of_sorted(&self.sorted_tags(repo).await?, last, n)) }.boxed()
+    }
+
+    fn repos_page<'a>(
+        &'a self,
+        last: Option<&'a str>,
+        n: Option<usize>,
+    ) -> BoxFuture<'a, Result<Page<RepoName>>> {
+        let (cache, root) = (self.listings.clone(), self.root.clone());
+        let last = last.map(str::to_string);
+        blocking(move || fs_index::repos_page(&cache, &root, last.as_deref(), n)).boxed()
     }
 
     fn add_referrer<'a>(
@@ -658,6 +771,14 @@ impl Storage for FsStorage {
 
     fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
         self.repos_having(&["_manifests"]).boxed()
+    }
+
+    fn unindexed_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+        self.find_unindexed().boxed()
+    }
+
+    fn index_repos<'a>(&'a self, repos: &'a [RepoName]) -> BoxFuture<'a, Result<()>> {
+        self.add_to_index(repos).boxed()
     }
 
     fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {

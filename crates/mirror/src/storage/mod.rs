@@ -14,10 +14,12 @@
 
 pub(crate) mod durable;
 mod fs;
+mod fs_index;
 mod fs_inspect;
 mod inspect;
 mod lock;
 mod open;
+mod page;
 mod s3;
 pub mod space;
 mod upload;
@@ -35,6 +37,7 @@ pub use fs::FsStorage;
 pub use inspect::{LinkFile, LinkKind, TempFile, UploadSessionInfo};
 pub use lock::{LockMode, StoreGuard};
 pub use open::{open, open_bucket};
+pub use page::Page;
 #[cfg(test)]
 pub(crate) use s3::failover::tests::Node as FaultyNode;
 pub use s3::failover::FailoverStore;
@@ -144,6 +147,22 @@ pub trait Storage: Send + Sync + 'static {
         d: &'a Digest,
         offset: u64,
     ) -> BoxFuture<'a, Result<Option<(u64, BlobReader)>>>;
+    /// `len` bytes of a blob from `offset`, as a stream of large chunks (the
+    /// body of a blob GET). The default reads through [`Storage::open_blob`].
+    fn blob_stream<'a>(
+        &'a self,
+        d: &'a Digest,
+        offset: u64,
+        len: u64,
+    ) -> BoxFuture<'a, Result<Option<ByteStream>>> {
+        Box::pin(async move {
+            use futures_util::StreamExt;
+            use tokio::io::AsyncReadExt;
+            Ok(self.open_blob(d, offset).await?.map(|(_, reader)| {
+                tokio_util::io::ReaderStream::with_capacity(reader.take(len), 256 << 10).boxed()
+            }))
+        })
+    }
     /// Stores `data` as a blob and returns its digest.
     fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>>;
     fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>>;
@@ -240,6 +259,17 @@ pub trait Storage: Send + Sync + 'static {
     fn delete_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// Tags in lexical order.
     fn list_tags<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<String>>>;
+    /// The tags after `last`, at most `n`, in lexical order: one page of
+    /// `tags/list`, at the cost of the page where the backend keeps an
+    /// index (both do).
+    fn tags_page<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        last: Option<&'a str>,
+        n: Option<usize>,
+    ) -> BoxFuture<'a, Result<Page<String>>> {
+        Box::pin(async move { Ok(Page::of_sorted(&self.list_tags(repo).await?, last, n)) })
+    }
 
     // --- referrers: descriptors of manifests whose `subject` is a digest
     fn add_referrer<'a>(
@@ -261,8 +291,28 @@ pub trait Storage: Send + Sync + 'static {
         subject: &'a Digest,
     ) -> BoxFuture<'a, Result<Vec<serde_json::Value>>>;
 
-    /// Repositories in lexical order.
+    /// Repositories in lexical order, found by walking the store (the
+    /// authority GC and fsck go by).
     fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
+    /// The repositories after `last`, at most `n`: one page of `_catalog`,
+    /// served from the backend's repository index.
+    fn repos_page<'a>(
+        &'a self,
+        last: Option<&'a str>,
+        n: Option<usize>,
+    ) -> BoxFuture<'a, Result<Page<RepoName>>> {
+        Box::pin(async move { Ok(Page::of_sorted(&self.list_repos().await?, last, n)) })
+    }
+    /// Repositories with a manifest that the index behind
+    /// [`Storage::repos_page`] misses (fsck's check).
+    fn unindexed_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Adds repositories to that index (fsck's repair).
+    fn index_repos<'a>(&'a self, repos: &'a [RepoName]) -> BoxFuture<'a, Result<()>> {
+        let _ = repos;
+        Box::pin(async { Ok(()) })
+    }
     /// Repositories with any link, manifest or blob, in lexical order (GC
     /// must see the blob links of a repository that has no manifest yet).
     fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;

@@ -3,6 +3,8 @@
 //! asked (never a whole index's platforms); tags are revalidated after the
 //! upstream's TTL and served stale when the upstream fails; blobs are
 //! streamed to the client while written to storage (see [`fetch`]).
+//! Concurrent misses of one manifest wait for the first one's fetch
+//! ([`ManifestFlight`]) instead of each asking the upstream.
 
 mod client;
 mod fetch;
@@ -28,10 +30,35 @@ use crate::storage::StoredManifest;
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
-/// All configured upstreams plus the blob fetches in flight.
+type FlightKey = (RepoName, String);
+type Flights = Mutex<HashMap<FlightKey, Arc<tokio::sync::Mutex<()>>>>;
+
+/// All configured upstreams plus the blob and manifest fetches in flight.
 pub struct Upstreams {
     clients: HashMap<String, Arc<UpstreamClient>>,
     inflight: Mutex<HashMap<Digest, Arc<fetch::Inflight>>>,
+    manifests: Flights,
+}
+
+/// The right to fetch one manifest (repository, reference) from upstream;
+/// others asking for it meanwhile wait, then find it cached.
+pub(crate) struct ManifestFlight<'a> {
+    flights: &'a Flights,
+    key: FlightKey,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for ManifestFlight<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().expect("manifest flights lock");
+        // The map's and this guard's references only: nobody waits.
+        if flights
+            .get(&self.key)
+            .is_some_and(|m| Arc::strong_count(m) <= 2)
+        {
+            flights.remove(&self.key);
+        }
+    }
 }
 
 impl Upstreams {
@@ -44,7 +71,29 @@ impl Upstreams {
         Ok(Upstreams {
             clients,
             inflight: Mutex::new(HashMap::new()),
+            manifests: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Waits for the turn to fetch `repo`'s manifest `r` from upstream.
+    pub(crate) async fn manifest_flight(
+        &self,
+        repo: &RepoName,
+        r: &Reference,
+    ) -> ManifestFlight<'_> {
+        let key = (repo.clone(), r.to_string());
+        let turn = self
+            .manifests
+            .lock()
+            .expect("manifest flights lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        ManifestFlight {
+            flights: &self.manifests,
+            key,
+            _turn: turn.lock_owned().await,
+        }
     }
 
     pub(crate) fn client(&self, up: &UpstreamConfig) -> Result<Arc<UpstreamClient>> {
@@ -138,8 +187,7 @@ pub(crate) async fn serve_manifest(
     head: bool,
 ) -> Result<Response> {
     let client = app.upstreams.client(up)?;
-    let resolved = app.store.resolve_manifest(repo, r).await?;
-    let fresh = match &resolved {
+    let is_fresh = |resolved: &Option<crate::storage::ResolvedManifest>| match resolved {
         None => false,
         // Content addressed: a cached digest never goes stale.
         Some(m) => match m.tagged_at {
@@ -150,6 +198,17 @@ pub(crate) async fn serve_manifest(
             }
         },
     };
+    let mut resolved = app.store.resolve_manifest(repo, r).await?;
+    let _flight = if is_fresh(&resolved) {
+        None
+    } else {
+        // One upstream request per manifest: the others wait here, then
+        // find what the first one cached.
+        let flight = app.upstreams.manifest_flight(repo, r).await;
+        resolved = app.store.resolve_manifest(repo, r).await?;
+        Some(flight)
+    };
+    let fresh = is_fresh(&resolved);
     let local = resolved.map(|m| (m.digest, m.manifest));
     if fresh {
         let (d, m) = local.expect("fresh implies cached");

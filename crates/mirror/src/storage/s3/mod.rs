@@ -7,6 +7,8 @@
 //! repos/<name>/_manifests/<hex>               ... this manifest; content: media type
 //! repos/<name>/_tags/<tag>                    content: digest
 //! repos/<name>/_referrers/<subject>/<hex>     content: descriptor JSON
+//! _repos/<name>                               the repository index (empty markers)
+//! _repos/.complete                            every repository has its marker
 //! uploads/<id>/session.json                   a resumable upload session
 //! uploads/<id>/data, uploads/<id>/tail-<n>    its multipart upload and unaligned tail
 //! sigstore/<name>/sha256=<hex>/signature-<n>  lookaside signatures
@@ -21,6 +23,14 @@
 //! the same key, so a race is harmless; a writer that finds the blob already
 //! there does not store it again.
 //!
+//! Listings are pages of the bucket's own sorted key index: `tags/list` is
+//! a listing of `repos/<name>/_tags/` starting after `last`, and `_catalog`
+//! one of `_repos/`. A repository's marker is written before its first
+//! manifest link, so the index never misses a repository with a manifest;
+//! a marker whose repository has no manifest (a crash between the two, or
+//! every manifest deleted) is skipped when listed. A bucket written before
+//! the index existed is indexed by the first `_catalog` request.
+//!
 //! The only local files are the scratch copies of in-flight upstream
 //! downloads, which no other replica needs.
 
@@ -32,6 +42,7 @@ mod upload;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -44,6 +55,7 @@ use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, PutPayload};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt;
 
+use super::page::Page;
 use super::{
     BlobReader, ByteStream, Result, StagedBlob, Storage, StorageError, StoredManifest, UploadStatus,
 };
@@ -65,7 +77,14 @@ pub struct S3Storage {
     /// Serialises the requests of one upload session on this replica.
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     lock_timing: lock::LockTiming,
+    /// Repositories whose `_repos/` marker this replica has written.
+    indexed: Mutex<std::collections::HashSet<RepoName>>,
+    /// `_repos/.complete` has been seen.
+    index_complete: AtomicBool,
 }
+
+/// How many manifest checks of a `_catalog` page run at once.
+const CATALOG_CHECKS: usize = 16;
 
 pub(crate) fn store_error(e: object_store::Error) -> StorageError {
     StorageError::Io(io::Error::other(e))
@@ -100,6 +119,8 @@ impl S3Storage {
             scratch,
             sessions: Mutex::new(HashMap::new()),
             lock_timing: Default::default(),
+            indexed: Mutex::new(Default::default()),
+            index_complete: AtomicBool::new(false),
         })
     }
 
@@ -197,6 +218,98 @@ impl S3Storage {
             }
         }
         Ok(repos.into_iter().collect())
+    }
+
+    fn marker_key(&self, repo: &RepoName) -> Path {
+        self.key(&format!("_repos/{repo}"))
+    }
+
+    /// Writes `repo`'s index marker unless this replica already did.
+    async fn index_repo(&self, repo: &RepoName) -> Result<()> {
+        if self.indexed.lock().expect("index lock").contains(repo) {
+            return Ok(());
+        }
+        self.write(&self.marker_key(repo), Bytes::new()).await?;
+        self.indexed
+            .lock()
+            .expect("index lock")
+            .insert(repo.clone());
+        Ok(())
+    }
+
+    /// Repositories with manifests that have no index marker.
+    async fn find_unindexed(&self) -> Result<Vec<RepoName>> {
+        let mut missing = Vec::new();
+        for r in self.repos_having(&["/_manifests/"]).await? {
+            if self.head(&self.marker_key(&r)).await?.is_none() {
+                missing.push(r);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Writes the given repositories' markers.
+    async fn add_to_index(&self, repos: &[RepoName]) -> Result<()> {
+        for r in repos {
+            self.indexed.lock().expect("index lock").remove(r);
+            self.index_repo(r).await?;
+        }
+        Ok(())
+    }
+
+    /// Indexes a bucket written before the repository index existed (once;
+    /// writers add their markers regardless, so this is safe beside them).
+    async fn ensure_repo_index(&self) -> Result<()> {
+        if self.index_complete.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let complete = self.key("_repos/.complete");
+        if self.head(&complete).await?.is_none() {
+            let missing = self.find_unindexed().await?;
+            self.add_to_index(&missing).await?;
+            self.write(&complete, Bytes::new()).await?;
+            tracing::info!(repositories = missing.len(), "repository index built");
+        }
+        self.index_complete.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether `repo` has at least one manifest link.
+    async fn has_manifests(&self, repo: &RepoName) -> Result<bool> {
+        let prefix = self.repo_key(repo, "_manifests");
+        match self.store.list(Some(&prefix)).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(store_error(e)),
+        }
+    }
+
+    /// The key names under `rel` after `last`, in key order: a listing that
+    /// starts where the page does (S3's `start-after`), read only as far as
+    /// the caller pulls.
+    fn names_after(
+        &self,
+        rel: &str,
+        last: Option<&str>,
+    ) -> futures_util::stream::BoxStream<'static, Result<String>> {
+        let prefix = self.key(rel);
+        let stream = match last {
+            Some(l) => self
+                .store
+                .list_with_offset(Some(&prefix), &self.key(&format!("{rel}/{l}"))),
+            None => self.store.list(Some(&prefix)),
+        };
+        let strip = format!("{prefix}/");
+        stream
+            .map(move |m| {
+                let m = m.map_err(store_error)?;
+                Ok(m.location
+                    .as_ref()
+                    .strip_prefix(strip.as_str())
+                    .unwrap_or_default()
+                    .to_string())
+            })
+            .boxed()
     }
 
     /// Uploads a verified local file as blob `d`, unless it is already there.
@@ -429,6 +542,9 @@ impl Storage for S3Storage {
     ) -> BoxFuture<'a, Result<Digest>> {
         async move {
             let d = self.put_blob(body).await?;
+            // The index marker first: a crash before the link leaves a
+            // marker that listings skip, never a repository they miss.
+            self.index_repo(repo).await?;
             let key = self.repo_key(repo, &format!("_manifests/{}", d.hex()));
             self.write(&key, Bytes::copy_from_slice(media_type.as_bytes()))
                 .await?;
@@ -562,6 +678,71 @@ impl Storage for S3Storage {
         .boxed()
     }
 
+    fn tags_page<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        last: Option<&'a str>,
+        n: Option<usize>,
+    ) -> BoxFuture<'a, Result<Page<String>>> {
+        async move {
+            let want = n.unwrap_or(usize::MAX);
+            let mut names = self.names_after(&format!("repos/{repo}/_tags"), last);
+            let mut page = Page {
+                items: Vec::new(),
+                more: false,
+            };
+            while let Some(name) = names.next().await {
+                let name = name?;
+                if !crate::name::valid_tag(&name) {
+                    continue;
+                }
+                if page.items.len() == want {
+                    page.more = true;
+                    break;
+                }
+                page.items.push(name);
+            }
+            Ok(page)
+        }
+        .boxed()
+    }
+
+    fn repos_page<'a>(
+        &'a self,
+        last: Option<&'a str>,
+        n: Option<usize>,
+    ) -> BoxFuture<'a, Result<Page<RepoName>>> {
+        async move {
+            self.ensure_repo_index().await?;
+            let want = n.unwrap_or(usize::MAX);
+            let names = self.names_after("_repos", last);
+            // Checked in key order, a few at a time: markers of
+            // repositories without manifests are skipped.
+            let mut checked = names
+                .try_filter_map(|name| async move { Ok(RepoName::parse(&name)) })
+                .map_ok(|r| async move {
+                    let has = self.has_manifests(&r).await?;
+                    Ok::<_, StorageError>(has.then_some(r))
+                })
+                .try_buffered(n.map_or(CATALOG_CHECKS, |n| (n + 1).clamp(1, CATALOG_CHECKS)))
+                .boxed();
+            let mut page = Page {
+                items: Vec::new(),
+                more: false,
+            };
+            while let Some(r) = checked.next().await {
+                let Some(r) = r? else { continue };
+                if page.items.len() == want {
+                    page.more = true;
+                    break;
+                }
+                page.items.push(r);
+            }
+            Ok(page)
+        }
+        .boxed()
+    }
+
     fn add_referrer<'a>(
         &'a self,
         repo: &'a RepoName,
@@ -621,6 +802,14 @@ impl Storage for S3Storage {
     fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
         // A repository is a name with at least one manifest link.
         self.repos_having(&["/_manifests/"]).boxed()
+    }
+
+    fn unindexed_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+        self.find_unindexed().boxed()
+    }
+
+    fn index_repos<'a>(&'a self, repos: &'a [RepoName]) -> BoxFuture<'a, Result<()>> {
+        self.add_to_index(repos).boxed()
     }
 
     fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
@@ -801,6 +990,68 @@ mod tests {
             dir.join("scratch"),
         )
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn pages_of_tags_and_repositories_come_from_key_listings() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket: Arc<dyn ObjectBackend> = Arc::new(object_store::memory::InMemory::new());
+        let st = S3Storage::new(bucket.clone(), "mirror", dir.path().join("s")).unwrap();
+        let mut want = Vec::new();
+        for repo in ["z", "a/b", "a-c", "a"] {
+            let repo = RepoName::parse(repo).unwrap();
+            let m = st
+                .put_manifest(&repo, "application/x-test", Bytes::from(repo.to_string()))
+                .await
+                .unwrap();
+            if repo.as_str() == "a" {
+                for i in 0..25 {
+                    let tag = format!("t{i:02}");
+                    st.set_tag(&repo, &tag, &m).await.unwrap();
+                    want.push(tag);
+                }
+            }
+        }
+        let a = RepoName::parse("a").unwrap();
+        let p = st.tags_page(&a, None, Some(10)).await.unwrap();
+        assert_eq!((p.items, p.more), (want[..10].to_vec(), true));
+        let p = st.tags_page(&a, Some("t19"), Some(10)).await.unwrap();
+        assert_eq!((p.items, p.more), (want[20..].to_vec(), false));
+        assert_eq!(st.tags_page(&a, None, None).await.unwrap().items, want);
+
+        let names = |p: Page<RepoName>| -> (Vec<String>, bool) {
+            (p.items.iter().map(|r| r.to_string()).collect(), p.more)
+        };
+        let all: Vec<String> = ["a", "a-c", "a/b", "z"].map(String::from).to_vec();
+        assert_eq!(
+            names(st.repos_page(None, None).await.unwrap()),
+            (all.clone(), false)
+        );
+        assert_eq!(
+            names(st.repos_page(Some("a-c"), Some(1)).await.unwrap()),
+            (vec!["a/b".to_string()], true)
+        );
+        // A marker without manifests is skipped.
+        st.write(&st.key("_repos/ghost"), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            names(st.repos_page(Some("a/b"), None).await.unwrap()),
+            (vec!["z".to_string()], false)
+        );
+
+        // A bucket written before the index: indexed by the first listing
+        // of a fresh replica; fsck sees nothing missing afterwards.
+        for k in ["_repos/a", "_repos/a/b", "_repos/.complete"] {
+            bucket.delete(&st.key(k)).await.unwrap();
+        }
+        let fresh = S3Storage::new(bucket.clone(), "mirror", dir.path().join("s2")).unwrap();
+        assert_eq!(fresh.unindexed_repos().await.unwrap().len(), 2);
+        assert_eq!(
+            names(fresh.repos_page(None, None).await.unwrap()),
+            (all, false)
+        );
+        assert!(fresh.unindexed_repos().await.unwrap().is_empty());
     }
 
     #[tokio::test]

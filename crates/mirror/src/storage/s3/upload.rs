@@ -345,6 +345,8 @@ mod tests {
             scratch: dir.path().join("scratch-b"),
             sessions: Default::default(),
             lock_timing: Default::default(),
+            indexed: Default::default(),
+            index_complete: Default::default(),
         };
         assert_eq!(b.upload_status(&id).await.unwrap().offset, 6);
         assert_eq!(b.upload_status(&id).await.unwrap().repo, repo);

@@ -1,0 +1,37 @@
+# Shared helpers of the bench-*.sh scripts: source it, do not run it.
+#   . "$(dirname "$0")/lib/bench.sh"
+
+# A free TCP port on the loopback.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Waits up to 10 s for a URL to answer 2xx; exits the script otherwise.
+wait_http() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+# The median of the numbers on stdin, one a line.
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# "a / b" as "1.23x", or n/a when b is 0 or missing.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+
+# wrk's requests per second and average latency in ms for CONNS connections
+# on URL for DURATION seconds (default 3): prints "REQ_PER_S LATENCY_MS".
+# Extra arguments go to wrk (headers).
+wrk_req() { # conns url [wrk args...]
+    local conns=$1 url=$2 out
+    shift 2
+    out=$(wrk -t "$(( conns < 2 ? 1 : 2 ))" -c "$conns" -d "${DURATION:-3}s" --latency "$@" "$url")
+    if echo "$out" | grep -q 'Non-2xx'; then
+        echo "bench: non-2xx answers from $url" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    echo "$out" | awk '
+        /Requests\/sec/ { r = $2 }
+        /^ +Latency / && !l { v = $2; u = v; gsub(/[0-9.]/, "", u); n = v + 0;
+            if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
+            l = n }
+        END { printf "%s %.2f\n", r, l }'
+}
+
+# The load average now (1, 5, 15 minutes), for the benchmark record.
+load_average() { cut -d' ' -f1-3 /proc/loadavg; }
