@@ -20,18 +20,23 @@
 //!   retention that never drops the booted or a pinned deployment.
 //! - [`upgrade`]: `upgrade` and `deploy VERSION`, all of the above in order.
 //! - [`grub`]: the GRUB menu corral writes from libostree's BLS entries,
-//!   rewritten after every change of the deployments.
+//!   rewritten after every change of the deployments, with boot counting.
+//! - [`grubenv`]: GRUB's environment block, where the boot counter lives.
+//! - [`boot_count`]: the counter armed after a staged deployment is
+//!   finalized, stopped when a boot completes, a fallback made permanent.
 //! - [`status`]: what `status` shows, also as JSON.
 //! - [`health`]: the boot health check, counting failed boots in `/var`
 //!   and rolling back after too many.
 //! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
 
 pub mod cli;
+pub mod boot_count;
 pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod etc_merge;
 pub mod grub;
+pub mod grubenv;
 pub mod health;
 pub mod lock;
 pub mod pull;

@@ -58,6 +58,9 @@ pub struct UpgradeOptions {
     pub keep: Option<usize>,
     pub stall: Option<Duration>,
     pub progress: bool,
+    /// Write the deployment at once even on a booted host, instead of
+    /// staging it for finalization at shutdown.
+    pub no_stage: bool,
 }
 
 /// A deployment written.
@@ -74,6 +77,8 @@ pub struct DeployReport {
     pub etc: EtcMerge,
     pub rollback: Option<String>,
     pub dropped: Vec<String>,
+    /// Staged: libostree writes it at shutdown, merging `/etc` then.
+    pub staged: bool,
 }
 
 /// What `upgrade` or `deploy` came to.
@@ -377,7 +382,11 @@ fn finish(
         &new.checksum,
         &cx.origin,
         cx.merge.as_ref(),
-        cx.config.keep,
+        deploy::DeployOptions {
+            keep: cx.config.keep,
+            stage: !opts.no_stage,
+            max_failed_boots: cx.config.max_failed_boots,
+        },
     )?;
     let etc = match &cx.merge {
         Some(m) => etc_merge::inspect(&host.deployment_dir(m), &host.deployment_dir(&deployment))?,
@@ -403,6 +412,7 @@ fn finish(
         etc,
         rollback,
         dropped,
+        staged: deployment.is_staged(),
     })))
 }
 
