@@ -220,6 +220,9 @@ _corral() {
             corral__subcmd__help__subcmd__generate,man)
                 cmd="corral__subcmd__help__subcmd__generate__subcmd__man"
                 ;;
+            corral__subcmd__help__subcmd__host,boot-complete)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__boot__subcmd__complete"
+                ;;
             corral__subcmd__help__subcmd__host,check)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__check"
                 ;;
@@ -228,6 +231,9 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__host,deploy)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__deploy"
+                ;;
+            corral__subcmd__help__subcmd__host,grub-sync)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__grub__subcmd__sync"
                 ;;
             corral__subcmd__help__subcmd__host,pin)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__pin"
@@ -295,6 +301,9 @@ _corral() {
             corral__subcmd__help__subcmd__verify,image)
                 cmd="corral__subcmd__help__subcmd__verify__subcmd__image"
                 ;;
+            corral__subcmd__host,boot-complete)
+                cmd="corral__subcmd__host__subcmd__boot__subcmd__complete"
+                ;;
             corral__subcmd__host,check)
                 cmd="corral__subcmd__host__subcmd__check"
                 ;;
@@ -303,6 +312,9 @@ _corral() {
                 ;;
             corral__subcmd__host,deploy)
                 cmd="corral__subcmd__host__subcmd__deploy"
+                ;;
+            corral__subcmd__host,grub-sync)
+                cmd="corral__subcmd__host__subcmd__grub__subcmd__sync"
                 ;;
             corral__subcmd__host,help)
                 cmd="corral__subcmd__host__subcmd__help"
@@ -325,6 +337,9 @@ _corral() {
             corral__subcmd__host,upgrade)
                 cmd="corral__subcmd__host__subcmd__upgrade"
                 ;;
+            corral__subcmd__host__subcmd__help,boot-complete)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__boot__subcmd__complete"
+                ;;
             corral__subcmd__host__subcmd__help,check)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__check"
                 ;;
@@ -333,6 +348,9 @@ _corral() {
                 ;;
             corral__subcmd__host__subcmd__help,deploy)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__deploy"
+                ;;
+            corral__subcmd__host__subcmd__help,grub-sync)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__grub__subcmd__sync"
                 ;;
             corral__subcmd__host__subcmd__help,help)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__help"
@@ -1364,8 +1382,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__boot__subcmd__complete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1406,6 +1438,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__grub__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1854,8 +1900,30 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__boot__subcmd__complete)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1928,7 +1996,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__deploy)
-            opts="-v -h -V --origin --download-only --no-static-deltas --keep --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
+            opts="-v -h -V --origin --download-only --no-static-deltas --keep --stall-timeout --json --no-stage --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1961,9 +2029,45 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__help)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check help"
+        corral__subcmd__host__subcmd__grub__subcmd__sync)
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help)
+            opts="status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__boot__subcmd__complete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2004,6 +2108,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__grub__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2358,7 +2476,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__upgrade)
-            opts="-v -h -V --check --allow-downgrade --download-only --no-static-deltas --keep --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
+            opts="-v -h -V --check --allow-downgrade --download-only --no-static-deltas --keep --stall-timeout --json --no-stage --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -394,6 +394,109 @@ impl Drop for Vm {
     }
 }
 
+/// corral's units as corral-boot-tools ships them (installed from the RPM
+/// build-extra.sh makes into a copy of the boot tree's unit directories)
+/// pass `systemd-analyze verify`: the commands exist, the keys are known,
+/// the ordering resolves, the man pages named in `Documentation=` exist
+/// (docs/man); and they are enabled.
+#[test]
+fn the_shipped_units_pass_systemd_analyze_verify_and_are_enabled() {
+    for tool in ["systemd-analyze", "systemctl", "rpm", "man"] {
+        require_tool(tool);
+    }
+    let base = boot_tree();
+    let dir = scratch();
+    let root = dir.path().join("root");
+    for sub in ["usr/lib/systemd/system", "etc/systemd/system"] {
+        let to = root.join(sub);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        run_ok(
+            Command::new("cp")
+                .arg("-a")
+                .arg(base.join("root").join(sub))
+                .arg(&to),
+        );
+    }
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    // the tree's ostree, for the finalize service the drop-in extends
+    std::fs::copy(
+        base.join("root/usr/bin/ostree"),
+        root.join("usr/bin/ostree"),
+    )
+    .unwrap();
+    let extra = dir.path().join("extra");
+    run_ok(
+        Command::new("bash")
+            .arg(repo_root().join("tests/fixtures/boot/build-extra.sh"))
+            .arg(&extra)
+            .arg(corral_bin())
+            .arg("1.0"),
+    );
+    let rpm = std::fs::read_dir(&extra)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("corral-boot-tools-") && n.ends_with(".rpm")
+        })
+        .expect("build-extra.sh made corral-boot-tools");
+    run_ok(
+        Command::new("rpm")
+            .arg("--root")
+            .arg(&root)
+            .args(["--nodeps", "--noscripts", "--nosignature", "-i"])
+            .arg(&rpm),
+    );
+    let man = dir.path().join("man/man1");
+    std::fs::create_dir_all(&man).unwrap();
+    for e in std::fs::read_dir(repo_root().join("docs/man")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, man.join(p.file_name().unwrap())).unwrap();
+    }
+    let ours = [
+        "corral-host-check.service",
+        "corral-boot-complete.service",
+        "corral-host-upgrade.service",
+        "corral-host-upgrade.timer",
+    ];
+    let verify = |units: &[&str], man_pages: bool| {
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(format!("--root={}", root.display()))
+            .arg("--recursive-errors=no")
+            .arg(format!("--man={}", if man_pages { "yes" } else { "no" }))
+            .args(units)
+            .current_dir(root.join("usr/lib/systemd/system"))
+            .env("MANPATH", dir.path().join("man"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "systemd-analyze verify {units:?}: {stderr}"
+        );
+    };
+    verify(&ours, true);
+    // ostree's own man page is not on this machine; the drop-in's command
+    // and keys are what is checked here
+    verify(&["ostree-finalize-staged.service"], false);
+    let drop_in =
+        root.join("usr/lib/systemd/system/ostree-finalize-staged.service.d/corral-grub.conf");
+    assert!(std::fs::read_to_string(&drop_in)
+        .unwrap()
+        .contains("ExecStop=/usr/bin/corral host grub-sync"));
+    let out = run_ok(
+        Command::new("systemctl")
+            .arg(format!("--root={}", root.display()))
+            .arg("is-enabled")
+            .args([ours[0], ours[1], ours[3]]),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "enabled\nenabled\nenabled"
+    );
+}
+
 #[test]
 fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     for tool in [
