@@ -28,6 +28,16 @@ use std::time::{Duration, Instant};
 use corral_e2e::*;
 use mirror_support::{free_port, Mirror};
 
+/// The checkout this test file was compiled from (shadows the support
+/// crate's, which can be built from another checkout sharing the target
+/// directory): the fixtures and dist/systemd must be this checkout's.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
 const REF: &str = "corral-boot/12/x86_64/atomic-host";
 const USER: &str = "corral";
 /// The longest a boot may take under software emulation before the test
@@ -335,7 +345,9 @@ impl Vm {
             out,
             "active",
             "{unit}: {}",
-            self.ssh(&format!("sudo journalctl -b -u {unit} --no-pager | tail -20"))
+            self.ssh(&format!(
+                "sudo journalctl -b -u {unit} --no-pager | tail -20"
+            ))
         );
     }
 
@@ -473,7 +485,8 @@ fn the_shipped_units_pass_systemd_analyze_verify_and_are_enabled() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success() && stderr.trim().is_empty(),
-            "systemd-analyze verify {units:?}: {stderr}"
+            "systemd-analyze verify --root={} {units:?}: {stderr}",
+            root.display()
         );
     };
     verify(&ours, true);
@@ -656,18 +669,18 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     // (panic=5 reboots it), GRUB counts max-failed-boots = 2 boots that
     // never complete and then boots the previous deployment, which the
     // host makes the default, recording why.
-    vm.ssh("sudo mkdir -p /etc/corral && echo 'max-failed-boots = 2' | sudo tee /etc/corral/host.toml");
+    vm.ssh(
+        "sudo mkdir -p /etc/corral && echo 'max-failed-boots = 2' | sudo tee /etc/corral/host.toml",
+    );
     let out = vm.ssh("sudo corral host upgrade --no-stage");
     assert!(
         out.starts_with("deployed ") && out.contains(&format!("({}) as the default", &b[..12])),
         "{out}"
     );
-    assert!(
-        vm.grubenv().contains("boot_counter=2"),
-        "{}",
-        vm.grubenv()
+    assert!(vm.grubenv().contains("boot_counter=2"), "{}", vm.grubenv());
+    vm.ssh(
+        "sudo ostree admin instutil set-kargs --merge --append=init=/bin/false --append=panic=5",
     );
-    vm.ssh("sudo ostree admin instutil set-kargs --merge --append=init=/bin/false --append=panic=5");
     vm.ssh("sudo corral host grub-sync");
     let menu = vm.ssh("sudo cat /boot/grub/grub.cfg");
     let first = menu.split("menuentry").nth(1).unwrap_or_default();
@@ -681,7 +694,10 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     vm.wait_boot(Some(&boot3), started, "boot after two failed boots");
     vm.allow_panic = false;
     let panics = vm.serial_log().matches("] Kernel panic").count() - panics_before;
-    assert_eq!(panics, 2, "GRUB should have tried the broken deployment twice");
+    assert_eq!(
+        panics, 2,
+        "GRUB should have tried the broken deployment twice"
+    );
     assert!(!vm.ssh("cat /proc/cmdline").contains("init=/bin/false"));
     vm.wait_active("corral-boot-complete.service");
     assert_eq!(vm.booted(), a);

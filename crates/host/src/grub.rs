@@ -391,7 +391,9 @@ mod tests {
         std::fs::write(entries.join("ostree-2.conf"), ENTRY).unwrap();
         std::fs::write(
             entries.join("ostree-1.conf"),
-            ENTRY.replace("version 2", "version 1").replace("abc", "def"),
+            ENTRY
+                .replace("version 2", "version 1")
+                .replace("abc", "def"),
         )
         .unwrap();
     }

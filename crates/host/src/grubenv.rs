@@ -32,7 +32,9 @@ pub enum GrubEnvError {
     },
     #[error("{path} is not a GRUB environment block: {why}")]
     Invalid { path: PathBuf, why: String },
-    #[error("{path}: the variables take {need} bytes, more than the {SIZE} of a GRUB environment block")]
+    #[error(
+        "{path}: the variables take {need} bytes, more than the {SIZE} of a GRUB environment block"
+    )]
     TooLarge { path: PathBuf, need: usize },
     #[error("{path}: variable name {name:?} is not one GRUB can read back")]
     BadName { path: PathBuf, name: String },
@@ -156,7 +158,9 @@ pub fn write(path: &Path, env: &GrubEnv) -> Result<(), GrubEnvError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(".grubenv.corral-tmp");
     let mut f = std::fs::File::create(&tmp).map_err(werr)?;
-    f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(werr)?;
+    f.write_all(&bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(werr)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(werr)?;
     std::fs::File::open(dir)
@@ -228,10 +232,7 @@ mod tests {
         assert!(err.to_string().contains("header"), "{err}");
         let mut env = GrubEnv::default();
         env.set("x", &"y".repeat(SIZE));
-        assert!(matches!(
-            env.render(p),
-            Err(GrubEnvError::TooLarge { .. })
-        ));
+        assert!(matches!(env.render(p), Err(GrubEnvError::TooLarge { .. })));
         let mut env = GrubEnv::default();
         env.set("a b", "1");
         assert!(matches!(env.render(p), Err(GrubEnvError::BadName { .. })));

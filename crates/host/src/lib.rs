@@ -29,8 +29,8 @@
 //!   and rolling back after too many.
 //! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
 
-pub mod cli;
 pub mod boot_count;
+pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod error;
