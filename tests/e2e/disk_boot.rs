@@ -639,6 +639,23 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
         vm.ssh("ls /run/ostree/").contains("staged-deployment"),
         "libostree did not stage the deployment"
     );
+    // a staged deployment is discarded by cleanup --pending and by
+    // rollback (the booted one stays the default), and staged again
+    vm.ssh("sudo corral host cleanup --pending");
+    let s = vm.status();
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
+    assert!(
+        vm.ssh("ls /run/ostree/staged-deployment 2>&1 || true")
+            .contains("No such file"),
+        "libostree still has a staged deployment"
+    );
+    assert!(vm.ssh("sudo corral host upgrade").starts_with("staged "));
+    let out = vm.ssh("sudo corral host rollback");
+    assert!(out.starts_with("the default is now "), "{out}");
+    let s = vm.status();
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["deployments"][0]["role"], "booted", "{s}");
+    assert!(vm.ssh("sudo corral host upgrade").starts_with("staged "));
     vm.ssh("echo edited-after-the-upgrade | sudo tee /etc/corral-test-edit");
     let boot2 = vm.reboot(&boot1, "boot after upgrade");
     assert_eq!(vm.booted(), b);

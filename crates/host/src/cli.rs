@@ -234,11 +234,14 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
             let _lock = lock(&args, "rollback")?;
             host.reload()?;
             let (now, previous) = deploy::rollback(&host)?;
-            println!(
-                "the default is now {}; {} is the rollback",
-                label(&host, &now),
-                label(&host, &previous)
-            );
+            match previous {
+                Some(p) => println!(
+                    "the default is now {}; {} is the rollback",
+                    label(&host, &now),
+                    label(&host, &p)
+                ),
+                None => println!("the default is now {}", label(&host, &now)),
+            }
             if host.booted().is_some() {
                 println!("reboot to boot it");
             }

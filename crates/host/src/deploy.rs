@@ -264,15 +264,20 @@ pub fn make_default(host: &Host, index: usize) -> Result<()> {
 }
 
 /// Makes deployment 1 the default and the old default its rollback;
-/// again swaps them back.
-pub fn rollback(host: &Host) -> Result<(ostree::Deployment, ostree::Deployment)> {
+/// again swaps them back. A staged deployment is discarded instead, the
+/// booted one staying the default. Returns the default and its rollback.
+pub fn rollback(host: &Host) -> Result<(ostree::Deployment, Option<ostree::Deployment>)> {
     let n = host.deployments().len();
     if n < 2 {
         bail!("there is no deployment to roll back to (only {n})");
     }
     make_default(host, 1)?;
     let now = host.deployments();
-    Ok((now[0].clone(), now[1].clone()))
+    let default = now
+        .first()
+        .cloned()
+        .context("no deployment is left after the rollback")?;
+    Ok((default, now.get(1).cloned()))
 }
 
 /// Pins or unpins deployment `index`.
