@@ -100,6 +100,32 @@ fn write(
     Ok(())
 }
 
+/// libostree's note of the staged deployment on a booted host.
+const STAGED_RUNSTATE: &str = "/run/ostree/staged-deployment";
+
+/// Discards the staged deployment, if any, the way libostree does when a
+/// written list leaves it out, but as a step of its own: libostree 2022.7
+/// reloads the sysroot in the middle of such a write and then no longer
+/// finds the booted deployment in the list it was given ("Attempting to
+/// remove booted deployment"). Its checkout goes with the next cleanup.
+/// Returns the discarded deployment's key.
+fn unstage(host: &Host) -> Result<Option<String>> {
+    let Some(staged) = host.sysroot().staged_deployment() else {
+        return Ok(None);
+    };
+    match std::fs::remove_file(STAGED_RUNSTATE) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {STAGED_RUNSTATE}")),
+    }
+    host.reload()?;
+    if host.sysroot().staged_deployment().is_some() {
+        bail!("{STAGED_RUNSTATE} is gone but libostree still has a staged deployment");
+    }
+    tracing::info!(deployment = %key(&staged), "discarded the staged deployment");
+    Ok(Some(key(&staged)))
+}
+
 fn key(d: &ostree::Deployment) -> String {
     format!("{}.{}", d.csum(), d.deployserial())
 }
@@ -119,6 +145,8 @@ pub fn deploy_commit(
     opts: DeployOptions,
 ) -> Result<(ostree::Deployment, Vec<String>)> {
     let booted = host.booted();
+    // the new deployment replaces one staged earlier
+    unstage(host)?;
     if opts.stage && booted.is_some() {
         return stage_commit(host, osname, checksum, origin, merge, opts);
     }
@@ -251,14 +279,18 @@ fn stage_commit(
 /// Moves deployment `index` to the front (the default), the others keeping
 /// their order; nothing is deleted.
 pub fn make_default(host: &Host, index: usize) -> Result<()> {
-    let mut list = host.deployments();
-    if index >= list.len() {
-        bail!("there is no deployment {index} (only {})", list.len());
+    let n = host.deployments().len();
+    if index >= n {
+        bail!("there is no deployment {index} (only {n})");
     }
-    let d = list.remove(index);
+    let mut index = index;
     // A staged deployment can only be first: choosing another default
-    // discards it (libostree unstages what the new list leaves out).
-    list.retain(|x| !x.is_staged());
+    // discards it.
+    if index > 0 && unstage(host)?.is_some() {
+        index -= 1;
+    }
+    let mut list = host.deployments();
+    let d = list.remove(index);
     list.insert(0, d);
     write(host, &list, false, Counter::Disarm)
 }
@@ -304,6 +336,13 @@ pub struct Cleaned {
 /// in a sysroot that is not booted), except pinned ones; then lets
 /// libostree remove unreferenced boot files and prune the repository.
 pub fn cleanup(host: &Host, pending: bool, rollback: bool) -> Result<Cleaned> {
+    let mut out = Cleaned::default();
+    if pending {
+        if let Some(k) = unstage(host)? {
+            out.deployments.push(k);
+        }
+    }
+    let unstaged = !out.deployments.is_empty();
     let list = host.deployments();
     let booted = host.booted();
     let anchor = match &booted {
@@ -311,7 +350,6 @@ pub fn cleanup(host: &Host, pending: bool, rollback: bool) -> Result<Cleaned> {
         None => 0,
     };
     let mut kept = Vec::new();
-    let mut out = Cleaned::default();
     for (i, d) in list.iter().enumerate() {
         let drop = !d.is_pinned()
             && ((pending && booted.is_some() && i < anchor) || (rollback && i > anchor));
@@ -325,7 +363,7 @@ pub fn cleanup(host: &Host, pending: bool, rollback: bool) -> Result<Cleaned> {
     if pending && booted.is_none() {
         tracing::info!("this sysroot is not booted, so it has no pending deployment");
     }
-    if !out.deployments.is_empty() {
+    if out.deployments.len() > usize::from(unstaged) {
         // the default is the booted one again: nothing new to count
         let counter = match (&booted, kept.first()) {
             (Some(b), Some(first)) if same(b, first) => Counter::Disarm,
