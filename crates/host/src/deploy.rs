@@ -118,6 +118,12 @@ fn unstage(host: &Host) -> Result<Option<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {STAGED_RUNSTATE}")),
     }
+    // libostree reloads only when ostree/deploy changed (its own writes
+    // bump its time); bump it so the reload drops the staged deployment
+    let deploy = host.path().join("ostree/deploy");
+    std::fs::File::open(&deploy)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+        .with_context(|| format!("updating the time of {}", deploy.display()))?;
     host.reload()?;
     if host.sysroot().staged_deployment().is_some() {
         bail!("{STAGED_RUNSTATE} is gone but libostree still has a staged deployment");
