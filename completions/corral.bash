@@ -67,9 +67,6 @@ _corral() {
             corral__subcmd__compose,help)
                 cmd="corral__subcmd__compose__subcmd__help"
                 ;;
-            corral__subcmd__compose,lock)
-                cmd="corral__subcmd__compose__subcmd__lock"
-                ;;
             corral__subcmd__compose,plan)
                 cmd="corral__subcmd__compose__subcmd__plan"
                 ;;
@@ -81,9 +78,6 @@ _corral() {
                 ;;
             corral__subcmd__compose__subcmd__help,help)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__help"
-                ;;
-            corral__subcmd__compose__subcmd__help,lock)
-                cmd="corral__subcmd__compose__subcmd__help__subcmd__lock"
                 ;;
             corral__subcmd__compose__subcmd__help,plan)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__plan"
@@ -199,9 +193,6 @@ _corral() {
             corral__subcmd__help__subcmd__compose,diff)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__diff"
                 ;;
-            corral__subcmd__help__subcmd__compose,lock)
-                cmd="corral__subcmd__help__subcmd__compose__subcmd__lock"
-                ;;
             corral__subcmd__help__subcmd__compose,plan)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__plan"
                 ;;
@@ -229,8 +220,8 @@ _corral() {
             corral__subcmd__help__subcmd__generate,man)
                 cmd="corral__subcmd__help__subcmd__generate__subcmd__man"
                 ;;
-            corral__subcmd__help__subcmd__host,auto)
-                cmd="corral__subcmd__help__subcmd__host__subcmd__auto"
+            corral__subcmd__help__subcmd__host,boot-complete)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__boot__subcmd__complete"
                 ;;
             corral__subcmd__help__subcmd__host,check)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__check"
@@ -240,6 +231,9 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__host,deploy)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__deploy"
+                ;;
+            corral__subcmd__help__subcmd__host,grub-sync)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__grub__subcmd__sync"
                 ;;
             corral__subcmd__help__subcmd__host,pin)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__pin"
@@ -253,14 +247,8 @@ _corral() {
             corral__subcmd__help__subcmd__host,status)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__status"
                 ;;
-            corral__subcmd__help__subcmd__host,steady)
-                cmd="corral__subcmd__help__subcmd__host__subcmd__steady"
-                ;;
             corral__subcmd__help__subcmd__host,unpin)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__unpin"
-                ;;
-            corral__subcmd__help__subcmd__host,updates)
-                cmd="corral__subcmd__help__subcmd__host__subcmd__updates"
                 ;;
             corral__subcmd__help__subcmd__host,upgrade)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__upgrade"
@@ -268,14 +256,8 @@ _corral() {
             corral__subcmd__help__subcmd__host__subcmd__remote,add)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__add"
                 ;;
-            corral__subcmd__help__subcmd__host__subcmd__remote,delete)
-                cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__delete"
-                ;;
             corral__subcmd__help__subcmd__host__subcmd__remote,list)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__list"
-                ;;
-            corral__subcmd__help__subcmd__host__subcmd__remote,set-url)
-                cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__set__subcmd__url"
                 ;;
             corral__subcmd__help__subcmd__image,build)
                 cmd="corral__subcmd__help__subcmd__image__subcmd__build"
@@ -319,8 +301,8 @@ _corral() {
             corral__subcmd__help__subcmd__verify,image)
                 cmd="corral__subcmd__help__subcmd__verify__subcmd__image"
                 ;;
-            corral__subcmd__host,auto)
-                cmd="corral__subcmd__host__subcmd__auto"
+            corral__subcmd__host,boot-complete)
+                cmd="corral__subcmd__host__subcmd__boot__subcmd__complete"
                 ;;
             corral__subcmd__host,check)
                 cmd="corral__subcmd__host__subcmd__check"
@@ -330,6 +312,9 @@ _corral() {
                 ;;
             corral__subcmd__host,deploy)
                 cmd="corral__subcmd__host__subcmd__deploy"
+                ;;
+            corral__subcmd__host,grub-sync)
+                cmd="corral__subcmd__host__subcmd__grub__subcmd__sync"
                 ;;
             corral__subcmd__host,help)
                 cmd="corral__subcmd__host__subcmd__help"
@@ -346,20 +331,14 @@ _corral() {
             corral__subcmd__host,status)
                 cmd="corral__subcmd__host__subcmd__status"
                 ;;
-            corral__subcmd__host,steady)
-                cmd="corral__subcmd__host__subcmd__steady"
-                ;;
             corral__subcmd__host,unpin)
                 cmd="corral__subcmd__host__subcmd__unpin"
-                ;;
-            corral__subcmd__host,updates)
-                cmd="corral__subcmd__host__subcmd__updates"
                 ;;
             corral__subcmd__host,upgrade)
                 cmd="corral__subcmd__host__subcmd__upgrade"
                 ;;
-            corral__subcmd__host__subcmd__help,auto)
-                cmd="corral__subcmd__host__subcmd__help__subcmd__auto"
+            corral__subcmd__host__subcmd__help,boot-complete)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__boot__subcmd__complete"
                 ;;
             corral__subcmd__host__subcmd__help,check)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__check"
@@ -369,6 +348,9 @@ _corral() {
                 ;;
             corral__subcmd__host__subcmd__help,deploy)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__deploy"
+                ;;
+            corral__subcmd__host__subcmd__help,grub-sync)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__grub__subcmd__sync"
                 ;;
             corral__subcmd__host__subcmd__help,help)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__help"
@@ -385,14 +367,8 @@ _corral() {
             corral__subcmd__host__subcmd__help,status)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__status"
                 ;;
-            corral__subcmd__host__subcmd__help,steady)
-                cmd="corral__subcmd__host__subcmd__help__subcmd__steady"
-                ;;
             corral__subcmd__host__subcmd__help,unpin)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__unpin"
-                ;;
-            corral__subcmd__host__subcmd__help,updates)
-                cmd="corral__subcmd__host__subcmd__help__subcmd__updates"
                 ;;
             corral__subcmd__host__subcmd__help,upgrade)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__upgrade"
@@ -400,20 +376,11 @@ _corral() {
             corral__subcmd__host__subcmd__help__subcmd__remote,add)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__add"
                 ;;
-            corral__subcmd__host__subcmd__help__subcmd__remote,delete)
-                cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__delete"
-                ;;
             corral__subcmd__host__subcmd__help__subcmd__remote,list)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__list"
                 ;;
-            corral__subcmd__host__subcmd__help__subcmd__remote,set-url)
-                cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__set__subcmd__url"
-                ;;
             corral__subcmd__host__subcmd__remote,add)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__add"
-                ;;
-            corral__subcmd__host__subcmd__remote,delete)
-                cmd="corral__subcmd__host__subcmd__remote__subcmd__delete"
                 ;;
             corral__subcmd__host__subcmd__remote,help)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help"
@@ -421,23 +388,14 @@ _corral() {
             corral__subcmd__host__subcmd__remote,list)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__list"
                 ;;
-            corral__subcmd__host__subcmd__remote,set-url)
-                cmd="corral__subcmd__host__subcmd__remote__subcmd__set__subcmd__url"
-                ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,add)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__add"
-                ;;
-            corral__subcmd__host__subcmd__remote__subcmd__help,delete)
-                cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__delete"
                 ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,help)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__help"
                 ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,list)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__list"
-                ;;
-            corral__subcmd__host__subcmd__remote__subcmd__help,set-url)
-                cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__set__subcmd__url"
                 ;;
             corral__subcmd__image,build)
                 cmd="corral__subcmd__image__subcmd__build"
@@ -592,7 +550,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose)
-            opts="-v -h -V --verbose --help --version run plan diff lock help"
+            opts="-v -h -V --verbose --help --version run plan diff help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -624,7 +582,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__help)
-            opts="run plan diff lock help"
+            opts="run plan diff help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -652,20 +610,6 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        corral__subcmd__compose__subcmd__help__subcmd__lock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -707,28 +651,6 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__compose__subcmd__lock)
-            opts="-o -v -h -V --output --verbose --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --output)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__compose__subcmd__plan)
             opts="-v -h -V --repo --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -748,7 +670,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__run)
-            opts="-v -h -V --repo --rootfs --force --reason --no-deltas --due --wait --gpg-key --gpg-homedir --lockfile --zlib-level --json --verbose --help --version"
+            opts="-v -h -V --repo --rootfs --force --reason --no-deltas --due --wait --gpg-key --gpg-homedir --zlib-level --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -771,10 +693,6 @@ _corral() {
                     return 0
                     ;;
                 --gpg-homedir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lockfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1254,7 +1172,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose)
-            opts="run plan diff lock"
+            opts="run plan diff"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1268,20 +1186,6 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose__subcmd__diff)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        corral__subcmd__help__subcmd__compose__subcmd__lock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1478,7 +1382,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1491,7 +1395,7 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__help__subcmd__host__subcmd__auto)
+        corral__subcmd__help__subcmd__host__subcmd__boot__subcmd__complete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1547,6 +1451,20 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__help__subcmd__host__subcmd__grub__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__help__subcmd__host__subcmd__pin)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1562,7 +1480,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host__subcmd__remote)
-            opts="add list delete set-url"
+            opts="add list"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1589,35 +1507,7 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__delete)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__set__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1659,35 +1549,7 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__help__subcmd__host__subcmd__steady)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__help__subcmd__host__subcmd__unpin)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        corral__subcmd__help__subcmd__host__subcmd__updates)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2038,7 +1900,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check auto steady updates help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2059,17 +1921,13 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__auto)
-            opts="-v -h -V --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
+        corral__subcmd__host__subcmd__boot__subcmd__complete)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --stall-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --sysroot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2138,7 +1996,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__deploy)
-            opts="-v -h -V --origin --download-only --no-static-deltas --keep --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
+            opts="-v -h -V --origin --download-only --no-static-deltas --keep --stall-timeout --json --no-stage --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2171,8 +2029,30 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__grub__subcmd__sync)
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__help)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates help"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2185,7 +2065,7 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__help__subcmd__auto)
+        corral__subcmd__host__subcmd__help__subcmd__boot__subcmd__complete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2241,6 +2121,20 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__help__subcmd__grub__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2270,7 +2164,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help__subcmd__remote)
-            opts="add list delete set-url"
+            opts="add list"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2297,35 +2191,7 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__delete)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__set__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2367,35 +2233,7 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__help__subcmd__steady)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__host__subcmd__help__subcmd__unpin)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        corral__subcmd__host__subcmd__help__subcmd__updates)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2446,7 +2284,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__remote)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version add list delete set-url help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version add list help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2493,30 +2331,8 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__remote__subcmd__delete)
-            opts="-v -h -V --force --json --sysroot --os --no-wait --verbose --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --sysroot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --os)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__host__subcmd__remote__subcmd__help)
-            opts="add list delete set-url help"
+            opts="add list help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2530,20 +2346,6 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__add)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2585,43 +2387,7 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__set__subcmd__url)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__host__subcmd__remote__subcmd__list)
-            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --sysroot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --os)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        corral__subcmd__host__subcmd__remote__subcmd__set__subcmd__url)
             opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2687,28 +2453,6 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__steady)
-            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --sysroot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --os)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__host__subcmd__unpin)
             opts="-v -h -V --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2731,30 +2475,8 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        corral__subcmd__host__subcmd__updates)
-            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --sysroot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --os)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         corral__subcmd__host__subcmd__upgrade)
-            opts="-v -h -V --check --allow-downgrade --download-only --no-static-deltas --keep --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
+            opts="-v -h -V --check --allow-downgrade --download-only --no-static-deltas --keep --stall-timeout --json --no-stage --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3366,7 +3088,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__policy)
-            opts="-v -h -V --mirror --key --gpg-keyring --out --merge --verbose --help --version"
+            opts="-v -h -V --mirror --key --gpg-keyring --out --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3385,10 +3107,6 @@ _corral() {
                     return 0
                     ;;
                 --out)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --merge)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3724,7 +3442,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__verify__subcmd__image)
-            opts="-v -h -V --key --gpg-keyring --policy --creds --plain-http --lookaside --json --verbose --help --version"
+            opts="-v -h -V --key --gpg-keyring --creds --plain-http --lookaside --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3735,10 +3453,6 @@ _corral() {
                     return 0
                     ;;
                 --gpg-keyring)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --policy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -7,6 +7,13 @@
 //! effect, the composed commit is booted, `corral host upgrade` moves to the
 //! next commit after a reboot and `corral host rollback` back.
 //!
+//! Also, in the same VM: corral's units (dist/systemd) are enabled and ran
+//! at every boot; an upgrade is staged, so an `/etc` edit made before the
+//! reboot is in the new deployment; and a deployment whose init cannot
+//! start (`init=/bin/false`, the kernel panics) is left behind by GRUB's
+//! boot counter after `max-failed-boots` boots, the host coming back on the
+//! previous deployment with the rollback recorded.
+//!
 //! docs/disk-booting.md describes the chain and how to boot an image by hand.
 
 #[path = "mirror_support.rs"]
@@ -20,6 +27,16 @@ use std::time::{Duration, Instant};
 
 use corral_e2e::*;
 use mirror_support::{free_port, Mirror};
+
+/// The checkout this test file was compiled from (shadows the support
+/// crate's, which can be built from another checkout sharing the target
+/// directory): the fixtures and dist/systemd must be this checkout's.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
 
 const REF: &str = "corral-boot/12/x86_64/atomic-host";
 const USER: &str = "corral";
@@ -152,6 +169,8 @@ struct Vm {
     serial: PathBuf,
     port: u16,
     key: PathBuf,
+    /// Kernel panics are expected (the boot-counting step).
+    allow_panic: bool,
 }
 
 impl Vm {
@@ -201,6 +220,7 @@ impl Vm {
             serial,
             port,
             key: key.to_path_buf(),
+            allow_panic: false,
         }
     }
 
@@ -265,6 +285,9 @@ impl Vm {
             // a guest that cannot get further: fail now, not after the timeout
             let log = self.serial_log();
             for stuck in ["grub> ", "You are in emergency mode", "Kernel panic"] {
+                if stuck == "Kernel panic" && self.allow_panic {
+                    continue;
+                }
                 assert!(
                     !log.contains(stuck),
                     "{what}: the guest is stuck ({stuck:?} on its serial console)"
@@ -308,6 +331,30 @@ impl Vm {
             );
             std::thread::sleep(Duration::from_secs(2));
         }
+    }
+
+    /// Waits until `unit` has run this boot (corral-boot-complete.service
+    /// comes after multi-user.target, so after SSH answers).
+    fn wait_active(&self, unit: &str) {
+        let out = self.ssh(&format!(
+            "for i in $(seq 300); do s=$(systemctl show -P ActiveState {unit}); \
+             [ \"$s\" = active ] || [ \"$s\" = failed ] && break; sleep 2; done; \
+             systemctl show -P ActiveState {unit}"
+        ));
+        assert_eq!(
+            out,
+            "active",
+            "{unit}: {}",
+            self.ssh(&format!(
+                "sudo journalctl -b -u {unit} --no-pager | tail -20"
+            ))
+        );
+    }
+
+    /// The variables in GRUB's environment block (the guest has no
+    /// grub-editenv: the block is text, header and padding start with `#`).
+    fn grubenv(&self) -> String {
+        self.ssh("sudo grep -av '^#' /boot/grub/grubenv || true")
     }
 
     /// `corral host status --json` in the guest.
@@ -357,6 +404,110 @@ impl Drop for Vm {
             }
         }
     }
+}
+
+/// corral's units as corral-boot-tools ships them (installed from the RPM
+/// build-extra.sh makes into a copy of the boot tree's unit directories)
+/// pass `systemd-analyze verify`: the commands exist, the keys are known,
+/// the ordering resolves, the man pages named in `Documentation=` exist
+/// (docs/man); and they are enabled.
+#[test]
+fn the_shipped_units_pass_systemd_analyze_verify_and_are_enabled() {
+    for tool in ["systemd-analyze", "systemctl", "rpm", "man"] {
+        require_tool(tool);
+    }
+    let base = boot_tree();
+    let dir = scratch();
+    let root = dir.path().join("root");
+    for sub in ["usr/lib/systemd/system", "etc/systemd/system"] {
+        let to = root.join(sub);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        run_ok(
+            Command::new("cp")
+                .arg("-a")
+                .arg(base.join("root").join(sub))
+                .arg(&to),
+        );
+    }
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    // the tree's ostree, for the finalize service the drop-in extends
+    std::fs::copy(
+        base.join("root/usr/bin/ostree"),
+        root.join("usr/bin/ostree"),
+    )
+    .unwrap();
+    let extra = dir.path().join("extra");
+    run_ok(
+        Command::new("bash")
+            .arg(repo_root().join("tests/fixtures/boot/build-extra.sh"))
+            .arg(&extra)
+            .arg(corral_bin())
+            .arg("1.0"),
+    );
+    let rpm = std::fs::read_dir(&extra)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("corral-boot-tools-") && n.ends_with(".rpm")
+        })
+        .expect("build-extra.sh made corral-boot-tools");
+    run_ok(
+        Command::new("rpm")
+            .arg("--root")
+            .arg(&root)
+            .args(["--nodeps", "--noscripts", "--nosignature", "-i"])
+            .arg(&rpm),
+    );
+    let man = dir.path().join("man/man1");
+    std::fs::create_dir_all(&man).unwrap();
+    for e in std::fs::read_dir(repo_root().join("docs/man")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, man.join(p.file_name().unwrap())).unwrap();
+    }
+    let ours = [
+        "corral-host-check.service",
+        "corral-boot-complete.service",
+        "corral-host-upgrade.service",
+        "corral-host-upgrade.timer",
+    ];
+    let verify = |units: &[&str], man_pages: bool| {
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(format!("--root={}", root.display()))
+            .arg("--recursive-errors=no")
+            .arg(format!("--man={}", if man_pages { "yes" } else { "no" }))
+            .args(units)
+            .current_dir(root.join("usr/lib/systemd/system"))
+            .env("MANPATH", dir.path().join("man"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "systemd-analyze verify --root={} {units:?}: {stderr}",
+            root.display()
+        );
+    };
+    verify(&ours, true);
+    // ostree's own man page is not on this machine; the drop-in's command
+    // and keys are what is checked here
+    verify(&["ostree-finalize-staged.service"], false);
+    let drop_in =
+        root.join("usr/lib/systemd/system/ostree-finalize-staged.service.d/corral-grub.conf");
+    assert!(std::fs::read_to_string(&drop_in)
+        .unwrap()
+        .contains("ExecStop=/usr/bin/corral host grub-sync"));
+    let out = run_ok(
+        Command::new("systemctl")
+            .arg(format!("--root={}", root.display()))
+            .arg("is-enabled")
+            .args([ours[0], ours[1], ours[3]]),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "enabled\nenabled\nenabled"
+    );
 }
 
 #[test]
@@ -444,33 +595,141 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
         format!("corral:{REF}"),
         "{status}"
     );
+    // corral's units (dist/systemd, shipped in corral-boot-tools) are
+    // enabled and ran this boot
+    assert_eq!(
+        vm.ssh(
+            "systemctl is-enabled corral-host-check.service corral-boot-complete.service \
+             corral-host-upgrade.timer"
+        ),
+        "enabled\nenabled\nenabled"
+    );
+    vm.wait_active("corral-host-check.service");
+    vm.wait_active("corral-boot-complete.service");
+    assert_eq!(
+        vm.ssh("systemctl show -P ActiveState corral-host-upgrade.timer"),
+        "active"
+    );
+    assert!(
+        vm.ssh("systemctl cat ostree-finalize-staged.service")
+            .contains("ExecStop=/usr/bin/corral host grub-sync"),
+        "the drop-in for ostree-finalize-staged.service is not installed"
+    );
+    // one deployment: nothing to fall back to, nothing counted
+    assert_eq!(vm.grubenv(), "");
 
-    // 2. The next commit from the mirror, booted after a reboot.
+    // 2. The next commit from the mirror, staged, booted after a reboot,
+    // with an /etc edit made after the upgrade.
     let b = server.compose("1.1");
     assert_ne!(a, b);
     let out = vm.ssh("sudo corral host upgrade");
     assert!(
-        out.contains(&format!("({}) as the default", &b[..12])),
+        out.starts_with("staged ") && out.contains(&format!("({}) as the default", &b[..12])),
         "{out}"
     );
     assert!(
         out.contains("corral-boot-hello"),
         "no package change shown:\n{out}"
     );
+    let s = vm.status();
+    assert_eq!(s["deployments"][0]["staged"], true, "{s}");
+    assert_eq!(s["deployments"][0]["role"], "pending", "{s}");
+    assert!(vm.ssh("sudo corral host status").contains(" (staged)"));
+    assert!(
+        vm.ssh("ls /run/ostree/").contains("staged-deployment"),
+        "libostree did not stage the deployment"
+    );
+    // a staged deployment is discarded by cleanup --pending and by
+    // rollback (the booted one stays the default), and staged again
+    vm.ssh("sudo corral host cleanup --pending");
+    let s = vm.status();
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
+    assert!(
+        vm.ssh("ls /run/ostree/staged-deployment 2>&1 || true")
+            .contains("No such file"),
+        "libostree still has a staged deployment"
+    );
+    assert!(vm.ssh("sudo corral host upgrade").starts_with("staged "));
+    let out = vm.ssh("sudo corral host rollback");
+    assert!(out.starts_with("the default is now "), "{out}");
+    let s = vm.status();
+    assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(s["deployments"][0]["role"], "booted", "{s}");
+    assert!(vm.ssh("sudo corral host upgrade").starts_with("staged "));
+    vm.ssh("echo edited-after-the-upgrade | sudo tee /etc/corral-test-edit");
     let boot2 = vm.reboot(&boot1, "boot after upgrade");
     assert_eq!(vm.booted(), b);
     assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.1");
+    assert_eq!(
+        vm.ssh("cat /etc/corral-test-edit"),
+        "edited-after-the-upgrade",
+        "the /etc edit made between the upgrade and the reboot was lost"
+    );
     // cloud-init ran once per instance: the user is still the seed's
     assert_eq!(vm.ssh("id -un"), USER);
+    // grub-sync armed GRUB's counter at shutdown; this boot completed
+    vm.wait_active("corral-boot-complete.service");
+    let journal = vm.ssh("sudo journalctl -b -u corral-boot-complete.service --no-pager");
+    assert!(
+        journal.contains("completed its boot"),
+        "the boots of the new deployment were not counted:\n{journal}"
+    );
+    assert_eq!(vm.grubenv(), "");
 
     // 3. Rollback to the first commit.
     vm.ssh("sudo corral host rollback");
-    vm.reboot(&boot2, "boot after rollback");
+    let boot3 = vm.reboot(&boot2, "boot after rollback");
     assert_eq!(vm.booted(), a);
     assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.0");
 
-    // 4. The same disk under UEFI firmware (OVMF): GRUB's EFI image reads
-    // the menu corral host rewrote at the rollback.
+    // 4. A new deployment whose init cannot start: the kernel panics
+    // (panic=5 reboots it), GRUB counts max-failed-boots = 2 boots that
+    // never complete and then boots the previous deployment, which the
+    // host makes the default, recording why.
+    vm.ssh(
+        "sudo mkdir -p /etc/corral && echo 'max-failed-boots = 2' | sudo tee /etc/corral/host.toml",
+    );
+    let out = vm.ssh("sudo corral host upgrade --no-stage");
+    assert!(
+        out.starts_with("deployed ") && out.contains(&format!("({}) as the default", &b[..12])),
+        "{out}"
+    );
+    assert!(vm.grubenv().contains("boot_counter=2"), "{}", vm.grubenv());
+    vm.ssh(
+        "sudo ostree admin instutil set-kargs --merge --append=init=/bin/false --append=panic=5",
+    );
+    vm.ssh("sudo corral host grub-sync");
+    let menu = vm.ssh("sudo cat /boot/grub/grub.cfg");
+    let first = menu.split("menuentry").nth(1).unwrap_or_default();
+    assert!(first.contains("init=/bin/false"), "{menu}");
+    // "] Kernel panic": the panic's first line, after its timestamp (the
+    // last one reads "---[ end Kernel panic")
+    let panics_before = vm.serial_log().matches("] Kernel panic").count();
+    vm.allow_panic = true;
+    let started = Instant::now();
+    vm.ssh("sudo systemd-run --on-active=1 systemctl reboot");
+    vm.wait_boot(Some(&boot3), started, "boot after two failed boots");
+    vm.allow_panic = false;
+    let panics = vm.serial_log().matches("] Kernel panic").count() - panics_before;
+    assert_eq!(
+        panics, 2,
+        "GRUB should have tried the broken deployment twice"
+    );
+    assert!(!vm.ssh("cat /proc/cmdline").contains("init=/bin/false"));
+    vm.wait_active("corral-boot-complete.service");
+    assert_eq!(vm.booted(), a);
+    let s = vm.status();
+    assert_eq!(s["deployments"][0]["role"], "booted", "{s}");
+    assert_eq!(s["deployments"][0]["checksum"], a.as_str(), "{s}");
+    let reason = s["last_rollback"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("2 boots of ") && reason.ends_with(" did not complete"),
+        "{s}"
+    );
+    assert_eq!(vm.grubenv(), "");
+
+    // 5. The same disk under UEFI firmware (OVMF): GRUB's EFI image reads
+    // the menu corral host rewrote after GRUB fell back.
     vm.power_off();
     drop(vm);
     let mut vm = Vm::start(&image, &seed, dir.path(), &key, Firmware::Uefi);

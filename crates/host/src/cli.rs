@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 use corral_compose::diff::PackageDiff;
 
 use crate::auto;
+use crate::boot_count::{self, BootCompleted};
 use crate::deploy;
 use crate::health;
 use crate::lock::HostLock;
@@ -70,6 +71,14 @@ pub enum HostCommand {
     /// The [updates] strategy, window, FleetLock id and what waits for a
     /// reboot.
     Updates(StatusArgs),
+    /// Mark this boot complete for GRUB's boot counter; when GRUB fell
+    /// back to the previous deployment, make that the default (run by
+    /// corral-boot-complete.service).
+    BootComplete(StatusArgs),
+    /// Rewrite corral's GRUB menu from the boot entries and count the
+    /// boots of a deployment finalized at shutdown (run after
+    /// ostree-finalize-staged.service).
+    GrubSync,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +117,10 @@ pub struct FetchArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
+    /// On a booted host, write the deployment now instead of staging it
+    /// (staged, /etc is merged again at shutdown and later edits are kept).
+    #[arg(long)]
+    pub no_stage: bool,
 }
 
 #[derive(Debug, Args)]
@@ -270,11 +283,14 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
             let _lock = lock(&args, "rollback")?;
             host.reload()?;
             let (now, previous) = deploy::rollback(&host)?;
-            println!(
-                "the default is now {}; {} is the rollback",
-                label(&host, &now),
-                label(&host, &previous)
-            );
+            match previous {
+                Some(p) => println!(
+                    "the default is now {}; {} is the rollback",
+                    label(&host, &now),
+                    label(&host, &p)
+                ),
+                None => println!("the default is now {}", label(&host, &now)),
+            }
             if host.booted().is_some() {
                 println!("reboot to boot it");
             }
@@ -456,6 +472,47 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        HostCommand::BootComplete(a) => {
+            let _lock = lock(&args, "boot-complete")?;
+            host.reload()?;
+            let out = boot_count::boot_complete(&host, now())?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                match &out {
+                    BootCompleted::NotCounting => println!("no boot is being counted"),
+                    BootCompleted::Completed { deployment } => {
+                        println!("deployment {deployment} completed its boot; GRUB stops counting")
+                    }
+                    BootCompleted::FellBack(r) => println!(
+                        "GRUB fell back to {}: {}; it is the default now",
+                        r.to, r.reason
+                    ),
+                    BootCompleted::OtherDeployment { deployment } => println!(
+                        "booted {deployment}, not the default; GRUB goes on counting the default's boots"
+                    ),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::GrubSync => {
+            // no lock: this runs at shutdown, after libostree finalized a
+            // staged deployment under its own lock; both files are
+            // replaced by rename
+            let out = boot_count::sync_after_finalize(&host)?;
+            if out.menu {
+                println!(
+                    "rewrote {}",
+                    crate::grub::config_path(&host.boot_dir()).display()
+                );
+            } else {
+                println!("the GRUB menu is not one corral wrote; left alone");
+            }
+            if let Some((d, n)) = &out.armed {
+                println!("counting the boots of {d}: {n} may fail before GRUB falls back");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -523,6 +580,7 @@ fn options(args: &HostArgs, f: &FetchArgs, check: bool, allow_downgrade: bool) -
         keep: f.keep,
         stall: f.stall_timeout.map(Duration::from_secs),
         progress: std::io::stderr().is_terminal() && !f.json,
+        no_stage: f.no_stage,
     }
 }
 
@@ -607,8 +665,24 @@ fn report(outcome: &UpgradeOutcome, json: bool) -> Result<()> {
                 pull.seconds
             );
         }
+        UpgradeOutcome::Deployed(r) if r.staged => {
+            println!(
+                "staged {} as the default; it is written at shutdown (with /etc as it is then) and boots next",
+                r.to.label()
+            );
+            report_deployed(r);
+        }
         UpgradeOutcome::Deployed(r) => {
             println!("deployed {} as the default", r.to.label());
+            report_deployed(r);
+        }
+    }
+    Ok(())
+}
+
+fn report_deployed(r: &upgrade::DeployReport) {
+    {
+        {
             if let Some(rb) = &r.rollback {
                 println!("rollback: {rb}");
             }
@@ -643,7 +717,6 @@ fn report(outcome: &UpgradeOutcome, json: bool) -> Result<()> {
             }
         }
     }
-    Ok(())
 }
 
 fn print_status(s: &status::HostStatus) {
@@ -667,7 +740,11 @@ fn print_status(s: &status::HostStatus) {
             d.index,
             role,
             d.version.as_deref().unwrap_or("(no version)"),
-            if d.pinned { " (pinned)" } else { "" }
+            match (d.pinned, d.staged) {
+                (true, _) => " (pinned)",
+                (_, true) => " (staged)",
+                _ => "",
+            }
         );
         println!("    commit:    {}.{}", d.checksum, d.serial);
         println!("    date:      {}", d.date);

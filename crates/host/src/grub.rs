@@ -7,15 +7,36 @@
 //! `corral host` changes the deployments it rewrites the file if (and only
 //! if) it carries the marker, so a reboot boots the new default. A GRUB
 //! configuration someone else wrote is never touched.
+//!
+//! The menu also counts boots (greenboot's scheme, done with GRUB's
+//! environment block since Debian's GRUB has no `increment` module): when
+//! a new deployment becomes the default corral [`arm`]s `boot_counter` in
+//! `/boot/grub/grubenv`; every boot counts it down and saves it; when it
+//! has run out GRUB boots entry 1, the previous deployment, and leaves
+//! `boot_counter=-1`. A boot that completes [`disarm`]s it
+//! (`corral host boot-complete`, crate::boot_count), making a fallback
+//! permanent first. Nothing has to run on the host for a boot that never
+//! comes up to be left behind.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::grubenv::{self, GrubEnv};
+
 /// The first line of a corral-written `grub.cfg`.
 pub const MARKER: &str =
     "# corral-grub-config: generated from the BLS entries in /boot/loader/entries";
+
+/// The most boots the menu can count down (`max-failed-boots` above it
+/// is clamped): GRUB has no arithmetic, so the menu spells out each step.
+pub const MAX_BOOT_TRIES: u32 = 16;
+/// The variable GRUB counts down.
+pub const COUNTER: &str = "boot_counter";
+/// What the counter was armed with, for the message after a fallback
+/// (GRUB does not load it).
+pub const TRIES: &str = "corral_boot_tries";
 
 /// One BLS entry, the keys GRUB needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +142,9 @@ pub fn render(entries: &[BlsEntry]) -> String {
          insmod part_gpt\n\
          insmod ext2\n",
     );
+    if entries.len() >= 2 {
+        cfg.push_str(&counting());
+    }
     for e in entries {
         cfg.push_str(&format!(
             "\nmenuentry {} --id {} {{\n",
@@ -138,6 +162,110 @@ pub fn render(entries: &[BlsEntry]) -> String {
         cfg.push_str("}\n");
     }
     cfg
+}
+
+/// The boot-counting part of the menu: entry 1 is the fallback when entry
+/// 0 cannot even be loaded, and after `boot_counter` boots that did not
+/// complete.
+fn counting() -> String {
+    let mut s = String::from(
+        "\n# Boot counting (docs/host.md): corral sets boot_counter when a new\n\
+         # deployment becomes the default and unsets it when a boot of it\n\
+         # completes; at 0 the previous deployment (entry 1) boots instead.\n\
+         set fallback=1\n\
+         insmod loadenv\n\
+         if [ -f \"${prefix}/grubenv\" ]; then\n\
+         \tload_env -f \"${prefix}/grubenv\" boot_counter\n\
+         fi\n\
+         if [ -n \"${boot_counter}\" ]; then\n\
+         \tif [ \"${boot_counter}\" = \"0\" -o \"${boot_counter}\" = \"-1\" ]; then\n\
+         \t\tset default=1\n\
+         \t\tset boot_counter=-1\n",
+    );
+    for n in 1..=MAX_BOOT_TRIES {
+        s.push_str(&format!(
+            "\telif [ \"${{boot_counter}}\" = \"{n}\" ]; then\n\t\tset boot_counter={}\n",
+            n - 1
+        ));
+    }
+    s.push_str(
+        "\telse\n\
+         \t\t# not a count this menu knows: fall back rather than boot forever\n\
+         \t\tset default=1\n\
+         \t\tset boot_counter=-1\n\
+         \tfi\n\
+         \tsave_env -f \"${prefix}/grubenv\" boot_counter\n\
+         fi\n",
+    );
+    s
+}
+
+/// `DIR/grub/grubenv`.
+pub fn env_path(boot_dir: &Path) -> PathBuf {
+    boot_dir.join("grub/grubenv")
+}
+
+/// Where the boot counter stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootCounter {
+    /// Not counting: the default deployment has completed a boot.
+    Off,
+    /// `left` more boots of the default before GRUB falls back; `tries`
+    /// is what it was armed with.
+    Counting { left: u32, tries: Option<u32> },
+    /// The count ran out and GRUB booted the previous deployment.
+    FellBack { tries: Option<u32> },
+}
+
+/// Reads the counter from `DIR/grub/grubenv`.
+pub fn counter(boot_dir: &Path) -> Result<BootCounter> {
+    let env = grubenv::read(&env_path(boot_dir))?;
+    let tries = env.get(TRIES).and_then(|t| t.parse().ok());
+    Ok(match env.get(COUNTER) {
+        None | Some("") => BootCounter::Off,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n > 0 => BootCounter::Counting {
+                left: n.min(u32::MAX as i64) as u32,
+                tries,
+            },
+            // 0 means the last try is under way: GRUB saves 0 and boots
+            // entry 0 once more only when it counted down from 1
+            Ok(0) => BootCounter::Counting { left: 0, tries },
+            _ => BootCounter::FellBack { tries },
+        },
+    })
+}
+
+/// Starts counting the boots of a new default deployment: `tries` boots
+/// (at most [`MAX_BOOT_TRIES`]) that do not complete and GRUB boots the
+/// previous one. Only with a menu corral wrote; returns whether it did.
+pub fn arm(boot_dir: &Path, tries: u32) -> Result<bool> {
+    if !is_ours(boot_dir) {
+        return Ok(false);
+    }
+    let tries = tries.clamp(1, MAX_BOOT_TRIES);
+    let path = env_path(boot_dir);
+    let mut env = grubenv::read(&path)?;
+    env.set(COUNTER, &tries.to_string());
+    env.set(TRIES, &tries.to_string());
+    grubenv::write(&path, &env)?;
+    tracing::info!(path = %path.display(), tries, "armed GRUB's boot counter");
+    Ok(true)
+}
+
+/// Stops counting: the default completed a boot, or an administrator
+/// chose the default. Returns whether a counter was set.
+pub fn disarm(boot_dir: &Path) -> Result<bool> {
+    let path = env_path(boot_dir);
+    let mut env = grubenv::read(&path)?;
+    if env.get(COUNTER).is_none() && env.get(TRIES).is_none() {
+        return Ok(false);
+    }
+    env.unset(COUNTER);
+    env.unset(TRIES);
+    grubenv::write(&path, &env)?;
+    tracing::info!(path = %path.display(), "stopped GRUB's boot counter");
+    Ok(true)
 }
 
 /// `DIR/grub/grub.cfg`.
@@ -167,6 +295,11 @@ pub fn write(boot_dir: &Path) -> Result<PathBuf> {
     drop(f);
     std::fs::rename(&tmp, &path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    // GRUB's save_env writes into an existing block and cannot create one
+    let env = env_path(boot_dir);
+    if !env.exists() {
+        grubenv::write(&env, &GrubEnv::default())?;
+    }
     Ok(path)
 }
 
@@ -249,6 +382,99 @@ mod tests {
                 "\tlinux /k root=UUID=1 quiet 'a=$x' 'b=c;reboot' 'systemd.setenv=Z=\"1' '2\"'\n"
             ),
             "{cfg}"
+        );
+    }
+
+    fn two_entries(dir: &Path) {
+        let entries = dir.join("loader/entries");
+        std::fs::create_dir_all(&entries).unwrap();
+        std::fs::write(entries.join("ostree-2.conf"), ENTRY).unwrap();
+        std::fs::write(
+            entries.join("ostree-1.conf"),
+            ENTRY
+                .replace("version 2", "version 1")
+                .replace("abc", "def"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_menu_counts_boots_and_grub_script_check_accepts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        two_entries(dir.path());
+        let path = write(dir.path()).unwrap();
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        assert!(cfg.contains("set fallback=1\n"), "{cfg}");
+        assert!(cfg.contains("save_env -f \"${prefix}/grubenv\" boot_counter"));
+        // every count the menu can arm steps down by one
+        for n in 1..=MAX_BOOT_TRIES {
+            assert!(
+                cfg.contains(&format!(
+                    "= \"{n}\" ]; then\n\t\tset boot_counter={}\n",
+                    n - 1
+                )),
+                "{n}"
+            );
+        }
+        let out = std::process::Command::new("grub-script-check")
+            .arg(&path)
+            .output()
+            .expect("grub-script-check (grub-common) is installed");
+        assert!(
+            out.status.success(),
+            "grub-script-check: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // the block GRUB's save_env needs exists from the start
+        assert_eq!(
+            std::fs::metadata(env_path(dir.path())).unwrap().len(),
+            grubenv::SIZE as u64
+        );
+        assert_eq!(counter(dir.path()).unwrap(), BootCounter::Off);
+    }
+
+    #[test]
+    fn one_entry_has_nothing_to_fall_back_to() {
+        let cfg = render(&[BlsEntry::parse("x", "linux /k\n").unwrap()]);
+        assert!(!cfg.contains("fallback"), "{cfg}");
+        assert!(!cfg.contains("boot_counter"), "{cfg}");
+    }
+
+    #[test]
+    fn arming_counting_and_disarming() {
+        let dir = tempfile::tempdir().unwrap();
+        // no corral menu: nothing to count with
+        assert!(!arm(dir.path(), 3).unwrap());
+        two_entries(dir.path());
+        write(dir.path()).unwrap();
+        assert!(arm(dir.path(), 2).unwrap());
+        assert_eq!(
+            counter(dir.path()).unwrap(),
+            BootCounter::Counting {
+                left: 2,
+                tries: Some(2)
+            }
+        );
+        // what GRUB's save_env leaves after the count ran out
+        let mut env = grubenv::read(&env_path(dir.path())).unwrap();
+        env.set(COUNTER, "-1");
+        grubenv::write(&env_path(dir.path()), &env).unwrap();
+        assert_eq!(
+            counter(dir.path()).unwrap(),
+            BootCounter::FellBack { tries: Some(2) }
+        );
+        assert!(disarm(dir.path()).unwrap());
+        assert!(!disarm(dir.path()).unwrap());
+        assert_eq!(counter(dir.path()).unwrap(), BootCounter::Off);
+        // a count above what the menu spells out is clamped
+        arm(dir.path(), 1000).unwrap();
+        assert_eq!(
+            counter(dir.path()).unwrap(),
+            BootCounter::Counting {
+                left: MAX_BOOT_TRIES,
+                tries: Some(MAX_BOOT_TRIES)
+            }
         );
     }
 

@@ -20,7 +20,10 @@
 //!   retention that never drops the booted or a pinned deployment.
 //! - [`upgrade`]: `upgrade` and `deploy VERSION`, all of the above in order.
 //! - [`grub`]: the GRUB menu corral writes from libostree's BLS entries,
-//!   rewritten after every change of the deployments.
+//!   rewritten after every change of the deployments, with boot counting.
+//! - [`grubenv`]: GRUB's environment block, where the boot counter lives.
+//! - [`boot_count`]: the counter armed after a staged deployment is
+//!   finalized, stopped when a boot completes, a fallback made permanent.
 //! - [`denylist`]: commits the health check rolled back, which upgrades
 //!   skip until deployed on purpose or superseded.
 //! - [`status`]: what `status` shows, also as JSON.
@@ -35,6 +38,7 @@
 //! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
 
 pub mod auto;
+pub mod boot_count;
 pub mod cli;
 pub mod config;
 pub mod denylist;
@@ -43,6 +47,7 @@ pub mod error;
 pub mod etc_merge;
 pub mod fleetlock;
 pub mod grub;
+pub mod grubenv;
 pub mod health;
 pub mod lock;
 pub mod pull;

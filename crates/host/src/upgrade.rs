@@ -59,6 +59,9 @@ pub struct UpgradeOptions {
     pub keep: Option<usize>,
     pub stall: Option<Duration>,
     pub progress: bool,
+    /// Write the deployment at once even on a booted host, instead of
+    /// staging it for finalization at shutdown.
+    pub no_stage: bool,
 }
 
 /// A deployment written.
@@ -78,6 +81,8 @@ pub struct DeployReport {
     /// Denied commits this deployment took off the list: itself, deployed
     /// on purpose, or older ones it supersedes.
     pub undenied: Vec<String>,
+    /// Staged: libostree writes it at shutdown, merging `/etc` then.
+    pub staged: bool,
 }
 
 /// What `upgrade` or `deploy` came to.
@@ -404,7 +409,11 @@ fn finish(
         &new.checksum,
         &cx.origin,
         cx.merge.as_ref(),
-        cx.config.keep,
+        deploy::DeployOptions {
+            keep: cx.config.keep,
+            stage: !opts.no_stage,
+            max_failed_boots: cx.config.max_failed_boots,
+        },
     )?;
     let etc = match &cx.merge {
         Some(m) => etc_merge::inspect(&host.deployment_dir(m), &host.deployment_dir(&deployment))?,
@@ -433,6 +442,7 @@ fn finish(
         rollback,
         dropped,
         undenied,
+        staged: deployment.is_staged(),
     })))
 }
 
