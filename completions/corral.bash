@@ -67,6 +67,9 @@ _corral() {
             corral__subcmd__compose,help)
                 cmd="corral__subcmd__compose__subcmd__help"
                 ;;
+            corral__subcmd__compose,lock)
+                cmd="corral__subcmd__compose__subcmd__lock"
+                ;;
             corral__subcmd__compose,plan)
                 cmd="corral__subcmd__compose__subcmd__plan"
                 ;;
@@ -78,6 +81,9 @@ _corral() {
                 ;;
             corral__subcmd__compose__subcmd__help,help)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__compose__subcmd__help,lock)
+                cmd="corral__subcmd__compose__subcmd__help__subcmd__lock"
                 ;;
             corral__subcmd__compose__subcmd__help,plan)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__plan"
@@ -193,6 +199,9 @@ _corral() {
             corral__subcmd__help__subcmd__compose,diff)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__diff"
                 ;;
+            corral__subcmd__help__subcmd__compose,lock)
+                cmd="corral__subcmd__help__subcmd__compose__subcmd__lock"
+                ;;
             corral__subcmd__help__subcmd__compose,plan)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__plan"
                 ;;
@@ -219,6 +228,9 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__generate,man)
                 cmd="corral__subcmd__help__subcmd__generate__subcmd__man"
+                ;;
+            corral__subcmd__help__subcmd__host,auto)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__auto"
                 ;;
             corral__subcmd__help__subcmd__host,boot-complete)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__boot__subcmd__complete"
@@ -247,8 +259,14 @@ _corral() {
             corral__subcmd__help__subcmd__host,status)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__status"
                 ;;
+            corral__subcmd__help__subcmd__host,steady)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__steady"
+                ;;
             corral__subcmd__help__subcmd__host,unpin)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__unpin"
+                ;;
+            corral__subcmd__help__subcmd__host,updates)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__updates"
                 ;;
             corral__subcmd__help__subcmd__host,upgrade)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__upgrade"
@@ -256,8 +274,14 @@ _corral() {
             corral__subcmd__help__subcmd__host__subcmd__remote,add)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__add"
                 ;;
+            corral__subcmd__help__subcmd__host__subcmd__remote,delete)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__delete"
+                ;;
             corral__subcmd__help__subcmd__host__subcmd__remote,list)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__list"
+                ;;
+            corral__subcmd__help__subcmd__host__subcmd__remote,set-url)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__set__subcmd__url"
                 ;;
             corral__subcmd__help__subcmd__image,build)
                 cmd="corral__subcmd__help__subcmd__image__subcmd__build"
@@ -301,6 +325,9 @@ _corral() {
             corral__subcmd__help__subcmd__verify,image)
                 cmd="corral__subcmd__help__subcmd__verify__subcmd__image"
                 ;;
+            corral__subcmd__host,auto)
+                cmd="corral__subcmd__host__subcmd__auto"
+                ;;
             corral__subcmd__host,boot-complete)
                 cmd="corral__subcmd__host__subcmd__boot__subcmd__complete"
                 ;;
@@ -331,11 +358,20 @@ _corral() {
             corral__subcmd__host,status)
                 cmd="corral__subcmd__host__subcmd__status"
                 ;;
+            corral__subcmd__host,steady)
+                cmd="corral__subcmd__host__subcmd__steady"
+                ;;
             corral__subcmd__host,unpin)
                 cmd="corral__subcmd__host__subcmd__unpin"
                 ;;
+            corral__subcmd__host,updates)
+                cmd="corral__subcmd__host__subcmd__updates"
+                ;;
             corral__subcmd__host,upgrade)
                 cmd="corral__subcmd__host__subcmd__upgrade"
+                ;;
+            corral__subcmd__host__subcmd__help,auto)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__auto"
                 ;;
             corral__subcmd__host__subcmd__help,boot-complete)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__boot__subcmd__complete"
@@ -367,8 +403,14 @@ _corral() {
             corral__subcmd__host__subcmd__help,status)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__status"
                 ;;
+            corral__subcmd__host__subcmd__help,steady)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__steady"
+                ;;
             corral__subcmd__host__subcmd__help,unpin)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__unpin"
+                ;;
+            corral__subcmd__host__subcmd__help,updates)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__updates"
                 ;;
             corral__subcmd__host__subcmd__help,upgrade)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__upgrade"
@@ -376,11 +418,20 @@ _corral() {
             corral__subcmd__host__subcmd__help__subcmd__remote,add)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__add"
                 ;;
+            corral__subcmd__host__subcmd__help__subcmd__remote,delete)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__delete"
+                ;;
             corral__subcmd__host__subcmd__help__subcmd__remote,list)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__list"
                 ;;
+            corral__subcmd__host__subcmd__help__subcmd__remote,set-url)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__set__subcmd__url"
+                ;;
             corral__subcmd__host__subcmd__remote,add)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__add"
+                ;;
+            corral__subcmd__host__subcmd__remote,delete)
+                cmd="corral__subcmd__host__subcmd__remote__subcmd__delete"
                 ;;
             corral__subcmd__host__subcmd__remote,help)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help"
@@ -388,14 +439,23 @@ _corral() {
             corral__subcmd__host__subcmd__remote,list)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__list"
                 ;;
+            corral__subcmd__host__subcmd__remote,set-url)
+                cmd="corral__subcmd__host__subcmd__remote__subcmd__set__subcmd__url"
+                ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,add)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__add"
+                ;;
+            corral__subcmd__host__subcmd__remote__subcmd__help,delete)
+                cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__delete"
                 ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,help)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__help"
                 ;;
             corral__subcmd__host__subcmd__remote__subcmd__help,list)
                 cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__list"
+                ;;
+            corral__subcmd__host__subcmd__remote__subcmd__help,set-url)
+                cmd="corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__set__subcmd__url"
                 ;;
             corral__subcmd__image,build)
                 cmd="corral__subcmd__image__subcmd__build"
@@ -550,7 +610,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose)
-            opts="-v -h -V --verbose --help --version run plan diff help"
+            opts="-v -h -V --verbose --help --version run plan diff lock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -582,7 +642,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__help)
-            opts="run plan diff help"
+            opts="run plan diff lock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -610,6 +670,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__help__subcmd__lock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -651,6 +725,28 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__compose__subcmd__lock)
+            opts="-o -v -h -V --output --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__compose__subcmd__plan)
             opts="-v -h -V --repo --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -670,7 +766,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose__subcmd__run)
-            opts="-v -h -V --repo --rootfs --force --reason --no-deltas --due --wait --gpg-key --gpg-homedir --zlib-level --json --verbose --help --version"
+            opts="-v -h -V --repo --rootfs --force --reason --no-deltas --due --wait --gpg-key --gpg-homedir --lockfile --zlib-level --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -693,6 +789,10 @@ _corral() {
                     return 0
                     ;;
                 --gpg-homedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lockfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1172,7 +1272,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose)
-            opts="run plan diff"
+            opts="run plan diff lock"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1186,6 +1286,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__compose__subcmd__lock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1382,8 +1496,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__auto)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1480,7 +1608,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host__subcmd__remote)
-            opts="add list"
+            opts="add list delete set-url"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1507,7 +1635,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__remote__subcmd__set__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1549,7 +1705,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__help__subcmd__host__subcmd__steady)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__help__subcmd__host__subcmd__unpin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__updates)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1900,12 +2084,38 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__auto)
+            opts="-v -h -V --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --stall-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --sysroot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2052,8 +2262,22 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__auto)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2164,7 +2388,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help__subcmd__remote)
-            opts="add list"
+            opts="add list delete set-url"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2191,7 +2415,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__remote__subcmd__set__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2233,7 +2485,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__help__subcmd__steady)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__help__subcmd__unpin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__updates)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2284,7 +2564,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__remote)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version add list help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version add list delete set-url help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2331,8 +2611,30 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__remote__subcmd__delete)
+            opts="-v -h -V --force --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__remote__subcmd__help)
-            opts="add list help"
+            opts="add list delete set-url help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2346,6 +2648,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2387,7 +2703,43 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__remote__subcmd__help__subcmd__set__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__remote__subcmd__list)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__remote__subcmd__set__subcmd__url)
             opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2453,8 +2805,52 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__steady)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__unpin)
             opts="-v -h -V --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__updates)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3088,7 +3484,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__policy)
-            opts="-v -h -V --mirror --key --gpg-keyring --out --verbose --help --version"
+            opts="-v -h -V --mirror --key --gpg-keyring --out --merge --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3107,6 +3503,10 @@ _corral() {
                     return 0
                     ;;
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --merge)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3442,7 +3842,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__verify__subcmd__image)
-            opts="-v -h -V --key --gpg-keyring --creds --plain-http --lookaside --json --verbose --help --version"
+            opts="-v -h -V --key --gpg-keyring --policy --creds --plain-http --lookaside --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3453,6 +3853,10 @@ _corral() {
                     return 0
                     ;;
                 --gpg-keyring)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -146,18 +146,20 @@ complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_se
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "plan" -d 'List the library images to rebuild, bases first'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -s h -l help -d 'Print help'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -s V -l version -d 'Print version'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l repo -d 'The archive repository (created when missing)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l rootfs -d 'Commit this ready tree (a directory or tar archive, never modified) instead of building the stream\'s recipe. One stream only' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l reason -d 'Why this out-of-band compose is made (recorded on the commit)' -r
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l gpg-key -d 'Sign with this key instead of the stream\'s sign.gpg-key' -r
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l gpg-homedir -d 'GnuPG home instead of the stream\'s sign.gpg-homedir' -r -F
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l lockfile -d 'Install exactly the packages of this lockfile (`compose lock`) instead of the stream\'s `lockfile`' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l zlib-level -d 'Set the repository\'s zlib level for content objects (1 fastest, 9 smallest; libostree\'s default 6). Kept in the repository config' -r
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l force -d 'Commit even when the input is the same as the head\'s'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l no-deltas -d 'Generate no static deltas'
@@ -177,9 +179,14 @@ complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_s
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from diff" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from diff" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s o -l output -d 'Where to write the lockfile (JSON)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand disk; and not __fish_seen_subcommand_from build help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand disk; and not __fish_seen_subcommand_from build help" -s h -l help -d 'Print help'
@@ -209,24 +216,27 @@ complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from build" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build a bootable disk image (GPT; GRUB for BIOS and UEFI) of an OSTree commit, deployed with libostree'
 complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -s h -l help -d 'Print help'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -s V -l version -d 'Print version'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "status" -d 'The deployments: booted, pending and rollback, with version, commit, date, origin, signature, pin, health and the package changes'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "upgrade" -d 'Fetch, verify and deploy the newest commit of the origin ref'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "deploy" -d 'Deploy a version or commit from the origin ref\'s history'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "rollback" -d 'Make the previous deployment the default; again swaps back'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "pin" -d 'Keep a deployment (by index) whatever the retention count says'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "unpin" -d 'Let retention drop a pinned deployment again'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "cleanup" -d 'Remove the pending and/or rollback deployments, unreferenced boot files and objects'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "remote" -d 'Remotes the updates come from'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "check" -d 'The boot health check: run /etc/corral/health.d, count failed boots, roll back after too many'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "boot-complete" -d 'Mark this boot complete for GRUB\'s boot counter; when GRUB fell back to the previous deployment, make that the default (run by corral-boot-complete.service)'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "grub-sync" -d 'Rewrite corral\'s GRUB menu from the boot entries and count the boots of a deployment finalized at shutdown (run after ostree-finalize-staged.service)'
-complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check boot-complete grub-sync help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "status" -d 'The deployments: booted, pending and rollback, with version, commit, date, origin, signature, pin, health and the package changes'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "upgrade" -d 'Fetch, verify and deploy the newest commit of the origin ref'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "deploy" -d 'Deploy a version or commit from the origin ref\'s history'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "rollback" -d 'Make the previous deployment the default; again swaps back'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "pin" -d 'Keep a deployment (by index) whatever the retention count says'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "unpin" -d 'Let retention drop a pinned deployment again'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "cleanup" -d 'Remove the pending and/or rollback deployments, unreferenced boot files and objects'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "remote" -d 'Remotes the updates come from'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "check" -d 'The boot health check: run /etc/corral/health.d, count failed boots, roll back after too many'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "auto" -d 'Deploy the newest commit once this host\'s rollout delay has passed, then reboot as the [updates] strategy allows (for the timer)'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "steady" -d 'After a healthy boot, give the FleetLock reboot slot back'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "updates" -d 'The [updates] strategy, window, FleetLock id and what waits for a reboot'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "boot-complete" -d 'Mark this boot complete for GRUB\'s boot counter; when GRUB fell back to the previous deployment, make that the default (run by corral-boot-complete.service)'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "grub-sync" -d 'Rewrite corral\'s GRUB menu from the boot entries and count the boots of a deployment finalized at shutdown (run after ostree-finalize-staged.service)'
+complete -c corral -n "__fish_corral_using_subcommand host; and not __fish_seen_subcommand_from status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from status" -l json -d 'Print JSON'
@@ -295,6 +305,8 @@ complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "add" -d 'Add a remote that verifies commits and the summary with GPG'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "list" -d 'The configured remotes'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "delete" -d 'Delete a remote and its keyring; refused while a deployment updates from it, unless --force'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "set-url" -d 'Point a remote at another URL, keeping its keys and options'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from remote" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l max-failed-boots -d 'Failed boots before rolling back (default: max-failed-boots in /etc/corral/host.toml, 3)' -r
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -l script-timeout -d 'Seconds a script may run before it counts as failed' -r
@@ -306,6 +318,28 @@ complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from auto" -l stall-timeout -d 'Stop a transfer after this many seconds without progress (default: stall-timeout in /etc/corral/host.toml, 120)' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from auto" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from auto" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from auto" -l json -d 'Print JSON'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from auto" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from auto" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from auto" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from auto" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from steady" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from steady" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from steady" -l json -d 'Print JSON'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from steady" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from steady" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from steady" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from steady" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from updates" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from updates" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from updates" -l json -d 'Print JSON'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from updates" -l no-wait -d 'Fail at once when another corral host command holds the sysroot, instead of waiting for it'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from updates" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from updates" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from updates" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from boot-complete" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from boot-complete" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from boot-complete" -l json -d 'Print JSON'
@@ -328,6 +362,9 @@ complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "cleanup" -d 'Remove the pending and/or rollback deployments, unreferenced boot files and objects'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "remote" -d 'Remotes the updates come from'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "check" -d 'The boot health check: run /etc/corral/health.d, count failed boots, roll back after too many'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "auto" -d 'Deploy the newest commit once this host\'s rollout delay has passed, then reboot as the [updates] strategy allows (for the timer)'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "steady" -d 'After a healthy boot, give the FleetLock reboot slot back'
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "updates" -d 'The [updates] strategy, window, FleetLock id and what waits for a reboot'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "boot-complete" -d 'Mark this boot complete for GRUB\'s boot counter; when GRUB fell back to the previous deployment, make that the default (run by corral-boot-complete.service)'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "grub-sync" -d 'Rewrite corral\'s GRUB menu from the boot entries and count the boots of a deployment finalized at shutdown (run after ostree-finalize-staged.service)'
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -365,7 +402,7 @@ complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -f -a "image" -d 'Sign an image in a registry: cosign format with --key, GPG simple signing (uploaded to the lookaside) with --gpg-key'
 complete -c corral -n "__fish_corral_using_subcommand sign; and not __fish_seen_subcommand_from image help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l key -d 'cosign private key (password from CORRAL_KEY_PASSWORD or a prompt)' -r -F
-complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l gpg-key -d 'GPG key ID or fingerprint' -r
+complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l gpg-key -d 'GPG key ID or fingerprint (GPG simple signing)' -r
 complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l gpg-homedir -r -F
 complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l creds -d 'Registry credentials (push needs them)' -r
 complete -c corral -n "__fish_corral_using_subcommand sign; and __fish_seen_subcommand_from image" -l lookaside -d 'Lookaside base URL for GPG signatures (default: http[s]://REGISTRY/sigstore, corral mirror\'s)' -r
@@ -383,6 +420,7 @@ complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_see
 complete -c corral -n "__fish_corral_using_subcommand verify; and not __fish_seen_subcommand_from image help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l key -d 'cosign public key' -r -F
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l gpg-keyring -d 'GPG public keyring (gpg --export output)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l policy -d 'Apply the signedIdentity this containers policy.json gives the image (default: the one `corral policy` writes: matchRepository for cosign, matchRepoDigestOrExact for GPG)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l creds -d 'Registry credentials (push needs them)' -r
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l lookaside -d 'Lookaside base URL for GPG signatures (default: http[s]://REGISTRY/sigstore, corral mirror\'s)' -r
 complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_subcommand_from image" -l plain-http -d 'Talk plain HTTP to the registry and lookaside'
@@ -395,7 +433,8 @@ complete -c corral -n "__fish_corral_using_subcommand verify; and __fish_seen_su
 complete -c corral -n "__fish_corral_using_subcommand policy" -l mirror -d 'The mirror, http[s]://HOST[:PORT]' -r
 complete -c corral -n "__fish_corral_using_subcommand policy" -l key -d 'cosign public key (sigstoreSigned, use-sigstore-attachments)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand policy" -l gpg-keyring -d 'GPG public keyring (signedBy GPGKeys, lookaside)' -r -F
-complete -c corral -n "__fish_corral_using_subcommand policy" -l out -d 'Directory for policy.json and registries.d/' -r -F
+complete -c corral -n "__fish_corral_using_subcommand policy" -l out -d 'Directory for a new policy.json (rejecting all but local transports and the mirror\'s signed images) and registries.d/' -r -F
+complete -c corral -n "__fish_corral_using_subcommand policy" -l merge -d 'Add the mirror\'s entry to this existing policy.json in place (e.g. /etc/containers/policy.json), keeping everything else; the registries.d file goes to registries.d/ beside it' -r -F
 complete -c corral -n "__fish_corral_using_subcommand policy" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand policy" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand policy" -s V -l version -d 'Print version'
@@ -499,6 +538,7 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "run" -d 'Compose streams into signed commits with static deltas'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from disk" -f -a "build" -d 'Build a bootable disk image (GPT; GRUB for BIOS and UEFI) of an OSTree commit, deployed with libostree'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "status" -d 'The deployments: booted, pending and rollback, with version, commit, date, origin, signature, pin, health and the package changes'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "upgrade" -d 'Fetch, verify and deploy the newest commit of the origin ref'
@@ -509,6 +549,9 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "cleanup" -d 'Remove the pending and/or rollback deployments, unreferenced boot files and objects'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "remote" -d 'Remotes the updates come from'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "check" -d 'The boot health check: run /etc/corral/health.d, count failed boots, roll back after too many'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "auto" -d 'Deploy the newest commit once this host\'s rollout delay has passed, then reboot as the [updates] strategy allows (for the timer)'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "steady" -d 'After a healthy boot, give the FleetLock reboot slot back'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "updates" -d 'The [updates] strategy, window, FleetLock id and what waits for a reboot'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "boot-complete" -d 'Mark this boot complete for GRUB\'s boot counter; when GRUB fell back to the previous deployment, make that the default (run by corral-boot-complete.service)'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "grub-sync" -d 'Rewrite corral\'s GRUB menu from the boot entries and count the boots of a deployment finalized at shutdown (run after ostree-finalize-staged.service)'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Generate a signing key: a cosign key pair (cosign.key, cosign.pub) or a GPG key whose public keyring is exported to OUT/corral-signing.gpg'
