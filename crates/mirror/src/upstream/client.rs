@@ -60,8 +60,7 @@ impl UpstreamClient {
     pub fn new(cfg: &UpstreamConfig, timeout: Duration) -> anyhow::Result<UpstreamClient> {
         let password = match (&cfg.password_file, &cfg.password) {
             (Some(p), _) => Some(
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?
+                corral_configfile::read_to_string(p, crate::config::SECRET_FILE_LIMIT)?
                     .trim_end()
                     .to_string(),
             ),
