@@ -547,12 +547,12 @@ fn same_inputs_give_the_same_commit() {
     let out = run_ok(Command::new("date").args(["-u", "-d", &format!("@{ts}"), "+%Y%m%d"]));
     assert_eq!(stdout(&out).trim(), day);
 
-    // A child never goes back in time: an older SOURCE_DATE_EPOCH takes
-    // the parent's timestamp.
+    // A child never goes back in time, nor stays at its parent's time: an
+    // older SOURCE_DATE_EPOCH gives the parent's timestamp plus a second.
     std::fs::write(tree.join("usr/bin/marker"), "two").unwrap();
     let child = run("c", Some("1000000000"));
     assert_eq!(child["parent"], c["checksum"]);
-    assert_eq!(child["timestamp"], ts);
+    assert_eq!(child["timestamp"], ts + 1);
     assert_eq!(child["timestamp_source"], "parent");
 
     // And a stream without [tree] says so when asked to build.
