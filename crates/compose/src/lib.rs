@@ -12,7 +12,9 @@
 //! - [`ready`]: a root filesystem made OSTree-ready (kernel, `/usr/etc`,
 //!   `/var` as tmpfiles.d, links into `/var`, `/sysroot`).
 //! - [`repo`]: the archive repository, commit metadata, writing commits.
-//! - [`writer`]: content objects written by every core.
+//! - [`content`]: content objects hashed, compressed and staged without
+//!   libostree.
+//! - [`writer`]: a tree written by every core.
 //! - [`delta`]: static deltas, kept only when smaller than a plain pull.
 //! - [`sign`]: resolving the GPG signing key.
 //! - [`lock`]: one compose per repository at a time.
@@ -23,6 +25,7 @@
 pub mod cadence;
 pub mod cli;
 pub mod compose;
+pub mod content;
 pub mod delta;
 pub mod diff;
 pub mod error;
