@@ -361,7 +361,7 @@ mod tests {
     /// Two replicas on one bucket.
     fn replicas(dir: &std::path::Path, timing: Option<(u64, u64)>) -> (S3Storage, S3Storage) {
         let a = memory_store(dir);
-        let b = S3Storage::new(a.store.clone(), "mirror", dir.join("scratch-b")).unwrap();
+        let b = S3Storage::new(a.raw.clone(), "mirror", dir.join("scratch-b")).unwrap();
         match timing {
             Some((refresh, stale)) => {
                 let (r, s) = (Duration::from_millis(refresh), Duration::from_millis(stale));

@@ -34,6 +34,7 @@
 //! The only local files are the scratch copies of in-flight upstream
 //! downloads, which no other replica needs.
 
+pub mod deadline;
 pub mod failover;
 mod inspect;
 mod lock;
@@ -69,13 +70,20 @@ impl<T: ObjectStore + MultipartStore> ObjectBackend for T {}
 
 /// A [`Storage`] on an S3-compatible object store.
 pub struct S3Storage {
+    /// The bucket, every request under a deadline (deadline.rs).
     store: Arc<dyn ObjectBackend>,
+    /// The bucket as given, without the deadline.
+    raw: Arc<dyn ObjectBackend>,
     /// Key prefix, empty or ending in `/`.
     prefix: String,
     /// Local directory for pull-through downloads being verified.
     scratch: PathBuf,
     /// Serialises the requests of one upload session on this replica.
+    /// Lock order: a session's mutex is never held while taking the store
+    /// lock; finishing (under the store lock) waits for it at most
+    /// `session_wait`.
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    session_wait: std::time::Duration,
     lock_timing: lock::LockTiming,
     /// Repositories whose `_repos/` marker this replica has written.
     indexed: Mutex<std::collections::HashSet<RepoName>>,
@@ -110,7 +118,11 @@ impl S3Storage {
         std::fs::create_dir_all(&scratch)?;
         let prefix = prefix.trim_matches('/');
         Ok(S3Storage {
-            store,
+            store: Arc::new(deadline::DeadlineStore::new(
+                store.clone(),
+                deadline::DEFAULT_TIMEOUT,
+            )),
+            raw: store,
             prefix: if prefix.is_empty() {
                 String::new()
             } else {
@@ -118,10 +130,19 @@ impl S3Storage {
             },
             scratch,
             sessions: Mutex::new(HashMap::new()),
+            session_wait: deadline::DEFAULT_TIMEOUT,
             lock_timing: Default::default(),
             indexed: Mutex::new(Default::default()),
             index_complete: AtomicBool::new(false),
         })
+    }
+
+    /// Overrides how long one request to the bucket may go unanswered
+    /// before it fails (tests use short ones).
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.store = Arc::new(deadline::DeadlineStore::new(self.raw.clone(), timeout));
+        self.session_wait = timeout;
+        self
     }
 
     pub(super) fn key(&self, rel: &str) -> Path {
