@@ -98,6 +98,7 @@ impl LockObject {
         let refresher = {
             let (store, key, last) = (store.clone(), key.clone(), last_written.clone());
             tokio::spawn(async move {
+                let held_since = Instant::now();
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(timing.refresh) => {}
@@ -109,6 +110,12 @@ impl LockObject {
                     match store.put(&key, lock_body().into()).await {
                         Ok(_) => *last.lock().expect("lock refresh time") = started,
                         Err(e) => tracing::warn!(key = %key, error = %e, "refreshing lock object"),
+                    }
+                    // Writers hold the lock for a few requests: one held
+                    // this long is what a stuck operation looks like.
+                    let held = held_since.elapsed();
+                    if held > timing.stale / 2 {
+                        tracing::warn!(key = %key, held_s = held.as_secs(), "store lock held for long");
                     }
                 }
             })
