@@ -308,103 +308,11 @@ impl MultipartUpload for DeadlineUpload {
 
 #[cfg(test)]
 mod tests {
-    use object_store::memory::InMemory;
-
+    use super::super::tests::TestBucket;
     use super::super::S3Storage;
     use super::*;
     use crate::name::RepoName;
     use crate::storage::Storage;
-
-    /// A bucket that never answers writes to keys containing `stall`, as a
-    /// server that accepted a request and went quiet.
-    #[derive(Debug)]
-    struct Stalling {
-        inner: InMemory,
-        stall: &'static str,
-    }
-
-    impl fmt::Display for Stalling {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "Stalling({})", self.stall)
-        }
-    }
-
-    #[async_trait]
-    impl ObjectStore for Stalling {
-        async fn put_opts(
-            &self,
-            location: &Path,
-            payload: PutPayload,
-            opts: PutOptions,
-        ) -> object_store::Result<PutResult> {
-            if location.as_ref().contains(self.stall) {
-                std::future::pending::<()>().await;
-            }
-            self.inner.put_opts(location, payload, opts).await
-        }
-        async fn put_multipart_opts(
-            &self,
-            location: &Path,
-            opts: PutMultipartOptions,
-        ) -> object_store::Result<Box<dyn MultipartUpload>> {
-            self.inner.put_multipart_opts(location, opts).await
-        }
-        async fn get_opts(
-            &self,
-            location: &Path,
-            options: GetOptions,
-        ) -> object_store::Result<GetResult> {
-            self.inner.get_opts(location, options).await
-        }
-        async fn delete(&self, location: &Path) -> object_store::Result<()> {
-            self.inner.delete(location).await
-        }
-        fn list(
-            &self,
-            prefix: Option<&Path>,
-        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-            self.inner.list(prefix)
-        }
-        async fn list_with_delimiter(
-            &self,
-            prefix: Option<&Path>,
-        ) -> object_store::Result<ListResult> {
-            self.inner.list_with_delimiter(prefix).await
-        }
-        async fn copy(&self, from: &Path, to: &Path) -> object_store::Result<()> {
-            self.inner.copy(from, to).await
-        }
-        async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> object_store::Result<()> {
-            self.inner.copy_if_not_exists(from, to).await
-        }
-    }
-
-    #[async_trait]
-    impl MultipartStore for Stalling {
-        async fn create_multipart(&self, path: &Path) -> object_store::Result<MultipartId> {
-            self.inner.create_multipart(path).await
-        }
-        async fn put_part(
-            &self,
-            path: &Path,
-            id: &MultipartId,
-            part_idx: usize,
-            data: PutPayload,
-        ) -> object_store::Result<PartId> {
-            self.inner.put_part(path, id, part_idx, data).await
-        }
-        async fn complete_multipart(
-            &self,
-            path: &Path,
-            id: &MultipartId,
-            parts: Vec<PartId>,
-        ) -> object_store::Result<PutResult> {
-            self.inner.complete_multipart(path, id, parts).await
-        }
-        async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
-            self.inner.abort_multipart(path, id).await
-        }
-    }
 
     /// A manifest PUT holds the store lock while it writes; a write the
     /// bucket never answers used to keep that lock alive (refreshed) for
@@ -412,9 +320,9 @@ mod tests {
     #[tokio::test]
     async fn a_request_stuck_under_the_store_lock_fails_and_gc_goes_ahead() {
         let dir = tempfile::tempdir().unwrap();
-        let bucket: Arc<dyn ObjectBackend> = Arc::new(Stalling {
-            inner: InMemory::new(),
-            stall: "/_manifests/",
+        let bucket: Arc<dyn ObjectBackend> = Arc::new(TestBucket {
+            stall: Some("/_manifests/"),
+            ..Default::default()
         });
         let replica = S3Storage::new(bucket.clone(), "mirror", dir.path().join("a"))
             .unwrap()

@@ -1000,9 +1000,123 @@ impl Storage for S3Storage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::name::Reference;
+    use std::fmt;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use futures_util::stream::BoxStream;
+    use object_store::memory::InMemory;
+    use object_store::multipart::PartId;
+    use object_store::{
+        GetResult, ListResult, MultipartId, MultipartUpload, PutMultipartOptions, PutOptions,
+        PutResult,
+    };
+
+    /// An in-memory bucket that answers every request after `delay` (as
+    /// a loaded server does) and never answers writes to keys containing
+    /// `stall` (as a server that accepted a request and went quiet).
+    #[derive(Debug, Default)]
+    pub(crate) struct TestBucket {
+        pub inner: InMemory,
+        pub delay: Duration,
+        pub stall: Option<&'static str>,
+    }
+
+    impl fmt::Display for TestBucket {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "TestBucket")
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for TestBucket {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            if self.stall.is_some_and(|s| location.as_ref().contains(s)) {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(self.delay).await;
+            self.inner.put_opts(location, payload, opts).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.get_opts(location, options).await
+        }
+        async fn delete(&self, location: &Path) -> object_store::Result<()> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.delete(location).await
+        }
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            let listing = self.inner.list(prefix);
+            let delay = tokio::time::sleep(self.delay);
+            futures_util::stream::once(async move {
+                delay.await;
+                listing
+            })
+            .flatten()
+            .boxed()
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy(&self, from: &Path, to: &Path) -> object_store::Result<()> {
+            self.inner.copy(from, to).await
+        }
+        async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> object_store::Result<()> {
+            self.inner.copy_if_not_exists(from, to).await
+        }
+    }
+
+    #[async_trait]
+    impl MultipartStore for TestBucket {
+        async fn create_multipart(&self, path: &Path) -> object_store::Result<MultipartId> {
+            self.inner.create_multipart(path).await
+        }
+        async fn put_part(
+            &self,
+            path: &Path,
+            id: &MultipartId,
+            part_idx: usize,
+            data: PutPayload,
+        ) -> object_store::Result<PartId> {
+            self.inner.put_part(path, id, part_idx, data).await
+        }
+        async fn complete_multipart(
+            &self,
+            path: &Path,
+            id: &MultipartId,
+            parts: Vec<PartId>,
+        ) -> object_store::Result<PutResult> {
+            self.inner.complete_multipart(path, id, parts).await
+        }
+        async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
+            self.inner.abort_multipart(path, id).await
+        }
+    }
 
     pub(super) fn memory_store(dir: &std::path::Path) -> S3Storage {
         S3Storage::new(
