@@ -812,7 +812,10 @@ etc-group-members = ["corral-svc"]
     let cat = |rev: &str, path: &str| -> String {
         stdout(&run_ok(ostree(&server).args(["cat", rev, path])))
     };
-    assert_eq!(cat(REF, "/usr/etc/motd"), "composed at 1767225600\n");
+    // the scripts' SOURCE_DATE_EPOCH is the commit's time: a second after
+    // its parent's, which had SOURCE_DATE_EPOCH itself
+    assert_eq!(second["timestamp"], 1767225601, "{second}");
+    assert_eq!(cat(REF, "/usr/etc/motd"), "composed at 1767225601\n");
     assert_eq!(cat(REF, "/usr/etc/corral-net"), "unreachable\n");
     let ls = stdout(&run_ok(ostree(&server).args(["ls", "-R", REF])));
     assert!(
