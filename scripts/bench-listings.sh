@@ -25,24 +25,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/bench.sh
 . "$ROOT/scripts/lib/bench.sh"
 
-for tool in wrk docker-registry htpasswd curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench-listings: $tool is required" >&2; exit 2; }
-done
-
-if [ -z "${SERVE:-}" ]; then
-    echo "building the release serve example..." >&2
-    (cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
-    SERVE="$CARGO_TARGET_DIR/release/examples/serve"
-fi
-
-WORK=$(mktemp -d /var/tmp/bench-listings.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_require bench-listings wrk docker-registry htpasswd curl python3
+bench_serve_binary
+bench_workdir bench-listings
 LOAD_BEFORE=$(load_average)
 
 # --- distribution

@@ -35,3 +35,36 @@ wrk_req() { # conns url [wrk args...]
 
 # The load average now (1, 5, 15 minutes), for the benchmark record.
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# Fails with exit 2 naming the first missing tool: bench_require NAME TOOL...
+bench_require() {
+    local name=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$name: $tool is required" >&2; exit 2; }
+    done
+}
+
+# Sets SERVE to the release mirror server unless the caller gave one (a
+# private copy is safe from other builds into a shared target directory).
+bench_serve_binary() {
+    if [ -z "${SERVE:-}" ]; then
+        echo "building the release serve example..." >&2
+        (cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
+        SERVE="$CARGO_TARGET_DIR/release/examples/serve"
+    fi
+}
+
+# A scratch directory WORK and a list PIDS of servers, both removed or
+# stopped when the script exits: bench_workdir NAME
+bench_workdir() {
+    WORK=$(mktemp -d "/var/tmp/$1.XXXXXX")
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+bench_cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
