@@ -31,23 +31,7 @@ bench_workdir bench-listings
 LOAD_BEFORE=$(load_average)
 
 # --- distribution
-DPORT=$(free_port)
-cat > "$WORK/distribution.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/distribution
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$DPORT
-YAML
-docker-registry serve "$WORK/distribution.yml" >/dev/null 2>&1 &
-PIDS+=("$!")
+bench_start_distribution delete
 
 # --- corral (pushes need an account)
 htpasswd -B -C 4 -b -c "$WORK/htpasswd" bench bench 2>/dev/null
@@ -55,7 +39,6 @@ CPORT=$(free_port)
 RUST_LOG=warn "$SERVE" --listen "127.0.0.1:$CPORT" --storage "$WORK/corral" \
     --htpasswd "$WORK/htpasswd" >/dev/null 2>&1 &
 PIDS+=("$!")
-wait_http "http://127.0.0.1:$DPORT/v2/"
 wait_http "http://127.0.0.1:$CPORT/healthz"
 
 # --- content: one config and layer blob in t100, mounted into every other

@@ -44,22 +44,7 @@ printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.
     "$MANIFEST" "$MSIZE" > "$L/index.json"
 
 # --- distribution
-DPORT=$(free_port)
-cat > "$WORK/distribution.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/distribution
-http:
-  addr: 127.0.0.1:$DPORT
-YAML
-docker-registry serve "$WORK/distribution.yml" >/dev/null 2>&1 &
-DPID=$!; PIDS+=("$DPID")
-wait_http "http://127.0.0.1:$DPORT/v2/"
+bench_start_distribution
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
 skopeo --policy "$WORK/policy.json" copy -q --preserve-digests --dest-tls-verify=false \
     "oci:$L:v1" "docker://127.0.0.1:$DPORT/library/bench:v1" >&2

@@ -68,3 +68,28 @@ bench_cleanup() {
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
+
+# Starts Debian's docker-registry (distribution) on a free loopback port
+# with its storage in $WORK/distribution and waits for it; sets DPORT and
+# DPID. `bench_start_distribution delete` also enables deletes.
+bench_start_distribution() {
+    local delete=""
+    [ "${1:-}" = delete ] && delete=$'\n  delete:\n    enabled: true'
+    DPORT=$(free_port)
+    cat > "$WORK/distribution.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/distribution$delete
+http:
+  addr: 127.0.0.1:$DPORT
+YAML
+    docker-registry serve "$WORK/distribution.yml" >/dev/null 2>&1 &
+    DPID=$!
+    PIDS+=("$DPID")
+    wait_http "http://127.0.0.1:$DPORT/v2/"
+}
