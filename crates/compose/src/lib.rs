@@ -16,7 +16,7 @@
 //! - [`writer`]: content objects written by every core.
 //! - [`delta`]: static deltas, kept only when smaller than a plain pull.
 //! - [`sign`]: resolving the GPG signing key.
-//! - [`lock`]: one compose per repository at a time.
+//! - [`lock`]: one compose per repository at a time (a `corral_pidlock`).
 //! - [`compose`]: `compose run`, all of the above in order; the ref moves last.
 //! - [`plan`]: `compose plan`; [`diff`] (`compose diff`) is
 //!   `corral_ostree::diff`.
