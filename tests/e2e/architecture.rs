@@ -55,7 +55,14 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
     if to == "corral" || (to == "corral-cli" && from != "corral") {
         return Some(1);
     }
-    if matches!(from, "corral-oci" | "corral-configfile") {
+    if matches!(
+        from,
+        "corral-oci"
+            | "corral-configfile"
+            | "corral-ostree"
+            | "corral-pidlock"
+            | "corral-registry"
+    ) {
         return Some(2);
     }
     const NOT_FOR_THE_MIRROR: &[&str] = &[
@@ -127,6 +134,8 @@ fn the_rules_catch_the_edges_they_forbid() {
         ("corral-mirror", "corral-cli", Some(1)),
         ("corral-oci", "corral-tree", Some(2)),
         ("corral-configfile", "corral-oci", Some(2)),
+        ("corral-ostree", "corral-compose", Some(2)),
+        ("corral-registry", "corral-sign", Some(2)),
         ("corral-mirror", "corral-compose", Some(3)),
         ("corral-mirror", "corral-dockerfiles", Some(3)),
         ("corral-host", "corral-compose", Some(4)),
