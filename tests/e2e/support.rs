@@ -20,21 +20,43 @@ pub fn repo_root() -> PathBuf {
 
 /// The `corral` binary: `$CORRAL_BIN`, or the debug build in the target
 /// directory (`cargo build -p corral` or `cargo nextest run --workspace`
-/// builds it).
+/// builds it). The commands that need libostree run in `corral-ostree`,
+/// which must sit beside it (see [`corral_ostree_bin`]).
 pub fn corral_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("CORRAL_BIN") {
-        return PathBuf::from(bin);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let bin = target.join("debug/corral");
+    let bin = match std::env::var_os("CORRAL_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug/corral")
+        }
+    };
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build -p corral` first or set CORRAL_BIN",
         bin.display()
     );
+    let helper = corral_ostree_bin_beside(&bin);
+    assert!(
+        helper.exists(),
+        "{} is missing: `cargo build -p corral` builds corral-ostree beside corral; \
+         with CORRAL_BIN, copy it to CORRAL_BIN-ostree",
+        helper.display()
+    );
     bin
+}
+
+/// `corral-ostree`, which `corral` runs for `compose`, `disk`, `host` and
+/// `release`: `corral_bin()` plus `-ostree`.
+pub fn corral_ostree_bin() -> PathBuf {
+    corral_ostree_bin_beside(&corral_bin())
+}
+
+fn corral_ostree_bin_beside(bin: &Path) -> PathBuf {
+    let mut name = bin.as_os_str().to_owned();
+    name.push("-ostree");
+    PathBuf::from(name)
 }
 
 /// A `corral` command with the sample repositories in its environment.
