@@ -35,3 +35,15 @@ wrk_req() { # conns url [wrk args...]
 
 # The load average now (1, 5, 15 minutes), for the benchmark record.
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# hyperfine's median wall time in ms of each command, in order, one a line,
+# run side by side in one hyperfine run (RUNS runs each, default 30, after
+# WARMUP warm-ups, default 3; exit codes ignored). Needs hyperfine (apt-get install hyperfine).
+hyperfine_medians() { # cmd...
+    local json
+    json=$(mktemp)
+    hyperfine -N -i --style none -w "${WARMUP:-3}" -r "${RUNS:-30}" --export-json "$json" "$@" >/dev/null
+    python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1]))["results"]: print("%.2f" % (r["median"] * 1000))' "$json"
+    rm -f "$json"
+}
