@@ -311,7 +311,7 @@ fn lint_of_many_files_keeps_their_order_and_reports_the_first_unreadable_one() {
     let t = tempfile::tempdir().unwrap();
     // enough files for several threads; each file's finding names it
     let mut paths = Vec::new();
-    for i in 0..200 {
+    for i in 0..300 {
         let path = t.path().join(format!("{i:03}.Dockerfile"));
         std::fs::write(&path, format!("FROM fedora:{i}\n")).unwrap();
         paths.push(path.to_str().unwrap().to_owned());
@@ -334,11 +334,11 @@ fn lint_of_many_files_keeps_their_order_and_reports_the_first_unreadable_one() {
     // whichever thread reads it
     let mut args = args.clone();
     args[20] = "/dev/zero";
-    args[180] = "/dev/null";
+    args[280] = "/dev/null";
     let (r, _) = run_args(&args);
     let msg = format!("{:#}", r.unwrap_err());
     assert!(msg.starts_with("/dev/zero:"), "{msg}");
-    args.swap(20, 180);
+    args.swap(20, 280);
     let (r, _) = run_args(&args);
     let msg = format!("{:#}", r.unwrap_err());
     assert!(msg.starts_with("/dev/null:"), "{msg}");
