@@ -93,3 +93,15 @@ YAML
     PIDS+=("$DPID")
     wait_http "http://127.0.0.1:$DPORT/v2/"
 }
+
+# hyperfine's median wall time in ms of each command, in order, one a line,
+# run side by side in one hyperfine run (RUNS runs each, default 30, after
+# WARMUP warm-ups, default 3; exit codes ignored). Needs hyperfine (apt-get install hyperfine).
+hyperfine_medians() { # cmd...
+    local json
+    json=$(mktemp)
+    hyperfine -N -i --style none -w "${WARMUP:-3}" -r "${RUNS:-30}" --export-json "$json" "$@" >/dev/null
+    python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1]))["results"]: print("%.2f" % (r["median"] * 1000))' "$json"
+    rm -f "$json"
+}

@@ -37,6 +37,18 @@ pub fn corral_bin() -> PathBuf {
     bin
 }
 
+/// `corral-ostree`, which `corral` runs for `compose`, `disk`, `host` and
+/// `release`: `corral_bin()` plus `-ostree`.
+pub fn corral_ostree_bin() -> PathBuf {
+    corral_ostree_bin_beside(&corral_bin())
+}
+
+fn corral_ostree_bin_beside(bin: &Path) -> PathBuf {
+    let mut name = bin.as_os_str().to_owned();
+    name.push("-ostree");
+    PathBuf::from(name)
+}
+
 /// A `corral` command with the sample repositories in its environment.
 pub fn corral(repos: &Path) -> Command {
     let mut cmd = Command::new(corral_bin());
