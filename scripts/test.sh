@@ -94,6 +94,9 @@ RUSTC_WORKSPACE_WRAPPER=$(command -v clippy-driver) || {
   exit 1
 }
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+# One build from scratch on a new machine gains nothing from incremental
+# compilation, which costs time and several GB of disk.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 stage "build and clippy"
 if cargo nextest --version >/dev/null 2>&1; then

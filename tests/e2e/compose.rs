@@ -1071,6 +1071,9 @@ fn a_killed_compose_leaves_no_partial_object_or_ref() {
     for delay_ms in [300u64, 800, 1300, 1800, 2400, 3000, 4000, 5000] {
         let mut cmd = compose(None, &gpg);
         run(&mut cmd);
+        // A killed compose cannot remove its work directory: keep it in
+        // the test's scratch directory, not /var/tmp.
+        cmd.env("TMPDIR", work.path());
         let mut child = cmd
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
