@@ -221,7 +221,7 @@ fn run_with_ostree(command: Command) -> anyhow::Result<ExitCode> {
         Command::Compose(cmd) => corral_compose::cli::run(cmd),
         Command::Disk(cmd) => corral_disk::cli::run(cmd),
         Command::Host(args) => corral_host::cli::run(args),
-        Command::Release(args) => corral_release::cli::run(args, &image::RecipeImageBuilder),
+        Command::Release(args) => corral_release::cli::run(args),
         other => unreachable!("run_without_ostree ran {other:?}"),
     }
 }

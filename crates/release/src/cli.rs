@@ -1,12 +1,11 @@
 //! `corral release`: the clap arguments and what they run. The `corral`
-//! binary mounts [`ReleaseArgs`] and calls [`run`] with its base image
-//! builder.
+//! binary mounts [`ReleaseArgs`] and calls [`run`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::ReleaseConfig;
-use crate::pipeline::{self, BaseImageBuilder, RunOptions};
+use crate::pipeline::{self, RunOptions};
 use crate::plan::Step;
 
 /// Run the release: base images, the curated library and Atomic Host
@@ -32,14 +31,14 @@ pub struct ReleaseArgs {
     pub json: bool,
 }
 
-pub fn run(args: ReleaseArgs, builder: &dyn BaseImageBuilder) -> anyhow::Result<ExitCode> {
+pub fn run(args: ReleaseArgs) -> anyhow::Result<ExitCode> {
     let config = ReleaseConfig::load(&args.config)?;
     let opts = RunOptions {
         dry_run: args.dry_run,
         only: args.only.clone(),
         out_of_band: args.out_of_band.clone(),
     };
-    let outcome = match pipeline::run(&config, builder, &opts) {
+    let outcome = match pipeline::run(&config, &opts) {
         Ok(o) => o,
         Err(e) if is_test_failure(&e) => {
             eprintln!("error: {e:#}");

@@ -299,9 +299,33 @@ impl ReleaseConfig {
 
     /// The SBOM beside the layout of `b`, as `corral image build` writes it.
     pub fn sbom_of(&self, b: &BaseImage) -> PathBuf {
-        let mut name = self.layout_of(b).into_os_string();
-        name.push(".spdx.json");
-        PathBuf::from(name)
+        corral_image::sbom::path_beside(&self.layout_of(b))
+    }
+
+    /// The base images named in `names` (all when empty; a name is
+    /// `REPOSITORY:TAG` or `REPOSITORY`), as `corral image outdated`
+    /// checks them: each one's SBOM and recipe.
+    pub fn released(
+        &self,
+        names: &[String],
+    ) -> anyhow::Result<Vec<corral_image::outdated::Released>> {
+        let named = |b: &BaseImage, n: &String| b.name() == *n || b.image == *n;
+        for n in names {
+            anyhow::ensure!(
+                self.bases.iter().any(|b| named(b, n)),
+                "no [[base]] in the release config is `{n}`"
+            );
+        }
+        Ok(self
+            .bases
+            .iter()
+            .filter(|b| names.is_empty() || names.iter().any(|n| named(b, n)))
+            .map(|b| corral_image::outdated::Released {
+                image: b.name(),
+                sbom: self.sbom_of(b),
+                recipe: b.recipe.clone(),
+            })
+            .collect())
     }
 
     /// `REGISTRY/IMAGE:TAG` of base image `b` in the mirror.

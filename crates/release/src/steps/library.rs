@@ -468,18 +468,10 @@ pub fn run_tests(
 mod tests {
     use super::*;
     use crate::config::ReleaseConfig;
-    use crate::pipeline::{BaseImageBuilder, RunOptions};
+    use crate::pipeline::RunOptions;
     use crate::progress::StepProgress;
     use crate::state::ReleaseState;
     use std::path::Path;
-
-    struct NoBuilder;
-
-    impl BaseImageBuilder for NoBuilder {
-        fn build(&self, _: &Path, _: &Path, _: &str) -> anyhow::Result<String> {
-            anyhow::bail!("planning builds nothing")
-        }
-    }
 
     fn config(work: &Path) -> ReleaseConfig {
         let lib = concat!(
@@ -511,7 +503,6 @@ mod tests {
         let mut release = Release {
             config: &config,
             state: ReleaseState::load(&config.state_path()).unwrap(),
-            builder: &NoBuilder,
             opts: &opts,
             progress: StepProgress::for_stderr(),
             now: 0,
