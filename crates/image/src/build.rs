@@ -223,20 +223,10 @@ pub fn build(req: &BuildRequest, progress: &dyn BuildProgress) -> anyhow::Result
         uncompressed_size: built.layer.uncompressed_size,
         sbom_digest: built.extra.first().map(|(d, _)| d.to_string()),
         packages: packages.len(),
-        created: rfc3339(created),
+        created: corral_oci::rfc3339(created).unwrap_or_else(|| created.to_string()),
         created_from,
         footprint,
     })
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// `oci:DIR:TAG`, split.

@@ -66,6 +66,8 @@ mod ustar;
 pub use error::OciError;
 pub use hashing_writer::{sha256_file, sha256_parts};
 pub use layer::{pack_layer, PackedLayer};
-pub use layout::{build_image_layout, BuiltImage, ExtraBlob, ImageConfigSpec, OciLayoutWriter};
+pub use layout::{
+    build_image_layout, rfc3339, BuiltImage, ExtraBlob, ImageConfigSpec, OciLayoutWriter,
+};
 pub use oci_spec::image::MediaType;
 pub use options::{Compression, PackOptions, Progress};

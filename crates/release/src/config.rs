@@ -365,29 +365,9 @@ fn expand_vars(
     for line in text.split_inclusive('\n') {
         let code_len = comment_start(line).unwrap_or(line.len());
         let (code, comment) = line.split_at(code_len);
-        let mut rest = code;
-        let mut offset = line_start;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let name_len = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            if name_len == 0 || !after[name_len..].starts_with('}') {
-                out.push_str("${");
-                offset += start + 2;
-                rest = after;
-                continue;
-            }
-            let name = &after[..name_len];
-            match env(name) {
-                Some(v) => out.push_str(&v),
-                None => return Err((offset + start, name.to_string())),
-            }
-            offset += start + 2 + name_len + 1;
-            rest = &after[name_len + 1..];
-        }
-        out.push_str(rest);
+        let code = corral_configfile::expand_vars(code, env)
+            .map_err(|unset| (line_start + unset.offset, unset.name))?;
+        out.push_str(&code);
         out.push_str(comment);
         line_start += line.len();
     }

@@ -200,13 +200,7 @@ pub struct StepError {
 pub type StepResult = Result<Vec<crate::report::ItemReport>, StepError>;
 
 fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
+    corral_oci::rfc3339(unix).unwrap_or_else(|| unix.to_string())
 }
 
 /// `20261125T213000Z`, a report directory name.
