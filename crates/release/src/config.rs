@@ -340,7 +340,7 @@ impl ReleaseConfig {
             .url
             .clone()
             .or_else(|| std::env::var("DOCKER_HOST").ok())
-            .unwrap_or_else(|| corral_dockerfiles::build::DEFAULT_ENGINE.to_string())
+            .unwrap_or_else(|| corral_dockerfiles::engine_build::DEFAULT_ENGINE.to_string())
     }
 
     /// `http[s]://REGISTRY`.

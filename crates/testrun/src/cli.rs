@@ -30,7 +30,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub json: bool,
     /// The Docker Engine
-    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = corral_dockerfiles::build::DEFAULT_ENGINE)]
+    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = corral_dockerfiles::engine_build::DEFAULT_ENGINE)]
     pub engine: String,
     /// The SELinux process type of the test containers
     #[arg(long, value_name = "TYPE", default_value = DEFAULT_TYPE)]

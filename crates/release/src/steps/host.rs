@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use corral_compose::cadence::SystemClock;
-use corral_compose::compose::{compose, ComposeOutcome, RunOptions};
+use corral_compose::compose::{self, ComposeOutcome, RunOptions};
 use corral_compose::lock::RepoLock;
 use corral_compose::{repo, Stream};
 
@@ -142,7 +142,7 @@ fn compose_one(
             .and_then(|v| v.parse().ok()),
         zlib_level: None,
     };
-    let outcome = compose(&stream, &entry.file, &opts, &SystemClock)?;
+    let outcome = compose::run(&stream, &entry.file, &opts, &SystemClock)?;
     let mut outputs = BTreeMap::new();
     match &outcome {
         ComposeOutcome::Committed {
