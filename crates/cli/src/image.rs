@@ -18,13 +18,22 @@ use crate::output::{byte_bar, human_bytes, print_json, spinner};
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Build an OCI image layout from a recipe or a ready tree.
+    #[command(after_help = "Examples:
+  corral image build recipes/sample-base.toml -o oci:out/base:43
+  corral image build --rootfs rootfs.tar -o oci:out/base:43 --compression zstd --json")]
     Build(BuildArgs),
     /// Show the manifest, config and layers of an image in any transport
     /// skopeo knows (oci:, docker://, docker-daemon:, oci-archive:).
+    #[command(after_help = "Examples:
+  corral image inspect oci:out/base:43
+  corral image inspect docker://127.0.0.1:5000/sample/base:43 --tls-verify false --json")]
     Inspect(InspectArgs),
     /// Which released base images need a respin: each one's SBOM against
     /// its repositories' current packages and security advisories.
     /// Exit 0: all up to date; 1: some need a respin; 2: could not run.
+    #[command(after_help = "Examples:
+  corral image outdated --config release.toml
+  corral image outdated sample/base:43 --json")]
     Outdated(OutdatedArgs),
 }
 

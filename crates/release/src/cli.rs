@@ -13,6 +13,10 @@ use crate::plan::Step;
 /// after a failure skips what already succeeded. Exit 0: released; 1: an
 /// image failed its tests (it was not published); 2: could not run.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  corral release --dry-run
+  corral release --config release.toml --only base,library
+  corral release --out-of-band 'kernel security fix'")]
 pub struct ReleaseArgs {
     /// The release configuration.
     #[arg(long, value_name = "FILE", default_value = "release.toml")]

@@ -13,6 +13,9 @@ use std::process::ExitCode;
 /// Run image tests in containers confined by SELinux labels, each run with
 /// its own MCS category pair. Exit 0: all passed; 1: some failed; 2: could not run.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  corral test --library dockerfiles --junit report.xml
+  corral test --spec dockerfiles/nginx/image.toml 127.0.0.1:5000/sample/nginx:43")]
 pub struct TestArgs {
     /// Library image names (all when none), or one image reference with --spec
     #[arg(value_name = "NAME|IMAGE")]
