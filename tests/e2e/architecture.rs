@@ -64,6 +64,7 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
     const NOT_FOR_THE_MIRROR: &[&str] = &[
         "corral-dockerfiles",
         "corral-tree",
+        "corral-image",
         "corral-compose",
         "corral-host",
         "corral-disk",
@@ -134,6 +135,7 @@ fn the_rules_catch_the_edges_they_forbid() {
         ("corral-registry", "corral-sign", Some(2)),
         ("corral-mirror", "corral-compose", Some(3)),
         ("corral-mirror", "corral-dockerfiles", Some(3)),
+        ("corral-mirror", "corral-image", Some(3)),
         ("corral-host", "corral-compose", Some(4)),
         ("corral-disk", "corral-compose", Some(4)),
         ("corral-host", "corral-release", Some(4)),

@@ -70,7 +70,8 @@ pub enum Command {
     /// checks (`--sysroot DIR` works on a sysroot in a directory).
     Host(corral_host::cli::HostArgs),
     /// Run images' tests in SELinux-labelled containers (own MCS
-    /// categories per run); text, JSON and JUnit reports.
+    /// categories per run); text, JSON and JUnit reports. Exit 0: all
+    /// passed; 1: some failed; 2: could not run.
     Test(corral_testrun::cli::TestArgs),
     /// Signing keys: generate cosign or GPG keys.
     #[command(subcommand)]
@@ -88,7 +89,8 @@ pub enum Command {
     #[command(subcommand)]
     Mirror(corral_mirror::cli::MirrorCommand),
     /// The whole release, resumably: base images, the curated library,
-    /// Atomic Host streams, signatures and a report.
+    /// Atomic Host streams, signatures and a report. Exit 0: released; 1:
+    /// an image failed its tests (it was not published); 2: could not run.
     Release(corral_release::cli::ReleaseArgs),
     /// Write man pages or shell completions generated from this command tree.
     #[command(subcommand, hide = true)]
@@ -221,7 +223,7 @@ fn run_with_ostree(command: Command) -> anyhow::Result<ExitCode> {
         Command::Compose(cmd) => corral_compose::cli::run(cmd),
         Command::Disk(cmd) => corral_disk::cli::run(cmd),
         Command::Host(args) => corral_host::cli::run(args),
-        Command::Release(args) => corral_release::cli::run(args, &image::RecipeImageBuilder),
+        Command::Release(args) => corral_release::cli::run(args),
         other => unreachable!("run_without_ostree ran {other:?}"),
     }
 }

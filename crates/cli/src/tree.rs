@@ -13,6 +13,9 @@ use crate::output::{human_bytes, print_json, spinner};
 #[derive(Debug, Subcommand)]
 pub enum TreeCommand {
     /// Install a recipe into a new root filesystem with dnf and rpm.
+    #[command(after_help = "Examples:
+  corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs
+  corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs --json")]
     Build(BuildArgs),
     /// Show what a build would do: the dnf configuration, the rpm macros
     /// and the command line. Reads no repository.

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::cadence::SystemClock;
-use crate::compose::{compose, ComposeOutcome, RunOptions};
+use crate::compose::{self, ComposeOutcome, RunOptions};
 use crate::lock::RepoLock;
 use crate::lockfile::Lockfile;
 use crate::stream::Stream;
@@ -185,7 +185,7 @@ fn run_compose(args: RunArgs) -> Result<ExitCode> {
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
-        let outcome = compose(stream, path, &opts, &SystemClock)
+        let outcome = compose::run(stream, path, &opts, &SystemClock)
             .with_context(|| format!("composing {}", path.display()));
         if let Some(bar) = spinner {
             bar.finish_and_clear();

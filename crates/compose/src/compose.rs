@@ -17,9 +17,9 @@ use crate::cadence::Clock;
 use crate::delta::{self, DeltaDecision};
 use crate::inputhash;
 use crate::lockfile::Lockfile;
+use crate::ostree_ready;
 use crate::passwd;
 use crate::postprocess;
-use crate::ready;
 use crate::repo::{self, keys, CommitRequest};
 use crate::sign::SigningKey;
 use crate::stream::Stream;
@@ -93,7 +93,7 @@ pub enum ComposeOutcome {
 
 /// Composes `stream` (read from `stream_path`) into `opts.repo`. The caller
 /// holds the repository lock.
-pub fn compose(
+pub fn run(
     stream: &Stream,
     stream_path: &Path,
     opts: &RunOptions,
@@ -208,7 +208,7 @@ pub fn compose(
         .with_context(|| format!("postprocessing the tree of {ostree_ref}"))?;
     let users = passwd::split(&rootfs, &stream.postprocess.etc_group_members)
         .with_context(|| format!("splitting the users of {ostree_ref} into /usr/lib"))?;
-    let prepared = ready::make_ostree_ready(&rootfs, Some(&version), timestamp)
+    let prepared = ostree_ready::make_ostree_ready(&rootfs, Some(&version), timestamp)
         .with_context(|| format!("making the tree of {ostree_ref} OSTree-ready"))?;
     let selinux_policy = Labeler::load(&rootfs)?.policy_name();
     match &selinux_policy {

@@ -9,7 +9,7 @@
 //! - [`lockfile`]: the exact package builds a stream installs.
 //! - [`postprocess`]: the stream's scripts, units and removals, in the tree.
 //! - [`passwd`]: system users and groups moved to `/usr/lib`.
-//! - [`ready`]: a root filesystem made OSTree-ready (kernel, `/usr/etc`,
+//! - [`ostree_ready`]: a root filesystem made OSTree-ready (kernel, `/usr/etc`,
 //!   `/var` as tmpfiles.d, links into `/var`, `/sysroot`).
 //! - [`repo`]: the archive repository, commit metadata, writing commits;
 //!   reading them is `corral_ostree`'s, re-exported.
@@ -19,7 +19,7 @@
 //! - [`delta`]: static deltas, kept only when smaller than a plain pull.
 //! - [`sign`]: resolving the GPG signing key.
 //! - [`lock`]: one compose per repository at a time (a `corral_pidlock`).
-//! - [`compose`]: `compose run`, all of the above in order; the ref moves last.
+//! - [`compose`]: [`compose::run`] (`compose run`), all of the above in order; the ref moves last.
 //! - [`plan`]: `compose plan`; [`diff`] (`compose diff`) is
 //!   `corral_ostree::diff`.
 //! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
@@ -33,10 +33,10 @@ pub mod error;
 pub mod inputhash;
 pub mod lock;
 pub mod lockfile;
+pub mod ostree_ready;
 pub mod passwd;
 pub mod plan;
 pub mod postprocess;
-pub mod ready;
 pub mod repo;
 pub mod sign;
 pub mod stream;
@@ -46,7 +46,7 @@ pub mod writer;
 pub use corral_ostree::diff;
 
 pub use cadence::{Clock, FixedClock, SystemClock};
-pub use compose::{compose, ComposeOutcome, RunOptions};
+pub use compose::{ComposeOutcome, RunOptions};
 pub use error::ComposeError;
 pub use stream::Stream;
 pub use version::ComposeVersion;

@@ -11,7 +11,8 @@
 //!
 //! [`parse_size`] reads the sizes those files hold (`10G`, `512M`);
 //! [`line_col`] turns a parser's byte offset into the line and column an
-//! error names.
+//! error names; [`expand_vars`] replaces `${NAME}` with the environment's
+//! value (recipes, release configs).
 //!
 //! ```no_run
 //! let text = corral_configfile::read_to_string(
@@ -167,6 +168,45 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// A `${NAME}` whose variable is not set: where it starts (a byte
+/// offset) and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsetVar {
+    pub offset: usize,
+    pub name: String,
+}
+
+/// Replaces each `${NAME}` (ASCII letters, digits and `_`) in `text` with
+/// `env(NAME)`; a `${` that does not start such a reference stays as
+/// written. Fails on the first unset variable.
+pub fn expand_vars(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, UnsetVar> {
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find("${") {
+        let start = from + found;
+        let after = &text[start + 2..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        from = start + 2;
+        if name_len == 0 || !after[name_len..].starts_with('}') {
+            continue;
+        }
+        let name = &after[..name_len];
+        let value = env(name).ok_or_else(|| UnsetVar {
+            offset: start,
+            name: name.to_string(),
+        })?;
+        out.push_str(&text[done..start]);
+        out.push_str(&value);
+        done = start + 2 + name_len + 1;
+        from = done;
+    }
+    out.push_str(&text[done..]);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +295,27 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("0").is_err());
         assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn expands_set_variables_and_names_the_first_unset_one() {
+        let env = |n: &str| (n == "HOME_1").then(|| "/h".to_string());
+        assert_eq!(
+            expand_vars("a${HOME_1}/b${HOME_1}", &env).unwrap(),
+            "a/h/b/h"
+        );
+        // not references: kept as written
+        assert_eq!(
+            expand_vars("${} ${a-b} ${x", &env).unwrap(),
+            "${} ${a-b} ${x"
+        );
+        assert_eq!(
+            expand_vars("é ${NOPE}", &env).unwrap_err(),
+            UnsetVar {
+                offset: 3,
+                name: "NOPE".to_string()
+            }
+        );
     }
 
     #[test]

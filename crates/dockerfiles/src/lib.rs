@@ -8,16 +8,16 @@
 //! - [`help`]: `help.md` to the `/help.1` man page every image carries.
 //! - [`graph`]: dependencies between library images from their FROM lines.
 //! - [`plan`]: what to rebuild, in order, and the [`plan::BuiltImages`] seam.
-//! - [`build`]: building, tagging and pushing through the Docker Engine API,
-//!   and [`build::EngineImages`], the engine behind [`plan::BuiltImages`].
+//! - [`engine_build`]: building, tagging and pushing through the Docker Engine API,
+//!   and [`engine_build::EngineImages`], the engine behind [`plan::BuiltImages`].
 //! - [`cli`]: the `corral dockerfiles` subcommands (also runnable on their own
 //!   as `examples/corral-dockerfiles.rs`).
 //!
 //! The maintainer's guide is `docs/dockerfiles.md`; the rule reference is
 //! `docs/rules/`.
 
-pub mod build;
 pub mod cli;
+pub mod engine_build;
 pub mod files;
 pub mod graph;
 pub mod help;

@@ -448,11 +448,8 @@ fn finish(
 
 /// RFC 3339 in UTC.
 pub fn date(secs: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs as i64)
+    i64::try_from(secs)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(corral_oci::rfc3339)
         .unwrap_or_else(|| secs.to_string())
 }

@@ -66,9 +66,37 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// `sha256:HEX` over `parts`, each prefixed by its length (8 bytes,
+/// little-endian) so that where one part ends counts: `["ab", "c"]` and
+/// `["a", "bc"]` differ. Inputs hashed this way (a release's recorded
+/// inputs, a repository's metadata) keep their hash across versions.
+pub fn sha256_parts<I, T>(parts: I) -> String
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let mut h = Sha256::new();
+    for p in parts {
+        let p = p.as_ref();
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_boundaries_count() {
+        assert_ne!(sha256_parts(["ab", "c"]), sha256_parts(["a", "bc"]));
+        // one empty part: sha256 of eight zero bytes
+        assert_eq!(
+            sha256_parts([""]),
+            format!("sha256:{}", hex::encode(Sha256::digest([0u8; 8])))
+        );
+    }
 
     #[test]
     fn digest_of_abc() {

@@ -212,11 +212,14 @@ fn descriptor(
     })
 }
 
-fn rfc3339(secs: i64) -> Result<String, OciError> {
-    let time = time::OffsetDateTime::from_unix_timestamp(secs)
-        .map_err(|_| OciError::InvalidTimestamp(secs))?;
-    time.format(&time::format_description::well_known::Rfc3339)
-        .map_err(|_| OciError::InvalidTimestamp(secs))
+/// Unix seconds as an RFC 3339 UTC timestamp (`2026-11-25T21:30:00Z`),
+/// the form of an image config's `created`; `None` outside the years
+/// 1 to 9999.
+pub fn rfc3339(secs: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// Packs `rootfs` into a one-layer image and writes it as an OCI image layout
@@ -237,7 +240,7 @@ pub fn build_image_layout(
     if tag.is_empty() {
         return Err(OciError::InvalidParameter("the tag is empty".into()));
     }
-    let created = rfc3339(cfg.created)?;
+    let created = rfc3339(cfg.created).ok_or(OciError::InvalidTimestamp(cfg.created))?;
     let writer = OciLayoutWriter::create(dest)?;
     let layer = pack_layer(rootfs, &writer.blob_dir(), opts)?;
     let spec_err = |what| move |source| OciError::Spec { what, source };

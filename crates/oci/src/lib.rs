@@ -64,8 +64,10 @@ mod tree_walker;
 mod ustar;
 
 pub use error::OciError;
-pub use hashing_writer::sha256_file;
+pub use hashing_writer::{sha256_file, sha256_parts};
 pub use layer::{pack_layer, PackedLayer};
-pub use layout::{build_image_layout, BuiltImage, ExtraBlob, ImageConfigSpec, OciLayoutWriter};
+pub use layout::{
+    build_image_layout, rfc3339, BuiltImage, ExtraBlob, ImageConfigSpec, OciLayoutWriter,
+};
 pub use oci_spec::image::MediaType;
 pub use options::{Compression, PackOptions, Progress};

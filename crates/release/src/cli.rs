@@ -1,12 +1,11 @@
 //! `corral release`: the clap arguments and what they run. The `corral`
-//! binary mounts [`ReleaseArgs`] and calls [`run`] with its base image
-//! builder.
+//! binary mounts [`ReleaseArgs`] and calls [`run`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::ReleaseConfig;
-use crate::pipeline::{self, BaseImageBuilder, RunOptions};
+use crate::pipeline::{self, RunOptions};
 use crate::plan::Step;
 
 /// Run the release: base images, the curated library and Atomic Host
@@ -14,6 +13,10 @@ use crate::plan::Step;
 /// after a failure skips what already succeeded. Exit 0: released; 1: an
 /// image failed its tests (it was not published); 2: could not run.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  corral release --dry-run
+  corral release --config release.toml --only base,library
+  corral release --out-of-band 'kernel security fix'")]
 pub struct ReleaseArgs {
     /// The release configuration.
     #[arg(long, value_name = "FILE", default_value = "release.toml")]
@@ -32,14 +35,14 @@ pub struct ReleaseArgs {
     pub json: bool,
 }
 
-pub fn run(args: ReleaseArgs, builder: &dyn BaseImageBuilder) -> anyhow::Result<ExitCode> {
+pub fn run(args: ReleaseArgs) -> anyhow::Result<ExitCode> {
     let config = ReleaseConfig::load(&args.config)?;
     let opts = RunOptions {
         dry_run: args.dry_run,
         only: args.only.clone(),
         out_of_band: args.out_of_band.clone(),
     };
-    let outcome = match pipeline::run(&config, builder, &opts) {
+    let outcome = match pipeline::run(&config, &opts) {
         Ok(o) => o,
         Err(e) if is_test_failure(&e) => {
             eprintln!("error: {e:#}");

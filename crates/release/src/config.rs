@@ -299,9 +299,33 @@ impl ReleaseConfig {
 
     /// The SBOM beside the layout of `b`, as `corral image build` writes it.
     pub fn sbom_of(&self, b: &BaseImage) -> PathBuf {
-        let mut name = self.layout_of(b).into_os_string();
-        name.push(".spdx.json");
-        PathBuf::from(name)
+        corral_image::sbom::path_beside(&self.layout_of(b))
+    }
+
+    /// The base images named in `names` (all when empty; a name is
+    /// `REPOSITORY:TAG` or `REPOSITORY`), as `corral image outdated`
+    /// checks them: each one's SBOM and recipe.
+    pub fn released(
+        &self,
+        names: &[String],
+    ) -> anyhow::Result<Vec<corral_image::outdated::Released>> {
+        let named = |b: &BaseImage, n: &String| b.name() == *n || b.image == *n;
+        for n in names {
+            anyhow::ensure!(
+                self.bases.iter().any(|b| named(b, n)),
+                "no [[base]] in the release config is `{n}`"
+            );
+        }
+        Ok(self
+            .bases
+            .iter()
+            .filter(|b| names.is_empty() || names.iter().any(|n| named(b, n)))
+            .map(|b| corral_image::outdated::Released {
+                image: b.name(),
+                sbom: self.sbom_of(b),
+                recipe: b.recipe.clone(),
+            })
+            .collect())
     }
 
     /// `REGISTRY/IMAGE:TAG` of base image `b` in the mirror.
@@ -316,7 +340,7 @@ impl ReleaseConfig {
             .url
             .clone()
             .or_else(|| std::env::var("DOCKER_HOST").ok())
-            .unwrap_or_else(|| corral_dockerfiles::build::DEFAULT_ENGINE.to_string())
+            .unwrap_or_else(|| corral_dockerfiles::engine_build::DEFAULT_ENGINE.to_string())
     }
 
     /// `http[s]://REGISTRY`.
@@ -341,29 +365,9 @@ fn expand_vars(
     for line in text.split_inclusive('\n') {
         let code_len = comment_start(line).unwrap_or(line.len());
         let (code, comment) = line.split_at(code_len);
-        let mut rest = code;
-        let mut offset = line_start;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let name_len = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            if name_len == 0 || !after[name_len..].starts_with('}') {
-                out.push_str("${");
-                offset += start + 2;
-                rest = after;
-                continue;
-            }
-            let name = &after[..name_len];
-            match env(name) {
-                Some(v) => out.push_str(&v),
-                None => return Err((offset + start, name.to_string())),
-            }
-            offset += start + 2 + name_len + 1;
-            rest = &after[name_len + 1..];
-        }
-        out.push_str(rest);
+        let code = corral_configfile::expand_vars(code, env)
+            .map_err(|unset| (line_start + unset.offset, unset.name))?;
+        out.push_str(&code);
         out.push_str(comment);
         line_start += line.len();
     }

@@ -1,4 +1,4 @@
-//! The errors of reading a release's inputs. Running steps uses `anyhow`
+//! The errors of reading a release's configuration. Running steps uses `anyhow`
 //! with context, as the crates it drives do.
 
 use std::path::PathBuf;
@@ -18,20 +18,4 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
-}
-
-/// Repository metadata could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RepodataError {
-    #[error("reading {location}")]
-    Io {
-        location: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{location}: {message}")]
-    Invalid { location: String, message: String },
-    #[error("{0}: only local repositories (file:// or a path) can be read")]
-    Remote(String),
 }

@@ -2,7 +2,7 @@
 //! each item as it succeeds so a rerun after a failure picks up where it
 //! stopped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::config::ReleaseConfig;
@@ -11,14 +11,6 @@ use crate::progress::StepProgress;
 use crate::report::{Report, StepReport};
 use crate::state::ReleaseState;
 use crate::steps;
-
-/// What `corral image build` makes: the seam through which the pipeline
-/// builds base images (the `corral` binary passes its own builder).
-pub trait BaseImageBuilder {
-    /// Builds `recipe` into the new OCI layout `layout` (tag `tag`) with
-    /// its SBOM beside it; returns the manifest digest.
-    fn build(&self, recipe: &Path, layout: &Path, tag: &str) -> anyhow::Result<String>;
-}
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +33,6 @@ impl RunOptions {
 pub struct Release<'a> {
     pub config: &'a ReleaseConfig,
     pub state: ReleaseState,
-    pub builder: &'a dyn BaseImageBuilder,
     pub opts: &'a RunOptions,
     pub progress: StepProgress,
     pub now: i64,
@@ -92,11 +83,7 @@ pub fn plan(release: &Release) -> anyhow::Result<Plan> {
 
 /// Plans, and unless `dry_run` runs the plan. A step that fails stops the
 /// run (later steps need its results) but the report is still written.
-pub fn run(
-    config: &ReleaseConfig,
-    builder: &dyn BaseImageBuilder,
-    opts: &RunOptions,
-) -> anyhow::Result<Outcome> {
+pub fn run(config: &ReleaseConfig, opts: &RunOptions) -> anyhow::Result<Outcome> {
     // Taken before the state is read: a run that waited would plan on
     // stale state. A dry run only reads, and creates nothing.
     let _lock = if opts.dry_run {
@@ -109,7 +96,6 @@ pub fn run(
     let mut release = Release {
         config,
         state,
-        builder,
         opts,
         progress: StepProgress::for_stderr(),
         now,
@@ -214,13 +200,7 @@ pub struct StepError {
 pub type StepResult = Result<Vec<crate::report::ItemReport>, StepError>;
 
 fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
+    corral_oci::rfc3339(unix).unwrap_or_else(|| unix.to_string())
 }
 
 /// `20261125T213000Z`, a report directory name.

@@ -7,8 +7,8 @@
 
 use serde::Serialize;
 
-use crate::outdated::Staleness;
 use crate::state::ItemRecord;
+use corral_image::outdated::Staleness;
 
 /// The pipeline's steps, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -186,7 +186,7 @@ pub fn decide_input(done: Option<&ItemRecord>, input: &str, changed: &str) -> (A
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outdated::{AdvisoryHit, PackageUpdate};
+    use corral_image::outdated::{AdvisoryHit, PackageUpdate};
     use std::collections::BTreeMap;
 
     const DAY: i64 = 86_400;

@@ -108,20 +108,7 @@ impl ReleaseState {
 }
 
 /// sha256 over the parts, each length-prefixed so boundaries count.
-pub fn input_hash<I, T>(parts: I) -> String
-where
-    I: IntoIterator<Item = T>,
-    T: AsRef<[u8]>,
-{
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for p in parts {
-        let p = p.as_ref();
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    format!("sha256:{}", hex::encode(h.finalize()))
-}
+pub use corral_oci::sha256_parts as input_hash;
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,9 @@ use std::process::ExitCode;
 /// Run image tests in containers confined by SELinux labels, each run with
 /// its own MCS category pair. Exit 0: all passed; 1: some failed; 2: could not run.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  corral test --library dockerfiles --junit report.xml
+  corral test --spec dockerfiles/nginx/image.toml 127.0.0.1:5000/sample/nginx:43")]
 pub struct TestArgs {
     /// Library image names (all when none), or one image reference with --spec
     #[arg(value_name = "NAME|IMAGE")]
@@ -30,7 +33,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub json: bool,
     /// The Docker Engine
-    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = corral_dockerfiles::build::DEFAULT_ENGINE)]
+    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = corral_dockerfiles::engine_build::DEFAULT_ENGINE)]
     pub engine: String,
     /// The SELinux process type of the test containers
     #[arg(long, value_name = "TYPE", default_value = DEFAULT_TYPE)]

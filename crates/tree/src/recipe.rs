@@ -411,26 +411,9 @@ fn unsplittable(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Replaces `${NAME}` with its value; returns the first unset name.
+/// `${NAME}` replaced; the name of the first unset variable otherwise.
 fn expand_vars(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let name = &after[..end];
-        match env(name) {
-            Some(v) => out.push_str(&v),
-            None => return Err(name.to_string()),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    corral_configfile::expand_vars(value, env).map_err(|unset| unset.name)
 }
 
 /// A value with no URL scheme is a path; relative paths hang off `dir`.

@@ -132,12 +132,10 @@ fn license_expression(license: &str) -> String {
     }
 }
 
-/// Unix seconds as an RFC 3339 UTC timestamp.
+/// Unix seconds as an RFC 3339 UTC timestamp (the Unix epoch when out
+/// of range).
 pub fn rfc3339(secs: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+    corral_oci::rfc3339(secs).unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
 #[cfg(test)]

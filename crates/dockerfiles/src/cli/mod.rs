@@ -2,7 +2,9 @@
 //! Output goes to the given writers (stdout and stderr from [`run`]);
 //! errors are returned, and the binary maps them to exit code 2.
 
-use crate::build::{self, BuildProgress, DockerEngine, EngineImages, RegistryMap, RegistryMapping};
+use crate::engine_build::{
+    self, BuildProgress, DockerEngine, EngineImages, RegistryMap, RegistryMapping,
+};
 use crate::graph::Graph;
 use crate::library::{context_hash, Library};
 use crate::lint::{self, output::FileReport, Severity};
@@ -108,7 +110,7 @@ pub struct BuildArgs {
     #[arg(long, default_value = DEFAULT_LIBRARY)]
     pub library: PathBuf,
     /// The Docker Engine API endpoint (unix://, tcp:// or http://)
-    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = build::DEFAULT_ENGINE)]
+    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = engine_build::DEFAULT_ENGINE)]
     pub engine: String,
     /// Push every tag as REGISTRY/<name>:<tag> (REGISTRY may have a path);
     /// credentials from CORRAL_REGISTRY_USER and CORRAL_REGISTRY_PASSWORD
@@ -354,11 +356,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn build_cmd(a: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let (lib, graph) = load_graph(&a.library)?;
-    let opts = build::BuildOptions {
+    let opts = engine_build::BuildOptions {
         images: a.names.clone(),
         changed_only: a.changed,
         push: a.push.clone(),
-        credentials: build::Credentials::from_env(),
+        credentials: engine_build::Credentials::from_env(),
         jobs: usize::from(a.jobs),
         registry_map: RegistryMap::new(a.registry_map.clone()),
         network: match a.network {
@@ -369,7 +371,7 @@ fn build_cmd(a: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let progress = BuildProgress::for_stderr();
     let summary = runtime()?.block_on(async {
         let engine = DockerEngine::connect(&a.engine).await?;
-        build::build_library(&engine, &lib, &graph, &opts, &progress).await
+        engine_build::build_library(&engine, &lib, &graph, &opts, &progress).await
     })?;
     match a.format {
         PlanFormat::Text => out.write_all(summary.render_text().as_bytes())?,

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Context;
+use corral_image::outdated::{self, Staleness};
+use corral_image::repodata::Repodata;
 use corral_tree::Recipe;
 
 use crate::config::BaseImage;
-use crate::outdated::{self, Staleness};
 use crate::pipeline::{Release, StepResult};
 use crate::plan::{decide_base, Action, BaseFacts, PlanItem};
 use crate::publish;
-use crate::repodata::Repodata;
 use crate::report::{ItemReport, PackageChanges};
 use crate::state::input_hash;
 
@@ -235,9 +235,11 @@ fn build(release: &Release, b: &BaseImage) -> anyhow::Result<String> {
         .tempdir_in(&dir)
         .with_context(|| format!("creating a build directory in {}", dir.display()))?;
     let new_layout = scratch.path().join("layout");
-    let digest = release.builder.build(&b.recipe, &new_layout, &b.tag)?;
-    let mut new_sbom = new_layout.clone().into_os_string();
-    new_sbom.push(".spdx.json");
+    let built = corral_image::build(
+        &corral_image::BuildRequest::from_recipe(&b.recipe, &new_layout, &b.tag),
+        &(),
+    )?;
+    let new_sbom = built.sbom_file();
     if layout.exists() {
         std::fs::remove_dir_all(&layout)
             .with_context(|| format!("removing the old layout {}", layout.display()))?;
@@ -246,7 +248,7 @@ fn build(release: &Release, b: &BaseImage) -> anyhow::Result<String> {
         .with_context(|| format!("moving the new layout to {}", layout.display()))?;
     std::fs::rename(&new_sbom, release.config.sbom_of(b))
         .with_context(|| format!("moving the SBOM beside {}", layout.display()))?;
-    Ok(digest)
+    Ok(built.manifest_digest)
 }
 
 /// Loads the image into the engine and runs the tests of `spec` on it.

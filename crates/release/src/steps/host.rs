@@ -7,16 +7,16 @@ use std::time::Instant;
 
 use anyhow::Context;
 use corral_compose::cadence::SystemClock;
-use corral_compose::compose::{compose, ComposeOutcome, RunOptions};
+use corral_compose::compose::{self, ComposeOutcome, RunOptions};
 use corral_compose::lock::RepoLock;
 use corral_compose::{repo, Stream};
 
 use crate::config::StreamEntry;
 use crate::pipeline::{Release, StepResult};
 use crate::plan::{Action, PlanItem};
-use crate::repodata::Repodata;
 use crate::report::{ItemReport, PackageChanges};
 use crate::state::input_hash;
+use corral_image::repodata::{self, Repodata};
 
 use super::fail;
 
@@ -41,7 +41,7 @@ pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
         {
             // A remote repository's changes are left to compose's own
             // input hash, which makes no commit for an unchanged tree.
-            if crate::repodata::local_dir(url).is_ok() {
+            if repodata::local_dir(url).is_ok() {
                 parts.push(Repodata::repomd_hash(url)?);
             } else {
                 parts.push(url.to_string());
@@ -142,7 +142,7 @@ fn compose_one(
             .and_then(|v| v.parse().ok()),
         zlib_level: None,
     };
-    let outcome = compose(&stream, &entry.file, &opts, &SystemClock)?;
+    let outcome = compose::run(&stream, &entry.file, &opts, &SystemClock)?;
     let mut outputs = BTreeMap::new();
     match &outcome {
         ComposeOutcome::Committed {

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Context;
-use corral_dockerfiles::build::{self, BuildOptions, BuildProgress, DockerEngine, RegistryMap};
+use corral_dockerfiles::engine_build::{
+    self, BuildOptions, BuildProgress, DockerEngine, RegistryMap,
+};
 use corral_dockerfiles::graph::Graph;
 use corral_dockerfiles::library::{Library, Tests};
 use corral_testrun::engine::TestRunner;
@@ -73,7 +75,7 @@ pub fn plan(
         return Ok(Vec::new());
     };
     let loaded = load(section)?;
-    let hashes = build::context_hashes(&loaded.lib)?;
+    let hashes = engine_build::context_hashes(&loaded.lib)?;
     let provided = provided_bases(release, bases_to_build);
     let mut inputs: BTreeMap<String, String> = BTreeMap::new();
     let mut items = Vec::new();
@@ -172,7 +174,7 @@ pub fn run(release: &mut Release) -> StepResult {
         .collect();
     let t = Instant::now();
     let built = if to_build.is_empty() {
-        build::Summary::default()
+        engine_build::Summary::default()
     } else {
         match build_images(release, &loaded, &section, &to_build, &engine_url, &items) {
             Ok(summary) => summary,
@@ -283,7 +285,7 @@ fn build_images(
     names: &[String],
     engine_url: &str,
     items: &[PlanItem],
-) -> anyhow::Result<build::Summary> {
+) -> anyhow::Result<engine_build::Summary> {
     let config = release.config;
     for b in &config.bases {
         if let Some(name) = &b.provides {
@@ -306,9 +308,9 @@ fn build_images(
     let progress = BuildProgress::for_stderr();
     let summary = runtime()?.block_on(async {
         let engine = DockerEngine::connect(engine_url).await?;
-        build::build_library(&engine, &loaded.lib, &loaded.graph, &opts, &progress).await
+        engine_build::build_library(&engine, &loaded.lib, &loaded.graph, &opts, &progress).await
     })?;
-    let hashes = build::context_hashes(&loaded.lib)?;
+    let hashes = engine_build::context_hashes(&loaded.lib)?;
     for name in &summary.built {
         let item = items.iter().find(|i| &i.name == name).expect("planned");
         let outputs = BTreeMap::from([(
@@ -334,7 +336,7 @@ fn publish_one(
 ) -> anyhow::Result<()> {
     let name = &item.name;
     let img = &loaded.lib.images[name];
-    let local = build::library_reference(&loaded.lib, name);
+    let local = engine_build::library_reference(&loaded.lib, name);
     let built = item.action == Action::Build;
 
     let tests = img.spec.tests.clone();
@@ -375,7 +377,7 @@ fn publish_one(
     let (out, ran) = once(release, &key(name, "push"), &item.input, |r| {
         r.progress.item(name, &format!("pushing to {repo}"));
         let creds = publish::credentials()?
-            .map(|(username, password)| build::Credentials { username, password });
+            .map(|(username, password)| engine_build::Credentials { username, password });
         runtime()?.block_on(async {
             let engine = DockerEngine::connect(engine_url).await?;
             for tag in &tags {
@@ -468,18 +470,10 @@ pub fn run_tests(
 mod tests {
     use super::*;
     use crate::config::ReleaseConfig;
-    use crate::pipeline::{BaseImageBuilder, RunOptions};
+    use crate::pipeline::RunOptions;
     use crate::progress::StepProgress;
     use crate::state::ReleaseState;
     use std::path::Path;
-
-    struct NoBuilder;
-
-    impl BaseImageBuilder for NoBuilder {
-        fn build(&self, _: &Path, _: &Path, _: &str) -> anyhow::Result<String> {
-            anyhow::bail!("planning builds nothing")
-        }
-    }
 
     fn config(work: &Path) -> ReleaseConfig {
         let lib = concat!(
@@ -511,7 +505,6 @@ mod tests {
         let mut release = Release {
             config: &config,
             state: ReleaseState::load(&config.state_path()).unwrap(),
-            builder: &NoBuilder,
             opts: &opts,
             progress: StepProgress::for_stderr(),
             now: 0,
@@ -535,7 +528,7 @@ mod tests {
         );
         // as a run records them
         let lib = Library::load(&config.library.as_ref().unwrap().path).unwrap();
-        let hashes = build::context_hashes(&lib).unwrap();
+        let hashes = engine_build::context_hashes(&lib).unwrap();
         for i in &first {
             let outputs = BTreeMap::from([("context".to_string(), hashes[&i.name].clone())]);
             release

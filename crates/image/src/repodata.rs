@@ -171,7 +171,7 @@ impl Repodata {
         let (revision, entries) = parse_repomd(&repomd).map_err(|m| invalid(&repomd_path, m))?;
         let mut data = Repodata {
             location: baseurl.to_string(),
-            revision: revision.unwrap_or_else(|| crate::state::input_hash([repomd.as_bytes()])),
+            revision: revision.unwrap_or_else(|| corral_oci::sha256_parts([repomd.as_bytes()])),
             ..Repodata::default()
         };
         for entry in entries {
@@ -194,7 +194,7 @@ impl Repodata {
     /// The hash that changes whenever the repository's metadata does.
     pub fn repomd_hash(baseurl: &str) -> Result<String, RepodataError> {
         let path = local_dir(baseurl)?.join("repodata/repomd.xml");
-        Ok(crate::state::input_hash([read_text(&path)?.as_bytes()]))
+        Ok(corral_oci::sha256_parts([read_text(&path)?.as_bytes()]))
     }
 }
 

@@ -59,7 +59,7 @@ impl Ord for Evr {
 ///
 /// ```
 /// use std::cmp::Ordering;
-/// use corral_release::rpmvercmp::vercmp;
+/// use corral_image::rpmvercmp::vercmp;
 ///
 /// assert_eq!(vercmp("1.10", "1.9"), Ordering::Greater);
 /// assert_eq!(vercmp("2.0~rc1", "2.0"), Ordering::Less);

@@ -2,7 +2,7 @@
 //! against the repositories' newest packages and security advisories.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -151,40 +151,38 @@ pub fn recipe_repodata(recipe: &corral_tree::Recipe) -> anyhow::Result<Vec<Repod
 pub struct ImageStaleness {
     /// `sample/base:43`.
     pub image: String,
-    pub sbom: std::path::PathBuf,
+    pub sbom: PathBuf,
     #[serde(flatten)]
     pub staleness: Staleness,
 }
 
-/// Checks the base images of `config` named in `names` (all when empty;
-/// a name is `REPOSITORY:TAG` or `REPOSITORY`) that have been built.
-pub fn check(
-    config: &crate::ReleaseConfig,
-    names: &[String],
-) -> anyhow::Result<Vec<ImageStaleness>> {
-    for n in names {
-        anyhow::ensure!(
-            config.bases.iter().any(|b| b.name() == *n || b.image == *n),
-            "no [[base]] in the release config is `{n}`"
-        );
-    }
+/// A released image to check: its name, the SBOM it was published with
+/// and the recipe whose repositories it is checked against.
+#[derive(Debug, Clone)]
+pub struct Released {
+    /// `sample/base:43`.
+    pub image: String,
+    pub sbom: PathBuf,
+    pub recipe: PathBuf,
+}
+
+/// Checks each of `images` against its recipe's repositories. An image
+/// whose SBOM is missing has not been released: an error, never "up to
+/// date".
+pub fn check(images: &[Released]) -> anyhow::Result<Vec<ImageStaleness>> {
     let mut out = Vec::new();
-    for b in &config.bases {
-        if !names.is_empty() && !names.iter().any(|n| b.name() == *n || b.image == *n) {
-            continue;
-        }
-        let sbom = config.sbom_of(b);
+    for r in images {
         anyhow::ensure!(
-            sbom.exists(),
+            r.sbom.exists(),
             "{} has not been released yet ({} does not exist)",
-            b.name(),
-            sbom.display()
+            r.image,
+            r.sbom.display()
         );
-        let recipe = corral_tree::Recipe::load(&b.recipe)?;
-        let staleness = compare(&sbom_packages(&sbom)?, &recipe_repodata(&recipe)?);
+        let recipe = corral_tree::Recipe::load(&r.recipe)?;
+        let staleness = compare(&sbom_packages(&r.sbom)?, &recipe_repodata(&recipe)?);
         out.push(ImageStaleness {
-            image: b.name(),
-            sbom,
+            image: r.image.clone(),
+            sbom: r.sbom.clone(),
             staleness,
         });
     }

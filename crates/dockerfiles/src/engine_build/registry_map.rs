@@ -47,7 +47,7 @@ impl RegistryMap {
     /// The reference the engine should use for `reference`.
     ///
     /// ```
-    /// use corral_dockerfiles::build::{RegistryMap, RegistryMapping};
+    /// use corral_dockerfiles::engine_build::{RegistryMap, RegistryMapping};
     /// let m = RegistryMap::new(vec!["quay.io/corral=localhost/test".parse().unwrap()]);
     /// assert_eq!(m.apply("quay.io/corral/base:43"), "localhost/test/base:43");
     /// assert_eq!(m.apply("quay.io/corral-x/base:43"), "quay.io/corral-x/base:43");
