@@ -6,7 +6,7 @@
 pub const CSS: &str = r#":root{--fg:#1b1f24;--muted:#4b5563;--bg:#fff;--card:#f6f8fa;--line:#d0d7de;--link:#0550ae;--ok:#116329;--bad:#a40e26;--warn:#7a4d00}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);overflow-wrap:anywhere}
 header{background:#24292f;padding:.6rem 1rem}
 header nav{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;max-width:72rem;margin:0 auto}
 header a{color:#fff;text-decoration:none}

@@ -58,8 +58,8 @@ pub fn human_size(n: u64) -> String {
 /// `sha256:0123456789ab`: the algorithm and 12 hex digits.
 pub fn short_digest(d: &str) -> String {
     match d.split_once(':') {
-        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
-        None => d[..d.len().min(19)].to_string(),
+        Some((alg, hex)) => format!("{alg}:{}", hex.chars().take(12).collect::<String>()),
+        None => d.chars().take(12).collect(),
     }
 }
 
@@ -199,6 +199,9 @@ mod tests {
         assert_eq!(human_size(1536), "1.5 KiB");
         let d = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(short_digest(&d), "sha256:abababababab");
+        // Text from a stream file need not be hex, nor ASCII.
+        assert_eq!(short_digest("ééééééééééééé"), "éééééééééééé");
+        assert_eq!(short_digest("x:ééééééééééééé"), "x:éééééééééééé");
         let html = digest(&d);
         assert!(html.contains(&format!("title=\"{d}\"")));
         assert!(html.contains(">sha256:abababababab</code>"));
