@@ -135,6 +135,6 @@ done
 row "_catalog?n=100, $((REPOS + 3)) repositories" "/v2/_catalog?n=100"
 row "_catalog?n=1000, $((REPOS + 3)) repositories" "/v2/_catalog?n=1000"
 row "catalog.json, 100 rows of 10,000 tags" - "/catalog.json?n=100&last=t10000%3Av05000"
-row "HTML catalog, 100 rows of 10,000 tags" - "/?n=100&last=t10000%3Av05000"
-row "HTML catalog, first page" - "/"
+row "HTML catalog, 100 rows of 10,000 tags" - "/catalog?n=100&last=t10000%3Av05000"
+row "HTML catalog, first page" - "/catalog"
 printf 'load average after: %s\n' "$(load_average)"

@@ -133,7 +133,7 @@ stream_ref=$(sed -n 's/^ref = "\(.*\)"/\1/p' "$here/ostree-refs/sample-atomic.to
 
 step "done"
 cat <<MSG
-The catalog:      http://127.0.0.1:$port/
+The website:      http://127.0.0.1:$port/
 The report:       $work/release/release.md (and release.json)
 
 Pull an image, requiring its GPG signature (policy.json and registries.d/
@@ -165,4 +165,6 @@ A real host does the same with --sysroot / after
 
 The mirror keeps running (pid $(cat "$pidfile"), log $work/mirror.log);
 stop it with: kill \$(cat $pidfile)
+
+Open the website: http://127.0.0.1:$port/
 MSG

@@ -136,6 +136,33 @@ corral_check_rust() {
   }
 }
 
+# axe-core, the accessibility checker the website test injects into
+# Chromium (tests/e2e/site.rs): the npm registry's tarball, pinned by
+# version and sha256, unpacked to $CORRAL_TOOLS/axe-core-VERSION/axe.min.js.
+CORRAL_AXE_VERSION=4.14.1
+CORRAL_AXE_SHA256=e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745
+
+corral_install_axe() {
+  local dir=$CORRAL_TOOLS/axe-core-$CORRAL_AXE_VERSION tmp
+  [ -s "$dir/axe.min.js" ] && return 0
+  echo "corral setup: fetching axe-core $CORRAL_AXE_VERSION from the npm registry into $dir" >&2
+  mkdir -p "$CORRAL_TOOLS"
+  tmp=$(mktemp -d "$CORRAL_TOOLS/.axe.XXXXXX")
+  curl -fsSL --retry 3 -o "$tmp/axe.tgz" \
+    "https://registry.npmjs.org/axe-core/-/axe-core-$CORRAL_AXE_VERSION.tgz"
+  if ! echo "$CORRAL_AXE_SHA256  $tmp/axe.tgz" | sha256sum -c --quiet -; then
+    echo "corral setup: axe-core-$CORRAL_AXE_VERSION.tgz does not have the pinned sha256" >&2
+    rm -rf "$tmp"
+    return 1
+  fi
+  tar -xzf "$tmp/axe.tgz" -C "$tmp" package/axe.min.js package/LICENSE
+  mkdir -p "$tmp/out"
+  mv "$tmp/package/axe.min.js" "$tmp/package/LICENSE" "$tmp/out/"
+  rm -rf "$dir"
+  mv "$tmp/out" "$dir"
+  rm -rf "$tmp"
+}
+
 corral_setup() {
   if [ "$(id -u)" != 0 ]; then
     echo "corral setup: run as root (it installs Debian packages and starts dockerd)" >&2
@@ -143,6 +170,7 @@ corral_setup() {
   fi
   corral_install_debs
   corral_install_python
+  corral_install_axe
   corral_check_rust
   # A build cache outside the clone, so later runs on this machine are quick.
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/corral-target}

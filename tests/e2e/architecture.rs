@@ -71,7 +71,7 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
         "corral-testrun",
         "corral-release",
     ];
-    if from == "corral-mirror" && NOT_FOR_THE_MIRROR.contains(&to) {
+    if matches!(from, "corral-mirror" | "corral-site") && NOT_FOR_THE_MIRROR.contains(&to) {
         return Some(3);
     }
     if matches!(from, "corral-host" | "corral-disk")
@@ -136,6 +136,9 @@ fn the_rules_catch_the_edges_they_forbid() {
         ("corral-mirror", "corral-compose", Some(3)),
         ("corral-mirror", "corral-dockerfiles", Some(3)),
         ("corral-mirror", "corral-image", Some(3)),
+        ("corral-site", "corral-compose", Some(3)),
+        ("corral-site", "corral-release", Some(3)),
+        ("corral-site", "corral-image", Some(3)),
         ("corral-host", "corral-compose", Some(4)),
         ("corral-disk", "corral-compose", Some(4)),
         ("corral-host", "corral-release", Some(4)),
@@ -144,6 +147,7 @@ fn the_rules_catch_the_edges_they_forbid() {
         ("corral", "corral-cli", None),
         ("corral-mirror", "corral-oci", None),
         ("corral-mirror", "corral-sign", None),
+        ("corral-mirror", "corral-site", None),
         ("corral-disk", "corral-host", None),
         ("corral-host", "corral-ostree", None),
         ("corral-compose", "corral-ostree", None),

@@ -253,7 +253,7 @@ fn catalog_page_renders_in_headless_chromium() {
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
-        .arg(format!("{}/", mirror.url()));
+        .arg(format!("{}/catalog", mirror.url()));
         run_ok(&mut cmd)
     };
 

@@ -1,4 +1,5 @@
-//! The catalog page at `/`: server-rendered HTML, no JavaScript. Lists every
+//! The catalog of every tag at `/catalog` (the website's pages, crate::site,
+//! show repositories one at a time): server-rendered HTML, no JavaScript. Lists every
 //! repository's tags with digest, size, creation date, whether their
 //! signatures verify against the mirror's trusted keys ([`crate::trust`]),
 //! and pull commands for podman and docker; then the disk images
@@ -277,7 +278,7 @@ fn signature_cell(s: &TagSignatures) -> (&'static str, String) {
 }
 
 /// The page's access rule: the pull rule, with basic credentials welcome.
-fn refuse(app: &App, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn refuse(app: &App, headers: &HeaderMap) -> Option<Response> {
     if matches!(app.auth.identify(headers), Identity::Invalid)
         || (!app.auth.anonymous_pull() && matches!(app.auth.identify(headers), Identity::Anonymous))
     {
@@ -350,7 +351,7 @@ pub(crate) async fn json(
     }
 }
 
-/// `GET /`.
+/// `GET /catalog`.
 pub(crate) async fn page(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -416,12 +417,12 @@ pub(crate) async fn page(
     if let Some(q) = &page.next {
         let _ = writeln!(
             html,
-            "<p><a rel=\"next\" href=\"/?{}\">next page</a></p>",
+            "<p><a rel=\"next\" href=\"/catalog?{}\">next page</a></p>",
             escape(q)
         );
     }
     html.push_str("</body></html>\n");
-    with_next(Html(html).into_response(), "/", &page.next)
+    with_next(Html(html).into_response(), "/catalog", &page.next)
 }
 
 #[cfg(test)]

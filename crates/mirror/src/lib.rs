@@ -10,8 +10,11 @@
 //!   links, upload sessions, signatures) with the filesystem backend and the
 //!   S3 backend that replicas share.
 //! - [`api`]: the axum router: `/v2/` endpoints, `/token`, `/metrics`,
-//!   `/healthz`, the catalog page (and `/catalog.json`), `/ostree/` and
-//!   `/disk-images/`.
+//!   `/healthz`, the website, the catalog of every tag (`/catalog` and
+//!   `/catalog.json`), `/ostree/` and `/disk-images/`.
+//! - [`site`]: the website's pages (corral-site) over this mirror: the
+//!   site's `Source` implemented on storage, trust, the OSTree directory's
+//!   stream files and the disk images.
 //! - [`disk_images`]: published disk images served as files, listed with
 //!   size, published checksum and GPG signature state.
 //! - [`bucket_files`]: where `/ostree/` and `/disk-images/` come from: a
@@ -45,6 +48,7 @@ pub mod name;
 pub mod ostree;
 pub mod publish;
 pub mod server;
+pub mod site;
 pub mod storage;
 pub mod trust;
 pub mod upstream;

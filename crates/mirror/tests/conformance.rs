@@ -992,7 +992,7 @@ async fn metrics_healthz_and_catalog_page() {
     let page = r
         .send_raw(
             Method::GET,
-            "/",
+            "/catalog",
             &[("host", "mirror.example:5000")],
             Body::empty(),
         )
@@ -1186,15 +1186,22 @@ async fn catalog_pages_add_up_across_repositories() {
     assert_eq!(pages, 4, "10 rows, 3 a page");
 
     // The HTML page links to the next one and shows only its rows.
-    let html = r.send_raw(Method::GET, "/?n=2", &[], Body::empty()).await;
+    let html = r
+        .send_raw(Method::GET, "/catalog?n=2", &[], Body::empty())
+        .await;
     let text = String::from_utf8(html.body.to_vec()).unwrap();
     assert!(
-        text.contains(r#"<a rel="next" href="/?n=2&amp;last=a%3At1">next page</a>"#),
+        text.contains(r#"<a rel="next" href="/catalog?n=2&amp;last=a%3At1">next page</a>"#),
         "{text}"
     );
     assert!(!text.contains("a-c"), "{text}");
     let last = r
-        .send_raw(Method::GET, "/?n=100&last=z%3At0", &[], Body::empty())
+        .send_raw(
+            Method::GET,
+            "/catalog?n=100&last=z%3At0",
+            &[],
+            Body::empty(),
+        )
         .await;
     let text = String::from_utf8(last.body.to_vec()).unwrap();
     assert!(text.contains(">t1<") && !text.contains(">t0<"), "{text}");

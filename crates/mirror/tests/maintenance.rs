@@ -279,7 +279,9 @@ async fn disk_images_served_with_ranges_and_listed_with_their_checksum() {
     assert_eq!(images[0]["checksum_matches"], true);
     assert_eq!(images[0]["signature"]["state"], "unsigned");
 
-    let page = r.send_raw(Method::GET, "/", &[], Body::empty()).await;
+    let page = r
+        .send_raw(Method::GET, "/catalog", &[], Body::empty())
+        .await;
     let html = String::from_utf8_lossy(&page.body);
     assert!(
         html.contains("<h2 id=\"disk-images\">Disk images</h2>"),

@@ -229,7 +229,9 @@ async fn catalog_tells_verified_from_merely_signed() {
         .contains(&format!("corral_mirror_signature_checks_total {runs}\n")));
 
     // The page says the same, with the key.
-    let page = reg.send_raw(Method::GET, "/", &[], Body::empty()).await;
+    let page = reg
+        .send_raw(Method::GET, "/catalog", &[], Body::empty())
+        .await;
     let html = String::from_utf8_lossy(&page.body);
     assert!(
         html.contains(&format!(

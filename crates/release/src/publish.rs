@@ -1,5 +1,8 @@
 //! Putting images into the mirror and signing them there: skopeo for OCI
-//! layouts, corral-sign's cosign and GPG simple signing.
+//! layouts, corral-sign's cosign and GPG simple signing. An image whose
+//! manifest names an SBOM (`dev.corral.sbom.digest`) gets it pushed too, as
+//! an OCI 1.1 artifact that refers to the image, so the mirror's referrers
+//! API (and the website) finds it.
 
 use std::path::Path;
 use std::process::Command;
@@ -42,7 +45,107 @@ pub fn push_layout(
     }
     cmd.arg(format!("oci:{}:{tag}", layout.display()))
         .arg(format!("docker://{reference}"));
-    run(&mut cmd).with_context(|| format!("pushing {} to {reference}", layout.display()))
+    run(&mut cmd).with_context(|| format!("pushing {} to {reference}", layout.display()))?;
+    let client = Client::new(config.mirror.plain_http, credentials()?);
+    crate::steps::runtime()?
+        .block_on(push_sbom(&client, layout, tag, reference))
+        .with_context(|| format!("pushing the SBOM of {reference}"))?;
+    Ok(())
+}
+
+/// The annotation of an image manifest that names its SBOM blob.
+pub const SBOM_DIGEST_ANNOTATION: &str = "dev.corral.sbom.digest";
+/// The artifact type of an SPDX SBOM artifact.
+pub const SBOM_ARTIFACT_TYPE: &str = "application/spdx+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
+/// The manifest bytes of `layout:tag`.
+fn layout_manifest(layout: &Path, tag: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    let index_path = layout.join("index.json");
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", index_path.display()))?;
+    let digest = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .and_then(|m| m["digest"].as_str())
+        .with_context(|| format!("{} has no manifest tagged {tag}", layout.display()))?
+        .to_string();
+    let bytes = layout_blob(layout, &digest)?;
+    Ok((digest, bytes))
+}
+
+fn layout_blob(layout: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .with_context(|| format!("not a sha256 digest: {digest}"))?;
+    let path = layout.join("blobs/sha256").join(hex);
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The SBOM artifact manifest for an image: `subject` is the image
+/// manifest, the one layer is the SBOM blob (the same blob the image's
+/// annotation names), the config is the OCI empty descriptor. Its created
+/// annotation is the image's, so the same image always gives the same
+/// artifact.
+pub fn sbom_artifact_manifest(
+    image_digest: &str,
+    image_manifest: &[u8],
+    sbom_digest: &str,
+    sbom_size: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let image: serde_json::Value =
+        serde_json::from_slice(image_manifest).context("parsing the image manifest")?;
+    let media_type = image["mediaType"].as_str().unwrap_or(OCI_MANIFEST);
+    let mut annotations = serde_json::Map::new();
+    if let Some(created) = image["annotations"]["org.opencontainers.image.created"].as_str() {
+        annotations.insert(
+            "org.opencontainers.image.created".into(),
+            created.to_string().into(),
+        );
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SBOM_ARTIFACT_TYPE,
+        "config": {"mediaType": OCI_EMPTY, "digest": corral_sign::registry::sha256_digest(b"{}"), "size": 2, "data": "e30="},
+        "layers": [{"mediaType": SBOM_ARTIFACT_TYPE, "digest": sbom_digest, "size": sbom_size}],
+        "subject": {"mediaType": media_type, "digest": image_digest, "size": image_manifest.len()},
+        "annotations": annotations,
+    });
+    Ok(serde_json::to_vec(&manifest)?)
+}
+
+/// Pushes the SBOM blob the manifest of `layout:tag` names, and an
+/// artifact manifest referring to the image; nothing when it names none.
+/// Returns the artifact manifest's digest.
+pub async fn push_sbom(
+    client: &Client,
+    layout: &Path,
+    tag: &str,
+    reference: &str,
+) -> anyhow::Result<Option<String>> {
+    let (image_digest, manifest) = layout_manifest(layout, tag)?;
+    let v: serde_json::Value = serde_json::from_slice(&manifest)
+        .with_context(|| format!("parsing manifest {image_digest}"))?;
+    let Some(sbom_digest) = v["annotations"][SBOM_DIGEST_ANNOTATION].as_str() else {
+        return Ok(None);
+    };
+    let sbom = layout_blob(layout, sbom_digest)?;
+    let image = ImageRef::parse(reference)?;
+    client.push_blob(&image, &sbom).await?;
+    client.push_blob(&image, b"{}").await?;
+    let artifact = sbom_artifact_manifest(&image_digest, &manifest, sbom_digest, sbom.len())?;
+    let digest = corral_sign::registry::sha256_digest(&artifact);
+    client
+        .push_manifest(&image, &digest, OCI_MANIFEST, &artifact)
+        .await?;
+    Ok(Some(digest))
 }
 
 /// Copies the OCI layout `layout:tag` into the Docker Engine at `engine`

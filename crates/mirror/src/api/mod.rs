@@ -1,5 +1,5 @@
 //! The HTTP surface: the distribution-spec `/v2/` API plus `/token`,
-//! `/metrics`, `/healthz`, the catalog page at `/`, `/ostree/`, `/disk-images/`
+//! `/metrics`, `/healthz`, the website (`/`, crate::site) and the catalog of every tag at `/catalog`, `/ostree/`, `/disk-images/`
 //! and the FleetLock endpoints under `/v1/`.
 
 mod blobs;
@@ -104,7 +104,13 @@ pub fn router(app: Arc<App>) -> Router {
         // its storage, so this stays cheap and does not look there.
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/", get(crate::catalog_page::page))
+        .route("/", get(crate::site::page))
+        .route("/repositories/{*name}", get(crate::site::page))
+        .route("/atomic-host", get(crate::site::page))
+        .route("/atomic-host/{*name}", get(crate::site::page))
+        .route("/downloads", get(crate::site::page))
+        .route("/site/{*file}", get(crate::site::page))
+        .route("/catalog", get(crate::catalog_page::page))
         .route("/catalog.json", get(crate::catalog_page::json))
         .route("/ostree/{*path}", get(crate::ostree::serve))
         .route("/disk-images/{*path}", get(crate::disk_images::serve))

@@ -1,0 +1,402 @@
+//! The website (corral-site) over this mirror: [`MirrorSource`] answers the
+//! site's questions from registry storage, the trust module, the OSTree
+//! directory's published stream files and the disk images directory; the
+//! handler serves the pages with their Content-Security-Policy under the
+//! pull rule of the catalog.
+//!
+//! Streams come from `streams/*.json` in the OSTree directory
+//! (docs/site.md); a bucket-backed OSTree directory publishes none yet.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use corral_site::{Artifact, DiskImage, Image, Listing, Signature, Stream, TrustedKeys};
+use tokio::io::AsyncReadExt;
+
+use crate::api::manifests::is_index;
+use crate::api::App;
+use crate::bucket_files::FileSource;
+use crate::disk_images::SignatureState;
+use crate::name::{Digest, RepoName};
+use crate::trust::TagSignatures;
+
+/// Configs and stream files larger than this are not read.
+const MAX_JSON: u64 = 1 << 20;
+
+/// The site's [`corral_site::Source`] over one request's view of the
+/// mirror (the host clients pull from).
+pub struct MirrorSource {
+    pub app: Arc<App>,
+    pub host: String,
+}
+
+async fn read_blob(app: &App, d: &Digest, limit: u64) -> Option<Vec<u8>> {
+    if app.store.blob_size(d).await.ok()?? > limit {
+        return None;
+    }
+    let (_, mut r) = app.store.open_blob(d, 0).await.ok()??;
+    let mut buf = Vec::new();
+    r.read_to_end(&mut buf).await.ok()?;
+    Some(buf)
+}
+
+fn str_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a str> {
+    let mut v = v;
+    for p in path {
+        v = v.get(p)?;
+    }
+    v.as_str()
+}
+
+fn platform(p: &serde_json::Value) -> Option<String> {
+    let os = p.get("os")?.as_str()?;
+    let arch = p.get("architecture")?.as_str()?;
+    Some(match p.get("variant").and_then(|v| v.as_str()) {
+        Some(v) => format!("{os}/{arch}/{v}"),
+        None => format!("{os}/{arch}"),
+    })
+}
+
+fn signature(s: TagSignatures) -> Signature {
+    match s {
+        TagSignatures::Verified { format, key, .. } => Signature::Verified {
+            format: format.to_string(),
+            key,
+        },
+        TagSignatures::NotVerified { reason, detail, .. } => Signature::NotVerified {
+            reason: reason.as_str().to_string(),
+            detail,
+        },
+        TagSignatures::Unsigned => Signature::Unsigned,
+    }
+}
+
+fn disk_signature(s: &SignatureState) -> Signature {
+    match s {
+        SignatureState::Verified { key, .. } => Signature::Verified {
+            format: "gpg".into(),
+            key: key.clone(),
+        },
+        SignatureState::NotChecked { .. } => Signature::NotVerified {
+            reason: "no trusted keys".into(),
+            detail: "the mirror has no trusted gpg keyring".into(),
+        },
+        SignatureState::UnknownKey { key, .. } => Signature::NotVerified {
+            reason: "unknown key".into(),
+            detail: format!("signed by {key}"),
+        },
+        SignatureState::Bad { detail, .. } => Signature::NotVerified {
+            reason: "bad signature".into(),
+            detail: detail.clone(),
+        },
+        SignatureState::Unsigned => Signature::Unsigned,
+    }
+}
+
+fn file_names(paths: &[std::path::PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect()
+}
+
+/// The stream files `streams/*.json` under an OSTree directory.
+pub fn read_streams(root: &Path) -> Vec<Stream> {
+    let Ok(dir) = std::fs::read_dir(root.join("streams")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Stream> = dir
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .filter(|e| e.metadata().is_ok_and(|m| m.is_file() && m.len() <= MAX_JSON))
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path()).ok()?;
+            match serde_json::from_slice::<Stream>(&bytes) {
+                Ok(s) => Some(s),
+                Err(err) => {
+                    tracing::warn!(path = %e.path().display(), error = %err, "unreadable stream file");
+                    None
+                }
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+#[async_trait]
+impl corral_site::Source for MirrorSource {
+    async fn repositories(&self, after: Option<&str>, n: usize) -> anyhow::Result<Listing> {
+        let p = self.app.store.repos_page(after, Some(n)).await?;
+        Ok(Listing {
+            items: p.items.iter().map(|r| r.to_string()).collect(),
+            more: p.more,
+        })
+    }
+
+    async fn tags(&self, repo: &str, after: Option<&str>, n: usize) -> anyhow::Result<Listing> {
+        let Some(repo) = RepoName::parse(repo) else {
+            return Ok(Listing::default());
+        };
+        let p = self.app.store.tags_page(&repo, after, Some(n)).await?;
+        Ok(Listing {
+            items: p.items,
+            more: p.more,
+        })
+    }
+
+    async fn image(&self, repo_name: &str, tag: &str) -> anyhow::Result<Option<Image>> {
+        let app = &self.app;
+        let Some(repo) = RepoName::parse(repo_name) else {
+            return Ok(None);
+        };
+        let Some((d, _)) = app.store.get_tag(&repo, tag).await? else {
+            return Ok(None);
+        };
+        let Some(m) = app.store.get_manifest(&repo, &d).await? else {
+            return Ok(None);
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.body) else {
+            return Ok(None);
+        };
+        let mut compressed = m.body.len() as u64;
+        let mut uncompressed = None;
+        let mut created =
+            str_at(&v, &["annotations", "org.opencontainers.image.created"]).map(str::to_string);
+        let mut platforms = Vec::new();
+        let mut labels = BTreeMap::new();
+        if is_index(&m.media_type) {
+            for e in v
+                .get("manifests")
+                .and_then(|m| m.as_array())
+                .into_iter()
+                .flatten()
+            {
+                compressed += e.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
+                if let Some(p) = e.get("platform").and_then(platform) {
+                    if !p.starts_with("unknown") {
+                        platforms.push(p);
+                    }
+                }
+            }
+        } else {
+            compressed += v
+                .pointer("/config/size")
+                .and_then(|s| s.as_u64())
+                .unwrap_or(0);
+            let mut unpacked = Some(0u64);
+            for l in v
+                .get("layers")
+                .and_then(|l| l.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let size = l.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
+                compressed += size;
+                // Unpacked sizes are known for uncompressed layers only: a
+                // gzip trailer holds the last member's size, and corral
+                // writes many members.
+                let media = l.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
+                let layer = media.ends_with(".tar").then_some(size);
+                unpacked = unpacked.zip(layer).map(|(a, b)| a + b);
+            }
+            uncompressed = unpacked.filter(|u| *u > 0);
+            let cfg = v
+                .pointer("/config/digest")
+                .and_then(|d| d.as_str())
+                .and_then(|d| d.parse::<Digest>().ok());
+            if let Some(cfg) = cfg {
+                if let Some(c) = read_blob(app, &cfg, MAX_JSON)
+                    .await
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                {
+                    if created.is_none() {
+                        created = c
+                            .get("created")
+                            .and_then(|c| c.as_str())
+                            .map(str::to_string);
+                    }
+                    platforms.extend(platform(&c));
+                    if let Some(l) = c.pointer("/config/Labels").and_then(|l| l.as_object()) {
+                        for (k, v) in l {
+                            if let Some(v) = v.as_str() {
+                                labels.insert(k.clone(), v.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let sig = crate::trust::tag_signatures(app, &self.host, &repo, tag, &d).await;
+        Ok(Some(Image {
+            repository: repo_name.to_string(),
+            tag: tag.to_string(),
+            digest: d.to_string(),
+            compressed_size: compressed,
+            uncompressed_size: uncompressed,
+            created,
+            platforms,
+            labels,
+            signature: signature(sig),
+        }))
+    }
+
+    async fn artifact(
+        &self,
+        repo: &str,
+        digest: &str,
+        artifact_type: &str,
+        limit: u64,
+    ) -> anyhow::Result<Option<Artifact>> {
+        let (Some(repo), Ok(subject)) = (RepoName::parse(repo), digest.parse::<Digest>()) else {
+            return Ok(None);
+        };
+        let app = &self.app;
+        let list = app.store.list_referrers(&repo, &subject).await?;
+        // The newest by its created annotation (RFC 3339 sorts as text).
+        let Some(desc) = list
+            .iter()
+            .filter(|d| d.get("artifactType").and_then(|a| a.as_str()) == Some(artifact_type))
+            .max_by_key(|d| {
+                str_at(d, &["annotations", "org.opencontainers.image.created"]).unwrap_or("")
+            })
+        else {
+            return Ok(None);
+        };
+        let Some(manifest) = desc
+            .get("digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse::<Digest>().ok())
+        else {
+            return Ok(None);
+        };
+        let Some(m) = app.store.get_manifest(&repo, &manifest).await? else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = serde_json::from_slice(&m.body)?;
+        let Some(blob) = v
+            .pointer("/layers/0/digest")
+            .or_else(|| v.pointer("/blobs/0/digest"))
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse::<Digest>().ok())
+        else {
+            return Ok(None);
+        };
+        Ok(read_blob(app, &blob, limit).await.map(|content| Artifact {
+            manifest: manifest.to_string(),
+            blob: blob.to_string(),
+            content,
+        }))
+    }
+
+    async fn streams(&self) -> anyhow::Result<Vec<Stream>> {
+        match &self.app.files.ostree {
+            Some(FileSource::Dir(root)) => {
+                let root = root.clone();
+                Ok(tokio::task::spawn_blocking(move || read_streams(&root)).await?)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    async fn disk_images(&self) -> anyhow::Result<Vec<DiskImage>> {
+        Ok(crate::disk_images::collect(&self.app)
+            .await?
+            .into_iter()
+            .map(|i| {
+                let signature_url = match &i.signature {
+                    SignatureState::Verified { file, .. }
+                    | SignatureState::NotChecked { file }
+                    | SignatureState::UnknownKey { file, .. }
+                    | SignatureState::Bad { file, .. } => {
+                        let ext = if file.ends_with(".sig") {
+                            ".sig"
+                        } else {
+                            ".asc"
+                        };
+                        Some(format!("{}{ext}", i.url))
+                    }
+                    SignatureState::Unsigned => None,
+                };
+                DiskImage {
+                    signature: disk_signature(&i.signature),
+                    name: i.name,
+                    url: i.url,
+                    size: i.size,
+                    modified: i.modified,
+                    sha256: i.sha256,
+                    checksum_matches: i.checksum_matches,
+                    signature_url,
+                }
+            })
+            .collect())
+    }
+
+    fn trusted_keys(&self) -> TrustedKeys {
+        TrustedKeys {
+            cosign_keys: file_names(&self.app.config.trust.cosign_keys),
+            gpg_keyrings: file_names(&self.app.config.trust.gpg_keyrings),
+        }
+    }
+}
+
+/// `GET /`, `/repositories/…`, `/atomic-host[/…]`, `/downloads`, `/site/…`.
+pub(crate) async fn page(
+    State(app): State<Arc<App>>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(r) = crate::catalog_page::refuse(&app, &headers) {
+        return r;
+    }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| app.config.listen.to_string());
+    let source = MirrorSource {
+        app: app.clone(),
+        host: host.clone(),
+    };
+    let ctx = corral_site::Context {
+        source: &source,
+        base_url: app.base_url(&headers),
+        host,
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let path = corral_site::decode_path(uri.path());
+    match corral_site::respond(&ctx, &path, query.as_deref().unwrap_or("")).await {
+        Ok(Some(page)) => {
+            let mut r = (
+                StatusCode::from_u16(page.status).unwrap_or(StatusCode::OK),
+                [("content-type", page.content_type)],
+                page.body,
+            )
+                .into_response();
+            let h = r.headers_mut();
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+            if page.html {
+                h.insert(
+                    "content-security-policy",
+                    HeaderValue::from_static(corral_site::CONTENT_SECURITY_POLICY),
+                );
+            }
+            r
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "Not Found").into_response(),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), path, "rendering a site page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The website over a real mirror app, in process: pages read what was
+//! pushed (labels, sizes, platforms, an SBOM artifact referring to the
+//! image), the stream files beside the OSTree repository and the disk
+//! images; every HTML page carries the Content-Security-Policy.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use common::*;
+use corral_mirror::name::Digest;
+
+async fn push_labelled(r: &Registry, repo: &str, tag: &str) -> (Vec<u8>, Digest) {
+    let config = serde_json::json!({
+        "architecture": "arm64", "os": "linux", "variant": "v8",
+        "created": "2026-01-02T03:04:05Z",
+        "config": {"Labels": {
+            "org.opencontainers.image.description": "A <b>base</b> image",
+            "usage": "podman run --rm -it IMAGE",
+            "help": "# Help\n\n<script>alert(1)</script>\n\n[docs](javascript:alert(2)) [site](https://example.org/)",
+        }},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    })
+    .to_string();
+    let layer = vec![7u8; 3000];
+    let cd = r.push_blob(repo, config.as_bytes()).await;
+    let ld = r.push_blob(repo, &layer).await;
+    let m = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld.to_string(), "size": layer.len()}],
+    }))
+    .unwrap();
+    let resp = r.put_manifest(repo, tag, OCI_MANIFEST, &m).await;
+    assert_eq!(resp.status, StatusCode::CREATED);
+    let d = Digest::of_bytes(&m);
+    (m, d)
+}
+
+async fn push_sbom(r: &Registry, repo: &str, subject: &Digest, size: usize) -> Digest {
+    let spdx = br#"{"spdxVersion":"SPDX-2.3","packages":[{"name":"zlib","versionInfo":"1.3.1-1.fc43"},{"name":"bash","versionInfo":"5.2.37-1.fc43"}]}"#;
+    let blob = r.push_blob(repo, spdx).await;
+    let empty = r.push_blob(repo, b"{}").await;
+    let m = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.to_string(), "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": blob.to_string(), "size": spdx.len()}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject.to_string(), "size": size},
+    }))
+    .unwrap();
+    let d = Digest::of_bytes(&m);
+    let resp = r.put_manifest(repo, &d.to_string(), OCI_MANIFEST, &m).await;
+    assert_eq!(resp.status, StatusCode::CREATED);
+    blob
+}
+
+async fn page(r: &Registry, uri: &str) -> (Resp, String) {
+    let p = r.send_raw(Method::GET, uri, &[], Body::empty()).await;
+    let text = String::from_utf8_lossy(&p.body).into_owned();
+    (p, text)
+}
+
+#[tokio::test]
+async fn pages_show_what_was_pushed() {
+    let files = tempfile::tempdir().unwrap();
+    let ostree = files.path().join("ostree");
+    std::fs::create_dir_all(ostree.join("streams")).unwrap();
+    std::fs::create_dir_all(ostree.join("objects")).unwrap();
+    std::fs::write(
+        ostree.join("config"),
+        "[core]\nrepo_version=1\nmode=archive-z2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ostree.join("streams/atomic-43.json"),
+        r#"{"name":"atomic-43","ref":"corral/43/x86_64/atomic","key":"0123ABCD","versions":[{"version":"43.20260102.1","commit":"aaaa","date":"2026-01-02T00:00:00Z","diff":{"changed":[{"name":"kernel","from":"6.8.1","to":"6.8.2"}]}}],"disk_images":["atomic-43.qcow2"]}"#,
+    )
+    .unwrap();
+    std::fs::write(ostree.join("streams/broken.json"), "{").unwrap();
+    let disk = files.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    std::fs::write(disk.join("atomic-43.qcow2"), b"QFI\xfbimage").unwrap();
+    let (o, d2) = (ostree.clone(), disk.clone());
+    let r = Registry::with(move |c| {
+        c.ostree_repo = Some(o);
+        c.disk_images.dir = Some(d2);
+    });
+    let (m, d) = push_labelled(&r, "fedora/base", "43").await;
+    let blob = push_sbom(&r, "fedora/base", &d, m.len()).await;
+
+    let (home, html) = page(&r, "/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    let csp = home.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(home.header("x-content-type-options"), Some("nosniff"));
+    assert!(
+        html.contains("<a href=\"/repositories/fedora/base\">fedora/base</a>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<p>A &lt;b&gt;base&lt;/b&gt; image</p>"),
+        "{html}"
+    );
+    assert!(html.contains("linux/arm64/v8"), "{html}");
+    assert!(
+        html.contains("<a href=\"/atomic-host/atomic-43\">atomic-43</a>"),
+        "{html}"
+    );
+    assert!(html.contains("1 image for"), "{html}");
+
+    let (repo, html) = page(&r, "/repositories/fedora/base").await;
+    assert_eq!(repo.status, StatusCode::OK);
+    assert!(repo.header("content-security-policy").is_some());
+    assert!(
+        html.contains(
+            "<code>podman pull --tls-verify=false registry.test:5000/fedora/base:43</code>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<dd class=\"sig unsigned\">unsigned</dd>"),
+        "{html}"
+    );
+    // An uncompressed layer: its size is the unpacked size.
+    assert!(html.contains(" compressed, 2.9 KiB unpacked"), "{html}");
+    assert!(html.contains("2 packages."), "{html}");
+    assert!(
+        html.contains(&format!("href=\"/v2/fedora/base/blobs/{blob}\" download")),
+        "{html}"
+    );
+    assert!(
+        html.contains("<a href=\"https://example.org/\">site</a>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script>") && !html.contains("javascript:"),
+        "{html}"
+    );
+    // The SBOM link downloads the SPDX document.
+    let (sbom, text) = page(&r, &format!("/v2/fedora/base/blobs/{blob}")).await;
+    assert_eq!(sbom.status, StatusCode::OK);
+    assert!(text.contains("SPDX-2.3"));
+
+    let (json, text) = page(&r, "/repositories/fedora/base?format=json").await;
+    assert_eq!(json.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["tags"][0]["digest"], d.to_string());
+    assert_eq!(v["tags"][0]["uncompressed_size"], 3000);
+    assert_eq!(v["tags"][0]["platforms"][0], "linux/arm64/v8");
+    assert_eq!(v["sbom"]["packages"][1]["name"], "zlib");
+
+    let (stream, html) = page(&r, "/atomic-host/atomic-43").await;
+    assert_eq!(stream.status, StatusCode::OK);
+    assert!(html.contains("kernel 6.8.1 → 6.8.2"), "{html}");
+    assert!(html.contains("corral host remote add corral http://registry.test:5000/ostree --gpg-key corral-signing.gpg"), "{html}");
+    assert!(html.contains("ostree remote add --set=gpg-verify=true corral http://registry.test:5000/ostree corral/43/x86_64/atomic"), "{html}");
+    assert!(
+        html.contains("<a href=\"/disk-images/atomic-43.qcow2\">atomic-43.qcow2</a>"),
+        "{html}"
+    );
+    // The stream file is served too.
+    let (file, _) = page(&r, "/ostree/streams/atomic-43.json").await;
+    assert_eq!(file.status, StatusCode::OK);
+
+    let (dl, html) = page(&r, "/downloads").await;
+    assert_eq!(dl.status, StatusCode::OK);
+    assert!(
+        html.contains("OpenStack, CloudStack, OpenNebula, plain KVM"),
+        "{html}"
+    );
+    assert!(html.contains("cloud-init"), "{html}");
+
+    let (css, _) = page(&r, "/site/site.css").await;
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    let (missing, _) = page(&r, "/repositories/nothing/here").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let (missing, _) = page(&r, "/site/other.js").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,162 @@
+//! The facts the pages show, as plain data. A [`crate::Source`] fills them;
+//! the pages render them as HTML and serialize them as their JSON twins.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One page of a lexically sorted listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub items: Vec<String>,
+    /// More entries follow the last one.
+    pub more: bool,
+}
+
+/// What the mirror's trusted keys say about a tag's signatures.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Signature {
+    /// A trusted key signed this digest under this name.
+    Verified {
+        /// `cosign` or `gpg`.
+        format: String,
+        /// The key's fingerprint.
+        key: String,
+    },
+    /// Signatures exist, none made by a trusted key for this reference.
+    NotVerified {
+        reason: String,
+        detail: String,
+    },
+    Unsigned,
+}
+
+impl Signature {
+    /// A short class name for the page (`verified`, `unverified`, `unsigned`).
+    pub fn class(&self) -> &'static str {
+        match self {
+            Signature::Verified { .. } => "verified",
+            Signature::NotVerified { .. } => "unverified",
+            Signature::Unsigned => "unsigned",
+        }
+    }
+
+    /// The state in words.
+    pub fn text(&self) -> String {
+        match self {
+            Signature::Verified { format, key } => format!("verified ({format}, key {key})"),
+            Signature::NotVerified { reason, detail } => {
+                format!("signed, not verified: {reason} ({detail})")
+            }
+            Signature::Unsigned => "unsigned".to_string(),
+        }
+    }
+}
+
+/// One tagged image, as read from its manifest and config.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Image {
+    pub repository: String,
+    pub tag: String,
+    /// `sha256:<hex>` of the manifest.
+    pub digest: String,
+    /// Manifest, config and layers as stored (compressed).
+    pub compressed_size: u64,
+    /// The layers unpacked, when the mirror could tell.
+    pub uncompressed_size: Option<u64>,
+    /// RFC 3339, from the manifest annotation or the config.
+    pub created: Option<String>,
+    /// `os/arch[/variant]`.
+    pub platforms: Vec<String>,
+    /// The config's labels.
+    pub labels: BTreeMap<String, String>,
+    pub signature: Signature,
+}
+
+/// An artifact that refers to an image (OCI 1.1 `subject`), found through
+/// the referrers API, with the bytes of its first layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The artifact manifest's digest.
+    pub manifest: String,
+    /// The digest of the blob `content` came from.
+    pub blob: String,
+    pub content: Vec<u8>,
+}
+
+/// An Atomic Host stream as published beside the OSTree repository
+/// (`streams/<name>.json`, docs/site.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stream {
+    pub name: String,
+    /// The OSTree ref hosts follow.
+    #[serde(rename = "ref")]
+    pub ostree_ref: String,
+    #[serde(default)]
+    pub description: String,
+    /// Fingerprint of the GPG key that signs the commits.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Newest first.
+    #[serde(default)]
+    pub versions: Vec<StreamVersion>,
+    /// File names under the disk images directory made from this stream.
+    #[serde(default)]
+    pub disk_images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamVersion {
+    pub version: String,
+    pub commit: String,
+    /// RFC 3339.
+    pub date: String,
+    /// What changed since the version below it.
+    #[serde(default)]
+    pub diff: PackageDiff,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PackageDiff {
+    #[serde(default)]
+    pub added: Vec<String>,
+    #[serde(default)]
+    pub removed: Vec<String>,
+    #[serde(default)]
+    pub changed: Vec<PackageChange>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PackageChange {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A published disk image.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DiskImage {
+    pub name: String,
+    /// Where it downloads from.
+    pub url: String,
+    pub size: u64,
+    /// Seconds since the epoch.
+    pub modified: u64,
+    pub sha256: Option<String>,
+    /// Whether the file hashes to the published checksum.
+    pub checksum_matches: Option<bool>,
+    /// The detached signature's URL.
+    pub signature_url: Option<String>,
+    pub signature: Signature,
+}
+
+/// Who may verify what: the mirror's trusted keys, for the verify
+/// commands.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TrustedKeys {
+    /// Cosign public key files (their names) the mirror trusts.
+    pub cosign_keys: Vec<String>,
+    /// GPG keyring files (their names).
+    pub gpg_keyrings: Vec<String>,
+}

@@ -1,0 +1,370 @@
+//! `/`: what is offered, grouped: base images, the curated library by
+//! stack, Atomic Host streams, disk images; each repository with its
+//! featured tag's date and signature state, and a filter box (a name
+//! prefix, answered from the repository index).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{featured_tag, page_size, Context};
+use crate::html::{self, escape, url_encode};
+use crate::model::Signature;
+
+/// Repositories per home page unless `?n=` says otherwise.
+pub const DEFAULT_REPOS: usize = 60;
+pub const MAX_REPOS: usize = 200;
+
+/// The stacks of the curated library, in the order shown, with the name
+/// prefixes that place a repository in them when it has no
+/// `dev.corral.stack` label.
+pub const STACKS: &[(&str, &[&str])] = &[
+    ("Python", &["python"]),
+    ("Ruby", &["ruby"]),
+    ("PHP", &["php"]),
+    ("Node.js", &["nodejs", "node"]),
+    ("Java", &["java", "openjdk"]),
+    ("Perl", &["perl"]),
+    ("Go", &["golang", "go"]),
+    (
+        "Services",
+        &[
+            "postgresql",
+            "postgres",
+            "mariadb",
+            "mysql",
+            "redis",
+            "nginx",
+            "httpd",
+            "memcached",
+            "valkey",
+        ],
+    ),
+];
+
+/// Where a repository is listed on the home page.
+pub fn group_of(repo: &str, stack_label: Option<&str>) -> String {
+    if let Some(s) = stack_label {
+        if let Some((name, _)) = STACKS.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
+            return name.to_string();
+        }
+    }
+    let last = repo.rsplit('/').next().unwrap_or(repo);
+    for (name, prefixes) in STACKS {
+        if prefixes.iter().any(|p| {
+            last == *p
+                || last.strip_prefix(p).is_some_and(|r| {
+                    r.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
+                })
+        }) {
+            return name.to_string();
+        }
+    }
+    "Base images".to_string()
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepoSummary {
+    pub name: String,
+    pub group: String,
+    pub url: String,
+    pub description: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub created: Option<String>,
+    pub platforms: Vec<String>,
+    pub signature: Option<Signature>,
+    pub pull: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreamSummary {
+    pub name: String,
+    pub url: String,
+    pub version: Option<String>,
+    pub date: Option<String>,
+    pub signed_by: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Home {
+    /// The name prefix filtered on.
+    pub filter: Option<String>,
+    pub repositories: Vec<RepoSummary>,
+    /// The URL of the next page of repositories.
+    pub next: Option<String>,
+    pub streams: Vec<StreamSummary>,
+    pub disk_images: usize,
+    pub newest_disk_image: Option<String>,
+    pub disk_images_url: String,
+}
+
+/// A repository name just before every name that starts with `prefix`
+/// (names are `[a-z0-9._/-]`, all below `~`), for a listing that starts
+/// there.
+fn before_prefix(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    let prev = char::from_u32(last as u32 - 1)?;
+    let mut s: String = chars.into_iter().collect();
+    s.push(prev);
+    s.push_str("~~~~~~~~");
+    Some(s)
+}
+
+pub async fn collect(ctx: &Context<'_>, query: &str) -> anyhow::Result<Home> {
+    let n = page_size(query, DEFAULT_REPOS, MAX_REPOS);
+    let filter = crate::query_param(query, "q")
+        .map(|q| q.trim().to_ascii_lowercase())
+        .filter(|q| !q.is_empty());
+    let after = crate::query_param(query, "after");
+    let start = match (&after, &filter) {
+        (Some(a), _) => Some(a.clone()),
+        (None, Some(f)) => before_prefix(f),
+        (None, None) => None,
+    };
+    let listing = ctx.source.repositories(start.as_deref(), n).await?;
+    let mut repositories = Vec::new();
+    let mut more = listing.more;
+    for name in &listing.items {
+        if let Some(f) = &filter {
+            if !name.starts_with(f.as_str()) {
+                more = false;
+                break;
+            }
+        }
+        let image = featured_tag(ctx, name).await?;
+        let label = |k: &str| image.as_ref().and_then(|i| i.labels.get(k)).cloned();
+        repositories.push(RepoSummary {
+            group: group_of(name, label("dev.corral.stack").as_deref()),
+            url: format!("/repositories/{}", url_encode(name, true)),
+            description: label("org.opencontainers.image.description")
+                .or_else(|| label("summary"))
+                .or_else(|| label("description"))
+                .map(|d| truncate(&d, 160)),
+            tag: image.as_ref().map(|i| i.tag.clone()),
+            digest: image.as_ref().map(|i| i.digest.clone()),
+            created: image.as_ref().and_then(|i| i.created.clone()),
+            platforms: image
+                .as_ref()
+                .map(|i| i.platforms.clone())
+                .unwrap_or_default(),
+            signature: image.as_ref().map(|i| i.signature.clone()),
+            pull: image
+                .as_ref()
+                .map(|i| format!("{}/{}:{}", ctx.host, name, i.tag)),
+            name: name.clone(),
+        });
+    }
+    let next = match (more, listing.items.last()) {
+        (true, Some(last)) => {
+            let mut q = format!("?n={n}&after={}", url_encode(last, false));
+            if let Some(f) = &filter {
+                let _ = write!(q, "&q={}", url_encode(f, false));
+            }
+            Some(format!("/{q}"))
+        }
+        _ => None,
+    };
+    let streams = ctx
+        .source
+        .streams()
+        .await?
+        .into_iter()
+        .map(|s| StreamSummary {
+            url: format!("/atomic-host/{}", url_encode(&s.name, false)),
+            version: s.versions.first().map(|v| v.version.clone()),
+            date: s.versions.first().map(|v| v.date.clone()),
+            signed_by: s.key.clone(),
+            name: s.name,
+        })
+        .collect();
+    let images = ctx.source.disk_images().await?;
+    let newest_disk_image = images
+        .iter()
+        .max_by_key(|i| i.modified)
+        .map(|i| i.name.clone());
+    Ok(Home {
+        filter,
+        repositories,
+        next,
+        streams,
+        disk_images: images.len(),
+        newest_disk_image,
+        disk_images_url: "/downloads".to_string(),
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// The id of a group's section.
+fn group_id(group: &str) -> String {
+    group
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+        .collect::<String>()
+        .to_ascii_lowercase()
+        .replace(' ', "-")
+}
+
+pub fn render(home: &Home, ctx: &Context<'_>) -> String {
+    let mut b = String::new();
+    b.push_str("<h1>Images, Atomic Host and disk images</h1>\n");
+    let _ = writeln!(
+        b,
+        "<form class=\"filter\" method=\"get\" action=\"/\" role=\"search\"><label for=\"q\">Find a repository (name starts with)</label> <input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" autocomplete=\"off\"> <button type=\"submit\">Search</button></form>",
+        escape(home.filter.as_deref().unwrap_or(""))
+    );
+    let mut groups: Vec<&str> = vec!["Base images"];
+    groups.extend(super::home::STACKS.iter().map(|(n, _)| *n));
+    if home.repositories.is_empty() {
+        b.push_str("<p>No repositories match.</p>\n");
+    }
+    for g in groups {
+        let repos: Vec<&RepoSummary> = home.repositories.iter().filter(|r| r.group == g).collect();
+        if repos.is_empty() {
+            continue;
+        }
+        let heading = if g == "Base images" {
+            g.to_string()
+        } else {
+            format!("Library: {g}")
+        };
+        let _ = write!(
+            b,
+            "<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{}</h2>\n<ul class=\"cards\">\n",
+            escape(&heading),
+            id = group_id(g)
+        );
+        for r in repos {
+            let _ = write!(
+                b,
+                "<li class=\"card\"><h3><a href=\"{}\">{}</a></h3>",
+                escape(&r.url),
+                escape(&r.name)
+            );
+            if let Some(d) = &r.description {
+                let _ = write!(b, "<p>{}</p>", escape(d));
+            }
+            match (&r.tag, &r.signature) {
+                (Some(tag), Some(sig)) => {
+                    let _ = write!(
+                        b,
+                        "<p class=\"meta\">newest <strong>{}</strong>",
+                        escape(tag)
+                    );
+                    if let Some(c) = &r.created {
+                        let _ = write!(b, ", {}", html::date(c, ctx.now));
+                    }
+                    if !r.platforms.is_empty() {
+                        let _ = write!(b, ", {}", escape(&r.platforms.join(", ")));
+                    }
+                    let _ = write!(
+                        b,
+                        "</p><p class=\"sig {}\">{}</p>",
+                        sig.class(),
+                        escape(&sig.text())
+                    );
+                }
+                _ => b.push_str("<p class=\"meta\">no tags</p>"),
+            }
+            b.push_str("</li>\n");
+        }
+        b.push_str("</ul></section>\n");
+    }
+    if let Some(next) = &home.next {
+        let _ = writeln!(
+            b,
+            "<p><a rel=\"next\" href=\"{}\">More repositories</a></p>",
+            escape(next)
+        );
+    }
+    b.push_str(
+        "<section aria-labelledby=\"atomic-host\"><h2 id=\"atomic-host\">Atomic Host</h2>\n",
+    );
+    if home.streams.is_empty() {
+        b.push_str("<p>No streams published.</p>\n");
+    } else {
+        b.push_str("<ul class=\"cards\">\n");
+        for s in &home.streams {
+            let _ = write!(
+                b,
+                "<li class=\"card\"><h3><a href=\"{}\">{}</a></h3><p class=\"meta\">",
+                escape(&s.url),
+                escape(&s.name)
+            );
+            match (&s.version, &s.date) {
+                (Some(v), Some(d)) => {
+                    let _ = write!(
+                        b,
+                        "newest <strong>{}</strong>, {}",
+                        escape(v),
+                        html::date(d, ctx.now)
+                    );
+                }
+                _ => b.push_str("no versions yet"),
+            }
+            b.push_str("</p>");
+            match &s.signed_by {
+                Some(k) => {
+                    let _ = write!(
+                        b,
+                        "<p class=\"sig verified\">commits signed by {}</p>",
+                        escape(k)
+                    );
+                }
+                None => b.push_str("<p class=\"sig unsigned\">commits unsigned</p>"),
+            }
+            b.push_str("</li>\n");
+        }
+        b.push_str("</ul>\n");
+    }
+    b.push_str("</section>\n<section aria-labelledby=\"disk-images\"><h2 id=\"disk-images\">Disk images</h2>\n");
+    let _ = writeln!(
+        b,
+        "<p>{} image{} for OpenStack, CloudStack, OpenNebula and plain KVM{}. <a href=\"/downloads\">Download disk images</a></p></section>",
+        home.disk_images,
+        if home.disk_images == 1 { "" } else { "s" },
+        home.newest_disk_image
+            .as_ref()
+            .map(|n| format!("; newest {}", escape(n)))
+            .unwrap_or_default()
+    );
+    let json = match &home.next {
+        _ if home.filter.is_some() => format!(
+            "/?format=json&q={}",
+            url_encode(home.filter.as_deref().unwrap_or(""), false)
+        ),
+        _ => "/?format=json".to_string(),
+    };
+    html::page("Images", &json, &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_label_then_name() {
+        assert_eq!(group_of("library/python3.12", None), "Python");
+        assert_eq!(group_of("library/python-311", None), "Python");
+        assert_eq!(group_of("pythonic", None), "Base images");
+        assert_eq!(group_of("x/postgresql", None), "Services");
+        assert_eq!(group_of("x/anything", Some("ruby")), "Ruby");
+        assert_eq!(group_of("fedora/base", None), "Base images");
+    }
+
+    #[test]
+    fn prefix_start_sorts_before_every_match() {
+        let b = before_prefix("lib").unwrap();
+        for name in ["lib", "lib/a", "lib-x", "libz"] {
+            assert!(b.as_str() < name, "{b} < {name}");
+        }
+        assert!(b.as_str() > "lia/zzz");
+    }
+}

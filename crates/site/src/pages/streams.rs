@@ -1,0 +1,207 @@
+//! `/atomic-host` and `/atomic-host/<stream>`: the Atomic Host streams as
+//! published beside the OSTree repository: versions with dates, the package
+//! diff between consecutive versions, the signing key, the commands to add
+//! the remote and upgrade (`corral host` and plain `ostree`), and the disk
+//! images made from the stream.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::Context;
+use crate::html::{self, escape, url_encode};
+use crate::model::{DiskImage, Stream};
+
+#[derive(Debug, Serialize)]
+pub struct StreamPage {
+    #[serde(flatten)]
+    pub stream: Stream,
+    pub url: String,
+    pub remote_url: String,
+    pub commands: StreamCommands,
+    /// The published disk images this stream's file names.
+    pub images: Vec<DiskImage>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreamCommands {
+    pub corral: Vec<String>,
+    pub ostree: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreamList {
+    pub streams: Vec<StreamPage>,
+}
+
+fn page_of(ctx: &Context<'_>, s: Stream, images: &[DiskImage]) -> StreamPage {
+    let remote_url = format!("{}/ostree", ctx.base_url);
+    let remote = "corral";
+    let key = "corral-signing.gpg";
+    let commands = StreamCommands {
+        corral: vec![
+            format!("corral host remote add {remote} {remote_url} --gpg-key {key}"),
+            format!("corral host deploy --origin {remote}:{}", s.ostree_ref),
+            "corral host upgrade".to_string(),
+        ],
+        ostree: vec![
+            format!(
+                "ostree remote add --set=gpg-verify=true {remote} {remote_url} {}",
+                s.ostree_ref
+            ),
+            format!("ostree remote gpg-import {remote} -k {key}"),
+            format!("ostree pull {remote}:{}", s.ostree_ref),
+            "ostree admin upgrade".to_string(),
+        ],
+    };
+    let images = images
+        .iter()
+        .filter(|i| s.disk_images.contains(&i.name))
+        .cloned()
+        .collect();
+    StreamPage {
+        url: format!("/atomic-host/{}", url_encode(&s.name, false)),
+        remote_url,
+        commands,
+        images,
+        stream: s,
+    }
+}
+
+pub async fn collect_one(ctx: &Context<'_>, name: &str) -> anyhow::Result<Option<StreamPage>> {
+    let Some(s) = ctx
+        .source
+        .streams()
+        .await?
+        .into_iter()
+        .find(|s| s.name == name)
+    else {
+        return Ok(None);
+    };
+    let images = ctx.source.disk_images().await?;
+    Ok(Some(page_of(ctx, s, &images)))
+}
+
+pub async fn collect_all(ctx: &Context<'_>) -> anyhow::Result<StreamList> {
+    let images = ctx.source.disk_images().await?;
+    Ok(StreamList {
+        streams: ctx
+            .source
+            .streams()
+            .await?
+            .into_iter()
+            .map(|s| page_of(ctx, s, &images))
+            .collect(),
+    })
+}
+
+fn diff(b: &mut String, d: &crate::model::PackageDiff) {
+    if d.added.is_empty() && d.removed.is_empty() && d.changed.is_empty() {
+        b.push_str("<p class=\"meta\">no package changes</p>");
+        return;
+    }
+    b.push_str("<ul class=\"diff\">");
+    for c in &d.changed {
+        let _ = write!(
+            b,
+            "<li><span class=\"chg\">~</span> {} {} → {}</li>",
+            escape(&c.name),
+            escape(&c.from),
+            escape(&c.to)
+        );
+    }
+    for a in &d.added {
+        let _ = write!(b, "<li><span class=\"add\">+</span> {}</li>", escape(a));
+    }
+    for r in &d.removed {
+        let _ = write!(b, "<li><span class=\"del\">−</span> {}</li>", escape(r));
+    }
+    b.push_str("</ul>");
+}
+
+fn render_stream(b: &mut String, p: &StreamPage, ctx: &Context<'_>, level: u8) {
+    let s = &p.stream;
+    if !s.description.is_empty() {
+        let _ = writeln!(b, "<p class=\"lead\">{}</p>", escape(&s.description));
+    }
+    let _ = writeln!(
+        b,
+        "<p>OSTree ref <code>{}</code> at <code>{}</code></p>",
+        escape(&s.ostree_ref),
+        escape(&p.remote_url)
+    );
+    match &s.key {
+        Some(k) => {
+            let _ = writeln!(
+                b,
+                "<p class=\"sig verified\">Commits signed by GPG key {}</p>",
+                escape(k)
+            );
+        }
+        None => b.push_str("<p class=\"sig unsigned\">Commits are not signed</p>\n"),
+    }
+    let h = level + 1;
+    let _ = write!(b, "<h{h}>Install and upgrade</h{h}><p>With corral:</p>");
+    for c in &p.commands.corral {
+        b.push_str(&html::command(c));
+    }
+    b.push_str("<p>With plain ostree:</p>");
+    for c in &p.commands.ostree {
+        b.push_str(&html::command(c));
+    }
+    let _ = write!(b, "\n<h{h}>Versions</h{h}>\n<ul class=\"cards\">\n");
+    for v in &s.versions {
+        let _ = write!(
+            b,
+            "<li class=\"card\"><h{h2}>{}</h{h2}><p class=\"meta\">{}, commit {}</p>",
+            escape(&v.version),
+            html::date(&v.date, ctx.now),
+            html::digest(&v.commit),
+            h2 = h + 1
+        );
+        diff(b, &v.diff);
+        b.push_str("</li>\n");
+    }
+    b.push_str("</ul>\n");
+    if !p.images.is_empty() {
+        let _ = write!(b, "<h{h}>Disk images</h{h}><ul class=\"plain\">");
+        for i in &p.images {
+            let _ = write!(
+                b,
+                "<li><a href=\"{}\">{}</a> ({})</li>",
+                escape(&i.url),
+                escape(&i.name),
+                html::human_size(i.size)
+            );
+        }
+        b.push_str("</ul>\n");
+    }
+}
+
+pub fn render_one(p: &StreamPage, ctx: &Context<'_>) -> String {
+    let mut b = format!("<h1>Atomic Host: {}</h1>\n", escape(&p.stream.name));
+    render_stream(&mut b, p, ctx, 1);
+    html::page(
+        &format!("Atomic Host {}", p.stream.name),
+        &format!("{}?format=json", p.url),
+        &b,
+    )
+}
+
+pub fn render_all(l: &StreamList, ctx: &Context<'_>) -> String {
+    let mut b = String::from("<h1>Atomic Host</h1>\n");
+    if l.streams.is_empty() {
+        b.push_str("<p>No streams published.</p>\n");
+    }
+    for p in &l.streams {
+        let _ = writeln!(
+            b,
+            "<section><h2><a href=\"{}\">{}</a></h2>",
+            escape(&p.url),
+            escape(&p.stream.name)
+        );
+        render_stream(&mut b, p, ctx, 2);
+        b.push_str("</section>\n");
+    }
+    html::page("Atomic Host", "/atomic-host?format=json", &b)
+}
