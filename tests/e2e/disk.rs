@@ -1131,8 +1131,11 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
         .output()
         .unwrap();
     assert_eq!(range.stdout, b"QFI\xfb");
-    let page = mirror_support::http_get(&format!("{}/", mirror.url())).unwrap();
-    assert!(page.contains("atomic-43.qcow2"), "{page}");
+    // the website's download page and the page of all tags list it
+    for path in ["/downloads", "/catalog"] {
+        let page = mirror_support::http_get(&format!("{}{path}", mirror.url())).unwrap();
+        assert!(page.contains("atomic-43.qcow2"), "{path}: {page}");
+    }
 
     // a tampered image: the checksum file no longer matches, the signature fails
     let mut bytes = std::fs::read(&signed).unwrap();

@@ -482,7 +482,8 @@ fn gpg_signed_image_is_accepted_by_skopeo_and_tampering_is_refused() {
         detail("sample/wrongkey").contains(&fingerprints[1][24..]),
         "{got:?}"
     );
-    let page = String::from_utf8(curl(&[&format!("http://{host}/")]).stdout).unwrap();
+    // the page of all tags, one table per repository
+    let page = String::from_utf8(curl(&[&format!("http://{host}/catalog")]).stdout).unwrap();
     let section = |repo: &str| {
         let start = page.find(&format!("<h2 id=\"sample/{repo}\">")).unwrap();
         let rest = &page[start..];
