@@ -100,6 +100,13 @@ pub fn deploy(sysroot_dir: &Path, spec: &DeploySpec) -> Result<Deployed> {
     }
     text.push_str(&spec.fstab);
     std::fs::write(&fstab, text).with_context(|| format!("writing {}", fstab.display()))?;
+    let labelled = crate::labels::label_unlabelled(&sysroot_dir.join(&rel), "etc")?;
+    if labelled > 0 {
+        tracing::info!(
+            labelled,
+            "labelled the deployment's /etc entries libostree left unlabelled"
+        );
+    }
     sysroot
         .write_deployments(&[deployment], gio::Cancellable::NONE)
         .context("writing the deployment and its boot entry")?;

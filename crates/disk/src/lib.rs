@@ -12,6 +12,8 @@
 //! - [`deploy`]: the sysroot on the image's file systems, written with
 //!   libostree's sysroot API: the commit pulled from a local repository,
 //!   the remote and origin the host upgrades from, the kernel arguments.
+//! - [`labels`]: SELinux labels, from the deployment's own policy, for the
+//!   entries of its `/etc` that libostree left unlabelled.
 //! - [`bootloader`]: GRUB for BIOS (core image in the BIOS boot partition)
 //!   and for UEFI (the removable path on the ESP), both reading the menu
 //!   `corral_host::grub` writes from libostree's boot entries.
@@ -24,6 +26,7 @@ pub mod build;
 pub mod cli;
 pub mod deploy;
 pub mod error;
+pub mod labels;
 pub mod layout;
 pub mod mount;
 pub mod output;
