@@ -6,15 +6,16 @@
 #   scripts/bench-compose.sh [RUNS]      (default 3; medians are printed)
 #
 # The tree is a copy of /usr/lib/x86_64-linux-gnu (~700 MB here) plus a
-# stand-in kernel. Uses CORRAL_COMPOSE_BIN, or builds the compose example
-# in release mode.
+# stand-in kernel. Uses CORRAL_BIN, or builds corral in release mode.
+# Wall and CPU (user + system) seconds come from /usr/bin/time.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib/bench.sh"
 runs=${1:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
-if [ -z "${CORRAL_COMPOSE_BIN:-}" ]; then
-  (cd "$root" && cargo build --quiet --release -p corral-compose --example compose)
-  CORRAL_COMPOSE_BIN=$CARGO_TARGET_DIR/release/examples/compose
+if [ -z "${CORRAL_BIN:-}" ]; then
+  (cd "$root" && cargo build --quiet --release -p corral)
+  CORRAL_BIN=$CARGO_TARGET_DIR/release/corral
 fi
 work=$(mktemp -d /var/tmp/corral-bench-compose.XXXXXX)
 export GNUPGHOME=$work/gnupg
@@ -32,38 +33,46 @@ head -c 30M /dev/urandom > "$tree/usr/lib/modules/6.1.0-bench/initramfs.img"
 printf 'ID=corral\nVERSION_ID=43\n' > "$tree/etc/os-release"
 size=$(du -sm "$tree" | cut -f1)
 stream=$root/ostree-refs/sample-atomic.toml
+compose=("$CORRAL_BIN" compose run "$stream" --rootfs "$tree" --no-deltas)
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-secs() { local s; s=$(date +%s.%N); "$@" >/dev/null 2>&1; echo "$(date +%s.%N) - $s" | bc; }
+# "WALL CPU" seconds of a command (CPU: user + system of it and its children).
+measure() {
+  /usr/bin/time -o "$work/time" -f '%e %U %S' "$@" >/dev/null 2>"$work/stderr" ||
+    { cat "$work/stderr" >&2; kill $$; }
+  awk '{ printf "%.2f %.2f\n", $1, $2 + $3 }' "$work/time"
+}
+col() { printf '%s\n' "${@:2}" | awk -v c="$1" '{ print $c }' | median; }
 
-ostree_times=() corral_times=() fast_times=()
+load_before=$(load_average)
+ostree_runs=() corral_runs=() fast_runs=()
 for i in $(seq "$runs"); do
   rm -rf "$work/o" "$work/c" "$work/f"; sync
   ostree --repo="$work/o" init --mode=archive
-  ostree_times+=("$(secs ostree --repo="$work/o" commit -b bench --tree=dir="$tree")")
+  ostree_runs+=("$(measure ostree --repo="$work/o" commit -b bench --tree=dir="$tree")")
   sync
-  corral_times+=("$(secs "$CORRAL_COMPOSE_BIN" run "$stream" --repo "$work/c" --rootfs "$tree" --no-deltas)")
+  corral_runs+=("$(measure "${compose[@]}" --repo "$work/c")")
   sync
-  fast_times+=("$(secs "$CORRAL_COMPOSE_BIN" run "$stream" --repo "$work/f" --rootfs "$tree" --no-deltas --zlib-level 1)")
+  fast_runs+=("$(measure "${compose[@]}" --repo "$work/f" --zlib-level 1)")
 done
-o=$(printf '%s\n' "${ostree_times[@]}" | median)
-c=$(printf '%s\n' "${corral_times[@]}" | median)
-f=$(printf '%s\n' "${fast_times[@]}" | median)
+ow=$(col 1 "${ostree_runs[@]}") oc=$(col 2 "${ostree_runs[@]}")
+cw=$(col 1 "${corral_runs[@]}") cc=$(col 2 "${corral_runs[@]}")
+fw=$(col 1 "${fast_runs[@]}") fc=$(col 2 "${fast_runs[@]}")
 ostree --repo="$work/c" fsck --quiet >/dev/null
 ostree --repo="$work/f" fsck --quiet >/dev/null
-echo "tree: ${size} MB, $(nproc) cores (load average $(cut -d' ' -f1 /proc/loadavg)), ${runs} runs, medians"
-echo "| tool | seconds | objects MB | speedup |"
-echo "|---|---|---|---|"
-echo "| ostree commit (archive, zlib 6) | $o | $(du -sm "$work/o/objects" | cut -f1) | 1.00x |"
-echo "| corral compose run --rootfs (zlib 6, parallel writers) | $c | $(du -sm "$work/c/objects" | cut -f1) | $(echo "scale=2; $o / $c" | bc)x |"
-echo "| corral compose run --rootfs --zlib-level 1 | $f | $(du -sm "$work/f/objects" | cut -f1) | $(echo "scale=2; $o / $f" | bc)x |"
+mb() { du -sm "$1/objects" | cut -f1; }
+echo "tree: ${size} MB, $(nproc) cores, load average $load_before before, $(load_average) after; ${runs} runs, medians"
+echo "| tool | wall s | CPU s | objects MB | wall speed-up | CPU ratio |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| ostree commit (archive, zlib 6) | $ow | $oc | $(mb "$work/o") | 1.00x | 1.00x |"
+echo "| corral compose run --rootfs | $cw | $cc | $(mb "$work/c") | $(ratio "$ow" "$cw") | $(ratio "$cc" "$oc") |"
+echo "| corral compose run --rootfs --zlib-level 1 | $fw | $fc | $(mb "$work/f") | $(ratio "$ow" "$fw") | $(ratio "$fc" "$oc") |"
 
 # A one-package change (corral-hello 1.0 -> 1.1): delta vs plain pull.
 repos=$work/repos
 bash "$root/tests/fixtures/rpms/build-repo.sh" "$repos/a" >/dev/null
 HELLO_VERSION=1.1 bash "$root/tests/fixtures/rpms/build-repo.sh" "$repos/b" >/dev/null
-CORRAL_SAMPLE_REPOS=$repos/a "$CORRAL_COMPOSE_BIN" run "$stream" --repo "$work/d" >/dev/null
-CORRAL_SAMPLE_REPOS=$repos/b "$CORRAL_COMPOSE_BIN" run "$stream" --repo "$work/d" --json |
+CORRAL_SAMPLE_REPOS=$repos/a "$CORRAL_BIN" compose run "$stream" --repo "$work/d" >/dev/null
+CORRAL_SAMPLE_REPOS=$repos/b "$CORRAL_BIN" compose run "$stream" --repo "$work/d" --json |
   python3 -c 'import json, sys
 for d in json.load(sys.stdin)[0]["deltas"]:
     kind = "from previous" if d["from"] else "from scratch"

@@ -25,44 +25,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/bench.sh
 . "$ROOT/scripts/lib/bench.sh"
 
-for tool in wrk docker-registry htpasswd curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench-listings: $tool is required" >&2; exit 2; }
-done
-
-if [ -z "${SERVE:-}" ]; then
-    echo "building the release serve example..." >&2
-    (cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
-    SERVE="$CARGO_TARGET_DIR/release/examples/serve"
-fi
-
-WORK=$(mktemp -d /var/tmp/bench-listings.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_require bench-listings wrk docker-registry htpasswd curl python3
+bench_serve_binary
+bench_workdir bench-listings
 LOAD_BEFORE=$(load_average)
 
 # --- distribution
-DPORT=$(free_port)
-cat > "$WORK/distribution.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/distribution
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$DPORT
-YAML
-docker-registry serve "$WORK/distribution.yml" >/dev/null 2>&1 &
-PIDS+=("$!")
+bench_start_distribution delete
 
 # --- corral (pushes need an account)
 htpasswd -B -C 4 -b -c "$WORK/htpasswd" bench bench 2>/dev/null
@@ -70,7 +39,6 @@ CPORT=$(free_port)
 RUST_LOG=warn "$SERVE" --listen "127.0.0.1:$CPORT" --storage "$WORK/corral" \
     --htpasswd "$WORK/htpasswd" >/dev/null 2>&1 &
 PIDS+=("$!")
-wait_http "http://127.0.0.1:$DPORT/v2/"
 wait_http "http://127.0.0.1:$CPORT/healthz"
 
 # --- content: one config and layer blob in t100, mounted into every other

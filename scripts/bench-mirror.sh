@@ -20,29 +20,12 @@ BLOB_MB=${BLOB_MB:-100}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/target-mirror}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-for tool in wrk skopeo docker-registry curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench-mirror: $tool is required" >&2; exit 2; }
-done
-
-# SERVE=/path/to/serve skips the build (a private copy is safe from other
-# builds into a shared target directory).
-if [ -z "${SERVE:-}" ]; then
-    echo "building the release serve example..." >&2
-    (cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
-    SERVE="$CARGO_TARGET_DIR/release/examples/serve"
-fi
-
-WORK=$(mktemp -d /var/tmp/bench-mirror.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # shellcheck source=lib/bench.sh
 . "$ROOT/scripts/lib/bench.sh"
+bench_require bench-mirror wrk skopeo docker-registry curl python3
+# SERVE=/path/to/serve skips the build
+bench_serve_binary
+bench_workdir bench-mirror
 LOAD_BEFORE=$(load_average)
 
 # --- content: an OCI layout with one BLOB_MB layer
@@ -61,22 +44,7 @@ printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.
     "$MANIFEST" "$MSIZE" > "$L/index.json"
 
 # --- distribution
-DPORT=$(free_port)
-cat > "$WORK/distribution.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/distribution
-http:
-  addr: 127.0.0.1:$DPORT
-YAML
-docker-registry serve "$WORK/distribution.yml" >/dev/null 2>&1 &
-DPID=$!; PIDS+=("$DPID")
-wait_http "http://127.0.0.1:$DPORT/v2/"
+bench_start_distribution
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
 skopeo --policy "$WORK/policy.json" copy -q --preserve-digests --dest-tls-verify=false \
     "oci:$L:v1" "docker://127.0.0.1:$DPORT/library/bench:v1" >&2

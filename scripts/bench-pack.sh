@@ -7,6 +7,7 @@
 #   scripts/bench-pack.sh            # 3 runs each
 #   RUNS=5 GZIP_LEVEL=6 scripts/bench-pack.sh
 #   PACK_BIN=/path/to/pack scripts/bench-pack.sh   # a release build of the example made before
+#   ONLY=zstd scripts/bench-pack.sh  # only corral zstd and `tar | zstd -3 -T0`
 #
 # The tree is made once under $BENCH_DIR (default /var/tmp/corral-bench) from
 # /usr/lib/x86_64-linux-gnu and /usr/share/locale (plus /usr/share/doc if that
@@ -21,6 +22,7 @@ BENCH_DIR=${BENCH_DIR:-/var/tmp/corral-bench}
 RUNS=${RUNS:-3}
 GZIP_LEVEL=${GZIP_LEVEL:-}
 ZSTD_LEVEL=${ZSTD_LEVEL:-}
+ONLY=${ONLY:-}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/target-oci}
 TREE=$BENCH_DIR/tree
@@ -89,10 +91,14 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq "$RUNS"); do
     echo "run $run/$RUNS" >&2
     rm -rf "$WORK/gz" "$WORK/zst" "$WORK/tar.zst"
-    measure corral-gzip "$WORK/gz" "$PACK" "$TREE" "$WORK/gz" bench gzip $GZIP_LEVEL
+    if [[ $ONLY != zstd ]]; then
+        measure corral-gzip "$WORK/gz" "$PACK" "$TREE" "$WORK/gz" bench gzip $GZIP_LEVEL
+    fi
     measure corral-zstd "$WORK/zst" "$PACK" "$TREE" "$WORK/zst" bench zstd $ZSTD_LEVEL
-    umoci_prepare
-    measure umoci-repack "$WORK/umoci/layout" umoci repack --image "$WORK/umoci/layout:base" "$WORK/umoci/bundle"
+    if [[ $ONLY != zstd ]]; then
+        umoci_prepare
+        measure umoci-repack "$WORK/umoci/layout" umoci repack --image "$WORK/umoci/layout:base" "$WORK/umoci/bundle"
+    fi
     measure tar-zstd "$WORK/tar.zst" bash -c "tar -C '$TREE' -cf - . | zstd -3 -T0 -q -o '$WORK/tar.zst'"
 done
 rm -rf "$WORK/umoci"
@@ -111,10 +117,11 @@ awk -v runs="$RUNS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" -v load0="$LOAD_B
         split("corral-gzip umoci-repack corral-zstd tar-zstd", order, " ")
         for (o = 1; o <= 4; o++) {
             t = order[o]; k = n[t]
+            if (!k) continue
             W[t] = median(wall, t, k); C[t] = median(cpu, t, k); R[t] = median(rss, t, k); S[t] = median(size, t, k)
             printf "%-14s %9.2f %9.2f %9.0f %12.1f\n", t, W[t], C[t], R[t] / 1024, S[t] / 1e6
         }
-        printf "\ngzip: corral/umoci wall %.2fx (speed-up %.2fx), cpu %.2fx, size %.3f\n", W["corral-gzip"] / W["umoci-repack"], W["umoci-repack"] / W["corral-gzip"], C["corral-gzip"] / C["umoci-repack"], S["corral-gzip"] / S["umoci-repack"]
+        if (n["corral-gzip"]) printf "\ngzip: corral/umoci wall %.2fx (speed-up %.2fx), cpu %.2fx, size %.3f\n", W["corral-gzip"] / W["umoci-repack"], W["umoci-repack"] / W["corral-gzip"], C["corral-gzip"] / C["umoci-repack"], S["corral-gzip"] / S["umoci-repack"]
         printf "zstd: corral/(tar|zstd) wall %.2fx, cpu %.2fx, size %.3f\n", W["corral-zstd"] / W["tar-zstd"], C["corral-zstd"] / C["tar-zstd"], S["corral-zstd"] / S["tar-zstd"]
         printf "load average before: %s, at the end: %s\n", load0, load
     }' "$WORK/results.txt"

@@ -35,3 +35,73 @@ wrk_req() { # conns url [wrk args...]
 
 # The load average now (1, 5, 15 minutes), for the benchmark record.
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# Fails with exit 2 naming the first missing tool: bench_require NAME TOOL...
+bench_require() {
+    local name=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$name: $tool is required" >&2; exit 2; }
+    done
+}
+
+# Sets SERVE to the release mirror server unless the caller gave one (a
+# private copy is safe from other builds into a shared target directory).
+bench_serve_binary() {
+    if [ -z "${SERVE:-}" ]; then
+        echo "building the release serve example..." >&2
+        (cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
+        SERVE="$CARGO_TARGET_DIR/release/examples/serve"
+    fi
+}
+
+# A scratch directory WORK and a list PIDS of servers, both removed or
+# stopped when the script exits: bench_workdir NAME
+bench_workdir() {
+    WORK=$(mktemp -d "/var/tmp/$1.XXXXXX")
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+bench_cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+
+# Starts Debian's docker-registry (distribution) on a free loopback port
+# with its storage in $WORK/distribution and waits for it; sets DPORT and
+# DPID. `bench_start_distribution delete` also enables deletes.
+bench_start_distribution() {
+    local delete=""
+    [ "${1:-}" = delete ] && delete=$'\n  delete:\n    enabled: true'
+    DPORT=$(free_port)
+    cat > "$WORK/distribution.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/distribution$delete
+http:
+  addr: 127.0.0.1:$DPORT
+YAML
+    docker-registry serve "$WORK/distribution.yml" >/dev/null 2>&1 &
+    DPID=$!
+    PIDS+=("$DPID")
+    wait_http "http://127.0.0.1:$DPORT/v2/"
+}
+
+# hyperfine's median wall time in ms of each command, in order, one a line,
+# run side by side in one hyperfine run (RUNS runs each, default 30, after
+# WARMUP warm-ups, default 3; exit codes ignored). Needs hyperfine (apt-get install hyperfine).
+hyperfine_medians() { # cmd...
+    local json
+    json=$(mktemp)
+    hyperfine -N -i --style none -w "${WARMUP:-3}" -r "${RUNS:-30}" --export-json "$json" "$@" >/dev/null
+    python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1]))["results"]: print("%.2f" % (r["median"] * 1000))' "$json"
+    rm -f "$json"
+}

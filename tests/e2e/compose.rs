@@ -547,12 +547,12 @@ fn same_inputs_give_the_same_commit() {
     let out = run_ok(Command::new("date").args(["-u", "-d", &format!("@{ts}"), "+%Y%m%d"]));
     assert_eq!(stdout(&out).trim(), day);
 
-    // A child never goes back in time: an older SOURCE_DATE_EPOCH takes
-    // the parent's timestamp.
+    // A child never goes back in time, nor stays at its parent's time: an
+    // older SOURCE_DATE_EPOCH gives the parent's timestamp plus a second.
     std::fs::write(tree.join("usr/bin/marker"), "two").unwrap();
     let child = run("c", Some("1000000000"));
     assert_eq!(child["parent"], c["checksum"]);
-    assert_eq!(child["timestamp"], ts);
+    assert_eq!(child["timestamp"], ts + 1);
     assert_eq!(child["timestamp_source"], "parent");
 
     // And a stream without [tree] says so when asked to build.
@@ -812,7 +812,10 @@ etc-group-members = ["corral-svc"]
     let cat = |rev: &str, path: &str| -> String {
         stdout(&run_ok(ostree(&server).args(["cat", rev, path])))
     };
-    assert_eq!(cat(REF, "/usr/etc/motd"), "composed at 1767225600\n");
+    // the scripts' SOURCE_DATE_EPOCH is the commit's time: a second after
+    // its parent's, which had SOURCE_DATE_EPOCH itself
+    assert_eq!(second["timestamp"], 1767225601, "{second}");
+    assert_eq!(cat(REF, "/usr/etc/motd"), "composed at 1767225601\n");
     assert_eq!(cat(REF, "/usr/etc/corral-net"), "unreachable\n");
     let ls = stdout(&run_ok(ostree(&server).args(["ls", "-R", REF])));
     assert!(
@@ -1013,4 +1016,147 @@ fn dracut_builds_a_missing_initramfs_reproducibly() {
             .args(["lsinitrd", "/tmp/corral-initramfs.img"]),
     ));
     assert!(listing.contains("ostree-prepare-root"), "{listing}");
+}
+
+/// `n` files of `size` distinct, incompressible bytes under `dir`.
+fn noise_files(dir: &Path, n: usize, size: usize, seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut x = seed | 1;
+    for i in 0..n {
+        let mut data = Vec::with_capacity(size);
+        while data.len() < size {
+            // xorshift64: cheap bytes no compressor shrinks.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(dir.join(format!("f{i:04}")), &data).unwrap();
+    }
+}
+
+/// A compose killed with SIGKILL at any point while it writes objects
+/// leaves the ref on the last whole commit and nothing `ostree fsck`
+/// rejects; the next compose reuses what was published and its commit is
+/// whole (a half-written object under its final name would be reused and
+/// fail the check). The result, served over HTTP, pulls and checks out
+/// equal to the tree.
+#[test]
+fn a_killed_compose_leaves_no_partial_object_or_ref() {
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let stream = rootfs_only_stream(work.path());
+    let tree = work.path().join("tree");
+    let repo = work.path().join("repo");
+    ready_tree(&tree, "one");
+    let run = |cmd: &mut Command| {
+        cmd.arg("run")
+            .arg(&stream)
+            .arg("--repo")
+            .arg(&repo)
+            .arg("--rootfs")
+            .arg(&tree)
+            .arg("--no-deltas");
+    };
+    let mut first = compose(None, &gpg);
+    run(&mut first);
+    run_ok(&mut first);
+    let before = rev_parse(&repo, REF);
+
+    noise_files(&tree.join("usr/share/noise"), 300, 256 << 10, 7);
+    // Above the whole-file limit: compressed while it is written, the
+    // longest window for a kill to cut an object short.
+    noise_files(&tree.join("usr/share/noise/big"), 1, 65 << 20, 11);
+    let mut killed = 0;
+    for delay_ms in [300u64, 800, 1300, 1800, 2400, 3000, 4000, 5000] {
+        let mut cmd = compose(None, &gpg);
+        run(&mut cmd);
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let now = rev_parse(&repo, REF);
+        if now != before {
+            // The run finished before the kill: a whole commit.
+            break;
+        }
+        run_ok(ostree(&repo).arg("fsck"));
+    }
+    assert!(killed > 0, "no compose was killed mid-run");
+
+    let mut last = compose(None, &gpg);
+    run(&mut last);
+    run_ok(&mut last);
+    let after = rev_parse(&repo, REF);
+    assert_ne!(after, before);
+    run_ok(ostree(&repo).arg("fsck"));
+
+    // Served over HTTP, pulled and checked out: the tree, byte for byte.
+    require_tool("python3");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pulled = work.path().join("pulled");
+    run_ok(ostree(&pulled).args(["init", "--mode=archive"]));
+    run_ok(ostree(&pulled).args([
+        "remote",
+        "add",
+        "--no-gpg-verify",
+        "web",
+        &format!("http://127.0.0.1:{port}"),
+    ]));
+    let mut pulled_ok = false;
+    for _ in 0..50 {
+        if ostree(&pulled)
+            .args(["pull", "web", REF])
+            .output()
+            .unwrap()
+            .status
+            .success()
+        {
+            pulled_ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(pulled_ok, "ostree pull over HTTP failed");
+    assert_eq!(rev_parse(&pulled, REF), after);
+    run_ok(ostree(&pulled).arg("fsck"));
+    let out = work.path().join("checkout");
+    run_ok(ostree(&pulled).args(["checkout", "-U", REF]).arg(&out));
+    let diff = run_ok(
+        Command::new("diff")
+            .args(["-r", "--no-dereference"])
+            .arg(tree.join("usr/share/noise"))
+            .arg(out.join("usr/share/noise")),
+    );
+    assert!(diff.stdout.is_empty());
+    assert_eq!(
+        std::fs::read(out.join("usr/bin/marker")).unwrap(),
+        b"one".to_vec()
+    );
 }

@@ -532,16 +532,3 @@ fn credentials_in_the_base_url_reach_a_server_that_requires_them() {
         "no password in what is shown: {st}"
     );
 }
-
-#[test]
-fn the_documented_systemd_units_verify() {
-    verify_documented_units(
-        "docs/host.md",
-        &[
-            "corral-host-check.service",
-            "corral-host-auto.service",
-            "corral-host-auto.timer",
-            "corral-host-steady.service",
-        ],
-    );
-}

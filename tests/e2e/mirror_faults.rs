@@ -17,9 +17,9 @@
 //!   covers wrong bytes in-process; this adds truncation, the manifest
 //!   lies, healing by an honest upstream, and skopeo against the binary.
 //!
-//! Round counts are the constants below. `CORRAL_BIN` picks the binary; a
-//! release build (`cargo build --release -p corral`) makes the races more
-//! like production's.
+//! Round counts are the constants below. A release build
+//! (`cargo test --release -p corral --test mirror_faults`) makes the races
+//! more like production's.
 
 #[path = "faults_support.rs"]
 mod faults_support;

@@ -18,23 +18,35 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `corral` binary: `$CORRAL_BIN`, or the debug build in the target
-/// directory (`cargo build -p corral` or `cargo nextest run --workspace`
-/// builds it).
+/// The `corral` binary cargo built for this test run: the end-to-end
+/// tests are integration tests of the `corral` package, so `cargo test`
+/// and `cargo nextest run` build the binary before them and name it in
+/// `CARGO_BIN_EXE_corral` (at run time since cargo 1.94); a stale build in
+/// the target directory is never picked up.
 pub fn corral_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("CORRAL_BIN") {
-        return PathBuf::from(bin);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    let bin = ["CARGO_BIN_EXE_corral", "NEXTEST_BIN_EXE_corral"]
+        .into_iter()
+        .find_map(std::env::var_os)
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let bin = target.join("debug/corral");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p corral` first or set CORRAL_BIN",
-        bin.display()
-    );
+        .expect(
+            "CARGO_BIN_EXE_corral is not set: run the end-to-end tests with \
+             `cargo test -p corral --test NAME` (cargo 1.94 or later) or \
+             `cargo nextest run -p corral`",
+        );
+    assert!(bin.exists(), "{} is missing", bin.display());
     bin
+}
+
+/// `corral-ostree`, which `corral` runs for `compose`, `disk`, `host` and
+/// `release`: `corral_bin()` plus `-ostree`.
+pub fn corral_ostree_bin() -> PathBuf {
+    corral_ostree_bin_beside(&corral_bin())
+}
+
+fn corral_ostree_bin_beside(bin: &Path) -> PathBuf {
+    let mut name = bin.as_os_str().to_owned();
+    name.push("-ostree");
+    PathBuf::from(name)
 }
 
 /// A `corral` command with the sample repositories in its environment.

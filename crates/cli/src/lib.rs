@@ -6,6 +6,8 @@
 //!   `release`) bring their clap types from their crates.
 //! - [`generate`]: man pages and shell completions from this tree.
 //! - [`logging`], [`output`]: logs to stderr, results to stdout.
+//! - [`ostree_helper`]: how `corral` hands the commands that need
+//!   libostree to `corral-ostree`, so the others start without loading it.
 //!
 //! Exit codes, for every command: 0 success; 1 the command ran and the
 //! answer is "no" (lint errors, damage found, no update); 2 it could not
@@ -25,6 +27,7 @@ use clap::{Parser, Subcommand};
 pub mod generate;
 pub mod image;
 pub mod logging;
+pub mod ostree_helper;
 pub mod output;
 pub mod tree;
 
@@ -96,9 +99,34 @@ pub enum Command {
 pub const EXIT_ERROR: u8 = 2;
 
 /// Parses `args`, runs the command and maps errors to exit code 2 with the
-/// whole cause chain on stderr.
+/// whole cause chain on stderr. Runs every command in this process: the
+/// entry point of `corral-ostree`, the binary that links libostree.
 pub fn run_from_iter<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    run_args(args.into_iter().collect(), |command, _| {
+        run_with_ostree(command)
+    })
+}
+
+/// The entry point of `corral`: runs the commands that do not need
+/// libostree in this process and hands `compose`, `disk`, `host` and
+/// `release` to `corral-ostree` (see [`ostree_helper`]). The binary never
+/// calls into libostree, so the linker leaves it and its ~55 libraries out,
+/// and every other command starts without loading them.
+pub fn run_front_from_iter<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    run_args(
+        args.into_iter().collect(),
+        |command, args| match run_without_ostree(command) {
+            Ok(result) => result,
+            Err(_) => ostree_helper::exec(args),
+        },
+    )
+}
+
+fn run_args(
+    args: Vec<OsString>,
+    run: impl FnOnce(Command, &[OsString]) -> anyhow::Result<ExitCode>,
+) -> ExitCode {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -113,7 +141,7 @@ pub fn run_from_iter<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     logging::init(cli.verbose);
     broken_pipe::quiet_print_panics();
     // AssertUnwindSafe: after a panic nothing of the command is used again.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli.command)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli.command, &args)));
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(e)) if broken_pipe::in_chain(&e) => ExitCode::SUCCESS,
@@ -164,22 +192,37 @@ pub mod broken_pipe {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<ExitCode> {
-    match command {
+/// Runs a command that does not need libostree, or gives back one that does.
+fn run_without_ostree(command: Command) -> Result<anyhow::Result<ExitCode>, Box<Command>> {
+    Ok(match command {
         Command::Tree(cmd) => tree::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
         Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
-        Command::Compose(cmd) => corral_compose::cli::run(cmd),
-        Command::Disk(cmd) => corral_disk::cli::run(cmd),
-        Command::Host(args) => corral_host::cli::run(args),
         Command::Test(args) => corral_testrun::cli::run(args),
         Command::Key(cmd) => corral_sign::cli::run_key(cmd),
         Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),
         Command::Verify(cmd) => corral_sign::cli::run_verify(cmd),
         Command::Policy(args) => corral_sign::cli::run_policy(args),
-        Command::Release(args) => corral_release::cli::run(args, &image::RecipeImageBuilder),
         Command::Generate(cmd) => generate::run(cmd),
+        needs_ostree @ (Command::Compose(_)
+        | Command::Disk(_)
+        | Command::Host(_)
+        | Command::Release(_)) => return Err(Box::new(needs_ostree)),
+    })
+}
+
+fn run_with_ostree(command: Command) -> anyhow::Result<ExitCode> {
+    let command = match run_without_ostree(command) {
+        Ok(result) => return result,
+        Err(command) => *command,
+    };
+    match command {
+        Command::Compose(cmd) => corral_compose::cli::run(cmd),
+        Command::Disk(cmd) => corral_disk::cli::run(cmd),
+        Command::Host(args) => corral_host::cli::run(args),
+        Command::Release(args) => corral_release::cli::run(args, &image::RecipeImageBuilder),
+        other => unreachable!("run_without_ostree ran {other:?}"),
     }
 }
 

@@ -307,8 +307,10 @@ pub fn compose(
 
 /// The commit time: `SOURCE_DATE_EPOCH` when given, else the start (UTC)
 /// of the compose day the version names, so the same inputs give the
-/// same commit. Never before the parent's: hosts refuse an update older
-/// than what they run.
+/// same commit. Always after the parent's, by a second at least: hosts
+/// refuse an update older than what they run, and only a strictly later
+/// time tells them which of two commits is newer (a rollback, a
+/// superseded denied commit).
 pub fn commit_time(
     source_date_epoch: Option<i64>,
     version: &ComposeVersion,
@@ -329,8 +331,8 @@ pub fn commit_time(
         }
     };
     if let Some(parent) = parent {
-        if parent.timestamp > time {
-            time = parent.timestamp;
+        if parent.timestamp >= time {
+            time = parent.timestamp + 1;
             source = TimestampSource::Parent;
         }
     }
@@ -345,7 +347,8 @@ pub enum TimestampSource {
     SourceDateEpoch,
     /// 00:00 UTC of the day in the version (`43.20261125.0`).
     VersionDate,
-    /// The parent's timestamp, which was later than either.
+    /// A second after the parent's timestamp, which was as late as either
+    /// or later.
     Parent,
 }
 
@@ -555,11 +558,21 @@ mod tests {
         );
         assert_eq!(
             commit_time(None, &v, Some(&parent(1_795_600_000))).unwrap(),
-            (1_795_600_000, TimestampSource::Parent)
+            (1_795_600_001, TimestampSource::Parent)
         );
+        // the same day's next compose is a second later than its parent
         assert_eq!(
             commit_time(None, &v, Some(&parent(1_795_564_800))).unwrap(),
+            (1_795_564_801, TimestampSource::Parent)
+        );
+        assert_eq!(
+            commit_time(None, &v, Some(&parent(1_795_564_799))).unwrap(),
             (1_795_564_800, TimestampSource::VersionDate)
+        );
+        // SOURCE_DATE_EPOCH too: a child is never as old as its parent
+        assert_eq!(
+            commit_time(Some(1_767_225_600), &v, Some(&parent(1_767_225_600))).unwrap(),
+            (1_767_225_601, TimestampSource::Parent)
         );
         assert!(commit_time(Some(-1), &v, None).is_err());
     }

@@ -11,20 +11,24 @@
 //! - [`passwd`]: system users and groups moved to `/usr/lib`.
 //! - [`ready`]: a root filesystem made OSTree-ready (kernel, `/usr/etc`,
 //!   `/var` as tmpfiles.d, links into `/var`, `/sysroot`).
-//! - [`repo`]: the archive repository, commit metadata, writing commits.
-//! - [`writer`]: content objects written by every core.
+//! - [`repo`]: the archive repository, commit metadata, writing commits;
+//!   reading them is `corral_ostree`'s, re-exported.
+//! - [`content`]: content objects hashed, compressed and staged without
+//!   libostree.
+//! - [`writer`]: a tree written by every core.
 //! - [`delta`]: static deltas, kept only when smaller than a plain pull.
 //! - [`sign`]: resolving the GPG signing key.
-//! - [`lock`]: one compose per repository at a time.
+//! - [`lock`]: one compose per repository at a time (a `corral_pidlock`).
 //! - [`compose`]: `compose run`, all of the above in order; the ref moves last.
-//! - [`plan`], [`diff`]: `compose plan` and `compose diff`.
+//! - [`plan`]: `compose plan`; [`diff`] (`compose diff`) is
+//!   `corral_ostree::diff`.
 //! - [`cli`]: the clap types and dispatch the `corral` binary mounts.
 
 pub mod cadence;
 pub mod cli;
 pub mod compose;
+pub mod content;
 pub mod delta;
-pub mod diff;
 pub mod error;
 pub mod inputhash;
 pub mod lock;
@@ -38,6 +42,8 @@ pub mod sign;
 pub mod stream;
 pub mod version;
 pub mod writer;
+
+pub use corral_ostree::diff;
 
 pub use cadence::{Clock, FixedClock, SystemClock};
 pub use compose::{compose, ComposeOutcome, RunOptions};

@@ -1,19 +1,17 @@
-//! One compose at a time per repository: an exclusive `flock` on a file in
-//! it, carrying the holder's pid for the error the next process gives.
+//! One compose at a time per repository: a [`corral_pidlock::PidLock`] on a
+//! file in it, carrying the holder's pid for the error the next process
+//! gives.
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rustix::fs::{flock, FlockOperation};
+use corral_pidlock::{PidLock, PidLockError, Wait};
 
 use crate::error::ComposeError;
 
 /// Held while a compose writes to the repository; released on drop.
 #[derive(Debug)]
 pub struct RepoLock {
-    _file: File,
-    path: PathBuf,
+    lock: PidLock,
 }
 
 /// The lock file's name inside the repository.
@@ -25,40 +23,42 @@ impl RepoLock {
     pub fn acquire(repo: &Path, wait: bool) -> Result<RepoLock, ComposeError> {
         std::fs::create_dir_all(repo).map_err(ComposeError::io("creating", repo))?;
         let path = repo.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(ComposeError::io("opening", &path))?;
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-            if !wait {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                let pid = pid.trim();
-                return Err(ComposeError::Locked {
-                    path: repo.to_path_buf(),
-                    pid: if pid.is_empty() {
-                        "unknown".into()
-                    } else {
-                        pid.to_string()
-                    },
-                });
-            }
+        let say = |_: &str| {
             tracing::info!(lock = %path.display(), "waiting for another compose to finish");
-            flock(&file, FlockOperation::LockExclusive)
-                .map_err(|e| ComposeError::io("locking", &path)(e.into()))?;
-        }
-        file.set_len(0)
-            .map_err(ComposeError::io("writing", &path))?;
-        file.rewind().map_err(ComposeError::io("writing", &path))?;
-        writeln!(file, "{}", std::process::id()).map_err(ComposeError::io("writing", &path))?;
-        Ok(RepoLock { _file: file, path })
+        };
+        let wait = if wait { Wait::Yes(&say) } else { Wait::No };
+        let lock =
+            PidLock::acquire(&path, &std::process::id().to_string(), wait).map_err(
+                |e| match e {
+                    PidLockError::Held { holder, .. } => ComposeError::Locked {
+                        path: repo.to_path_buf(),
+                        pid: if holder.is_empty() {
+                            "unknown".into()
+                        } else {
+                            holder
+                        },
+                    },
+                    PidLockError::Io {
+                        action,
+                        path,
+                        source,
+                    } => ComposeError::Io {
+                        path,
+                        action,
+                        source,
+                    },
+                    other => ComposeError::Io {
+                        path: path.clone(),
+                        action: "locking",
+                        source: std::io::Error::other(other.to_string()),
+                    },
+                },
+            )?;
+        Ok(RepoLock { lock })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.lock.path()
     }
 }
 

@@ -186,7 +186,10 @@ impl Stream {
     /// Parses stream text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Stream, ComposeError> {
         let stream: Stream = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            let (line, column) = e
+                .span()
+                .map(|s| corral_configfile::line_col(text, s.start))
+                .unwrap_or((0, 0));
             ComposeError::StreamSyntax {
                 path: origin.to_path_buf(),
                 line,
@@ -344,26 +347,8 @@ impl Stream {
 /// The disk image formats `corral disk build` writes.
 pub const DISK_FORMATS: &[&str] = &["qcow2", "raw", "raw.xz"];
 
-/// Parses a size like `10G`, `512M` or `1073741824` (bytes); the
-/// suffixes K, M, G and T are powers of 1024.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
-    let (digits, shift) = match t.chars().last() {
-        Some('K' | 'k') => (&t[..t.len() - 1], 10),
-        Some('M' | 'm') => (&t[..t.len() - 1], 20),
-        Some('G' | 'g') => (&t[..t.len() - 1], 30),
-        Some('T' | 't') => (&t[..t.len() - 1], 40),
-        _ => (t, 0),
-    };
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like 10G, 512M or a byte count"))?;
-    n.checked_mul(1u64 << shift)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{text}` is out of range"))
-}
+/// Sizes in `[disk]` are read as `corral disk build` reads them.
+pub use corral_configfile::parse_size;
 
 /// A recipe error without the file name the stream error already gives.
 fn recipe_message(e: corral_tree::TreeError) -> String {
@@ -371,14 +356,6 @@ fn recipe_message(e: corral_tree::TreeError) -> String {
         corral_tree::TreeError::RecipeInvalid { message, .. } => message,
         other => other.to_string(),
     }
-}
-
-/// 1-based line and column of byte `offset` in `text`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]
@@ -461,16 +438,6 @@ gpgcheck = false
         let bad = text.replace("8G", "eight");
         let err = parse(&bad).unwrap_err().to_string();
         assert!(err.contains("disk.size: `eight` is not a size"), "{err}");
-    }
-
-    #[test]
-    fn sizes_are_powers_of_1024() {
-        assert_eq!(parse_size("10G"), Ok(10 << 30));
-        assert_eq!(parse_size("512M"), Ok(512 << 20));
-        assert!(parse_size("1GiB").is_err());
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("99999999999T").is_err());
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! source of [`ConfigFileError::Io`], not part of its message, so printing
 //! the chain with `{:#}` shows it a single time.
 //!
+//! [`parse_size`] reads the sizes those files hold (`10G`, `512M`);
+//! [`line_col`] turns a parser's byte offset into the line and column an
+//! error names.
+//!
 //! ```no_run
 //! let text = corral_configfile::read_to_string(
 //!     "recipes/sample-base.toml".as_ref(),
@@ -129,6 +133,40 @@ fn human(n: u64) -> String {
     }
 }
 
+/// Parses a size like `10G`, `512M` or `1073741824` (bytes); the
+/// suffixes K, M, G and T are powers of 1024.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
+    let (digits, shift) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 10G, 512M or a byte count"))?;
+    n.checked_mul(1u64 << shift)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is out of range"))
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`,
+/// for errors that point into a configuration file.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +245,24 @@ mod tests {
             err.to_string(),
             format!("{}: not UTF-8 text (invalid byte at offset 2)", p.display())
         );
+    }
+
+    #[test]
+    fn sizes_are_powers_of_1024() {
+        assert_eq!(parse_size("10G"), Ok(10 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert!(parse_size("1GiB").is_err());
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("ab\ncd", 99), (2, 3));
+        // an offset inside a character counts from its start
+        assert_eq!(line_col("é\nx", 1), (1, 1));
     }
 }

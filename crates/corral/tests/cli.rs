@@ -1,16 +1,13 @@
 //! The built `corral` binary on hostile or unusual input: a stdout that is
 //! closed, configuration paths that are devices, missing files, recipes
-//! that try to smuggle options into dnf. `CORRAL_BIN` overrides the binary
-//! (a private copy, when the shared target dir may be rebuilt meanwhile).
+//! that try to smuggle options into dnf. The binary is the one cargo built
+//! for this run (`CARGO_BIN_EXE_corral`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn corral() -> Command {
-    let bin = std::env::var_os("CORRAL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_corral")));
-    let mut cmd = Command::new(bin);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corral"));
     cmd.env_remove("RUST_LOG").env_remove("RUST_BACKTRACE");
     cmd
 }

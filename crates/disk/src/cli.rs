@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use corral_compose::stream::parse_size;
-use corral_compose::Stream;
+use corral_configfile::parse_size;
 
 use crate::build::{BuildOptions, Source};
 use crate::error::DiskError;
 use crate::layout::Format;
+use crate::stream::DiskStream;
 
 /// The stateroot `corral host` and its tests use.
 pub const DEFAULT_OSNAME: &str = "corral";
@@ -121,7 +121,7 @@ pub fn options(args: &BuildArgs) -> Result<BuildOptions> {
         .stream
         .as_deref()
         .map(|p| {
-            Stream::read(p).with_context(|| format!("reading the stream file {}", p.display()))
+            DiskStream::read(p).with_context(|| format!("reading the stream file {}", p.display()))
         })
         .transpose()?;
     let disk = stream.as_ref().map(|s| s.disk.clone()).unwrap_or_default();

@@ -19,6 +19,8 @@
 //!   `corral_host::grub` writes from libostree's boot entries.
 //! - [`output`]: conversion with qemu-img or xz, the `.sha256` file and a
 //!   detached GPG signature, renamed into place only when complete.
+//! - [`stream`]: what a build takes from a stream file: its ref and its
+//!   `[disk]` table.
 //! - [`build`]: all of the above in order; [`cli`]: the clap types.
 
 pub mod bootloader;
@@ -30,6 +32,7 @@ pub mod labels;
 pub mod layout;
 pub mod mount;
 pub mod output;
+pub mod stream;
 pub mod tools;
 
 pub use build::{build, BuildOptions, BuildReport};

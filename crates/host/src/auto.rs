@@ -178,7 +178,7 @@ fn fleet_lock_client(cfg: &UpdatesConfig, root: Option<&Path>) -> Result<FleetLo
 }
 
 fn commit_of(host: &Host, d: &ostree::Deployment) -> Option<CommitRef> {
-    corral_compose::repo::commit_info(&host.repo(), &d.csum())
+    corral_ostree::commit::commit_info(&host.repo(), &d.csum())
         .ok()
         .map(|c| CommitRef::of(&c))
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use corral_compose::diff::PackageDiff;
+use corral_ostree::diff::PackageDiff;
 
 use crate::auto;
 use crate::boot_count::{self, BootCompleted};
@@ -585,7 +585,7 @@ fn options(args: &HostArgs, f: &FetchArgs, check: bool, allow_downgrade: bool) -
 }
 
 fn label(host: &Host, d: &ostree::Deployment) -> String {
-    corral_compose::repo::commit_info(&host.repo(), &d.csum())
+    corral_ostree::commit::commit_info(&host.repo(), &d.csum())
         .map(|c| upgrade::CommitRef::of(&c).label())
         .unwrap_or_else(|_| d.csum()[..12].to_string())
 }

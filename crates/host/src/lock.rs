@@ -1,12 +1,10 @@
-//! One `corral host` writer per sysroot: an exclusive `flock` on
+//! One `corral host` writer per sysroot: a [`corral_pidlock::PidLock`] on
 //! `ostree/corral-host.lock`, holding the pid and command of its holder
 //! so that the next process can say whom it waits for.
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rustix::fs::{flock, FlockOperation};
+use corral_pidlock::{PidLock, PidLockError, Wait};
 
 use crate::error::HostError;
 
@@ -16,8 +14,15 @@ pub const LOCK_FILE: &str = "ostree/corral-host.lock";
 /// Held while a command changes the sysroot; released on drop.
 #[derive(Debug)]
 pub struct HostLock {
-    _file: File,
-    path: PathBuf,
+    lock: PidLock,
+}
+
+/// The holder as the messages name it.
+fn holder_name(holder: &str) -> String {
+    match holder {
+        "" => "another process".to_string(),
+        h => h.to_string(),
+    }
 }
 
 impl HostLock {
@@ -25,42 +30,28 @@ impl HostLock {
     /// so on stderr and waits; without, fails naming the holder.
     pub fn acquire(sysroot: &Path, what: &str, wait: bool) -> Result<HostLock, anyhow::Error> {
         let path = sysroot.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| anyhow::Error::new(e).context(format!("opening {}", path.display())))?;
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = match holder.trim() {
-                "" => "another process".to_string(),
-                h => h.to_string(),
-            };
-            if !wait {
-                return Err(HostError::Locked { path, holder }.into());
-            }
-            eprintln!("waiting for {holder}, which holds {}", path.display());
-            flock(&file, FlockOperation::LockExclusive).map_err(|e| {
-                anyhow::Error::new(std::io::Error::from(e))
-                    .context(format!("locking {}", path.display()))
-            })?;
-        }
-        let record = |file: &mut File| -> std::io::Result<()> {
-            file.set_len(0)?;
-            file.rewind()?;
-            writeln!(file, "pid {} (corral host {what})", std::process::id())?;
-            file.sync_data()
+        let say = |holder: &str| {
+            eprintln!(
+                "waiting for {}, which holds {}",
+                holder_name(holder),
+                path.display()
+            );
         };
-        record(&mut file)
-            .map_err(|e| anyhow::Error::new(e).context(format!("writing {}", path.display())))?;
-        Ok(HostLock { _file: file, path })
+        let wait = if wait { Wait::Yes(&say) } else { Wait::No };
+        let record = format!("pid {} (corral host {what})", std::process::id());
+        let lock = PidLock::acquire(&path, &record, wait).map_err(|e| match e {
+            PidLockError::Held { path, holder } => HostError::Locked {
+                path,
+                holder: holder_name(&holder),
+            }
+            .into(),
+            other => anyhow::Error::new(other),
+        })?;
+        Ok(HostLock { lock })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.lock.path()
     }
 }
 

@@ -4,8 +4,8 @@
 //! rollback the health check made.
 
 use anyhow::Result;
-use corral_compose::diff::{diff_packages, PackageDiff};
-use corral_compose::repo::commit_info;
+use corral_ostree::commit::commit_info;
+use corral_ostree::diff::{diff_packages, PackageDiff};
 use serde::Serialize;
 
 use crate::denylist::{DeniedCommit, Denylist};

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use corral_compose::diff::{diff_packages, PackageDiff};
-use corral_compose::repo::{commit_info, history, CommitInfo};
+use corral_ostree::commit::{commit_info, history, CommitInfo};
+use corral_ostree::diff::{diff_packages, PackageDiff};
 use serde::Serialize;
 
 use crate::config::HostConfig;

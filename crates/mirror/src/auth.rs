@@ -97,8 +97,7 @@ impl Authenticator {
     pub fn from_config(cfg: &AuthConfig) -> anyhow::Result<Authenticator> {
         let users = match &cfg.htpasswd {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
+                let text = corral_configfile::read_to_string(p, corral_configfile::DEFAULT_LIMIT)?;
                 let users = parse_htpasswd(&text);
                 if users.is_empty() {
                     tracing::warn!(path = %p.display(), "htpasswd has no bcrypt entries; nobody can push");
@@ -310,8 +309,7 @@ pub fn stored_token_secret(root: &std::path::Path) -> anyhow::Result<String> {
     use std::io::Write;
     let path = root.join(TOKEN_SECRET_FILE);
     let read = |path: &std::path::Path| -> anyhow::Result<String> {
-        let s = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?
+        let s = corral_configfile::read_to_string(path, crate::config::SECRET_FILE_LIMIT)?
             .trim()
             .to_string();
         anyhow::ensure!(

@@ -271,6 +271,12 @@ pub struct UpstreamConfig {
 /// its output is guessable in principle, and an empty one by anybody.
 pub const MIN_TOKEN_SECRET_BYTES: usize = 32;
 
+/// The largest `mirror.toml` read: far above any real one.
+pub const CONFIG_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// The largest password, token secret or S3 secret file read.
+pub const SECRET_FILE_LIMIT: u64 = 64 * 1024;
+
 // Checks shared by the TOML layer (which adds the line and column) and
 // `validate` (flags and programmatic configs). Each names its key.
 
@@ -454,9 +460,9 @@ impl Config {
         Ok(c)
     }
 
+    /// Reads and validates `path` (at most [`CONFIG_FILE_LIMIT`] bytes).
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = corral_configfile::read_to_string(path, CONFIG_FILE_LIMIT)?;
         Config::parse(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -553,6 +559,38 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_refuses_devices_and_oversized_files() {
+        let e = Config::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("/dev/zero: is a character device"),
+            "{e:#}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("mirror.toml");
+        std::fs::write(&big, "#".repeat(CONFIG_FILE_LIMIT as usize + 1)).unwrap();
+        let e = Config::load(&big).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("larger than the 1 MiB limit"),
+            "{e:#}"
+        );
+        let c = Config::parse("[auth]\nhtpasswd = \"/dev/zero\"\n").unwrap();
+        let Err(e) = crate::auth::Authenticator::from_config(&c.auth) else {
+            panic!("an htpasswd of /dev/zero was accepted");
+        };
+        assert!(
+            format!("{e:#}").contains("/dev/zero: is a character device"),
+            "{e:#}"
+        );
+        let secret = dir.path().join(crate::auth::TOKEN_SECRET_FILE);
+        std::fs::write(&secret, "x".repeat(SECRET_FILE_LIMIT as usize + 1)).unwrap();
+        let e = crate::auth::stored_token_secret(dir.path()).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("larger than the 64 KiB limit"),
+            "{e:#}"
+        );
+    }
 
     #[test]
     fn disk_images_dir() {

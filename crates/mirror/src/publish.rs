@@ -144,10 +144,11 @@ fn walk(root: &Path) -> Result<Vec<(String, PathBuf, u64)>> {
 /// The upload phases of an OSTree archive repository.
 fn ostree_phases(repo: &Path) -> Result<Vec<Phase>> {
     let config = repo.join("config");
-    let text = std::fs::read_to_string(&config).map_err(|e| PublishError::NotArchiveRepo {
-        path: repo.to_path_buf(),
-        why: format!("reading {}: {e}", config.display()),
-    })?;
+    let text = corral_configfile::read_to_string(&config, corral_configfile::DEFAULT_LIMIT)
+        .map_err(|e| PublishError::NotArchiveRepo {
+            path: repo.to_path_buf(),
+            why: format!("{:#}", anyhow::Error::from(e)),
+        })?;
     let mode = text
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -225,7 +226,7 @@ fn disk_image_phases(dir: &Path) -> Result<Vec<Phase>> {
                 "{}.sha256",
                 path.file_name().unwrap_or_default().to_string_lossy()
             ));
-            let published = std::fs::read_to_string(&sum_path)
+            let published = corral_configfile::read_to_string(&sum_path, 64 * 1024)
                 .ok()
                 .and_then(|t| crate::disk_images::parse_sha256(&t));
             images.push(file(Same::SizeAndChecksum, published));

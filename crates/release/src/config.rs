@@ -177,7 +177,7 @@ impl ReleaseConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<ReleaseConfig, ConfigError> {
         let expanded = expand_vars(text, env).map_err(|(offset, var)| {
-            let (line, column) = line_col(text, offset);
+            let (line, column) = corral_configfile::line_col(text, offset);
             ConfigError::Invalid {
                 path: origin.to_path_buf(),
                 line,
@@ -190,7 +190,7 @@ impl ReleaseConfig {
             // original's because values carry no newlines of their own.
             let (line, column) = e
                 .span()
-                .map(|s| line_col(&expanded, s.start))
+                .map(|s| corral_configfile::line_col(&expanded, s.start))
                 .unwrap_or((1, 1));
             ConfigError::Invalid {
                 path: origin.to_path_buf(),
@@ -238,7 +238,7 @@ impl ReleaseConfig {
         // Semantic errors point at the line that names the offending value.
         let invalid = |needle: &str, message: String| {
             let offset = text.find(needle).unwrap_or(0);
-            let (line, column) = line_col(text, offset);
+            let (line, column) = corral_configfile::line_col(text, offset);
             ConfigError::Invalid {
                 path: origin.to_path_buf(),
                 line,
@@ -386,18 +386,6 @@ fn comment_start(line: &str) -> Option<usize> {
         }
     }
     None
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map(|nl| before[nl + 1..].chars().count() + 1)
-        .unwrap_or_else(|| before.chars().count() + 1);
-    (line, column)
 }
 
 #[cfg(test)]

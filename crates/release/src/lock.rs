@@ -1,45 +1,31 @@
 //! One release at a time per work directory: timers overlap when a run is
-//! slow, and two runs would interleave their state. An exclusive `flock`
-//! on `WORK/release.lock`, which carries the holder's pid for the error.
+//! slow, and two runs would interleave their state. A
+//! [`corral_pidlock::PidLock`] on `WORK/release.lock`, which carries the
+//! holder's pid for the error.
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use rustix::fs::{flock, FlockOperation};
+use corral_pidlock::{PidLock, PidLockError, Wait};
 
 /// Held for the whole run; released on drop (or when the process ends).
 #[derive(Debug)]
 pub struct ReleaseLock {
-    _file: File,
+    _lock: PidLock,
 }
 
 impl ReleaseLock {
     pub fn acquire(work: &Path) -> anyhow::Result<ReleaseLock> {
         std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
         let path = work.join("release.lock");
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            bail!(
-                "another corral release (pid {}) is running on {}",
-                pid.trim(),
+        match PidLock::acquire(&path, &std::process::id().to_string(), Wait::No) {
+            Ok(lock) => Ok(ReleaseLock { _lock: lock }),
+            Err(PidLockError::Held { holder, .. }) => bail!(
+                "another corral release (pid {holder}) is running on {}",
                 work.display()
-            );
+            ),
+            Err(e) => Err(e.into()),
         }
-        file.set_len(0)
-            .and_then(|_| file.rewind())
-            .and_then(|_| writeln!(file, "{}", std::process::id()))
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(ReleaseLock { _file: file })
     }
 }
 

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
+use corral_registry::{Challenge, Token};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
@@ -116,49 +117,6 @@ pub struct Manifest {
     pub media_type: String,
 }
 
-/// A parsed `WWW-Authenticate: Bearer …` challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BearerChallenge {
-    pub realm: String,
-    pub service: Option<String>,
-    pub scope: Option<String>,
-}
-
-impl BearerChallenge {
-    /// ```
-    /// use corral_sign::registry::BearerChallenge;
-    /// let c = BearerChallenge::parse(r#"Bearer realm="http://h/token",service="corral",scope="repository:a/b:pull,push""#).unwrap();
-    /// assert_eq!(c.realm, "http://h/token");
-    /// assert_eq!(c.scope.as_deref(), Some("repository:a/b:pull,push"));
-    /// assert!(BearerChallenge::parse(r#"Basic realm="x""#).is_none());
-    /// ```
-    pub fn parse(header: &str) -> Option<BearerChallenge> {
-        let (scheme, params) = header.trim().split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        let mut fields = HashMap::new();
-        let mut rest = params.trim();
-        while !rest.is_empty() {
-            let (key, after) = rest.split_once('=')?;
-            let (value, after) = match after.strip_prefix('"') {
-                Some(q) => {
-                    let end = q.find('"')?;
-                    (&q[..end], &q[end + 1..])
-                }
-                None => after.split_once(',').unwrap_or((after, "")),
-            };
-            fields.insert(key.trim().to_ascii_lowercase(), value.to_string());
-            rest = after.trim_start_matches([',', ' ']);
-        }
-        Some(BearerChallenge {
-            realm: fields.remove("realm")?,
-            service: fields.remove("service"),
-            scope: fields.remove("scope"),
-        })
-    }
-}
-
 /// The scope a request on `repo` needs: reads pull, everything else pushes.
 fn scope_for(method: &Method, repo: &str) -> String {
     if matches!(*method, Method::GET | Method::HEAD) {
@@ -232,11 +190,13 @@ impl Client {
             .get_all("www-authenticate")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(BearerChallenge::parse)
+            .find_map(Challenge::parse_bearer)
         else {
             return Ok(resp);
         };
-        let token_scope = challenge.scope.clone().unwrap_or_else(|| scope.clone());
+        let token_scope = challenge
+            .scope()
+            .map_or_else(|| scope.clone(), str::to_string);
         let token = self.fetch_token(&origin, &challenge, &token_scope).await?;
         self.tokens
             .lock()
@@ -307,15 +267,16 @@ impl Client {
     async fn fetch_token(
         &self,
         registry_origin: &str,
-        challenge: &BearerChallenge,
+        challenge: &Challenge,
         scope: &str,
     ) -> anyhow::Result<String> {
-        let realm = &challenge.realm;
+        let realm = challenge
+            .realm()
+            .context("the registry's challenge names no token realm")?;
         let realm_origin = origin(realm)?;
-        let mut req = self.http.get(realm).query(&[("scope", scope)]);
-        if let Some(s) = &challenge.service {
-            req = req.query(&[("service", s)]);
-        }
+        let mut req = challenge
+            .token_request(&self.http, scope)
+            .context("the registry's challenge names no token realm")?;
         // Credentials go to the registry's own origin or over TLS, never in
         // clear text to a host the registry named.
         if let Some((u, p)) = &self.creds {
@@ -337,11 +298,8 @@ impl Client {
             .json()
             .await
             .with_context(|| format!("reading the token from {realm}"))?;
-        body["token"]
-            .as_str()
-            .or_else(|| body["access_token"].as_str())
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
+        Token::from_json(&body)
+            .map(|t| t.token)
             .with_context(|| format!("{realm} answered without a token"))
     }
 
@@ -559,25 +517,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn challenges() {
-        // Unquoted values, spaces after commas, a scope with a comma inside
-        // its quotes, and the scheme in any case.
-        let c = BearerChallenge::parse(
-            r#"bearer realm="https://auth.example/token", service=registry.example,scope="repository:a/b:pull,push""#,
-        )
-        .unwrap();
-        assert_eq!(
-            c,
-            BearerChallenge {
-                realm: "https://auth.example/token".into(),
-                service: Some("registry.example".into()),
-                scope: Some("repository:a/b:pull,push".into()),
-            }
-        );
-        let c = BearerChallenge::parse(r#"Bearer realm="http://h/token""#).unwrap();
-        assert_eq!((c.service, c.scope), (None, None));
-        assert!(BearerChallenge::parse(r#"Bearer service="x""#).is_none());
-        assert!(BearerChallenge::parse("Bearer").is_none());
+    fn scopes() {
         assert_eq!(scope_for(&Method::HEAD, "a/b"), "repository:a/b:pull");
         assert_eq!(scope_for(&Method::PATCH, "a/b"), "repository:a/b:pull,push");
     }

@@ -154,7 +154,10 @@ impl Recipe {
     /// Parses recipe text. `origin` names the file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Recipe, TreeError> {
         let recipe: Recipe = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            let (line, column) = e
+                .span()
+                .map(|s| corral_configfile::line_col(text, s.start))
+                .unwrap_or((0, 0));
             TreeError::RecipeSyntax {
                 path: origin.to_path_buf(),
                 line,
@@ -448,18 +451,6 @@ fn absolutize(value: &str, dir: &Path) -> String {
     format!("file://{}", abs.display())
 }
 
-/// 1-based line and column of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map(|nl| before[nl + 1..].chars().count() + 1)
-        .unwrap_or_else(|| before.chars().count() + 1);
-    (line, column)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,11 +702,5 @@ name = "sample"
             }
             Ok(())
         }
-    }
-
-    #[test]
-    fn line_col_counts_from_one() {
-        assert_eq!(line_col("ab\ncd", 0), (1, 1));
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
     }
 }

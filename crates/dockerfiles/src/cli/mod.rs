@@ -203,14 +203,7 @@ pub fn collect_dockerfiles(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 fn lint_cmd(a: &LintArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     let files = collect_dockerfiles(&a.paths)?;
-    let mut reports = Vec::with_capacity(files.len());
-    for path in files {
-        let bytes = crate::files::read(&path, crate::files::CONFIG_LIMIT)?;
-        reports.push(FileReport {
-            findings: lint::lint_bytes(&bytes),
-            path,
-        });
-    }
+    let reports = lint_files(files)?;
     // On stderr, so that JSON and SARIF on stdout stay one document.
     writeln!(err, "{}", lint::output::summary(&reports))?;
     match a.format {
@@ -231,6 +224,57 @@ fn lint_cmd(a: &LintArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::R
         .flat_map(|r| &r.findings)
         .any(|f| f.severity == Severity::Error);
     Ok(u8::from(failed))
+}
+
+/// Files per thread below which another thread does not pay: a file takes
+/// ~30 µs, and on a busy machine a second thread waits for a core longer
+/// than a small corpus takes on one (58 files: 6.6 ms on one thread, 14.5
+/// ms on two, at load average 6).
+const FILES_PER_THREAD: usize = 128;
+
+/// Reads and lints `files` on up to one thread per core, in contiguous
+/// chunks so that the reports keep the order of `files`. The first file
+/// that cannot be read, in that order, is the error.
+fn lint_files(files: Vec<PathBuf>) -> anyhow::Result<Vec<FileReport>> {
+    fn lint_one(path: PathBuf) -> anyhow::Result<FileReport> {
+        let bytes = crate::files::read(&path, crate::files::CONFIG_LIMIT)?;
+        Ok(FileReport {
+            findings: lint::lint_bytes(&bytes),
+            path,
+        })
+    }
+    let wanted = files.len() / FILES_PER_THREAD;
+    let threads = if wanted < 2 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(wanted))
+    };
+    if threads == 1 {
+        return files.into_iter().map(lint_one).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rest = files;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(std::mem::replace(&mut rest, tail));
+    }
+    chunks.push(rest);
+    let mut chunks = chunks.into_iter();
+    let mine = chunks.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = chunks
+            .map(|c| scope.spawn(|| c.into_iter().map(lint_one).collect::<Vec<_>>()))
+            .collect();
+        let mut reports: Vec<_> = mine.into_iter().map(lint_one).collect();
+        for handle in others {
+            match handle.join() {
+                Ok(part) => reports.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        reports.into_iter().collect()
+    })
 }
 
 fn load_graph(library: &Path) -> anyhow::Result<(Library, Graph)> {

@@ -305,3 +305,41 @@ fn missing_lint_path_names_the_error_once() {
         "reading /nonexistent/Dockerfile: No such file or directory (os error 2)"
     );
 }
+
+#[test]
+fn lint_of_many_files_keeps_their_order_and_reports_the_first_unreadable_one() {
+    let t = tempfile::tempdir().unwrap();
+    // enough files for several threads; each file's finding names it
+    let mut paths = Vec::new();
+    for i in 0..300 {
+        let path = t.path().join(format!("{i:03}.Dockerfile"));
+        std::fs::write(&path, format!("FROM fedora:{i}\n")).unwrap();
+        paths.push(path.to_str().unwrap().to_owned());
+    }
+    let mut args = vec!["lint"];
+    args.extend(paths.iter().map(String::as_str));
+    let (r, out) = run_args(&args);
+    assert_eq!(r.unwrap(), 1);
+    let mut expected = String::new();
+    for path in &paths {
+        let bytes = std::fs::read(path).unwrap();
+        expected += &lint::output::text(&[FileReport {
+            path: PathBuf::from(path),
+            findings: lint::lint_bytes(&bytes),
+        }]);
+    }
+    assert_eq!(out, expected);
+
+    // a device early in the list and one late: the early one is the error
+    // whichever thread reads it
+    let mut args = args.clone();
+    args[20] = "/dev/zero";
+    args[280] = "/dev/null";
+    let (r, _) = run_args(&args);
+    let msg = format!("{:#}", r.unwrap_err());
+    assert!(msg.starts_with("/dev/zero:"), "{msg}");
+    args.swap(20, 280);
+    let (r, _) = run_args(&args);
+    let msg = format!("{:#}", r.unwrap_err());
+    assert!(msg.starts_with("/dev/null:"), "{msg}");
+}

@@ -82,8 +82,7 @@ fn s3_client(c: &S3Config, endpoint: Option<&str>, retry: RetryConfig) -> anyhow
         .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok());
     let secret = match (&c.secret_access_key_file, &c.secret_access_key) {
         (Some(f), _) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("reading {}", f.display()))?
+            corral_configfile::read_to_string(f, crate::config::SECRET_FILE_LIMIT)?
                 .trim()
                 .to_string(),
         ),

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use corral_registry::{Challenge, Token};
 use reqwest::{Method, StatusCode};
 
 use crate::config::UpstreamConfig;
@@ -35,33 +36,11 @@ pub struct UpstreamClient {
     tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
 
-/// Parses `Bearer realm="…",service="…",scope="…"` into its parameters.
-pub fn parse_challenge(v: &str) -> Option<(String, HashMap<String, String>)> {
-    let (scheme, rest) = v.trim().split_once(' ').unwrap_or((v.trim(), ""));
-    let mut params = HashMap::new();
-    let mut s = rest.trim();
-    while !s.is_empty() {
-        let (k, after) = s.split_once('=')?;
-        let after = after.trim_start();
-        let (val, remaining) = if let Some(q) = after.strip_prefix('"') {
-            let end = q.find('"')?;
-            (&q[..end], &q[end + 1..])
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        params.insert(k.trim().to_ascii_lowercase(), val.to_string());
-        s = remaining.trim_start().trim_start_matches(',').trim_start();
-    }
-    Some((scheme.to_ascii_lowercase(), params))
-}
-
 impl UpstreamClient {
     pub fn new(cfg: &UpstreamConfig, timeout: Duration) -> anyhow::Result<UpstreamClient> {
         let password = match (&cfg.password_file, &cfg.password) {
             (Some(p), _) => Some(
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?
+                corral_configfile::read_to_string(p, crate::config::SECRET_FILE_LIMIT)?
                     .trim_end()
                     .to_string(),
             ),
@@ -110,15 +89,12 @@ impl UpstreamClient {
 
     async fn fetch_token(
         &self,
-        params: &HashMap<String, String>,
+        challenge: &Challenge,
         scope: &str,
     ) -> Result<String, UpstreamError> {
-        let realm = params.get("realm").ok_or(UpstreamError::Status(401))?;
-        let mut q: Vec<(&str, &str)> = vec![("scope", scope)];
-        if let Some(s) = params.get("service") {
-            q.push(("service", s));
-        }
-        let mut req = self.http.get(realm).query(&q);
+        let mut req = challenge
+            .token_request(&self.http, scope)
+            .ok_or(UpstreamError::Status(401))?;
         if let (Some(u), Some(p)) = (&self.cfg.username, &self.password) {
             req = req.basic_auth(u, Some(p));
         }
@@ -130,17 +106,8 @@ impl UpstreamClient {
             .json()
             .await
             .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
-        let token = v
-            .get("token")
-            .or_else(|| v.get("access_token"))
-            .and_then(|t| t.as_str())
-            .ok_or(UpstreamError::Status(401))?
-            .to_string();
-        let ttl = v
-            .get("expires_in")
-            .and_then(|e| e.as_u64())
-            .unwrap_or(60)
-            .max(10);
+        let Token { token, expires_in } = Token::from_json(&v).ok_or(UpstreamError::Status(401))?;
+        let ttl = expires_in.unwrap_or(60).max(10);
         self.tokens.lock().expect("token cache lock").insert(
             scope.to_string(),
             (token.clone(), Instant::now() + Duration::from_secs(ttl - 5)),
@@ -186,14 +153,14 @@ impl UpstreamClient {
                 .headers()
                 .get("www-authenticate")
                 .and_then(|v| v.to_str().ok())
-                .and_then(parse_challenge);
+                .and_then(Challenge::parse);
             resp = match challenge {
-                Some((scheme, params)) if scheme == "bearer" => {
-                    let scope = params.get("scope").cloned().unwrap_or(scope);
-                    let token = self.fetch_token(&params, &scope).await?;
+                Some(c) if c.scheme == "bearer" => {
+                    let scope = c.scope().map_or(scope, str::to_string);
+                    let token = self.fetch_token(&c, &scope).await?;
                     self.send(build(Some(&token), false)).await?
                 }
-                Some((scheme, _)) if scheme == "basic" => self.send(build(None, true)).await?,
+                Some(c) if c.scheme == "basic" => self.send(build(None, true)).await?,
                 _ => resp,
             };
         }
@@ -203,23 +170,5 @@ impl UpstreamClient {
             StatusCode::TOO_MANY_REQUESTS => Err(UpstreamError::RateLimited),
             s => Err(UpstreamError::Status(s.as_u16())),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn challenge() {
-        let (s, p) =
-            parse_challenge(r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#)
-                .unwrap();
-        assert_eq!(s, "bearer");
-        assert_eq!(p["realm"], "https://auth.example/token");
-        assert_eq!(p["scope"], "repository:a/b:pull,push");
-        let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#).unwrap();
-        assert_eq!(s, "basic");
-        assert_eq!(p["realm"], "Registry Realm");
     }
 }

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use reqwest::Method;
 
-pub use client::{parse_challenge, UpstreamClient, UpstreamError};
+pub use client::{UpstreamClient, UpstreamError};
 
 use crate::api::manifests::{manifest_response, media_type_of, store as store_manifest};
 use crate::api::App;

@@ -8,6 +8,8 @@
 
 use std::io::{self, Write};
 
+use ::zstd::stream::raw::CParameter;
+
 use super::Compressor;
 
 pub(crate) struct ZstdEncoder<W: Write> {
@@ -19,6 +21,14 @@ impl<W: Write> ZstdEncoder<W> {
         let mut encoder = ::zstd::stream::write::Encoder::new(out, level)?;
         encoder.multithread(threads.max(1) as u32)?;
         encoder.include_checksum(true)?;
+        if level == 3 {
+            // Smaller match-finder tables than libzstd's level 3 (hashLog
+            // 17, chainLog 16): they stay in cache, which takes ~13% off
+            // the CPU for a layer ~2% larger, still smaller than
+            // `zstd -3`'s of the same tree (docs/benchmarks.md).
+            encoder.set_parameter(CParameter::HashLog(16))?;
+            encoder.set_parameter(CParameter::ChainLog(14))?;
+        }
         Ok(ZstdEncoder { encoder })
     }
 }

@@ -2,8 +2,11 @@
 //! share one bucket: lock objects under `_locks/`, as restic does.
 //!
 //! - A writer PUTs `_locks/shared-<random>`, then LISTs `_locks/`. If a live
-//!   `exclusive-*` is there, it deletes its object, waits and starts over;
-//!   otherwise it holds the lock until it deletes its object.
+//!   `exclusive-*` is there, it deletes its object and waits, listing only,
+//!   until no live `exclusive-*` is listed, then starts over; otherwise it
+//!   holds the lock until it deletes its object. (Writers that wrote and
+//!   deleted objects while waiting would keep one in the bucket nearly all
+//!   the time, and GC would wait for them as they wait for GC.)
 //! - GC PUTs `_locks/exclusive-<random>`, then LISTs until no other live
 //!   lock is left, keeping its object meanwhile (so writers arriving after
 //!   it back off: GC cannot be starved). Of two GCs, the one whose name
@@ -98,6 +101,7 @@ impl LockObject {
         let refresher = {
             let (store, key, last) = (store.clone(), key.clone(), last_written.clone());
             tokio::spawn(async move {
+                let held_since = Instant::now();
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(timing.refresh) => {}
@@ -109,6 +113,12 @@ impl LockObject {
                     match store.put(&key, lock_body().into()).await {
                         Ok(_) => *last.lock().expect("lock refresh time") = started,
                         Err(e) => tracing::warn!(key = %key, error = %e, "refreshing lock object"),
+                    }
+                    // Writers hold the lock for a few requests: one held
+                    // this long is what a stuck operation looks like.
+                    let held = held_since.elapsed();
+                    if held > timing.stale / 2 {
+                        tracing::warn!(key = %key, held_s = held.as_secs(), "store lock held for long");
                     }
                 }
             })
@@ -270,9 +280,36 @@ impl S3Storage {
         }
     }
 
+    /// Whether a live exclusive lock object is listed, measuring ages
+    /// against the bucket's clock as last seen (`seen`, at `at` on this
+    /// machine's clock) plus the time since.
+    async fn exclusive_listed(&self, seen: SystemTime, at: Instant) -> Result<bool> {
+        let now = seen + at.elapsed();
+        Ok(self
+            .list_locks()
+            .await?
+            .iter()
+            .any(|l| l.name.starts_with("exclusive-") && !self.is_stale(now, l)))
+    }
+
     async fn lock_shared_impl(&self) -> Result<StoreGuard> {
         let mut wait = Duration::from_millis(20);
+        // The bucket's clock when GC was last found holding or wanting the
+        // lock.
+        let mut gc_seen: Option<(SystemTime, Instant)> = None;
         loop {
+            // While GC is there, wait by listing only. A writer that wrote
+            // its object to find GC there, removed it and tried again kept
+            // an object in the bucket most of the time; with a few such
+            // writers every listing of GC showed one, so GC waited for them
+            // as they waited for it, for good.
+            if let Some((seen, at)) = gc_seen {
+                if self.exclusive_listed(seen, at).await? {
+                    tokio::time::sleep(jittered(wait)).await;
+                    wait = (wait * 2).min(MAX_WAIT);
+                    continue;
+                }
+            }
             let name = format!("shared-{}", crate::storage::fs::random_id());
             let own =
                 LockObject::create(self.store.clone(), self.lock_key(&name), self.lock_timing)
@@ -291,6 +328,7 @@ impl S3Storage {
             };
             tracing::debug!(gc = %gc.key, "store locked by gc; backing off");
             own.remove().await?;
+            gc_seen = Some((now, Instant::now()));
             tokio::time::sleep(jittered(wait)).await;
             wait = (wait * 2).min(MAX_WAIT);
         }
@@ -361,7 +399,7 @@ mod tests {
     /// Two replicas on one bucket.
     fn replicas(dir: &std::path::Path, timing: Option<(u64, u64)>) -> (S3Storage, S3Storage) {
         let a = memory_store(dir);
-        let b = S3Storage::new(a.store.clone(), "mirror", dir.join("scratch-b")).unwrap();
+        let b = S3Storage::new(a.raw.clone(), "mirror", dir.join("scratch-b")).unwrap();
         match timing {
             Some((refresh, stale)) => {
                 let (r, s) = (Duration::from_millis(refresh), Duration::from_millis(stale));
@@ -402,6 +440,51 @@ mod tests {
         );
         held.release().await.unwrap();
         assert!(lock_names(&a).await.is_empty());
+    }
+
+    /// Writers waiting for GC on a bucket that answers slowly (a loaded
+    /// Garage): when each of them wrote and deleted an object per attempt,
+    /// one was nearly always in the bucket, GC waited for them as they
+    /// waited for GC, and nothing moved again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gc_gets_the_lock_while_many_writers_wait_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket: Arc<dyn ObjectBackend> = Arc::new(super::super::tests::TestBucket {
+            delay: Duration::from_millis(60),
+            ..Default::default()
+        });
+        let replica =
+            Arc::new(S3Storage::new(bucket.clone(), "mirror", dir.path().join("a")).unwrap());
+        let gc_store = Arc::new(S3Storage::new(bucket, "mirror", dir.path().join("gc")).unwrap());
+        let holder = replica.lock_shared().await.unwrap();
+        let gc = {
+            let st = gc_store.clone();
+            tokio::spawn(async move { st.lock_exclusive().await })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let writers: Vec<_> = (0..24)
+            .map(|_| {
+                let st = replica.clone();
+                tokio::spawn(async move { st.lock_shared().await?.release().await })
+            })
+            .collect();
+        // Every writer has found GC there and is waiting.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        holder.release().await.unwrap();
+        let held = tokio::time::timeout(Duration::from_secs(20), gc)
+            .await
+            .expect("gc never got the lock while writers waited for it")
+            .unwrap()
+            .unwrap();
+        held.release().await.unwrap();
+        for w in writers {
+            tokio::time::timeout(Duration::from_secs(30), w)
+                .await
+                .expect("a writer never got the lock after gc")
+                .unwrap()
+                .unwrap();
+        }
+        assert!(lock_names(&replica).await.is_empty());
     }
 
     #[tokio::test]

@@ -34,6 +34,7 @@
 //! The only local files are the scratch copies of in-flight upstream
 //! downloads, which no other replica needs.
 
+pub mod deadline;
 pub mod failover;
 mod inspect;
 mod lock;
@@ -69,13 +70,20 @@ impl<T: ObjectStore + MultipartStore> ObjectBackend for T {}
 
 /// A [`Storage`] on an S3-compatible object store.
 pub struct S3Storage {
+    /// The bucket, every request under a deadline (deadline.rs).
     store: Arc<dyn ObjectBackend>,
+    /// The bucket as given, without the deadline.
+    raw: Arc<dyn ObjectBackend>,
     /// Key prefix, empty or ending in `/`.
     prefix: String,
     /// Local directory for pull-through downloads being verified.
     scratch: PathBuf,
     /// Serialises the requests of one upload session on this replica.
+    /// Lock order: a session's mutex is never held while taking the store
+    /// lock; finishing (under the store lock) waits for it at most
+    /// `session_wait`.
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    session_wait: std::time::Duration,
     lock_timing: lock::LockTiming,
     /// Repositories whose `_repos/` marker this replica has written.
     indexed: Mutex<std::collections::HashSet<RepoName>>,
@@ -110,7 +118,11 @@ impl S3Storage {
         std::fs::create_dir_all(&scratch)?;
         let prefix = prefix.trim_matches('/');
         Ok(S3Storage {
-            store,
+            store: Arc::new(deadline::DeadlineStore::new(
+                store.clone(),
+                deadline::DEFAULT_TIMEOUT,
+            )),
+            raw: store,
             prefix: if prefix.is_empty() {
                 String::new()
             } else {
@@ -118,10 +130,19 @@ impl S3Storage {
             },
             scratch,
             sessions: Mutex::new(HashMap::new()),
+            session_wait: deadline::DEFAULT_TIMEOUT,
             lock_timing: Default::default(),
             indexed: Mutex::new(Default::default()),
             index_complete: AtomicBool::new(false),
         })
+    }
+
+    /// Overrides how long one request to the bucket may go unanswered
+    /// before it fails (tests use short ones).
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.store = Arc::new(deadline::DeadlineStore::new(self.raw.clone(), timeout));
+        self.session_wait = timeout;
+        self
     }
 
     pub(super) fn key(&self, rel: &str) -> Path {
@@ -979,9 +1000,123 @@ impl Storage for S3Storage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::name::Reference;
+    use std::fmt;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use futures_util::stream::BoxStream;
+    use object_store::memory::InMemory;
+    use object_store::multipart::PartId;
+    use object_store::{
+        GetResult, ListResult, MultipartId, MultipartUpload, PutMultipartOptions, PutOptions,
+        PutResult,
+    };
+
+    /// An in-memory bucket that answers every request after `delay` (as
+    /// a loaded server does) and never answers writes to keys containing
+    /// `stall` (as a server that accepted a request and went quiet).
+    #[derive(Debug, Default)]
+    pub(crate) struct TestBucket {
+        pub inner: InMemory,
+        pub delay: Duration,
+        pub stall: Option<&'static str>,
+    }
+
+    impl fmt::Display for TestBucket {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "TestBucket")
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for TestBucket {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            if self.stall.is_some_and(|s| location.as_ref().contains(s)) {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(self.delay).await;
+            self.inner.put_opts(location, payload, opts).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.get_opts(location, options).await
+        }
+        async fn delete(&self, location: &Path) -> object_store::Result<()> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.delete(location).await
+        }
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            let listing = self.inner.list(prefix);
+            let delay = tokio::time::sleep(self.delay);
+            futures_util::stream::once(async move {
+                delay.await;
+                listing
+            })
+            .flatten()
+            .boxed()
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy(&self, from: &Path, to: &Path) -> object_store::Result<()> {
+            self.inner.copy(from, to).await
+        }
+        async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> object_store::Result<()> {
+            self.inner.copy_if_not_exists(from, to).await
+        }
+    }
+
+    #[async_trait]
+    impl MultipartStore for TestBucket {
+        async fn create_multipart(&self, path: &Path) -> object_store::Result<MultipartId> {
+            self.inner.create_multipart(path).await
+        }
+        async fn put_part(
+            &self,
+            path: &Path,
+            id: &MultipartId,
+            part_idx: usize,
+            data: PutPayload,
+        ) -> object_store::Result<PartId> {
+            self.inner.put_part(path, id, part_idx, data).await
+        }
+        async fn complete_multipart(
+            &self,
+            path: &Path,
+            id: &MultipartId,
+            parts: Vec<PartId>,
+        ) -> object_store::Result<PutResult> {
+            self.inner.complete_multipart(path, id, parts).await
+        }
+        async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
+            self.inner.abort_multipart(path, id).await
+        }
+    }
 
     pub(super) fn memory_store(dir: &std::path::Path) -> S3Storage {
         S3Storage::new(

@@ -237,7 +237,15 @@ impl S3Storage {
 
     pub(super) async fn upload_finish_impl(&self, id: &str, expected: &Digest) -> Result<()> {
         let lock = self.lock(id);
-        let _guard = lock.lock().await;
+        // The caller holds the store lock, and another request of this
+        // session may be reading a client's body at any pace: waiting for
+        // it without end would hold GC, and every writer behind GC, too.
+        let Ok(_guard) = tokio::time::timeout(self.session_wait, lock.lock()).await else {
+            return Err(StorageError::Io(io::Error::other(format!(
+                "upload {id}: busy with another request for {}s",
+                self.session_wait.as_secs_f64()
+            ))));
+        };
         let s = self.load(id).await?;
         let data_key = self.session_key(id, "data");
         // The assembled object: the multipart upload with the tail as its
@@ -341,6 +349,8 @@ mod tests {
         // A second replica on the same store: no shared memory.
         let b = S3Storage {
             store: a.store.clone(),
+            raw: a.raw.clone(),
+            session_wait: a.session_wait,
             prefix: a.prefix.clone(),
             scratch: dir.path().join("scratch-b"),
             sessions: Default::default(),
@@ -378,6 +388,31 @@ mod tests {
             Err(StorageError::UploadUnknown)
         ));
         assert!(a.list("uploads").await.unwrap().is_empty());
+    }
+
+    /// Finishing runs under the store lock: it must not wait without end
+    /// for another request of the same session (one still reading a
+    /// client's body, say), or GC and every writer behind it wait too.
+    #[tokio::test]
+    async fn finishing_waits_for_a_busy_session_only_so_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let st =
+            memory_store(dir.path()).with_request_timeout(std::time::Duration::from_millis(300));
+        let id = st
+            .upload_start(&RepoName::parse("a").unwrap())
+            .await
+            .unwrap();
+        let session = st.lock(&id);
+        let busy = session.lock().await;
+        let empty = Digest::of_bytes(b"");
+        let finish = st.upload_finish(&id, &empty);
+        let e = tokio::time::timeout(std::time::Duration::from_secs(20), finish)
+            .await
+            .expect("finishing waited forever for a busy session")
+            .unwrap_err();
+        assert!(e.to_string().contains("busy with another request"), "{e}");
+        drop(busy);
+        st.upload_finish(&id, &empty).await.unwrap();
     }
 
     #[tokio::test]

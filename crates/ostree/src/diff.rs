@@ -1,5 +1,6 @@
-//! `compose diff`: packages added, removed and changed between two
-//! commits, from the package lists recorded on them.
+//! Packages added, removed and changed between two commits, from the
+//! package lists recorded on them (`compose diff`, `host status`,
+//! `host upgrade`).
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,26 @@
+//! OSTree commits as corral reads them, shared by the crates that make
+//! commits (`corral-compose`), deploy them (`corral-host`) and put them on
+//! disks (`corral-disk`), so that hosts and disks need nothing of composes.
+//!
+//! - [`commit`]: the metadata keys corral records on a commit, reading a
+//!   commit ([`CommitInfo`]), a ref's history, finding a commit by
+//!   version or checksum.
+//! - [`diff`]: packages added, removed and changed between two commits.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! let repo = corral_ostree::commit::open(std::path::Path::new("repo"))?;
+//! let history = corral_ostree::commit::history(&repo, "fedora/43/x86_64/atomic-host")?;
+//! if let [new, old, ..] = history.as_slice() {
+//!     let diff = corral_ostree::diff::diff_packages(&old.packages, &new.packages);
+//!     print!("{}", corral_ostree::diff::render(&diff));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod commit;
+pub mod diff;
+
+pub use commit::CommitInfo;
+pub use diff::PackageDiff;
