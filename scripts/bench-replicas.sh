@@ -13,49 +13,22 @@
 # and adds their results: the throughput a load balancer in front of both
 # would see. Prints medians and the ratios to the filesystem backend.
 set -euo pipefail
+# shellcheck source=lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 BLOB_MB=${BLOB_MB:-64}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/target-mirror}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-for tool in wrk skopeo curl python3 htpasswd; do
-    command -v "$tool" >/dev/null || { echo "bench-replicas: $tool is required" >&2; exit 2; }
-done
-
-echo "building the release serve example..." >&2
-(cd "$ROOT" && cargo build --release -q -p corral-mirror --example serve)
-SERVE="$CARGO_TARGET_DIR/release/examples/serve"
-
-WORK=$(mktemp -d /var/tmp/bench-replicas.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    bash "$ROOT/scripts/garage.sh" stop "$WORK/garage" || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+bench_require bench-replicas wrk skopeo curl python3 htpasswd
+# SERVE=/path/to/serve skips the build
+bench_serve_binary
+bench_workdir bench-replicas
+stop_garage() { bash "$ROOT/scripts/garage.sh" stop "$WORK/garage" || true; }
+export BENCH_CLEANUP=stop_garage
 
 # --- content: an OCI layout with one BLOB_MB layer
-L="$WORK/layout"
-mkdir -p "$L/blobs/sha256"
-echo '{"imageLayoutVersion":"1.0.0"}' > "$L/oci-layout"
-put() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$L/blobs/sha256/$d"; echo "$d"; }
-head -c "$((BLOB_MB << 20))" /dev/urandom > "$WORK/layer"
-LAYER=$(put "$WORK/layer"); LSIZE=$((BLOB_MB << 20))
-printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$LAYER" > "$WORK/config"
-CSIZE=$(stat -c %s "$WORK/config"); CONFIG=$(put "$WORK/config")
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
-    "$CONFIG" "$CSIZE" "$LAYER" "$LSIZE" > "$WORK/manifest"
-MSIZE=$(stat -c %s "$WORK/manifest"); MANIFEST=$(put "$WORK/manifest")
-printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
-    "$MANIFEST" "$MSIZE" > "$L/index.json"
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
+bench_one_layer_layout
 # Pushes need credentials; pulls are anonymous.
 htpasswd -Bbn bench bench > "$WORK/htpasswd"
 # Replicas share the token secret (required with [s3]).

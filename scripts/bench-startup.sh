@@ -13,28 +13,19 @@
 # On a machine shared with other work, wall times include waiting for a
 # core: the load average is printed with the table.
 set -euo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-export RUNS=${RUNS:-100}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 # shellcheck source=lib/bench.sh
-. "$root/scripts/lib/bench.sh"
-command -v hyperfine >/dev/null || { echo "hyperfine not found (apt-get install hyperfine)" >&2; exit 2; }
-command -v umoci >/dev/null || { echo "umoci not found" >&2; exit 2; }
+. "$(dirname "$0")/lib/bench.sh"
 
-cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p corral
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# Private copies: other builds into the same target directory may replace
-# the binaries while this runs.
-cp "$CARGO_TARGET_DIR/release/corral" "$work/corral"
-cp "$CARGO_TARGET_DIR/release/corral-ostree" "$work/corral-ostree"
+export RUNS=${RUNS:-100}
+bench_require bench-startup hyperfine umoci
+bench_workdir corral-bench-startup
+bench_corral release
 
 load_before=$(load_average)
-mapfile -t ms < <(hyperfine_medians "$work/corral --version" "$work/corral-ostree --version" "umoci --version")
+mapfile -t ms < <(hyperfine_medians "$WORK/corral --version" "$WORK/corral-ostree --version" "umoci --version")
 echo "$RUNS runs each, $(nproc) cores; load average before: $load_before, after: $(load_average)"
-echo "corral: $(du -m "$work/corral" | cut -f1) MB, $(ldd "$work/corral" | wc -l) shared objects;" \
-    "corral-ostree: $(ldd "$work/corral-ostree" | wc -l) shared objects"
+echo "corral: $(du -m "$WORK/corral" | cut -f1) MB, $(ldd "$WORK/corral" | wc -l) shared objects;" \
+    "corral-ostree: $(ldd "$WORK/corral-ostree" | wc -l) shared objects"
 echo
 echo "| command | median wall ms | / umoci |"
 echo "|---|---:|---:|"

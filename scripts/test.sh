@@ -81,37 +81,53 @@ vm_pid=$!
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 
-stage "cargo clippy"
-cargo clippy --locked --workspace --all-targets -- -D warnings
+# One compile of the workspace serves the lints and the tests: clippy-driver
+# stands in for rustc on the workspace's crates (RUSTC_WORKSPACE_WRAPPER,
+# which is how `cargo clippy` runs it), lints each crate and then compiles
+# it, so the test build covers what `cargo clippy --workspace --all-targets
+# -- -D warnings` does (libraries, binaries, tests, examples) without a
+# second pass over the workspace and its dependencies. A lint fails the
+# build as it fails `cargo clippy`.
+export RUSTC_WORKSPACE_WRAPPER
+RUSTC_WORKSPACE_WRAPPER=$(command -v clippy-driver) || {
+  echo "clippy-driver is not on PATH: rustup component add clippy" >&2
+  exit 1
+}
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
+stage "build and clippy"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --workspace --no-run
+else
+  cargo test --locked --workspace --no-run
+fi
 
 stage "generated man pages and completions"
-cargo build --locked -p corral
 gen=$(mktemp -d)
 "$CARGO_TARGET_DIR/debug/corral" generate man "$gen/man"
 "$CARGO_TARGET_DIR/debug/corral" generate completions "$gen/completions"
 diff -r "$gen/man" docs/man || { echo "docs/man is stale: run scripts/update-generated.sh" >&2; exit 1; }
 diff -r "$gen/completions" completions || { echo "completions/ is stale: run scripts/update-generated.sh" >&2; exit 1; }
 
+# wait_background NAME PID LOG: waits for a background set-up step; on
+# failure prints its log and fails the suite.
+wait_background() {
+  if ! wait "$2"; then
+    cat "$3" >&2
+    echo "$1 failed (log above)" >&2
+    exit 1
+  fi
+  rm -f "$3"
+}
+
 stage "waiting for the VM images"
-if ! wait "$vm_pid"; then
-  vm_pid=""
-  cat "$vm_log" >&2
-  echo "building the VM images failed (log above)" >&2
-  exit 1
-fi
+wait_background "building the VM images" "$vm_pid" "$vm_log"
 vm_pid=""
 echo "    VM images ready $(($(date +%s) - vm_started)) s after they started"
-rm -f "$vm_log"
 
 stage "waiting for garage"
-if ! wait "$garage_pid"; then
-  garage_pid=""
-  cat "$garage_log" >&2
-  echo "building garage failed (log above)" >&2
-  exit 1
-fi
+wait_background "building garage" "$garage_pid" "$garage_log"
 garage_pid=""
-rm -f "$garage_log"
 
 stage "tests"
 test_log=$(mktemp)

@@ -1,5 +1,5 @@
 //! `corral` starts without libostree and hands the commands that need it
-//! to `corral-ostree` (see `corral_cli::ostree_helper`).
+//! to `corral-ostree` (see crates/cli/src/ostree_helper.rs).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -32,11 +32,13 @@ use mirror_support::{free_port, Mirror};
 
 /// The checkout this test file was compiled from (shadows the support
 /// crate's, which can be built from another checkout sharing the target
-/// directory): the fixtures and dist/systemd must be this checkout's.
+/// directory): the fixtures and dist/systemd must be this checkout's. The
+/// test is the `corral` package's, in crates/corral.
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("crates/corral has a grandparent")
         .to_path_buf()
 }
 

@@ -1253,8 +1253,12 @@ fn a_one_package_update_comes_as_a_delta_with_its_package_diff() {
 fn the_shipped_systemd_units_verify() {
     require_tool("systemd-analyze");
     // this checkout's, not the support crate's (it may have been built
-    // from another checkout sharing the target directory)
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    // from another checkout sharing the target directory); the test is the
+    // `corral` package's, in crates/corral
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap();
     let doc = std::fs::read_to_string(root.join("docs/host.md")).unwrap();
     let dir = scratch();
     let mut units = Vec::new();
