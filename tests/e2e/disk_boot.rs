@@ -505,6 +505,26 @@ impl Vm {
     }
 }
 
+impl Vm {
+    /// Asserts that the deployment of `want` is booted; if another is,
+    /// shows why the staged one was not: libostree's finalize at the last
+    /// shutdown, ostree-boot-complete.service (which reports a failed
+    /// finalize on the next boot), the deployments, the boot entries and
+    /// GRUB's environment.
+    fn assert_booted(&self, want: &str, what: &str) {
+        let booted = self.booted();
+        if booted != want {
+            let why = self.ssh(
+                "sudo journalctl -b -1 -u ostree-finalize-staged.service --no-pager | tail -30; \
+                 sudo journalctl -b -u ostree-boot-complete.service --no-pager | tail -10; \
+                 sudo ostree admin status; ls /boot/loader/entries; \
+                 sudo grep -av '^#' /boot/grub/grubenv || true",
+            );
+            panic!("{what}: {booted} is booted, not {want}:\n{why}");
+        }
+    }
+}
+
 impl Drop for Vm {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -744,7 +764,7 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     assert!(vm.ssh("sudo corral host upgrade").starts_with("staged "));
     vm.ssh("echo edited-after-the-upgrade | sudo tee /etc/corral-test-edit");
     let boot2 = vm.reboot(&boot1, "boot after upgrade");
-    assert_eq!(vm.booted(), b);
+    vm.assert_booted(&b, "the boot after the upgrade");
     assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.1");
     assert_eq!(
         vm.ssh("cat /etc/corral-test-edit"),
@@ -1125,7 +1145,7 @@ fn two_hosts_with_one_fleetlock_slot_never_reboot_together() {
     );
     for (i, vm) in vms.iter().enumerate() {
         let what = format!("{}: after the update", names[i]);
-        assert_eq!(vm.booted(), b, "{what}");
+        vm.assert_booted(&b, &what);
         assert_eq!(vm.ssh("corral-boot-hello"), "corral-boot-hello 1.1");
         let steady = vm.ssh("sudo journalctl -b -u corral-host-steady.service --no-pager");
         // it ran this boot (a unit skipped for an ordering cycle has not)
