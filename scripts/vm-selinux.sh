@@ -14,7 +14,8 @@
 # and the module, so a second build is instant; images of other hashes are
 # removed after a build.
 #
-# `run` boots it under qemu (TCG: no KVM needed) with
+# `run` boots it under qemu (with KVM when it boots the kernel here, else
+# TCG) with
 # `security=selinux enforcing=1`, the disk in snapshot mode so the cached
 # image never changes. The guest's init loads the policy, mounts SHARE at
 # /mnt/corral, runs `sh /mnt/corral/run.sh` with its output in
@@ -169,6 +170,37 @@ EOF
   echo "$out"
 }
 
+# Whether KVM runs KERNEL here: /dev/kvm opens read-write and, under
+# `-accel kvm -cpu host`, the kernel prints its banner within 30 s. Opening
+# /dev/kvm is not enough: a paravirtual KVM (kvm_pvm) starts qemu but an
+# ordinary kernel hangs before its first line, and some nested hosts refuse
+# `-cpu host`. Prints why not; CORRAL_QEMU_ACCEL=tcg skips KVM.
+kvm_boots() {
+  local kernel=$1 log i
+  [ "${CORRAL_QEMU_ACCEL:-}" != tcg ] || { echo "CORRAL_QEMU_ACCEL=tcg"; return 1; }
+  (exec 8<>/dev/kvm) 2>/dev/null || { echo "/dev/kvm does not open read-write"; return 1; }
+  log=$(mktemp)
+  timeout 30 qemu-system-x86_64 -accel kvm -cpu host -m 512 -display none -no-reboot \
+    -monitor none -serial "file:$log" -kernel "$kernel" -append "console=ttyS0 panic=-1" \
+    >/dev/null 2>&1 &
+  local pid=$!
+  for ((i = 0; i < 150; i++)); do
+    if grep -qa "Linux version" "$log"; then
+      kill "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      rm -f "$log"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  rm -f "$log"
+  echo "/dev/kvm opens, but the kernel printed nothing under -accel kvm -cpu host"
+  return 1
+}
+
 run() {
   local share=${1:-}
   [ -n "$share" ] && [ -f "$share/run.sh" ] || die "run needs a share directory holding run.sh"
@@ -176,10 +208,16 @@ run() {
   local img
   img=$(build)
   rm -f "$share/guest.rc" "$share/guest.log" "$share/console.log"
-  local start rc=0
+  local start rc=0 accel=(-accel tcg) why
+  if why=$(kvm_boots "$img/vmlinuz"); then
+    accel=(-accel kvm -cpu host)
+    echo "vm-selinux: qemu with kvm" >&2
+  else
+    echo "vm-selinux: qemu with tcg ($why)" >&2
+  fi
   start=$(date +%s)
   timeout --kill-after=10 "${CORRAL_VM_TIMEOUT:-300}" \
-    qemu-system-x86_64 -accel tcg -m "${CORRAL_VM_MEMORY:-2048}" -smp "${CORRAL_VM_CPUS:-2}" \
+    qemu-system-x86_64 "${accel[@]}" -m "${CORRAL_VM_MEMORY:-2048}" -smp "${CORRAL_VM_CPUS:-2}" \
     -display none -no-reboot -nic none -monitor none \
     -serial "file:$share/console.log" \
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \

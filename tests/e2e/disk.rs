@@ -980,27 +980,29 @@ fn host_upgrade_and_rollback_rewrite_the_grub_menu_of_the_image() {
     assert_eq!(first_entry("after cleanup"), "kernel two");
 }
 
-/// Boots the raw image under qemu (software emulation) until GRUB shows
+/// Boots the raw image under qemu (KVM when usable, else software
+/// emulation) until GRUB shows
 /// the menu from `/boot/grub/grub.cfg`; returns the serial output.
 fn boot_to_grub(image: &Path, work: &Path, uefi: bool) -> String {
     require_tool("qemu-system-x86_64");
     let log = work.join(if uefi { "uefi.log" } else { "bios.log" });
+    let accel = Accel::probe(None);
+    eprintln!(
+        "boot_to_grub: qemu with {} ({})",
+        accel.describe(),
+        if uefi { "UEFI" } else { "BIOS" }
+    );
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args([
-        "-machine",
-        "q35,accel=tcg",
-        "-m",
-        "512",
-        "-nographic",
-        "-no-reboot",
-    ])
-    .args(["-monitor", "none", "-serial"])
-    .arg(format!("file:{}", log.display()))
-    .arg("-drive")
-    .arg(format!(
-        "file={},format=raw,if=virtio,snapshot=on",
-        image.display()
-    ));
+    cmd.args(["-machine", "q35"])
+        .args(accel.qemu_args())
+        .args(["-m", "512", "-nographic", "-no-reboot"])
+        .args(["-monitor", "none", "-serial"])
+        .arg(format!("file:{}", log.display()))
+        .arg("-drive")
+        .arg(format!(
+            "file={},format=raw,if=virtio,snapshot=on",
+            image.display()
+        ));
     if uefi {
         let vars = work.join("OVMF_VARS.fd");
         std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).unwrap();

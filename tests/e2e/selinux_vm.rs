@@ -93,12 +93,19 @@ fn labels_are_enforced_in_an_selinux_vm() {
         .expect("running scripts/vm-selinux.sh run");
     let secs = start.elapsed().as_secs_f64();
     let guest_log = std::fs::read_to_string(share.join("guest.log")).unwrap_or_default();
-    eprintln!("selinux_vm: boot and proof took {secs:.0} s\n--- guest log\n{guest_log}");
+    let script_log = String::from_utf8_lossy(&booted.stderr);
+    let accel = script_log
+        .lines()
+        .find_map(|l| l.strip_prefix("vm-selinux: qemu with "))
+        .unwrap_or("(not said)");
+    eprintln!(
+        "selinux_vm: boot and proof took {secs:.0} s with {accel}\n--- guest log\n{guest_log}"
+    );
     assert!(
         booted.status.success(),
         "the VM run failed ({}):\n{}\n--- console\n{}",
         booted.status,
-        String::from_utf8_lossy(&booted.stderr),
+        script_log,
         std::fs::read_to_string(share.join("console.log")).unwrap_or_default()
     );
     assert_eq!(read(&share.join("guest.rc")).trim(), "0", "{guest_log}");

@@ -53,6 +53,7 @@ pub fn make_ostree_ready(root: &Path, version: Option<&str>, epoch: u64) -> Resu
     move_rpmdb(root)?;
     os_release(root, version)?;
     link_into_var(root)?;
+    selinux_store_to_etc(root)?;
     let tmpfiles_entries = var_to_tmpfiles(root)?;
     move_etc(root)?;
     sysroot(root)?;
@@ -305,6 +306,129 @@ fn link_into_var(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where libsemanage keeps its policy store unless `semanage.conf` says.
+const SEMANAGE_DEFAULT_STORE_ROOT: &str = "/var/lib/selinux";
+
+/// Moves semodule's policy store (the installed modules, `store-root` in
+/// `/etc/selinux/semanage.conf`, `/var/lib/selinux` by default) to
+/// `/etc/selinux` and says so in `semanage.conf`, as rpm-ostree does.
+/// When a deployment has `/etc/selinux/config`, libostree finishes each
+/// new deployment after the `/etc` merge by running
+/// `semodule -N --rebuild-if-modules-changed` in it with only its `/usr`,
+/// `/etc` and empty `/var`: a store left in `/var` is not there, semodule
+/// fails, the finalize fails and the host boots its old deployment again.
+/// In `/etc` the store also follows the tree through upgrades.
+///
+/// Returns whether a store was moved.
+fn selinux_store_to_etc(root: &Path) -> Result<bool> {
+    let conf = root.join("etc/selinux/semanage.conf");
+    if !is_file(&conf) {
+        return Ok(false);
+    }
+    let text = std::fs::read_to_string(&conf).map_err(ComposeError::io("reading", &conf))?;
+    let mut configured = None;
+    for line in text.lines() {
+        if let Some((key, value)) = line.split_once('=') {
+            if key.trim() == "store-root" {
+                configured = Some(value.trim().to_string());
+            }
+        }
+    }
+    let store_root = configured
+        .clone()
+        .unwrap_or_else(|| SEMANAGE_DEFAULT_STORE_ROOT.to_string());
+    let rel = store_root.trim_start_matches('/');
+    if !(rel == "var" || rel.starts_with("var/")) {
+        return Ok(false);
+    }
+    let from = root.join(rel);
+    if !from.is_dir() || !exists(&root.join("etc/selinux")) {
+        return Ok(false);
+    }
+    let to = root.join("etc/selinux");
+    for store in std::fs::read_dir(&from)
+        .map_err(ComposeError::io("reading", &from))?
+        .flatten()
+    {
+        let dest = to.join(store.file_name());
+        if !exists(&dest) {
+            rename(&store.path(), &dest)?;
+            continue;
+        }
+        // /etc/selinux/<type> has the policy and its contexts; the store
+        // adds active/ and its lock files beside them.
+        for entry in std::fs::read_dir(store.path())
+            .map_err(ComposeError::io("reading", store.path()))?
+            .flatten()
+        {
+            let target = dest.join(entry.file_name());
+            if exists(&target) {
+                return Err(ComposeError::Io {
+                    path: target,
+                    action: "moving the SELinux policy store to",
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "the tree has it in /etc/selinux and in the store",
+                    ),
+                });
+            }
+            rename(&entry.path(), &target)?;
+        }
+        remove_any(&store.path())?;
+    }
+    let line = "store-root = /etc/selinux";
+    let rewritten = match configured {
+        Some(_) => {
+            text.lines()
+                .map(|l| match l.split_once('=') {
+                    Some((key, _)) if key.trim() == "store-root" => line.to_string(),
+                    _ => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        }
+        // Top-level keys come before the [sections].
+        None => {
+            format!("# moved from {SEMANAGE_DEFAULT_STORE_ROOT} by corral compose\n{line}\n{text}")
+        }
+    };
+    // Never write through an existing file: it may be hardlinked to the
+    // caller's tree.
+    remove_any(&conf)?;
+    std::fs::write(&conf, rewritten).map_err(ComposeError::io("writing", &conf))?;
+    tracing::info!(from = %store_root, "moved the SELinux policy store to /etc/selinux");
+    Ok(true)
+}
+
+/// What a host needs to finish deploying this tree and the prepared tree
+/// (`root`, after [`make_ostree_ready`]) lacks. With `/etc/selinux/config`
+/// in a deployment, libostree's finalize runs `semodule` inside it through
+/// the host's `/usr/bin/bwrap` (the host being an earlier commit of the
+/// same tree): without either every upgrade to the commit fails to
+/// finalize, and the host boots its old deployment again.
+pub fn finalize_lacks(root: &Path) -> Vec<&'static str> {
+    let mut lacks = Vec::new();
+    if !exists(&root.join("usr/etc/selinux/config")) {
+        return lacks;
+    }
+    if !exists(&root.join("usr/bin/bwrap")) {
+        lacks.push("/usr/bin/bwrap");
+    }
+    if ![
+        "usr/sbin/semodule",
+        "usr/bin/semodule",
+        "sbin/semodule",
+        "bin/semodule",
+    ]
+    .iter()
+    .any(|p| exists(&root.join(p)))
+    {
+        lacks.push("semodule");
+    }
+    lacks
+}
+
 /// Describes `/var` as systemd-tmpfiles entries and empties it: a
 /// deployment's `/var` is the host's, created at boot.
 fn var_to_tmpfiles(root: &Path) -> Result<usize> {
@@ -546,5 +670,108 @@ mod tests {
         std::fs::write(t.path().join("boot/vmlinuz-2"), "k").unwrap();
         let err = make_ostree_ready(t.path(), None, 0).unwrap_err();
         assert!(err.to_string().contains("2 kernels (1, 2)"), "{err}");
+    }
+
+    /// A Debian-style tree: the policy in /etc/selinux/default, semodule's
+    /// store in /var/lib/selinux/default.
+    fn tree_with_policy_store(conf: &str) -> tempfile::TempDir {
+        let t = sample_tree();
+        let r = t.path();
+        for d in [
+            "etc/selinux/default/policy",
+            "var/lib/selinux/default/active/modules/400/corral",
+        ] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::write(r.join("etc/selinux/config"), "SELINUXTYPE=default\n").unwrap();
+        std::fs::write(r.join("etc/selinux/semanage.conf"), conf).unwrap();
+        std::fs::write(r.join("etc/selinux/default/policy/policy.33"), "policy").unwrap();
+        std::fs::write(
+            r.join("var/lib/selinux/default/active/modules/400/corral/cil"),
+            "module",
+        )
+        .unwrap();
+        std::fs::write(r.join("var/lib/selinux/default/semanage.read.LOCK"), "").unwrap();
+        t
+    }
+
+    #[test]
+    fn the_selinux_policy_store_moves_to_etc() {
+        let conf = "module-store = direct\n[setfiles]\npath = /sbin/setfiles\n[end]\n";
+        let t = tree_with_policy_store(conf);
+        let r = t.path();
+        make_ostree_ready(r, None, 0).unwrap();
+        let store = r.join("usr/etc/selinux/default");
+        assert_eq!(
+            std::fs::read_to_string(store.join("active/modules/400/corral/cil")).unwrap(),
+            "module"
+        );
+        assert!(store.join("semanage.read.LOCK").is_file());
+        assert!(store.join("policy/policy.33").is_file());
+        let written = std::fs::read_to_string(r.join("usr/etc/selinux/semanage.conf")).unwrap();
+        // a top-level key, before the first section
+        let at = written
+            .find("\nstore-root = /etc/selinux\n")
+            .expect(&written);
+        assert!(at < written.find("[setfiles]").unwrap(), "{written}");
+        assert!(written.ends_with(conf), "{written}");
+        // nothing of the store is left for /var
+        let tmpfiles = std::fs::read_to_string(r.join(TMPFILES_CONF)).unwrap();
+        assert!(!tmpfiles.contains("/var/lib/selinux/default"), "{tmpfiles}");
+    }
+
+    #[test]
+    fn a_store_root_under_var_is_rewritten_and_one_elsewhere_kept() {
+        let t = tree_with_policy_store("store-root = /var/lib/selinux\nexpand-check=0\n");
+        make_ostree_ready(t.path(), None, 0).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("usr/etc/selinux/semanage.conf")).unwrap(),
+            "store-root = /etc/selinux\nexpand-check=0\n"
+        );
+        assert!(t
+            .path()
+            .join("usr/etc/selinux/default/active/modules/400/corral/cil")
+            .is_file());
+
+        let t = tree_with_policy_store("store-root = /usr/lib/selinux\n");
+        make_ostree_ready(t.path(), None, 0).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("usr/etc/selinux/semanage.conf")).unwrap(),
+            "store-root = /usr/lib/selinux\n"
+        );
+        assert!(!t.path().join("usr/etc/selinux/default/active").exists());
+    }
+
+    #[test]
+    fn a_store_that_collides_with_etc_is_an_error() {
+        let t = tree_with_policy_store("");
+        std::fs::create_dir_all(t.path().join("etc/selinux/default/active")).unwrap();
+        match make_ostree_ready(t.path(), None, 0).unwrap_err() {
+            ComposeError::Io { path, source, .. } => {
+                assert!(path.ends_with("etc/selinux/default/active"), "{path:?}");
+                assert!(
+                    source
+                        .to_string()
+                        .contains("in /etc/selinux and in the store"),
+                    "{source}"
+                );
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_policy_without_bwrap_and_semodule_is_reported() {
+        let t = tree_with_policy_store("");
+        make_ostree_ready(t.path(), None, 0).unwrap();
+        assert_eq!(finalize_lacks(t.path()), ["/usr/bin/bwrap", "semodule"]);
+        std::fs::write(t.path().join("usr/bin/bwrap"), "").unwrap();
+        std::fs::create_dir_all(t.path().join("usr/sbin")).unwrap();
+        std::fs::write(t.path().join("usr/sbin/semodule"), "").unwrap();
+        assert!(finalize_lacks(t.path()).is_empty());
+        // without a policy, nothing is run
+        let t = sample_tree();
+        make_ostree_ready(t.path(), None, 0).unwrap();
+        assert!(finalize_lacks(t.path()).is_empty());
     }
 }
