@@ -210,7 +210,7 @@ pub fn run(
         .with_context(|| format!("splitting the users of {ostree_ref} into /usr/lib"))?;
     let prepared = ostree_ready::make_ostree_ready(&rootfs, Some(&version), timestamp)
         .with_context(|| format!("making the tree of {ostree_ref} OSTree-ready"))?;
-    let lacks = ready::finalize_lacks(&rootfs);
+    let lacks = ostree_ready::finalize_lacks(&rootfs);
     if !lacks.is_empty() {
         tracing::warn!(
             "the tree has /etc/selinux/config but no {}: libostree runs semodule through bwrap to finish each upgrade to a deployment with a policy, so hosts upgrading to this commit will boot their old deployment again",
