@@ -21,43 +21,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
+use corral_site::html::{escape, human_size};
+
 use crate::api::manifests::is_index;
 use crate::api::App;
 use crate::auth::Identity;
 use crate::disk_images::DiskImage;
 use crate::name::{Digest, RepoName};
 use crate::trust::{tag_signatures, TagSignatures};
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-fn human(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
-}
 
 #[derive(Debug, Serialize)]
 pub struct TagRow {
@@ -382,7 +353,7 @@ pub(crate) async fn page(
                 "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td><code>podman pull {reference}</code><br><code>docker pull {reference}</code></td></tr>",
                 escape(&row.tag),
                 escape(&row.digest.to_string()),
-                escape(&human(row.size)),
+                escape(&human_size(row.size)),
                 escape(row.created.as_deref().unwrap_or("")),
                 escape(&text),
             );
@@ -407,7 +378,7 @@ pub(crate) async fn page(
                 "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td><code>{}</code></td><td class=\"{class}\">{}</td></tr>",
                 escape(&i.url),
                 escape(&i.name),
-                escape(&human(i.size)),
+                escape(&human_size(i.size)),
                 escape(&sum),
                 escape(&text),
             );
@@ -435,7 +406,7 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
     }
 }
