@@ -549,6 +549,19 @@ impl Drop for Vm {
 /// pass `systemd-analyze verify`: the commands exist, the keys are known,
 /// the ordering resolves, the man pages named in `Documentation=` exist
 /// (docs/man); and they are enabled.
+/// Fails a boot test at once, naming the tool, when one it needs is missing.
+fn require_vm_tools() {
+    for tool in [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "ssh",
+        "ssh-keygen",
+        "xorriso",
+    ] {
+        require_tool(tool);
+    }
+}
+
 #[test]
 fn the_shipped_units_pass_systemd_analyze_verify_and_are_enabled() {
     for tool in ["systemd-analyze", "systemctl", "rpm", "man"] {
@@ -650,15 +663,7 @@ fn the_shipped_units_pass_systemd_analyze_verify_and_are_enabled() {
 
 #[test]
 fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
-    for tool in [
-        "qemu-system-x86_64",
-        "qemu-img",
-        "ssh",
-        "ssh-keygen",
-        "xorriso",
-    ] {
-        require_tool(tool);
-    }
+    require_vm_tools();
     let t = Instant::now();
     let base = boot_tree();
     eprintln!("boot tree ready in {:.0} s", t.elapsed().as_secs_f64());
@@ -916,15 +921,7 @@ fn assert_enforcing_boot(vm: &Vm, what: &str) {
 /// run.
 #[test]
 fn a_labelled_commit_boots_enforcing() {
-    for tool in [
-        "qemu-system-x86_64",
-        "qemu-img",
-        "ssh",
-        "ssh-keygen",
-        "xorriso",
-    ] {
-        require_tool(tool);
-    }
+    require_vm_tools();
     let base = boot_tree();
     let server = Server::start(base);
     let a = server.compose("1.0");
@@ -956,15 +953,7 @@ fn a_labelled_commit_boots_enforcing() {
 /// (`corral-host-steady.service`), and both end on the new commit.
 #[test]
 fn two_hosts_with_one_fleetlock_slot_never_reboot_together() {
-    for tool in [
-        "qemu-system-x86_64",
-        "qemu-img",
-        "ssh",
-        "ssh-keygen",
-        "xorriso",
-    ] {
-        require_tool(tool);
-    }
+    require_vm_tools();
     let base = boot_tree();
     let server = Server::start_with(base, Some("[fleetlock]\ngroups = { default = 1 }\n"));
     let a = server.compose("1.0");
