@@ -84,12 +84,19 @@ bench_cleanup() {
 # replace them while a benchmark runs); sets CORRAL to the copy. Needs
 # bench_workdir first. bench_corral [release|debug]
 bench_corral() {
-    local profile=${1:-release} flag=--release
+    local profile=${1:-release} flag=--release dir
     [ "$profile" = debug ] && flag=
-    # shellcheck disable=SC2086
-    cargo build --quiet $flag --locked --manifest-path "$ROOT/Cargo.toml" -p corral
-    cp "$CARGO_TARGET_DIR/$profile/corral" "$WORK/corral"
-    cp "$CARGO_TARGET_DIR/$profile/corral-ostree" "$WORK/corral-ostree"
+    if [ -n "${CORRAL_BUILD:-}" ]; then
+        # CORRAL_BUILD=DIR: the corral and corral-ostree built earlier into
+        # DIR, so a run on a quiet machine does not wait for a build
+        dir=$CORRAL_BUILD
+    else
+        # shellcheck disable=SC2086
+        cargo build --quiet $flag --locked --manifest-path "$ROOT/Cargo.toml" -p corral
+        dir=$CARGO_TARGET_DIR/$profile
+    fi
+    cp "$dir/corral" "$WORK/corral"
+    cp "$dir/corral-ostree" "$WORK/corral-ostree"
     CORRAL=$WORK/corral
 }
 
