@@ -16,8 +16,12 @@ const OUTPUTS: [(&str, &str); 2] = [("man", "docs/man"), ("completions", "comple
 /// Builds `corral` and writes docs/man and completions/ afresh.
 pub fn write(ws: &Workspace) -> Result<(), Failure> {
     let corral = build_corral(ws)?;
+    write_with(ws, &corral)
+}
+
+fn write_with(ws: &Workspace, corral: &Path) -> Result<(), Failure> {
     let scratch = Scratch::new("generate")?;
-    render(ws, &corral, scratch.path())?;
+    render(ws, corral, scratch.path())?;
     for (kind, dir) in OUTPUTS {
         let dest = ws.root.join(dir);
         if dest.exists() {
@@ -47,13 +51,16 @@ pub fn check_with(ws: &Workspace, corral: &Path) -> Result<(), Failure> {
         let committed = ws.root.join(dir);
         for change in differences(&generated, &committed)? {
             if let Change::Differs(name) = &change {
-                // the lines that differ, as `diff -r` showed them before
-                let _ = workspace::status(
-                    std::process::Command::new("diff")
-                        .arg("-u")
-                        .arg(committed.join(name))
-                        .arg(generated.join(name)),
-                );
+                // the lines that differ
+                if let Ok(diff) = std::process::Command::new("diff")
+                    .args(["-u", "--label", &format!("{dir}/{name} (checked in)")])
+                    .args(["--label", &format!("{dir}/{name} (generated)")])
+                    .arg(committed.join(name))
+                    .arg(generated.join(name))
+                    .output()
+                {
+                    print!("{}", String::from_utf8_lossy(&diff.stdout));
+                }
             }
             changes.push(format!("{dir}/{change}"));
         }
@@ -211,6 +218,72 @@ mod tests {
         assert_eq!(
             Change::Differs("corral.1".into()).to_string(),
             "corral.1: differs"
+        );
+    }
+
+    /// A checkout with docs/man and completions/, and a stand-in for the
+    /// built corral that writes `corral.1` with `version`.
+    fn checkout(version: &str) -> (Scratch, Workspace, PathBuf) {
+        let dir = Scratch::new("test-checkout").unwrap();
+        let root = dir.path().to_path_buf();
+        put(&root, "docs/man/corral.1", "page v1\n");
+        put(&root, "docs/man/corral-image.1", "same\n");
+        put(&root, "docs/man/corral-gone.1", "a removed command\n");
+        put(&root, "completions/corral.bash", "complete\n");
+        let corral = root.join("fake-corral");
+        put(
+            &root,
+            "fake-corral",
+            &format!(
+                "#!/bin/sh\nset -e\nmkdir -p \"$3\"\ncase $2 in\n\
+                 man) printf 'page {version}\\n' > \"$3/corral.1\"; printf 'same\\n' > \"$3/corral-image.1\" ;;\n\
+                 completions) printf 'complete\\n' > \"$3/corral.bash\" ;;\nesac\n"
+            ),
+        );
+        std::fs::set_permissions(&corral, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let ws = Workspace::at(root);
+        (dir, ws, corral)
+    }
+
+    #[test]
+    fn the_check_fails_naming_the_stale_files_and_generate_fixes_them() {
+        let (_dir, ws, corral) = checkout("v2");
+        let e = check_with(&ws, &corral).unwrap_err();
+        assert_eq!(e.code, 1);
+        assert!(e.message.contains("cargo xtask generate"), "{}", e.message);
+        assert!(
+            e.message.contains("docs/man/corral.1: differs"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message
+                .contains("docs/man/corral-gone.1: no longer generated"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("corral-image.1"), "{}", e.message);
+        assert!(!e.message.contains("completions/"), "{}", e.message);
+
+        write_with(&ws, &corral).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(ws.root.join("docs/man/corral.1")).unwrap(),
+            "page v2\n"
+        );
+        assert!(!ws.root.join("docs/man/corral-gone.1").exists());
+        check_with(&ws, &corral).unwrap();
+    }
+
+    #[test]
+    fn a_failing_generator_fails_the_check() {
+        let (_dir, ws, _) = checkout("v1");
+        let e = check_with(&ws, Path::new("/bin/false")).unwrap_err();
+        assert_eq!(e.code, 1);
+        assert!(
+            e.message.contains("/bin/false generate man"),
+            "{}",
+            e.message
         );
     }
 

@@ -22,8 +22,13 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn locate() -> Result<Self, Failure> {
-        // crates/xtask → the checkout
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        // `cargo run` names crates/xtask of the checkout it runs in; the
+        // path built in is a fallback (a copy of the checkout may reuse a
+        // build of another)
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        let root = manifest_dir
             .ancestors()
             .nth(2)
             .map(Path::to_path_buf)
@@ -42,6 +47,17 @@ impl Workspace {
             cargo,
             env: Vec::new(),
         })
+    }
+
+    /// A checkout at `root` (tests).
+    #[cfg(test)]
+    pub fn at(root: PathBuf) -> Self {
+        Workspace {
+            target_dir: root.join("target"),
+            root,
+            cargo: "cargo".into(),
+            env: Vec::new(),
+        }
     }
 
     /// `$CARGO_TARGET_DIR/debug/corral`.
