@@ -9,7 +9,7 @@
 //! shows where; the test runner's own summary line stays the last line.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -68,7 +68,8 @@ fn stages(ws: &mut Workspace, suite: &mut Suite, test_args: &[String]) -> Result
     garage
         .args(["-n", "10", "bash"])
         .args(Workspace::setup_args("corral_install_garage"));
-    let garage = Background::spawn("building garage", garage)?;
+    let logs = ws.target_dir.join("xtask-ci");
+    let garage = Background::spawn("building garage", garage, &logs)?;
     suite.background.push(garage);
 
     suite.timing.stage("setup: Debian packages");
@@ -88,7 +89,7 @@ fn stages(ws: &mut Workspace, suite: &mut Suite, test_args: &[String]) -> Result
         "-c",
         "bash scripts/vm-selinux.sh build && bash tests/fixtures/boot/build-tree.sh",
     ]);
-    let vm = Background::spawn("building the VM images", vm)?;
+    let vm = Background::spawn("building the VM images", vm, &logs)?;
     println!(
         "==> VM images (in the background; log: {})",
         vm.log.display()
@@ -260,11 +261,16 @@ struct Background {
 }
 
 impl Background {
-    fn spawn(name: &'static str, mut cmd: Command) -> Result<Self, Failure> {
-        let log = std::env::temp_dir().join(format!(
-            "xtask-ci-{}-{}.log",
-            name.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
-            std::process::id()
+    /// Starts `cmd` with its output in `LOGS/NAME.log` (NAME with dashes
+    /// for spaces). The logs live in a directory of their own, overwritten
+    /// by the next run, so a run killed by a signal leaves nothing behind
+    /// elsewhere.
+    fn spawn(name: &'static str, mut cmd: Command, logs: &Path) -> Result<Self, Failure> {
+        std::fs::create_dir_all(logs)
+            .map_err(|e| Failure::usage(format!("creating {}: {e}", logs.display())))?;
+        let log = logs.join(format!(
+            "{}.log",
+            name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
         ));
         let file = std::fs::File::create(&log)?;
         cmd.stdout(file.try_clone()?)
@@ -419,10 +425,26 @@ mod tests {
     }
 
     #[test]
+    fn a_job_still_running_when_the_suite_ends_is_stopped() {
+        let logs = crate::scratch::Scratch::new("test-logs").unwrap();
+        let mut cmd = Command::new("sleep");
+        cmd.arg("300");
+        let job = Background::spawn("sleeping", cmd, logs.path()).unwrap();
+        let proc_dir = PathBuf::from(format!("/proc/{}", job.child.as_ref().unwrap().id()));
+        let log = job.log.clone();
+        assert!(proc_dir.exists() && log.exists());
+        drop(job);
+        // reaped, so gone from /proc at once
+        assert!(!proc_dir.exists(), "the job still runs");
+        assert!(!log.exists(), "the log is removed");
+    }
+
+    #[test]
     fn a_failed_background_job_fails_with_its_log() {
         let mut cmd = Command::new("bash");
         cmd.args(["-c", "echo the reason; exit 4"]);
-        let job = Background::spawn("building a test thing", cmd).unwrap();
+        let logs = crate::scratch::Scratch::new("test-logs").unwrap();
+        let job = Background::spawn("building a test thing", cmd, logs.path()).unwrap();
         let log = job.log.clone();
         let e = job.wait().unwrap_err();
         assert_eq!(e.code, 1);
