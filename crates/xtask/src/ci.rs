@@ -19,13 +19,15 @@ use crate::{generate, process, Failure};
 pub fn run(mut ws: Workspace, test_args: &[String]) -> Result<(), Failure> {
     let mut suite = Suite {
         timing: Timing::new(),
-        background: Vec::new(),
+        garage: None,
+        vm_images: None,
         summary: None,
     };
     let result = stages(&mut ws, &mut suite, test_args);
     let failed = suite.timing.end();
     // stops the background jobs still running
-    suite.background.clear();
+    suite.garage = None;
+    suite.vm_images = None;
     if let Err(f) = &result {
         if !f.message.is_empty() {
             eprintln!("{}", f.message);
@@ -51,8 +53,10 @@ pub fn run(mut ws: Workspace, test_args: &[String]) -> Result<(), Failure> {
 
 struct Suite {
     timing: Timing,
-    /// Stopped (with what they started) when dropped before they ended.
-    background: Vec<Background>,
+    /// The background jobs, stopped (with what they started) when dropped
+    /// before they ended.
+    garage: Option<Background>,
+    vm_images: Option<Background>,
     summary: Option<String>,
 }
 
@@ -69,8 +73,7 @@ fn stages(ws: &mut Workspace, suite: &mut Suite, test_args: &[String]) -> Result
         .args(["-n", "10", "bash"])
         .args(Workspace::setup_args("corral_install_garage"));
     let logs = ws.target_dir.join("xtask-ci");
-    let garage = Background::spawn("building garage", garage, &logs)?;
-    suite.background.push(garage);
+    suite.garage = Some(Background::spawn("building garage", garage, &logs)?);
 
     suite.timing.stage("setup: Debian packages");
     run_stage(&mut ws.setup_function("corral_setup"))?;
@@ -94,7 +97,7 @@ fn stages(ws: &mut Workspace, suite: &mut Suite, test_args: &[String]) -> Result
         "==> VM images (in the background; log: {})",
         vm.log.display()
     );
-    suite.background.push(vm);
+    suite.vm_images = Some(vm);
 
     suite.timing.stage("cargo fmt --check");
     run_stage(ws.cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -102,34 +105,34 @@ fn stages(ws: &mut Workspace, suite: &mut Suite, test_args: &[String]) -> Result
     suite.timing.stage("build and clippy");
     lint_while_building(ws)?;
     let nextest = has_nextest(ws);
-    let runner = if nextest {
-        ["nextest", "run"]
+    let runner: &[&str] = if nextest {
+        &["nextest", "run"]
     } else {
-        ["test", ""]
+        &["test"]
     };
     let mut build = ws.cargo();
-    build.args(runner.iter().filter(|a| !a.is_empty())).args([
-        "--locked",
-        "--workspace",
-        "--no-run",
-    ]);
+    build
+        .args(runner)
+        .args(["--locked", "--workspace", "--no-run"]);
     run_stage(&mut build)?;
 
     suite.timing.stage("generated man pages and completions");
     generate::check_with(ws, &ws.corral_bin())?;
 
     suite.timing.stage("waiting for the VM images");
-    let vm = suite.background.pop().expect("the VM job");
-    let secs = vm.wait()?;
-    println!("    VM images ready {secs} s after they started");
+    if let Some(vm) = suite.vm_images.take() {
+        let secs = vm.wait()?;
+        println!("    VM images ready {secs} s after they started");
+    }
 
     suite.timing.stage("waiting for garage");
-    let garage = suite.background.pop().expect("the garage job");
-    garage.wait()?;
+    if let Some(garage) = suite.garage.take() {
+        garage.wait()?;
+    }
 
     suite.timing.stage("tests");
     let mut test = ws.cargo();
-    test.args(runner.iter().filter(|a| !a.is_empty()))
+    test.args(runner)
         .args(["--locked", "--workspace", "--no-fail-fast"])
         .args(test_args);
     let (status, summary) = run_teeing_summary(test, &mut std::io::stdout())?;
