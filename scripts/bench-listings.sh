@@ -42,19 +42,11 @@ wait_http "http://127.0.0.1:$CPORT/healthz"
 # --- content: one config and layer blob in t100, mounted into every other
 # repository; one manifest pushed under every tag (keep-alive, one client)
 populate() { # port [user:password]
-    python3 - "$1" "${2:-}" "$REPOS" <<'PY'
-import base64, hashlib, http.client, json, sys
-port, cred, repos = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-c = http.client.HTTPConnection("127.0.0.1", port)
-auth = {"Authorization": "Basic " + base64.b64encode(cred.encode()).decode()} if cred else {}
-def req(method, path, body=b"", headers={}):
-    c.request(method, path, body=body, headers={**auth, **headers})
-    r = c.getresponse()
-    data = r.read()
-    if r.status >= 300:
-        sys.exit(f"{method} {path}: {r.status} {data[:200]!r}")
-    return r
-def sha(b): return "sha256:" + hashlib.sha256(b).hexdigest()
+    PYTHONPATH="$ROOT/scripts/lib" python3 - "$1" "${2:-}" "$REPOS" <<'PY'
+import json, sys
+from registry_client import Registry, sha
+port, cred, repos = sys.argv[1], sys.argv[2], int(sys.argv[3])
+req = Registry(port, cred).req
 config = json.dumps({"architecture": "amd64", "os": "linux",
                      "rootfs": {"type": "layers", "diff_ids": []}}).encode()
 layer = b"bench layer\n"

@@ -49,19 +49,11 @@ PIDS+=("$!")
 wait_http "http://127.0.0.1:$PORT/healthz"
 
 echo "pushing $REPOS repositories with $TAGS tags each..." >&2
-python3 - "$PORT" "$REPOS" "$TAGS" <<'PY'
-import base64, hashlib, http.client, json, sys
-port, repos, tags = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-c = http.client.HTTPConnection("127.0.0.1", port)
-auth = {"Authorization": "Basic " + base64.b64encode(b"bench:bench").decode()}
-def req(method, path, body=b"", headers={}):
-    c.request(method, path, body=body, headers={**auth, **headers})
-    r = c.getresponse()
-    data = r.read()
-    if r.status >= 300:
-        sys.exit(f"{method} {path}: {r.status} {data[:200]!r}")
-    return r
-def sha(b): return "sha256:" + hashlib.sha256(b).hexdigest()
+PYTHONPATH="$ROOT/scripts/lib" python3 - "$PORT" "$REPOS" "$TAGS" <<'PY'
+import json, sys
+from registry_client import Registry, sha
+port, repos, tags = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+req = Registry(port, "bench:bench").req
 stacks = ["python3.12", "ruby3.3", "php8.3", "nodejs22", "openjdk21", "perl5.40", "golang1.23", "postgresql16", "redis7", "nginx1.26"]
 layer = b"bench layer\n"
 first = True
