@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-/// bcrypt's cost for new portal accounts (2^12 rounds, ~0.2 s here).
+/// bcrypt's cost for new portal accounts (2^12 rounds).
 pub const DEFAULT_BCRYPT_COST: u32 = 12;
 /// The shortest password a new account may have.
 pub const MIN_PASSWORD: usize = 10;

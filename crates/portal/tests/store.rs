@@ -652,6 +652,32 @@ fn the_audit_log_is_append_only(b: &mut Backend<'_>) {
         None,
         "the insert was rolled back"
     );
+    if s.connection().dialect() == db::Dialect::Postgres {
+        let e = s.connection().batch("TRUNCATE audit_log").unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        assert_eq!(s.audit_log().unwrap(), before);
+    }
+}
+
+/// Replicas starting together on a fresh database: one migrates, the
+/// others wait and find nothing left to do; none fails.
+fn replicas_open_a_fresh_database_together(b: &mut Backend<'_>) {
+    let db = b.database();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut s = Store::open(&db, policy()).unwrap();
+                migrations::applied(s.connection()).unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().expect("an opening thread panicked"), [1, 2]);
+    }
 }
 
 /// Two reviewers approve at the same moment through two connections (two
@@ -703,6 +729,10 @@ fn concurrent_approvals_publish_once(b: &mut Backend<'_>) {
 }
 
 const BODIES: &[(&str, Body)] = &[
+    (
+        "replicas_open_a_fresh_database_together",
+        replicas_open_a_fresh_database_together,
+    ),
     (
         "concurrent_approvals_publish_once",
         concurrent_approvals_publish_once,

@@ -146,13 +146,25 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS portal_migrations (
 
 /// Applies the migrations the database lacks; the versions applied now.
 pub fn migrate(conn: &mut dyn Connection) -> Result<Vec<i64>, DbError> {
+    let postgres = conn.dialect() == Dialect::Postgres;
+    if postgres {
+        // Replicas starting together: one migrates, the others wait and
+        // then find nothing left to do. The lock is the session's, taken
+        // before the transaction: a serializable transaction's snapshot
+        // dates from its first statement, so a lock taken inside it would
+        // leave the waiter looking at the schema as it was before the wait.
+        conn.execute("SELECT pg_advisory_lock(7262657669657773)", &[])?;
+    }
+    let result = apply(conn);
+    if postgres {
+        conn.execute("SELECT pg_advisory_unlock(7262657669657773)", &[])?;
+    }
+    result
+}
+
+fn apply(conn: &mut dyn Connection) -> Result<Vec<i64>, DbError> {
     let known = MIGRATIONS.last().map_or(0, |m| m.version);
     super::transaction(conn, |conn| {
-        if conn.dialect() == Dialect::Postgres {
-            // Replicas starting together: one migrates, the others wait and
-            // then find nothing left to do.
-            conn.execute("SELECT pg_advisory_xact_lock(7262657669657773)", &[])?;
-        }
         conn.batch(CREATE_TABLE)?;
         let rows = conn.query(
             "SELECT COALESCE(MAX(version), 0) FROM portal_migrations",

@@ -108,6 +108,37 @@ impl Connection for SqliteConnection {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_do_not_block_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let mut reader = SqliteConnection::open(&path).unwrap();
+        let rows = reader.query("PRAGMA journal_mode", &[]).unwrap();
+        assert_eq!(rows[0].text(0).unwrap(), "wal");
+        reader.batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let mut writer = SqliteConnection::open(&path).unwrap();
+        // A short wait, so a blocked writer fails fast instead of waiting.
+        writer.conn.busy_timeout(Duration::from_millis(50)).unwrap();
+        reader.batch("BEGIN").unwrap();
+        assert!(reader.query("SELECT v FROM t", &[]).unwrap().is_empty());
+        writer.begin().unwrap();
+        writer
+            .execute("INSERT INTO t (v) VALUES ($1)", &[Value::Int(7)])
+            .unwrap();
+        writer.commit().unwrap();
+        // The reader's snapshot is unchanged until its transaction ends.
+        assert!(reader.query("SELECT v FROM t", &[]).unwrap().is_empty());
+        reader.rollback().unwrap();
+        assert_eq!(
+            reader.query("SELECT v FROM t", &[]).unwrap()[0]
+                .int(0)
+                .unwrap(),
+            7
+        );
+    }
+
     #[test]
     fn dollar_parameters_become_positional() {
         assert_eq!(
