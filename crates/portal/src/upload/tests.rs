@@ -404,3 +404,112 @@ fn what_is_not_a_library_folder_is_named() {
         Err(FolderError::Help(_))
     ));
 }
+
+mod property {
+    //! Whatever the archive, nothing lands outside the folder: random
+    //! entries with `..`, `.`, empty and absolute components, and links of
+    //! every kind pointing anywhere.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::PathBuf;
+
+    /// Any path: `..`, `.`, empty and absolute components included.
+    fn path() -> impl Strategy<Value = String> {
+        (
+            any::<bool>(),
+            prop::collection::vec(prop::sample::select(vec!["a", "b", "..", ".", ""]), 1..4),
+        )
+            .prop_map(|(absolute, parts)| {
+                let p = parts.join("/");
+                if absolute {
+                    format!("/{p}")
+                } else {
+                    p
+                }
+            })
+    }
+
+    /// Mostly paths the unpacker accepts, so that archives get far enough
+    /// for their links to matter; sometimes any path.
+    fn entry_path() -> impl Strategy<Value = String> {
+        let benign = prop::collection::vec(prop::sample::select(vec!["a", "b", "c"]), 1..3)
+            .prop_map(|parts| parts.join("/"));
+        prop_oneof![4 => benign, 1 => path()]
+    }
+
+    fn kind() -> impl Strategy<Value = EntryType> {
+        prop::sample::select(vec![
+            EntryType::Regular,
+            EntryType::Directory,
+            EntryType::Symlink,
+            EntryType::Link,
+        ])
+    }
+
+    /// Every path under `dir`, without following links.
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.clone());
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                walk(&p, out);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        #[test]
+        fn nothing_lands_outside_the_folder(
+            entries in prop::collection::vec((entry_path(), kind(), path()), 1..6)
+        ) {
+            let root = tempfile::tempdir().unwrap();
+            let outside = root.path().join("outside");
+            fs::create_dir(&outside).unwrap();
+            fs::write(outside.join("secret"), "s").unwrap();
+            let uploads = root.path().join("uploads");
+            fs::create_dir(&uploads).unwrap();
+            let es: Vec<E<'_>> = entries
+                .iter()
+                .map(|(p, k, t)| E {
+                    path: p,
+                    kind: *k,
+                    data: b"data",
+                    link: if matches!(k, EntryType::Symlink | EntryType::Link) { t } else { "" },
+                    mode: 0o644,
+                    size: None,
+                })
+                .collect();
+            let result = unpack(&tar_of(&es)[..], &Limits::default(), &uploads);
+            // The sibling directory is untouched: same file, same content,
+            // no new hard link to it.
+            let names: Vec<_> = fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name()).collect();
+            prop_assert_eq!(names, vec![std::ffi::OsString::from("secret")]);
+            prop_assert_eq!(fs::read_to_string(outside.join("secret")).unwrap(), "s");
+            prop_assert_eq!(fs::metadata(outside.join("secret")).unwrap().nlink(), 1);
+            let mut top: Vec<_> = fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            top.sort();
+            prop_assert_eq!(top, vec![std::ffi::OsString::from("outside"), std::ffi::OsString::from("uploads")]);
+            match result {
+                Ok(u) => {
+                    let base = fs::canonicalize(u.dir.path()).unwrap();
+                    let mut all = Vec::new();
+                    walk(u.dir.path(), &mut all);
+                    for p in all {
+                        // Every link resolves inside the folder (or nowhere).
+                        if let Ok(real) = fs::canonicalize(&p) {
+                            prop_assert!(real.starts_with(&base), "{} -> {}", p.display(), real.display());
+                        }
+                    }
+                }
+                Err(_) => {
+                    prop_assert_eq!(fs::read_dir(&uploads).unwrap().count(), 0);
+                }
+            }
+        }
+    }
+}
