@@ -225,6 +225,11 @@ fn links_may_not_point_out() {
         std::fs::read_to_string(d.join("Dockerfile.copy")).unwrap(),
         DOCKERFILE
     );
+    assert_eq!(u.files["hello/Dockerfile.copy"], DOCKERFILE.len() as u64);
+    assert!(
+        !u.files.contains_key("hello/README.md"),
+        "symbolic links are not files"
+    );
 }
 
 #[test]
@@ -512,4 +517,31 @@ mod property {
             }
         }
     }
+}
+
+#[test]
+fn every_folder_of_the_official_library_passes_as_an_upload() {
+    // The official library is the format's reference: each of its folders,
+    // packed as a contributor would (`tar czf NAME.tar.gz NAME/`), must
+    // unpack and validate.
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dockerfiles");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&library).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("Dockerfile").is_file() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        b.append_dir_all(&name, &dir).unwrap();
+        let bytes = b.into_inner().unwrap().finish().unwrap();
+        let u = try_unpack(&bytes, &Limits::default()).unwrap();
+        let f = library_folder(u.dir.path()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(f.root, u.dir.path().join(&name));
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} library folders found");
 }

@@ -69,9 +69,10 @@ pub enum UnpackError {
 #[derive(Debug)]
 pub struct Unpacked {
     pub dir: tempfile::TempDir,
-    /// Regular files and their sizes, by path inside the archive.
+    /// Regular files (hard links included) and their sizes, by path inside
+    /// the archive.
     pub files: BTreeMap<String, u64>,
-    /// Bytes of all files.
+    /// Bytes written (a hard link adds none).
     pub total: u64,
 }
 
@@ -308,6 +309,8 @@ pub fn unpack(archive: impl Read, limits: &Limits, parent: &Path) -> Result<Unpa
                     ));
                 }
                 fs::hard_link(dir.path().join(&tpath), &dest).map_err(write_err)?;
+                let size = files.get(&tpath).copied().unwrap_or(0);
+                files.insert(rel.clone(), size);
                 seen.insert(rel, Kind::File);
             }
             other => {
