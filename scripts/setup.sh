@@ -16,6 +16,9 @@ CORRAL_DEBS=(
   zstd pigz time jq curl tar xz-utils attr libcap2-bin apache2-utils wrk systemd linux-perf
   # the catalog page test
   chromium
+  # the community portal's databases (SQLite linked from the system,
+  # PostgreSQL started by its tests)
+  libsqlite3-dev postgresql-15
 )
 
 corral_missing_debs() {
