@@ -22,7 +22,7 @@
 use super::links::{LinkIndex, Referenced};
 use super::report::{BadLink, Fix, FsckReport, RepairAction, RepairReport};
 use super::{age, session_state, Context, FsckOptions, Result, State};
-use crate::api::manifests::{media_type_of, references};
+use crate::manifest::{media_type_of, references};
 use crate::name::{Digest, RepoName};
 use crate::storage::Storage;
 
@@ -313,7 +313,7 @@ async fn rewrite_media_type(
 }
 
 /// Rebuilds a referrer entry the way a manifest push writes it (see
-/// `api::manifests::store`); whether the manifest allowed it.
+/// `manifest::store`); whether the manifest allowed it.
 async fn rewrite_referrer(
     store: &dyn Storage,
     repo: &RepoName,
