@@ -165,20 +165,32 @@ pub(crate) async fn store(
         app.store.set_tag(repo, t, &d).await?;
     }
     if let Some(s) = &subject {
-        let mut desc =
-            serde_json::json!({"mediaType": media_type, "digest": d.to_string(), "size": size});
-        let artifact_type = v.get("artifactType").and_then(|a| a.as_str()).or_else(|| {
-            v.get("config")
-                .and_then(|c| c.get("mediaType"))
-                .and_then(|m| m.as_str())
-        });
-        if let Some(a) = artifact_type {
-            desc["artifactType"] = a.into();
-        }
-        if let Some(a) = v.get("annotations") {
-            desc["annotations"] = a.clone();
-        }
+        let desc = referrer_descriptor(media_type, &d, size, v);
         app.store.add_referrer(repo, s, &d, desc).await?;
     }
     Ok((d, subject))
+}
+
+/// The descriptor a referrers list holds for manifest `d` (`v`, `size`
+/// bytes): media type, digest, size, artifact type and annotations.
+pub fn referrer_descriptor(
+    media_type: &str,
+    d: &Digest,
+    size: usize,
+    v: &serde_json::Value,
+) -> serde_json::Value {
+    let mut desc =
+        serde_json::json!({"mediaType": media_type, "digest": d.to_string(), "size": size});
+    let artifact_type = v.get("artifactType").and_then(|a| a.as_str()).or_else(|| {
+        v.get("config")
+            .and_then(|c| c.get("mediaType"))
+            .and_then(|m| m.as_str())
+    });
+    if let Some(a) = artifact_type {
+        desc["artifactType"] = a.into();
+    }
+    if let Some(a) = v.get("annotations") {
+        desc["annotations"] = a.clone();
+    }
+    desc
 }
