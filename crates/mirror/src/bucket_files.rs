@@ -194,7 +194,7 @@ impl BucketDir {
                 Ok(m) => m.size,
                 Err(e) => return self.failed(&key, e),
             };
-            match crate::api::parse_range(r, size) {
+            match crate::http::parse_range(r, size) {
                 None => {}
                 Some(Ok((s, e))) => {
                     opts.range = Some(GetRange::Bounded(s..e + 1));

@@ -23,10 +23,10 @@ use serde::Serialize;
 
 use corral_site::html::{escape, human_size};
 
-use crate::api::manifests::is_index;
-use crate::api::App;
+use crate::app::App;
 use crate::auth::Identity;
 use crate::disk_images::DiskImage;
+use crate::manifest::is_index;
 use crate::name::{Digest, RepoName};
 use crate::trust::{tag_signatures, TagSignatures};
 
@@ -135,11 +135,11 @@ pub struct PageQuery {
 impl PageQuery {
     /// From `?n=&last=<repo>:<tag>`; anything malformed means the defaults.
     pub fn parse(query: &str) -> PageQuery {
-        let rows = crate::api::query_param(query, "n")
+        let rows = crate::http::query_param(query, "n")
             .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(DEFAULT_ROWS)
             .clamp(1, MAX_ROWS);
-        let last = crate::api::query_param(query, "last").and_then(|l| {
+        let last = crate::http::query_param(query, "last").and_then(|l| {
             let (repo, tag) = l.split_once(':')?;
             Some((RepoName::parse(repo)?, tag.to_string()))
         });
@@ -222,7 +222,7 @@ pub async fn collect(app: &App, host: &str, q: &PageQuery) -> anyhow::Result<Cat
                 (true, Some(tag)) => Some(format!(
                     "n={}&last={}",
                     q.rows,
-                    crate::api::percent_encode(&format!("{repo}:{tag}"))
+                    crate::http::percent_encode(&format!("{repo}:{tag}"))
                 )),
                 _ => None,
             };

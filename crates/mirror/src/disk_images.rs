@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use corral_sign::gpg::GpgCheck;
 use serde::Serialize;
 
-use crate::api::App;
+use crate::app::App;
 use crate::bucket_files::FileSource;
 
 /// The sidecar files next to an image.

@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::api::App;
+use crate::app::App;
 use crate::auth::{Authenticator, Identity};
 use crate::config::FleetLockConfig;
 

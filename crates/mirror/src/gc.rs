@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::api::manifests::references;
+use crate::manifest::references;
 use crate::name::{Digest, RepoName};
 use crate::storage::{Result, Storage, StoreGuard};
 

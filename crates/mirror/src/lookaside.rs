@@ -2,7 +2,6 @@
 //! `lookaside:` in registries.d): `GET|PUT /sigstore/<repo>@sha256=<hex>/signature-<n>`.
 //! Reads follow the pull rules of `<repo>`, writes need push credentials.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
@@ -10,7 +9,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::api::App;
+use crate::app::App;
 use crate::auth::{Action, Identity};
 use crate::error::{ErrorCode, RegistryError};
 use crate::name::RepoName;
@@ -36,15 +35,6 @@ fn parse(path: &str) -> Option<(RepoName, String, u32)> {
     }
     let repo = RepoName::parse(repo)?;
     Some((repo, hex.to_string(), n.parse().ok()?))
-}
-
-/// The directory holding the signatures of `repo@sha256:<hex>` in a
-/// filesystem storage root.
-pub fn signature_dir(storage: &std::path::Path, repo: &str, hex: &str) -> PathBuf {
-    storage
-        .join("sigstore")
-        .join(repo)
-        .join(format!("sha256={hex}"))
 }
 
 pub async fn serve(

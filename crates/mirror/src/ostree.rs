@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use crate::api::App;
+use crate::app::App;
 
 /// Joins a URL path under `root`, refusing anything that could leave it.
 pub fn safe_join(root: &Path, rel: &str) -> Option<PathBuf> {
@@ -75,7 +75,7 @@ pub(crate) async fn serve_path(p: &Path, headers: &HeaderMap) -> Response {
     let range = headers
         .get("range")
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| crate::api::parse_range(r, size));
+        .and_then(|r| crate::http::parse_range(r, size));
     let (code, start, len) = match range {
         None => (StatusCode::OK, 0, size),
         Some(Ok((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),

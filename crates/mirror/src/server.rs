@@ -10,7 +10,8 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::api::{router, App};
+use crate::api::router;
+use crate::app::App;
 use crate::config::{Config, TlsConfig};
 
 /// A server running on a background task.

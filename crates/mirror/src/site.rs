@@ -18,10 +18,10 @@ use axum::response::{IntoResponse, Response};
 use corral_site::{Artifact, DiskImage, Image, Listing, Signature, Stream, TrustedKeys};
 use tokio::io::AsyncReadExt;
 
-use crate::api::manifests::is_index;
-use crate::api::App;
+use crate::app::App;
 use crate::bucket_files::FileSource;
 use crate::disk_images::SignatureState;
+use crate::manifest::is_index;
 use crate::name::{Digest, RepoName};
 use crate::trust::TagSignatures;
 

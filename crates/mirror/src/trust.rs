@@ -24,7 +24,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt;
 
-use crate::api::App;
+use crate::app::App;
 use crate::config::TrustConfig;
 use crate::name::{Digest, RepoName};
 

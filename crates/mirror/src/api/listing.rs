@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{percent_encode, query_param, App};
+use crate::app::App;
 use crate::error::{ErrorCode, RegistryError, Result};
+use crate::http::{percent_encode, query_param};
 use crate::name::{Digest, RepoName};
 use crate::storage::Page;
 
@@ -116,11 +117,11 @@ pub(super) async fn referrers(
     }
     let body = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": super::manifests::OCI_INDEX,
+        "mediaType": crate::manifest::OCI_INDEX,
         "manifests": list,
     });
     let mut r = (
-        [("content-type", super::manifests::OCI_INDEX)],
+        [("content-type", crate::manifest::OCI_INDEX)],
         serde_json::to_vec(&body).map_err(RegistryError::internal)?,
     )
         .into_response();

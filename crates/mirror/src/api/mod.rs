@@ -3,7 +3,6 @@
 //! and the FleetLock endpoints under `/v1/`.
 
 mod blobs;
-pub(crate) use blobs::parse_range;
 mod listing;
 pub mod manifests;
 pub mod route;
@@ -13,84 +12,18 @@ mod uploads;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Action, Authenticator, Identity};
-use crate::config::Config;
+pub use crate::app::App;
+use crate::auth::{Action, Identity};
 use crate::error::{ErrorCode, RegistryError, Result};
-use crate::metrics::Metrics;
-use crate::storage::Storage;
-use crate::trust::{SignatureCache, TrustedKeys};
-use crate::upstream::Upstreams;
+use crate::http::query_param;
 use route::Route;
-
-/// Everything a request handler needs.
-pub struct App {
-    pub store: Arc<dyn Storage>,
-    pub config: Config,
-    pub auth: Authenticator,
-    pub metrics: Metrics,
-    pub upstreams: Upstreams,
-    /// Whether the listener speaks TLS (for URLs in challenges).
-    pub tls: bool,
-    /// Keys the catalog page checks signatures against.
-    pub trust: Arc<TrustedKeys>,
-    pub signature_cache: SignatureCache,
-    /// Checksum and signature checks of the disk images.
-    pub disk_images: crate::disk_images::DiskImageCache,
-    /// Where `/ostree/` and `/disk-images/` come from.
-    pub files: crate::bucket_files::StaticFiles,
-    /// How long `/readyz` waits for the storage probe.
-    pub readiness_timeout: Duration,
-    /// The FleetLock server, when `[fleetlock]` is configured.
-    pub fleetlock: Option<crate::fleetlock::FleetLock>,
-}
-
-impl App {
-    pub fn new(config: Config, store: Arc<dyn Storage>) -> anyhow::Result<App> {
-        config.check_paths()?;
-        let auth = Authenticator::from_config(&config.auth)?;
-        let upstreams = Upstreams::new(&config)?;
-        let tls = config.tls.is_some();
-        let trust = Arc::new(TrustedKeys::load(&config.trust)?);
-        let files = crate::bucket_files::StaticFiles::from_config(&config)?;
-        let fleetlock = config
-            .fleetlock
-            .as_ref()
-            .map(|f| crate::fleetlock::FleetLock::open(f, &config.storage))
-            .transpose()?;
-        Ok(App {
-            store,
-            config,
-            auth,
-            metrics: Metrics::default(),
-            upstreams,
-            tls,
-            trust,
-            signature_cache: SignatureCache::default(),
-            disk_images: Default::default(),
-            files,
-            readiness_timeout: Duration::from_secs(5),
-            fleetlock,
-        })
-    }
-
-    /// `scheme://host` as the client addressed us.
-    pub fn base_url(&self, headers: &HeaderMap) -> String {
-        let host = headers
-            .get("host")
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| self.config.listen.to_string());
-        format!("{}://{host}", if self.tls { "https" } else { "http" })
-    }
-}
 
 /// Builds the router; the server and the in-process tests both use it.
 pub fn router(app: Arc<App>) -> Router {
@@ -314,102 +247,4 @@ fn mount_source(
     }
     query_param(query, "mount")?;
     crate::name::RepoName::parse(&query_param(query, "from")?)
-}
-
-/// A query parameter's decoded value.
-pub(crate) fn query_param(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-pub(crate) fn query_params(query: &str, key: &str) -> Vec<String> {
-    query
-        .split('&')
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k == key).then(|| percent_decode(v))
-        })
-        .collect()
-}
-
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hexval = |c: u8| (c as char).to_digit(16).map(|v| v as u8);
-                if let (Some(h), Some(l)) = (hexval(b[i + 1]), hexval(b[i + 2])) {
-                    out.push(h * 16 + l);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.bytes() {
-        if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
-            out.push(c as char);
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
-    out
-}
-
-pub(crate) fn empty(status: StatusCode) -> Response {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = status;
-    r
-}
-
-/// Reads a request body up to `limit` bytes; larger bodies get 413.
-pub(crate) async fn read_limited(body: Body, limit: u64, what: &str) -> Result<bytes::Bytes> {
-    axum::body::to_bytes(body, limit as usize)
-        .await
-        .map_err(|_| {
-            RegistryError::new(
-                ErrorCode::SizeInvalid,
-                format!("{what} is larger than {limit} bytes"),
-            )
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        })
-}
-
-/// Serves a committed blob whole (used by the mirror once a fetch is done).
-pub(crate) async fn serve_committed_blob(app: &App, d: &crate::name::Digest) -> Result<Response> {
-    blobs::serve_local(app, d, &HeaderMap::new(), false).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent() {
-        assert_eq!(percent_decode("a%2Fb%3a"), "a/b:");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(
-            percent_encode("repository:a/b:pull"),
-            "repository%3Aa%2Fb%3Apull"
-        );
-        assert_eq!(
-            query_param("n=2&last=a%2Fb", "last").as_deref(),
-            Some("a/b")
-        );
-        assert_eq!(query_params("scope=a&scope=b", "scope"), vec!["a", "b"]);
-    }
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 
-use super::{query_param, query_params, App};
+use crate::app::App;
 use crate::auth::{parse_scope, Access, Identity};
 use crate::error::{ErrorCode, RegistryError};
+use crate::http::{query_param, query_params};
 use crate::name::RepoName;
 
 pub(super) async fn token(State(app): State<Arc<App>>, req: Request) -> Response {

@@ -10,9 +10,10 @@ use axum::response::Response;
 use futures_util::StreamExt;
 
 use super::route::invalid_digest;
-use super::{empty, query_param, App};
+use crate::app::App;
 use crate::auth::{Action, Identity};
 use crate::error::{ErrorCode, RegistryError, Result};
+use crate::http::{empty, query_param};
 use crate::name::{Digest, RepoName};
 use crate::storage::{ByteStream, StorageError};
 

@@ -7,7 +7,8 @@ use object_store::ObjectStore;
 use tower::ServiceExt;
 
 use super::*;
-use crate::api::{router, App};
+use crate::api::router;
+use crate::app::App;
 
 fn bucket() -> Arc<InMemory> {
     Arc::new(InMemory::new())

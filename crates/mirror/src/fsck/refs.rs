@@ -10,7 +10,7 @@ use super::blobs::BlobInfo;
 use super::links::{LinkIndex, Referenced, RepoLinks};
 use super::report::{BadLink, BrokenManifest, Fix, FsckReport, MissingReference, UnresolvedTag};
 use super::{Context, FsckOptions, Result};
-use crate::api::manifests::references;
+use crate::manifest::references;
 use crate::name::{Digest, RepoName};
 use crate::storage::Storage;
 

@@ -22,7 +22,7 @@
 use super::links::{LinkIndex, Referenced};
 use super::report::{BadLink, Fix, FsckReport, RepairAction, RepairReport};
 use super::{age, session_state, Context, FsckOptions, Result, State};
-use crate::api::manifests::{media_type_of, references};
+use crate::manifest::{media_type_of, references, referrer_descriptor};
 use crate::name::{Digest, RepoName};
 use crate::storage::Storage;
 
@@ -313,7 +313,7 @@ async fn rewrite_media_type(
 }
 
 /// Rebuilds a referrer entry the way a manifest push writes it (see
-/// `api::manifests::store`); whether the manifest allowed it.
+/// `manifest::store`); whether the manifest allowed it.
 async fn rewrite_referrer(
     store: &dyn Storage,
     repo: &RepoName,
@@ -331,22 +331,7 @@ async fn rewrite_referrer(
     } else {
         media_type
     };
-    let mut desc = serde_json::json!({
-        "mediaType": media_type,
-        "digest": referrer.to_string(),
-        "size": body.len(),
-    });
-    let artifact_type = v.get("artifactType").and_then(|a| a.as_str()).or_else(|| {
-        v.get("config")
-            .and_then(|c| c.get("mediaType"))
-            .and_then(|m| m.as_str())
-    });
-    if let Some(a) = artifact_type {
-        desc["artifactType"] = a.into();
-    }
-    if let Some(a) = v.get("annotations") {
-        desc["annotations"] = a.clone();
-    }
+    let desc = referrer_descriptor(&media_type, referrer, body.len(), &v);
     store
         .add_referrer(repo, subject, referrer, desc)
         .await

@@ -133,7 +133,7 @@ async fn an_ostree_repo_published_to_the_bucket_pulls_back_whole() {
         ..Default::default()
     };
     let storage = Arc::new(crate::storage::FsStorage::open(&config.storage).unwrap());
-    let mut app = crate::api::App::new(config, storage).unwrap();
+    let mut app = crate::app::App::new(config, storage).unwrap();
     app.files = StaticFiles {
         ostree: Some(FileSource::Bucket(BucketDir::new(
             store.clone(),

@@ -3,7 +3,7 @@
 //! walk runs in one blocking task rather than one task per file.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 
@@ -117,28 +117,27 @@ fn scan_repos(base: &Path) -> io::Result<Vec<LinkFile>> {
 fn scan_sessions(base: &Path) -> io::Result<Vec<UploadSessionInfo>> {
     let mut out = Vec::new();
     for (id, meta) in entries(base)? {
-        let mut bytes = 0;
-        let mut last = meta.modified()?;
-        let mut repo = None;
+        let dir = base.join(&id);
+        let mut session = UploadSessionInfo {
+            id,
+            repo: None,
+            bytes: meta.len(),
+            last_activity: meta.modified()?,
+        };
         if meta.is_dir() {
-            for (name, m) in entries(&base.join(&id))? {
-                bytes += m.len();
-                last = last.max(m.modified()?);
+            // A session directory: what its files hold, and the newest write.
+            session.bytes = 0;
+            for (name, m) in entries(&dir)? {
+                session.bytes += m.len();
+                session.last_activity = session.last_activity.max(m.modified()?);
                 if name == "repo" {
-                    repo = std::fs::read_to_string(base.join(&id).join("repo"))
+                    session.repo = std::fs::read_to_string(dir.join("repo"))
                         .ok()
                         .and_then(|r| RepoName::parse(r.trim()));
                 }
             }
-        } else {
-            bytes = meta.len();
         }
-        out.push(UploadSessionInfo {
-            id,
-            repo,
-            bytes,
-            last_activity: last,
-        });
+        out.push(session);
     }
     Ok(out)
 }
@@ -173,66 +172,21 @@ async fn blocking<T: Send + 'static>(
         .map_err(io::Error::other)??)
 }
 
+/// Removes a file or a whole directory; whether it existed.
+async fn remove_entry(path: &Path) -> Result<bool> {
+    let removed = match tokio::fs::symlink_metadata(path).await {
+        Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(path).await,
+        Ok(_) => tokio::fs::remove_file(path).await,
+        Err(e) => Err(e),
+    };
+    match removed {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl FsStorage {
-    pub(super) async fn scan_links_impl(&self) -> Result<Vec<LinkFile>> {
-        let base = self.root().join("repos");
-        blocking(move || scan_repos(&base)).await
-    }
-
-    pub(super) async fn remove_link_file_impl(&self, link: &LinkFile) -> Result<bool> {
-        if !link.components_safe() {
-            tracing::warn!(path = %link.rel_path(), "refusing to remove a link with an unsafe path");
-            return Ok(false);
-        }
-        let p = self.root().join(link.rel_path());
-        match tokio::fs::remove_file(&p).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub(super) async fn list_upload_sessions_impl(&self) -> Result<Vec<UploadSessionInfo>> {
-        let base = self.root().join("uploads");
-        blocking(move || scan_sessions(&base)).await
-    }
-
-    pub(super) async fn remove_upload_session_impl(&self, id: &str) -> Result<bool> {
-        if !safe_component(id) {
-            return Ok(false);
-        }
-        self.uploads.lock().expect("uploads lock").remove(id);
-        let p = self.root().join("uploads").join(id);
-        let removed = match tokio::fs::symlink_metadata(&p).await {
-            Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(&p).await,
-            Ok(_) => tokio::fs::remove_file(&p).await,
-            Err(e) => Err(e),
-        };
-        match removed {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub(super) async fn list_temp_files_impl(&self) -> Result<Vec<TempFile>> {
-        let root = self.root().to_path_buf();
-        blocking(move || {
-            let mut out = Vec::new();
-            let tmp = root.join("tmp");
-            for (name, meta) in entries(&tmp)? {
-                out.push(TempFile {
-                    path: tmp.join(name),
-                    bytes: meta.len(),
-                    modified: meta.modified()?,
-                });
-            }
-            signature_temp_files(&root.join("sigstore"), &mut out)?;
-            Ok(out)
-        })
-        .await
-    }
-
     /// Only `tmp/<name>` and `sigstore/**/.tmp-*` are temp files.
     fn is_temp_path(&self, path: &Path) -> bool {
         let Ok(rel) = path.strip_prefix(self.root()) else {
@@ -251,23 +205,51 @@ impl FsStorage {
             _ => false,
         }
     }
+}
 
-    pub(super) async fn remove_temp_file_impl(&self, path: &Path) -> Result<bool> {
+impl super::inspect::RawViews for FsStorage {
+    async fn scan_links(&self) -> Result<Vec<LinkFile>> {
+        let base = self.root().join("repos");
+        blocking(move || scan_repos(&base)).await
+    }
+
+    async fn list_upload_sessions(&self) -> Result<Vec<UploadSessionInfo>> {
+        let base = self.root().join("uploads");
+        blocking(move || scan_sessions(&base)).await
+    }
+
+    async fn remove_upload_session(&self, id: &str) -> Result<bool> {
+        if !safe_component(id) {
+            return Ok(false);
+        }
+        self.uploads.lock().expect("uploads lock").remove(id);
+        remove_entry(&self.root().join("uploads").join(id)).await
+    }
+
+    async fn list_temp_files(&self) -> Result<Vec<TempFile>> {
+        let root = self.root().to_path_buf();
+        blocking(move || {
+            let mut out = Vec::new();
+            let tmp = root.join("tmp");
+            for (name, meta) in entries(&tmp)? {
+                out.push(TempFile {
+                    path: tmp.join(name),
+                    bytes: meta.len(),
+                    modified: meta.modified()?,
+                });
+            }
+            signature_temp_files(&root.join("sigstore"), &mut out)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn remove_temp_file(&self, path: &Path) -> Result<bool> {
         if !self.is_temp_path(path) {
             tracing::warn!(path = %path.display(), "refusing to remove a path outside the temp areas");
             return Ok(false);
         }
-        let p: PathBuf = path.to_path_buf();
-        let removed = match tokio::fs::symlink_metadata(&p).await {
-            // A stray directory in tmp/ is a leftover too.
-            Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(&p).await,
-            Ok(_) => tokio::fs::remove_file(&p).await,
-            Err(e) => Err(e),
-        };
-        match removed {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        // A stray directory in tmp/ is a leftover too.
+        remove_entry(path).await
     }
 }

@@ -3,12 +3,29 @@
 //! temporary files. The typed listings skip what they cannot parse, which is
 //! exactly what a checker must see.
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use super::Result;
 use crate::name::RepoName;
+
+/// The raw views of a backend (fs_inspect.rs, s3/inspect.rs).
+pub trait RawViews {
+    /// Every link file of every repository as stored, malformed ones included.
+    fn scan_links(&self) -> impl Future<Output = Result<Vec<LinkFile>>> + Send;
+    /// Every upload session, including ones without a readable record.
+    fn list_upload_sessions(&self) -> impl Future<Output = Result<Vec<UploadSessionInfo>>> + Send;
+    /// Removes a session and everything it holds; whether it existed.
+    fn remove_upload_session(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Temporary files with their size and age.
+    fn list_temp_files(&self) -> impl Future<Output = Result<Vec<TempFile>>> + Send;
+    /// Removes a temporary file `list_temp_files` found; refuses
+    /// (`Ok(false)`) any other path.
+    fn remove_temp_file(&self, path: &Path) -> impl Future<Output = Result<bool>> + Send;
+}
 
 /// Which kind of per-repository link a [`LinkFile`] is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

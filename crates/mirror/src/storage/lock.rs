@@ -185,17 +185,24 @@ pub(super) async fn lock_dir(root: PathBuf, mode: LockMode) -> Result<StoreGuard
     ))
 }
 
+/// Whether `fut` is still pending after `wait` (the lock tests of both
+/// backends ask this of a lock that must wait).
+#[cfg(test)]
+pub(crate) async fn still_pending<F: std::future::Future + Unpin>(
+    fut: &mut F,
+    wait: std::time::Duration,
+) -> bool {
+    tokio::time::timeout(wait, fut).await.is_err()
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
 
-    /// Whether `fut` is still pending after a while.
     async fn blocks<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
-        tokio::time::timeout(Duration::from_millis(200), fut)
-            .await
-            .is_err()
+        still_pending(fut, Duration::from_millis(200)).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,17 @@
-//! Where the registry keeps its data. [`Storage`] is the seam; [`FsStorage`]
-//! keeps everything on a local filesystem (the default), [`S3Storage`] in an
-//! S3-compatible bucket that several replicas share. [`open`] picks one from
-//! the configuration.
+//! Where the registry keeps its data, in three layers:
+//!
+//! - [`Storage`], the object-safe seam the services call (the server holds
+//!   an `Arc<dyn Storage>`);
+//! - `store.rs`, written once above both backends: the per-repository
+//!   records (links, tags, referrers, signatures), verify-then-commit of
+//!   staged blobs and manifests (`verify.rs`), the rules of upload sessions
+//!   (`upload.rs`), and the blanket implementation that makes every
+//!   `ByteStore` a [`Storage`];
+//! - `ByteStore`, what a backend really does: [`FsStorage`] keeps
+//!   everything on a local filesystem (the default: `fs*.rs`), [`S3Storage`]
+//!   in an S3-compatible bucket that several replicas share (`s3/`).
+//!
+//! [`open`] picks a backend from the configuration.
 //!
 //! [`Storage::lock`] is the store-wide lock that makes GC safe while clients
 //! write ([`lock`] for the filesystem, `s3/lock.rs` for buckets).
@@ -16,13 +26,16 @@ pub(crate) mod durable;
 mod fs;
 mod fs_index;
 mod fs_inspect;
+mod fs_upload;
 mod inspect;
 mod lock;
 mod open;
 mod page;
 mod s3;
 pub mod space;
+mod store;
 mod upload;
+mod verify;
 
 use std::io;
 use std::pin::Pin;
@@ -148,21 +161,13 @@ pub trait Storage: Send + Sync + 'static {
         offset: u64,
     ) -> BoxFuture<'a, Result<Option<(u64, BlobReader)>>>;
     /// `len` bytes of a blob from `offset`, as a stream of large chunks (the
-    /// body of a blob GET). The default reads through [`Storage::open_blob`].
+    /// body of a blob GET).
     fn blob_stream<'a>(
         &'a self,
         d: &'a Digest,
         offset: u64,
         len: u64,
-    ) -> BoxFuture<'a, Result<Option<ByteStream>>> {
-        Box::pin(async move {
-            use futures_util::StreamExt;
-            use tokio::io::AsyncReadExt;
-            Ok(self.open_blob(d, offset).await?.map(|(_, reader)| {
-                tokio_util::io::ReaderStream::with_capacity(reader.take(len), 256 << 10).boxed()
-            }))
-        })
-    }
+    ) -> BoxFuture<'a, Result<Option<ByteStream>>>;
     /// Stores `data` as a blob and returns its digest.
     fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>>;
     fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>>;
@@ -212,25 +217,7 @@ pub trait Storage: Send + Sync + 'static {
         &'a self,
         repo: &'a RepoName,
         reference: &'a crate::name::Reference,
-    ) -> BoxFuture<'a, Result<Option<ResolvedManifest>>> {
-        Box::pin(async move {
-            let (d, tagged_at) = match reference {
-                crate::name::Reference::Digest(d) => (d.clone(), None),
-                crate::name::Reference::Tag(t) => match self.get_tag(repo, t).await? {
-                    Some((d, at)) => (d, Some(at)),
-                    None => return Ok(None),
-                },
-            };
-            Ok(self
-                .get_manifest(repo, &d)
-                .await?
-                .map(|manifest| ResolvedManifest {
-                    digest: d,
-                    manifest,
-                    tagged_at,
-                }))
-        })
-    }
+    ) -> BoxFuture<'a, Result<Option<ResolvedManifest>>>;
     fn delete_manifest<'a>(
         &'a self,
         repo: &'a RepoName,
@@ -267,9 +254,7 @@ pub trait Storage: Send + Sync + 'static {
         repo: &'a RepoName,
         last: Option<&'a str>,
         n: Option<usize>,
-    ) -> BoxFuture<'a, Result<Page<String>>> {
-        Box::pin(async move { Ok(Page::of_sorted(&self.list_tags(repo).await?, last, n)) })
-    }
+    ) -> BoxFuture<'a, Result<Page<String>>>;
 
     // --- referrers: descriptors of manifests whose `subject` is a digest
     fn add_referrer<'a>(
@@ -300,19 +285,12 @@ pub trait Storage: Send + Sync + 'static {
         &'a self,
         last: Option<&'a str>,
         n: Option<usize>,
-    ) -> BoxFuture<'a, Result<Page<RepoName>>> {
-        Box::pin(async move { Ok(Page::of_sorted(&self.list_repos().await?, last, n)) })
-    }
+    ) -> BoxFuture<'a, Result<Page<RepoName>>>;
     /// Repositories with a manifest that the index behind
     /// [`Storage::repos_page`] misses (fsck's check).
-    fn unindexed_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
+    fn unindexed_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
     /// Adds repositories to that index (fsck's repair).
-    fn index_repos<'a>(&'a self, repos: &'a [RepoName]) -> BoxFuture<'a, Result<()>> {
-        let _ = repos;
-        Box::pin(async { Ok(()) })
-    }
+    fn index_repos<'a>(&'a self, repos: &'a [RepoName]) -> BoxFuture<'a, Result<()>>;
     /// Repositories with any link, manifest or blob, in lexical order (GC
     /// must see the blob links of a repository that has no manifest yet).
     fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>>;
@@ -351,9 +329,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Free space where new content would be written, for the floor check;
     /// `None` when the backend cannot tell (an S3 bucket).
-    fn free_space(&self) -> BoxFuture<'_, Result<Option<FreeSpace>>> {
-        Box::pin(async { Ok(None) })
-    }
+    fn free_space(&self) -> BoxFuture<'_, Result<Option<FreeSpace>>>;
 
     /// Files left behind by interrupted writes (reported by fsck).
     fn leftover_temp_files(&self) -> BoxFuture<'_, Result<Vec<std::path::PathBuf>>>;
@@ -382,6 +358,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Writes a small object where uploads write, reads it back and removes
     /// it: whether this backend can serve at all right now (`/readyz`).
     fn probe(&self) -> BoxFuture<'_, Result<()>>;
+}
+
+/// A fresh random name (upload session ids, temporary files, lock
+/// objects, probes): 32 hex digits.
+pub(crate) fn random_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).expect("system random source");
+    hex::encode(b)
 }
 
 /// The content a readiness probe writes (with a random name).

@@ -29,6 +29,33 @@ impl<T: Clone> Page<T> {
     }
 }
 
+impl<T> Page<T> {
+    /// The page of a sorted stream that already starts after `last`: its
+    /// first `n` entries (`None` entries skipped), read only as far as the
+    /// page needs.
+    pub(crate) async fn of_stream<E>(
+        entries: impl futures_util::Stream<Item = Result<Option<T>, E>>,
+        n: Option<usize>,
+    ) -> Result<Page<T>, E> {
+        use futures_util::StreamExt;
+        let want = n.unwrap_or(usize::MAX);
+        let mut entries = std::pin::pin!(entries);
+        let mut page = Page {
+            items: Vec::new(),
+            more: false,
+        };
+        while let Some(entry) = entries.next().await {
+            let Some(entry) = entry? else { continue };
+            if page.items.len() == want {
+                page.more = true;
+                break;
+            }
+            page.items.push(entry);
+        }
+        Ok(page)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Page;

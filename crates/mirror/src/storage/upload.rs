@@ -1,303 +1,95 @@
-//! Resumable upload sessions on the filesystem backend. A session is a
-//! directory `uploads/<id>/` holding the repository name and the data received
-//! so far; the running hash lives in memory and is rebuilt by re-hashing the
-//! data after a restart.
-//!
-//! A chunk is accounted (offset, hash) only once its write has succeeded,
-//! and a PATCH is answered only after the data is fsynced. When a write
-//! fails the in-memory state is dropped, so it is rebuilt from what is
-//! really on disk; a full disk ends the session (see `api::uploads`).
+//! The rules every upload session follows, whatever keeps its bytes: a
+//! chunk that says where it starts must start at the session's offset, a
+//! body is read only up to the size limit, and what arrived before a body
+//! broke off is kept (the client may resume from it). `fs_upload.rs` and
+//! `s3/upload.rs` keep the bytes.
 
-use std::io;
-use std::sync::Arc;
+use std::future::Future;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
-use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncWriteExt;
 
-use super::durable;
-use super::fs::{random_id, FsStorage};
 use super::{ByteStream, Result, StorageError, UploadStatus};
 use crate::name::{Digest, RepoName};
 
-pub(crate) struct UploadState {
-    repo: RepoName,
-    offset: u64,
-    /// `None` after a restart until the data is re-hashed.
-    hasher: Option<Sha256>,
-}
-
-impl FsStorage {
-    async fn session(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<UploadState>>> {
-        if let Some(s) = self.uploads.lock().expect("uploads lock").get(id) {
-            return Ok(s.clone());
-        }
-        let dir = self.upload_dir(id).ok_or(StorageError::UploadUnknown)?;
-        let repo = match tokio::fs::read_to_string(dir.join("repo")).await {
-            Ok(r) => RepoName::parse(r.trim()).ok_or(StorageError::UploadUnknown)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StorageError::UploadUnknown)
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let offset = tokio::fs::metadata(dir.join("data")).await?.len();
-        let state = Arc::new(tokio::sync::Mutex::new(UploadState {
-            repo,
-            offset,
-            hasher: None,
-        }));
-        Ok(self
-            .uploads
-            .lock()
-            .expect("uploads lock")
-            .entry(id.to_string())
-            .or_insert(state)
-            .clone())
-    }
-
-    /// Forgets the in-memory state of a session, so the next request
-    /// rebuilds it from the data on disk.
-    fn forget(&self, id: &str) {
-        self.uploads.lock().expect("uploads lock").remove(id);
-    }
-
-    pub(super) async fn upload_start_impl(&self, repo: &RepoName) -> Result<String> {
-        let id = random_id();
-        let dir = self.upload_dir(&id).expect("valid id");
-        let (d, name, tmp) = (dir.clone(), repo.to_string(), self.tmp_path());
-        let created = tokio::task::spawn_blocking(move || {
-            durable::create_dirs(&d)?;
-            durable::write_new(&d.join("data"), b"")?;
-            // `repo` last: a session without it is unknown, never half-made.
-            durable::replace_file(&tmp, &d.join("repo"), name.as_bytes())
-        })
-        .await
-        .map_err(io::Error::other)?;
-        if let Err(e) = created {
-            let _ = tokio::fs::remove_dir_all(&dir).await;
-            return Err(e);
-        }
-        let state = UploadState {
-            repo: repo.clone(),
-            offset: 0,
-            hasher: Some(Sha256::new()),
-        };
-        self.uploads
-            .lock()
-            .expect("uploads lock")
-            .insert(id.clone(), Arc::new(tokio::sync::Mutex::new(state)));
-        Ok(id)
-    }
-
-    pub(super) async fn upload_status_impl(&self, id: &str) -> Result<UploadStatus> {
-        let s = self.session(id).await?;
-        let s = s.lock().await;
-        Ok(UploadStatus {
-            repo: s.repo.clone(),
-            offset: s.offset,
-        })
-    }
-
-    pub(super) async fn upload_append_impl(
+/// Upload sessions as a backend keeps them: persisted, so they survive a
+/// restart (and, in a bucket, can go on at another replica).
+pub trait UploadSessions {
+    fn upload_start(&self, repo: &RepoName) -> impl Future<Output = Result<String>> + Send;
+    fn upload_status(&self, id: &str) -> impl Future<Output = Result<UploadStatus>> + Send;
+    /// Appends a body after [`UploadBody::begin_at`] accepted the session's
+    /// offset; `Ok(Err(offset))` when it did not.
+    fn upload_append(
         &self,
         id: &str,
-        start: Option<u64>,
-        mut body: ByteStream,
-        limit: u64,
-    ) -> Result<Result<u64, u64>> {
-        let s = self.session(id).await?;
-        let mut s = s.lock().await;
-        if let Some(start) = start {
-            if start != s.offset {
-                return Ok(Err(s.offset));
-            }
-        }
-        let dir = self.upload_dir(id).ok_or(StorageError::UploadUnknown)?;
-        let path = dir.join("data");
-        let mut f = tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .await
-            .map_err(|e| durable::error_at("opening", &path, e))?;
-        let mut result = Ok(());
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    result = Err(StorageError::UploadBody(e));
-                    break;
-                }
-            };
-            if s.offset + chunk.len() as u64 > limit {
-                result = Err(StorageError::UploadTooLarge { limit });
-                break;
-            }
-            // tokio's File reports a failed write only on the next call:
-            // flush, so the chunk is on disk before it is accounted.
-            let written = async {
-                f.write_all(&chunk).await?;
-                f.flush().await
-            }
-            .await;
-            if let Err(e) = written {
-                self.forget(id);
-                return Err(durable::error_at("writing", &path, e));
-            }
-            if let Some(h) = s.hasher.as_mut() {
-                h.update(&chunk);
-            }
-            s.offset += chunk.len() as u64;
-        }
-        // What was received is kept, even from an interrupted body (the
-        // client may resume), and durable before anything is acknowledged.
-        if let Err(e) = f.sync_data().await {
-            self.forget(id);
-            return Err(durable::error_at("syncing", &path, e));
-        }
-        result?;
-        Ok(Ok(s.offset))
-    }
-
-    pub(super) async fn upload_finish_impl(&self, id: &str, expected: &Digest) -> Result<()> {
-        let s = self.session(id).await?;
-        let mut s = s.lock().await;
-        let dir = self.upload_dir(id).ok_or(StorageError::UploadUnknown)?;
-        let data = dir.join("data");
-        let on_disk = tokio::fs::metadata(&data)
-            .await
-            .map_err(|e| durable::error_at("reading", &data, e))?
-            .len();
-        if on_disk != s.offset {
-            // Never trust a running hash over bytes that are not there.
-            tracing::warn!(
-                upload = id,
-                on_disk,
-                offset = s.offset,
-                "upload data differs from its record; re-hashing"
-            );
-            s.offset = on_disk;
-            s.hasher = None;
-        }
-        let size = s.offset;
-        let actual = match s.hasher.clone() {
-            Some(h) => hex::encode(h.finalize()),
-            None => {
-                let p = data.clone();
-                let h = tokio::task::spawn_blocking(move || -> io::Result<Sha256> {
-                    let mut h = Sha256::new();
-                    io::copy(&mut std::fs::File::open(p)?, &mut h)?;
-                    Ok(h)
-                })
-                .await
-                .map_err(io::Error::other)??;
-                s.hasher = Some(h.clone());
-                hex::encode(h.finalize())
-            }
-        };
-        if actual != expected.hex() {
-            return Err(StorageError::DigestMismatch {
-                expected: expected.to_string(),
-                actual: format!("sha256:{actual}"),
-            });
-        }
-        let p = data.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::File::open(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| durable::error_at("syncing", &p, e))
-        })
-        .await
-        .map_err(io::Error::other)??;
-        let installed = self.install_blob(&data, expected, size).await;
-        // Installed or not, the data file is gone (moved, or removed on
-        // error): the session cannot go on.
-        let _ = tokio::fs::remove_dir_all(&dir).await;
-        self.forget(id);
-        installed
-    }
-
-    pub(super) async fn upload_cancel_impl(&self, id: &str) -> Result<()> {
-        let s = self.session(id).await?;
-        let _guard = s.lock().await;
-        let dir = self.upload_dir(id).ok_or(StorageError::UploadUnknown)?;
-        tokio::fs::remove_dir_all(&dir).await?;
-        self.uploads.lock().expect("uploads lock").remove(id);
-        Ok(())
-    }
+        body: UploadBody,
+    ) -> impl Future<Output = Result<Result<u64, u64>>> + Send;
+    /// Verifies the upload hashes to `expected` and commits it as a blob.
+    fn upload_finish(&self, id: &str, expected: &Digest)
+        -> impl Future<Output = Result<()>> + Send;
+    fn upload_cancel(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::Storage;
-    use bytes::Bytes;
+/// A PATCH or PUT body read chunk by chunk against the size limit.
+pub struct UploadBody {
+    body: ByteStream,
+    /// Where the client says the body starts, if it says.
+    start: Option<u64>,
+    received: u64,
+    limit: u64,
+    ended: Result<()>,
+}
 
-    fn stream(chunks: &[&'static [u8]]) -> ByteStream {
-        futures_util::stream::iter(
-            chunks
-                .iter()
-                .map(|c| Ok(Bytes::from_static(c)))
-                .collect::<Vec<_>>(),
-        )
-        .boxed()
+impl UploadBody {
+    pub(crate) fn new(body: ByteStream, start: Option<u64>, limit: u64) -> UploadBody {
+        UploadBody {
+            body,
+            start,
+            received: 0,
+            limit,
+            ended: Ok(()),
+        }
     }
 
-    #[tokio::test]
-    async fn session_survives_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = RepoName::parse("a/b").unwrap();
-        let id = {
-            let st = FsStorage::open(dir.path()).unwrap();
-            let id = st.upload_start(&repo).await.unwrap();
-            assert_eq!(
-                st.upload_append(&id, Some(0), stream(&[b"hello "]), 1 << 20)
-                    .await
-                    .unwrap(),
-                Ok(6)
-            );
-            id
+    /// Accepts the session's current `offset`: `Err(offset)` when the
+    /// body claims to start anywhere else.
+    pub(crate) fn begin_at(&mut self, offset: u64) -> Result<(), u64> {
+        if self.start.is_some_and(|s| s != offset) {
+            return Err(offset);
+        }
+        self.received = offset;
+        Ok(())
+    }
+
+    /// The next chunk; `None` at the end, when the body broke off, or
+    /// when the chunk would pass the limit (it is not returned).
+    pub(crate) async fn next(&mut self) -> Option<Bytes> {
+        if self.ended.is_err() {
+            return None;
+        }
+        let chunk = match self.body.next().await? {
+            Ok(c) => c,
+            Err(e) => {
+                self.ended = Err(StorageError::UploadBody(e));
+                return None;
+            }
         };
-        // A new instance (a restart) resumes from the data on disk.
-        let st = FsStorage::open(dir.path()).unwrap();
-        assert_eq!(st.upload_status(&id).await.unwrap().offset, 6);
-        assert_eq!(
-            st.upload_append(&id, Some(3), stream(&[b"x"]), 1 << 20)
-                .await
-                .unwrap(),
-            Err(6)
-        );
-        assert_eq!(
-            st.upload_append(&id, Some(6), stream(&[b"world"]), 1 << 20)
-                .await
-                .unwrap(),
-            Ok(11)
-        );
-        let want = Digest::of_bytes(b"hello world");
-        let wrong = Digest::of_bytes(b"nope");
-        assert!(matches!(
-            st.upload_finish(&id, &wrong).await,
-            Err(StorageError::DigestMismatch { .. })
-        ));
-        st.upload_finish(&id, &want).await.unwrap();
-        assert_eq!(st.blob_size(&want).await.unwrap(), Some(11));
-        assert!(matches!(
-            st.upload_status(&id).await,
-            Err(StorageError::UploadUnknown)
-        ));
-        assert!(st.leftover_temp_files().await.unwrap().is_empty());
+        if self.received + chunk.len() as u64 > self.limit {
+            self.ended = Err(StorageError::UploadTooLarge { limit: self.limit });
+            return None;
+        }
+        self.received += chunk.len() as u64;
+        Some(chunk)
     }
 
-    #[tokio::test]
-    async fn size_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let st = FsStorage::open(dir.path()).unwrap();
-        let id = st
-            .upload_start(&RepoName::parse("a").unwrap())
-            .await
-            .unwrap();
-        assert!(st
-            .upload_append(&id, None, stream(&[b"12345"]), 4)
-            .await
-            .is_err());
+    /// The session's offset counting every chunk returned.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// How the body ended: `Ok` when it was read to its end. Called once
+    /// what arrived is kept.
+    pub(crate) fn end(self) -> Result<()> {
+        self.ended
     }
 }

@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::{upstream_failure, UpstreamClient, UpstreamError};
-use crate::api::App;
+use crate::app::App;
 use crate::error::{ErrorCode, RegistryError, Result};
 use crate::name::{Digest, RepoName};
 
@@ -209,14 +209,16 @@ pub(super) async fn serve(
         }
         FetchState::Done { .. } => {
             // Finished before we could follow it: serve the committed blob.
-            return crate::api::serve_committed_blob(app, d).await;
+            return crate::serve::stored_blob(app, d, &axum::http::HeaderMap::new(), false).await;
         }
         FetchState::Running { total, .. } => *total,
         FetchState::Connecting => None,
     };
     let file = match file {
         Ok(f) => f,
-        Err(_) => return crate::api::serve_committed_blob(app, d).await,
+        Err(_) => {
+            return crate::serve::stored_blob(app, d, &axum::http::HeaderMap::new(), false).await
+        }
     };
     if let Some(t) = total {
         app.metrics.bytes_sent.fetch_add(t, Relaxed);

@@ -21,11 +21,12 @@ use reqwest::Method;
 
 pub use client::{UpstreamClient, UpstreamError};
 
-use crate::api::manifests::{manifest_response, media_type_of, store as store_manifest};
-use crate::api::App;
+use crate::app::App;
 use crate::config::{Config, UpstreamConfig};
 use crate::error::{ErrorCode, RegistryError, Result};
+use crate::manifest::{media_type_of, store as store_manifest};
 use crate::name::{Digest, Reference, RepoName};
+use crate::serve::stored_manifest;
 use crate::storage::StoredManifest;
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -213,7 +214,7 @@ pub(crate) async fn serve_manifest(
     if fresh {
         let (d, m) = local.expect("fresh implies cached");
         app.metrics.cache_hits.fetch_add(1, Relaxed);
-        return manifest_response(&m, &d, head);
+        return stored_manifest(&m, &d, head);
     }
     // A stale tag is revalidated with HEAD first: unchanged content costs
     // the upstream no GET (Docker Hub counts GETs against its rate limit).
@@ -233,7 +234,7 @@ pub(crate) async fn serve_manifest(
                     app.store.touch_tag(repo, t).await?;
                     app.metrics.cache_hits.fetch_add(1, Relaxed);
                     tracing::debug!(repo = %repo, tag = %t, "tag revalidated");
-                    return manifest_response(lm, ld, head);
+                    return stored_manifest(lm, ld, head);
                 }
             }
             Err(UpstreamError::NotFound) => {
@@ -257,7 +258,7 @@ pub(crate) async fn serve_manifest(
                     .bytes_sent
                     .fetch_add(m.body.len() as u64, Relaxed);
             }
-            manifest_response(&m, &d, head)
+            stored_manifest(&m, &d, head)
         }
         Err(UpstreamError::NotFound) => Err(RegistryError::new(
             ErrorCode::ManifestUnknown,
@@ -268,7 +269,7 @@ pub(crate) async fn serve_manifest(
             Some((d, m)) => {
                 app.metrics.upstream_errors.fetch_add(1, Relaxed);
                 tracing::warn!(repo = %repo, reference = %r, error = %e, "upstream failed; serving cached manifest");
-                manifest_response(&m, &d, head)
+                stored_manifest(&m, &d, head)
             }
             None => Err(upstream_failure(app, &e)),
         },

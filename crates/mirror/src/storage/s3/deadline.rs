@@ -308,10 +308,10 @@ impl MultipartUpload for DeadlineUpload {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::TestBucket;
     use super::super::S3Storage;
     use super::*;
     use crate::name::RepoName;
+    use crate::storage::FaultyNode;
     use crate::storage::Storage;
 
     /// A manifest PUT holds the store lock while it writes; a write the
@@ -320,10 +320,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_stuck_under_the_store_lock_fails_and_gc_goes_ahead() {
         let dir = tempfile::tempdir().unwrap();
-        let bucket: Arc<dyn ObjectBackend> = Arc::new(TestBucket {
-            stall: Some("/_manifests/"),
-            ..Default::default()
-        });
+        let bucket: Arc<dyn ObjectBackend> = FaultyNode::stalling("/_manifests/");
         let replica = S3Storage::new(bucket.clone(), "mirror", dir.path().join("a"))
             .unwrap()
             .with_request_timeout(Duration::from_millis(500));

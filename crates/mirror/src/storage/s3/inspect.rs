@@ -45,8 +45,8 @@ fn split_link_key(rel: &str) -> Option<(String, LinkKind, String)> {
     Some((repo.to_string(), kind, name.to_string()))
 }
 
-impl S3Storage {
-    pub(super) async fn scan_links_impl(&self) -> Result<Vec<LinkFile>> {
+impl crate::storage::inspect::RawViews for S3Storage {
+    async fn scan_links(&self) -> Result<Vec<LinkFile>> {
         let mut found = Vec::new();
         for m in self.list("repos").await? {
             let Some(rel) = self.rel(&m.location).and_then(|r| r.strip_prefix("repos/")) else {
@@ -84,15 +84,7 @@ impl S3Storage {
         Ok(links)
     }
 
-    pub(super) async fn remove_link_file_impl(&self, link: &LinkFile) -> Result<bool> {
-        if !link.components_safe() {
-            tracing::warn!(path = %link.rel_path(), "refusing to remove a link with an unsafe key");
-            return Ok(false);
-        }
-        self.remove(&self.key(&link.rel_path())).await
-    }
-
-    pub(super) async fn list_upload_sessions_impl(&self) -> Result<Vec<UploadSessionInfo>> {
+    async fn list_upload_sessions(&self) -> Result<Vec<UploadSessionInfo>> {
         // id -> (bytes, last activity, has session.json)
         let mut by_id: BTreeMap<String, (u64, SystemTime, bool)> = BTreeMap::new();
         for m in self.list("uploads").await? {
@@ -136,7 +128,7 @@ impl S3Storage {
         Ok(out)
     }
 
-    pub(super) async fn remove_upload_session_impl(&self, id: &str) -> Result<bool> {
+    async fn remove_upload_session(&self, id: &str) -> Result<bool> {
         if id.is_empty() || id.contains('/') || id == "." || id == ".." {
             return Ok(false);
         }
@@ -145,7 +137,7 @@ impl S3Storage {
         Ok(existed)
     }
 
-    pub(super) async fn list_temp_files_impl(&self) -> Result<Vec<TempFile>> {
+    async fn list_temp_files(&self) -> Result<Vec<TempFile>> {
         let mut out = Vec::new();
         let mut rd = tokio::fs::read_dir(&self.scratch).await?;
         while let Some(e) = rd.next_entry().await? {
@@ -162,7 +154,7 @@ impl S3Storage {
         Ok(out)
     }
 
-    pub(super) async fn remove_temp_file_impl(&self, path: &Path) -> Result<bool> {
+    async fn remove_temp_file(&self, path: &Path) -> Result<bool> {
         let in_scratch = path.parent() == Some(self.scratch.as_path())
             && path
                 .file_name()

@@ -310,7 +310,7 @@ impl S3Storage {
                     continue;
                 }
             }
-            let name = format!("shared-{}", crate::storage::fs::random_id());
+            let name = format!("shared-{}", crate::storage::random_id());
             let own =
                 LockObject::create(self.store.clone(), self.lock_key(&name), self.lock_timing)
                     .await?;
@@ -338,7 +338,7 @@ impl S3Storage {
         let mut stale_removed = Vec::new();
         let mut wait = Duration::from_millis(20);
         'attempt: loop {
-            let name = format!("exclusive-{}", crate::storage::fs::random_id());
+            let name = format!("exclusive-{}", crate::storage::random_id());
             let own =
                 LockObject::create(self.store.clone(), self.lock_key(&name), self.lock_timing)
                     .await?;
@@ -391,9 +391,7 @@ mod tests {
     use crate::storage::Storage;
 
     async fn blocks<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
-        tokio::time::timeout(Duration::from_millis(300), fut)
-            .await
-            .is_err()
+        crate::storage::lock::still_pending(fut, Duration::from_millis(300)).await
     }
 
     /// Two replicas on one bucket.
@@ -449,10 +447,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn gc_gets_the_lock_while_many_writers_wait_for_it() {
         let dir = tempfile::tempdir().unwrap();
-        let bucket: Arc<dyn ObjectBackend> = Arc::new(super::super::tests::TestBucket {
-            delay: Duration::from_millis(60),
-            ..Default::default()
-        });
+        let bucket: Arc<dyn ObjectBackend> =
+            crate::storage::FaultyNode::slow(Duration::from_millis(60));
         let replica =
             Arc::new(S3Storage::new(bucket.clone(), "mirror", dir.path().join("a")).unwrap());
         let gc_store = Arc::new(S3Storage::new(bucket, "mirror", dir.path().join("gc")).unwrap());

@@ -48,8 +48,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, StreamExt, TryStreamExt};
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, PutPayload};
@@ -57,8 +56,12 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt;
 
 use super::page::Page;
+// Named through the module: a `ByteStore` in scope would make every
+// `Storage` call on an `S3Storage` (the tests' too) ambiguous.
+use super::store::{self as layer, digests};
+use super::verify;
 use super::{
-    BlobReader, ByteStream, Result, StagedBlob, Storage, StorageError, StoredManifest, UploadStatus,
+    BlobReader, LockMode, Result, StagedBlob, Storage, StorageError, StoreGuard, StoredManifest,
 };
 use crate::name::{Digest, RepoName};
 
@@ -86,7 +89,7 @@ pub struct S3Storage {
     session_wait: std::time::Duration,
     lock_timing: lock::LockTiming,
     /// Repositories whose `_repos/` marker this replica has written.
-    indexed: Mutex<std::collections::HashSet<RepoName>>,
+    indexed: layer::IndexedRepos,
     /// `_repos/.complete` has been seen.
     index_complete: AtomicBool,
 }
@@ -132,7 +135,7 @@ impl S3Storage {
             sessions: Mutex::new(HashMap::new()),
             session_wait: deadline::DEFAULT_TIMEOUT,
             lock_timing: Default::default(),
-            indexed: Mutex::new(Default::default()),
+            indexed: Default::default(),
             index_complete: AtomicBool::new(false),
         })
     }
@@ -245,19 +248,6 @@ impl S3Storage {
         self.key(&format!("_repos/{repo}"))
     }
 
-    /// Writes `repo`'s index marker unless this replica already did.
-    async fn index_repo(&self, repo: &RepoName) -> Result<()> {
-        if self.indexed.lock().expect("index lock").contains(repo) {
-            return Ok(());
-        }
-        self.write(&self.marker_key(repo), Bytes::new()).await?;
-        self.indexed
-            .lock()
-            .expect("index lock")
-            .insert(repo.clone());
-        Ok(())
-    }
-
     /// Repositories with manifests that have no index marker.
     async fn find_unindexed(&self) -> Result<Vec<RepoName>> {
         let mut missing = Vec::new();
@@ -272,8 +262,8 @@ impl S3Storage {
     /// Writes the given repositories' markers.
     async fn add_to_index(&self, repos: &[RepoName]) -> Result<()> {
         for r in repos {
-            self.indexed.lock().expect("index lock").remove(r);
-            self.index_repo(r).await?;
+            self.indexed.forget(r);
+            layer::ByteStore::index_repo(self, r).await?;
         }
         Ok(())
     }
@@ -400,602 +390,243 @@ impl S3Storage {
         }
         Ok((hex::encode(h.finalize()), n))
     }
-
-    fn digests(names: Vec<(String, SystemTime)>) -> Vec<(Digest, SystemTime)> {
-        names
-            .into_iter()
-            .filter_map(|(n, t)| Digest::from_hex(&n).map(|d| (d, t)))
-            .collect()
-    }
 }
 
-impl Storage for S3Storage {
-    fn lock(&self, mode: super::LockMode) -> BoxFuture<'_, Result<super::StoreGuard>> {
-        self.lock_impl(mode).boxed()
+impl layer::ByteStore for S3Storage {
+    async fn lock(&self, mode: LockMode) -> Result<StoreGuard> {
+        self.lock_impl(mode).await
     }
 
-    fn blob_size<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<u64>>> {
-        async move { Ok(self.head(&self.blob_key(d)).await?.map(|m| m.size)) }.boxed()
+    async fn read_record(&self, rel: &str) -> Result<Option<(Bytes, SystemTime)>> {
+        self.read(&self.key(rel)).await
     }
 
-    fn open_blob<'a>(
-        &'a self,
-        d: &'a Digest,
-        offset: u64,
-    ) -> BoxFuture<'a, Result<Option<(u64, BlobReader)>>> {
-        async move {
-            let key = self.blob_key(d);
-            let Some(meta) = self.head(&key).await? else {
-                return Ok(None);
-            };
-            if offset >= meta.size {
-                let empty: BlobReader = Box::pin(tokio::io::empty());
-                return Ok(Some((meta.size, empty)));
-            }
-            let opts = GetOptions {
-                range: (offset > 0).then_some(GetRange::Offset(offset)),
-                ..Default::default()
-            };
-            let r = match self.store.get_opts(&key, opts).await {
-                Ok(r) => r,
-                Err(e) if is_not_found(&e) => return Ok(None),
-                Err(e) => return Err(store_error(e)),
-            };
-            let stream = r.into_stream().map_err(io::Error::other);
-            let reader: BlobReader = Box::pin(tokio_util::io::StreamReader::new(stream));
-            Ok(Some((meta.size, reader)))
+    async fn has_record(&self, rel: &str) -> Result<bool> {
+        Ok(self.head(&self.key(rel)).await?.is_some())
+    }
+
+    /// Always a new PUT: the object's time is what GC goes by.
+    async fn write_record(&self, rel: &str, data: Bytes) -> Result<()> {
+        self.write(&self.key(rel), data).await
+    }
+
+    async fn create_record(&self, rel: &str, data: Bytes) -> Result<bool> {
+        // Not every S3 implementation honours If-None-Match on PUT, so this
+        // checks first; two writers racing for one key within a round trip
+        // can both succeed, the later one winning.
+        let key = self.key(rel);
+        if self.head(&key).await?.is_some() {
+            return Ok(false);
         }
-        .boxed()
+        self.write(&key, data).await?;
+        Ok(true)
     }
 
-    fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>> {
-        async move {
-            let d = {
-                let data = data.clone();
-                tokio::task::spawn_blocking(move || Digest::of_bytes(&data))
-                    .await
-                    .map_err(io::Error::other)?
-            };
-            // Content-addressed and verified before the write: a put
-            // replaces the same bytes at worst, and refreshes the time GC
-            // goes by.
-            self.write(&self.blob_key(&d), data).await?;
-            Ok(d)
-        }
-        .boxed()
+    async fn remove_record(&self, rel: &str) -> Result<bool> {
+        self.remove(&self.key(rel)).await
     }
 
-    fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>> {
-        async move {
-            let path = self.scratch.join(super::fs::random_id());
-            let file = tokio::fs::File::create(&path).await?;
-            Ok(StagedBlob { path, file })
-        }
-        .boxed()
+    /// A bucket lists every key below `dir`; the layer only lists
+    /// directories without subdirectories.
+    async fn list_records(&self, dir: &str) -> Result<Vec<(String, SystemTime)>> {
+        self.list_names(dir).await
     }
 
-    fn commit_staged<'a>(
-        &'a self,
-        staged: PathBuf,
-        expected: &'a Digest,
-    ) -> BoxFuture<'a, Result<()>> {
-        async move {
-            let p = staged.clone();
-            let actual = tokio::task::spawn_blocking(move || -> io::Result<String> {
-                let mut h = Sha256::new();
-                io::copy(&mut std::fs::File::open(&p)?, &mut h)?;
-                Ok(hex::encode(h.finalize()))
-            })
+    async fn index_repo(&self, repo: &RepoName) -> Result<()> {
+        let key = self.marker_key(repo);
+        self.indexed
+            .mark(repo, self.write(&key, Bytes::new()))
             .await
-            .map_err(io::Error::other)??;
-            let result = if actual != expected.hex() {
-                Err(StorageError::DigestMismatch {
-                    expected: expected.to_string(),
-                    actual: format!("sha256:{actual}"),
-                })
-            } else {
-                self.upload_file(&staged, expected).await
-            };
-            let _ = tokio::fs::remove_file(&staged).await;
-            result
+    }
+
+    async fn blob_size(&self, d: &Digest) -> Result<Option<u64>> {
+        Ok(self.head(&self.blob_key(d)).await?.map(|m| m.size))
+    }
+
+    async fn open_blob(&self, d: &Digest, offset: u64) -> Result<Option<(u64, BlobReader)>> {
+        let key = self.blob_key(d);
+        let Some(meta) = self.head(&key).await? else {
+            return Ok(None);
+        };
+        if offset >= meta.size {
+            let empty: BlobReader = Box::pin(tokio::io::empty());
+            return Ok(Some((meta.size, empty)));
         }
-        .boxed()
+        let opts = GetOptions {
+            range: (offset > 0).then_some(GetRange::Offset(offset)),
+            ..Default::default()
+        };
+        let r = match self.store.get_opts(&key, opts).await {
+            Ok(r) => r,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(store_error(e)),
+        };
+        let stream = r.into_stream().map_err(io::Error::other);
+        let reader: BlobReader = Box::pin(tokio_util::io::StreamReader::new(stream));
+        Ok(Some((meta.size, reader)))
     }
 
-    fn delete_blob<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
-        async move {
-            self.remove(&self.blob_key(d)).await?;
-            Ok(())
-        }
-        .boxed()
+    async fn put_blob(&self, data: Bytes) -> Result<Digest> {
+        let d = verify::digest_of(&data).await?;
+        // Content-addressed and verified before the write: a put
+        // replaces the same bytes at worst, and refreshes the time GC
+        // goes by.
+        self.write(&self.blob_key(&d), data).await?;
+        Ok(d)
     }
 
-    fn list_blobs(&self) -> BoxFuture<'_, Result<Vec<(Digest, SystemTime)>>> {
-        async move { Ok(Self::digests(self.list_names("blobs/sha256").await?)) }.boxed()
+    async fn stage_blob(&self) -> Result<StagedBlob> {
+        let path = self.scratch.join(super::random_id());
+        let file = tokio::fs::File::create(&path).await?;
+        Ok(StagedBlob { path, file })
     }
 
-    fn link_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
-        async move {
-            // Written even when it exists: the new time stamp keeps the
-            // link young for a GC racing the push that relies on it.
-            let key = self.repo_key(repo, &format!("_blobs/{}", d.hex()));
-            self.write(&key, Bytes::new()).await
-        }
-        .boxed()
+    async fn install_file(&self, file: &std::path::Path, d: &Digest, _size: u64) -> Result<()> {
+        let uploaded = self.upload_file(file, d).await;
+        let _ = tokio::fs::remove_file(file).await;
+        uploaded
     }
 
-    fn has_blob_link<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        d: &'a Digest,
-    ) -> BoxFuture<'a, Result<bool>> {
-        async move {
-            let key = self.repo_key(repo, &format!("_blobs/{}", d.hex()));
-            Ok(self.head(&key).await?.is_some())
-        }
-        .boxed()
+    async fn delete_blob(&self, d: &Digest) -> Result<()> {
+        self.remove(&self.blob_key(d)).await?;
+        Ok(())
     }
 
-    fn unlink_blob<'a>(&'a self, repo: &'a RepoName, d: &'a Digest) -> BoxFuture<'a, Result<bool>> {
-        async move {
-            self.remove(&self.repo_key(repo, &format!("_blobs/{}", d.hex())))
-                .await
-        }
-        .boxed()
+    async fn list_blobs(&self) -> Result<Vec<(Digest, SystemTime)>> {
+        Ok(digests(self.list_names("blobs/sha256").await?))
     }
 
-    fn list_blob_links<'a>(
-        &'a self,
-        repo: &'a RepoName,
-    ) -> BoxFuture<'a, Result<Vec<(Digest, SystemTime)>>> {
-        async move {
-            let names = self.list_names(&format!("repos/{repo}/_blobs")).await?;
-            Ok(Self::digests(names))
-        }
-        .boxed()
+    async fn get_manifest(&self, repo: &RepoName, d: &Digest) -> Result<Option<StoredManifest>> {
+        let link = self.repo_key(repo, &format!("_manifests/{}", d.hex()));
+        let blob = self.blob_key(d);
+        let (link, body) =
+            futures_util::future::try_join(self.read(&link), self.read(&blob)).await?;
+        let (Some((media_type, _)), Some((body, _))) = (link, body) else {
+            return Ok(None);
+        };
+        Ok(Some(StoredManifest {
+            media_type: String::from_utf8_lossy(&media_type).into_owned(),
+            body,
+        }))
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        media_type: &'a str,
-        body: Bytes,
-    ) -> BoxFuture<'a, Result<Digest>> {
-        async move {
-            let d = self.put_blob(body).await?;
-            // The index marker first: a crash before the link leaves a
-            // marker that listings skip, never a repository they miss.
-            self.index_repo(repo).await?;
-            let key = self.repo_key(repo, &format!("_manifests/{}", d.hex()));
-            self.write(&key, Bytes::copy_from_slice(media_type.as_bytes()))
-                .await?;
-            Ok(d)
-        }
-        .boxed()
-    }
-
-    fn get_manifest<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        d: &'a Digest,
-    ) -> BoxFuture<'a, Result<Option<StoredManifest>>> {
-        async move {
-            let link = self.repo_key(repo, &format!("_manifests/{}", d.hex()));
-            let blob = self.blob_key(d);
-            let (link, body) =
-                futures_util::future::try_join(self.read(&link), self.read(&blob)).await?;
-            let (Some((media_type, _)), Some((body, _))) = (link, body) else {
-                return Ok(None);
-            };
-            Ok(Some(StoredManifest {
-                media_type: String::from_utf8_lossy(&media_type).into_owned(),
-                body,
-            }))
-        }
-        .boxed()
-    }
-
-    fn delete_manifest<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        d: &'a Digest,
-    ) -> BoxFuture<'a, Result<bool>> {
-        async move {
-            let removed = self
-                .remove(&self.repo_key(repo, &format!("_manifests/{}", d.hex())))
-                .await?;
-            for tag in self.list_tags(repo).await? {
-                if let Some((t, _)) = self.get_tag(repo, &tag).await? {
-                    if &t == d {
-                        self.remove(&self.repo_key(repo, &format!("_tags/{tag}")))
-                            .await?;
-                    }
+    async fn delete_manifest(&self, repo: &RepoName, d: &Digest) -> Result<bool> {
+        let removed = self
+            .remove(&self.repo_key(repo, &format!("_manifests/{}", d.hex())))
+            .await?;
+        for tag in Storage::list_tags(self, repo).await? {
+            if let Some((t, _)) = Storage::get_tag(self, repo, &tag).await? {
+                if &t == d {
+                    self.remove(&self.repo_key(repo, &format!("_tags/{tag}")))
+                        .await?;
                 }
             }
-            for m in self.list(&format!("repos/{repo}/_referrers")).await? {
-                if m.location.filename() == Some(d.hex()) {
-                    self.remove(&m.location).await?;
-                }
+        }
+        for m in self.list(&format!("repos/{repo}/_referrers")).await? {
+            if m.location.filename() == Some(d.hex()) {
+                self.remove(&m.location).await?;
             }
-            Ok(removed)
         }
-        .boxed()
+        Ok(removed)
     }
 
-    fn list_manifests<'a>(
-        &'a self,
-        repo: &'a RepoName,
-    ) -> BoxFuture<'a, Result<Vec<(Digest, SystemTime)>>> {
-        async move {
-            Ok(Self::digests(
-                self.list_names(&format!("repos/{repo}/_manifests")).await?,
-            ))
-        }
-        .boxed()
+    async fn tags_after(&self, repo: &RepoName, last: Option<&str>) -> Result<layer::NameStream> {
+        Ok(self.names_after(&format!("repos/{repo}/_tags"), last))
     }
 
-    fn set_tag<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        tag: &'a str,
-        d: &'a Digest,
-    ) -> BoxFuture<'a, Result<()>> {
-        async move {
-            self.write(&self.repo_key(repo, &format!("_tags/{tag}")), d.to_string())
-                .await
-        }
-        .boxed()
-    }
-
-    fn get_tag<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        tag: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Digest, SystemTime)>>> {
-        async move {
-            let Some((body, t)) = self
-                .read(&self.repo_key(repo, &format!("_tags/{tag}")))
-                .await?
-            else {
-                return Ok(None);
-            };
-            Ok(String::from_utf8_lossy(&body)
-                .trim()
-                .parse()
-                .ok()
-                .map(|d| (d, t)))
-        }
-        .boxed()
-    }
-
-    fn touch_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<()>> {
-        async move {
-            if let Some((d, _)) = self.get_tag(repo, tag).await? {
-                self.set_tag(repo, tag, &d).await?;
-            }
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn delete_tag<'a>(&'a self, repo: &'a RepoName, tag: &'a str) -> BoxFuture<'a, Result<bool>> {
-        async move {
-            self.remove(&self.repo_key(repo, &format!("_tags/{tag}")))
-                .await
-        }
-        .boxed()
-    }
-
-    fn list_tags<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<Vec<String>>> {
-        async move {
-            Ok(self
-                .list_names(&format!("repos/{repo}/_tags"))
-                .await?
-                .into_iter()
-                .map(|(n, _)| n)
-                .filter(|n| crate::name::valid_tag(n))
-                .collect())
-        }
-        .boxed()
-    }
-
-    fn tags_page<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        last: Option<&'a str>,
-        n: Option<usize>,
-    ) -> BoxFuture<'a, Result<Page<String>>> {
-        async move {
-            let want = n.unwrap_or(usize::MAX);
-            let mut names = self.names_after(&format!("repos/{repo}/_tags"), last);
-            let mut page = Page {
-                items: Vec::new(),
-                more: false,
-            };
-            while let Some(name) = names.next().await {
-                let name = name?;
-                if !crate::name::valid_tag(&name) {
-                    continue;
-                }
-                if page.items.len() == want {
-                    page.more = true;
-                    break;
-                }
-                page.items.push(name);
-            }
-            Ok(page)
-        }
-        .boxed()
-    }
-
-    fn repos_page<'a>(
-        &'a self,
-        last: Option<&'a str>,
-        n: Option<usize>,
-    ) -> BoxFuture<'a, Result<Page<RepoName>>> {
-        async move {
-            self.ensure_repo_index().await?;
-            let want = n.unwrap_or(usize::MAX);
-            let names = self.names_after("_repos", last);
-            // Checked in key order, a few at a time: markers of
-            // repositories without manifests are skipped.
-            let mut checked = names
-                .try_filter_map(|name| async move { Ok(RepoName::parse(&name)) })
-                .map_ok(|r| async move {
-                    let has = self.has_manifests(&r).await?;
-                    Ok::<_, StorageError>(has.then_some(r))
-                })
-                .try_buffered(n.map_or(CATALOG_CHECKS, |n| (n + 1).clamp(1, CATALOG_CHECKS)))
-                .boxed();
-            let mut page = Page {
-                items: Vec::new(),
-                more: false,
-            };
-            while let Some(r) = checked.next().await {
-                let Some(r) = r? else { continue };
-                if page.items.len() == want {
-                    page.more = true;
-                    break;
-                }
-                page.items.push(r);
-            }
-            Ok(page)
-        }
-        .boxed()
-    }
-
-    fn add_referrer<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        subject: &'a Digest,
-        referrer: &'a Digest,
-        descriptor: serde_json::Value,
-    ) -> BoxFuture<'a, Result<()>> {
-        async move {
-            let key = self.repo_key(
-                repo,
-                &format!("_referrers/{}/{}", subject.hex(), referrer.hex()),
-            );
-            self.write(&key, descriptor.to_string()).await
-        }
-        .boxed()
-    }
-
-    fn remove_referrer<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        subject: &'a Digest,
-        referrer: &'a Digest,
-    ) -> BoxFuture<'a, Result<()>> {
-        async move {
-            let key = self.repo_key(
-                repo,
-                &format!("_referrers/{}/{}", subject.hex(), referrer.hex()),
-            );
-            self.remove(&key).await?;
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn list_referrers<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        subject: &'a Digest,
-    ) -> BoxFuture<'a, Result<Vec<serde_json::Value>>> {
-        async move {
-            let mut out = Vec::new();
-            for m in self
-                .list(&format!("repos/{repo}/_referrers/{}", subject.hex()))
-                .await?
-            {
-                if let Some((body, _)) = self.read(&m.location).await? {
-                    if let Ok(v) = serde_json::from_slice(&body) {
-                        out.push(v);
-                    }
-                }
-            }
-            Ok(out)
-        }
-        .boxed()
-    }
-
-    fn list_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
+    async fn list_repos(&self) -> Result<Vec<RepoName>> {
         // A repository is a name with at least one manifest link.
-        self.repos_having(&["/_manifests/"]).boxed()
+        self.repos_having(&["/_manifests/"]).await
     }
 
-    fn unindexed_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
-        self.find_unindexed().boxed()
+    async fn repos_page(&self, last: Option<&str>, n: Option<usize>) -> Result<Page<RepoName>> {
+        self.ensure_repo_index().await?;
+        let names = self.names_after("_repos", last);
+        // Checked in key order, a few at a time: markers of
+        // repositories without manifests are skipped.
+        let checked = names
+            .try_filter_map(|name| async move { Ok(RepoName::parse(&name)) })
+            .map_ok(|r| async move {
+                let has = self.has_manifests(&r).await?;
+                Ok::<_, StorageError>(has.then_some(r))
+            })
+            .try_buffered(n.map_or(CATALOG_CHECKS, |n| (n + 1).clamp(1, CATALOG_CHECKS)));
+        Page::of_stream(checked, n).await
     }
 
-    fn index_repos<'a>(&'a self, repos: &'a [RepoName]) -> BoxFuture<'a, Result<()>> {
-        self.add_to_index(repos).boxed()
+    async fn unindexed_repos(&self) -> Result<Vec<RepoName>> {
+        self.find_unindexed().await
     }
 
-    fn list_linking_repos(&self) -> BoxFuture<'_, Result<Vec<RepoName>>> {
-        self.repos_having(&["/_manifests/", "/_blobs/"]).boxed()
+    async fn index_repos(&self, repos: &[RepoName]) -> Result<()> {
+        self.add_to_index(repos).await
     }
 
-    fn get_signature<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        hex: &'a str,
-        n: u32,
-    ) -> BoxFuture<'a, Result<Option<Bytes>>> {
-        async move {
-            let key = self.key(&format!("sigstore/{repo}/sha256={hex}/signature-{n}"));
-            Ok(self.read(&key).await?.map(|(b, _)| b))
+    async fn list_linking_repos(&self) -> Result<Vec<RepoName>> {
+        self.repos_having(&["/_manifests/", "/_blobs/"]).await
+    }
+
+    async fn leftover_temp_files(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut rd = tokio::fs::read_dir(&self.scratch).await?;
+        while let Some(e) = rd.next_entry().await? {
+            out.push(e.path());
         }
-        .boxed()
+        out.sort();
+        Ok(out)
     }
 
-    fn put_signature<'a>(
-        &'a self,
-        repo: &'a RepoName,
-        hex: &'a str,
-        n: u32,
-        data: Bytes,
-    ) -> BoxFuture<'a, Result<bool>> {
-        async move {
-            // Not every S3 implementation honours If-None-Match on PUT, so
-            // this checks first; two signers racing for one number within a
-            // round trip can both succeed, the later one winning.
-            let key = self.key(&format!("sigstore/{repo}/sha256={hex}/signature-{n}"));
-            if self.head(&key).await?.is_some() {
-                return Ok(false);
-            }
-            self.write(&key, data).await?;
-            Ok(true)
+    async fn purge_idle(&self, idle: std::time::Duration, dry_run: bool) -> Result<Vec<String>> {
+        let old = |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default() > idle;
+        let mut out = Vec::new();
+        // Sessions of every replica: the newest object of a session is
+        // its last activity.
+        let mut last: HashMap<String, SystemTime> = HashMap::new();
+        for m in self.list("uploads").await? {
+            let Some(id) = self
+                .rel(&m.location)
+                .and_then(|r| r.strip_prefix("uploads/"))
+                .and_then(|r| r.split('/').next())
+            else {
+                continue;
+            };
+            let t = last.entry(id.to_string()).or_insert(SystemTime::UNIX_EPOCH);
+            *t = (*t).max(mtime(&m));
         }
-        .boxed()
-    }
-
-    fn upload_start<'a>(&'a self, repo: &'a RepoName) -> BoxFuture<'a, Result<String>> {
-        self.upload_start_impl(repo).boxed()
-    }
-
-    fn upload_status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<UploadStatus>> {
-        self.upload_status_impl(id).boxed()
-    }
-
-    fn upload_append<'a>(
-        &'a self,
-        id: &'a str,
-        start: Option<u64>,
-        body: ByteStream,
-        limit: u64,
-    ) -> BoxFuture<'a, Result<Result<u64, u64>>> {
-        self.upload_append_impl(id, start, body, limit).boxed()
-    }
-
-    fn upload_finish<'a>(&'a self, id: &'a str, expected: &'a Digest) -> BoxFuture<'a, Result<()>> {
-        self.upload_finish_impl(id, expected).boxed()
-    }
-
-    fn upload_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        self.upload_cancel_impl(id).boxed()
-    }
-
-    fn leftover_temp_files(&self) -> BoxFuture<'_, Result<Vec<PathBuf>>> {
-        async move {
-            let mut out = Vec::new();
-            let mut rd = tokio::fs::read_dir(&self.scratch).await?;
-            while let Some(e) = rd.next_entry().await? {
-                out.push(e.path());
+        let mut ids: Vec<_> = last.into_iter().filter(|(_, t)| old(*t)).collect();
+        ids.sort();
+        for (id, _) in ids {
+            out.push(format!("upload session {id}"));
+            if !dry_run {
+                self.drop_session(&id).await?;
             }
-            out.sort();
-            Ok(out)
         }
-        .boxed()
-    }
-
-    fn purge_idle<'a>(
-        &'a self,
-        idle: std::time::Duration,
-        dry_run: bool,
-    ) -> BoxFuture<'a, Result<Vec<String>>> {
-        async move {
-            let old =
-                |t: SystemTime| SystemTime::now().duration_since(t).unwrap_or_default() > idle;
-            let mut out = Vec::new();
-            // Sessions of every replica: the newest object of a session is
-            // its last activity.
-            let mut last: HashMap<String, SystemTime> = HashMap::new();
-            for m in self.list("uploads").await? {
-                let Some(id) = self
-                    .rel(&m.location)
-                    .and_then(|r| r.strip_prefix("uploads/"))
-                    .and_then(|r| r.split('/').next())
-                else {
-                    continue;
-                };
-                let t = last.entry(id.to_string()).or_insert(SystemTime::UNIX_EPOCH);
-                *t = (*t).max(mtime(&m));
-            }
-            let mut ids: Vec<_> = last.into_iter().filter(|(_, t)| old(*t)).collect();
-            ids.sort();
-            for (id, _) in ids {
-                out.push(format!("upload session {id}"));
+        // This replica's own scratch files.
+        let mut rd = tokio::fs::read_dir(&self.scratch).await?;
+        while let Some(e) = rd.next_entry().await? {
+            if old(e.metadata().await?.modified()?) {
+                out.push(format!("temp file {}", e.file_name().to_string_lossy()));
                 if !dry_run {
-                    self.drop_session(&id).await?;
+                    let _ = tokio::fs::remove_file(e.path()).await;
                 }
             }
-            // This replica's own scratch files.
-            let mut rd = tokio::fs::read_dir(&self.scratch).await?;
-            while let Some(e) = rd.next_entry().await? {
-                if old(e.metadata().await?.modified()?) {
-                    out.push(format!("temp file {}", e.file_name().to_string_lossy()));
-                    if !dry_run {
-                        let _ = tokio::fs::remove_file(e.path()).await;
-                    }
-                }
-            }
-            Ok(out)
         }
-        .boxed()
+        Ok(out)
     }
 
-    fn scan_links(&self) -> BoxFuture<'_, Result<Vec<super::LinkFile>>> {
-        self.scan_links_impl().boxed()
-    }
-
-    fn remove_link_file<'a>(&'a self, link: &'a super::LinkFile) -> BoxFuture<'a, Result<bool>> {
-        self.remove_link_file_impl(link).boxed()
-    }
-
-    fn list_upload_sessions(&self) -> BoxFuture<'_, Result<Vec<super::UploadSessionInfo>>> {
-        self.list_upload_sessions_impl().boxed()
-    }
-
-    fn remove_upload_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
-        self.remove_upload_session_impl(id).boxed()
-    }
-
-    fn list_temp_files(&self) -> BoxFuture<'_, Result<Vec<super::TempFile>>> {
-        self.list_temp_files_impl().boxed()
-    }
-
-    fn remove_temp_file<'a>(&'a self, path: &'a std::path::Path) -> BoxFuture<'a, Result<bool>> {
-        self.remove_temp_file_impl(path).boxed()
-    }
-
-    fn probe(&self) -> BoxFuture<'_, Result<()>> {
-        async move {
-            let key = self.key(&format!("readyz/{}", super::fs::random_id()));
-            let result = async {
-                self.write(&key, Bytes::from_static(super::PROBE_BODY))
-                    .await?;
-                match self.read(&key).await? {
-                    Some((b, _)) if b == super::PROBE_BODY => Ok(()),
-                    _ => Err(super::probe_mismatch(key.as_ref())),
-                }
+    async fn probe(&self) -> Result<()> {
+        let key = self.key(&format!("readyz/{}", super::random_id()));
+        let result = async {
+            self.write(&key, Bytes::from_static(super::PROBE_BODY))
+                .await?;
+            match self.read(&key).await? {
+                Some((b, _)) if b == super::PROBE_BODY => Ok(()),
+                _ => Err(super::probe_mismatch(key.as_ref())),
             }
-            .await;
-            let _ = self.store.delete(&key).await;
-            result
         }
-        .boxed()
+        .await;
+        let _ = self.store.delete(&key).await;
+        result
     }
 }
 
@@ -1003,120 +634,6 @@ impl Storage for S3Storage {
 pub(crate) mod tests {
     use super::*;
     use crate::name::Reference;
-    use std::fmt;
-    use std::time::Duration;
-
-    use async_trait::async_trait;
-    use futures_util::stream::BoxStream;
-    use object_store::memory::InMemory;
-    use object_store::multipart::PartId;
-    use object_store::{
-        GetResult, ListResult, MultipartId, MultipartUpload, PutMultipartOptions, PutOptions,
-        PutResult,
-    };
-
-    /// An in-memory bucket that answers every request after `delay` (as
-    /// a loaded server does) and never answers writes to keys containing
-    /// `stall` (as a server that accepted a request and went quiet).
-    #[derive(Debug, Default)]
-    pub(crate) struct TestBucket {
-        pub inner: InMemory,
-        pub delay: Duration,
-        pub stall: Option<&'static str>,
-    }
-
-    impl fmt::Display for TestBucket {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "TestBucket")
-        }
-    }
-
-    #[async_trait]
-    impl ObjectStore for TestBucket {
-        async fn put_opts(
-            &self,
-            location: &Path,
-            payload: PutPayload,
-            opts: PutOptions,
-        ) -> object_store::Result<PutResult> {
-            if self.stall.is_some_and(|s| location.as_ref().contains(s)) {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(self.delay).await;
-            self.inner.put_opts(location, payload, opts).await
-        }
-        async fn put_multipart_opts(
-            &self,
-            location: &Path,
-            opts: PutMultipartOptions,
-        ) -> object_store::Result<Box<dyn MultipartUpload>> {
-            self.inner.put_multipart_opts(location, opts).await
-        }
-        async fn get_opts(
-            &self,
-            location: &Path,
-            options: GetOptions,
-        ) -> object_store::Result<GetResult> {
-            tokio::time::sleep(self.delay).await;
-            self.inner.get_opts(location, options).await
-        }
-        async fn delete(&self, location: &Path) -> object_store::Result<()> {
-            tokio::time::sleep(self.delay).await;
-            self.inner.delete(location).await
-        }
-        fn list(
-            &self,
-            prefix: Option<&Path>,
-        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-            let listing = self.inner.list(prefix);
-            let delay = tokio::time::sleep(self.delay);
-            futures_util::stream::once(async move {
-                delay.await;
-                listing
-            })
-            .flatten()
-            .boxed()
-        }
-        async fn list_with_delimiter(
-            &self,
-            prefix: Option<&Path>,
-        ) -> object_store::Result<ListResult> {
-            self.inner.list_with_delimiter(prefix).await
-        }
-        async fn copy(&self, from: &Path, to: &Path) -> object_store::Result<()> {
-            self.inner.copy(from, to).await
-        }
-        async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> object_store::Result<()> {
-            self.inner.copy_if_not_exists(from, to).await
-        }
-    }
-
-    #[async_trait]
-    impl MultipartStore for TestBucket {
-        async fn create_multipart(&self, path: &Path) -> object_store::Result<MultipartId> {
-            self.inner.create_multipart(path).await
-        }
-        async fn put_part(
-            &self,
-            path: &Path,
-            id: &MultipartId,
-            part_idx: usize,
-            data: PutPayload,
-        ) -> object_store::Result<PartId> {
-            self.inner.put_part(path, id, part_idx, data).await
-        }
-        async fn complete_multipart(
-            &self,
-            path: &Path,
-            id: &MultipartId,
-            parts: Vec<PartId>,
-        ) -> object_store::Result<PutResult> {
-            self.inner.complete_multipart(path, id, parts).await
-        }
-        async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
-            self.inner.abort_multipart(path, id).await
-        }
-    }
 
     pub(super) fn memory_store(dir: &std::path::Path) -> S3Storage {
         S3Storage::new(

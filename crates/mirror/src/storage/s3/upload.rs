@@ -16,13 +16,13 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
 use object_store::multipart::PartId;
 use serde::{Deserialize, Serialize};
 
 use super::{store_error, S3Storage};
 use crate::name::{Digest, RepoName};
-use crate::storage::{ByteStream, Result, StorageError, UploadStatus};
+use crate::storage::upload::UploadBody;
+use crate::storage::{verify, Result, StorageError, UploadStatus};
 
 /// Size of every part but the last (S3's minimum is 5 MiB; some stores want
 /// all parts equal).
@@ -157,9 +157,11 @@ impl S3Storage {
         self.forget(id);
         Ok(())
     }
+}
 
-    pub(super) async fn upload_start_impl(&self, repo: &RepoName) -> Result<String> {
-        let id = crate::storage::fs::random_id();
+impl crate::storage::upload::UploadSessions for S3Storage {
+    async fn upload_start(&self, repo: &RepoName) -> Result<String> {
+        let id = crate::storage::random_id();
         let s = Session {
             repo: repo.to_string(),
             ..Default::default()
@@ -168,7 +170,7 @@ impl S3Storage {
         Ok(id)
     }
 
-    pub(super) async fn upload_status_impl(&self, id: &str) -> Result<UploadStatus> {
+    async fn upload_status(&self, id: &str) -> Result<UploadStatus> {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let s = self.load(id).await?;
@@ -178,39 +180,17 @@ impl S3Storage {
         })
     }
 
-    pub(super) async fn upload_append_impl(
-        &self,
-        id: &str,
-        start: Option<u64>,
-        mut body: ByteStream,
-        limit: u64,
-    ) -> Result<Result<u64, u64>> {
+    async fn upload_append(&self, id: &str, mut body: UploadBody) -> Result<Result<u64, u64>> {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let mut s = self.load(id).await?;
         let offset = s.offset();
-        if let Some(start) = start {
-            if start != offset {
-                return Ok(Err(offset));
-            }
+        if let Err(offset) = body.begin_at(offset) {
+            return Ok(Err(offset));
         }
         let old_tail = s.tail;
         let mut buf = BytesMut::from(self.tail_bytes(id, &s).await?);
-        let mut received = offset;
-        let mut result = Ok(());
         while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    result = Err(StorageError::UploadBody(e));
-                    break;
-                }
-            };
-            if received + chunk.len() as u64 > limit {
-                result = Err(StorageError::UploadTooLarge { limit });
-                break;
-            }
-            received += chunk.len() as u64;
             buf.extend_from_slice(&chunk);
             while buf.len() >= PART_SIZE {
                 let part = buf.split_to(PART_SIZE).freeze();
@@ -219,7 +199,7 @@ impl S3Storage {
         }
         // Keep what arrived, even from an interrupted body: the client can
         // ask for the offset and go on from there.
-        let changed = received != offset || s.tail.is_none() != buf.is_empty();
+        let changed = body.received() != offset || s.tail.is_none() != buf.is_empty();
         if changed {
             self.put_tail(id, &mut s, buf.freeze()).await?;
         }
@@ -231,11 +211,11 @@ impl S3Storage {
                     .await;
             }
         }
-        result?;
+        body.end()?;
         Ok(Ok(s.offset()))
     }
 
-    pub(super) async fn upload_finish_impl(&self, id: &str, expected: &Digest) -> Result<()> {
+    async fn upload_finish(&self, id: &str, expected: &Digest) -> Result<()> {
         let lock = self.lock(id);
         // The caller holds the store lock, and another request of this
         // session may be reading a client's body at any pace: waiting for
@@ -288,13 +268,10 @@ impl S3Storage {
             }
         };
         let (actual, size) = self.hash_object(&assembled).await?;
-        if actual != expected.hex() {
+        if let Err(e) = verify::digest_matches(expected, &actual) {
             // The data cannot be appended to any more; the session goes.
             self.drop_session(id).await?;
-            return Err(StorageError::DigestMismatch {
-                expected: expected.to_string(),
-                actual: format!("sha256:{actual}"),
-            });
+            return Err(e);
         }
         // Verified: now it becomes visible. Copying over an existing blob
         // writes the same bytes and refreshes its time, so a GC running on
@@ -308,7 +285,7 @@ impl S3Storage {
         Ok(())
     }
 
-    pub(super) async fn upload_cancel_impl(&self, id: &str) -> Result<()> {
+    async fn upload_cancel(&self, id: &str) -> Result<()> {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         self.load(id).await?;
@@ -320,10 +297,18 @@ impl S3Storage {
 mod tests {
     use super::super::tests::memory_store;
     use super::*;
-    use crate::storage::Storage;
+    use crate::storage::{ByteStream, Storage};
+    use futures_util::StreamExt;
 
     fn stream(chunks: Vec<Bytes>) -> ByteStream {
         futures_util::stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()).boxed()
+    }
+
+    /// A new upload session to repository `a`.
+    async fn session_in_a(st: &S3Storage) -> String {
+        st.upload_start(&RepoName::parse("a").unwrap())
+            .await
+            .unwrap()
     }
 
     fn pattern(n: usize) -> Bytes {
@@ -398,10 +383,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let st =
             memory_store(dir.path()).with_request_timeout(std::time::Duration::from_millis(300));
-        let id = st
-            .upload_start(&RepoName::parse("a").unwrap())
-            .await
-            .unwrap();
+        let id = session_in_a(&st).await;
         let session = st.lock(&id);
         let busy = session.lock().await;
         let empty = Digest::of_bytes(b"");
@@ -484,10 +466,7 @@ mod tests {
     async fn wrong_digest_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let st = memory_store(dir.path());
-        let id = st
-            .upload_start(&RepoName::parse("a").unwrap())
-            .await
-            .unwrap();
+        let id = session_in_a(&st).await;
         st.upload_append(&id, None, stream(vec![Bytes::from_static(b"data")]), 100)
             .await
             .unwrap()
@@ -509,10 +488,7 @@ mod tests {
     async fn size_limit_and_cancel() {
         let dir = tempfile::tempdir().unwrap();
         let st = memory_store(dir.path());
-        let id = st
-            .upload_start(&RepoName::parse("a").unwrap())
-            .await
-            .unwrap();
+        let id = session_in_a(&st).await;
         assert!(st
             .upload_append(&id, None, stream(vec![Bytes::from_static(b"12345")]), 4)
             .await
@@ -528,10 +504,7 @@ mod tests {
     async fn idle_sessions_are_purged() {
         let dir = tempfile::tempdir().unwrap();
         let st = memory_store(dir.path());
-        let id = st
-            .upload_start(&RepoName::parse("a").unwrap())
-            .await
-            .unwrap();
+        let id = session_in_a(&st).await;
         let long = std::time::Duration::from_secs(3600);
         assert!(st.purge_idle(long, false).await.unwrap().is_empty());
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -17,7 +17,8 @@ const LIST_BREAKS: u8 = 3;
 const LIST_FAILS_AFTER: usize = 2;
 
 /// One endpoint of a cluster: shares `cluster` with the others. Other
-/// modules' tests use it to inject faults too.
+/// modules' tests use it to inject faults too, or as a bucket alone that
+/// answers slowly ([`Node::slow`]) or never ([`Node::stalling`]).
 #[derive(Debug)]
 pub(crate) struct Node {
     cluster: Arc<InMemory>,
@@ -25,6 +26,12 @@ pub(crate) struct Node {
     calls: AtomicUsize,
     /// Puts of keys containing this fail with a final error.
     fail_puts: Mutex<Option<String>>,
+    /// Every put, get, delete and listing is answered after this long (as
+    /// a loaded server does).
+    delay: Duration,
+    /// Puts of keys containing this are never answered (as a server that
+    /// accepted a request and went quiet).
+    stall: Option<&'static str>,
 }
 
 impl fmt::Display for Node {
@@ -35,12 +42,42 @@ impl fmt::Display for Node {
 
 impl Node {
     pub(crate) fn new(cluster: &Arc<InMemory>) -> Arc<Node> {
-        Arc::new(Node {
+        Arc::new(Node::of(cluster))
+    }
+
+    fn of(cluster: &Arc<InMemory>) -> Node {
+        Node {
             cluster: cluster.clone(),
             mode: AtomicU8::new(UP),
             calls: AtomicUsize::new(0),
             fail_puts: Mutex::new(None),
+            delay: Duration::ZERO,
+            stall: None,
+        }
+    }
+
+    /// A bucket of its own that answers every request after `delay`.
+    pub(crate) fn slow(delay: Duration) -> Arc<Node> {
+        let cluster = Arc::new(InMemory::new());
+        Arc::new(Node {
+            delay,
+            ..Node::of(&cluster)
         })
+    }
+
+    /// A bucket of its own that never answers puts of keys containing `part`.
+    pub(crate) fn stalling(part: &'static str) -> Arc<Node> {
+        let cluster = Arc::new(InMemory::new());
+        Arc::new(Node {
+            stall: Some(part),
+            ..Node::of(&cluster)
+        })
+    }
+
+    async fn pace(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
     }
 
     /// Makes puts of keys containing `part` fail; `""` ends that.
@@ -86,6 +123,10 @@ impl ObjectStore for Node {
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
         self.fault()?;
+        if self.stall.is_some_and(|s| location.as_ref().contains(s)) {
+            std::future::pending::<()>().await;
+        }
+        self.pace().await;
         if let Some(part) = self.fail_puts.lock().unwrap().as_deref() {
             if location.as_ref().contains(part) {
                 return Err(object_store::Error::PermissionDenied {
@@ -110,10 +151,12 @@ impl ObjectStore for Node {
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
         self.fault()?;
+        self.pace().await;
         self.cluster.get_opts(location, options).await
     }
     async fn delete(&self, location: &Path) -> object_store::Result<()> {
         self.fault()?;
+        self.pace().await;
         self.cluster.delete(location).await
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
@@ -132,10 +175,20 @@ impl ObjectStore for Node {
                 }))
                 .boxed();
         }
-        match self.fault() {
-            Ok(()) => self.cluster.list(prefix),
-            Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+        if let Err(e) = self.fault() {
+            return futures_util::stream::once(async move { Err(e) }).boxed();
         }
+        let listing = self.cluster.list(prefix);
+        if self.delay.is_zero() {
+            return listing;
+        }
+        let delay = tokio::time::sleep(self.delay);
+        futures_util::stream::once(async move {
+            delay.await;
+            listing
+        })
+        .flatten()
+        .boxed()
     }
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         self.fault()?;
