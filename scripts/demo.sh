@@ -119,6 +119,20 @@ if grep -q ' not-verified$' "$work/catalog-signatures.txt"; then
   exit 1
 fi
 
+step "what the website shows beside the images and the stream (published by corral release)"
+site=http://127.0.0.1:$port
+curl -fsS "$site/repositories/sample/base?format=json" | jq -r \
+  '"    sample/base: \(.sbom.total_packages) packages in the SBOM, \(.advisories | length) advisories outstanding, \(.featured.uncompressed_size) bytes unpacked"'
+curl -fsS "$site/repositories/sample/app?format=json" | jq -r \
+  '"    sample/app: help \(if .help then "published" else "missing" end), Dockerfile with \(.build.findings | length) lint findings"'
+curl -fsS "$site/atomic-host?format=json" | jq -r \
+  '.streams[] | .name as $s | .versions[] | "    \($s) \(.version) \(.commit[0:12]) (\(.diff.added | length) added, \(.diff.changed | length) changed)"' \
+  | tee "$work/site-streams.txt"
+if [ ! -s "$work/site-streams.txt" ]; then
+  echo "the website lists no Atomic Host stream" >&2
+  exit 1
+fi
+
 step "an Atomic host deployed from the mirror: corral host"
 hostroot=$work/host
 mkdir -p "$hostroot"

@@ -275,6 +275,41 @@ fn compose_sign_pull_and_update() {
     ));
     assert_eq!(text, "changed  corral-hello.noarch 1.0-1 -> 1.1-1\n");
 
+    // The stream file the website reads, rewritten by each compose.
+    let file = server.join("streams/sample-atomic.json");
+    assert_eq!(second["stream_file"], file.display().to_string());
+    let published: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(published["name"], "sample-atomic");
+    assert_eq!(published["ref"], REF);
+    assert_eq!(published["description"], "corral sample Atomic Host 43");
+    assert_eq!(published["key"].as_str().unwrap().len(), 40, "{published}");
+    let versions = published["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{published}");
+    assert_eq!(versions[0]["version"], v2);
+    assert_eq!(versions[0]["commit"], c2.as_str());
+    assert_eq!(versions[1]["version"], v1.as_str());
+    assert_eq!(versions[1]["commit"], c1.as_str());
+    assert_eq!(
+        versions[0]["diff"],
+        serde_json::json!({"added": [], "removed": [], "changed": [
+            {"name": "corral-hello.noarch", "from": "1.0-1", "to": "1.1-1"}]})
+    );
+    assert!(
+        versions[1]["diff"]["added"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "corral-hello-1.0-1.noarch"),
+        "the first version adds every package: {published}"
+    );
+    assert!(versions[0]["date"].as_str().unwrap().ends_with('Z'));
+    let names: Vec<_> = std::fs::read_dir(server.join("streams"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["sample-atomic.json"], "no temporary file left");
+
     // The client updates.
     run_ok(ostree(&good).args(["pull", "r", REF]));
     assert_eq!(rev_parse(&good, &format!("r:{REF}")), c2);

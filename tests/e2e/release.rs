@@ -412,6 +412,50 @@ fn releases_everything_then_a_rerun_does_nothing() {
     );
     run_ok(&mut ostree(&["pull", "release", STREAM_REF]));
     assert_eq!(ostree_ref(&client, &format!("release:{STREAM_REF}")), head);
+
+    // the website shows what the release published beside the images
+    // and the stream
+    let page = |path: &str| -> Value {
+        let text = mirror_support::http_get(&format!("{}{path}?format=json", s.mirror.url()))
+            .unwrap_or_else(|| panic!("the mirror serves {path}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    };
+    let app = page("/repositories/sample/app");
+    let help = std::fs::read_to_string(repo_root().join("tests/fixtures/dockerfiles/app/help.md"))
+        .unwrap();
+    assert_eq!(app["help"], help.as_str(), "{app:#}");
+    let dockerfile =
+        std::fs::read_to_string(repo_root().join("tests/fixtures/dockerfiles/app/Dockerfile"))
+            .unwrap();
+    assert_eq!(app["build"]["dockerfile"], dockerfile.as_str(), "{app:#}");
+    assert!(app["build"]["findings"].is_array(), "{app:#}");
+    let base_page = page("/repositories/sample/base");
+    // no advisory outstanding: an empty list, not an absent one
+    assert_eq!(
+        base_page["advisories"],
+        serde_json::json!([]),
+        "{base_page:#}"
+    );
+    assert!(base_page["sbom"]["total_packages"].as_u64().unwrap() > 0);
+    // a gzip layer: the unpacked size recorded at build time
+    let unpacked = base_page["featured"]["uncompressed_size"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no unpacked size: {base_page:#}"));
+    assert!(
+        unpacked > base_page["featured"]["compressed_size"].as_u64().unwrap(),
+        "{base_page:#}"
+    );
+    let stream = page("/atomic-host/sample-atomic");
+    assert_eq!(stream["ref"], STREAM_REF);
+    assert_eq!(stream["versions"][0]["commit"], head.as_str(), "{stream:#}");
+    assert!(
+        stream["versions"][0]["diff"]["added"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "corral-hello-1.0-1.noarch"),
+        "{stream:#}"
+    );
     let md = std::fs::read_to_string(s.work().join("release.md")).unwrap();
     assert!(
         md.contains("| sample/base:43 | built, tested, pushed, signed | not built yet |"),

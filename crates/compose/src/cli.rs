@@ -214,6 +214,7 @@ fn describe(outcome: &ComposeOutcome) -> String {
             selinux_policy,
             deltas,
             pruned,
+            stream_file,
             ..
         } => {
             let published = deltas.iter().filter(|d| d.published).count();
@@ -244,6 +245,7 @@ fn describe(outcome: &ComposeOutcome) -> String {
                     users.usr_lib_groups.len(),
                 ));
             }
+            text.push_str(&format!("\n  stream file {}", stream_file.display()));
             text
         }
         ComposeOutcome::Unchanged {

@@ -20,6 +20,7 @@ use crate::lockfile::Lockfile;
 use crate::ostree_ready;
 use crate::passwd;
 use crate::postprocess;
+use crate::published;
 use crate::repo::{self, keys, CommitRequest};
 use crate::sign::SigningKey;
 use crate::stream::Stream;
@@ -75,6 +76,9 @@ pub enum ComposeOutcome {
         deltas: Vec<DeltaDecision>,
         /// Commits dropped by retention.
         pruned: Vec<String>,
+        /// The stream file the website reads, rewritten
+        /// ([`crate::published`]).
+        stream_file: PathBuf,
     },
     /// The input hash equals the head's: no new commit.
     Unchanged {
@@ -296,6 +300,14 @@ pub fn run(
 
     let pruned = retain(&repo, &opts.repo, &ostree_ref, keep)?;
     publish_summary(&repo, &key)?;
+    let stream_file = published::update(
+        &repo,
+        &opts.repo,
+        &stream_name(stream_path),
+        &ostree_ref,
+        stream.description.as_deref().unwrap_or_default(),
+        Some(key.fingerprint.as_str()),
+    )?;
     Ok(ComposeOutcome::Committed {
         ostree_ref,
         version,
@@ -309,7 +321,16 @@ pub fn run(
         initramfs: if prepared.dracut { "dracut" } else { "tree" }.to_string(),
         deltas,
         pruned,
+        stream_file,
     })
+}
+
+/// A stream's name: its file's name without `.toml`.
+pub fn stream_name(stream_path: &Path) -> String {
+    stream_path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The commit time: `SOURCE_DATE_EPOCH` when given, else the start (UTC)

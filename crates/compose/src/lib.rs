@@ -17,6 +17,8 @@
 //!   libostree.
 //! - [`writer`]: a tree written by every core.
 //! - [`delta`]: static deltas, kept only when smaller than a plain pull.
+//! - [`published`]: `streams/<name>.json` beside the repository, the
+//!   versions and package diffs the website shows.
 //! - [`sign`]: resolving the GPG signing key.
 //! - [`lock`]: one compose per repository at a time (a `corral_pidlock`).
 //! - [`compose`]: [`compose::run`] (`compose run`), all of the above in order; the ref moves last.
@@ -37,6 +39,7 @@ pub mod ostree_ready;
 pub mod passwd;
 pub mod plan;
 pub mod postprocess;
+pub mod published;
 pub mod repo;
 pub mod sign;
 pub mod stream;

@@ -21,6 +21,9 @@ pub struct Stream {
     pub ostree_ref: String,
     /// The release, the first part of every version (`43.20261125.0`).
     pub releasever: String,
+    /// One line for people (the website's stream page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub cadence: Cadence,
     #[serde(default)]
     pub retention: Retention,

@@ -262,6 +262,33 @@ impl BucketDir {
         Ok(out)
     }
 
+    /// The objects directly in directory `dir` (relative to the prefix),
+    /// by path relative to the prefix: one listing of that directory, not
+    /// of the whole tree.
+    pub async fn list_dir(&self, dir: &str) -> Result<Vec<(String, ObjectMeta)>, BucketFileError> {
+        let Some(key) = self.key(dir) else {
+            return Ok(Vec::new());
+        };
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&key))
+            .await
+            .map_err(|source| BucketFileError::List {
+                prefix: key.to_string(),
+                source,
+            })?;
+        let mut out: Vec<_> = listed
+            .objects
+            .into_iter()
+            .filter_map(|m| {
+                let rel = m.location.as_ref().strip_prefix(self.prefix.as_str())?;
+                Some((rel.to_string(), m))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     /// A small object's bytes; `None` when missing.
     pub async fn read(&self, rel: &str) -> Result<Option<Bytes>, BucketFileError> {
         let Some(key) = self.key(rel) else {

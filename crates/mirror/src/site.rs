@@ -4,8 +4,8 @@
 //! handler serves the pages with their Content-Security-Policy under the
 //! pull rule of the catalog.
 //!
-//! Streams come from `streams/*.json` in the OSTree directory
-//! (docs/site.md); a bucket-backed OSTree directory publishes none yet.
+//! Streams come from `streams/*.json` in the OSTree directory, local or
+//! in a bucket (docs/site.md).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +19,7 @@ use corral_site::{Artifact, DiskImage, Image, Listing, Signature, Stream, Truste
 use tokio::io::AsyncReadExt;
 
 use crate::app::App;
-use crate::bucket_files::FileSource;
+use crate::bucket_files::{BucketDir, FileSource};
 use crate::disk_images::SignatureState;
 use crate::manifest::is_index;
 use crate::name::{Digest, RepoName};
@@ -105,6 +105,38 @@ fn file_names(paths: &[std::path::PathBuf]) -> Vec<String> {
         .collect()
 }
 
+/// A layer's unpacked size: its size when it is an uncompressed tar, else
+/// the size corral recorded at build time
+/// ([`corral_oci::ANNOTATION_UNPACKED_SIZE`]). Otherwise unknown: a gzip
+/// trailer holds only the last member's size (corral writes many), and
+/// reading the layers is more than a page should cost.
+fn unpacked_size(layer: &serde_json::Value, size: u64) -> Option<u64> {
+    let media = layer
+        .get("mediaType")
+        .and_then(|m| m.as_str())
+        .unwrap_or("");
+    if media.ends_with(".tar") {
+        return Some(size);
+    }
+    str_at(
+        layer,
+        &["annotations", corral_oci::ANNOTATION_UNPACKED_SIZE],
+    )?
+    .parse()
+    .ok()
+}
+
+/// A stream file's content; `None` (logged) when it does not parse.
+fn parse_stream(path: &str, bytes: &[u8]) -> Option<Stream> {
+    match serde_json::from_slice::<Stream>(bytes) {
+        Ok(s) => Some(s),
+        Err(err) => {
+            tracing::warn!(path, error = %err, "unreadable stream file");
+            None
+        }
+    }
+}
+
 /// The stream files `streams/*.json` under an OSTree directory.
 pub fn read_streams(root: &Path) -> Vec<Stream> {
     let Ok(dir) = std::fs::read_dir(root.join("streams")) else {
@@ -113,18 +145,44 @@ pub fn read_streams(root: &Path) -> Vec<Stream> {
     let mut out: Vec<Stream> = dir
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .filter(|e| e.metadata().is_ok_and(|m| m.is_file() && m.len() <= MAX_JSON))
+        .filter(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.is_file() && m.len() <= MAX_JSON)
+        })
         .filter_map(|e| {
             let bytes = std::fs::read(e.path()).ok()?;
-            match serde_json::from_slice::<Stream>(&bytes) {
-                Ok(s) => Some(s),
-                Err(err) => {
-                    tracing::warn!(path = %e.path().display(), error = %err, "unreadable stream file");
-                    None
-                }
-            }
+            parse_stream(&e.path().display().to_string(), &bytes)
         })
         .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The stream files `streams/*.json` of an OSTree directory in a bucket
+/// (`[s3] ostree_prefix`): one listing of `streams/`, then each file. A
+/// bucket that does not answer shows no streams (and is logged), like a
+/// file that does not parse.
+pub async fn read_bucket_streams(bucket: &BucketDir) -> Vec<Stream> {
+    let listed = match bucket.list_dir("streams").await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "listing the stream files in the bucket");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (rel, meta) in listed {
+        if !rel.ends_with(".json") || meta.size > MAX_JSON {
+            continue;
+        }
+        match bucket.read(&rel).await {
+            Ok(Some(bytes)) => out.extend(parse_stream(&rel, &bytes)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(path = %rel, error = %e, "reading a stream file in the bucket")
+            }
+        }
+    }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
@@ -198,12 +256,7 @@ impl corral_site::Source for MirrorSource {
             {
                 let size = l.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
                 compressed += size;
-                // Unpacked sizes are known for uncompressed layers only: a
-                // gzip trailer holds the last member's size, and corral
-                // writes many members.
-                let media = l.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
-                let layer = media.ends_with(".tar").then_some(size);
-                unpacked = unpacked.zip(layer).map(|(a, b)| a + b);
+                unpacked = unpacked.zip(unpacked_size(l, size)).map(|(a, b)| a + b);
             }
             uncompressed = unpacked.filter(|u| *u > 0);
             let cfg = v
@@ -300,7 +353,8 @@ impl corral_site::Source for MirrorSource {
                 let root = root.clone();
                 Ok(tokio::task::spawn_blocking(move || read_streams(&root)).await?)
             }
-            _ => Ok(Vec::new()),
+            Some(FileSource::Bucket(bucket)) => Ok(read_bucket_streams(bucket).await),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -398,5 +452,61 @@ pub(crate) async fn page(
             tracing::error!(error = format!("{e:#}"), path, "rendering a site page");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+    use object_store::path::Path as Key;
+    use object_store::{ObjectStore, PutPayload};
+
+    async fn put(store: &InMemory, key: &str, data: &'static [u8]) {
+        store
+            .put(&Key::from(key), PutPayload::from_static(data))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn streams_are_read_from_a_bucket_backed_ostree_directory() {
+        let store = Arc::new(InMemory::new());
+        put(
+            &store,
+            "ostree/streams/b-43.json",
+            br#"{"name":"b-43","ref":"corral/43/x86_64/b","versions":[{"version":"43.20260102.0","commit":"aa","date":"2026-01-02T00:00:00Z"}]}"#,
+        )
+        .await;
+        put(
+            &store,
+            "ostree/streams/a-42.json",
+            br#"{"name":"a-42","ref":"corral/42/x86_64/a"}"#,
+        )
+        .await;
+        put(&store, "ostree/streams/broken.json", b"{").await;
+        put(&store, "ostree/streams/notes.txt", b"not a stream").await;
+        // deeper and elsewhere: not stream files
+        put(
+            &store,
+            "ostree/streams/old/c.json",
+            br#"{"name":"c","ref":"c"}"#,
+        )
+        .await;
+        put(
+            &store,
+            "ostree/objects/ab/cd.json",
+            br#"{"name":"d","ref":"d"}"#,
+        )
+        .await;
+        let scratch = tempfile::tempdir().unwrap();
+        let bucket = BucketDir::new(store, "ostree", scratch.path());
+        let streams = read_bucket_streams(&bucket).await;
+        let names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a-42", "b-43"]);
+        assert_eq!(streams[1].versions[0].commit, "aa");
+        // an empty bucket: no streams, no error
+        let empty = BucketDir::new(Arc::new(InMemory::new()), "ostree", scratch.path());
+        assert!(read_bucket_streams(&empty).await.is_empty());
     }
 }

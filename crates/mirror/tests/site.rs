@@ -183,3 +183,65 @@ async fn pages_show_what_was_pushed() {
     let (missing, _) = page(&r, "/site/other.js").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+/// Pushes `repo:tag` with gzip layers of 100 and 200 bytes; `annotated`
+/// gives each the unpacked size corral records at build time.
+async fn push_gzip_layers(r: &Registry, repo: &str, tag: &str, annotated: &[Option<u64>]) {
+    let config =
+        r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let cd = r.push_blob(repo, config.as_bytes()).await;
+    let mut layers = Vec::new();
+    for (i, unpacked) in annotated.iter().enumerate() {
+        let data = vec![i as u8; 100 * (i + 1)];
+        let d = r.push_blob(repo, &data).await;
+        let mut desc = serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": d.to_string(), "size": data.len(),
+        });
+        if let Some(u) = unpacked {
+            desc["annotations"] =
+                serde_json::json!({ corral_oci::ANNOTATION_UNPACKED_SIZE: u.to_string() });
+        }
+        layers.push(desc);
+    }
+    let m = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
+        "layers": layers,
+    }))
+    .unwrap();
+    let resp = r.put_manifest(repo, tag, OCI_MANIFEST, &m).await;
+    assert_eq!(resp.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn gzip_layers_show_the_unpacked_size_recorded_at_build_time() {
+    let r = Registry::new();
+    push_gzip_layers(
+        &r,
+        "corral/base",
+        "annotated",
+        &[Some(40_960), Some(1_048_576)],
+    )
+    .await;
+    push_gzip_layers(&r, "corral/base", "partly", &[Some(40_960), None]).await;
+
+    let (_, text) = page(&r, "/repositories/corral/base?format=json").await;
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let tag = |name: &str| {
+        v["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag"] == name)
+            .unwrap_or_else(|| panic!("no tag {name} in {v}"))
+            .clone()
+    };
+    assert_eq!(tag("annotated")["uncompressed_size"], 40_960 + 1_048_576);
+    // one layer's size unknown: no total rather than a wrong one
+    assert_eq!(tag("partly")["uncompressed_size"], serde_json::Value::Null);
+
+    let (_, html) = page(&r, "/repositories/corral/base").await;
+    assert!(html.contains("1.0 MiB unpacked"), "{html}");
+}

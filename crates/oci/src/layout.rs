@@ -17,6 +17,12 @@ use crate::canonical_json::to_canonical_json;
 use crate::hashing_writer::sha256_digest;
 use crate::{pack_layer, OciError, PackOptions, PackedLayer};
 
+/// The annotation on a layer descriptor that gives the layer's unpacked
+/// (tar) size in bytes. A gzip trailer holds only its last member's size,
+/// and corral's parallel gzip writes many members, so without it a reader
+/// would have to decompress the layer to know.
+pub const ANNOTATION_UNPACKED_SIZE: &str = "dev.corral.layer.unpacked-size";
+
 /// The image configuration a caller controls.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageConfigSpec {
@@ -306,7 +312,15 @@ pub fn build_image_layout(
         extra_digests.push((digest, blob.media_type.clone()));
     }
 
-    let layer_desc = descriptor(layer.media_type.clone(), layer.size, &layer.digest, None)?;
+    let layer_desc = descriptor(
+        layer.media_type.clone(),
+        layer.size,
+        &layer.digest,
+        Some(HashMap::from([(
+            ANNOTATION_UNPACKED_SIZE.to_owned(),
+            layer.uncompressed_size.to_string(),
+        )])),
+    )?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)

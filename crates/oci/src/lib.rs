@@ -68,6 +68,7 @@ pub use hashing_writer::{sha256_file, sha256_parts};
 pub use layer::{pack_layer, PackedLayer};
 pub use layout::{
     build_image_layout, rfc3339, BuiltImage, ExtraBlob, ImageConfigSpec, OciLayoutWriter,
+    ANNOTATION_UNPACKED_SIZE,
 };
 pub use oci_spec::image::MediaType;
 pub use options::{Compression, PackOptions, Progress};

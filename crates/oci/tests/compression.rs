@@ -126,6 +126,14 @@ fn layout_references_config_layer_and_sbom() {
         manifest["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+zstd"
     );
+    // the unpacked size the website shows, which the compressed blob
+    // does not tell: the tar's size, as decompressing the layer gives it
+    let tar =
+        zstd::decode_all(&fs::read(blob_path(&layout, &image.layer.digest)).unwrap()[..]).unwrap();
+    assert_eq!(
+        manifest["layers"][0]["annotations"][corral_oci::ANNOTATION_UNPACKED_SIZE],
+        tar.len().to_string()
+    );
     let (sbom_digest, sbom_media) = &image.extra[0];
     assert_eq!(
         manifest["annotations"]["dev.corral.sbom.digest"],

@@ -9,12 +9,16 @@
 //! - [`steps`]: one module per step: `base` (built with `corral-image`),
 //!   `library`, `host`.
 //! - [`publish`]: pushing to the mirror and signing there.
+//! - [`artifacts`]: what the website shows beside an image (help,
+//!   Dockerfile and lint findings, advisories), pushed as artifacts that
+//!   refer to it.
 //! - [`report`]: the release report, Markdown and JSON.
 //! - [`progress`]: per-step progress on stderr.
 //! - [`cli`]: the `corral release` arguments.
 //!
 //! The release engineer's walkthrough is `docs/release.md`.
 
+pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -88,22 +88,41 @@ fn layout_blob(layout: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// The SBOM artifact manifest for an image: `subject` is the image
-/// manifest, the one layer is the SBOM blob (the same blob the image's
-/// annotation names), the config is the OCI empty descriptor. Its created
-/// annotation is the image's, so the same image always gives the same
-/// artifact.
-pub fn sbom_artifact_manifest(
-    image_digest: &str,
-    image_manifest: &[u8],
-    sbom_digest: &str,
-    sbom_size: usize,
+/// The image an artifact refers to: its manifest's descriptor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub digest: String,
+    pub media_type: String,
+    pub size: usize,
+}
+
+impl Subject {
+    /// The descriptor of manifest `bytes` (its `mediaType`, else OCI's).
+    pub fn of_manifest(digest: &str, bytes: &[u8]) -> anyhow::Result<Subject> {
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).context("parsing the image manifest")?;
+        Ok(Subject {
+            digest: digest.to_string(),
+            media_type: v["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string(),
+            size: bytes.len(),
+        })
+    }
+}
+
+/// An OCI 1.1 artifact manifest: `subject` is the image manifest, the one
+/// layer is the content blob (of media type `artifact_type`), the config
+/// is the OCI empty descriptor. `created` goes into the
+/// `org.opencontainers.image.created` annotation, which tells the newest
+/// of several artifacts of a type apart (the website shows that one).
+pub fn artifact_manifest(
+    subject: &Subject,
+    artifact_type: &str,
+    blob_digest: &str,
+    blob_size: usize,
+    created: Option<&str>,
 ) -> anyhow::Result<Vec<u8>> {
-    let image: serde_json::Value =
-        serde_json::from_slice(image_manifest).context("parsing the image manifest")?;
-    let media_type = image["mediaType"].as_str().unwrap_or(OCI_MANIFEST);
     let mut annotations = serde_json::Map::new();
-    if let Some(created) = image["annotations"]["org.opencontainers.image.created"].as_str() {
+    if let Some(created) = created {
         annotations.insert(
             "org.opencontainers.image.created".into(),
             created.to_string().into(),
@@ -112,13 +131,67 @@ pub fn sbom_artifact_manifest(
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": SBOM_ARTIFACT_TYPE,
+        "artifactType": artifact_type,
         "config": {"mediaType": OCI_EMPTY, "digest": corral_sign::registry::sha256_digest(b"{}"), "size": 2, "data": "e30="},
-        "layers": [{"mediaType": SBOM_ARTIFACT_TYPE, "digest": sbom_digest, "size": sbom_size}],
-        "subject": {"mediaType": media_type, "digest": image_digest, "size": image_manifest.len()},
+        "layers": [{"mediaType": artifact_type, "digest": blob_digest, "size": blob_size}],
+        "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
         "annotations": annotations,
     });
     Ok(serde_json::to_vec(&manifest)?)
+}
+
+/// The SBOM artifact manifest for an image: the one layer is the SBOM
+/// blob (the same blob the image's annotation names). Its created
+/// annotation is the image's, so the same image always gives the same
+/// artifact.
+pub fn sbom_artifact_manifest(
+    image_digest: &str,
+    image_manifest: &[u8],
+    sbom_digest: &str,
+    sbom_size: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let subject = Subject::of_manifest(image_digest, image_manifest)?;
+    let image: serde_json::Value = serde_json::from_slice(image_manifest)?;
+    let created = image["annotations"]["org.opencontainers.image.created"].as_str();
+    artifact_manifest(
+        &subject,
+        SBOM_ARTIFACT_TYPE,
+        sbom_digest,
+        sbom_size,
+        created,
+    )
+}
+
+/// Pushes `content` and an artifact manifest of `artifact_type` referring
+/// to `subject` into `image`'s repository. Returns the artifact
+/// manifest's digest.
+pub async fn push_artifact(
+    client: &Client,
+    image: &ImageRef,
+    subject: &Subject,
+    artifact_type: &str,
+    content: &[u8],
+    created: Option<&str>,
+) -> anyhow::Result<String> {
+    let blob = client.push_blob(image, content).await?;
+    client.push_blob(image, b"{}").await?;
+    let artifact = artifact_manifest(subject, artifact_type, &blob, content.len(), created)?;
+    let digest = corral_sign::registry::sha256_digest(&artifact);
+    client
+        .push_manifest(image, &digest, OCI_MANIFEST, &artifact)
+        .await
+        .with_context(|| format!("pushing the {artifact_type} artifact of {}", subject.digest))?;
+    Ok(digest)
+}
+
+/// The manifest descriptor of `reference` as the mirror serves it.
+pub async fn mirror_subject(client: &Client, reference: &str) -> anyhow::Result<Subject> {
+    let image = ImageRef::parse(reference)?;
+    let m = client
+        .manifest(&image, image.reference())
+        .await?
+        .with_context(|| format!("the mirror has no {reference}"))?;
+    Subject::of_manifest(&m.digest, &m.bytes)
 }
 
 /// Pushes the SBOM blob the manifest of `layout:tag` names, and an
@@ -138,14 +211,11 @@ pub async fn push_sbom(
     };
     let sbom = layout_blob(layout, sbom_digest)?;
     let image = ImageRef::parse(reference)?;
-    client.push_blob(&image, &sbom).await?;
-    client.push_blob(&image, b"{}").await?;
-    let artifact = sbom_artifact_manifest(&image_digest, &manifest, sbom_digest, sbom.len())?;
-    let digest = corral_sign::registry::sha256_digest(&artifact);
-    client
-        .push_manifest(&image, &digest, OCI_MANIFEST, &artifact)
-        .await?;
-    Ok(Some(digest))
+    let subject = Subject::of_manifest(&image_digest, &manifest)?;
+    let created = v["annotations"]["org.opencontainers.image.created"].as_str();
+    push_artifact(client, &image, &subject, SBOM_ARTIFACT_TYPE, &sbom, created)
+        .await
+        .map(Some)
 }
 
 /// Copies the OCI layout `layout:tag` into the Docker Engine at `engine`

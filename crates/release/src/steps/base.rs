@@ -10,6 +10,7 @@ use corral_image::outdated::{self, Staleness};
 use corral_image::repodata::Repodata;
 use corral_tree::Recipe;
 
+use crate::artifacts;
 use crate::config::BaseImage;
 use crate::pipeline::{Release, StepResult};
 use crate::plan::{decide_base, Action, BaseFacts, PlanItem};
@@ -184,6 +185,7 @@ fn run_one(
             .done(&item.name, "not in the mirror any more");
         release.state.forget(&key(b, "push"))?;
         release.state.forget(&key(b, "sign"))?;
+        release.state.forget(&key(b, "advisories"))?;
     }
     let (_, ran) = once(release, &key(b, "push"), &digest, |r| {
         r.progress
@@ -204,6 +206,7 @@ fn run_one(
             .collect())
     })?;
     subs.push(("sign", ran));
+    publish_advisories(release, b, &reference, &digest)?;
     report.signatures = out
         .values()
         .map(|v| crate::report::Signature::from_record(v))
@@ -212,6 +215,60 @@ fn run_one(
     release
         .progress
         .done(&item.name, &format!("published {reference}"));
+    Ok(())
+}
+
+/// Pushes the security advisories outstanding for the published image
+/// (what `corral image outdated` says) as an artifact referring to it,
+/// whenever they differ from the last ones pushed: an advisory published
+/// after the image shows up on its page without a rebuild.
+fn publish_advisories(
+    release: &mut Release,
+    b: &BaseImage,
+    reference: &str,
+    digest: &str,
+) -> anyhow::Result<()> {
+    let recipe = Recipe::load(&b.recipe)?;
+    let installed = outdated::sbom_packages(&release.config.sbom_of(b))?;
+    // No list rather than an empty one ("none outstanding") when the
+    // repositories cannot be read.
+    let repos = match outdated::recipe_repodata(&recipe) {
+        Ok(repos) => repos,
+        Err(e) => {
+            tracing::warn!(image = %b.name(), error = format!("{e:#}"), "no advisories published");
+            return Ok(());
+        }
+    };
+    let list = artifacts::advisories(&installed, &outdated::compare(&installed, &repos));
+    let content = serde_json::to_vec(&list)?;
+    let input = input_hash([digest.as_bytes(), &content]);
+    let now = release.now;
+    once(release, &key(b, "advisories"), &input, |r| {
+        r.progress.item(&b.name(), "publishing its advisories");
+        let client =
+            corral_sign::registry::Client::new(r.config.mirror.plain_http, publish::credentials()?);
+        let image = corral_sign::registry::ImageRef::parse(reference)?;
+        let created = corral_oci::rfc3339(now);
+        let artifact = runtime()?.block_on(async {
+            let subject = publish::mirror_subject(&client, reference).await?;
+            anyhow::ensure!(
+                subject.digest == digest,
+                "{reference} is {} in the mirror, not {digest}",
+                subject.digest
+            );
+            publish::push_artifact(
+                &client,
+                &image,
+                &subject,
+                artifacts::ADVISORIES_ARTIFACT_TYPE,
+                &content,
+                created.as_deref(),
+            )
+            .await
+        })?;
+        Ok(BTreeMap::from([("artifact".to_string(), artifact)]))
+    })
+    .with_context(|| format!("publishing the advisories of {reference}"))?;
     Ok(())
 }
 

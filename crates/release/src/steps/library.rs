@@ -16,6 +16,7 @@ use corral_testrun::label::{Enforcement, DEFAULT_TYPE};
 use corral_testrun::mcs::{McsAllocator, McsRange, DEFAULT_DIR};
 use corral_testrun::report::Outcome;
 
+use crate::artifacts;
 use crate::config::LibrarySection;
 use crate::pipeline::{Release, StepResult};
 use crate::plan::{decide_input, Action, PlanItem};
@@ -372,6 +373,7 @@ fn publish_one(
             release.progress.done(name, "not in the mirror any more");
             release.state.forget(&key(name, "push"))?;
             release.state.forget(&key(name, "sign"))?;
+            release.state.forget(&key(name, "artifacts"))?;
         }
     }
     let (out, ran) = once(release, &key(name, "push"), &item.input, |r| {
@@ -394,6 +396,18 @@ fn publish_one(
     })?;
     subs.push(("push", ran));
     report.published = out.get("digest").cloned();
+    let digest = out.get("digest").cloned().unwrap_or_default();
+    let first = format!("{repo}:{}", tags[0]);
+    once(
+        release,
+        &key(name, "artifacts"),
+        &input_hash([item.input.as_str(), &digest]),
+        |r| {
+            r.progress.item(name, "publishing its help and Dockerfile");
+            push_artifacts(r, img, &first, &digest)
+        },
+    )
+    .with_context(|| format!("publishing the help and Dockerfile of {first}"))?;
 
     let sign_input = input_hash([item.input.as_str(), &base::signing_identity(release)]);
     let (out, ran) = once(release, &key(name, "sign"), &sign_input, |r| {
@@ -417,6 +431,51 @@ fn publish_one(
         .progress
         .done(name, &format!("published {repo}:{}", tags.join(",")));
     Ok(())
+}
+
+/// Pushes `img`'s help (its `help.md`) and its Dockerfile with the lint
+/// findings as artifacts referring to the image `reference` is, `digest`.
+fn push_artifacts(
+    release: &Release,
+    img: &corral_dockerfiles::library::LibraryImage,
+    reference: &str,
+    digest: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let client = corral_sign::registry::Client::new(
+        release.config.mirror.plain_http,
+        publish::credentials()?,
+    );
+    let image = corral_sign::registry::ImageRef::parse(reference)?;
+    let created = corral_oci::rfc3339(release.now);
+    let mut contents = vec![(
+        artifacts::BUILD_ARTIFACT_TYPE,
+        artifacts::library_build_info(img)?,
+    )];
+    if let Some(help) = artifacts::library_help(img)? {
+        contents.push((artifacts::HELP_ARTIFACT_TYPE, help));
+    }
+    runtime()?.block_on(async {
+        let subject = publish::mirror_subject(&client, reference).await?;
+        anyhow::ensure!(
+            subject.digest == digest,
+            "{reference} is {} in the mirror, not {digest}",
+            subject.digest
+        );
+        let mut out = BTreeMap::new();
+        for (artifact_type, content) in &contents {
+            let d = publish::push_artifact(
+                &client,
+                &image,
+                &subject,
+                artifact_type,
+                content,
+                created.as_deref(),
+            )
+            .await?;
+            out.insert(artifact_type.to_string(), d);
+        }
+        Ok(out)
+    })
 }
 
 /// Runs `tests` against `reference` in the engine, in a labelled container

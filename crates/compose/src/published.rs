@@ -1,0 +1,306 @@
+//! The stream file the website reads: `REPO/streams/<name>.json`, the
+//! stream's versions newest first, each with its commit, date and the
+//! package diff against the version below (docs/site.md, "Atomic Host").
+//!
+//! The mirror serves the repository as bytes and links no libostree, so
+//! what the page shows is published here, beside the repository, written
+//! whole after every compose: a temporary file in `streams/`, then a
+//! rename, so a reader sees the old file or the new one.
+//!
+//! Retention prunes old commits; a version whose parent is gone keeps the
+//! diff the previous file recorded for it, when it was still computable.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::repo::CommitInfo;
+
+/// Stream files larger than this are not read back (the mirror's limit).
+const MAX_FILE: u64 = 1 << 20;
+
+/// `streams/<name>.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedStream {
+    pub name: String,
+    #[serde(rename = "ref")]
+    pub ostree_ref: String,
+    #[serde(default)]
+    pub description: String,
+    /// Fingerprint of the GPG key that signs the commits.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Newest first.
+    #[serde(default)]
+    pub versions: Vec<PublishedVersion>,
+    /// File names in the mirror's disk images directory made from this
+    /// stream; kept as they are when the file is rewritten.
+    #[serde(default)]
+    pub disk_images: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedVersion {
+    pub version: String,
+    pub commit: String,
+    /// RFC 3339 (UTC) of the commit's timestamp.
+    pub date: String,
+    /// What changed since the version below; for the first commit of a
+    /// stream, every package is added.
+    #[serde(default)]
+    pub diff: Diff,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    #[serde(default)]
+    pub added: Vec<String>,
+    #[serde(default)]
+    pub removed: Vec<String>,
+    #[serde(default)]
+    pub changed: Vec<Change>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// `name.arch`, as `compose diff` prints it.
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl From<corral_ostree::PackageDiff> for Diff {
+    fn from(d: corral_ostree::PackageDiff) -> Diff {
+        Diff {
+            added: d.added,
+            removed: d.removed,
+            changed: d
+                .changed
+                .into_iter()
+                .map(|c| Change {
+                    name: if c.arch.is_empty() {
+                        c.name
+                    } else {
+                        format!("{}.{}", c.name, c.arch)
+                    },
+                    from: c.from,
+                    to: c.to,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where the stream file of stream `name` lives in repository `repo`.
+pub fn path(repo: &Path, name: &str) -> PathBuf {
+    repo.join("streams").join(format!("{name}.json"))
+}
+
+/// What the stream file says, given the ref's `history` (newest first, as
+/// far as the repository holds it) and the file as it was (`previous`).
+pub fn build(
+    name: &str,
+    ostree_ref: &str,
+    description: &str,
+    key: Option<&str>,
+    history: &[CommitInfo],
+    previous: Option<&PublishedStream>,
+) -> Result<PublishedStream> {
+    let old_diffs: BTreeMap<&str, &Diff> = previous
+        .map(|p| {
+            p.versions
+                .iter()
+                .map(|v| (v.commit.as_str(), &v.diff))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut versions = Vec::with_capacity(history.len());
+    for (i, c) in history.iter().enumerate() {
+        let diff = match (history.get(i + 1), &c.parent) {
+            (Some(below), _) => {
+                corral_ostree::diff::diff_packages(&below.packages, &c.packages).into()
+            }
+            (None, None) => corral_ostree::diff::diff_packages(&[], &c.packages).into(),
+            // the parent was pruned: what was computed while it existed
+            (None, Some(_)) => old_diffs
+                .get(c.checksum.as_str())
+                .map(|d| (*d).clone())
+                .unwrap_or_default(),
+        };
+        versions.push(PublishedVersion {
+            version: c.version.clone().unwrap_or_else(|| c.checksum.clone()),
+            commit: c.checksum.clone(),
+            date: rfc3339(c.timestamp)?,
+            diff,
+        });
+    }
+    Ok(PublishedStream {
+        name: name.to_string(),
+        ostree_ref: ostree_ref.to_string(),
+        description: description.to_string(),
+        key: key.map(str::to_string),
+        versions,
+        disk_images: previous.map(|p| p.disk_images.clone()).unwrap_or_default(),
+    })
+}
+
+fn rfc3339(timestamp: u64) -> Result<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(timestamp as i64)
+        .with_context(|| format!("commit timestamp {timestamp} is out of range"))?;
+    Ok(t.format(&time::format_description::well_known::Rfc3339)?)
+}
+
+/// Reads the stream file at `path`; `None` when there is none, or it is
+/// too big or does not parse (it is rewritten whole, so that is logged,
+/// not fatal).
+pub fn read(path: &Path) -> Option<PublishedStream> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_FILE {
+        tracing::warn!(path = %path.display(), "stream file is not a file or too big: rewriting it");
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "unreadable stream file: rewriting it");
+            None
+        }
+    }
+}
+
+/// Writes `stream` to `path` whole: a temporary file beside it, synced,
+/// then renamed over it.
+pub fn write(path: &Path, stream: &PublishedStream) -> Result<()> {
+    let dir = path.parent().context("a stream file path has a parent")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".stream-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut bytes = serde_json::to_vec_pretty(stream)?;
+    bytes.push(b'\n');
+    tmp.write_all(&bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    // Served as a public file, like the repository's objects.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
+
+/// Rewrites stream `name`'s file in `repo` from the ref's history.
+pub fn update(
+    ostree: &ostree::Repo,
+    repo: &Path,
+    name: &str,
+    ostree_ref: &str,
+    description: &str,
+    key: Option<&str>,
+) -> Result<PathBuf> {
+    let history = crate::repo::history(ostree, ostree_ref)?;
+    let file = path(repo, name);
+    let previous = read(&file);
+    let stream = build(
+        name,
+        ostree_ref,
+        description,
+        key,
+        &history,
+        previous.as_ref(),
+    )?;
+    write(&file, &stream).with_context(|| format!("publishing the stream file of {name}"))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(n: u8, parent: Option<u8>, packages: &[&str]) -> CommitInfo {
+        CommitInfo {
+            checksum: format!("{n:02x}").repeat(32),
+            version: Some(format!("43.20260102.{n}")),
+            timestamp: 1_767_312_000 + u64::from(n),
+            parent: parent.map(|p| format!("{p:02x}").repeat(32)),
+            inputhash: None,
+            packages: packages.iter().map(|p| p.to_string()).collect(),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn versions_newest_first_with_the_diff_against_the_one_below() {
+        let history = [
+            commit(
+                2,
+                Some(1),
+                &["corral-hello-1.1-1.noarch", "corral-kernel-6.1.0-1.noarch"],
+            ),
+            commit(
+                1,
+                None,
+                &["corral-hello-1.0-1.noarch", "corral-kernel-6.1.0-1.noarch"],
+            ),
+        ];
+        let s = build("sample", "r/43", "", Some("ABCD"), &history, None).unwrap();
+        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["ref"], "r/43");
+        assert_eq!(v["key"], "ABCD");
+        assert_eq!(v["versions"][0]["version"], "43.20260102.2");
+        assert_eq!(v["versions"][0]["date"], "2026-01-02T00:00:02Z");
+        assert_eq!(
+            v["versions"][0]["diff"],
+            serde_json::json!({"added": [], "removed": [], "changed": [
+                {"name": "corral-hello.noarch", "from": "1.0-1", "to": "1.1-1"}]})
+        );
+        // the stream's first commit: everything is new
+        assert_eq!(
+            v["versions"][1]["diff"]["added"],
+            serde_json::json!(["corral-hello-1.0-1.noarch", "corral-kernel-6.1.0-1.noarch"])
+        );
+    }
+
+    #[test]
+    fn a_pruned_parent_keeps_the_diff_recorded_while_it_existed() {
+        let full = [
+            commit(3, Some(2), &["a-3-1.noarch"]),
+            commit(2, Some(1), &["a-2-1.noarch"]),
+            commit(1, None, &["a-1-1.noarch"]),
+        ];
+        let mut before = build("s", "r", "", None, &full[1..], None).unwrap();
+        before.disk_images = vec!["s.qcow2".into()];
+        // commit 1 pruned by retention
+        let after = build("s", "r", "", None, &full[..2], Some(&before)).unwrap();
+        assert_eq!(after.versions.len(), 2);
+        assert_eq!(after.versions[1].diff, before.versions[0].diff);
+        assert_eq!(after.versions[1].diff.changed[0].to, "2-1");
+        assert_eq!(after.disk_images, ["s.qcow2"]);
+        // nothing recorded: no diff rather than a made-up one
+        let fresh = build("s", "r", "", None, &full[..2], None).unwrap();
+        assert_eq!(fresh.versions[1].diff, Diff::default());
+    }
+
+    #[test]
+    fn written_whole_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path(), "s");
+        let s = build("s", "r", "d", None, &[commit(1, None, &["a-1-1.x"])], None).unwrap();
+        write(&file, &s).unwrap();
+        assert_eq!(read(&file), Some(s));
+        let names: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["s.json"], "no temporary file left");
+        std::fs::write(&file, b"{not json").unwrap();
+        assert_eq!(read(&file), None);
+    }
+}
