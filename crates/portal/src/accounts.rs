@@ -75,17 +75,48 @@ impl Htpasswd {
         self.users.contains_key(name)
     }
 
-    /// Whether `name` and `password` match a bcrypt entry.
+    /// Whether `name` and `password` match a bcrypt entry. An unknown name
+    /// costs a bcrypt check too, so the time of an answer does not tell
+    /// which names exist.
     pub fn check(&self, name: &str, password: &str) -> bool {
-        self.users
-            .get(name)
-            .is_some_and(|hash| verify_password(password, hash))
+        match self.users.get(name) {
+            Some(hash) => verify_password(password, hash),
+            None => {
+                verify_password(password, UNKNOWN_NAME_HASH);
+                false
+            }
+        }
     }
 }
 
+/// What a sign-in with an unknown name is checked against: the bcrypt hash,
+/// at [`DEFAULT_BCRYPT_COST`], of a random password nobody kept.
+pub(crate) const UNKNOWN_NAME_HASH: &str =
+    "$2y$12$hbbdxeQVklqnY6zTHwcPF.U8loKw0FwIQUhKqlLqXBs3rr117Htpa";
+
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
+
+    #[test]
+    fn an_unknown_name_takes_a_bcrypt_check_too() {
+        let known = bcrypt::hash("the right one!", DEFAULT_BCRYPT_COST).unwrap();
+        let h = Htpasswd::parse(&format!("alice:{known}\n"));
+        let t = Instant::now();
+        assert!(!h.check("alice", "a wrong one!!"));
+        let wrong_password = t.elapsed();
+        let t = Instant::now();
+        assert!(!h.check("mallory", "a wrong one!!"));
+        let unknown_name = t.elapsed();
+        // The same cost: without the dummy check an unknown name answers
+        // in microseconds against bcrypt's hundreds of milliseconds.
+        assert!(
+            unknown_name * 4 >= wrong_password,
+            "unknown name {unknown_name:?}, wrong password {wrong_password:?}"
+        );
+    }
 
     #[test]
     fn htpasswd_bcrypt_entries_sign_in() {
