@@ -74,7 +74,7 @@ async fn concurrent_skopeo_pushes_onto_a_full_disk() {
         let (skopeo_creds, skopeo) = (creds.clone(), &skopeo);
         pushes.push(async move {
             let out = skopeo_copy(
-                &skopeo,
+                skopeo,
                 &src,
                 &dest,
                 &["--dest-creds", &skopeo_creds, "--preserve-digests"],
