@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A throwaway 3-node Garage cluster on loopback ports, for the mirror's
-# replica tests and benchmark.
+# A throwaway 3-node Garage cluster on loopback ports, for the replica
+# benchmark (scripts/bench-replicas.sh), which runs it from bash. The tests
+# start theirs with the Rust helper corral_test_support::Garage
+# (tests/support/garage.rs), which does the same steps.
 #
 #   scripts/garage.sh start DIR     start 3 nodes under DIR, make bucket and key;
 #                                   writes DIR/env (S3_ENDPOINT_1..3, S3_BUCKET,

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use corral_e2e::repo_root;
+use corral_test_support::repo_root;
 
 /// A dependency between two workspace crates.
 type Edge = (String, String);
@@ -82,7 +82,7 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
     if to == "corral-release" && from != "corral-cli" {
         return Some(5);
     }
-    if from == "corral-e2e" {
+    if from == "corral-test-support" {
         return Some(6);
     }
     None
@@ -143,7 +143,7 @@ fn the_rules_catch_the_edges_they_forbid() {
         ("corral-disk", "corral-compose", Some(4)),
         ("corral-host", "corral-release", Some(4)),
         ("corral-compose", "corral-release", Some(5)),
-        ("corral-e2e", "corral-oci", Some(6)),
+        ("corral-test-support", "corral-oci", Some(6)),
         ("corral", "corral-cli", None),
         ("corral-mirror", "corral-oci", None),
         ("corral-mirror", "corral-sign", None),
@@ -171,7 +171,7 @@ fn the_graph_in_the_docs_is_the_real_graph() {
     let (names, edges) = graph(false);
     let libraries: BTreeSet<String> = names
         .iter()
-        .filter(|n| !matches!(n.as_str(), "corral" | "corral-cli" | "corral-e2e"))
+        .filter(|n| !matches!(n.as_str(), "corral" | "corral-cli" | "corral-test-support"))
         .cloned()
         .collect();
     let mut documented = BTreeSet::new();
@@ -212,13 +212,14 @@ fn the_end_to_end_tests_use_no_library_of_ours() {
     let (names, _) = graph(false);
     let libraries: Vec<String> = names
         .iter()
-        .filter(|n| !matches!(n.as_str(), "corral" | "corral-e2e"))
+        .filter(|n| !matches!(n.as_str(), "corral" | "corral-test-support"))
         .map(|n| n.replace('-', "_"))
         .collect();
     let mut found = Vec::new();
     let mut files = 0;
     for dirs in [
         repo_root().join("tests/e2e"),
+        repo_root().join("tests/support"),
         repo_root().join("crates/corral/tests"),
     ] {
         for entry in std::fs::read_dir(&dirs).expect("test directory") {

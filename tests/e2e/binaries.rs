@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use corral_e2e::{corral_bin, corral_ostree_bin, run_ok};
+use corral_test_support::{corral_bin, corral_ostree_bin, run_ok};
 
 fn shared_objects(bin: &Path) -> String {
     String::from_utf8(run_ok(Command::new("ldd").arg(bin)).stdout).unwrap()

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use corral_e2e::*;
+use corral_test_support::*;
 
 const REF: &str = "corral-sample/43/x86_64/atomic-host";
 

@@ -5,17 +5,12 @@
 //! own sysroot, qemu booting GRUB (BIOS and UEFI) and the mirror's catalog.
 //! The sample kernel is a stand-in, so nothing here boots Linux.
 
-#[path = "mirror_support.rs"]
-#[allow(dead_code)]
-mod mirror_support;
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use corral_e2e::*;
-use mirror_support::Mirror;
+use corral_test_support::*;
 
 const REF: &str = "corral-sample/43/x86_64/atomic-host";
 const OS: &str = "corral";
@@ -1101,10 +1096,9 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
         "--trust-gpg-keyring",
         keyring.to_str().unwrap(),
     ]);
-    let catalog: serde_json::Value = serde_json::from_str(
-        &mirror_support::http_get(&format!("{}/catalog.json", mirror.url())).unwrap(),
-    )
-    .unwrap();
+    let catalog: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{}/catalog.json", mirror.url())).unwrap())
+            .unwrap();
     let list = catalog["disk_images"]
         .as_array()
         .unwrap_or_else(|| panic!("{catalog}"));
@@ -1126,7 +1120,7 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
         .output()
         .unwrap();
     assert!(body.status.success());
-    assert_eq!(hex_sha256(&body.stdout), sha256_file(&signed));
+    assert_eq!(sha256_hex(&body.stdout), sha256_file(&signed));
     let range = Command::new("curl")
         .args(["-fsS", "-r", "0-3"])
         .arg(format!("{}/disk-images/atomic-43.qcow2", mirror.url()))
@@ -1135,7 +1129,7 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
     assert_eq!(range.stdout, b"QFI\xfb");
     // the website's download page and the page of all tags list it
     for path in ["/downloads", "/catalog"] {
-        let page = mirror_support::http_get(&format!("{}{path}", mirror.url())).unwrap();
+        let page = http_get(&format!("{}{path}", mirror.url())).unwrap();
         assert!(page.contains("atomic-43.qcow2"), "{path}: {page}");
     }
 
@@ -1144,10 +1138,9 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
     let n = bytes.len() - 1;
     bytes[n] ^= 0xff;
     std::fs::write(&signed, bytes).unwrap();
-    let catalog: serde_json::Value = serde_json::from_str(
-        &mirror_support::http_get(&format!("{}/catalog.json", mirror.url())).unwrap(),
-    )
-    .unwrap();
+    let catalog: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{}/catalog.json", mirror.url())).unwrap())
+            .unwrap();
     let q = catalog["disk_images"]
         .as_array()
         .unwrap()
@@ -1156,9 +1149,4 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
         .unwrap()
         .clone();
     assert_eq!(q["signature"]["state"], "bad", "{q}");
-}
-
-fn hex_sha256(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
 }

@@ -18,17 +18,12 @@
 //!
 //! docs/disk-booting.md describes the chain and how to boot an image by hand.
 
-#[path = "mirror_support.rs"]
-#[allow(dead_code)]
-mod mirror_support;
-
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use corral_e2e::*;
-use mirror_support::{free_port, Mirror};
+use corral_test_support::*;
 
 /// The checkout this test file was compiled from (shadows the support
 /// crate's, which can be built from another checkout sharing the target

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use corral_e2e::*;
+use corral_test_support::*;
 
 /// The test library names its external base `quay.io/corral/base:43`; the
 /// sample base is loaded as `quay.io/corral-test/base:43`.

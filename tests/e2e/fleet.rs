@@ -4,16 +4,11 @@
 //! one slot. The reboot command of each host appends a line with the time
 //! to a log, so the test sees exactly when each host "rebooted".
 
-#[path = "mirror_support.rs"]
-#[allow(dead_code)]
-mod mirror_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use corral_e2e::*;
-use mirror_support::Mirror;
+use corral_test_support::*;
 
 const OS: &str = "corral";
 const REF: &str = "corral-sample/43/x86_64/atomic-host";

@@ -4,17 +4,12 @@
 //! --ostree-repo`, and `corral host` keeping the deployments. What corral
 //! reports is checked against `ostree admin status` and the files.
 
-#[path = "mirror_support.rs"]
-#[allow(dead_code)]
-mod mirror_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use corral_e2e::*;
-use mirror_support::Mirror;
+use corral_test_support::*;
 
 const REF: &str = "corral-sample/43/x86_64/atomic-host";
 const OS: &str = "corral";
@@ -1284,11 +1279,7 @@ fn the_shipped_systemd_units_verify() {
         .unwrap();
         units.push(path);
     }
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .args(&units)
-        .output()
-        .unwrap();
+    let out = systemd_verify(&units);
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "systemd-analyze verify refused dist/systemd:\n{}",

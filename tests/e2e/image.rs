@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use corral_e2e::*;
+use corral_test_support::*;
 
 const TAG: &str = "43";
 

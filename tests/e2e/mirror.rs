@@ -4,16 +4,15 @@
 //! The client configuration comes from the snippets in docs/mirror.md, so
 //! the documented snippets are the tested ones.
 
-#[path = "mirror_support.rs"]
-mod mirror_support;
-
 use std::path::Path;
 use std::process::Command;
 
-use corral_e2e::{
+use corral_test_support::{
+    busybox_image, cdp, decode_png, payload_image, Mirror, Skopeo, Upstream,
+};
+use corral_test_support::{
     layout_json, layout_manifest_digest, repo_root, require_tool, run_ok, scratch, Dockerd,
 };
-use mirror_support::{busybox_image, decode_png, payload_image, Mirror, Skopeo, Upstream};
 
 const HITS: &str = "corral_mirror_cache_hits_total";
 const MISSES: &str = "corral_mirror_cache_misses_total";
@@ -238,22 +237,11 @@ fn catalog_page_renders_in_headless_chromium() {
     let profile = work.path().join("chromium-profile");
     let chromium = |extra: &[&str]| {
         let mut cmd = Command::new("timeout");
-        cmd.args([
-            "120",
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(format!("{}/catalog", mirror.url()));
+        cmd.args(["120", "chromium"])
+            .args(cdp::HEADLESS)
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(format!("{}/catalog", mirror.url()));
         run_ok(&mut cmd)
     };
 

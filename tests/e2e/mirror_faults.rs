@@ -21,17 +21,6 @@
 //! (`cargo test --release -p corral --test mirror_faults`) makes the races
 //! more like production's.
 
-#[path = "faults_support.rs"]
-mod faults_support;
-#[path = "garage_support.rs"]
-#[allow(dead_code)] // stop_node is for tests/e2e/replicas.rs
-mod garage_support;
-#[path = "lying_upstream.rs"]
-mod lying_upstream;
-#[path = "mirror_support.rs"]
-#[allow(dead_code)] // shared with tests/e2e/mirror.rs, which uses the rest
-mod mirror_support;
-
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -40,15 +29,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_e2e::{layout_manifest_digest, require_tool, run_ok, scratch};
-use faults_support::{
+use corral_test_support::faults::{
     assert_no_problems, bytes_from, corral_mirror, empty_files, fsck_noticing, fsck_problems,
-    htpasswd, push, push_recorded, sha256_hex, status_of, verify_ledger, Image, Ledger, Serve,
-    CREDS,
+    htpasswd, push, push_recorded, status_of, verify_ledger, Image, Ledger, Serve, CREDS,
 };
-use garage_support::Garage;
-use lying_upstream::{lied_digest, LyingUpstream, LIAR_REPOS};
-use mirror_support::Skopeo;
+use corral_test_support::lying_upstream::{lied_digest, LyingUpstream, LIAR_REPOS};
+use corral_test_support::Garage;
+use corral_test_support::Skopeo;
+use corral_test_support::{
+    free_port, layout_manifest_digest, require_tool, run_ok, scratch, sha256_hex,
+};
 
 /// Concurrent pushes while a fault is injected.
 const PUSHERS: usize = 20;
@@ -311,7 +301,7 @@ fn gc_on_the_shared_bucket_during_pushes_to_two_replicas() {
     let replica = |n: u8| {
         let dir = work.path().join(format!("replica{n}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let port = mirror_support::free_port();
+        let port = free_port();
         let config = mirror_config(&garage, &dir, n, port);
         (
             config.clone(),
@@ -323,7 +313,7 @@ fn gc_on_the_shared_bucket_during_pushes_to_two_replicas() {
     // The gc process talks to the third node; no server runs on its config.
     let gc_dir = work.path().join("gc");
     std::fs::create_dir_all(&gc_dir).unwrap();
-    let gc_config = mirror_config(&garage, &gc_dir, 3, mirror_support::free_port());
+    let gc_config = mirror_config(&garage, &gc_dir, 3, free_port());
     let target: Vec<OsString> = vec!["--config".into(), gc_config.into()];
     let (host_a, host_b) = (a.host(), b.host());
     let creds = Some(CREDS);

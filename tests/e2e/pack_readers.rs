@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use corral_e2e::*;
+use corral_test_support::*;
 
 const TAG: &str = "readers";
 
@@ -106,9 +106,8 @@ fn pack() -> Packed {
 
 /// sha256 of what `cmd` prints, as `sha256:…`.
 fn sha256_of_stdout(cmd: &mut Command) -> String {
-    use sha2::Digest;
     let out = run_ok(cmd);
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&out.stdout)))
+    format!("sha256:{}", sha256_hex(&out.stdout))
 }
 
 #[test]

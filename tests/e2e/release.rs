@@ -4,16 +4,12 @@
 //! failed step resumed without redoing the ones before it, and the respin
 //! a security advisory triggers (`corral image outdated`).
 
-// Shared with the mirror tests; this one uses only the mirror itself.
-#[allow(dead_code)]
-#[path = "mirror_support.rs"]
-mod mirror_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use corral_e2e::*;
-use mirror_support::Mirror;
+use corral_test_support::*;
+// The helpers' module before they moved to corral-test-support.
+use corral_test_support as mirror_support;
 use serde_json::Value;
 
 const PASSWORD: &str = "release-test";

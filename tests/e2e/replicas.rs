@@ -8,28 +8,22 @@
 //! first node stops; an OSTree repository and disk images published once
 //! are served by every replica.
 
-#[path = "garage_support.rs"]
-mod garage_support;
-#[path = "mirror_support.rs"]
-#[allow(dead_code)] // shared with tests/e2e/mirror.rs, which uses the rest
-mod mirror_support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use corral_e2e::{corral_bin, layout_json, layout_manifest_digest, require_tool, run_ok, scratch};
-use garage_support::Garage;
-use mirror_support::{busybox_image, free_port, http_get, Skopeo, Upstream};
-use sha2::Digest as _;
+use corral_test_support::faults::{htpasswd, Serve};
+use corral_test_support::{
+    busybox_image, corral_bin, free_port, http_get, layout_json, layout_manifest_digest,
+    require_tool, run_ok, scratch, sha256_hex, Garage, Skopeo, Upstream,
+};
 
 /// `corral mirror serve --config` on the Garage bucket.
 struct Replica {
-    port: u16,
+    serve: Serve,
     config: PathBuf,
-    child: Option<Child>,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Replica {
@@ -45,11 +39,7 @@ impl Replica {
         let dir = scratch();
         let port = free_port();
         let config = dir.path().join("mirror.toml");
-        let htpasswd = dir.path().join("htpasswd");
-        require_tool("htpasswd");
-        let entry = run_ok(Command::new("htpasswd").args(["-Bbn", "user", "pass"])).stdout;
-        std::fs::write(&htpasswd, entry).unwrap();
-        let text = garage.mirror_config_on(nodes, port, &htpasswd) + extra_tables;
+        let text = garage.mirror_config_on(nodes, port, &htpasswd(dir.path())) + extra_tables;
         let text = text.replace(
             "[s3]\n",
             &format!(
@@ -58,52 +48,29 @@ impl Replica {
             ),
         );
         std::fs::write(&config, text).unwrap();
-        let log = dir.path().join("mirror.log");
-        let child = Command::new(corral_bin())
-            .args(["mirror", "serve", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("starting corral mirror serve");
-        let r = Replica {
-            port,
+        let serve = Serve::on_config(dir.path().join("mirror.log"), port, &config);
+        Replica {
+            serve,
             config,
-            child: Some(child),
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_get(&format!("{}/healthz", r.url())).is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "replica did not answer in 30 s; its log:\n{}",
-                r.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+            _dir: dir,
         }
-        r
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.serve.url()
     }
 
     fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.serve.host()
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("mirror.log")).unwrap_or_default()
+        self.serve.log()
     }
 
     /// SIGKILL: no chance to clean up.
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.serve.kill9();
     }
 }
 
@@ -111,20 +78,10 @@ impl Drop for Replica {
     fn drop(&mut self) {
         // Not every failing step prints the logs (skopeo, curl helpers).
         if std::thread::panicking() {
-            eprintln!("--- log of replica on port {}:\n{}", self.port, self.log());
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let _ = c.wait();
+            let (port, log) = (self.serve.port, self.serve.log());
+            eprintln!("--- log of replica on port {port}:\n{log}");
         }
     }
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(data))
 }
 
 /// curl with the status line and headers kept: (status, headers, body).
@@ -784,7 +741,7 @@ fn every_replica_serves_the_ostree_repo_and_disk_images_published_once() {
     );
 
     for r in [&a, &b] {
-        let client = work.path().join(format!("client-{}", r.port));
+        let client = work.path().join(format!("client-{}", r.serve.port));
         let client_arg = format!("--repo={}", client.display());
         ostree(&["init", "--mode=archive", &client_arg]);
         ostree(&[

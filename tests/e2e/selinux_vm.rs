@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use corral_e2e::*;
+use corral_test_support::*;
 use serde_json::Value;
 
 fn read(path: &Path) -> String {

@@ -9,8 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use corral_e2e::{corral_bin, repo_root, require_tool, run_ok, scratch};
-use sha2::{Digest, Sha256};
+use corral_test_support::{corral_bin, repo_root, require_tool, run_ok, scratch, sha256_hex};
 
 /// The `corral` binary; `serve` means `corral mirror serve`.
 fn tool(what: &str) -> Command {
@@ -122,7 +121,7 @@ fn catalog_status(
 }
 
 fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+    format!("sha256:{}", sha256_hex(data))
 }
 
 fn put_blob(layout: &Path, data: &[u8]) -> String {

@@ -8,15 +8,15 @@
 //! `CORRAL_SITE_SCREENSHOT=FILE` also copies the home page at 1280 px to
 //! FILE (scripts/site-screenshot.sh makes docs/site-home.png so).
 
-mod cdp;
-#[allow(dead_code)] // shared with tests/e2e/mirror.rs, which uses the rest
-mod mirror_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use corral_e2e::{corral_bin, layout_manifest_digest, require_tool, run_ok, scratch};
-use mirror_support::{busybox_image, decode_png, Mirror, Skopeo};
+use corral_test_support::{
+    busybox_image, cdp, corral_bin, decode_png, layout_manifest_digest, require_tool, run_ok,
+    scratch, Mirror, Skopeo,
+};
+// The helpers' module before they moved to corral-test-support.
+use corral_test_support as mirror_support;
 use serde_json::Value;
 
 const AXE_VERSION: &str = "4.14.1";

@@ -1,16 +1,11 @@
 //! `corral test` against a real Docker Engine: the test library's base2
 //! image (built on the sample base) runs its image.toml tests in
 //! containers labelled with their own MCS pair.
-//!
-//! Until `corral test` is wired into the `corral` binary, this drives the
-//! example binary: `$CORRAL_TESTRUN_BIN`, or
-//! `$CARGO_TARGET_DIR/debug/examples/testrun` (`cargo build -p
-//! corral-testrun --examples`).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use corral_e2e::*;
+use corral_test_support::*;
 
 const BASE2: &str = "quay.io/corral-fixtures/base2:43";
 

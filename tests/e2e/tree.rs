@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use corral_e2e::*;
+use corral_test_support::*;
 
 fn sample_recipe() -> std::path::PathBuf {
     repo_root().join("recipes/sample-base.toml")

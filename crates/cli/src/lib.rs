@@ -1,7 +1,8 @@
 //! The clap tree and command dispatch of the `corral` binary.
 //!
 //! - [`Cli`]: the whole command line, parsed and unit-tested here.
-//! - [`tree`], [`image`]: one module per command group; other groups
+//! - [`tree`], [`image`]: one module per command group; [`test`]: which
+//!   library images `corral test` runs; other groups
 //!   (`dockerfiles`, `mirror`, `compose`, `disk`, `key`/`sign`/`verify`/`policy`, `test`,
 //!   `release`) bring their clap types from their crates.
 //! - [`generate`]: man pages and shell completions from this tree.
@@ -29,6 +30,7 @@ pub mod image;
 pub mod logging;
 pub mod ostree_helper;
 pub mod output;
+pub mod test;
 pub mod tree;
 
 /// Release engineering for a cloud OS: base images, curated Dockerfiles,
@@ -201,7 +203,7 @@ fn run_without_ostree(command: Command) -> Result<anyhow::Result<ExitCode>, Box<
         Command::Image(cmd) => image::run(cmd),
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
         Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
-        Command::Test(args) => corral_testrun::cli::run(args),
+        Command::Test(args) => test::run(args),
         Command::Key(cmd) => corral_sign::cli::run_key(cmd),
         Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),
         Command::Verify(cmd) => corral_sign::cli::run_verify(cmd),

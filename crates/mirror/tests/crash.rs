@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::tools::{free_port, serve_binary};
+use common::tools::serve_binary;
 use common::{basic, write_htpasswd, PASSWORD, USER};
 use corral_mirror::name::Digest;
 use corral_mirror::storage::{FsStorage, Storage};
+use corral_test_support::free_port;
 
 async fn start(
     storage: &std::path::Path,

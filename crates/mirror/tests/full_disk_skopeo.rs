@@ -9,9 +9,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::tmpfs::Tmpfs;
-use common::tools::{free_port, layout_manifest_digest, serve_binary, write_layout, Skopeo};
+use common::tools::{serve_binary, skopeo_copy, write_layout};
 use common::{write_htpasswd, PASSWORD, USER};
 use corral_mirror::storage::FsStorage;
+use corral_test_support::{free_port, layout_manifest_digest, Skopeo};
 
 /// Hex text standing in for a layer: distinct per image, not compressible
 /// to nothing.
@@ -72,13 +73,13 @@ async fn concurrent_skopeo_pushes_onto_a_full_disk() {
         let dest = format!("docker://127.0.0.1:{port}/full/img{i}:v1");
         let (skopeo_creds, skopeo) = (creds.clone(), &skopeo);
         pushes.push(async move {
-            let out = skopeo
-                .copy(
-                    &src,
-                    &dest,
-                    &["--dest-creds", &skopeo_creds, "--preserve-digests"],
-                )
-                .await;
+            let out = skopeo_copy(
+                skopeo,
+                &src,
+                &dest,
+                &["--dest-creds", &skopeo_creds, "--preserve-digests"],
+            )
+            .await;
             (i, want, layout, dest, out)
         });
     }
@@ -102,19 +103,23 @@ async fn concurrent_skopeo_pushes_onto_a_full_disk() {
         }
         acked += 1;
         let back = dir.path().join(format!("out{i}"));
-        let pulled = skopeo
-            .copy(
-                dest,
-                &format!("oci:{}:v1", back.display()),
-                &["--preserve-digests"],
-            )
-            .await;
+        let pulled = skopeo_copy(
+            &skopeo,
+            dest,
+            &format!("oci:{}:v1", back.display()),
+            &["--preserve-digests"],
+        )
+        .await;
         assert!(
             pulled.ok,
             "img{i} acknowledged but not pullable: {}",
             pulled.stderr
         );
-        assert_eq!(layout_manifest_digest(&back), want.to_string(), "img{i}");
+        assert_eq!(
+            layout_manifest_digest(&back, "v1"),
+            want.to_string(),
+            "img{i}"
+        );
         // Every blob of the image came back with the bytes pushed.
         for e in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
             let e = e.unwrap();

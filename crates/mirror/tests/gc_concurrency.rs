@@ -25,6 +25,7 @@ use corral_mirror::config::Config;
 use corral_mirror::gc::GcReport;
 use corral_mirror::name::{Digest, RepoName};
 use corral_mirror::storage::{FsStorage, ObjectBackend, S3Storage, Storage};
+use corral_test_support::Garage;
 use object_store::memory::InMemory;
 use tower::ServiceExt;
 
@@ -559,62 +560,18 @@ async fn s3_replicas_gc_loop_with_default_grace_refuses_nothing() {
     assert_intact(&c, &out).await;
 }
 
-/// A 3-node Garage cluster (scripts/garage.sh); stopped on drop.
-struct Garage {
-    dir: tempfile::TempDir,
-    env: std::collections::BTreeMap<String, String>,
-}
-
-const GARAGE: &str = "/var/tmp/corral-tools/bin/garage";
-
-impl Garage {
-    fn start() -> Garage {
-        assert!(
-            Path::new(GARAGE).is_file(),
-            "{GARAGE} is required for this test (scripts/setup.sh builds it)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/garage.sh");
-        let st = std::process::Command::new("bash")
-            .arg(&script)
-            .arg("start")
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(st.success(), "garage.sh start failed: {st}");
-        let env = std::fs::read_to_string(dir.path().join("env"))
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Garage { dir, env }
-    }
-
-    /// An object store client on node `n`'s S3 API.
-    fn client(&self, n: u8) -> Arc<dyn ObjectBackend> {
-        let s3 = object_store::aws::AmazonS3Builder::new()
-            .with_endpoint(&self.env[&format!("S3_ENDPOINT_{n}")])
-            .with_allow_http(true)
-            .with_bucket_name(&self.env["S3_BUCKET"])
-            .with_region(&self.env["S3_REGION"])
-            .with_access_key_id(&self.env["S3_ACCESS_KEY_ID"])
-            .with_secret_access_key(&self.env["S3_SECRET_ACCESS_KEY"])
-            .build()
-            .unwrap();
-        Arc::new(s3)
-    }
-}
-
-impl Drop for Garage {
-    fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/garage.sh");
-        let _ = std::process::Command::new("bash")
-            .arg(script)
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
+/// An object store client on Garage node `n`'s S3 API.
+fn garage_client(garage: &Garage, n: u8) -> Arc<dyn ObjectBackend> {
+    let s3 = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(garage.endpoint(n))
+        .with_allow_http(true)
+        .with_bucket_name(corral_test_support::garage::BUCKET)
+        .with_region(corral_test_support::garage::REGION)
+        .with_access_key_id(&garage.access_key_id)
+        .with_secret_access_key(&garage.secret_access_key)
+        .build()
+        .unwrap();
+    Arc::new(s3)
 }
 
 /// Two replicas on different Garage nodes, GC on the third: the lock
@@ -626,7 +583,7 @@ async fn garage_replicas_gc_loop_breaks_no_acknowledged_push() {
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path().join("scratch");
     let open = |n: u8, name: &str| -> Arc<dyn Storage> {
-        Arc::new(S3Storage::new(garage.client(n), "mirror", scratch.join(name)).unwrap())
+        Arc::new(S3Storage::new(garage_client(&garage, n), "mirror", scratch.join(name)).unwrap())
     };
     let c = Cluster {
         replicas: vec![app(dir.path(), open(1, "a")), app(dir.path(), open(2, "b"))],

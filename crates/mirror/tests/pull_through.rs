@@ -12,11 +12,10 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use common::tools::{
-    layout_manifest_digest, write_layout, write_multiarch_layout, Distribution, Skopeo,
-};
+use common::tools::{skopeo_copy, write_layout, write_multiarch_layout};
 use corral_mirror::config::Config;
 use corral_mirror::name::{Digest, RepoName};
+use corral_test_support::{layout_manifest_digest, Skopeo, Upstream};
 
 fn mirror_config(dir: &std::path::Path, upstream: &str, ttl: u64) -> Config {
     let mut config = Config {
@@ -41,30 +40,30 @@ fn metric(text: &str, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_through_distribution_then_upstream_down() {
     let skopeo = Skopeo::new();
-    let mut upstream = Distribution::start().await;
+    let mut upstream = Upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let up = format!("127.0.0.1:{}", upstream.port);
 
     // Seed the upstream: a single image and a two-platform index.
     let layout = dir.path().join("layout");
     let want = write_layout(&layout, "v1", "mirrored content");
-    let seeded = skopeo
-        .copy(
-            &format!("oci:{}:v1", layout.display()),
-            &format!("docker://{up}/library/hello:v1"),
-            &["--preserve-digests"],
-        )
-        .await;
+    let seeded = skopeo_copy(
+        &skopeo,
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{up}/library/hello:v1"),
+        &["--preserve-digests"],
+    )
+    .await;
     assert!(seeded.ok, "seeding upstream: {}", seeded.stderr);
     let multi = dir.path().join("multi");
     let (index, amd64, arm64) = write_multiarch_layout(&multi, "m");
-    let seeded = skopeo
-        .copy(
-            &format!("oci:{}:m", multi.display()),
-            &format!("docker://{up}/library/multi:m"),
-            &["--all", "--preserve-digests"],
-        )
-        .await;
+    let seeded = skopeo_copy(
+        &skopeo,
+        &format!("oci:{}:m", multi.display()),
+        &format!("docker://{up}/library/multi:m"),
+        &["--all", "--preserve-digests"],
+    )
+    .await;
     assert!(seeded.ok, "seeding upstream: {}", seeded.stderr);
 
     // ttl 0: every tag pull revalidates, so the second pull meets a dead upstream.
@@ -75,31 +74,31 @@ async fn pull_through_distribution_then_upstream_down() {
     let mirror = format!("127.0.0.1:{}", server.addr.port());
 
     let out1 = dir.path().join("out1");
-    let p = skopeo
-        .copy(
-            &format!("docker://{mirror}/library/hello:v1"),
-            &format!("oci:{}:v1", out1.display()),
-            &["--preserve-digests"],
-        )
-        .await;
+    let p = skopeo_copy(
+        &skopeo,
+        &format!("docker://{mirror}/library/hello:v1"),
+        &format!("oci:{}:v1", out1.display()),
+        &["--preserve-digests"],
+    )
+    .await;
     assert!(p.ok, "pull through the mirror: {}", p.stderr);
-    assert_eq!(layout_manifest_digest(&out1), want.to_string());
+    assert_eq!(layout_manifest_digest(&out1, "v1"), want.to_string());
 
     // Only the platform asked for is fetched.
     let out_m = dir.path().join("outm");
-    let p = skopeo
-        .copy(
-            &format!("docker://{mirror}/library/multi:m"),
-            &format!("oci:{}:m", out_m.display()),
-            &[
-                "--preserve-digests",
-                "--override-arch",
-                "amd64",
-                "--override-os",
-                "linux",
-            ],
-        )
-        .await;
+    let p = skopeo_copy(
+        &skopeo,
+        &format!("docker://{mirror}/library/multi:m"),
+        &format!("oci:{}:m", out_m.display()),
+        &[
+            "--preserve-digests",
+            "--override-arch",
+            "amd64",
+            "--override-os",
+            "linux",
+        ],
+    )
+    .await;
     assert!(p.ok, "pull of one platform: {}", p.stderr);
     let repo = RepoName::parse("library/multi").unwrap();
     let store = server.app.store.clone();
@@ -111,17 +110,17 @@ async fn pull_through_distribution_then_upstream_down() {
     );
 
     // Upstream goes away: cached content is still served (stale-if-error).
-    upstream.stop().await;
+    upstream.stop();
     let out2 = dir.path().join("out2");
-    let p = skopeo
-        .copy(
-            &format!("docker://{mirror}/library/hello:v1"),
-            &format!("oci:{}:v1", out2.display()),
-            &["--preserve-digests"],
-        )
-        .await;
+    let p = skopeo_copy(
+        &skopeo,
+        &format!("docker://{mirror}/library/hello:v1"),
+        &format!("oci:{}:v1", out2.display()),
+        &["--preserve-digests"],
+    )
+    .await;
     assert!(p.ok, "pull from cache with upstream down: {}", p.stderr);
-    assert_eq!(layout_manifest_digest(&out2), want.to_string());
+    assert_eq!(layout_manifest_digest(&out2, "v1"), want.to_string());
 
     // Uncached content with the upstream down: a spec error, 503.
     let resp = reqwest::get(format!("http://{mirror}/v2/library/hello/manifests/other"))

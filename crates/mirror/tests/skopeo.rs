@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::tools::{layout_manifest_digest, write_layout, Skopeo};
+use common::tools::{skopeo_copy, write_layout};
 use common::{write_htpasswd, PASSWORD, USER};
 use corral_mirror::config::Config;
+use corral_test_support::{layout_manifest_digest, Skopeo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_push_and_pull_with_auth() {
@@ -26,7 +27,7 @@ async fn skopeo_push_and_pull_with_auth() {
     let dest = format!("docker://{host}/release/base:v1");
 
     // No credentials: refused.
-    let refused = skopeo.copy(&src, &dest, &[]).await;
+    let refused = skopeo_copy(&skopeo, &src, &dest, &[]).await;
     assert!(!refused.ok, "push without credentials must fail");
     assert!(
         refused.stderr.contains("authentication required")
@@ -36,28 +37,31 @@ async fn skopeo_push_and_pull_with_auth() {
     );
     // Wrong credentials: refused.
     assert!(
-        !skopeo
-            .copy(&src, &dest, &["--dest-creds", "alice:wrong"])
+        !skopeo_copy(&skopeo, &src, &dest, &["--dest-creds", "alice:wrong"])
             .await
             .ok
     );
 
     let creds = format!("{USER}:{PASSWORD}");
     // Preserve digests so the pushed manifest is byte-identical to the layout's.
-    let pushed = skopeo
-        .copy(&src, &dest, &["--dest-creds", &creds, "--preserve-digests"])
-        .await;
+    let pushed = skopeo_copy(
+        &skopeo,
+        &src,
+        &dest,
+        &["--dest-creds", &creds, "--preserve-digests"],
+    )
+    .await;
     assert!(pushed.ok, "push failed: {}", pushed.stderr);
 
     // Anonymous pull back into a fresh layout.
     let out = dir.path().join("out");
-    let pulled = skopeo
-        .copy(
-            &dest,
-            &format!("oci:{}:v1", out.display()),
-            &["--preserve-digests"],
-        )
-        .await;
+    let pulled = skopeo_copy(
+        &skopeo,
+        &dest,
+        &format!("oci:{}:v1", out.display()),
+        &["--preserve-digests"],
+    )
+    .await;
     assert!(pulled.ok, "pull failed: {}", pulled.stderr);
     let repo = corral_mirror::name::RepoName::parse("release/base").unwrap();
     let (tagged, _) = server
@@ -83,7 +87,7 @@ async fn skopeo_push_and_pull_with_auth() {
         String::from_utf8_lossy(&orig),
         pushed.stderr
     );
-    let got = layout_manifest_digest(&out);
+    let got = layout_manifest_digest(&out, "v1");
     let got_body = std::fs::read(
         out.join("blobs/sha256")
             .join(got.trim_start_matches("sha256:")),

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::tools::require;
 use common::{basic, write_htpasswd, PASSWORD, USER};
 use corral_mirror::config::{Config, TlsConfig};
 use corral_mirror::name::Digest;
+use corral_test_support::require_tool;
 
 fn base_config(dir: &std::path::Path) -> Config {
     Config {
@@ -19,10 +19,10 @@ fn base_config(dir: &std::path::Path) -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_tls_with_rustls() {
-    let openssl = require("openssl");
+    require_tool("openssl");
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let st = std::process::Command::new(openssl)
+    let st = std::process::Command::new("openssl")
         .args([
             "req",
             "-x509",

@@ -4,9 +4,8 @@ use crate::engine::TestRunner;
 use crate::label::{Enforcement, DEFAULT_TYPE};
 use crate::mcs::{McsAllocator, McsRange, DEFAULT_DIR};
 use crate::report::Report;
+use crate::spec::Tests;
 use anyhow::Context;
-use corral_dockerfiles::library::Library;
-use corral_dockerfiles::library::{ImageSpec, Tests};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,7 +32,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub json: bool,
     /// The Docker Engine
-    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = corral_dockerfiles::engine_build::DEFAULT_ENGINE)]
+    #[arg(long, value_name = "URL", env = "DOCKER_HOST", default_value = crate::engine::DEFAULT_ENGINE)]
     pub engine: String,
     /// The SELinux process type of the test containers
     #[arg(long, value_name = "TYPE", default_value = DEFAULT_TYPE)]
@@ -57,91 +56,24 @@ pub struct TestArgs {
     pub scratch: PathBuf,
 }
 
-/// One image to test.
-#[derive(Debug)]
-struct Target {
-    name: String,
-    reference: String,
-    tests: Tests,
+/// One image to test: what the CLI resolved a NAME or IMAGE argument to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The report's name for it (a library image's name, or the reference).
+    pub name: String,
+    /// The image the containers run.
+    pub reference: String,
+    pub tests: Tests,
 }
 
-fn targets(args: &TestArgs) -> anyhow::Result<Vec<Target>> {
-    if let Some(spec) = &args.spec {
-        let [reference] = args.targets.as_slice() else {
-            anyhow::bail!("--spec takes exactly one IMAGE reference");
-        };
-        let text = corral_configfile::read_to_string(spec, corral_configfile::DEFAULT_LIMIT)?;
-        let parsed = ImageSpec::parse(&spec.display().to_string(), &text)?;
-        return Ok(vec![Target {
-            name: reference.clone(),
-            reference: reference.clone(),
-            tests: parsed.tests,
-        }]);
-    }
-    let lib = Library::load(&args.library)
-        .with_context(|| format!("loading the library {}", args.library.display()))?;
-    let registry = lib
-        .config
-        .library
-        .registry
-        .trim_end_matches('/')
-        .to_string();
-    let reference =
-        |name: &str, spec: &ImageSpec| format!("{registry}/{name}:{}", spec.image.tags[0]);
-    if args.targets.is_empty() {
-        return Ok(lib
-            .images
-            .values()
-            .map(|i| Target {
-                name: i.name.clone(),
-                reference: reference(&i.name, &i.spec),
-                tests: i.spec.tests.clone(),
-            })
-            .collect());
-    }
-    args.targets
-        .iter()
-        .map(|t| {
-            if let Some(i) = lib.images.get(t) {
-                return Ok(Target {
-                    name: i.name.clone(),
-                    reference: reference(&i.name, &i.spec),
-                    tests: i.spec.tests.clone(),
-                });
-            }
-            // REGISTRY/NAME:TAG of a library image
-            let name = t
-                .strip_prefix(&format!("{registry}/"))
-                .and_then(|rest| rest.split(':').next());
-            match name.and_then(|n| lib.images.get(n)) {
-                Some(i) => Ok(Target {
-                    name: i.name.clone(),
-                    reference: t.clone(),
-                    tests: i.spec.tests.clone(),
-                }),
-                None => anyhow::bail!(
-                    "{t} is neither an image of {} nor one of its references (give --spec for other images)",
-                    args.library.display()
-                ),
-            }
-        })
-        .collect()
-}
-
-/// Runs `corral test`.
-pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
-    let targets = match targets(&args) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+/// Runs `corral test` over `targets`, which the caller resolved from
+/// `args.targets`, `--library` and `--spec`.
+pub fn run(args: &TestArgs, targets: &[Target]) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = match rt.block_on(run_targets(&args, &targets)) {
+    let report = match rt.block_on(run_targets(args, targets)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -209,62 +141,5 @@ mod tests {
         assert_eq!(c.args.mcs_range, McsRange { low: 0, high: 3 });
         assert_eq!(c.args.label_type, "container_t");
         assert!(Cli::try_parse_from(["test", "--mcs-range", "3-1"]).is_err());
-    }
-
-    /// A spec file is configuration: a directory or a file past the limit
-    /// is refused by name.
-    #[test]
-    fn a_spec_that_is_no_file_or_too_large_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let big = dir.path().join("big.toml");
-        std::fs::File::create(&big)
-            .unwrap()
-            .set_len(corral_configfile::DEFAULT_LIMIT + 1)
-            .unwrap();
-        for (spec, want) in [
-            (dir.path().to_path_buf(), "is a directory"),
-            (big, "big.toml: larger than the 4 MiB limit"),
-        ] {
-            let spec = spec.to_str().unwrap().to_string();
-            let c = Cli::try_parse_from(["test", "r.example/app:1", "--spec", &spec]).unwrap();
-            let err = format!("{:#}", targets(&c.args).err().unwrap());
-            assert!(err.contains(want), "{err}");
-        }
-    }
-
-    #[test]
-    fn library_names_and_references_resolve() {
-        let lib = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/dockerfiles"
-        );
-        let c = Cli::try_parse_from([
-            "test",
-            "--library",
-            lib,
-            "base2",
-            "quay.io/corral-fixtures/app:43-stable",
-        ])
-        .unwrap();
-        let t = targets(&c.args).unwrap();
-        assert_eq!(t[0].reference, "quay.io/corral-fixtures/base2:43");
-        assert_eq!(
-            (t[1].name.as_str(), t[1].reference.as_str()),
-            ("app", "quay.io/corral-fixtures/app:43-stable")
-        );
-        let c = Cli::try_parse_from(["test", "--library", lib, "nope"]).unwrap();
-        assert!(targets(&c.args).is_err());
-    }
-
-    #[test]
-    fn the_curated_library_tests_parse() {
-        let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dockerfiles");
-        let c = Cli::try_parse_from(["test", "--library", lib]).unwrap();
-        let t = targets(&c.args).unwrap();
-        let pg = t.iter().find(|t| t.name == "postgresql").unwrap();
-        assert_eq!(pg.reference, "quay.io/corral/postgresql:43");
-        assert_eq!(pg.tests.mounts[0].target, "/var/lib/pgsql/data");
-        let nginx = t.iter().find(|t| t.name == "nginx").unwrap();
-        assert!(nginx.tests.mounts[0].shared);
     }
 }

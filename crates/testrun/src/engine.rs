@@ -5,6 +5,7 @@ use crate::label::{self, Enforcement};
 use crate::mcs::{McsAllocator, McsLevel};
 use crate::probe::{probe_in_netns, Probe};
 use crate::report::{CaseResult, ImageReport, Outcome};
+use crate::spec::{CommandTest, MountTest, ServiceTest, Tests};
 use anyhow::Context;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
@@ -12,11 +13,14 @@ use bollard::query_parameters::{
     ListContainersOptions, LogsOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
-use corral_dockerfiles::library::{CommandTest, MountTest, ServiceTest, Tests};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// The engine `corral test` talks to unless told: the same socket
+/// `corral dockerfiles build` uses (corral-cli checks they agree).
+pub const DEFAULT_ENGINE: &str = "unix:///var/run/docker.sock";
 
 /// The container label every test container carries, with the run's level.
 pub const RUN_LABEL: &str = "io.corral.testrun.level";

@@ -1,6 +1,7 @@
 //! Image tests in containers confined by SELinux labels, one MCS category
 //! pair per run so no two runs can touch each other's files.
 //!
+//! - [`spec`]: what a run checks, the `[tests]` table of an `image.toml`.
 //! - [`mcs`]: the [`mcs::McsAllocator`], which hands out category pairs
 //!   that no other live run (in this or another corral process, or a
 //!   container already running in the engine) holds.
@@ -10,8 +11,9 @@
 //! - [`probe`]: service readiness probes inside a container's network
 //!   namespace.
 //! - [`report`]: results as text, JSON and JUnit XML.
-//! - [`cli`]: the `corral test` arguments (also runnable on their own as
-//!   `examples/testrun.rs`).
+//! - [`cli`]: the `corral test` arguments and the run over resolved
+//!   targets; finding an image's `image.toml` in the library is the CLI's
+//!   (corral-cli), so this crate needs nothing of corral-dockerfiles.
 //!
 //! The user guide is `docs/testrun.md`.
 
@@ -21,3 +23,4 @@ pub mod label;
 pub mod mcs;
 pub mod probe;
 pub mod report;
+pub mod spec;

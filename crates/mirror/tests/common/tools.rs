@@ -1,22 +1,13 @@
-//! Helpers for the end-to-end tests against real tools: hand-made OCI
-//! layouts, skopeo, and Debian's docker-registry (distribution).
+//! Helpers for the tests against real tools: hand-made OCI layouts,
+//! skopeo run on the async runtime, and the `serve` example. skopeo itself,
+//! docker-registry and ports come from corral-test-support.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use corral_mirror::name::Digest;
-
-/// Fails loudly when a tool the test needs is missing.
-pub fn require(tool: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let p = Path::new(dir).join(tool);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{tool} is required for this test but is not installed (apt-get install {tool})");
-}
+use corral_test_support::Skopeo;
 
 /// A ustar archive holding one regular file.
 pub fn tar_with_file(name: &str, data: &[u8]) -> Vec<u8> {
@@ -93,120 +84,30 @@ pub fn write_layout(layout: &Path, tag: &str, content: &str) -> Digest {
     md
 }
 
-/// The manifest digest an OCI layout's index.json names first.
-pub fn layout_manifest_digest(layout: &Path) -> String {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    v["manifests"][0]["digest"].as_str().unwrap().to_string()
-}
-
-pub struct Skopeo {
-    policy: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
+/// skopeo's output, for the tests' assertions.
 pub struct Output {
     pub ok: bool,
     pub stderr: String,
 }
 
-impl Skopeo {
-    pub fn new() -> Skopeo {
-        require("skopeo");
-        let dir = tempfile::tempdir().unwrap();
-        let policy = dir.path().join("policy.json");
-        std::fs::write(
-            &policy,
-            r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-        )
-        .unwrap();
-        Skopeo { policy, _dir: dir }
-    }
-
-    /// `skopeo copy` with TLS verification off (plain-HTTP loopback registries).
-    pub async fn copy(&self, src: &str, dest: &str, extra: &[&str]) -> Output {
-        let mut cmd = tokio::process::Command::new("skopeo");
-        cmd.arg("--policy")
-            .arg(&self.policy)
-            .args(["--registries-conf", "/dev/null"]);
-        cmd.args([
-            "copy",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            "--retry-times",
-            "0",
-        ]);
-        cmd.args(extra).arg(src).arg(dest);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
-            .await
-            .expect("skopeo timed out")
-            .expect("running skopeo");
-        Output {
-            ok: out.status.success(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-/// Debian's docker-registry (distribution 2.8) on a loopback port.
-pub struct Distribution {
-    pub port: u16,
-    child: tokio::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Distribution {
-    pub async fn start() -> Distribution {
-        let bin = require("docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = tokio::process::Command::new(bin)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting docker-registry");
-        let url = format!("http://127.0.0.1:{port}/v2/");
-        for _ in 0..100 {
-            if reqwest::get(&url).await.is_ok() {
-                return Distribution {
-                    port,
-                    child,
-                    _dir: dir,
-                };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("docker-registry did not start on port {port}");
-    }
-
-    pub async fn stop(&mut self) {
-        self.child.kill().await.unwrap();
-        let _ = self.child.wait().await;
+/// `skopeo copy` with TLS verification off (plain-HTTP loopback
+/// registries), run on the runtime so the in-process registry it talks to
+/// keeps serving.
+pub async fn skopeo_copy(skopeo: &Skopeo, src: &str, dest: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--src-tls-verify=false", "--dest-tls-verify=false"];
+    args.extend_from_slice(extra);
+    args.extend([src, dest]);
+    let mut cmd = tokio::process::Command::from(skopeo.copy(None, &args));
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("skopeo timed out")
+        .expect("running skopeo");
+    Output {
+        ok: out.status.success(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use corral_oci::{Compression, ImageConfigSpec, PackOptions};
+pub use corral_test_support::{run_ok, sha256_file};
 
 pub const MTIME: i64 = 1_600_000_000;
 pub const FUTURE_MTIME: i64 = 4_000_000_000;
@@ -23,18 +24,6 @@ pub const CAP_NET_RAW: [u8; 20] = [
     0x00, 0x00, 0x00, 0x00,
 ];
 pub const SELINUX: &[u8] = b"system_u:object_r:bin_t:s0";
-
-pub fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn long_non_utf8_name() -> Vec<u8> {
     let mut name = b"binary-".to_vec();
@@ -81,14 +70,18 @@ pub fn make_tree(root: &Path, reverse: bool) {
         }),
         Box::new(|r| {
             fs::create_dir_all(r.join("run")).unwrap();
-            run(Command::new("mkfifo").arg(r.join("run/fifo")));
+            run_ok(Command::new("mkfifo").arg(r.join("run/fifo")));
             fs::create_dir_all(r.join("dev")).unwrap();
-            run(Command::new("mknod")
-                .arg(r.join("dev/null"))
-                .args(["c", "1", "3"]));
-            run(Command::new("mknod")
-                .arg(r.join("dev/loop9"))
-                .args(["b", "7", "9"]));
+            run_ok(
+                Command::new("mknod")
+                    .arg(r.join("dev/null"))
+                    .args(["c", "1", "3"]),
+            );
+            run_ok(
+                Command::new("mknod")
+                    .arg(r.join("dev/loop9"))
+                    .args(["b", "7", "9"]),
+            );
         }),
         Box::new(|r| {
             // 24 MiB with data only at both ends.
@@ -143,15 +136,19 @@ pub fn make_tree(root: &Path, reverse: bool) {
         step(root);
     }
     // Directories' mtimes change as children are created: set all at the end.
-    run(Command::new("find")
-        .arg(root)
-        .args(["-exec", "touch", "-h", "-d"])
-        .arg(format!("@{MTIME}"))
-        .args(["{}", "+"]));
-    run(Command::new("touch")
-        .args(["-h", "-d"])
-        .arg(format!("@{FUTURE_MTIME}"))
-        .arg(root.join("etc/hostname")));
+    run_ok(
+        Command::new("find")
+            .arg(root)
+            .args(["-exec", "touch", "-h", "-d"])
+            .arg(format!("@{MTIME}"))
+            .args(["{}", "+"]),
+    );
+    run_ok(
+        Command::new("touch")
+            .args(["-h", "-d"])
+            .arg(format!("@{FUTURE_MTIME}"))
+            .arg(root.join("etc/hostname")),
+    );
 }
 
 fn write(root: &Path, rel: &str, data: &[u8]) {
@@ -249,12 +246,6 @@ pub fn facts(path: &Path, clamp: i64, xattr_filter: &dyn Fn(&[u8]) -> bool) -> E
         rdev: matches!(kind, "char" | "block").then(|| meta.rdev()),
         xattrs,
     }
-}
-
-pub fn sha256_file(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout[..64]).into_owned()
 }
 
 /// Relative paths of everything below `root`, sorted.

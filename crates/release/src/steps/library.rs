@@ -10,11 +10,12 @@ use corral_dockerfiles::engine_build::{
     self, BuildOptions, BuildProgress, DockerEngine, RegistryMap,
 };
 use corral_dockerfiles::graph::Graph;
-use corral_dockerfiles::library::{Library, Tests};
+use corral_dockerfiles::library::Library;
 use corral_testrun::engine::TestRunner;
 use corral_testrun::label::{Enforcement, DEFAULT_TYPE};
 use corral_testrun::mcs::{McsAllocator, McsRange, DEFAULT_DIR};
 use corral_testrun::report::Outcome;
+use corral_testrun::spec::Tests;
 
 use crate::artifacts;
 use crate::config::LibrarySection;

@@ -10,6 +10,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// chromium's flags for a headless run on a machine with no network, no
+/// GPU and no sandbox (the tests run as root), with nothing of its own
+/// (updates, sync) talking to the outside.
+pub const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+];
+
 /// How long one command may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -31,19 +46,8 @@ impl Browser {
             // The pipe to the browser becomes its fd 3, the pipe from it fd 4.
             .arg("exec chromium \"$@\" 3<&0 4>&1 </dev/null >/dev/null")
             .arg("sh")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--force-color-profile=srgb",
-                "--remote-debugging-pipe",
-            ])
+            .args(HEADLESS)
+            .args(["--force-color-profile=srgb", "--remote-debugging-pipe"])
             .arg(format!("--user-data-dir={}", profile.display()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -179,14 +183,6 @@ impl Drop for Browser {
         let _ = self
             .input
             .write_all(b"{\"id\":999999,\"method\":\"Browser.close\",\"params\":{}}\0");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::wait_or_kill(&mut self.child, Duration::from_secs(10));
     }
 }

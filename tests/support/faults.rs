@@ -12,17 +12,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corral_e2e::{corral_bin, layout_manifest_digest, require_tool, run_ok};
-use sha2::Digest as _;
-
-use crate::mirror_support::{free_port, http_get, write_layout_index, Skopeo};
+use crate::{
+    corral_bin, free_port, http_get, layout_manifest_digest, require_tool, run_ok, sha256_hex,
+    stop_child, write_layout_index, Skopeo,
+};
 
 /// The tag every source layout uses for its one image.
 pub const SRC_TAG: &str = "src";
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(data))
-}
 
 /// `len` pseudo-random (xorshift) bytes from `seed`: distinct, not
 /// compressible, and cheap to make.
@@ -565,19 +561,7 @@ impl Serve {
 impl Drop for Serve {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c, Duration::from_secs(10));
         }
     }
 }

@@ -19,7 +19,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::faults_support::{sha256_hex, Image};
+use crate::faults::Image;
+use crate::sha256_hex;
 
 pub const LIAR_REPOS: [&str; 4] = [
     "library/wrong",
