@@ -85,6 +85,11 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
     if from == "corral-test-support" {
         return Some(6);
     }
+    if matches!(from, "corral-mirror" | "corral-site") && to == "corral-portal"
+        || from == "corral-portal" && to == "corral-mirror"
+    {
+        return Some(7);
+    }
     None
 }
 
@@ -144,6 +149,10 @@ fn the_rules_catch_the_edges_they_forbid() {
         ("corral-host", "corral-release", Some(4)),
         ("corral-compose", "corral-release", Some(5)),
         ("corral-test-support", "corral-oci", Some(6)),
+        ("corral-mirror", "corral-portal", Some(7)),
+        ("corral-site", "corral-portal", Some(7)),
+        ("corral-portal", "corral-mirror", Some(7)),
+        ("corral-portal", "corral-dockerfiles", None),
         ("corral", "corral-cli", None),
         ("corral-mirror", "corral-oci", None),
         ("corral-mirror", "corral-sign", None),
