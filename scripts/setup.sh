@@ -48,15 +48,16 @@ corral_install_python() {
 }
 
 # Garage, the distributed object store the mirror's replica tests run on
-# (tests/e2e/replicas.rs, scripts/garage.sh). Built from crates.io once per
+# (tests/e2e/replicas.rs, started by tests/support/garage.rs; the replica
+# benchmark starts it with scripts/garage.sh). Built from crates.io once per
 # machine, outside the clone; the build takes a while on a small machine,
 # so only the test suite and the replica benchmark ask for it, not the demo.
 CORRAL_GARAGE_VERSION=2.5.0
 CORRAL_TOOLS=${CORRAL_TOOLS:-/var/tmp/corral-tools}
 
 # What the tests use of garage, and no more: the sqlite metadata engine with
-# its bundled C library (scripts/garage.sh), no LMDB, K2V or Prometheus
-# metrics; optimised at level 1 without debug info. Measured on this 2-core
+# its bundled C library (what tests/support/garage.rs configures), no LMDB,
+# K2V or Prometheus metrics; optimised at level 1 without debug info. Measured on this 2-core
 # machine: 265 crates, 1,004 CPU-seconds, a 41 MB binary (55 MB with the
 # default features and profile).
 CORRAL_GARAGE_FEATURES=bundled-libs,sqlite
