@@ -149,9 +149,10 @@ pub fn build(
 }
 
 fn rfc3339(timestamp: u64) -> Result<String> {
-    let t = time::OffsetDateTime::from_unix_timestamp(timestamp as i64)
-        .with_context(|| format!("commit timestamp {timestamp} is out of range"))?;
-    Ok(t.format(&time::format_description::well_known::Rfc3339)?)
+    i64::try_from(timestamp)
+        .ok()
+        .and_then(corral_oci::rfc3339)
+        .with_context(|| format!("commit timestamp {timestamp} is out of range"))
 }
 
 /// Reads the stream file at `path`; `None` when there is none, or it is
