@@ -53,8 +53,8 @@ pub(super) async fn token(State(app): State<Arc<App>>, req: Request) -> Response
     };
     tracing::debug!(subject, scopes = access.len(), "token issued");
     let (token, expires_in) = app.auth.issue_token(&subject, access);
-    let issued_at = corral_oci::rfc3339(time::OffsetDateTime::now_utc().unix_timestamp())
-        .unwrap_or_default();
+    let issued_at =
+        corral_oci::rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or_default();
     app.metrics.record("token", 200);
     axum::Json(serde_json::json!({
         "token": token,
