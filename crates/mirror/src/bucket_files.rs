@@ -251,15 +251,7 @@ impl BucketDir {
                 prefix: self.prefix.clone(),
                 source,
             })?;
-        let mut out: Vec<_> = metas
-            .into_iter()
-            .filter_map(|m| {
-                let rel = m.location.as_ref().strip_prefix(self.prefix.as_str())?;
-                Some((rel.to_string(), m))
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        Ok(self.relative_sorted(metas))
     }
 
     /// The objects directly in directory `dir` (relative to the prefix),
@@ -277,8 +269,12 @@ impl BucketDir {
                 prefix: key.to_string(),
                 source,
             })?;
-        let mut out: Vec<_> = listed
-            .objects
+        Ok(self.relative_sorted(listed.objects))
+    }
+
+    /// Listed objects by path relative to the prefix, sorted by that path.
+    fn relative_sorted(&self, metas: Vec<ObjectMeta>) -> Vec<(String, ObjectMeta)> {
+        let mut out: Vec<_> = metas
             .into_iter()
             .filter_map(|m| {
                 let rel = m.location.as_ref().strip_prefix(self.prefix.as_str())?;
@@ -286,7 +282,7 @@ impl BucketDir {
             })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        out
     }
 
     /// A small object's bytes; `None` when missing.
