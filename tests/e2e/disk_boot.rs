@@ -721,6 +721,11 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
             .contains("ExecStop=/usr/bin/corral host grub-sync"),
         "the drop-in for ostree-finalize-staged.service is not installed"
     );
+    assert!(
+        vm.ssh("systemctl cat ostree-boot-complete.service")
+            .contains("ExecStartPre=-/usr/bin/corral host finalize-check"),
+        "the drop-in for ostree-boot-complete.service is not installed"
+    );
     // one deployment: nothing to fall back to, nothing counted
     assert_eq!(vm.grubenv(), "");
 
@@ -762,6 +767,10 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
     assert_eq!(s["deployments"][0]["role"], "booted", "{s}");
     assert!(vm.ssh("sudo corral host upgrade").starts_with("staged "));
+    // corral's note of it, in /var: it outlives the reboot
+    assert!(vm
+        .ssh("sudo cat /var/lib/corral/staged.json")
+        .contains(&format!("\"checksum\": \"{b}\"")));
     vm.ssh("echo edited-after-the-upgrade | sudo tee /etc/corral-test-edit");
     let boot2 = vm.reboot(&boot1, "boot after upgrade");
     vm.assert_booted(&b, "the boot after the upgrade");
@@ -781,6 +790,12 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
         "the boots of the new deployment were not counted:\n{journal}"
     );
     assert_eq!(vm.grubenv(), "");
+    // finalized: boot-complete judged corral's note and dropped it
+    assert_eq!(
+        vm.ssh("sudo test -e /var/lib/corral/staged.json && echo left || echo gone"),
+        "gone"
+    );
+    assert!(vm.status()["last_finalize_failure"].is_null());
 
     // 3. Rollback to the first commit.
     vm.ssh("sudo corral host rollback");
@@ -814,7 +829,7 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
     vm.allow_panic = true;
     let started = Instant::now();
     vm.ssh("sudo systemd-run --on-active=1 systemctl reboot");
-    vm.wait_boot(Some(&boot3), started, "boot after two failed boots");
+    let boot4 = vm.wait_boot(Some(&boot3), started, "boot after two failed boots");
     vm.allow_panic = false;
     let panics = vm.serial_log().matches("] Kernel panic").count() - panics_before;
     assert_eq!(
@@ -833,6 +848,55 @@ fn a_disk_image_boots_takes_its_seed_upgrades_and_rolls_back() {
         "{s}"
     );
     assert_eq!(vm.grubenv(), "");
+
+    // 4b. A staged deployment libostree cannot finalize at shutdown: an
+    // immutable /boot refuses its new boot loader directory. The host
+    // comes back on the same deployment; the next boot records
+    // libostree's error (the drop-in for ostree-boot-complete.service
+    // runs before libostree removes its stamp) and denies the commit.
+    let c = server.compose("1.2");
+    let out = vm.ssh("sudo corral host upgrade");
+    assert!(out.starts_with("staged "), "{out}");
+    vm.ssh("sudo chattr +i /boot");
+    vm.reboot(&boot4, "boot after a failed finalization");
+    vm.ssh("sudo chattr -i /boot");
+    assert_eq!(
+        vm.booted(),
+        a,
+        "the deployment that failed to finalize booted"
+    );
+    let s = vm.status();
+    let failure = &s["last_finalize_failure"];
+    assert_eq!(failure["checksum"], c.as_str(), "{s}");
+    let words = failure["message"].as_str().unwrap_or_default();
+    assert!(
+        !words.is_empty() && !words.contains("journalctl -b -1"),
+        "not libostree's own words: {s}"
+    );
+    assert_eq!(s["denied"][0]["checksum"], c.as_str(), "{s}");
+    assert_eq!(s["denied"][0]["cause"], "not-finalized", "{s}");
+    let journal = vm.ssh("sudo journalctl -b -u ostree-boot-complete.service --no-pager");
+    assert!(
+        journal.contains("failed on previous boot"),
+        "libostree did not report the failure itself:\n{journal}"
+    );
+    let out = vm.ssh("sudo corral host upgrade --check || true");
+    assert!(
+        out.contains("was not finalized at shutdown on") && out.contains(words),
+        "{out}"
+    );
+    assert!(vm
+        .ssh("sudo corral host upgrade")
+        .starts_with("no update: commit"));
+    let s = vm.status();
+    assert!(
+        s["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["checksum"] != c.as_str()),
+        "the denied commit was staged again: {s}"
+    );
 
     // 5. The same disk under UEFI firmware (OVMF): GRUB's EFI image reads
     // the menu corral host rewrote after GRUB fell back.

@@ -962,6 +962,116 @@ fn a_rolled_back_commit_is_not_upgraded_to_again() {
     );
 }
 
+/// A staged deployment libostree did not finalize at shutdown is found in
+/// the next boot, reported with libostree's words, and its commit is not
+/// staged again until a newer one comes. A sysroot in a directory cannot
+/// stage (libostree stages only on a booted host; the VM test in
+/// disk_boot.rs does it for real), so the test writes the two notes a
+/// booted host leaves: corral's `staged.json` and libostree's stamp.
+#[test]
+fn a_staged_commit_that_was_not_finalized_is_reported_and_denied() {
+    let mut server = Server::start();
+    let (a, _) = server.compose("a", 64, |_| {});
+    let sys = Sysroot::new(&server);
+    sys.json(&["deploy", "--origin", &origin()]);
+    let (b, vb) = server.compose("b", 64, |_| {});
+    let dl = sys.json(&["upgrade", "--download-only"]);
+    assert_eq!(dl["to"]["checksum"], b.as_str(), "{dl}");
+    let var = sys
+        .path()
+        .join(format!("ostree/deploy/{OS}/var/lib/corral"));
+    let note = var.join("staged.json");
+    std::fs::create_dir_all(&var).unwrap();
+    std::fs::write(
+        &note,
+        serde_json::json!({"deployment": format!("{b}.0"), "checksum": b, "boot_id": "boot-1", "at": 1_767_225_600u64})
+            .to_string(),
+    )
+    .unwrap();
+    let stamp = sys.path().join("boot/ostree/finalize-failure.stamp");
+    std::fs::create_dir_all(stamp.parent().unwrap()).unwrap();
+    let words = "Writing bootloader config: mkdirat(loader.1): Operation not permitted";
+    std::fs::write(&stamp, format!("{words}\n")).unwrap();
+
+    // Still the boot that staged it: finalized at its shutdown.
+    let out = sys.json_in_boot("boot-1", &["finalize-check"]);
+    assert_eq!(out["result"], "waiting", "{out}");
+    let st = sys.json_in_boot("boot-1", &["status"]);
+    assert!(st["last_finalize_failure"].is_null(), "{st}");
+
+    // The next boot: status sees it before anybody recorded it, and
+    // changes nothing.
+    let st = sys.json_in_boot("boot-2", &["status"]);
+    assert_eq!(st["last_finalize_failure"]["checksum"], b.as_str(), "{st}");
+    assert_eq!(st["last_finalize_failure"]["message"], words, "{st}");
+    assert!(note.is_file());
+    // finalize-check (the drop-in for ostree-boot-complete.service)
+    // records it with libostree's words and denies the commit.
+    let out = sys.json_in_boot("boot-2", &["finalize-check"]);
+    assert_eq!(out["result"], "failed", "{out}");
+    assert_eq!(out["checksum"], b.as_str(), "{out}");
+    assert_eq!(out["version"], vb.as_str(), "{out}");
+    assert_eq!(out["message"], words, "{out}");
+    assert!(!note.exists(), "the note outlived its verdict");
+    let st = sys.json_in_boot("boot-2", &["status"]);
+    assert_eq!(st["last_finalize_failure"]["checksum"], b.as_str(), "{st}");
+    let denied = st["denied"].as_array().unwrap();
+    assert_eq!(denied.len(), 1, "{st}");
+    assert_eq!(denied[0]["checksum"], b.as_str());
+    assert_eq!(denied[0]["cause"], "not-finalized", "{st}");
+    assert_eq!(denied[0]["reason"], words, "{st}");
+    let text = stdout(&run_ok(
+        sys.host().arg("status").env("CORRAL_BOOT_ID", "boot-2"),
+    ));
+    assert!(
+        text.contains(&format!("{b} {vb}: not finalized at shutdown on"))
+            && text.contains(&format!(
+                "not applied: {b} {vb} was staged on 2026-01-01T00:00:00Z and not finalized at shutdown: {words}"
+            )),
+        "{text}"
+    );
+    // A second verdict finds nothing to judge.
+    let out = sys.json_in_boot("boot-2", &["finalize-check"]);
+    assert_eq!(out["result"], "nothing-staged", "{out}");
+
+    // auto's and the timer's upgrades do not stage it again.
+    let text = run_code(
+        sys.host()
+            .args(["upgrade", "--check"])
+            .env("CORRAL_BOOT_ID", "boot-2"),
+        1,
+    );
+    assert!(
+        text.contains(&format!("no update: commit {vb}"))
+            && text.contains("was not finalized at shutdown on")
+            && text.contains(words),
+        "{text}"
+    );
+    let up = sys.json_in_boot("boot-2", &["upgrade"]);
+    assert_eq!(up["result"], "denied", "{up}");
+    assert_eq!(sys.order().len(), 1);
+    assert!(sys.order()[0].starts_with(&a));
+
+    // A commit that was finalized: the note goes, nothing is recorded.
+    let (c, _) = server.compose("c", 64, |_| {});
+    let up = sys.json_in_boot("boot-2", &["upgrade"]);
+    assert_eq!(up["to"]["checksum"], c.as_str(), "{up}");
+    assert_eq!(up["undenied"], serde_json::json!([b.as_str()]), "{up}");
+    std::fs::write(
+        &note,
+        serde_json::json!({"deployment": format!("{c}.0"), "checksum": c, "boot_id": "boot-2", "at": 1_767_225_600u64})
+            .to_string(),
+    )
+    .unwrap();
+    let out = sys.json_in_boot("boot-3", &["finalize-check"]);
+    assert_eq!(out["result"], "finalized", "{out}");
+    assert!(!note.exists());
+    let st = sys.json_in_boot("boot-3", &["status"]);
+    assert_eq!(st["denied"], serde_json::json!([]), "{st}");
+    // the last failure stays on record for status
+    assert_eq!(st["last_finalize_failure"]["checksum"], b.as_str(), "{st}");
+}
+
 /// Issue 17, point 7: remotes can be deleted and pointed elsewhere.
 #[test]
 fn remotes_can_be_deleted_and_repointed() {

@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -16,6 +16,7 @@ use corral_ostree::diff::PackageDiff;
 use crate::auto;
 use crate::boot_count::{self, BootCompleted};
 use crate::deploy;
+use crate::finalize::{self, Checked};
 use crate::health;
 use crate::lock::HostLock;
 use crate::remote;
@@ -79,6 +80,10 @@ pub enum HostCommand {
     /// boots of a deployment finalized at shutdown (run after
     /// ostree-finalize-staged.service).
     GrubSync,
+    /// Find out whether the deployment staged before the last reboot was
+    /// finalized at shutdown; record a failure and deny its commit (run
+    /// early in the boot, before ostree-boot-complete.service).
+    FinalizeCheck(StatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -230,13 +235,6 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn lock(args: &HostArgs, what: &str) -> Result<HostLock> {
     HostLock::acquire(&args.sysroot, what, !args.no_wait)
 }
@@ -383,7 +381,7 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
                 c.max_failed_boots,
                 Duration::from_secs(c.script_timeout),
                 &health::boot_id()?,
-                now(),
+                health::now(),
             )?;
             if c.json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -441,7 +439,7 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
                 progress: std::io::stderr().is_terminal() && !a.json,
                 ..Default::default()
             };
-            let r = auto::auto(&host, &opts, now())?;
+            let r = auto::auto(&host, &opts, health::now())?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -464,7 +462,7 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
             })
         }
         HostCommand::Updates(a) => {
-            let s = auto::updates_status(&host, args.osname.as_deref(), now())?;
+            let s = auto::updates_status(&host, args.osname.as_deref(), health::now())?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -475,7 +473,11 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
         HostCommand::BootComplete(a) => {
             let _lock = lock(&args, "boot-complete")?;
             host.reload()?;
-            let out = boot_count::boot_complete(&host, now())?;
+            if let Some(b) = host.booted() {
+                // before the ostree stamp is forgotten, if nothing else ran
+                finalize::reconcile(&host, &b.osname(), health::now())?;
+            }
+            let out = boot_count::boot_complete(&host, health::now())?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -490,6 +492,32 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
                     ),
                     BootCompleted::OtherDeployment { deployment } => println!(
                         "booted {deployment}, not the default; GRUB goes on counting the default's boots"
+                    ),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::FinalizeCheck(a) => {
+            let _lock = lock(&args, "finalize-check")?;
+            host.reload()?;
+            let osname = host.osname(args.osname.as_deref())?;
+            let out = finalize::reconcile(&host, &osname, health::now())?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                match &out {
+                    Checked::NothingStaged => println!("nothing was staged"),
+                    Checked::Waiting { deployment } => println!(
+                        "{deployment} is staged in this boot; libostree finalizes it at shutdown"
+                    ),
+                    Checked::Finalized { deployment } => {
+                        println!("{deployment} was finalized at shutdown")
+                    }
+                    Checked::Failed(f) => println!(
+                        "{} {} was not finalized at shutdown: {}; its commit is denied to upgrades",
+                        f.deployment,
+                        f.version.as_deref().unwrap_or("(no version)"),
+                        f.message
                     ),
                 }
             }
@@ -648,11 +676,13 @@ fn report(outcome: &UpgradeOutcome, json: bool) -> Result<()> {
             commit,
             date,
             reason,
+            cause,
             ..
         } => {
             println!(
-                "no update: commit {} was rolled back on {date}: {reason}; `corral host deploy {}` to try it again",
+                "no update: commit {} was {} on {date}: {reason}; `corral host deploy {}` to try it again",
                 commit.label(),
+                cause.says(),
                 commit.checksum
             );
         }
@@ -773,17 +803,25 @@ fn print_status(s: &status::HostStatus) {
         );
     }
     if !s.denied.is_empty() {
-        println!(
-            "denied to upgrades (rolled back; `corral host deploy CHECKSUM` tries one again):"
-        );
+        println!("denied to upgrades (`corral host deploy CHECKSUM` tries one again):");
         for d in &s.denied {
             println!(
-                "    {} {}: rolled back on {}: {}",
+                "    {} {}: {} on {}: {}",
                 d.checksum,
                 d.version.as_deref().unwrap_or("(no version)"),
+                d.cause.says(),
                 upgrade::date(d.at),
                 d.reason
             );
         }
+    }
+    if let Some(f) = &s.last_finalize_failure {
+        println!(
+            "not applied: {} {} was staged on {} and not finalized at shutdown: {}",
+            f.checksum,
+            f.version.as_deref().unwrap_or("(no version)"),
+            upgrade::date(f.staged_at),
+            f.message
+        );
     }
 }

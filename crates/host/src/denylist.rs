@@ -20,7 +20,28 @@ use crate::sysroot::Host;
 /// Where the list lives, under the stateroot's `/var`.
 pub const STATE_PATH: &str = "lib/corral/denied.json";
 
-/// A commit that was rolled back, and why.
+/// Why a commit is denied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DenyCause {
+    /// The health check (or GRUB's boot counter) rolled it back.
+    #[default]
+    RolledBack,
+    /// It was staged and libostree did not finalize it at shutdown.
+    NotFinalized,
+}
+
+impl DenyCause {
+    /// `"rolled back"`, `"not finalized at shutdown"`.
+    pub fn says(self) -> &'static str {
+        match self {
+            DenyCause::RolledBack => "rolled back",
+            DenyCause::NotFinalized => "not finalized at shutdown",
+        }
+    }
+}
+
+/// A commit that was rolled back or not finalized, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeniedCommit {
     pub checksum: String,
@@ -30,9 +51,11 @@ pub struct DeniedCommit {
     pub timestamp: u64,
     /// The deployment (`CHECKSUM.SERIAL`) that failed.
     pub deployment: String,
-    /// When it was rolled back.
+    /// When it was rolled back, or found not finalized.
     pub at: u64,
     pub reason: String,
+    #[serde(default)]
+    pub cause: DenyCause,
 }
 
 /// The whole file, keyed by commit checksum.
@@ -110,13 +133,19 @@ pub fn deny(
         deployment: crate::health::key(deployment),
         at,
         reason: reason.to_string(),
+        cause: DenyCause::RolledBack,
     };
+    deny_entry(host, osname, entry.clone())?;
+    Ok(entry)
+}
+
+/// Adds `entry` to the list of `osname`.
+pub fn deny_entry(host: &Host, osname: &str, entry: DeniedCommit) -> Result<()> {
     let path = Denylist::path(host, osname);
     let mut list = Denylist::load(&path)?;
-    list.insert(entry.clone());
-    list.save(&path)?;
-    tracing::info!(commit = %entry.checksum, "denied after a rollback: {reason}");
-    Ok(entry)
+    tracing::info!(commit = %entry.checksum, "denied: {}", entry.reason);
+    list.insert(entry);
+    list.save(&path)
 }
 
 /// After `checksum` (from `timestamp`) was deployed: see
@@ -151,6 +180,22 @@ mod tests {
             deployment: format!("{checksum}.0"),
             at: 1,
             reason: "2 failed boots".into(),
+            cause: DenyCause::RolledBack,
+        }
+    }
+
+    #[test]
+    fn a_list_written_before_causes_reads_as_rollbacks() {
+        let old = r#"{"commits": {"abc": {"checksum": "abc", "version": null, "timestamp": 5,
+            "deployment": "abc.0", "at": 7, "reason": "2 failed boots"}}}"#;
+        let l: Denylist = serde_json::from_str(old).unwrap();
+        assert_eq!(l.get("abc"), Some(&entry_at("abc", 5, 7)));
+    }
+
+    fn entry_at(checksum: &str, timestamp: u64, at: u64) -> DeniedCommit {
+        DeniedCommit {
+            at,
+            ..entry(checksum, timestamp)
         }
     }
 

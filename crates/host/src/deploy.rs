@@ -128,6 +128,7 @@ fn unstage(host: &Host) -> Result<Option<String>> {
     if host.sysroot().staged_deployment().is_some() {
         bail!("{STAGED_RUNSTATE} is gone but libostree still has a staged deployment");
     }
+    crate::finalize::forget_staged(host, &staged.osname())?;
     tracing::info!(deployment = %key(&staged), "discarded the staged deployment");
     Ok(Some(key(&staged)))
 }
@@ -275,6 +276,7 @@ fn stage_commit(
         .sysroot()
         .staged_deployment()
         .context("the staged deployment is missing after staging it")?;
+    crate::finalize::note_staged(host, osname, &staged)?;
     tracing::info!(
         deployment = %key(&staged),
         "staged; ostree-finalize-staged.service writes it at shutdown"

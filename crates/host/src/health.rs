@@ -46,6 +46,14 @@ pub fn boot_id() -> Result<String> {
     Ok(id.trim().to_string())
 }
 
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// One deployment's record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentHealth {
@@ -100,6 +108,9 @@ pub struct HealthState {
     /// Keyed by `CHECKSUM.SERIAL`.
     pub deployments: BTreeMap<String, DeploymentHealth>,
     pub rollbacks: Vec<RollbackRecord>,
+    /// Deployments staged and not finalized at shutdown, oldest first.
+    #[serde(default)]
+    pub finalize_failures: Vec<crate::finalize::FinalizeFailure>,
 }
 
 impl HealthState {

@@ -26,6 +26,8 @@
 //!   finalized, stopped when a boot completes, a fallback made permanent.
 //! - [`denylist`]: commits the health check rolled back, which upgrades
 //!   skip until deployed on purpose or superseded.
+//! - [`finalize`]: whether a staged deployment was finalized at shutdown;
+//!   a failure is recorded and its commit denied.
 //! - [`status`]: what `status` shows, also as JSON.
 //! - [`health`]: the boot health check, counting failed boots in `/var`
 //!   and rolling back after too many.
@@ -45,6 +47,7 @@ pub mod denylist;
 pub mod deploy;
 pub mod error;
 pub mod etc_merge;
+pub mod finalize;
 pub mod fleetlock;
 pub mod grub;
 pub mod grubenv;

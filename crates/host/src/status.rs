@@ -1,7 +1,8 @@
 //! What `corral host status` shows: every deployment with its role,
 //! version, commit, date, origin, signature, pin and health, the package
-//! changes between the running and the next deployment, and the last
-//! rollback the health check made.
+//! changes between the running and the next deployment, the last
+//! rollback the health check made and the last staged deployment that
+//! was not finalized.
 
 use anyhow::Result;
 use corral_ostree::commit::commit_info;
@@ -9,6 +10,7 @@ use corral_ostree::diff::{diff_packages, PackageDiff};
 use serde::Serialize;
 
 use crate::denylist::{DeniedCommit, Denylist};
+use crate::finalize::{self, FinalizeFailure};
 use crate::health::{self, DeploymentHealth, HealthState, RollbackRecord};
 use crate::signature::{self, SignatureState};
 use crate::sysroot::{same, Host};
@@ -68,6 +70,10 @@ pub struct HostStatus {
     /// Commits the health check rolled back, which `upgrade` skips, oldest
     /// rollback first.
     pub denied: Vec<DeniedCommit>,
+    /// The last deployment staged for a reboot that libostree did not
+    /// finalize at shutdown: one a later boot finds now, else the last
+    /// one recorded.
+    pub last_finalize_failure: Option<FinalizeFailure>,
 }
 
 /// Roles in boot order.
@@ -156,6 +162,16 @@ pub fn status(host: &Host) -> Result<HostStatus> {
         .max_by_key(|r| r.at)
         .cloned();
     denied.sort_by_key(|d| d.at);
+    let mut last_finalize_failure = health_by_os
+        .values()
+        .flat_map(|s| s.finalize_failures.iter())
+        .max_by_key(|f| f.found_at)
+        .cloned();
+    for os in health_by_os.keys() {
+        if let Some(f) = finalize::unrecorded(host, os)? {
+            last_finalize_failure = Some(f);
+        }
+    }
     Ok(HostStatus {
         sysroot: host.path().display().to_string(),
         booted: booted.is_some(),
@@ -163,6 +179,7 @@ pub fn status(host: &Host) -> Result<HostStatus> {
         changes,
         last_rollback,
         denied,
+        last_finalize_failure,
     })
 }
 

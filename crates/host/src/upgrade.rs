@@ -105,10 +105,11 @@ pub enum UpgradeOutcome {
     /// this host; it is not offered again (`deploy` it to try again).
     Denied {
         commit: CommitRef,
-        /// When it was rolled back.
+        /// When it was rolled back or found not finalized.
         at: u64,
         date: String,
         reason: String,
+        cause: crate::denylist::DenyCause,
     },
     /// `--download-only`: fetched and verified, not deployed.
     Downloaded {
@@ -171,6 +172,9 @@ fn context<'a>(
 /// `corral host upgrade`.
 pub fn upgrade(host: &Host, opts: &UpgradeOptions) -> Result<UpgradeOutcome> {
     let cx = context(host, opts, None)?;
+    // A commit staged in an earlier boot and never finalized is denied
+    // before the newest commit is looked at: it would fail again.
+    crate::finalize::reconcile(host, &cx.osname, crate::health::now())?;
     let merge = cx.merge.clone().expect("an upgrade has a merge deployment");
     let repo = host.repo();
     let summary = summary::fetch(&repo, &cx.origin.remote, cx.stall)?;
@@ -206,6 +210,7 @@ pub fn upgrade(host: &Host, opts: &UpgradeOptions) -> Result<UpgradeOutcome> {
             at: d.at,
             date: date(d.at),
             reason: d.reason.clone(),
+            cause: d.cause,
         });
     }
     // The commit object alone: its signature is checked on the way in,
