@@ -244,6 +244,9 @@ _corral() {
             corral__subcmd__help__subcmd__host,deploy)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__deploy"
                 ;;
+            corral__subcmd__help__subcmd__host,finalize-check)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__finalize__subcmd__check"
+                ;;
             corral__subcmd__help__subcmd__host,grub-sync)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__grub__subcmd__sync"
                 ;;
@@ -340,6 +343,9 @@ _corral() {
             corral__subcmd__host,deploy)
                 cmd="corral__subcmd__host__subcmd__deploy"
                 ;;
+            corral__subcmd__host,finalize-check)
+                cmd="corral__subcmd__host__subcmd__finalize__subcmd__check"
+                ;;
             corral__subcmd__host,grub-sync)
                 cmd="corral__subcmd__host__subcmd__grub__subcmd__sync"
                 ;;
@@ -384,6 +390,9 @@ _corral() {
                 ;;
             corral__subcmd__host__subcmd__help,deploy)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__deploy"
+                ;;
+            corral__subcmd__host__subcmd__help,finalize-check)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__finalize__subcmd__check"
                 ;;
             corral__subcmd__host__subcmd__help,grub-sync)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__grub__subcmd__sync"
@@ -1496,7 +1505,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1566,6 +1575,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__finalize__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2084,7 +2107,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2239,6 +2262,28 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__host__subcmd__finalize__subcmd__check)
+            opts="-v -h -V --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__host__subcmd__grub__subcmd__sync)
             opts="-v -h -V --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2262,7 +2307,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync help"
+            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2332,6 +2377,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__finalize__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
