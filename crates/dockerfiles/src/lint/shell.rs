@@ -21,38 +21,32 @@ pub(crate) fn run_commands(ins: &Instruction, escape: char) -> Vec<Vec<String>> 
 
 pub(crate) fn commands(script: &str, escape: char) -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    let mut current = String::new();
+    // the command being read is script[start..]: every character but an
+    // unquoted separator belongs to it
+    let mut start = 0;
     let mut quote: Option<char> = None;
     let mut escaped = false;
-    for c in script.chars() {
+    for (i, c) in script.char_indices() {
         if escaped {
             escaped = false;
-            current.push(c);
             continue;
         }
         if c == escape && quote != Some('\'') {
             escaped = true;
-            current.push(c);
             continue;
         }
         match quote {
-            Some(q) if c == q => {
-                quote = None;
-                current.push(c);
-            }
-            Some(_) => current.push(c),
-            None if c == '"' || c == '\'' => {
-                quote = Some(c);
-                current.push(c);
-            }
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
             None if matches!(c, '&' | '|' | ';' | '\n' | '(' | ')' | '{' | '}') => {
-                push_command(&mut out, &current, escape);
-                current.clear();
+                push_command(&mut out, &script[start..i], escape);
+                start = i + c.len_utf8();
             }
-            None => current.push(c),
+            None => {}
         }
     }
-    push_command(&mut out, &current, escape);
+    push_command(&mut out, &script[start..], escape);
     out
 }
 

@@ -11,11 +11,29 @@ pub(crate) struct RawWord<'a> {
 /// Splits on unquoted whitespace; quotes and the escape character are kept
 /// in the word (they are processed later, by [`unquote`] or expansion).
 pub(crate) fn split_words(s: &str, escape: char) -> Vec<RawWord<'_>> {
+    // Dockerfiles are nearly always ASCII: their bytes are their
+    // characters, with no UTF-8 decoding on the way
+    if s.is_ascii() {
+        split_words_in(
+            s,
+            escape,
+            s.bytes().enumerate().map(|(i, b)| (i, char::from(b))),
+        )
+    } else {
+        split_words_in(s, escape, s.char_indices())
+    }
+}
+
+fn split_words_in<'a>(
+    s: &'a str,
+    escape: char,
+    chars: impl Iterator<Item = (usize, char)>,
+) -> Vec<RawWord<'a>> {
     let mut words = Vec::new();
     let mut start: Option<usize> = None;
     let mut quote: Option<char> = None;
     let mut escaped = false;
-    for (i, c) in s.char_indices() {
+    for (i, c) in chars {
         if escaped {
             escaped = false;
             continue;
@@ -86,6 +104,9 @@ pub(crate) fn split_fields(s: &str) -> Vec<RawWord<'_>> {
 
 /// Removes quotes and escape characters without expanding variables.
 pub(crate) fn unquote(word: &str, escape: char) -> String {
+    if !word.chars().any(|c| c == '"' || c == '\'' || c == escape) {
+        return word.to_string();
+    }
     let mut out = String::with_capacity(word.len());
     let mut quote: Option<char> = None;
     let mut chars = word.chars().peekable();
