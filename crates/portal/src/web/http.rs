@@ -52,12 +52,21 @@ pub fn set_cookie(id: &str, max_age: i64, path: &str, secure: bool) -> HeaderVal
     .unwrap_or_else(|_| HeaderValue::from_static("corral_portal=; Max-Age=0"))
 }
 
-/// The client's address, for rate limits (`unknown` when the server was
-/// not started with connection info).
-pub fn client_address(req: &Request<Body>) -> String {
+/// The client's address, for rate limits; `None` when the server gives no
+/// connection info (the mirror's own TLS listener).
+pub fn client_address(req: &Request<Body>) -> Option<String> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+        .map(|c| c.0.ip().to_string())
+}
+
+/// The rate-limit keys of an attempt: the account, and the address when
+/// it is known (never one shared key for every unknown address, which
+/// would let one client lock everybody out).
+pub fn limit_keys(account: &str, address: Option<&str>) -> Vec<String> {
+    let mut keys = vec![format!("account:{account}")];
+    keys.extend(address.map(|a| format!("address:{a}")));
+    keys
 }
 
 /// The `Host` the client used, for pull commands.

@@ -351,9 +351,9 @@ async fn submit_form(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Respon
 }
 
 /// Counts a sign-in or sign-up attempt, per account name and per address.
-fn limit_sign_ins(p: &Portal, name: &str, address: &str) -> Result<(), WebError> {
+fn limit_sign_ins(p: &Portal, name: &str, address: Option<&str>) -> Result<(), WebError> {
     p.sign_ins
-        .attempt(&[format!("account:{name}"), format!("address:{address}")])
+        .attempt(&http::limit_keys(name, address))
         .map_err(WebError::too_many)
 }
 
@@ -366,7 +366,7 @@ async fn sign_in(State(p): State<Arc<Portal>>, req: Request<Body>) -> Response {
         let form = read_form(body).await?;
         v.checked(&form.get("csrf"))?;
         let name = form.get("name");
-        limit_sign_ins(&p, &name, &address)?;
+        limit_sign_ins(&p, &name, address.as_deref())?;
         let (n, password) = (name.clone(), form.get("password"));
         let p2 = p.clone();
         let who = db(&p, move |s| s.sign_in(&n, &password, &p2.options.htpasswd)).await?;
@@ -376,7 +376,7 @@ async fn sign_in(State(p): State<Arc<Portal>>, req: Request<Body>) -> Response {
                 start_signed_in(&p, v.id.clone(), name).await
             }
             None => {
-                tracing::info!(account = %name, %address, "sign-in refused");
+                tracing::info!(account = %name, address = address.as_deref().unwrap_or("-"), "sign-in refused");
                 Ok(http::html_page(
                     StatusCode::UNAUTHORIZED,
                     pages::sign_in(&p, &v, Some("wrong name or password")),
@@ -403,7 +403,7 @@ async fn sign_up(State(p): State<Arc<Portal>>, req: Request<Body>) -> Response {
         let form = read_form(body).await?;
         v.checked(&form.get("csrf"))?;
         let name = form.get("name");
-        limit_sign_ins(&p, &name, &address)?;
+        limit_sign_ins(&p, &name, address.as_deref())?;
         let (n, password) = (name.clone(), form.get("password"));
         let p2 = p.clone();
         let made = db(&p, move |s| {

@@ -158,7 +158,7 @@ async fn submit_inner(p: &Arc<Portal>, req: Request<Body>) -> Result<Response, W
         .ok_or_else(|| WebError::forbidden("sign in first"))?
         .to_string();
     p.submissions
-        .attempt(&[format!("account:{author}"), format!("address:{address}")])
+        .attempt(&http::limit_keys(&author, address.as_deref()))
         .map_err(WebError::too_many)?;
     crate::validate::template_name(&f.name)
         .map_err(|e| WebError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
