@@ -3493,7 +3493,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__mirror__subcmd__serve)
-            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --disk-images --trust-cosign-key --trust-gpg-keyring --verbose --help --version"
+            opts="-v -h -V --config --listen --storage --upstream --htpasswd --ostree-repo --disk-images --trust-cosign-key --trust-gpg-keyring --portal --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3532,6 +3532,10 @@ _corral() {
                     return 0
                     ;;
                 --trust-gpg-keyring)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --portal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

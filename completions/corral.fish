@@ -464,6 +464,7 @@ complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_su
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l disk-images -d 'Serve the disk images in this directory read-only under /disk-images/ and list them in the catalog with checksum and signature state' -r -F
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l trust-cosign-key -d 'Trust this cosign public key: the catalog shows the tags it signed as verified (repeatable)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l trust-gpg-keyring -d 'Trust the keys of this GPG keyring (gpg --export output; repeatable)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -l portal -d 'Serve the community portal under /community, configured by the [portal] table of this TOML file (docs/portal.md)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand mirror; and __fish_seen_subcommand_from serve" -s V -l version -d 'Print version'

@@ -30,6 +30,7 @@ pub mod image;
 pub mod logging;
 pub mod ostree_helper;
 pub mod output;
+pub mod portal;
 pub mod test;
 pub mod tree;
 
@@ -202,7 +203,7 @@ fn run_without_ostree(command: Command) -> Result<anyhow::Result<ExitCode>, Box<
         Command::Tree(cmd) => tree::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
-        Command::Mirror(cmd) => corral_mirror::cli::run(cmd),
+        Command::Mirror(cmd) => corral_mirror::cli::run_with(cmd, &portal::routes),
         Command::Test(args) => test::run(args),
         Command::Key(cmd) => corral_sign::cli::run_key(cmd),
         Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),

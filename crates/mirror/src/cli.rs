@@ -54,7 +54,15 @@ pub struct ServeArgs {
     /// Trust the keys of this GPG keyring (gpg --export output; repeatable)
     #[arg(long = "trust-gpg-keyring", value_name = "FILE")]
     pub trust_gpg_keyrings: Vec<PathBuf>,
+    /// Serve the community portal under /community, configured by the
+    /// [portal] table of this TOML file (docs/portal.md)
+    #[arg(long, value_name = "FILE")]
+    pub portal: Option<PathBuf>,
 }
+
+/// Builds routes that `serve` adds beside the mirror's own: how corral-cli
+/// joins the community portal, which the mirror does not import.
+pub type ExtraRoutes<'a> = &'a dyn Fn(&ServeArgs, &Config) -> anyhow::Result<axum::Router>;
 
 #[derive(clap::Args, Debug)]
 pub struct StorageArgs {
@@ -194,12 +202,25 @@ async fn shutdown_signal() {
 }
 
 pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
+    run_with(cmd, &|args, _| {
+        anyhow::ensure!(
+            args.portal.is_none(),
+            "--portal needs the corral binary, which joins the portal to the mirror"
+        );
+        Ok(axum::Router::new())
+    })
+}
+
+/// [`run`], with `extra` routes for `serve`.
+pub fn run_with(cmd: MirrorCommand, extra: ExtraRoutes<'_>) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     match cmd {
         MirrorCommand::Serve(args) => {
             let config = serve_config(&args)?;
+            let routes = extra(&args, &config)?;
             rt.block_on(async {
-                let server = crate::server::start(config).await?;
+                let app = crate::server::build_app(config)?;
+                let server = crate::server::start_app_with(app, routes).await?;
                 eprintln!("corral mirror listening on {}", server.addr);
                 tokio::select! {
                     r = async { server.wait().await } => r?,

@@ -10,7 +10,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::api::router;
+use crate::api::router_with;
 use crate::app::App;
 use crate::config::{Config, TlsConfig};
 
@@ -135,6 +135,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 }
 
 pub async fn start_app(app: Arc<App>) -> anyhow::Result<RunningServer> {
+    start_app_with(app, axum::Router::new()).await
+}
+
+/// Serves the mirror with the caller's `extra` routes beside its own
+/// ([`crate::api::router_with`]). Over plain TCP, handlers see the
+/// client's address as `ConnectInfo<SocketAddr>`; over the mirror's own
+/// TLS they do not (axum offers it for TCP listeners only).
+pub async fn start_app_with(app: Arc<App>, extra: axum::Router) -> anyhow::Result<RunningServer> {
     let listen = app.config.listen;
     let tcp = TcpListener::bind(listen)
         .await
@@ -144,10 +152,11 @@ pub async fn start_app(app: Arc<App>) -> anyhow::Result<RunningServer> {
     let shutdown = async move {
         let _ = rx.await;
     };
-    let service = router(app.clone());
+    let router = router_with(app.clone(), extra);
     let task = match &app.config.tls {
         Some(tls) => {
             let listener = TlsListener::new(tcp, tls_config(tls)?)?;
+            let service = router.into_make_service();
             tokio::spawn(async move {
                 axum::serve(listener, service)
                     .with_graceful_shutdown(shutdown)
@@ -156,6 +165,7 @@ pub async fn start_app(app: Arc<App>) -> anyhow::Result<RunningServer> {
             })
         }
         None => tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(tcp, service)
                 .with_graceful_shutdown(shutdown)
                 .await

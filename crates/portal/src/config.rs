@@ -10,6 +10,14 @@
 //! reviewers = ["rita", "rob"]
 //! maintainers = ["max"]
 //!
+//! signup = false                          # accounts made on the site
+//! archive_dir = "/var/lib/corral/portal-archives"
+//! session_hours = 12
+//!
+//! [portal.rate_limits]
+//! sign_ins = 10                            # per account and per address, per 10 minutes
+//! submissions = 10                         # per account and per address, per hour
+//!
 //! [portal.uploads]
 //! max_total = "64M"
 //! max_file = "16M"
@@ -28,12 +36,41 @@ use crate::upload::Limits;
 /// Where the SQLite database is unless `sqlite_path` says otherwise.
 pub const DEFAULT_SQLITE_PATH: &str = "/var/lib/corral/portal.db";
 
+/// Where submitted archives are kept unless `archive_dir` says otherwise.
+pub const DEFAULT_ARCHIVE_DIR: &str = "/var/lib/corral/portal-archives";
+
 /// The portal's settings, read from a `[portal]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalConfig {
     pub database: Database,
     pub policy: ReviewPolicy,
     pub uploads: Limits,
+    /// Whether visitors may make accounts on the site.
+    pub signup: bool,
+    /// Where submitted archives (and their help.md) are kept, by digest.
+    pub archive_dir: PathBuf,
+    /// How long a session lasts.
+    pub session_hours: u32,
+    pub rate_limits: RateLimits,
+}
+
+/// Attempts allowed per account and per client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Sign-in attempts per 10 minutes.
+    pub sign_ins: u32,
+    /// Submissions per hour.
+    pub submissions: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            sign_ins: 10,
+            submissions: 10,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -57,6 +94,17 @@ struct Section {
     maintainers: BTreeSet<String>,
     #[serde(default)]
     uploads: Uploads,
+    #[serde(default)]
+    signup: bool,
+    archive_dir: Option<PathBuf>,
+    #[serde(default = "session_hours")]
+    session_hours: u32,
+    #[serde(default)]
+    rate_limits: RateLimits,
+}
+
+fn session_hours() -> u32 {
+    12
 }
 
 #[derive(Deserialize, Default)]
@@ -129,7 +177,17 @@ impl PortalConfig {
             max_file: size("max_file", s.uploads.max_file, defaults.max_file)?,
             max_entries: s.uploads.max_entries.unwrap_or(defaults.max_entries),
         };
+        if s.session_hours == 0 {
+            return Err("portal.session_hours must be at least 1".into());
+        }
+        if s.rate_limits.sign_ins == 0 || s.rate_limits.submissions == 0 {
+            return Err("portal.rate_limits values must be at least 1".into());
+        }
         Ok(PortalConfig {
+            signup: s.signup,
+            archive_dir: s.archive_dir.unwrap_or_else(|| DEFAULT_ARCHIVE_DIR.into()),
+            session_hours: s.session_hours,
+            rate_limits: s.rate_limits,
             database,
             policy: ReviewPolicy {
                 reviewers: s.reviewers,
@@ -151,6 +209,40 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite(DEFAULT_SQLITE_PATH.into()));
         assert_eq!(c.policy.approvals_needed, 2);
         assert_eq!(c.uploads, Limits::default());
+        assert!(!c.signup);
+        assert_eq!(c.archive_dir, PathBuf::from(DEFAULT_ARCHIVE_DIR));
+        assert_eq!(c.session_hours, 12);
+        assert_eq!(c.rate_limits, RateLimits::default());
+    }
+
+    #[test]
+    fn web_keys() {
+        let c = PortalConfig::parse(
+            "[portal]\nreviewers = [\"a\"]\napprovals = 1\nsignup = true\n\
+             archive_dir = \"/srv/a\"\nsession_hours = 2\n\
+             [portal.rate_limits]\nsign_ins = 3\n",
+        )
+        .unwrap();
+        assert!(c.signup);
+        assert_eq!(c.archive_dir, PathBuf::from("/srv/a"));
+        assert_eq!(c.session_hours, 2);
+        assert_eq!(
+            c.rate_limits,
+            RateLimits {
+                sign_ins: 3,
+                submissions: 10
+            }
+        );
+        assert!(
+            PortalConfig::parse("[portal]\nreviewers = [\"a\", \"b\"]\nsession_hours = 0\n")
+                .unwrap_err()
+                .contains("session_hours")
+        );
+        assert!(
+            PortalConfig::parse("[portal]\n[portal.rate_limits]\nsign_in = 3\n")
+                .unwrap_err()
+                .contains("sign_in")
+        );
     }
 
     #[test]

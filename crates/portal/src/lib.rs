@@ -16,10 +16,15 @@
 //!   that applies the rules and appends to the audit log.
 //! - [`upload`]: unpacking a submitted archive safely, and checking that
 //!   it is a library folder.
+//! - [`sessions`]: web sessions in the database (shared by replicas), each
+//!   with its CSRF token.
 //! - [`config`]: the `[portal]` table.
+//! - [`web`]: the pages (axum, server-rendered, each with a JSON twin):
+//!   sign-in, listing, template pages, the upload, review and withdraw
+//!   forms; CSRF checks, rate limits and upload caps.
 //!
-//! Not here yet: the HTTP pages, sessions, the check runner and
-//! publishing to the mirror (docs/portal.md, "Not built yet").
+//! Not here yet: the check runner and publishing to the mirror
+//! (docs/portal.md, "Not built yet").
 //!
 //! ```no_run
 //! use corral_portal::{db::Database, model::{TemplateKind, Verdict}, rules::ReviewPolicy, store::Store};
@@ -43,6 +48,8 @@ pub mod config;
 pub mod db;
 pub mod model;
 pub mod rules;
+pub mod sessions;
 pub mod store;
 pub mod upload;
 pub mod validate;
+pub mod web;

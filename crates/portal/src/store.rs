@@ -650,6 +650,20 @@ impl Store {
         Ok(Some((t, rev)))
     }
 
+    /// The audit lines about one template, oldest first.
+    pub fn audit_of(&mut self, template: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .conn
+            .query(
+                "SELECT id, at, actor, action, template, revision, detail FROM audit_log \
+                 WHERE template = $1 ORDER BY id",
+                &[template.into()],
+            )?
+            .iter()
+            .map(audit_of)
+            .collect::<Result<_, _>>()?)
+    }
+
     /// The whole audit log, oldest first.
     pub fn audit_log(&mut self) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(self

@@ -576,7 +576,7 @@ fn sql_metacharacters_round_trip(b: &mut Backend<'_>) {
 /// database from a newer corral is refused.
 fn migrations_are_idempotent(b: &mut Backend<'_>) {
     let all: Vec<i64> = migrations::MIGRATIONS.iter().map(|m| m.version).collect();
-    assert_eq!(all, [1, 2]);
+    assert_eq!(all, [1, 2, 3]);
     let mut s = open(b);
     assert_eq!(migrations::applied(s.connection()).unwrap(), all);
     s.submit(
@@ -608,7 +608,7 @@ fn migrations_are_idempotent(b: &mut Backend<'_>) {
     match Store::open(&b.database(), policy()) {
         Err(StoreError::Db(DbError::TooNew {
             found: 99,
-            known: 2,
+            known: 3,
         })) => {}
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a database from a newer corral was opened"),
@@ -676,7 +676,7 @@ fn replicas_open_a_fresh_database_together(b: &mut Backend<'_>) {
         })
         .collect();
     for t in threads {
-        assert_eq!(t.join().expect("an opening thread panicked"), [1, 2]);
+        assert_eq!(t.join().expect("an opening thread panicked"), [1, 2, 3]);
     }
 }
 
@@ -728,6 +728,51 @@ fn concurrent_approvals_publish_once(b: &mut Backend<'_>) {
     assert_eq!(published, usize::from(N));
 }
 
+/// Sessions live in the database: another connection (a replica) sees
+/// them, only the hash of an id is stored, they expire, and ending one
+/// ends it everywhere.
+fn sessions_are_shared_and_expire(b: &mut Backend<'_>) {
+    let mut s = open(b);
+    let mut replica = open(b);
+    let visitor = s.create_session(None, T0, 600).unwrap();
+    let ann = s.create_session(Some("ann"), T0, 600).unwrap();
+    assert_ne!(visitor.id, ann.id);
+    assert_ne!(visitor.session.csrf, ann.session.csrf);
+    let seen = replica.session(&ann.id, T0 + 1).unwrap().unwrap();
+    assert_eq!(seen.account.as_deref(), Some("ann"));
+    assert_eq!(seen.csrf, ann.session.csrf);
+    assert_eq!(
+        replica
+            .session(&visitor.id, T0 + 1)
+            .unwrap()
+            .unwrap()
+            .account,
+        None
+    );
+    // The id itself is not in the database, only its hash.
+    let rows = s
+        .connection()
+        .query("SELECT id_hash FROM sessions", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        let h = r.text(0).unwrap();
+        assert!(h != ann.id && h != visitor.id && h.len() == 64);
+    }
+    assert_eq!(s.session("not a session id", T0).unwrap(), None);
+    assert_eq!(s.session(&ann.id, T0 + 600).unwrap(), None, "expired");
+    replica.end_session(&visitor.id).unwrap();
+    assert_eq!(s.session(&visitor.id, T0 + 1).unwrap(), None, "ended");
+    // A new session sweeps the expired ones away.
+    s.create_session(Some("rob"), T0 + 601, 600).unwrap();
+    let left = s
+        .connection()
+        .query("SELECT account FROM sessions", &[])
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].text(0).unwrap(), "rob");
+}
+
 const BODIES: &[(&str, Body)] = &[
     (
         "replicas_open_a_fresh_database_together",
@@ -747,6 +792,10 @@ const BODIES: &[(&str, Body)] = &[
     ),
     ("migrations_are_idempotent", migrations_are_idempotent),
     ("the_audit_log_is_append_only", the_audit_log_is_append_only),
+    (
+        "sessions_are_shared_and_expire",
+        sessions_are_shared_and_expire,
+    ),
 ];
 
 #[test]

@@ -158,10 +158,34 @@ pub fn date(s: &str, now: OffsetDateTime) -> String {
     }
 }
 
+/// Links added to every page's navigation, after the site's own.
+static EXTRA_NAV: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Adds `(label, href)` links to every page's navigation: how a server
+/// that serves other pages beside the site (the community portal) links
+/// them without the site knowing them. Set once per process, before
+/// serving; `false` when already set.
+pub fn set_extra_nav(links: Vec<(String, String)>) -> bool {
+    EXTRA_NAV.set(links).is_ok()
+}
+
+fn nav(extra: &[(String, String)]) -> String {
+    let mut o = String::from(
+        "<a class=\"brand\" href=\"/\">corral</a> \
+<a href=\"/#base-images\">Images</a> <a href=\"/atomic-host\">Atomic Host</a> \
+<a href=\"/downloads\">Disk images</a> <a href=\"/catalog\">All tags</a>",
+    );
+    for (label, href) in extra {
+        let _ = write!(o, " <a href=\"{}\">{}</a>", escape(href), escape(label));
+    }
+    o
+}
+
 /// The page frame: head, navigation, `body`, and a link to the JSON twin.
 pub fn page(title: &str, json_href: &str, body: &str) -> String {
     let t = escape(title);
     let j = escape(json_href);
+    let nav = nav(EXTRA_NAV.get().map_or(&[][..], Vec::as_slice));
     let mut o = String::with_capacity(body.len() + 1024);
     let _ = write!(
         o,
@@ -171,9 +195,7 @@ pub fn page(title: &str, json_href: &str, body: &str) -> String {
 <link rel=\"stylesheet\" href=\"/site/site.css\">\
 <link rel=\"alternate\" type=\"application/json\" href=\"{j}\">\
 <script src=\"/site/site.js\" defer></script></head>\n<body>\
-<header><nav aria-label=\"site\"><a class=\"brand\" href=\"/\">corral</a> \
-<a href=\"/#base-images\">Images</a> <a href=\"/atomic-host\">Atomic Host</a> \
-<a href=\"/downloads\">Disk images</a> <a href=\"/catalog\">All tags</a></nav></header>\n\
+<header><nav aria-label=\"site\">{nav}</nav></header>\n\
 <main>\n{body}</main>\n<footer><p><a href=\"{j}\">This page as JSON</a></p></footer>\n</body></html>\n"
     );
     o
@@ -191,6 +213,19 @@ mod tests {
         );
         assert_eq!(url_encode("a/b c&d", true), "a/b%20c%26d");
         assert_eq!(url_encode("a/b", false), "a%2Fb");
+    }
+
+    #[test]
+    fn extra_navigation_links_follow_the_sites_own_escaped() {
+        assert!(!nav(&[]).contains("community"));
+        let n = nav(&[("Community <3".into(), "/community?a=1&b=\"".into())]);
+        assert!(
+            n.ends_with("All tags</a> <a href=\"/community?a=1&amp;b=&quot;\">Community &lt;3</a>"),
+            "{n}"
+        );
+        // The page frame carries them.
+        let page = page("t", "/x.json", "");
+        assert!(page.contains(&format!("<nav aria-label=\"site\">{}</nav>", nav(&[]))));
     }
 
     #[test]

@@ -27,6 +27,13 @@ use route::Route;
 
 /// Builds the router; the server and the in-process tests both use it.
 pub fn router(app: Arc<App>) -> Router {
+    router_with(app, Router::new())
+}
+
+/// The router with the caller's `extra` routes beside the mirror's (the
+/// community portal, joined by corral-cli), traced like the others. Their
+/// paths must not overlap the mirror's.
+pub fn router_with(app: Arc<App>, extra: Router) -> Router {
     Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
@@ -50,6 +57,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sigstore/{*path}", any(crate::lookaside::serve))
         .route("/v1/pre-reboot", post(crate::fleetlock::pre_reboot))
         .route("/v1/steady-state", post(crate::fleetlock::steady_state))
+        .with_state(app)
+        .merge(extra)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -67,7 +76,6 @@ pub fn router(app: Arc<App>) -> Router {
                     tracing::info!(status = resp.status().as_u16(), bytes, duration_ms = latency.as_millis() as u64, "response");
                 }),
         )
-        .with_state(app)
 }
 
 /// Readiness, for load balancers: 200 only when a probe object can be

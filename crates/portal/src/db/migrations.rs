@@ -137,6 +137,30 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
 FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 ",
     },
+    Migration {
+        version: 3,
+        name: "web sessions",
+        sqlite: "
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    account TEXT,
+    csrf TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+",
+        postgres: "
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    account TEXT,
+    csrf TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+",
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS portal_migrations (

@@ -1,0 +1,60 @@
+//! Joins the community portal's pages to the mirror's server (the mirror
+//! does not import the portal, docs/architecture.md rule 7):
+//! `corral mirror serve --portal FILE` reads the `[portal]` table of FILE
+//! and serves the pages under `/community`, with a link to them in the
+//! site's navigation (docs/portal.md).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use corral_mirror::cli::ServeArgs;
+use corral_mirror::config::Config;
+use corral_portal::accounts::Htpasswd;
+use corral_portal::config::PortalConfig;
+use corral_portal::web::{self, Portal, WebOptions};
+
+/// Where the pages live.
+pub const PREFIX: &str = "/community";
+
+/// Reads a portal configuration file.
+pub fn load_config(path: &Path) -> anyhow::Result<PortalConfig> {
+    let text = corral_configfile::read_to_string(path, corral_configfile::DEFAULT_LIMIT)
+        .with_context(|| format!("reading {}", path.display()))?;
+    PortalConfig::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
+}
+
+/// The portal's routes for `mirror serve`, empty without `--portal`.
+pub fn routes(args: &ServeArgs, mirror: &Config) -> anyhow::Result<axum::Router> {
+    let Some(path) = &args.portal else {
+        return Ok(axum::Router::new());
+    };
+    let config = load_config(path)?;
+    // The mirror's htpasswd users sign in to the portal as they are.
+    let htpasswd = match &mirror.auth.htpasswd {
+        Some(p) => Htpasswd::load(p).with_context(|| format!("reading {}", p.display()))?,
+        None => Htpasswd::default(),
+    };
+    let options = WebOptions {
+        prefix: PREFIX.into(),
+        secure_cookies: mirror.tls.is_some(),
+        htpasswd,
+    };
+    let portal = Portal::open(config, options).context("starting the community portal")?;
+    corral_site::html::set_extra_nav(vec![("Community".into(), PREFIX.into())]);
+    Ok(web::router(Arc::new(portal)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_portal_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("portal.toml");
+        std::fs::write(&p, "[portal]\ndatabase = \"mysql\"\n").unwrap();
+        let e = load_config(&p).unwrap_err().to_string();
+        assert!(e.contains("portal.toml") && e.contains("mysql"), "{e}");
+    }
+}
