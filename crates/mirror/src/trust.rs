@@ -15,10 +15,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
 
 use anyhow::Context;
+use corral_registry::ImageRef;
 use corral_sign::cosign::{self, ARTIFACT_TYPE};
 use corral_sign::gpg::GpgCheck;
 use corral_sign::payload::{ATOMIC_TYPE, COSIGN_TYPE};
-use corral_sign::registry::ImageRef;
 use corral_sign::VerifyError;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};

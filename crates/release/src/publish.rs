@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use corral_sign::registry::{Client, ImageRef};
+use corral_registry::{Client, ImageRef};
 
 use crate::config::ReleaseConfig;
 use crate::report::Signature;
@@ -132,7 +132,7 @@ pub fn artifact_manifest(
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": artifact_type,
-        "config": {"mediaType": OCI_EMPTY, "digest": corral_sign::registry::sha256_digest(b"{}"), "size": 2, "data": "e30="},
+        "config": {"mediaType": OCI_EMPTY, "digest": corral_registry::sha256_digest(b"{}"), "size": 2, "data": "e30="},
         "layers": [{"mediaType": artifact_type, "digest": blob_digest, "size": blob_size}],
         "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
         "annotations": annotations,
@@ -176,7 +176,7 @@ pub async fn push_artifact(
     let blob = client.push_blob(image, content).await?;
     client.push_blob(image, b"{}").await?;
     let artifact = artifact_manifest(subject, artifact_type, &blob, content.len(), created)?;
-    let digest = corral_sign::registry::sha256_digest(&artifact);
+    let digest = corral_registry::sha256_digest(&artifact);
     client
         .push_manifest(image, &digest, OCI_MANIFEST, &artifact)
         .await

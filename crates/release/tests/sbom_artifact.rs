@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use corral_registry::{Client, ImageRef};
 use corral_release::publish::{push_sbom, sbom_artifact_manifest, SBOM_ARTIFACT_TYPE};
-use corral_sign::registry::{Client, ImageRef};
 
 const SPDX: &[u8] = br#"{"spdxVersion":"SPDX-2.3","name":"base","packages":[{"name":"bash","versionInfo":"5.2.37-1.fc43"}]}"#;
 

@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 
 use crate::identity::SignedIdentity;
-use crate::registry::{Client, ImageRef};
 use crate::{cosign, cosign_key, gpg, policy};
+use corral_registry::{Client, ImageRef};
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use crate::identity::SignedIdentity;
 use crate::payload::{Payload, COSIGN_TYPE};
-use crate::registry::{sha256_digest, Client, ImageRef};
 use crate::{cosign_key, VerifyError};
+use corral_registry::{sha256_digest, Client, ImageRef};
 
 pub const LAYER_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -204,7 +204,7 @@ pub async fn referrer_manifests(
     client: &Client,
     image: &ImageRef,
     digest: &str,
-) -> anyhow::Result<Vec<crate::registry::Manifest>> {
+) -> anyhow::Result<Vec<corral_registry::Manifest>> {
     let Some(index) = client.referrers(image, digest, ARTIFACT_TYPE).await? else {
         return Ok(Vec::new());
     };

@@ -13,8 +13,8 @@ use anyhow::{bail, Context};
 use crate::cosign::{check_payloads_with, resolve, Verified};
 use crate::identity::SignedIdentity;
 use crate::payload::{Payload, ATOMIC_TYPE};
-use crate::registry::{Client, ImageRef};
 use crate::VerifyError;
+use corral_registry::{Client, ImageRef};
 
 /// Signatures looked at per image at most.
 const MAX_SIGNATURES: usize = 64;

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry::ImageRef;
+use corral_registry::ImageRef;
 
 /// A `signedIdentity` object of policy.json.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ impl SignedIdentity {
     ///
     /// ```
     /// use corral_sign::identity::SignedIdentity;
-    /// use corral_sign::registry::ImageRef;
+    /// use corral_registry::ImageRef;
     /// let image = ImageRef::parse("r.example/app:v1").unwrap();
     /// let rule = SignedIdentity::MatchRepoDigestOrExact;
     /// assert!(rule.matches(&image, "r.example/app:v1"));
@@ -246,14 +246,12 @@ impl DockerRef {
 
 impl std::fmt::Display for DockerRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.name)?;
-        if let Some(t) = &self.tag {
-            write!(f, ":{t}")?;
-        }
-        if let Some(d) = &self.digest {
-            write!(f, "@{d}")?;
-        }
-        Ok(())
+        corral_registry::reference::write_reference(
+            f,
+            &self.name,
+            self.tag.as_deref(),
+            self.digest.as_deref(),
+        )
     }
 }
 

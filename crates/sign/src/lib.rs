@@ -10,10 +10,10 @@
 //!   layout, also pushed with `subject` so it is an OCI 1.1 referrer).
 //! - [`gpg`]: "atomic container signatures" made and checked with GnuPG and
 //!   stored in a lookaside (corral mirror's `/sigstore/`).
-//! - [`registry`]: the small registry client both need (basic credentials,
-//!   bearer tokens, referrers).
 //! - [`policy`]: containers/image `policy.json` and `registries.d` for clients.
 //! - [`cli`]: the clap commands `corral key|sign|verify|policy` run.
+//!
+//! Both formats reach registries through `corral_registry::Client`.
 
 pub mod cli;
 pub mod cosign;
@@ -22,7 +22,6 @@ pub mod gpg;
 pub mod identity;
 pub mod payload;
 pub mod policy;
-pub mod registry;
 
 /// Why a verification said no. Each is its own answer so scripts and
 /// tests can tell them apart.

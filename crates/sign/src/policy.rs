@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::identity::SignedIdentity;
-use crate::registry::ImageRef;
+use corral_registry::ImageRef;
 
 /// Which signatures the policy demands.
 #[derive(Debug, Clone)]

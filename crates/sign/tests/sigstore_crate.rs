@@ -8,10 +8,10 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use corral_registry::ImageRef;
 use corral_sign::cosign::{self, SignatureLayer};
 use corral_sign::cosign_key;
 use corral_sign::payload::COSIGN_TYPE;
-use corral_sign::registry::ImageRef;
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
 use sigstore::cosign::payload::simple_signing::SimpleSigning;
 use sigstore::crypto::signing_key::ecdsa::{ECDSAKeys, EllipticCurve};
@@ -170,7 +170,7 @@ fn corral_verifies_sigstore_signature() {
     let (payload_digest, sig) = &layers[0];
     assert_eq!(
         payload_digest,
-        &corral_sign::registry::sha256_digest(&signed.payload)
+        &corral_registry::sha256_digest(&signed.payload)
     );
     assert!(cosign_key::verify(&public, &signed.payload, sig));
     let image = ImageRef::parse(IMAGE).unwrap();

@@ -1,12 +1,13 @@
-//! An HTTP client for one upstream registry, doing the bearer-token challenge
-//! dance (anonymous or with configured credentials) and basic auth.
+//! An HTTP client for one upstream registry: its configuration, its names
+//! (prefix stripping), its timeouts, and its failures as [`UpstreamError`].
+//! Authentication (the bearer-token dance, anonymous or with the configured
+//! credentials, and basic auth when challenged) is `corral_registry`'s
+//! [`Session`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use corral_registry::{Challenge, Token};
+use corral_registry::{BasicAuth, Session, SessionError};
 use reqwest::{Method, StatusCode};
 
 use crate::config::UpstreamConfig;
@@ -27,13 +28,30 @@ pub enum UpstreamError {
     Status(u16),
 }
 
+impl From<SessionError> for UpstreamError {
+    fn from(e: SessionError) -> UpstreamError {
+        if e.is_timeout() {
+            return UpstreamError::Timeout;
+        }
+        match e {
+            SessionError::TokenStatus { status, .. } => UpstreamError::Status(status.as_u16()),
+            SessionError::NoToken { .. } => UpstreamError::Status(401),
+            SessionError::Send { source, .. }
+            | SessionError::Resend { source, .. }
+            | SessionError::TokenSend { source, .. }
+            | SessionError::TokenBody { source, .. } => {
+                UpstreamError::Unreachable(source.to_string())
+            }
+            e => UpstreamError::Unreachable(e.to_string()),
+        }
+    }
+}
+
 pub struct UpstreamClient {
     pub cfg: UpstreamConfig,
-    password: Option<String>,
-    http: reqwest::Client,
-    timeout: Duration,
-    /// Bearer tokens by scope, with their expiry.
-    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// Credentials (sent only when challenged), tokens, and a bound on
+    /// each request's wait for headers.
+    session: Session,
 }
 
 impl UpstreamClient {
@@ -52,12 +70,12 @@ impl UpstreamClient {
             .user_agent(concat!("corral-mirror/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the upstream http client")?;
+        let creds = cfg.username.clone().zip(password);
         Ok(UpstreamClient {
             cfg: cfg.clone(),
-            password,
-            http,
-            timeout,
-            tokens: Mutex::new(HashMap::new()),
+            session: Session::new(http, creds)
+                .with_basic_auth(BasicAuth::WhenChallenged)
+                .with_timeout(timeout),
         })
     }
 
@@ -78,43 +96,6 @@ impl UpstreamClient {
         )
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, UpstreamError> {
-        match tokio::time::timeout(self.timeout, req.send()).await {
-            Err(_) => Err(UpstreamError::Timeout),
-            Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout),
-            Ok(Err(e)) => Err(UpstreamError::Unreachable(e.to_string())),
-            Ok(Ok(r)) => Ok(r),
-        }
-    }
-
-    async fn fetch_token(
-        &self,
-        challenge: &Challenge,
-        scope: &str,
-    ) -> Result<String, UpstreamError> {
-        let mut req = challenge
-            .token_request(&self.http, scope)
-            .ok_or(UpstreamError::Status(401))?;
-        if let (Some(u), Some(p)) = (&self.cfg.username, &self.password) {
-            req = req.basic_auth(u, Some(p));
-        }
-        let resp = self.send(req).await?;
-        if !resp.status().is_success() {
-            return Err(UpstreamError::Status(resp.status().as_u16()));
-        }
-        let v: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
-        let Token { token, expires_in } = Token::from_json(&v).ok_or(UpstreamError::Status(401))?;
-        let ttl = expires_in.unwrap_or(60).max(10);
-        self.tokens.lock().expect("token cache lock").insert(
-            scope.to_string(),
-            (token.clone(), Instant::now() + Duration::from_secs(ttl - 5)),
-        );
-        Ok(token)
-    }
-
     /// Sends a request for `/v2/<name>/<suffix>`, authenticating as challenged.
     /// Error statuses are mapped to [`UpstreamError`].
     pub async fn request(
@@ -125,45 +106,13 @@ impl UpstreamClient {
         accept: Option<&str>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = self.url(repo, suffix);
-        let scope = format!("repository:{}:pull", self.remote_name(repo));
-        let build = |auth: Option<&str>, basic: bool| {
-            let mut r = self.http.request(method.clone(), &url);
-            if let Some(a) = accept {
-                r = r.header("accept", a);
-            }
-            if let Some(t) = auth {
-                r = r.bearer_auth(t);
-            } else if basic {
-                if let (Some(u), Some(p)) = (&self.cfg.username, &self.password) {
-                    r = r.basic_auth(u, Some(p));
-                }
-            }
-            r
-        };
-        let cached = {
-            let tokens = self.tokens.lock().expect("token cache lock");
-            tokens
-                .get(&scope)
-                .filter(|(_, exp)| *exp > Instant::now())
-                .map(|(t, _)| t.clone())
-        };
-        let mut resp = self.send(build(cached.as_deref(), false)).await?;
-        if resp.status() == StatusCode::UNAUTHORIZED {
-            let challenge = resp
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .and_then(Challenge::parse);
-            resp = match challenge {
-                Some(c) if c.scheme == "bearer" => {
-                    let scope = c.scope().map_or(scope, str::to_string);
-                    let token = self.fetch_token(&c, &scope).await?;
-                    self.send(build(Some(&token), false)).await?
-                }
-                Some(c) if c.scheme == "basic" => self.send(build(None, true)).await?,
-                _ => resp,
-            };
-        }
+        let resp = self
+            .session
+            .send(method, &url, &self.remote_name(repo), |r| match accept {
+                Some(a) => r.header("accept", a),
+                None => r,
+            })
+            .await?;
         match resp.status() {
             s if s.is_success() => Ok(resp),
             StatusCode::NOT_FOUND => Err(UpstreamError::NotFound),

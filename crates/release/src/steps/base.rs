@@ -246,8 +246,8 @@ fn publish_advisories(
     once(release, &key(b, "advisories"), &input, |r| {
         r.progress.item(&b.name(), "publishing its advisories");
         let client =
-            corral_sign::registry::Client::new(r.config.mirror.plain_http, publish::credentials()?);
-        let image = corral_sign::registry::ImageRef::parse(reference)?;
+            corral_registry::Client::new(r.config.mirror.plain_http, publish::credentials()?);
+        let image = corral_registry::ImageRef::parse(reference)?;
         let created = corral_oci::rfc3339(now);
         let artifact = runtime()?.block_on(async {
             let subject = publish::mirror_subject(&client, reference).await?;

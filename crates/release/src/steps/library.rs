@@ -442,11 +442,9 @@ fn push_artifacts(
     reference: &str,
     digest: &str,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let client = corral_sign::registry::Client::new(
-        release.config.mirror.plain_http,
-        publish::credentials()?,
-    );
-    let image = corral_sign::registry::ImageRef::parse(reference)?;
+    let client =
+        corral_registry::Client::new(release.config.mirror.plain_http, publish::credentials()?);
+    let image = corral_registry::ImageRef::parse(reference)?;
     let created = corral_oci::rfc3339(release.now);
     let mut contents = vec![(
         artifacts::BUILD_ARTIFACT_TYPE,
