@@ -297,11 +297,16 @@ async fn repository_page_shows_pull_verify_tags_and_sbom() {
         "podman pull --tls-verify=false mirror.test:5000/fedora/base:43",
         "docker pull mirror.test:5000/fedora/base:43",
         "skopeo copy --src-tls-verify=false docker://mirror.test:5000/fedora/base:43 oci:/tmp/base:43",
-        "corral verify image mirror.test:5000/fedora/base:43 --plain-http --key cosign.pub",
-        "corral policy --mirror http://mirror.test:5000 --cosign-key cosign.pub --out client",
+        "curl -fsSL -o cosign.pub http://mirror.test:5000/keys/cosign.pub &amp;&amp; corral verify image mirror.test:5000/fedora/base:43 --plain-http --key cosign.pub",
+        "curl -fsSL -o cosign.pub http://mirror.test:5000/keys/cosign.pub &amp;&amp; corral policy --mirror http://mirror.test:5000 --key cosign.pub --out client",
     ] {
         assert!(b.contains(&format!("<code>{cmd}</code>")), "{cmd}\n{b}");
     }
+    // the trusted key is a link to where the mirror serves it
+    assert!(
+        b.contains("<a href=\"http://mirror.test:5000/keys/cosign.pub\">cosign.pub</a> (cosign)"),
+        "{b}"
+    );
     assert!(
         b.contains(&format!(
             "title=\"{}\">sha256:000000000000</code>",
