@@ -264,6 +264,12 @@ async fn trusted_keys_are_served_and_linked_from_the_pages() {
     std::fs::write(&keyring, &keyring_bytes).unwrap();
     let ostree = files.path().join("ostree");
     std::fs::create_dir_all(ostree.join("streams")).unwrap();
+    std::fs::create_dir_all(ostree.join("objects")).unwrap();
+    std::fs::write(
+        ostree.join("config"),
+        "[core]\nrepo_version=1\nmode=archive-z2\n",
+    )
+    .unwrap();
     std::fs::write(
         ostree.join("streams/atomic-43.json"),
         r#"{"name":"atomic-43","ref":"corral/43/x86_64/atomic","key":"0123ABCD"}"#,
