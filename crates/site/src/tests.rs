@@ -358,6 +358,31 @@ async fn repository_page_shows_pull_verify_tags_and_sbom() {
 }
 
 #[tokio::test]
+async fn stream_page_links_the_disk_images_disk_build_recorded() {
+    let mut f = sample();
+    // as disk build records it: the file's sha256 as built
+    f.streams[0].disk_images = serde_json::from_value(serde_json::json!([
+        {"name": "atomic-43.qcow2", "format": "qcow2", "size": 734003200u64,
+         "sha256": "c".repeat(64), "signature": "atomic-43.qcow2.asc"},
+        "not-published.raw.xz"
+    ]))
+    .unwrap();
+    let b = get(&f, "/atomic-host/atomic-43", "").await.body;
+    assert!(
+        b.contains("<a href=\"/disk-images/atomic-43.qcow2\">atomic-43.qcow2</a> (700.0 MiB) sha256 <code class=\"digest\""),
+        "{b}"
+    );
+    assert!(b.contains(&format!("title=\"{}\"", "c".repeat(64))), "{b}");
+    assert!(!b.contains("differs from the published checksum"), "{b}");
+    // a file that is not in the disk images directory is not linked
+    assert!(!b.contains("not-published.raw.xz"), "{b}");
+    // the served file's published checksum is not what disk build wrote
+    f.disk[0].sha256 = Some("d".repeat(64));
+    let b = get(&f, "/atomic-host/atomic-43", "").await.body;
+    assert!(b.contains("differs from the published checksum"), "{b}");
+}
+
+#[tokio::test]
 async fn hostile_labels_help_and_names_are_inert() {
     let mut f = Fake::default();
     let name = format!("evil/{HOSTILE}");

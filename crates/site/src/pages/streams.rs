@@ -83,7 +83,7 @@ fn page_of(ctx: &Context<'_>, s: Stream, images: &[DiskImage]) -> StreamPage {
     };
     let images = images
         .iter()
-        .filter(|i| s.disk_images.contains(&i.name))
+        .filter(|i| s.disk_images.iter().any(|d| d.name == i.name))
         .cloned()
         .collect();
     StreamPage {
@@ -208,11 +208,25 @@ fn render_stream(b: &mut String, p: &StreamPage, ctx: &Context<'_>, level: u8) {
         for i in &p.images {
             let _ = write!(
                 b,
-                "<li><a href=\"{}\">{}</a> ({})</li>",
+                "<li><a href=\"{}\">{}</a> ({})",
                 escape(&i.url),
                 escape(&i.name),
                 html::human_size(i.size)
             );
+            // what disk build recorded: the file served should hash to it
+            if let Some(sha) = p
+                .stream
+                .disk_images
+                .iter()
+                .find(|d| d.name == i.name)
+                .and_then(|d| d.sha256.as_ref())
+            {
+                let _ = write!(b, " sha256 {}", html::digest(sha));
+                if i.sha256.as_ref().is_some_and(|published| published != sha) {
+                    b.push_str(" <span class=\"sig unverified\">differs from the published checksum</span>");
+                }
+            }
+            b.push_str("</li>");
         }
         b.push_str("</ul>\n");
     }
