@@ -1089,13 +1089,72 @@ fn the_mirror_catalog_lists_disk_images_with_checksum_and_signature() {
         "--format",
         "raw",
     ]));
+    // Both builds recorded their image in the stream file compose wrote.
+    let stream_file = c.repo.join("streams/sample-atomic.json");
+    let stream: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stream_file).unwrap()).unwrap();
+    assert_eq!(stream["ref"], REF);
+    let recorded = stream["disk_images"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{stream}"));
+    assert_eq!(recorded.len(), 2, "{stream}");
+    let entry = |name: &str| recorded.iter().find(|i| i["name"] == name).unwrap().clone();
+    let q = entry("atomic-43.qcow2");
+    assert_eq!(q["format"], "qcow2");
+    assert_eq!(q["sha256"], sha256_file(&signed));
+    assert_eq!(q["size"], std::fs::metadata(&signed).unwrap().len());
+    assert_eq!(q["signature"], "atomic-43.qcow2.asc");
+    assert_eq!(q["commit"], c.commits[0].as_str());
+    let r = entry("atomic-43.raw");
+    assert_eq!(r["sha256"], sha256_file(&unsigned));
+    assert!(r.get("signature").is_none(), "{r}");
+    // the versions compose wrote are still there
+    assert_eq!(stream["versions"][0]["commit"], c.commits[0].as_str());
+    // the temporary files are gone
+    let names: Vec<String> = std::fs::read_dir(c.repo.join("streams"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["sample-atomic.json"]);
+
     let keyring = c.keyring();
     let mirror = Mirror::start(&[
         "--disk-images",
         images.to_str().unwrap(),
+        "--ostree-repo",
+        c.repo.to_str().unwrap(),
         "--trust-gpg-keyring",
         keyring.to_str().unwrap(),
     ]);
+    // the stream's page links both, with the sha256 disk build recorded
+    let page: serde_json::Value = serde_json::from_str(
+        &http_get(&format!(
+            "{}/atomic-host/sample-atomic?format=json",
+            mirror.url()
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let linked: Vec<&str> = page["images"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"))
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(linked, ["atomic-43.qcow2", "atomic-43.raw"], "{page}");
+    let html = http_get(&format!("{}/atomic-host/sample-atomic", mirror.url())).unwrap();
+    assert!(
+        html.contains("<a href=\"/disk-images/atomic-43.qcow2\">atomic-43.qcow2</a>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("title=\"{}\"", sha256_file(&signed))),
+        "{html}"
+    );
+    assert!(
+        !html.contains("differs from the published checksum"),
+        "{html}"
+    );
     let catalog: serde_json::Value =
         serde_json::from_str(&http_get(&format!("{}/catalog.json", mirror.url())).unwrap())
             .unwrap();

@@ -242,6 +242,85 @@ fn every_page_fits_phones_and_desktops_and_passes_axe() {
     assert_eq!(tag43["digest"], digest.as_str());
     assert_eq!(tag43["signature"]["status"], "verified", "{tag43}");
 
+    // The page's verify commands, run as shown in an empty directory: each
+    // downloads the trusted key from the mirror, and the signed tag
+    // verifies with it. The same commands on the unsigned tag fail, so
+    // they do check something.
+    let served = mirror_support::http_get(&format!("{}/keys/cosign.pub", mirror.url())).unwrap();
+    assert_eq!(served.as_bytes(), std::fs::read(&pubkey).unwrap());
+    let commands = &json["commands"];
+    let mut shown: Vec<String> = Vec::new();
+    for list in ["verify_corral", "verify_skopeo"] {
+        for c in commands[list].as_array().unwrap() {
+            // the image lands in the test's directory, not /tmp
+            shown.push(c.as_str().unwrap().replace(" oci:/tmp/", " oci:./"));
+        }
+    }
+    assert!(shown[0].starts_with("curl "), "{shown:?}");
+    let bin_dir = corral_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |dir: &Path, cmd: &str| {
+        std::fs::create_dir_all(dir).unwrap();
+        Command::new("sh")
+            .args(["-ec", cmd])
+            .current_dir(dir)
+            .env("PATH", &path)
+            .env("CORRAL_REGISTRY_CREDS", "user:pass")
+            .output()
+            .unwrap()
+    };
+    let verify_dir = w.join("verify");
+    for cmd in &shown {
+        let out = run(&verify_dir, cmd);
+        // Debian's skopeo is built without sigstore: it refuses every
+        // cosign-signed image under the policy, which is the policy
+        // applied, not a verification. The corral commands above verified.
+        if cmd.starts_with("skopeo ")
+            && String::from_utf8_lossy(&out.stderr).contains("sigstore disabled")
+        {
+            eprintln!("this skopeo cannot check cosign signatures (sigstore disabled): {cmd}");
+            continue;
+        }
+        assert!(
+            out.status.success(),
+            "{cmd}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read(verify_dir.join("cosign.pub")).unwrap(),
+        std::fs::read(&pubkey).unwrap()
+    );
+    // The same image as a Docker manifest: another digest, no signature.
+    run_ok(&mut skopeo.copy(
+        None,
+        &[
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "user:pass",
+            "--format",
+            "v2s2",
+            &format!("oci:{}:43", layout.display()),
+            &format!("docker://{host}/corral/unsigned:1"),
+        ],
+    ));
+    let unsigned_dir = w.join("verify-unsigned");
+    for cmd in &shown {
+        let cmd = cmd.replace("corral/base:43", "corral/unsigned:1");
+        let out = run(&unsigned_dir, &cmd);
+        let fetches_or_writes_policy = cmd.starts_with("curl ") && !cmd.contains(" verify ");
+        if cmd.contains("corral verify") || cmd.starts_with("skopeo ") {
+            assert!(!out.status.success(), "{cmd} passed on an unsigned tag");
+        } else if fetches_or_writes_policy {
+            assert!(out.status.success(), "{cmd}");
+        }
+    }
+
     let out = artifacts();
     let mut browser = cdp::Browser::start(&w.join("profile"), &w.join("chromium.log"));
     let mut failures = Vec::new();

@@ -4,101 +4,22 @@
 //!
 //! The mirror serves the repository as bytes and links no libostree, so
 //! what the page shows is published here, beside the repository, written
-//! whole after every compose: a temporary file in `streams/`, then a
-//! rename, so a reader sees the old file or the new one.
+//! whole after every compose. The file's format and its whole-file write
+//! are corral-ostree's ([`corral_ostree::stream_file`]), shared with
+//! `corral disk build`, which records its images in the same file.
 //!
 //! Retention prunes old commits; a version whose parent is gone keeps the
 //! diff the previous file recorded for it, when it was still computable.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+pub use corral_ostree::stream_file::{
+    path, read, write, Change, Diff, PublishedStream, PublishedVersion,
+};
 
 use crate::repo::CommitInfo;
-
-/// Stream files larger than this are not read back (the mirror's limit).
-const MAX_FILE: u64 = 1 << 20;
-
-/// `streams/<name>.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedStream {
-    pub name: String,
-    #[serde(rename = "ref")]
-    pub ostree_ref: String,
-    #[serde(default)]
-    pub description: String,
-    /// Fingerprint of the GPG key that signs the commits.
-    #[serde(default)]
-    pub key: Option<String>,
-    /// Newest first.
-    #[serde(default)]
-    pub versions: Vec<PublishedVersion>,
-    /// File names in the mirror's disk images directory made from this
-    /// stream; kept as they are when the file is rewritten.
-    #[serde(default)]
-    pub disk_images: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedVersion {
-    pub version: String,
-    pub commit: String,
-    /// RFC 3339 (UTC) of the commit's timestamp.
-    pub date: String,
-    /// What changed since the version below; for the first commit of a
-    /// stream, every package is added.
-    #[serde(default)]
-    pub diff: Diff,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Diff {
-    #[serde(default)]
-    pub added: Vec<String>,
-    #[serde(default)]
-    pub removed: Vec<String>,
-    #[serde(default)]
-    pub changed: Vec<Change>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// `name.arch`, as `compose diff` prints it.
-    pub name: String,
-    pub from: String,
-    pub to: String,
-}
-
-impl From<corral_ostree::PackageDiff> for Diff {
-    fn from(d: corral_ostree::PackageDiff) -> Diff {
-        Diff {
-            added: d.added,
-            removed: d.removed,
-            changed: d
-                .changed
-                .into_iter()
-                .map(|c| Change {
-                    name: if c.arch.is_empty() {
-                        c.name
-                    } else {
-                        format!("{}.{}", c.name, c.arch)
-                    },
-                    from: c.from,
-                    to: c.to,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Where the stream file of stream `name` lives in repository `repo`.
-pub fn path(repo: &Path, name: &str) -> PathBuf {
-    repo.join("streams").join(format!("{name}.json"))
-}
 
 /// What the stream file says, given the ref's `history` (newest first, as
 /// far as the repository holds it) and the file as it was (`previous`).
@@ -153,48 +74,6 @@ fn rfc3339(timestamp: u64) -> Result<String> {
         .ok()
         .and_then(corral_oci::rfc3339)
         .with_context(|| format!("commit timestamp {timestamp} is out of range"))
-}
-
-/// Reads the stream file at `path`; `None` when there is none, or it is
-/// too big or does not parse (it is rewritten whole, so that is logged,
-/// not fatal).
-pub fn read(path: &Path) -> Option<PublishedStream> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_FILE {
-        tracing::warn!(path = %path.display(), "stream file is not a file or too big: rewriting it");
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    match serde_json::from_slice(&bytes) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "unreadable stream file: rewriting it");
-            None
-        }
-    }
-}
-
-/// Writes `stream` to `path` whole: a temporary file beside it, synced,
-/// then renamed over it.
-pub fn write(path: &Path, stream: &PublishedStream) -> Result<()> {
-    let dir = path.parent().context("a stream file path has a parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".stream-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let mut bytes = serde_json::to_vec_pretty(stream)?;
-    bytes.push(b'\n');
-    tmp.write_all(&bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    // Served as a public file, like the repository's objects.
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-        .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
 }
 
 /// Rewrites stream `name`'s file in `repo` from the ref's history.
@@ -277,31 +156,18 @@ mod tests {
             commit(1, None, &["a-1-1.noarch"]),
         ];
         let mut before = build("s", "r", "", None, &full[1..], None).unwrap();
-        before.disk_images = vec!["s.qcow2".into()];
+        before.disk_images = vec![corral_ostree::stream_file::PublishedDiskImage {
+            name: "s.qcow2".into(),
+            ..Default::default()
+        }];
         // commit 1 pruned by retention
         let after = build("s", "r", "", None, &full[..2], Some(&before)).unwrap();
         assert_eq!(after.versions.len(), 2);
         assert_eq!(after.versions[1].diff, before.versions[0].diff);
         assert_eq!(after.versions[1].diff.changed[0].to, "2-1");
-        assert_eq!(after.disk_images, ["s.qcow2"]);
+        assert_eq!(after.disk_images, before.disk_images);
         // nothing recorded: no diff rather than a made-up one
         let fresh = build("s", "r", "", None, &full[..2], None).unwrap();
         assert_eq!(fresh.versions[1].diff, Diff::default());
-    }
-
-    #[test]
-    fn written_whole_and_read_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = path(dir.path(), "s");
-        let s = build("s", "r", "d", None, &[commit(1, None, &["a-1-1.x"])], None).unwrap();
-        write(&file, &s).unwrap();
-        assert_eq!(read(&file), Some(s));
-        let names: Vec<_> = std::fs::read_dir(file.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["s.json"], "no temporary file left");
-        std::fs::write(&file, b"{not json").unwrap();
-        assert_eq!(read(&file), None);
     }
 }

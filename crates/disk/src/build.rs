@@ -6,6 +6,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use corral_host::sysroot::Origin;
+use corral_ostree::stream_file::{self, PublishedDiskImage};
 use ostree::gio;
 use ostree::prelude::*;
 use serde::Serialize;
@@ -58,6 +59,8 @@ pub struct BuildReport {
     pub sha256: String,
     pub sha256_file: PathBuf,
     pub signature: Option<PathBuf>,
+    /// The published stream file the image was recorded in, if any.
+    pub stream_file: Option<PathBuf>,
     pub commit: String,
     #[serde(rename = "ref")]
     pub ostree_ref: String,
@@ -66,6 +69,28 @@ pub struct BuildReport {
     pub kargs: Vec<String>,
     pub disk_uuid: String,
     pub partitions: Vec<Partition>,
+}
+
+/// Records a built image in the published stream file of `ostree_ref`
+/// in `repo` (`streams/NAME.json`, written whole), so the website lists
+/// it with the stream. `None` when no stream file names the ref (a
+/// repository corral compose did not publish).
+pub fn record_in_stream_file(
+    repo: &Path,
+    ostree_ref: &str,
+    image: PublishedDiskImage,
+) -> Result<Option<PathBuf>> {
+    let Some((file, mut stream)) = stream_file::find_by_ref(repo, ostree_ref) else {
+        tracing::info!(
+            ostree_ref,
+            "no published stream file names the ref: not recording the image"
+        );
+        return Ok(None);
+    };
+    stream.record_disk_image(image);
+    stream_file::write(&file, &stream)
+        .with_context(|| format!("recording the disk image in {}", file.display()))?;
+    Ok(Some(file))
 }
 
 /// Builds the image; on any error (or SIGINT/SIGTERM) the temporary files,
@@ -305,6 +330,21 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         opts.output.display(),
         file_size
     ));
+    let entry = PublishedDiskImage {
+        name: name.clone(),
+        format: opts.format.name().to_string(),
+        size: Some(file_size),
+        sha256: Some(sha256.clone()),
+        signature: signature
+            .as_ref()
+            .and_then(|s| s.file_name())
+            .map(|n| n.to_string_lossy().into_owned()),
+        commit: Some(commit.clone()),
+    };
+    let stream_file = record_in_stream_file(&opts.repo, &origin_ref, entry)?;
+    if let Some(file) = &stream_file {
+        step(&format!("recorded {name} in {}", file.display()));
+    }
     Ok(BuildReport {
         image: opts.output.clone(),
         format: opts.format,
@@ -313,6 +353,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         sha256,
         sha256_file: sha_path,
         signature,
+        stream_file,
         commit,
         ostree_ref: origin_ref,
         origin: origin.refspec(),

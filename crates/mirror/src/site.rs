@@ -455,6 +455,53 @@ pub(crate) async fn page(
     }
 }
 
+/// A trusted key file by its file name: `(path, content type)`. Cosign
+/// keys are PEM public keys; GPG keyrings are served as they are
+/// (armored or binary). Of two keys with one file name, the cosign key,
+/// then the first listed, wins.
+pub fn trusted_key_file(app: &App, name: &str) -> Option<(std::path::PathBuf, &'static str)> {
+    let named = |p: &&std::path::PathBuf| p.file_name().is_some_and(|n| n == name);
+    let trust = &app.config.trust;
+    if let Some(p) = trust.cosign_keys.iter().find(named) {
+        return Some((p.clone(), "application/x-pem-file"));
+    }
+    trust
+        .gpg_keyrings
+        .iter()
+        .find(named)
+        .map(|p| (p.clone(), "application/pgp-keys"))
+}
+
+/// `GET /keys/NAME`: a key the mirror trusts, so that the verify commands
+/// the pages show can download it. Under the pull rule, like the pages.
+pub(crate) async fn key(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = crate::catalog_page::refuse(&app, &headers) {
+        return r;
+    }
+    let Some((path, content_type)) = trusted_key_file(&app, &name) else {
+        return (StatusCode::NOT_FOUND, "no such key\n").into_response();
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                ("content-type", content_type),
+                ("x-content-type-options", "nosniff"),
+                ("cache-control", "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "reading a trusted key");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -245,3 +245,75 @@ async fn gzip_layers_show_the_unpacked_size_recorded_at_build_time() {
     let (_, html) = page(&r, "/repositories/corral/base").await;
     assert!(html.contains("1.0 MiB unpacked"), "{html}");
 }
+
+/// A P-256 public key as `cosign public-key` writes it.
+const COSIGN_PUB: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEPPz45Ox8QGDNwwokcCNvmfj7OdVT
+w2xFM02qcugvogfIounZsCvWfVlJpDdJuvWt+fq8ONPHcuuVJhWvleYg2w==
+-----END PUBLIC KEY-----
+";
+
+#[tokio::test]
+async fn trusted_keys_are_served_and_linked_from_the_pages() {
+    let files = tempfile::tempdir().unwrap();
+    let cosign = files.path().join("release.pub");
+    std::fs::write(&cosign, COSIGN_PUB).unwrap();
+    // A keyring's bytes are served as they are, binary included.
+    let keyring = files.path().join("atomic.gpg");
+    let keyring_bytes: Vec<u8> = (0..=255u8).collect();
+    std::fs::write(&keyring, &keyring_bytes).unwrap();
+    let ostree = files.path().join("ostree");
+    std::fs::create_dir_all(ostree.join("streams")).unwrap();
+    std::fs::create_dir_all(ostree.join("objects")).unwrap();
+    std::fs::write(
+        ostree.join("config"),
+        "[core]\nrepo_version=1\nmode=archive-z2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ostree.join("streams/atomic-43.json"),
+        r#"{"name":"atomic-43","ref":"corral/43/x86_64/atomic","key":"0123ABCD"}"#,
+    )
+    .unwrap();
+    let (c, k, o) = (cosign.clone(), keyring.clone(), ostree.clone());
+    let r = Registry::with(move |cfg| {
+        cfg.trust.cosign_keys = vec![c];
+        cfg.trust.gpg_keyrings = vec![k];
+        cfg.ostree_repo = Some(o);
+    });
+    r.push_image("fedora/base", "43", "a").await;
+
+    let (pem, text) = page(&r, "/keys/release.pub").await;
+    assert_eq!(pem.status, StatusCode::OK);
+    assert_eq!(pem.header("content-type"), Some("application/x-pem-file"));
+    assert_eq!(text, COSIGN_PUB);
+    let (ring, _) = page(&r, "/keys/atomic.gpg").await;
+    assert_eq!(ring.status, StatusCode::OK);
+    assert_eq!(ring.header("content-type"), Some("application/pgp-keys"));
+    assert_eq!(ring.body, keyring_bytes);
+    // Only the trusted keys: not other files, not paths.
+    for other in ["/keys/other.pub", "/keys/..%2Fatomic.gpg", "/keys/"] {
+        let (p, _) = page(&r, other).await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{other}");
+    }
+
+    let (_, html) = page(&r, "/repositories/fedora/base").await;
+    let base = "http://registry.test:5000";
+    for needle in [
+        format!("<a href=\"{base}/keys/release.pub\">release.pub</a> (cosign)"),
+        format!("<a href=\"{base}/keys/atomic.gpg\">atomic.gpg</a> (gpg)"),
+        format!("<code>curl -fsSL -o release.pub {base}/keys/release.pub &amp;&amp; corral verify image registry.test:5000/fedora/base:43 --plain-http --key release.pub</code>"),
+        format!("<code>curl -fsSL -o atomic.gpg {base}/keys/atomic.gpg &amp;&amp; corral verify image registry.test:5000/fedora/base:43 --plain-http --gpg-keyring atomic.gpg</code>"),
+    ] {
+        assert!(html.contains(&needle), "{needle}\n{html}");
+    }
+    let (_, html) = page(&r, "/atomic-host/atomic-43").await;
+    for needle in [
+        format!("<a href=\"{base}/keys/atomic.gpg\">atomic.gpg</a> (gpg)"),
+        format!("<code>curl -fsSL -o atomic.gpg {base}/keys/atomic.gpg</code>"),
+        format!("<code>corral host remote add corral {base}/ostree --gpg-key atomic.gpg</code>"),
+        "<code>ostree remote gpg-import corral -k atomic.gpg</code>".to_string(),
+    ] {
+        assert!(html.contains(&needle), "{needle}\n{html}");
+    }
+}

@@ -6,6 +6,9 @@
 //!   commit ([`CommitInfo`]), a ref's history, finding a commit by
 //!   version or checksum.
 //! - [`diff`]: packages added, removed and changed between two commits.
+//! - [`stream_file`]: the published stream file the website reads
+//!   (`REPO/streams/NAME.json`): compose writes its versions, disk build
+//!   records its images, both whole (temporary file, then rename).
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
@@ -21,6 +24,7 @@
 
 pub mod commit;
 pub mod diff;
+pub mod stream_file;
 
 pub use commit::CommitInfo;
 pub use diff::PackageDiff;

@@ -74,6 +74,19 @@ pub fn digest(d: &str) -> String {
     )
 }
 
+/// `s` as one shell word: as is when it holds only characters no shell
+/// reads specially, else single-quoted.
+pub fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.,:/@%+=".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// A command line in a box, with a copy button.
 pub fn command(cmd: &str) -> String {
     let e = escape(cmd);

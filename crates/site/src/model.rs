@@ -101,9 +101,83 @@ pub struct Stream {
     /// Newest first.
     #[serde(default)]
     pub versions: Vec<StreamVersion>,
-    /// File names under the disk images directory made from this stream.
+    /// The disk images made from this stream, by file name under the disk
+    /// images directory.
     #[serde(default)]
-    pub disk_images: Vec<String>,
+    pub disk_images: Vec<StreamDiskImage>,
+}
+
+/// A disk image as `corral disk build` records it in the stream file; a
+/// plain string there is the file name alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(from = "StreamDiskImageForm")]
+pub struct StreamDiskImage {
+    pub name: String,
+    /// `qcow2`, `raw` or `raw.xz`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Hex sha256 of the image as built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The detached signature's file name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The commit the image deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+impl From<&str> for StreamDiskImage {
+    fn from(name: &str) -> StreamDiskImage {
+        StreamDiskImage {
+            name: name.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StreamDiskImageForm {
+    Name(String),
+    Full {
+        name: String,
+        #[serde(default)]
+        format: String,
+        #[serde(default)]
+        size: Option<u64>,
+        #[serde(default)]
+        sha256: Option<String>,
+        #[serde(default)]
+        signature: Option<String>,
+        #[serde(default)]
+        commit: Option<String>,
+    },
+}
+
+impl From<StreamDiskImageForm> for StreamDiskImage {
+    fn from(f: StreamDiskImageForm) -> StreamDiskImage {
+        match f {
+            StreamDiskImageForm::Name(name) => name.as_str().into(),
+            StreamDiskImageForm::Full {
+                name,
+                format,
+                size,
+                sha256,
+                signature,
+                commit,
+            } => StreamDiskImage {
+                name,
+                format,
+                size,
+                sha256,
+                signature,
+                commit,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -297,11 +297,16 @@ async fn repository_page_shows_pull_verify_tags_and_sbom() {
         "podman pull --tls-verify=false mirror.test:5000/fedora/base:43",
         "docker pull mirror.test:5000/fedora/base:43",
         "skopeo copy --src-tls-verify=false docker://mirror.test:5000/fedora/base:43 oci:/tmp/base:43",
-        "corral verify image mirror.test:5000/fedora/base:43 --plain-http --key cosign.pub",
-        "corral policy --mirror http://mirror.test:5000 --cosign-key cosign.pub --out client",
+        "curl -fsSL -o cosign.pub http://mirror.test:5000/keys/cosign.pub &amp;&amp; corral verify image mirror.test:5000/fedora/base:43 --plain-http --key cosign.pub",
+        "curl -fsSL -o cosign.pub http://mirror.test:5000/keys/cosign.pub &amp;&amp; corral policy --mirror http://mirror.test:5000 --key cosign.pub --out client",
     ] {
         assert!(b.contains(&format!("<code>{cmd}</code>")), "{cmd}\n{b}");
     }
+    // the trusted key is a link to where the mirror serves it
+    assert!(
+        b.contains("<a href=\"http://mirror.test:5000/keys/cosign.pub\">cosign.pub</a> (cosign)"),
+        "{b}"
+    );
     assert!(
         b.contains(&format!(
             "title=\"{}\">sha256:000000000000</code>",
@@ -350,6 +355,31 @@ async fn repository_page_shows_pull_verify_tags_and_sbom() {
     let missing = get(&f, "/repositories/nope", "").await;
     assert_eq!(missing.status, 404);
     assert!(respond(&ctx(&f), "/v2/", "").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn stream_page_links_the_disk_images_disk_build_recorded() {
+    let mut f = sample();
+    // as disk build records it: the file's sha256 as built
+    f.streams[0].disk_images = serde_json::from_value(serde_json::json!([
+        {"name": "atomic-43.qcow2", "format": "qcow2", "size": 734003200u64,
+         "sha256": "c".repeat(64), "signature": "atomic-43.qcow2.asc"},
+        "not-published.raw.xz"
+    ]))
+    .unwrap();
+    let b = get(&f, "/atomic-host/atomic-43", "").await.body;
+    assert!(
+        b.contains("<a href=\"/disk-images/atomic-43.qcow2\">atomic-43.qcow2</a> (700.0 MiB) sha256 <code class=\"digest\""),
+        "{b}"
+    );
+    assert!(b.contains(&format!("title=\"{}\"", "c".repeat(64))), "{b}");
+    assert!(!b.contains("differs from the published checksum"), "{b}");
+    // a file that is not in the disk images directory is not linked
+    assert!(!b.contains("not-published.raw.xz"), "{b}");
+    // the served file's published checksum is not what disk build wrote
+    f.disk[0].sha256 = Some("d".repeat(64));
+    let b = get(&f, "/atomic-host/atomic-43", "").await.body;
+    assert!(b.contains("differs from the published checksum"), "{b}");
 }
 
 #[tokio::test]

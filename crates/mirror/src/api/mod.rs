@@ -50,6 +50,7 @@ pub fn router_with(app: Arc<App>, extra: Router) -> Router {
         .route("/atomic-host/{*name}", get(crate::site::page))
         .route("/downloads", get(crate::site::page))
         .route("/site/{*file}", get(crate::site::page))
+        .route("/keys/{name}", get(crate::site::key))
         .route("/catalog", get(crate::catalog_page::page))
         .route("/catalog.json", get(crate::catalog_page::json))
         .route("/ostree/{*path}", get(crate::ostree::serve))

@@ -26,6 +26,26 @@ impl Context<'_> {
     pub fn plain_http(&self) -> bool {
         self.base_url.starts_with("http://")
     }
+
+    /// Where the mirror serves a trusted key file (`/keys/NAME`, by its
+    /// file name).
+    pub fn key_url(&self, name: &str) -> String {
+        format!(
+            "{}/keys/{}",
+            self.base_url,
+            crate::html::url_encode(name, false)
+        )
+    }
+
+    /// The command that downloads a trusted key file into the current
+    /// directory under its own name.
+    pub fn key_download(&self, name: &str) -> String {
+        format!(
+            "curl -fsSL -o {} {}",
+            crate::html::shell_word(name),
+            self.key_url(name)
+        )
+    }
 }
 
 /// Tag names that are signatures or attachments, not images.

@@ -71,8 +71,11 @@ pub struct Commands {
     pub podman: String,
     pub docker: String,
     pub skopeo: String,
+    /// Each downloads its key first (`curl … /keys/NAME`).
     pub verify_corral: Vec<String>,
     pub verify_skopeo: Vec<String>,
+    /// The trusted keys, downloadable.
+    pub keys: Vec<KeyLink>,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,17 +128,42 @@ pub fn spdx_packages(doc: &[u8]) -> Option<Vec<Package>> {
     Some(out)
 }
 
+/// A trusted key file and where the mirror serves it.
+#[derive(Debug, Serialize)]
+pub struct KeyLink {
+    pub name: String,
+    /// `cosign` (a PEM public key) or `gpg` (a keyring).
+    pub format: &'static str,
+    pub url: String,
+}
+
 fn commands(ctx: &Context<'_>, reference: &str, local: &str) -> Commands {
     let plain = ctx.plain_http();
-    let keys = ctx.source.trusted_keys();
-    let mut verify_corral = Vec::new();
+    let trusted = ctx.source.trusted_keys();
+    let keys: Vec<KeyLink> = trusted
+        .cosign_keys
+        .iter()
+        .map(|k| (k, "cosign"))
+        .chain(trusted.gpg_keyrings.iter().map(|k| (k, "gpg")))
+        .map(|(k, format)| KeyLink {
+            name: k.clone(),
+            format,
+            url: ctx.key_url(k),
+        })
+        .collect();
     let flag = if plain { " --plain-http" } else { "" };
-    for k in &keys.cosign_keys {
-        verify_corral.push(format!("corral verify image {reference}{flag} --key {k}"));
-    }
-    for k in &keys.gpg_keyrings {
+    // Each verify command starts by downloading the key it names, so it
+    // runs as shown in an empty directory.
+    let mut verify_corral = Vec::new();
+    for k in &keys {
+        let option = match k.format {
+            "cosign" => "--key",
+            _ => "--gpg-keyring",
+        };
         verify_corral.push(format!(
-            "corral verify image {reference}{flag} --gpg-keyring {k}"
+            "{} && corral verify image {reference}{flag} {option} {}",
+            ctx.key_download(&k.name),
+            html::shell_word(&k.name)
         ));
     }
     if verify_corral.is_empty() {
@@ -143,10 +171,24 @@ fn commands(ctx: &Context<'_>, reference: &str, local: &str) -> Commands {
             "corral verify image {reference}{flag} --key cosign.pub"
         ));
     }
-    let policy_key = match (keys.gpg_keyrings.first(), keys.cosign_keys.first()) {
-        (Some(g), _) => format!("--gpg-keyring {g}"),
-        (None, Some(c)) => format!("--cosign-key {c}"),
-        (None, None) => "--gpg-keyring release-key.gpg".to_string(),
+    let gpg = keys.iter().find(|k| k.format == "gpg");
+    let policy_key = match gpg.or(keys.first()) {
+        Some(k) if k.format == "gpg" => format!(
+            "{} && corral policy --mirror {} --gpg-keyring {}",
+            ctx.key_download(&k.name),
+            ctx.base_url,
+            html::shell_word(&k.name)
+        ),
+        Some(k) => format!(
+            "{} && corral policy --mirror {} --key {}",
+            ctx.key_download(&k.name),
+            ctx.base_url,
+            html::shell_word(&k.name)
+        ),
+        None => format!(
+            "corral policy --mirror {} --gpg-keyring release-key.gpg",
+            ctx.base_url
+        ),
     };
     let tls = if plain { " --src-tls-verify=false" } else { "" };
     Commands {
@@ -158,11 +200,12 @@ fn commands(ctx: &Context<'_>, reference: &str, local: &str) -> Commands {
         skopeo: format!("skopeo copy{tls} docker://{reference} oci:{local}"),
         verify_corral,
         verify_skopeo: vec![
-            format!("corral policy --mirror {} {policy_key} --out client", ctx.base_url),
+            format!("{policy_key} --out client"),
             format!(
                 "skopeo --policy client/policy.json --registries.d client/registries.d copy{tls} docker://{reference} oci:{local}"
             ),
         ],
+        keys,
     }
 }
 
@@ -331,7 +374,21 @@ pub fn render(r: &Repository, ctx: &Context<'_>) -> String {
         for cmd in [&c.podman, &c.docker, &c.skopeo] {
             b.push_str(&html::command(cmd));
         }
-        b.push_str("<h3>Verify the signature</h3><p>With corral:</p>");
+        b.push_str("<h3>Verify the signature</h3>");
+        if !c.keys.is_empty() {
+            b.push_str("<p>Trusted keys:</p><ul class=\"plain\">");
+            for k in &c.keys {
+                let _ = write!(
+                    b,
+                    "<li><a href=\"{}\">{}</a> ({})</li>",
+                    escape(&k.url),
+                    escape(&k.name),
+                    k.format
+                );
+            }
+            b.push_str("</ul>");
+        }
+        b.push_str("<p>With corral:</p>");
         for cmd in &c.verify_corral {
             b.push_str(&html::command(cmd));
         }

@@ -18,6 +18,9 @@ pub struct StreamPage {
     pub stream: Stream,
     pub url: String,
     pub remote_url: String,
+    /// The mirror's trusted GPG keyrings (`/keys/NAME`): the commands
+    /// import the first.
+    pub keys: Vec<super::repository::KeyLink>,
     pub commands: StreamCommands,
     /// The published disk images this stream's file names.
     pub images: Vec<DiskImage>,
@@ -37,31 +40,56 @@ pub struct StreamList {
 fn page_of(ctx: &Context<'_>, s: Stream, images: &[DiskImage]) -> StreamPage {
     let remote_url = format!("{}/ostree", ctx.base_url);
     let remote = "corral";
-    let key = "corral-signing.gpg";
+    let keys: Vec<super::repository::KeyLink> = ctx
+        .source
+        .trusted_keys()
+        .gpg_keyrings
+        .into_iter()
+        .map(|k| super::repository::KeyLink {
+            url: ctx.key_url(&k),
+            format: "gpg",
+            name: k,
+        })
+        .collect();
+    // With a trusted keyring the commands download it first; without one
+    // they name the file the user must get from the publisher.
+    let (key, download) = match keys.first() {
+        Some(k) => (html::shell_word(&k.name), Some(ctx.key_download(&k.name))),
+        None => ("corral-signing.gpg".to_string(), None),
+    };
     let commands = StreamCommands {
-        corral: vec![
-            format!("corral host remote add {remote} {remote_url} --gpg-key {key}"),
-            format!("corral host deploy --origin {remote}:{}", s.ostree_ref),
-            "corral host upgrade".to_string(),
-        ],
-        ostree: vec![
-            format!(
-                "ostree remote add --set=gpg-verify=true {remote} {remote_url} {}",
-                s.ostree_ref
-            ),
-            format!("ostree remote gpg-import {remote} -k {key}"),
-            format!("ostree pull {remote}:{}", s.ostree_ref),
-            "ostree admin upgrade".to_string(),
-        ],
+        corral: download
+            .iter()
+            .cloned()
+            .chain([
+                format!("corral host remote add {remote} {remote_url} --gpg-key {key}"),
+                format!("corral host deploy --origin {remote}:{}", s.ostree_ref),
+                "corral host upgrade".to_string(),
+            ])
+            .collect(),
+        ostree: download
+            .iter()
+            .cloned()
+            .chain([
+                format!(
+                    "ostree remote add --set=gpg-verify=true {remote} {remote_url} {}",
+                    s.ostree_ref
+                ),
+                format!("ostree remote gpg-import {remote} -k {key}"),
+                format!("ostree pull {remote}:{}", s.ostree_ref),
+                "ostree admin upgrade".to_string(),
+            ])
+            .collect(),
     };
     let images = images
         .iter()
-        .filter(|i| s.disk_images.contains(&i.name))
+        .filter(|i| s.disk_images.iter().any(|d| d.name == i.name))
         .cloned()
         .collect();
     StreamPage {
         url: format!("/atomic-host/{}", url_encode(&s.name, false)),
         remote_url,
+        keys,
         commands,
         images,
         stream: s,
@@ -140,6 +168,18 @@ fn render_stream(b: &mut String, p: &StreamPage, ctx: &Context<'_>, level: u8) {
         }
         None => b.push_str("<p class=\"sig unsigned\">Commits are not signed</p>\n"),
     }
+    if !p.keys.is_empty() {
+        b.push_str("<p>Trusted keys:</p><ul class=\"plain\">");
+        for k in &p.keys {
+            let _ = write!(
+                b,
+                "<li><a href=\"{}\">{}</a> (gpg)</li>",
+                escape(&k.url),
+                escape(&k.name)
+            );
+        }
+        b.push_str("</ul>\n");
+    }
     let h = level + 1;
     let _ = write!(b, "<h{h}>Install and upgrade</h{h}><p>With corral:</p>");
     for c in &p.commands.corral {
@@ -168,11 +208,25 @@ fn render_stream(b: &mut String, p: &StreamPage, ctx: &Context<'_>, level: u8) {
         for i in &p.images {
             let _ = write!(
                 b,
-                "<li><a href=\"{}\">{}</a> ({})</li>",
+                "<li><a href=\"{}\">{}</a> ({})",
                 escape(&i.url),
                 escape(&i.name),
                 html::human_size(i.size)
             );
+            // what disk build recorded: the file served should hash to it
+            if let Some(sha) = p
+                .stream
+                .disk_images
+                .iter()
+                .find(|d| d.name == i.name)
+                .and_then(|d| d.sha256.as_ref())
+            {
+                let _ = write!(b, " sha256 {}", html::digest(sha));
+                if i.sha256.as_ref().is_some_and(|published| published != sha) {
+                    b.push_str(" <span class=\"sig unverified\">differs from the published checksum</span>");
+                }
+            }
+            b.push_str("</li>");
         }
         b.push_str("</ul>\n");
     }
