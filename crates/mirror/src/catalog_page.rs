@@ -19,6 +19,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use futures_util::{stream, StreamExt as _};
 use serde::Serialize;
 
 use corral_site::html::{escape, human_size};
@@ -118,6 +119,9 @@ async fn tag_row(app: &App, host: &str, repo: &RepoName, tag: &str) -> Option<Ta
     })
 }
 
+/// Tag rows read at once.
+const ROW_READS: usize = 16;
+
 /// Tag rows per page unless `?n=` says otherwise.
 pub const DEFAULT_ROWS: usize = 100;
 /// The most tag rows one page holds.
@@ -192,14 +196,26 @@ pub async fn collect(app: &App, host: &str, q: &PageQuery) -> anyhow::Result<Cat
                 .tags_page(&repo, after.as_deref(), Some(q.rows - shown))
                 .await?;
             more_tags = page.more;
-            for tag in page.items {
-                if !tag.ends_with(".sig") {
-                    if let Some(row) = tag_row(app, host, &repo, &tag).await {
-                        rows.push(row);
-                        shown += 1;
-                    }
-                }
-                after = Some(tag);
+            // The rows' reads (tag, manifest, signatures) wait on storage,
+            // not on each other: a few at a time, in the listing's order.
+            let wanted: Vec<String> = page
+                .items
+                .iter()
+                .filter(|t| !t.ends_with(".sig"))
+                .cloned()
+                .collect();
+            let repo_ref = &repo;
+            let batch: Vec<Option<TagRow>> = stream::iter(wanted)
+                .map(|t| async move { tag_row(app, host, repo_ref, &t).await })
+                .buffered(ROW_READS)
+                .collect()
+                .await;
+            for row in batch.into_iter().flatten() {
+                rows.push(row);
+                shown += 1;
+            }
+            if let Some(last) = page.items.last() {
+                after = Some(last.clone());
             }
         }
         let rows_shown = !rows.is_empty();
