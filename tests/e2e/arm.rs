@@ -291,6 +291,39 @@ fn a_multi_platform_image_is_one_index_that_every_tool_reads() {
     let served = skopeo_raw(&remote);
     assert_eq!(index_platforms(&served), platforms);
 
+    // Through the mirror, a pull of one platform fetches only that
+    // platform's blobs from the upstream: the index names both, the
+    // client asks for one.
+    let mirror = Mirror::start(&["--upstream", &format!("sample={}", registry.url())]);
+    let through = format!(
+        "docker://{}/sample/multi:43",
+        mirror.url().trim_start_matches("http://")
+    );
+    let pulled = work.path().join("pulled-arm64");
+    run_ok(&mut skopeo.copy(
+        None,
+        &[
+            "--quiet",
+            "--src-tls-verify=false",
+            "--override-arch",
+            "arm64",
+            &through,
+            &format!("oci:{}:43", pulled.display()),
+        ],
+    ));
+    assert_eq!(layout_manifest_digest(&pulled, "43"), digest_of("arm64"));
+    let blob_gets = |digest: &Value| {
+        registry.requests_matching(&format!(
+            "\"GET /v2/sample/multi/blobs/{} ",
+            digest.as_str().unwrap()
+        ))
+    };
+    let (amd64, arm64) = (&built["platforms"][0], &built["platforms"][1]);
+    assert_eq!(blob_gets(&arm64["layer_digest"]), 1, "the arm64 layer");
+    assert_eq!(blob_gets(&arm64["config_digest"]), 1, "the arm64 config");
+    assert_eq!(blob_gets(&amd64["layer_digest"]), 0, "the amd64 layer");
+    assert_eq!(blob_gets(&amd64["config_digest"]), 0, "the amd64 config");
+
     // The engine pulls each platform from it and runs the arm64 one
     // emulated, as an aarch64 machine.
     let engine = Dockerd::start();
