@@ -136,6 +136,45 @@ fn an_aarch64_tree_has_aarch64_programs_and_its_scriptlets_ran() {
     assert_eq!(String::from_utf8_lossy(&uname.stdout).trim(), "aarch64");
 }
 
+/// The shipped sample recipe builds for aarch64 too: its `$basearch`
+/// repository gives the aarch64 corral-busybox, main the noarch rest.
+#[test]
+fn the_shipped_sample_recipe_builds_an_aarch64_tree() {
+    let repos = aarch64_repos();
+    let work = scratch();
+    let rootfs = work.path().join("rootfs");
+    let out = run_ok(
+        corral(repos.path())
+            .args(["tree", "build", "--json", "--arch", "aarch64", "--rootfs"])
+            .arg(&rootfs)
+            .arg(repo_root().join("recipes/sample-base.toml")),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages: Vec<String> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}.{}",
+                p["name"].as_str().unwrap(),
+                p["arch"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for wanted in [
+        "corral-busybox.aarch64",
+        "corral-hello.noarch",
+        "corral-signed.noarch",
+    ] {
+        assert!(
+            packages.iter().any(|p| p == wanted),
+            "{wanted}: {packages:?}"
+        );
+    }
+    assert_eq!(elf_machine(&rootfs.join("usr/bin/busybox")), EM_AARCH64);
+}
+
 fn skopeo_raw(reference: &str) -> Value {
     let out = run_ok(
         Command::new("skopeo")
