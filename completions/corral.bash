@@ -2975,7 +2975,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__image__subcmd__build)
-            opts="-o -v -h -V --rootfs --output --compression --source-date-epoch --label --threads --json --verbose --help --version"
+            opts="-o -v -h -V --rootfs --output --platform --compression --source-date-epoch --label --threads --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2990,6 +2990,10 @@ _corral() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --platform)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3757,13 +3761,17 @@ _corral() {
             return 0
             ;;
         corral__subcmd__tree__subcmd__build)
-            opts="-v -h -V --rootfs --source-date-epoch --json --verbose --help --version"
+            opts="-v -h -V --rootfs --arch --source-date-epoch --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --arch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3835,12 +3843,16 @@ _corral() {
             return 0
             ;;
         corral__subcmd__tree__subcmd__plan)
-            opts="-v -h -V --json --verbose --help --version"
+            opts="-v -h -V --arch --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --arch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

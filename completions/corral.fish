@@ -49,11 +49,13 @@ complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -f -a "plan" -d 'Show what a build would do: the dnf configuration, the rpm macros and the command line. Reads no repository'
 complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_subcommand_from build plan help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l rootfs -d 'Where the tree goes; must not exist, or be empty' -r -F
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l arch -d 'Build for this architecture instead of the recipe\'s `arch` (x86_64, aarch64, ...): dnf --forcearch, the scriptlets run through the host\'s qemu-user binfmt_misc handler' -r
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l source-date-epoch -d 'rpm install times and the clamp for file times (reproducible trees)' -r
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l json -d 'Print the report as JSON'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from plan" -l arch -d 'Plan for this architecture instead of the recipe\'s `arch`' -r
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from plan" -l json -d 'Print the plan as JSON'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from plan" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
@@ -70,6 +72,7 @@ complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen
 complete -c corral -n "__fish_corral_using_subcommand image; and not __fish_seen_subcommand_from build inspect outdated help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l rootfs -d 'A ready tree to pack instead of installing the recipe: a directory (never modified) or a tar archive' -r -F
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -s o -l output -d 'Output, as oci:DIR:TAG. DIR must not exist' -r
+complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l platform -d 'Build the recipe once per platform (OS/ARCH, comma-separated, e.g. linux/amd64,linux/arm64) and tag an image index of them: one manifest and one SBOM per platform. Another architecture\'s tree is installed with dnf --forcearch; its scriptlets run through the host\'s qemu-user binfmt_misc handler' -r
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l compression -d 'Layer compression' -r -f -a "gzip\t''
 zstd\t''"
 complete -c corral -n "__fish_corral_using_subcommand image; and __fish_seen_subcommand_from build" -l source-date-epoch -d 'The image\'s creation time and the clamp for file times' -r

@@ -16,6 +16,9 @@ CORRAL_DEBS=(
   zstd pigz time jq curl tar xz-utils attr libcap2-bin apache2-utils wrk systemd linux-perf
   # the catalog page test
   chromium
+  # building and running aarch64 trees and images: rpm scriptlets and
+  # `docker run --platform linux/arm64` run aarch64 programs through these
+  qemu-user-static binfmt-support
   # the community portal's databases (SQLite linked from the system,
   # PostgreSQL started by its tests)
   libsqlite3-dev postgresql-15
@@ -75,6 +78,53 @@ corral_install_garage() {
     cargo install garage --version "$CORRAL_GARAGE_VERSION" --locked --root "$CORRAL_TOOLS" \
     --no-default-features --features "$CORRAL_GARAGE_FEATURES" --quiet
   rm -rf "$target"
+}
+
+# Debian's arm64 busybox-static, the one aarch64 program the sample RPM
+# repositories repackage (tests/fixtures/rpms/build-repo.sh builds an
+# aarch64 corral-busybox from it). Fetched with apt's own client from a
+# private state directory naming only arm64, so the host's dpkg
+# architectures and sources stay as they are; kept in $CORRAL_TOOLS.
+CORRAL_ARM64_BUSYBOX=$CORRAL_TOOLS/arm64/busybox
+
+corral_install_arm64_busybox() {
+  [ -x "$CORRAL_ARM64_BUSYBOX" ] && return 0
+  echo "corral setup: fetching Debian's arm64 busybox-static into $CORRAL_ARM64_BUSYBOX" >&2
+  mkdir -p "$CORRAL_TOOLS"
+  local tmp
+  tmp=$(mktemp -d "$CORRAL_TOOLS/.arm64.XXXXXX")
+  chmod 0755 "$tmp" # apt fetches as its own _apt user
+  mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
+  echo "deb [arch=arm64] http://deb.debian.org/debian bookworm main" >"$tmp/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o "Dir::Etc::sourceparts=-"
+    -o "Dir::State::lists=$tmp/lists" -o "Dir::Cache=$tmp/cache" -o "APT::Architectures::=arm64")
+  apt-get "${opts[@]}" update -q >/dev/null
+  (cd "$tmp" && apt-get "${opts[@]}" download -q busybox-static:arm64 >/dev/null 2>&1)
+  dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x"
+  mkdir -p "$(dirname "$CORRAL_ARM64_BUSYBOX")"
+  mv "$tmp/x/bin/busybox" "$CORRAL_ARM64_BUSYBOX"
+  rm -rf "$tmp"
+}
+
+# The kernel runs aarch64 programs through qemu-user-static's binfmt_misc
+# handler (registered with the F flag, so it works inside chroots and
+# containers too). binfmt-support registers it at boot; a machine whose
+# binfmt_misc was never mounted (a container, a fresh boot without
+# systemd) gets it mounted and the handler enabled here.
+CORRAL_BINFMT_AARCH64=/proc/sys/fs/binfmt_misc/qemu-aarch64
+
+corral_enable_binfmt_aarch64() {
+  grep -qx enabled "$CORRAL_BINFMT_AARCH64" 2>/dev/null && return 0
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+  fi
+  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+  if ! grep -qx enabled "$CORRAL_BINFMT_AARCH64" 2>/dev/null; then
+    echo "corral setup: the binfmt_misc handler for aarch64 ($CORRAL_BINFMT_AARCH64) is missing;" \
+      "aarch64 trees and images cannot run their programs here (needs qemu-user-static," \
+      "binfmt-support and permission to mount binfmt_misc)" >&2
+    return 1
+  fi
 }
 
 # Virtual machines for the tests that need a kernel of their own: SELinux
@@ -175,6 +225,8 @@ corral_setup() {
   corral_install_debs
   corral_install_python
   corral_install_axe
+  corral_install_arm64_busybox
+  corral_enable_binfmt_aarch64
   corral_check_rust
   # A build cache outside the clone, so later runs on this machine are quick.
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/corral-target}

@@ -20,7 +20,8 @@ pub enum ImageCommand {
     /// Build an OCI image layout from a recipe or a ready tree.
     #[command(after_help = "Examples:
   corral image build recipes/sample-base.toml -o oci:out/base:43
-  corral image build --rootfs rootfs.tar -o oci:out/base:43 --compression zstd --json")]
+  corral image build --rootfs rootfs.tar -o oci:out/base:43 --compression zstd --json
+  corral image build recipes/sample-base.toml --platform linux/amd64,linux/arm64 -o oci:out/base:43")]
     Build(BuildArgs),
     /// Show the manifest, config and layers of an image in any transport
     /// skopeo knows (oci:, docker://, docker-daemon:, oci-archive:).
@@ -63,6 +64,13 @@ pub struct BuildArgs {
     /// Output, as oci:DIR:TAG. DIR must not exist.
     #[arg(short, long, value_name = "oci:DIR:TAG")]
     pub output: String,
+    /// Build the recipe once per platform (OS/ARCH, comma-separated, e.g.
+    /// linux/amd64,linux/arm64) and tag an image index of them: one
+    /// manifest and one SBOM per platform. Another architecture's tree is
+    /// installed with dnf --forcearch; its scriptlets run through the
+    /// host's qemu-user binfmt_misc handler.
+    #[arg(long, value_name = "OS/ARCH,...", conflicts_with = "rootfs")]
+    pub platform: Option<String>,
     /// Layer compression.
     #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]
     pub compression: String,
@@ -169,6 +177,43 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         labels,
         threads: args.threads,
     };
+    if let Some(list) = &args.platform {
+        let platforms =
+            corral_image::platform::parse_list(list).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let result =
+            corral_image::multi::build_platforms(&req, &platforms, &TerminalProgress::default())?;
+        if args.json {
+            print_json(&result)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "oci:{}:{}", result.layout.display(), result.tag)?;
+        writeln!(out, "  index     {}", result.index_digest)?;
+        writeln!(
+            out,
+            "  created   {} ({})",
+            result.created, result.created_from
+        )?;
+        for p in &result.platforms {
+            writeln!(out, "  {}", p.platform)?;
+            writeln!(out, "    manifest  {}", p.manifest_digest)?;
+            writeln!(
+                out,
+                "    layer     {} ({}, {} uncompressed)",
+                p.layer_digest,
+                human_bytes(p.layer_size),
+                human_bytes(p.uncompressed_size)
+            )?;
+            writeln!(
+                out,
+                "    sbom      {} ({} packages)",
+                p.sbom_file.display(),
+                p.packages
+            )?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let result = corral_image::build(&req, &TerminalProgress::default())?;
     if args.json {
         print_json(&result)?;
@@ -255,4 +300,42 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::{Cli, Command};
+
+    #[test]
+    fn platforms_are_for_recipes_not_ready_trees() {
+        let cli = Cli::try_parse_from([
+            "corral",
+            "image",
+            "build",
+            "r.toml",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            "oci:o:t",
+        ])
+        .unwrap();
+        let Command::Image(super::ImageCommand::Build(b)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(b.platform.as_deref(), Some("linux/amd64,linux/arm64"));
+        assert!(Cli::try_parse_from([
+            "corral",
+            "image",
+            "build",
+            "--rootfs",
+            "t",
+            "--platform",
+            "linux/arm64",
+            "-o",
+            "oci:o:t",
+        ])
+        .is_err());
+    }
 }

@@ -15,7 +15,8 @@ pub enum TreeCommand {
     /// Install a recipe into a new root filesystem with dnf and rpm.
     #[command(after_help = "Examples:
   corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs
-  corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs --json")]
+  corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs --json
+  corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs-arm --arch aarch64")]
     Build(BuildArgs),
     /// Show what a build would do: the dnf configuration, the rpm macros
     /// and the command line. Reads no repository.
@@ -29,6 +30,11 @@ pub struct BuildArgs {
     /// Where the tree goes; must not exist, or be empty.
     #[arg(long)]
     pub rootfs: PathBuf,
+    /// Build for this architecture instead of the recipe's `arch`
+    /// (x86_64, aarch64, ...): dnf --forcearch, the scriptlets run through
+    /// the host's qemu-user binfmt_misc handler.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
     /// rpm install times and the clamp for file times (reproducible trees).
     #[arg(long, env = "SOURCE_DATE_EPOCH")]
     pub source_date_epoch: Option<i64>,
@@ -41,6 +47,9 @@ pub struct BuildArgs {
 pub struct PlanArgs {
     /// The tree recipe (TOML).
     pub recipe: PathBuf,
+    /// Plan for this architecture instead of the recipe's `arch`.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
@@ -53,8 +62,17 @@ pub fn run(cmd: TreeCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The recipe, for `arch` when given.
+fn load(path: &std::path::Path, arch: Option<&str>) -> anyhow::Result<Recipe> {
+    let recipe = Recipe::load(path)?;
+    Ok(match arch {
+        Some(arch) => recipe.for_arch(arch)?,
+        None => recipe,
+    })
+}
+
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let recipe = Recipe::load(&args.recipe)?;
+    let recipe = load(&args.recipe, args.arch.as_deref())?;
     let bar = spinner(&format!("installing {} packages", recipe.packages.len()));
     let report = corral_tree::build_tree(
         &recipe,
@@ -99,7 +117,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let recipe = Recipe::load(&args.recipe)?;
+    let recipe = load(&args.recipe, args.arch.as_deref())?;
     let conf = corral_tree::dnf::dnf_conf(&recipe);
     let macros = corral_tree::dnf::rpm_macros(&recipe);
     let argv = corral_tree::dnf::dnf_args(&recipe, "DNF_CONF".as_ref(), "ROOTFS".as_ref());
@@ -133,4 +151,23 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "# command\ndnf {}", argv.join(" "))?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::{Cli, Command};
+
+    #[test]
+    fn tree_build_takes_an_architecture() {
+        let cli = Cli::try_parse_from([
+            "corral", "tree", "build", "r.toml", "--rootfs", "r", "--arch", "aarch64",
+        ])
+        .unwrap();
+        let Command::Tree(super::TreeCommand::Build(b)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(b.arch.as_deref(), Some("aarch64"));
+    }
 }

@@ -10,6 +10,9 @@
 //!   tree with `corral-oci` and returns digests, sizes, the image's time
 //!   and the footprint policy's report; [`build::BuildProgress`] is how a
 //!   caller shows progress.
+//! - [`platform`]: `linux/arm64` and the rpm architecture of its packages.
+//! - [`multi`]: [`multi::build_platforms`], the same recipe once per
+//!   platform, packed under one image index (a multi-arch tag).
 //! - [`inspect`]: manifest, config and layers of an image in any
 //!   transport skopeo knows.
 //! - [`rpmvercmp`], [`repodata`]: rpm's version order; repository metadata
@@ -31,7 +34,9 @@ pub mod build;
 pub mod config;
 pub mod error;
 pub mod inspect;
+pub mod multi;
 pub mod outdated;
+pub mod platform;
 pub mod repodata;
 pub mod rpmvercmp;
 pub mod sbom;

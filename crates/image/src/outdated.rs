@@ -128,6 +128,17 @@ pub fn nevras(packages: &[(String, String, String)]) -> Vec<String> {
         .collect()
 }
 
+/// The URL of repository `repo` of `recipe` with dnf's `$basearch` and
+/// `$releasever` filled in as dnf fills them for the recipe's build.
+pub fn repo_url(recipe: &corral_tree::Recipe, repo: &corral_tree::recipe::Repo) -> String {
+    repo.baseurl
+        .as_deref()
+        .or(repo.metalink.as_deref())
+        .unwrap_or_default()
+        .replace("$basearch", &recipe.arch)
+        .replace("$releasever", &recipe.releasever)
+}
+
 /// The repositories of a recipe, read.
 pub fn recipe_repodata(recipe: &corral_tree::Recipe) -> anyhow::Result<Vec<Repodata>> {
     // A repository that cannot be read is an error, never "up to date".
@@ -135,12 +146,7 @@ pub fn recipe_repodata(recipe: &corral_tree::Recipe) -> anyhow::Result<Vec<Repod
         .repos
         .iter()
         .map(|r| {
-            let url = r
-                .baseurl
-                .as_deref()
-                .or(r.metalink.as_deref())
-                .unwrap_or_default();
-            Repodata::read(url)
+            Repodata::read(&repo_url(recipe, r))
                 .with_context(|| format!("reading the metadata of repository `{}`", r.id))
         })
         .collect()

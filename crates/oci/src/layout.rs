@@ -8,9 +8,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{
-    ConfigBuilder, Descriptor, DescriptorBuilder, Digest, HistoryBuilder,
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, HistoryBuilder,
     ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType,
-    OciLayoutBuilder, RootFsBuilder, ANNOTATION_CREATED, ANNOTATION_REF_NAME,
+    OciLayoutBuilder, Os, PlatformBuilder, RootFsBuilder, ANNOTATION_CREATED, ANNOTATION_REF_NAME,
 };
 
 use crate::canonical_json::to_canonical_json;
@@ -246,8 +246,173 @@ pub fn build_image_layout(
     if tag.is_empty() {
         return Err(OciError::InvalidParameter("the tag is empty".into()));
     }
-    let created = rfc3339(cfg.created).ok_or(OciError::InvalidTimestamp(cfg.created))?;
+    // checked before anything is written
+    rfc3339(cfg.created).ok_or(OciError::InvalidTimestamp(cfg.created))?;
+    let spec_err = |what| move |source| OciError::Spec { what, source };
     let writer = OciLayoutWriter::create(dest)?;
+    let image = write_image(&writer, rootfs, cfg, extra, opts)?;
+
+    let mut index_annotations = image.annotations;
+    index_annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+    let manifest_ref = descriptor(
+        MediaType::ImageManifest,
+        image.manifest.size(),
+        image.manifest.digest().as_ref(),
+        Some(index_annotations),
+    )?;
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![manifest_ref])
+        .build()
+        .map_err(spec_err("image index"))?;
+    let layout = writer.commit(&index)?;
+
+    tracing::info!(layout = %layout.display(), tag, manifest = %image.manifest.digest(), "image layout written");
+    Ok(BuiltImage {
+        layout,
+        tag: tag.to_owned(),
+        ..image.built
+    })
+}
+
+/// One platform's image of a multi-platform layout: its tree, its config
+/// (whose `architecture` and `os` name the platform) and its extra blobs.
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformImage<'a> {
+    pub rootfs: &'a Path,
+    pub config: &'a ImageConfigSpec,
+    pub extra: &'a [ExtraBlob],
+}
+
+/// What [`build_index_layout`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltIndex {
+    pub layout: PathBuf,
+    pub tag: String,
+    /// `"sha256:<hex>"` of the image index the tag names.
+    pub index_digest: String,
+    /// Each platform's image, in the order given (`layout` and `tag` as
+    /// above, `manifest_digest` the platform's manifest).
+    pub images: Vec<BuiltImage>,
+}
+
+/// Packs one tree per platform and writes them as an OCI image layout at
+/// `dest` whose tag names an image index: one manifest per platform, each
+/// entry with its `platform`, as registries serve a multi-arch tag and as
+/// `skopeo copy --all` and `docker pull --platform` read it.
+///
+/// Like [`build_image_layout`]: `dest` must not exist, nothing is left
+/// behind on error, and the same inputs give the same digests.
+pub fn build_index_layout(
+    dest: &Path,
+    tag: &str,
+    images: &[PlatformImage<'_>],
+    opts: &PackOptions,
+) -> Result<BuiltIndex, OciError> {
+    if tag.is_empty() {
+        return Err(OciError::InvalidParameter("the tag is empty".into()));
+    }
+    let Some(first) = images.first() else {
+        return Err(OciError::InvalidParameter("no platform to build".into()));
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for image in images {
+        let platform = (&image.config.os, &image.config.architecture);
+        if !seen.insert(platform) {
+            return Err(OciError::InvalidParameter(format!(
+                "the platform {}/{} is given twice",
+                platform.0, platform.1
+            )));
+        }
+    }
+    let spec_err = |what| move |source| OciError::Spec { what, source };
+    for image in images {
+        rfc3339(image.config.created).ok_or(OciError::InvalidTimestamp(image.config.created))?;
+    }
+    let writer = OciLayoutWriter::create(dest)?;
+    let mut entries = Vec::with_capacity(images.len());
+    let mut built = Vec::with_capacity(images.len());
+    for image in images {
+        let written = write_image(&writer, image.rootfs, image.config, image.extra, opts)?;
+        let platform = PlatformBuilder::default()
+            .architecture(Arch::from(image.config.architecture.as_str()))
+            .os(Os::from(image.config.os.as_str()))
+            .build()
+            .map_err(spec_err("platform"))?;
+        let mut entry = descriptor(
+            MediaType::ImageManifest,
+            written.manifest.size(),
+            written.manifest.digest().as_ref(),
+            None,
+        )?;
+        entry.set_platform(Some(platform));
+        entries.push(entry);
+        built.push(BuiltImage {
+            layout: dest.to_owned(),
+            tag: tag.to_owned(),
+            ..written.built
+        });
+    }
+
+    // The index carries the image's annotations (title, version, created)
+    // as each manifest does; they are the same recipe's on every platform.
+    let created =
+        rfc3339(first.config.created).ok_or(OciError::InvalidTimestamp(first.config.created))?;
+    let mut annotations: HashMap<String, String> =
+        first.config.annotations.clone().into_iter().collect();
+    annotations.insert(ANNOTATION_CREATED.to_owned(), created);
+    let platform_index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(entries)
+        .annotations(annotations.clone())
+        .build()
+        .map_err(spec_err("platform index"))?;
+    let index_desc =
+        writer.write_json_blob(&platform_index, MediaType::ImageIndex, "platform index")?;
+
+    annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+    let index_ref = descriptor(
+        MediaType::ImageIndex,
+        index_desc.size(),
+        index_desc.digest().as_ref(),
+        Some(annotations),
+    )?;
+    let top = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![index_ref])
+        .build()
+        .map_err(spec_err("image index"))?;
+    let layout = writer.commit(&top)?;
+    tracing::info!(layout = %layout.display(), tag, index = %index_desc.digest(), platforms = built.len(), "multi-platform layout written");
+    Ok(BuiltIndex {
+        layout,
+        tag: tag.to_owned(),
+        index_digest: index_desc.digest().to_string(),
+        images: built,
+    })
+}
+
+/// One image written into a layout: its manifest's descriptor, the
+/// manifest's annotations, and what the caller reports.
+struct WrittenImage {
+    manifest: Descriptor,
+    annotations: HashMap<String, String>,
+    built: BuiltImage,
+}
+
+/// Packs `rootfs` as the one layer of an image and writes its config,
+/// extra blobs and manifest into `writer`.
+fn write_image(
+    writer: &OciLayoutWriter,
+    rootfs: &Path,
+    cfg: &ImageConfigSpec,
+    extra: &[ExtraBlob],
+    opts: &PackOptions,
+) -> Result<WrittenImage, OciError> {
+    let created = rfc3339(cfg.created).ok_or(OciError::InvalidTimestamp(cfg.created))?;
     let layer = pack_layer(rootfs, &writer.blob_dir(), opts)?;
     let spec_err = |what| move |source| OciError::Spec { what, source };
 
@@ -332,29 +497,16 @@ pub fn build_image_layout(
     let manifest_desc =
         writer.write_json_blob(&manifest, MediaType::ImageManifest, "image manifest")?;
 
-    let mut index_annotations = annotations;
-    index_annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
-    let manifest_ref = descriptor(
-        MediaType::ImageManifest,
-        manifest_desc.size(),
-        manifest_desc.digest().as_ref(),
-        Some(index_annotations),
-    )?;
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(vec![manifest_ref])
-        .build()
-        .map_err(spec_err("image index"))?;
-    let layout = writer.commit(&index)?;
-
-    tracing::info!(layout = %layout.display(), tag, manifest = %manifest_desc.digest(), "image layout written");
-    Ok(BuiltImage {
-        layout,
-        tag: tag.to_owned(),
-        manifest_digest: manifest_desc.digest().to_string(),
-        config_digest: config_desc.digest().to_string(),
-        layer,
-        extra: extra_digests,
+    Ok(WrittenImage {
+        built: BuiltImage {
+            layout: PathBuf::new(),
+            tag: String::new(),
+            manifest_digest: manifest_desc.digest().to_string(),
+            config_digest: config_desc.digest().to_string(),
+            layer,
+            extra: extra_digests,
+        },
+        manifest: manifest_desc,
+        annotations,
     })
 }

@@ -2,7 +2,9 @@
 //!
 //! The main entry points are [`pack_layer`] (a rootfs directory to one
 //! compressed tar layer blob) and [`build_image_layout`] (a rootfs to a
-//! complete one-layer OCI image layout, renamed into place atomically).
+//! complete one-layer OCI image layout, renamed into place atomically);
+//! [`build_index_layout`] writes one such image per platform under an
+//! image index (a multi-arch tag).
 //!
 //! Modules, from the bottom up:
 //! - `pax`, `ustar`, `tar_entry`: the tar format. Our own small writer, so
@@ -16,7 +18,8 @@
 //! - `hashing_writer`: sha256 while streaming (diff_id and blob digest in one pass).
 //! - `threaded_writer`: a stage on its own thread, so reading, compressing and
 //!   writing overlap.
-//! - `layer`: [`pack_layer`]; `layout`: [`OciLayoutWriter`], [`build_image_layout`].
+//! - `layer`: [`pack_layer`]; `layout`: [`OciLayoutWriter`], [`build_image_layout`],
+//!   [`build_index_layout`].
 //! - `canonical_json`: JSON with sorted keys, for stable digests.
 //!
 //! ```no_run
@@ -67,8 +70,8 @@ pub use error::OciError;
 pub use hashing_writer::{sha256_file, sha256_parts};
 pub use layer::{pack_layer, PackedLayer};
 pub use layout::{
-    build_image_layout, rfc3339, BuiltImage, ExtraBlob, ImageConfigSpec, OciLayoutWriter,
-    ANNOTATION_UNPACKED_SIZE,
+    build_image_layout, build_index_layout, rfc3339, BuiltImage, BuiltIndex, ExtraBlob,
+    ImageConfigSpec, OciLayoutWriter, PlatformImage, ANNOTATION_UNPACKED_SIZE,
 };
 pub use oci_spec::image::MediaType;
 pub use options::{Compression, PackOptions, Progress};

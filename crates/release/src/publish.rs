@@ -28,7 +28,9 @@ pub fn credentials() -> anyhow::Result<Option<(String, String)>> {
     }
 }
 
-/// Copies the OCI layout `layout:tag` to `reference` with skopeo.
+/// Copies the OCI layout `layout:tag` to `reference` with skopeo. A tag
+/// that names an image index (a multi-platform image) is pushed whole:
+/// the index and every platform's manifest.
 pub fn push_layout(
     config: &ReleaseConfig,
     layout: &Path,
@@ -37,6 +39,10 @@ pub fn push_layout(
 ) -> anyhow::Result<()> {
     let mut cmd = Command::new("skopeo");
     cmd.args(["copy", "--quiet", "--preserve-digests"]);
+    // Without --all skopeo copies only the host's platform out of an index.
+    if tagged_descriptor(layout, tag)?.1 == OCI_INDEX {
+        cmd.arg("--all");
+    }
     if config.mirror.plain_http {
         cmd.arg("--dest-tls-verify=false");
     }
@@ -58,23 +64,33 @@ pub const SBOM_DIGEST_ANNOTATION: &str = "dev.corral.sbom.digest";
 /// The artifact type of an SPDX SBOM artifact.
 pub const SBOM_ARTIFACT_TYPE: &str = "application/spdx+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
-/// The manifest bytes of `layout:tag`.
-fn layout_manifest(layout: &Path, tag: &str) -> anyhow::Result<(String, Vec<u8>)> {
+/// The digest and media type of the descriptor `layout:tag` names in the
+/// layout's `index.json`.
+fn tagged_descriptor(layout: &Path, tag: &str) -> anyhow::Result<(String, String)> {
     let index_path = layout.join("index.json");
     let index: serde_json::Value = serde_json::from_slice(
         &std::fs::read(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
     )
     .with_context(|| format!("parsing {}", index_path.display()))?;
-    let digest = index["manifests"]
+    let entry = index["manifests"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .and_then(|m| m["digest"].as_str())
-        .with_context(|| format!("{} has no manifest tagged {tag}", layout.display()))?
-        .to_string();
+        .with_context(|| format!("{} has no manifest tagged {tag}", layout.display()))?;
+    let digest = entry["digest"]
+        .as_str()
+        .with_context(|| format!("{}: the entry tagged {tag} has no digest", layout.display()))?;
+    let media_type = entry["mediaType"].as_str().unwrap_or(OCI_MANIFEST);
+    Ok((digest.to_string(), media_type.to_string()))
+}
+
+/// The manifest bytes of `layout:tag`.
+fn layout_manifest(layout: &Path, tag: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    let (digest, _) = tagged_descriptor(layout, tag)?;
     let bytes = layout_blob(layout, &digest)?;
     Ok((digest, bytes))
 }

@@ -41,6 +41,7 @@ pub fn build_tree(
     rootfs: &Path,
     opts: &BuildOptions,
 ) -> Result<TreeReport, TreeError> {
+    crate::binfmt::check_handler(&recipe.arch, Path::new(crate::binfmt::BINFMT_MISC))?;
     if let Ok(mut entries) = std::fs::read_dir(rootfs) {
         if entries.next().is_some() {
             return Err(TreeError::RootfsExists {

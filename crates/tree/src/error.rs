@@ -34,6 +34,12 @@ pub enum TreeError {
     },
     #[error("{}: the rootfs already exists and is not empty", path.display())]
     RootfsExists { path: PathBuf },
+    #[error(
+        "cannot run {arch} programs on this host: the binfmt_misc handler {} is missing or \
+         disabled (install qemu-user-static and binfmt-support, or run scripts/setup.sh)",
+        path.display()
+    )]
+    NoBinfmtHandler { arch: String, path: PathBuf },
     #[error("{}: not a directory or a tar archive", path.display())]
     NotATree { path: PathBuf },
     /// A recipe file that could not be read (missing, too large, a device).

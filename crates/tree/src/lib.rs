@@ -4,6 +4,8 @@
 //! - [`values`]: what each recipe value may be (package names, repository
 //!   ids, architectures, URLs), since they reach dnf's command line and
 //!   configuration.
+//! - [`binfmt`]: the qemu-user handlers that run another architecture's
+//!   scriptlets, checked before a build for that architecture.
 //! - [`dnf`]: installing it with the real `dnf --installroot`, the rpm
 //!   database inside the tree.
 //! - [`footprint`]: the policy that leaves out docs, locales, caches and
@@ -14,6 +16,7 @@
 //! - [`source`]: ready trees, from a directory or a tar archive.
 //! - [`build`]: all of it, into a tree renamed into place when complete.
 
+pub mod binfmt;
 pub mod build;
 pub mod dnf;
 pub mod error;

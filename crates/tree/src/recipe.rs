@@ -188,6 +188,19 @@ impl Recipe {
         Ok(recipe)
     }
 
+    /// The recipe for another architecture (`--arch`, an image platform):
+    /// dnf resolves `$basearch` and installs that architecture's packages.
+    pub fn for_arch(&self, arch: &str) -> Result<Recipe, TreeError> {
+        values::arch(arch).map_err(|why| TreeError::RecipeInvalid {
+            path: PathBuf::from("--arch"),
+            message: format!("arch {} {why}", quoted(arch)),
+        })?;
+        Ok(Recipe {
+            arch: arch.to_string(),
+            ..self.clone()
+        })
+    }
+
     fn validate(&self, origin: &Path) -> Result<(), TreeError> {
         let invalid = |message: String| TreeError::RecipeInvalid {
             path: origin.to_path_buf(),
@@ -610,6 +623,22 @@ name = "sample"
             .unwrap_err()
             .to_string();
         assert!(err.contains("scheme `gopher`"), "{err}");
+    }
+
+    #[test]
+    fn for_arch_changes_only_the_architecture() {
+        let r = Recipe::parse(GOOD, Path::new("r.toml")).unwrap();
+        let arm = r.for_arch("aarch64").unwrap();
+        assert_eq!(arm.arch, "aarch64");
+        assert_eq!(
+            Recipe {
+                arch: r.arch.clone(),
+                ..arm
+            },
+            r
+        );
+        let err = r.for_arch("arm64").unwrap_err().to_string();
+        assert!(err.contains("arch `arm64` is not one of"), "{err}");
     }
 
     #[test]

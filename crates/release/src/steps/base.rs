@@ -39,13 +39,9 @@ fn current(release: &Release, b: &BaseImage) -> anyhow::Result<Current> {
     let recipe_hash = input_hash([&text]);
     let mut parts = vec![recipe_hash.clone()];
     for r in &recipe.repos {
-        let url = r
-            .baseurl
-            .as_deref()
-            .or(r.metalink.as_deref())
-            .unwrap_or_default();
+        let url = outdated::repo_url(&recipe, r);
         parts.push(
-            Repodata::repomd_hash(url)
+            Repodata::repomd_hash(&url)
                 .with_context(|| format!("reading the metadata of repository `{}`", r.id))?,
         );
     }
