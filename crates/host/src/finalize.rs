@@ -88,7 +88,7 @@ pub fn judge(
     if record.boot_id == boot_id {
         return Outcome::Waiting;
     }
-    if written.iter().any(|c| *c == record.checksum) {
+    if written.contains(&record.checksum) {
         return Outcome::Finalized;
     }
     Outcome::Failed(match stamp.map(str::trim) {
