@@ -386,6 +386,9 @@ impl Vm {
     /// Waits until SSH answers with a boot id other than `previous`;
     /// returns the new boot id.
     fn wait_boot(&mut self, previous: Option<&str>, started: Instant, what: &str) -> String {
+        // what the console printed before this wait (a panic an earlier
+        // step provoked) is not this boot's
+        let seen = self.serial_log().len();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("qemu exited with {status} while waiting for {what}");
@@ -396,7 +399,8 @@ impl Vm {
                 BOOT_TIMEOUT.as_secs()
             );
             // a guest that cannot get further: fail now, not after the timeout
-            let log = self.serial_log();
+            let whole = self.serial_log();
+            let log = String::from_utf8_lossy(&whole.as_bytes()[seen.min(whole.len())..]);
             for stuck in ["grub> ", "You are in emergency mode", "Kernel panic"] {
                 if stuck == "Kernel panic" && self.allow_panic {
                     continue;
