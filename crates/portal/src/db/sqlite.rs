@@ -1,11 +1,14 @@
 //! SQLite through rusqlite, linked against the system's libsqlite3.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
 use super::{Connection, DbError, Dialect, Row, Value};
+
+/// How long an opener waits for another process's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct SqliteConnection {
     conn: rusqlite::Connection,
@@ -16,10 +19,26 @@ impl SqliteConnection {
         let conn = rusqlite::Connection::open(path)?;
         // Another process (a second `corral mirror serve` on the same file)
         // holding the write lock makes us wait, not fail.
-        conn.busy_timeout(Duration::from_secs(10))?;
-        // WAL: readers do not block the writer; foreign keys are off by
-        // default in SQLite and the schema relies on them.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers do not block the writer. Switching a new file to
+        // WAL needs it alone, and SQLite answers "database is locked" at
+        // once, without the busy handler, while another replica opens the
+        // same new file: try again for as long as the busy timeout.
+        let started = Instant::now();
+        loop {
+            match conn.execute_batch("PRAGMA journal_mode = WAL;") {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // foreign keys are off by default in SQLite; the schema relies on them
+        conn.execute_batch("PRAGMA foreign_keys = ON;")?;
         Ok(SqliteConnection { conn })
     }
 }
