@@ -30,7 +30,7 @@ use axum::Router;
 
 use crate::accounts::Htpasswd;
 use crate::config::PortalConfig;
-use crate::model::{TemplateState, Verdict};
+use crate::model::{Template, TemplateState, Verdict};
 use crate::sessions::{tokens_match, Session};
 use crate::store::{Store, StoreError};
 use http::{wants_json, Form, WebError};
@@ -251,29 +251,29 @@ fn finish(r: Result<Response, WebError>, json: bool, p: &Portal) -> Response {
 }
 
 async fn listing(State(p): State<Arc<Portal>>, uri: Uri, headers: HeaderMap) -> Response {
-    let json = wants_json(&uri, &headers);
-    let r = async {
-        let v = visitor(&p, &headers).await?;
-        let listed = db(&p, |s| s.listed()).await?;
-        Ok(if json {
-            http::json(StatusCode::OK, &pages::listing_json(&listed))
-        } else {
-            http::html_page(StatusCode::OK, pages::listing(&p, &v, &listed))
-        })
-    }
-    .await;
-    finish(r, json, &p)
+    templates_page(p, &uri, &headers, Store::listed, pages::listing).await
 }
 
 async fn queue(State(p): State<Arc<Portal>>, uri: Uri, headers: HeaderMap) -> Response {
-    let json = wants_json(&uri, &headers);
+    templates_page(p, &uri, &headers, Store::under_review, pages::queue).await
+}
+
+/// A page of templates (the listing, the review queue), or its JSON twin.
+async fn templates_page(
+    p: Arc<Portal>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    fetch: fn(&mut Store) -> Result<Vec<Template>, StoreError>,
+    render: fn(&Portal, &Visitor, &[Template]) -> String,
+) -> Response {
+    let json = wants_json(uri, headers);
     let r = async {
-        let v = visitor(&p, &headers).await?;
-        let waiting = db(&p, |s| s.under_review()).await?;
+        let v = visitor(&p, headers).await?;
+        let templates = db(&p, fetch).await?;
         Ok(if json {
-            http::json(StatusCode::OK, &pages::listing_json(&waiting))
+            http::json(StatusCode::OK, &pages::listing_json(&templates))
         } else {
-            http::html_page(StatusCode::OK, pages::queue(&p, &v, &waiting))
+            http::html_page(StatusCode::OK, render(&p, &v, &templates))
         })
     }
     .await;
