@@ -25,6 +25,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncSeekExt;
 
+use super::chunks::ChunkPool;
 use super::fs_index::{self, DirCache};
 use super::fs_upload::UploadState;
 use super::page::Page;
@@ -49,6 +50,8 @@ pub struct FsStorage {
     listings: Arc<DirCache>,
     /// Repositories whose index marker this process has seen written.
     indexed: IndexedRepos,
+    /// The read buffers of blob bodies (see chunks.rs).
+    chunks: Arc<ChunkPool>,
 }
 
 impl FsStorage {
@@ -68,6 +71,7 @@ impl FsStorage {
             uploads: Mutex::new(HashMap::new()),
             listings: Arc::default(),
             indexed: IndexedRepos::default(),
+            chunks: ChunkPool::new(BLOB_CHUNK as usize),
         })
     }
 
@@ -329,19 +333,21 @@ impl ByteStore for FsStorage {
         // Positioned reads of BLOB_CHUNK straight into the buffers the
         // body sends (no copy through an intermediate buffer as
         // tokio::fs::File makes), the next chunk read while this one is
-        // written to the socket.
+        // written to the socket. The buffers come from, and go back to,
+        // the storage's pool.
         let chunks = (0..len.div_ceil(BLOB_CHUNK)).map(move |i| {
             let start = offset + i * BLOB_CHUNK;
             (start, BLOB_CHUNK.min(offset + len - start) as usize)
         });
+        let pool = self.chunks.clone();
         let stream = futures_util::stream::iter(chunks)
             .map(move |(start, n)| {
-                let file = file.clone();
+                let (file, pool) = (file.clone(), pool.clone());
                 async move {
                     tokio::task::spawn_blocking(move || {
-                        let mut buf = vec![0u8; n];
-                        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, start)?;
-                        Ok(Bytes::from(buf))
+                        pool.fill(n, |buf| {
+                            std::os::unix::fs::FileExt::read_exact_at(&*file, buf, start)
+                        })
                     })
                     .await
                     .map_err(io::Error::other)?
