@@ -270,10 +270,17 @@ async fn misbehaving_upstream_caches_nothing_and_fetches_once() {
         assert_eq!(&t.await.unwrap()[..], &up.good[..]);
     }
     assert_eq!(up.good_requests.load(Ordering::SeqCst), 1, "single flight");
-    assert_eq!(
-        store.blob_size(&up.good_digest).await.unwrap(),
-        Some(up.good.len() as u64)
-    );
+    // The commit (sync and rename) runs while the clients get their last
+    // bytes: it lands shortly after.
+    let mut cached = None;
+    for _ in 0..100 {
+        cached = store.blob_size(&up.good_digest).await.unwrap();
+        if cached.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(cached, Some(up.good.len() as u64));
     // Now cached: no further upstream request.
     let again = reqwest::get(format!("{mirror}/v2/library/good/blobs/{}", up.good_digest))
         .await

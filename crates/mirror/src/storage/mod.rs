@@ -173,11 +173,14 @@ pub trait Storage: Send + Sync + 'static {
     fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>>;
     fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>>;
     /// Commits a staged blob after checking it hashes to `expected`; a
-    /// mismatched one is removed.
+    /// mismatched one is removed. `hashed` is the sha256 (hex) and size
+    /// of the bytes the caller wrote to the file, when it hashed them on
+    /// the way in; without it the file is read back and hashed.
     fn commit_staged<'a>(
         &'a self,
         staged: std::path::PathBuf,
         expected: &'a Digest,
+        hashed: Option<(String, u64)>,
     ) -> BoxFuture<'a, Result<()>>;
     fn delete_blob<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<()>>;
     /// All blobs with their modification time (for GC and fsck).

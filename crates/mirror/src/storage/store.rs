@@ -286,8 +286,17 @@ async fn list_referrers<B: ByteStore>(
 }
 
 /// Verifies a staged file and commits it; a mismatched one is removed.
-async fn commit_staged<B: ByteStore>(b: &B, staged: PathBuf, expected: &Digest) -> Result<()> {
-    let checked = match verify::hash_file(&staged).await {
+async fn commit_staged<B: ByteStore>(
+    b: &B,
+    staged: PathBuf,
+    expected: &Digest,
+    hashed: Option<(String, u64)>,
+) -> Result<()> {
+    let hashed = match hashed {
+        Some(h) => Ok(h),
+        None => verify::hash_file(&staged).await,
+    };
+    let checked = match hashed {
         Ok((actual, size)) => verify::digest_matches(expected, &actual).map(|()| size),
         Err(e) => Err(e),
     };
@@ -341,8 +350,9 @@ impl<B: ByteStore> Storage for B {
         &'a self,
         staged: PathBuf,
         expected: &'a Digest,
+        hashed: Option<(String, u64)>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(commit_staged(self, staged, expected))
+        Box::pin(commit_staged(self, staged, expected, hashed))
     }
     fn delete_blob<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<()>> {
         Box::pin(ByteStore::delete_blob(self, d))

@@ -1,11 +1,14 @@
 //! Single-flight, tee'd blob fetches. The first request for a missing blob
 //! starts one background download into a staging file; every request for that
 //! blob (the first included) streams from the staging file as it grows. The
-//! last byte is held back until the digest is verified and the blob committed,
-//! so a client never receives a complete wrong blob: on a mismatch nothing is
-//! cached and every reader's stream ends in an error (the connection aborts).
+//! bytes are hashed as they arrive and the last byte is held back until the
+//! digest is verified, so a client never receives a complete wrong blob: on a
+//! mismatch nothing is cached and every reader's stream ends in an error (the
+//! connection aborts). The verified blob is synced and committed while the
+//! readers send their last bytes.
 
-use std::io::SeekFrom;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -15,9 +18,9 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use reqwest::Method;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
 use super::{upstream_failure, UpstreamClient, UpstreamError};
@@ -32,6 +35,11 @@ pub(super) enum FetchState {
     Running {
         written: u64,
         total: Option<u64>,
+    },
+    /// Every byte is in the staging file and hashes to the digest; the
+    /// blob is being made durable and committed. Readers may send all of it.
+    Verified {
+        size: u64,
     },
     Done {
         size: u64,
@@ -87,13 +95,19 @@ async fn join(
     Ok(inflight)
 }
 
+/// How much of the upstream's body is gathered before one write to the
+/// staging file (and one wake-up of the readers following it).
+const WRITE_BATCH: usize = 1 << 20;
+/// The largest read a follower makes of the staging file at once.
+const READ_CHUNK: u64 = 1 << 20;
+
 async fn download(
     app: &App,
     client: &UpstreamClient,
     repo: &RepoName,
     d: &Digest,
     f: &Inflight,
-    mut file: tokio::fs::File,
+    file: tokio::fs::File,
 ) -> FetchState {
     let fail = |e: UpstreamError| {
         let _ = std::fs::remove_file(&f.path);
@@ -110,38 +124,68 @@ async fn download(
     f.state
         .send_replace(FetchState::Running { written: 0, total });
     let mut stream = resp.bytes_stream();
+    // The bytes are hashed as they arrive and written in batches on a
+    // blocking thread; readers follow the file by the `written` count,
+    // which only counts bytes already written.
+    let file = Arc::new(file.into_std().await);
+    let mut hasher = Sha256::new();
     let mut written = 0u64;
-    loop {
-        let chunk = match tokio::time::timeout(
-            Duration::from_secs(app.config.limits.upstream_timeout_secs),
-            stream.next(),
-        )
-        .await
-        {
+    let timeout = Duration::from_secs(app.config.limits.upstream_timeout_secs);
+    let mut ended = false;
+    while !ended {
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batch_len = 0usize;
+        // Wait for one chunk, then take whatever else is already there.
+        let mut next = match tokio::time::timeout(timeout, stream.next()).await {
             Err(_) => return fail(UpstreamError::Timeout),
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return fail(UpstreamError::Unreachable(e.to_string())),
-            Ok(Some(Ok(c))) => c,
+            Ok(n) => n,
         };
-        // Flush each chunk: tokio's File buffers writes on a blocking thread,
-        // and readers follow the file by the `written` count.
-        if let Err(e) = async {
-            file.write_all(&chunk).await?;
-            file.flush().await
+        loop {
+            match next {
+                None => {
+                    ended = true;
+                    break;
+                }
+                Some(Err(e)) => return fail(UpstreamError::Unreachable(e.to_string())),
+                Some(Ok(c)) => {
+                    hasher.update(&c);
+                    batch_len += c.len();
+                    batch.push(c);
+                }
+            }
+            if batch_len >= WRITE_BATCH {
+                break;
+            }
+            match stream.next().now_or_never() {
+                Some(n) => next = n,
+                None => break,
+            }
         }
+        if batch.is_empty() {
+            continue;
+        }
+        let out = file.clone();
+        let wrote = tokio::task::spawn_blocking(move || {
+            batch.iter().try_for_each(|c| (&*out).write_all(c))
+        })
         .await
-        {
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        if let Err(e) = wrote {
             tracing::error!(error = %e, "writing staged blob");
             return fail(UpstreamError::Unreachable("local write failed".into()));
         }
-        written += chunk.len() as u64;
+        written += batch_len as u64;
         f.state.send_replace(FetchState::Running { written, total });
     }
-    if let Err(e) = file.flush().await {
-        tracing::error!(error = %e, "flushing staged blob");
-        return fail(UpstreamError::Unreachable("local write failed".into()));
-    }
     drop(file);
+    let hashed = (hex::encode(hasher.finalize()), written);
+    // Verified in memory, as the bytes went by: the followers may send
+    // their last bytes now, while the blob is synced and committed (a
+    // commit that fails after this only means it is not cached).
+    if hashed.0 == d.hex() {
+        f.state.send_replace(FetchState::Verified { size: written });
+    }
     // Committing onto an existing blob refreshes it, and the link must be
     // seen by GC: both under the guard.
     let _guard = match app.store.lock_shared().await {
@@ -154,7 +198,11 @@ async fn download(
             )));
         }
     };
-    match app.store.commit_staged(f.path.clone(), d).await {
+    match app
+        .store
+        .commit_staged(f.path.clone(), d, Some(hashed))
+        .await
+    {
         Ok(()) => {
             if let Err(e) = app.store.link_blob(repo, d).await {
                 tracing::error!(repo = %repo, digest = %d, error = %e, "linking cached blob");
@@ -182,6 +230,10 @@ pub(super) async fn serve(
     let mut rx = inflight.state.subscribe();
     // Open the staging file before it can be renamed away.
     let file = tokio::fs::File::open(&inflight.path).await;
+    let file = match file {
+        Ok(f) => Ok(Arc::new(f.into_std().await)),
+        Err(e) => Err(e),
+    };
     // Wait for the upstream's answer.
     let state = loop {
         let s = rx.borrow_and_update().clone();
@@ -212,6 +264,7 @@ pub(super) async fn serve(
             return crate::serve::stored_blob(app, d, &axum::http::HeaderMap::new(), false).await;
         }
         FetchState::Running { total, .. } => *total,
+        FetchState::Verified { size } => Some(*size),
         FetchState::Connecting => None,
     };
     let file = match file {
@@ -223,46 +276,60 @@ pub(super) async fn serve(
     if let Some(t) = total {
         app.metrics.bytes_sent.fetch_add(t, Relaxed);
     }
+    // Once the fetch has verified the bytes, a reader sends all of them
+    // even if committing them to the store fails afterwards.
+    let verified = match &state {
+        FetchState::Verified { size } => Some(*size),
+        _ => None,
+    };
     let stream = futures_util::stream::unfold(
-        (file, 0u64, rx, false),
-        |(mut file, pos, mut rx, done)| async move {
+        (file, 0u64, rx, verified, false),
+        |(file, pos, mut rx, mut verified, done)| async move {
             if done {
                 return None;
             }
             loop {
                 let state = rx.borrow_and_update().clone();
-                let limit = match &state {
-                    FetchState::Running { written, .. } => written.saturating_sub(1),
-                    FetchState::Done { size } => *size,
-                    FetchState::Failed(_) | FetchState::Corrupt => {
+                if let FetchState::Verified { size } | FetchState::Done { size } = state {
+                    verified = Some(size);
+                }
+                let limit = match (&state, verified) {
+                    (_, Some(size)) => size,
+                    (FetchState::Running { written, .. }, None) => written.saturating_sub(1),
+                    (FetchState::Connecting, None) => 0,
+                    (_, None) => {
                         let e = std::io::Error::other("upstream fetch failed");
-                        return Some((Err(e), (file, pos, rx, true)));
+                        return Some((Err(e), (file, pos, rx, verified, true)));
                     }
-                    FetchState::Connecting => 0,
                 };
                 if pos < limit {
-                    let want = (limit - pos).min(256 << 10) as usize;
-                    let mut buf = vec![0u8; want];
-                    let read = async {
-                        file.seek(SeekFrom::Start(pos)).await?;
-                        file.read_exact(&mut buf).await
-                    }
-                    .await;
+                    // A positioned read straight into the buffer the body
+                    // sends, on a blocking thread.
+                    let want = (limit - pos).min(READ_CHUNK) as usize;
+                    let from = file.clone();
+                    let read = tokio::task::spawn_blocking(move || {
+                        let mut buf = vec![0u8; want];
+                        from.read_exact_at(&mut buf, pos).map(|()| buf)
+                    })
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r);
+                    let next = pos + want as u64;
                     return match read {
-                        Ok(_) => Some((Ok(Bytes::from(buf)), (file, pos + want as u64, rx, false))),
-                        Err(e) => Some((Err(e), (file, pos, rx, true))),
+                        Ok(buf) => Some((Ok(Bytes::from(buf)), (file, next, rx, verified, false))),
+                        Err(e) => Some((Err(e), (file, pos, rx, verified, true))),
                     };
                 }
-                if let FetchState::Done { .. } = state {
+                if verified.is_some() {
                     return None;
                 }
                 if rx.changed().await.is_err() {
                     // The fetch task ended; its final state is in the channel.
                     let last = rx.borrow().clone();
-                    if !matches!(last, FetchState::Done { .. }) {
+                    if !matches!(last, FetchState::Verified { .. } | FetchState::Done { .. }) {
                         return Some((
                             Err(std::io::Error::other("upstream fetch ended")),
-                            (file, pos, rx, true),
+                            (file, pos, rx, verified, true),
                         ));
                     }
                 }

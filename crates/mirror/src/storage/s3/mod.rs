@@ -786,7 +786,7 @@ pub(crate) mod tests {
         std::fs::write(&staged.path, b"upstream bytes").unwrap();
         let wrong = Digest::of_bytes(b"other");
         assert!(matches!(
-            st.commit_staged(staged.path.clone(), &wrong).await,
+            st.commit_staged(staged.path.clone(), &wrong, None).await,
             Err(StorageError::DigestMismatch { .. })
         ));
         assert_eq!(st.blob_size(&wrong).await.unwrap(), None);
@@ -796,7 +796,7 @@ pub(crate) mod tests {
         drop(staged.file);
         std::fs::write(&staged.path, b"upstream bytes").unwrap();
         let right = Digest::of_bytes(b"upstream bytes");
-        st.commit_staged(staged.path, &right).await.unwrap();
+        st.commit_staged(staged.path, &right, None).await.unwrap();
         assert_eq!(st.blob_size(&right).await.unwrap(), Some(14));
         assert!(st.leftover_temp_files().await.unwrap().is_empty());
     }
