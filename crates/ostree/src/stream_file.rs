@@ -109,6 +109,10 @@ pub struct PublishedDiskImage {
     /// The commit the image deploys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The architecture it boots on (`x86_64`, `aarch64`); when missing,
+    /// the stream ref's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +131,8 @@ enum DiskImageForm {
         signature: Option<String>,
         #[serde(default)]
         commit: Option<String>,
+        #[serde(default)]
+        arch: Option<String>,
     },
 }
 
@@ -144,6 +150,7 @@ impl From<DiskImageForm> for PublishedDiskImage {
                 sha256,
                 signature,
                 commit,
+                arch,
             } => PublishedDiskImage {
                 name,
                 format,
@@ -151,6 +158,7 @@ impl From<DiskImageForm> for PublishedDiskImage {
                 sha256,
                 signature,
                 commit,
+                arch,
             },
         }
     }
@@ -293,9 +301,13 @@ mod tests {
             sha256: Some("ab".repeat(32)),
             signature: Some("old.qcow2.asc".into()),
             commit: None,
+            arch: Some("aarch64".into()),
         });
         assert_eq!(s.disk_images.len(), 2);
         assert_eq!(s.disk_images[0].size, Some(9));
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .contains(r#""arch":"aarch64""#));
         let back: PublishedStream =
             serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);

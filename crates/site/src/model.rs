@@ -23,6 +23,9 @@ pub enum Signature {
         format: String,
         /// The key's fingerprint.
         key: String,
+        /// Every format with a valid signature by a trusted key, `format`
+        /// first.
+        formats: Vec<String>,
     },
     /// Signatures exist, none made by a trusted key for this reference.
     NotVerified {
@@ -43,9 +46,26 @@ impl Signature {
     }
 
     /// The state in words.
+    /// Whether a valid signature in `format` (`cosign`, `gpg`) was found.
+    pub fn verified_in(&self, format: &str) -> bool {
+        matches!(self, Signature::Verified { formats, .. } if formats.iter().any(|f| f == format))
+    }
+
+    /// [`Signature::text`] with a verified key's fingerprint cut to 16
+    /// characters, for cards (the full text goes in a `title`).
+    pub fn short_text(&self) -> String {
+        match self {
+            Signature::Verified { format, key, .. } if key.chars().count() > 16 => {
+                let short: String = key.chars().take(16).collect();
+                format!("verified ({format}, key {short}…)")
+            }
+            _ => self.text(),
+        }
+    }
+
     pub fn text(&self) -> String {
         match self {
-            Signature::Verified { format, key } => format!("verified ({format}, key {key})"),
+            Signature::Verified { format, key, .. } => format!("verified ({format}, key {key})"),
             Signature::NotVerified { reason, detail } => {
                 format!("signed, not verified: {reason} ({detail})")
             }
@@ -127,6 +147,10 @@ pub struct StreamDiskImage {
     /// The commit the image deploys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The architecture it boots on (`x86_64`, `aarch64`); when missing,
+    /// the stream ref's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
 }
 
 impl From<&str> for StreamDiskImage {
@@ -154,6 +178,8 @@ enum StreamDiskImageForm {
         signature: Option<String>,
         #[serde(default)]
         commit: Option<String>,
+        #[serde(default)]
+        arch: Option<String>,
     },
 }
 
@@ -168,6 +194,7 @@ impl From<StreamDiskImageForm> for StreamDiskImage {
                 sha256,
                 signature,
                 commit,
+                arch,
             } => StreamDiskImage {
                 name,
                 format,
@@ -175,6 +202,7 @@ impl From<StreamDiskImageForm> for StreamDiskImage {
                 sha256,
                 signature,
                 commit,
+                arch,
             },
         }
     }
