@@ -4,7 +4,9 @@
 # tests/fixtures/rpms/*.spec make, tests it, builds the small library in
 # tests/fixtures/dockerfiles FROM it, composes the sample Atomic Host
 # stream, signs everything and publishes it to `corral mirror serve` on
-# 127.0.0.1:5000, which keeps running. Loopback only: no traffic leaves
+# 127.0.0.1:5000, which keeps running; then a disk image of the stream
+# (`corral disk build`, as root: it needs loop devices) for the website's
+# downloads. Loopback only: no traffic leaves
 # the machine.
 #
 #   bash scripts/demo.sh [WORKDIR]      (default /var/tmp/corral-demo)
@@ -51,12 +53,13 @@ mkdir -m 0700 -p "$keys/gnupg"
 
 step "starting the corral mirror on 127.0.0.1:$port (with the OSTree repository, trusting the keys above)"
 htpasswd -Bbn demo demo > "$work/htpasswd"
-mkdir -p "$work/release"
+mkdir -p "$work/release" "$work/disk-images"
 ostree init --mode=archive --repo="$work/release/ostree"
 # The catalog checks signatures against the keys the mirror trusts: without
 # them every image would show "signed, not verified".
 setsid "$corral" mirror serve --listen "127.0.0.1:$port" --storage "$work/mirror" \
   --htpasswd "$work/htpasswd" --ostree-repo "$work/release/ostree" \
+  --disk-images "$work/disk-images" \
   --trust-gpg-keyring "$keys/corral-signing.gpg" --trust-cosign-key "$keys/cosign.pub" \
   > "$work/mirror.log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
@@ -119,6 +122,27 @@ if grep -q ' not-verified$' "$work/catalog-signatures.txt"; then
   exit 1
 fi
 
+step "a disk image of the stream: corral disk build (recorded in the stream file the website reads)"
+if [ "$(id -u)" = 0 ] && [ -e /dev/loop-control ]; then
+  "$corral" disk build "$here/ostree-refs/sample-atomic.toml" --repo "$work/release/ostree" \
+    --format qcow2 --size 2G -o "$work/disk-images/sample-atomic.qcow2" \
+    --gpg-key release@corral.invalid --gpg-homedir "$keys/gnupg" | sed 's/^/    /'
+else
+  echo "    skipped: corral disk build needs root and loop devices"
+fi
+
+step "the trusted keys download from the mirror, and the verify commands the website shows pass"
+for k in cosign.pub corral-signing.gpg; do
+  curl -fsS -o "$work/downloaded-$k" "http://127.0.0.1:$port/keys/$k"
+  cmp "$work/downloaded-$k" "$keys/$k"
+  echo "    /keys/$k is the key the mirror trusts"
+done
+mkdir -p "$work/verify"
+# shellcheck disable=SC2016
+curl -fsS "http://127.0.0.1:$port/repositories/sample/base?format=json" \
+  | jq -r '.commands.verify_corral[]' > "$work/verify/commands.sh"
+(cd "$work/verify" && PATH=$(dirname "$corral"):$PATH bash -e commands.sh) | sed 's/^/    /'
+
 step "what the website shows beside the images and the stream (published by corral release)"
 site=http://127.0.0.1:$port
 curl -fsS "$site/repositories/sample/base?format=json" | jq -r \
@@ -130,6 +154,13 @@ curl -fsS "$site/atomic-host?format=json" | jq -r \
   | tee "$work/site-streams.txt"
 if [ ! -s "$work/site-streams.txt" ]; then
   echo "the website lists no Atomic Host stream" >&2
+  exit 1
+fi
+curl -fsS "$site/atomic-host?format=json" | jq -r \
+  '.streams[] | .name as $s | .images[] | "    \($s) disk image \(.name), \(.size) bytes, sha256 \(.sha256[0:12]), signature \(.signature.status)"' \
+  | tee "$work/site-disk-images.txt"
+if [ -s "$work/disk-images/sample-atomic.qcow2" ] && ! grep -q 'sample-atomic.qcow2.*signature verified$' "$work/site-disk-images.txt"; then
+  echo "the website does not list the disk image with a verified signature" >&2
   exit 1
 fi
 

@@ -57,8 +57,14 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
     }
     if matches!(
         from,
-        "corral-oci" | "corral-configfile" | "corral-ostree" | "corral-pidlock" | "corral-registry"
-    ) {
+        "corral-oci"
+            | "corral-configfile"
+            | "corral-ostree"
+            | "corral-pidlock"
+            | "corral-registry"
+            | "corral-streamfile"
+    ) && to != "corral-streamfile"
+    {
         return Some(2);
     }
     const NOT_FOR_THE_MIRROR: &[&str] = &[
@@ -138,6 +144,9 @@ fn the_rules_catch_the_edges_they_forbid() {
         ("corral-configfile", "corral-oci", Some(2)),
         ("corral-ostree", "corral-compose", Some(2)),
         ("corral-registry", "corral-sign", Some(2)),
+        ("corral-streamfile", "corral-oci", Some(2)),
+        ("corral-ostree", "corral-streamfile", None),
+        ("corral-site", "corral-streamfile", None),
         ("corral-mirror", "corral-compose", Some(3)),
         ("corral-mirror", "corral-dockerfiles", Some(3)),
         ("corral-mirror", "corral-image", Some(3)),

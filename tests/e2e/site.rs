@@ -278,10 +278,18 @@ fn every_page_fits_phones_and_desktops_and_passes_axe() {
         let out = run(&verify_dir, cmd);
         // Debian's skopeo is built without sigstore: it refuses every
         // cosign-signed image under the policy, which is the policy
-        // applied, not a verification. The corral commands above verified.
+        // applied, not a verification. The page must have said so (the tag
+        // is signed in the cosign format only); the corral commands above
+        // verified.
         if cmd.starts_with("skopeo ")
             && String::from_utf8_lossy(&out.stderr).contains("sigstore disabled")
         {
+            assert!(
+                commands["skopeo_note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("corral verify image")),
+                "skopeo cannot check this cosign-signed tag and the page does not say so: {commands}"
+            );
             eprintln!("this skopeo cannot check cosign signatures (sigstore disabled): {cmd}");
             continue;
         }

@@ -340,6 +340,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             .and_then(|s| s.file_name())
             .map(|n| n.to_string_lossy().into_owned()),
         commit: Some(commit.clone()),
+        // the website falls back to the stream ref's architecture
+        arch: None,
     };
     let stream_file = record_in_stream_file(&opts.repo, &origin_ref, entry)?;
     if let Some(file) = &stream_file {

@@ -64,9 +64,15 @@ fn platform(p: &serde_json::Value) -> Option<String> {
 
 fn signature(s: TagSignatures) -> Signature {
     match s {
-        TagSignatures::Verified { format, key, .. } => Signature::Verified {
+        TagSignatures::Verified {
+            format,
+            key,
+            formats,
+            ..
+        } => Signature::Verified {
             format: format.to_string(),
             key,
+            formats: formats.into_iter().map(String::from).collect(),
         },
         TagSignatures::NotVerified { reason, detail, .. } => Signature::NotVerified {
             reason: reason.as_str().to_string(),
@@ -81,6 +87,7 @@ fn disk_signature(s: &SignatureState) -> Signature {
         SignatureState::Verified { key, .. } => Signature::Verified {
             format: "gpg".into(),
             key: key.clone(),
+            formats: vec!["gpg".into()],
         },
         SignatureState::NotChecked { .. } => Signature::NotVerified {
             reason: "no trusted keys".into(),
@@ -103,6 +110,70 @@ fn file_names(paths: &[std::path::PathBuf]) -> Vec<String> {
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect()
+}
+
+/// An index's platforms read for sizes and labels; the rest count by
+/// their manifest's size alone.
+const MAX_PLATFORMS: usize = 16;
+
+/// What one image manifest says: its size with config and layers, the
+/// layers unpacked (when known) and, if asked, its config.
+struct ImageFacts {
+    compressed: u64,
+    unpacked: Option<u64>,
+    config: Option<serde_json::Value>,
+}
+
+async fn image_manifest_facts(
+    app: &App,
+    v: &serde_json::Value,
+    manifest_size: u64,
+    want_config: bool,
+) -> ImageFacts {
+    let mut compressed = manifest_size
+        + v.pointer("/config/size")
+            .and_then(|s| s.as_u64())
+            .unwrap_or(0);
+    let mut unpacked = Some(0u64);
+    for l in v
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let size = l.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
+        compressed += size;
+        unpacked = unpacked.zip(unpacked_size(l, size)).map(|(a, b)| a + b);
+    }
+    let mut config = None;
+    if want_config {
+        let cfg = v
+            .pointer("/config/digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse::<Digest>().ok());
+        if let Some(cfg) = cfg {
+            config = read_blob(app, &cfg, MAX_JSON)
+                .await
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        }
+    }
+    ImageFacts {
+        compressed,
+        unpacked,
+        config,
+    }
+}
+
+/// [`image_manifest_facts`] of `repo@digest`, an index's child.
+async fn image_facts(
+    app: &App,
+    repo: &RepoName,
+    digest: &Digest,
+    want_config: bool,
+) -> Option<ImageFacts> {
+    let m = app.store.get_manifest(repo, digest).await.ok()??;
+    let v = serde_json::from_slice::<serde_json::Value>(&m.body).ok()?;
+    Some(image_manifest_facts(app, &v, m.body.len() as u64, want_config).await)
 }
 
 /// A layer's unpacked size: its size when it is an uncompressed tar, else
@@ -222,69 +293,70 @@ impl corral_site::Source for MirrorSource {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.body) else {
             return Ok(None);
         };
-        let mut compressed = m.body.len() as u64;
-        let mut uncompressed = None;
         let mut created =
             str_at(&v, &["annotations", "org.opencontainers.image.created"]).map(str::to_string);
         let mut platforms = Vec::new();
         let mut labels = BTreeMap::new();
-        if is_index(&m.media_type) {
-            for e in v
-                .get("manifests")
-                .and_then(|m| m.as_array())
-                .into_iter()
-                .flatten()
-            {
-                compressed += e.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
-                if let Some(p) = e.get("platform").and_then(platform) {
-                    if !p.starts_with("unknown") {
-                        platforms.push(p);
+        let (compressed, uncompressed, config) = if is_index(&m.media_type) {
+            // Sizes of every platform together (what the tag holds); labels
+            // and dates from the first platform's image.
+            let mut compressed = m.body.len() as u64;
+            let mut unpacked = Some(0u64);
+            let mut config = None;
+            let children = v.get("manifests").and_then(|m| m.as_array());
+            for (i, e) in children.into_iter().flatten().enumerate() {
+                let p = e.get("platform").and_then(platform);
+                // attestation manifests (buildx) say unknown/unknown
+                if p.as_deref().is_some_and(|p| p.starts_with("unknown")) {
+                    continue;
+                }
+                platforms.extend(p);
+                let child = e
+                    .get("digest")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| d.parse::<Digest>().ok());
+                let facts = match child {
+                    Some(c) if i < MAX_PLATFORMS => {
+                        image_facts(app, &repo, &c, config.is_none()).await
+                    }
+                    _ => None,
+                };
+                match facts {
+                    Some(f) => {
+                        compressed += f.compressed;
+                        unpacked = unpacked.zip(f.unpacked).map(|(a, b)| a + b);
+                        config = config.or(f.config);
+                    }
+                    None => {
+                        compressed += e.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
+                        unpacked = None;
                     }
                 }
             }
+            (compressed, unpacked, config)
         } else {
-            compressed += v
-                .pointer("/config/size")
-                .and_then(|s| s.as_u64())
-                .unwrap_or(0);
-            let mut unpacked = Some(0u64);
-            for l in v
-                .get("layers")
-                .and_then(|l| l.as_array())
-                .into_iter()
-                .flatten()
-            {
-                let size = l.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
-                compressed += size;
-                unpacked = unpacked.zip(unpacked_size(l, size)).map(|(a, b)| a + b);
+            let f = image_manifest_facts(app, &v, m.body.len() as u64, true).await;
+            if let Some(c) = &f.config {
+                platforms.extend(platform(c));
             }
-            uncompressed = unpacked.filter(|u| *u > 0);
-            let cfg = v
-                .pointer("/config/digest")
-                .and_then(|d| d.as_str())
-                .and_then(|d| d.parse::<Digest>().ok());
-            if let Some(cfg) = cfg {
-                if let Some(c) = read_blob(app, &cfg, MAX_JSON)
-                    .await
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                {
-                    if created.is_none() {
-                        created = c
-                            .get("created")
-                            .and_then(|c| c.as_str())
-                            .map(str::to_string);
-                    }
-                    platforms.extend(platform(&c));
-                    if let Some(l) = c.pointer("/config/Labels").and_then(|l| l.as_object()) {
-                        for (k, v) in l {
-                            if let Some(v) = v.as_str() {
-                                labels.insert(k.clone(), v.to_string());
-                            }
-                        }
+            (f.compressed, f.unpacked, f.config)
+        };
+        if let Some(c) = config {
+            if created.is_none() {
+                created = c
+                    .get("created")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string);
+            }
+            if let Some(l) = c.pointer("/config/Labels").and_then(|l| l.as_object()) {
+                for (k, v) in l {
+                    if let Some(v) = v.as_str() {
+                        labels.insert(k.clone(), v.to_string());
                     }
                 }
             }
         }
+        let uncompressed = uncompressed.filter(|u| *u > 0);
         let sig = crate::trust::tag_signatures(app, &self.host, &repo, tag, &d).await;
         Ok(Some(Image {
             repository: repo_name.to_string(),

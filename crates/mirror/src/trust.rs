@@ -229,6 +229,10 @@ pub enum TagSignatures {
         /// GPG: the primary key fingerprint; cosign: SHA-256 of the SPKI DER.
         key: String,
         signatures: usize,
+        /// Every format with a valid signature by a trusted key, `format`
+        /// first: which clients can check the tag (Debian's skopeo checks
+        /// `gpg` but not `cosign`).
+        formats: Vec<&'static str>,
     },
     NotVerified {
         reason: Reason,
@@ -342,7 +346,18 @@ pub async fn tag_signatures(
             worst = Some((reason, detail));
         }
     };
+    let mut verified: Option<(&'static str, String)> = None;
+    let mut formats: Vec<&'static str> = Vec::new();
     for f in found {
+        // One valid signature per format is enough to know the format.
+        let known = match &f {
+            Found::Cosign { .. } => formats.contains(&"cosign"),
+            Found::Gpg(_) => formats.contains(&"gpg"),
+            Found::Unreadable(_) => false,
+        };
+        if known {
+            continue;
+        }
         let check = checked(app, digest, f).await;
         let (format, key, payload) = match check {
             KeyCheck::Made {
@@ -366,11 +381,10 @@ pub async fn tag_signatures(
         };
         match cosign::check_payloads(&image, &digest.to_string(), &[payload], kind, format) {
             Ok(_) => {
-                return TagSignatures::Verified {
-                    format,
-                    key,
-                    signatures,
+                if !formats.contains(&format) {
+                    formats.push(format);
                 }
+                verified.get_or_insert((format, key));
             }
             Err(e @ VerifyError::OtherDigest { .. }) => note(Reason::OtherDigest, e.to_string()),
             Err(e @ VerifyError::OtherReference { .. }) => {
@@ -381,6 +395,14 @@ pub async fn tag_signatures(
                 "the signed payload is not simple-signing JSON of its format".into(),
             ),
         }
+    }
+    if let Some((format, key)) = verified {
+        return TagSignatures::Verified {
+            format,
+            key,
+            signatures,
+            formats,
+        };
     }
     let (reason, detail) = worst.expect("at least one signature was looked at");
     TagSignatures::NotVerified {

@@ -317,3 +317,71 @@ async fn trusted_keys_are_served_and_linked_from_the_pages() {
         assert!(html.contains(&needle), "{needle}\n{html}");
     }
 }
+
+/// A multi-platform index (as `corral image build --platform
+/// linux/amd64,linux/arm64` pushes it): the repository page and its JSON
+/// twin list both platforms, the labels come from the first platform's
+/// image and the size counts both images' layers.
+#[tokio::test]
+async fn an_index_tag_shows_every_platform() {
+    let r = Registry::new();
+    let repo = "corral/multi";
+    let mut children = Vec::new();
+    for (arch, layer_len) in [("amd64", 1000usize), ("arm64", 2000)] {
+        let config = serde_json::json!({
+            "architecture": arch, "os": "linux",
+            "created": "2026-01-02T03:04:05Z",
+            "config": {"Labels": {"org.opencontainers.image.description": format!("built for {arch}")}},
+            "rootfs": {"type": "layers", "diff_ids": []},
+        })
+        .to_string();
+        let layer = vec![arch.as_bytes()[1]; layer_len];
+        let cd = r.push_blob(repo, config.as_bytes()).await;
+        let ld = r.push_blob(repo, &layer).await;
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld.to_string(), "size": layer.len()}],
+        }))
+        .unwrap();
+        let d = Digest::of_bytes(&m);
+        let resp = r.put_manifest(repo, &d.to_string(), OCI_MANIFEST, &m).await;
+        assert_eq!(resp.status, StatusCode::CREATED);
+        children.push(serde_json::json!({
+            "mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": m.len(),
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children,
+    }))
+    .unwrap();
+    let resp = r.put_manifest(repo, "43", OCI_INDEX, &index).await;
+    assert_eq!(resp.status, StatusCode::CREATED);
+
+    let (resp, html) = page(&r, "/repositories/corral/multi").await;
+    assert_eq!(resp.status, StatusCode::OK);
+    assert!(
+        html.contains("<dt>platforms</dt><dd>linux/amd64, linux/arm64</dd>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<p class=\"lead\">built for amd64</p>"),
+        "{html}"
+    );
+    let (_, text) = page(&r, "/repositories/corral/multi?format=json").await;
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let tag = &v["tags"][0];
+    assert_eq!(
+        tag["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"]),
+        "{tag}"
+    );
+    assert_eq!(tag["uncompressed_size"], 3000, "{tag}");
+    assert!(tag["compressed_size"].as_u64().unwrap() > 3000, "{tag}");
+    assert_eq!(tag["created"], "2026-01-02T03:04:05Z", "{tag}");
+    // the home page's card too
+    let (_, html) = page(&r, "/").await;
+    assert!(html.contains("linux/amd64, linux/arm64"), "{html}");
+}

@@ -10,61 +10,13 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 
-/// Stream files larger than this are not read back (the mirror's limit).
-pub const MAX_FILE: u64 = 1 << 20;
-
-/// `streams/<name>.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedStream {
-    pub name: String,
-    #[serde(rename = "ref")]
-    pub ostree_ref: String,
-    #[serde(default)]
-    pub description: String,
-    /// Fingerprint of the GPG key that signs the commits.
-    #[serde(default)]
-    pub key: Option<String>,
-    /// Newest first.
-    #[serde(default)]
-    pub versions: Vec<PublishedVersion>,
-    /// The disk images made from this stream, by file name in the
-    /// mirror's disk images directory; kept as they are when compose
-    /// rewrites the versions.
-    #[serde(default)]
-    pub disk_images: Vec<PublishedDiskImage>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedVersion {
-    pub version: String,
-    pub commit: String,
-    /// RFC 3339 (UTC) of the commit's timestamp.
-    pub date: String,
-    /// What changed since the version below; for the first commit of a
-    /// stream, every package is added.
-    #[serde(default)]
-    pub diff: Diff,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Diff {
-    #[serde(default)]
-    pub added: Vec<String>,
-    #[serde(default)]
-    pub removed: Vec<String>,
-    #[serde(default)]
-    pub changed: Vec<Change>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// `name.arch`, as `compose diff` prints it.
-    pub name: String,
-    pub from: String,
-    pub to: String,
-}
+/// The file's model (shared with the website, which must not link
+/// libostree); under the names compose and disk use.
+pub use corral_streamfile::{
+    Change, Diff, DiskImage as PublishedDiskImage, Stream as PublishedStream,
+    Version as PublishedVersion, MAX_FILE,
+};
 
 impl From<crate::PackageDiff> for Diff {
     fn from(d: crate::PackageDiff) -> Diff {
@@ -85,84 +37,6 @@ impl From<crate::PackageDiff> for Diff {
                 })
                 .collect(),
         }
-    }
-}
-
-/// A disk image as `corral disk build` recorded it. A plain string (the
-/// file name alone, as files written by hand say) reads as one too.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "DiskImageForm")]
-pub struct PublishedDiskImage {
-    /// The file name.
-    pub name: String,
-    /// `qcow2`, `raw` or `raw.xz`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub format: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    /// Hex of the file's sha256.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    /// The detached signature's file name, beside the image.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
-    /// The commit the image deploys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum DiskImageForm {
-    Name(String),
-    Full {
-        name: String,
-        #[serde(default)]
-        format: String,
-        #[serde(default)]
-        size: Option<u64>,
-        #[serde(default)]
-        sha256: Option<String>,
-        #[serde(default)]
-        signature: Option<String>,
-        #[serde(default)]
-        commit: Option<String>,
-    },
-}
-
-impl From<DiskImageForm> for PublishedDiskImage {
-    fn from(f: DiskImageForm) -> PublishedDiskImage {
-        match f {
-            DiskImageForm::Name(name) => PublishedDiskImage {
-                name,
-                ..Default::default()
-            },
-            DiskImageForm::Full {
-                name,
-                format,
-                size,
-                sha256,
-                signature,
-                commit,
-            } => PublishedDiskImage {
-                name,
-                format,
-                size,
-                sha256,
-                signature,
-                commit,
-            },
-        }
-    }
-}
-
-impl PublishedStream {
-    /// Records `image`, replacing an entry of the same file name (a
-    /// rebuilt image), keeping the list sorted by name.
-    pub fn record_disk_image(&mut self, image: PublishedDiskImage) {
-        self.disk_images.retain(|d| d.name != image.name);
-        self.disk_images.push(image);
-        self.disk_images.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
 
@@ -293,9 +167,13 @@ mod tests {
             sha256: Some("ab".repeat(32)),
             signature: Some("old.qcow2.asc".into()),
             commit: None,
+            arch: Some("aarch64".into()),
         });
         assert_eq!(s.disk_images.len(), 2);
         assert_eq!(s.disk_images[0].size, Some(9));
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .contains(r#""arch":"aarch64""#));
         let back: PublishedStream =
             serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// One page of a lexically sorted listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub enum Signature {
         format: String,
         /// The key's fingerprint.
         key: String,
+        /// Every format with a valid signature by a trusted key, `format`
+        /// first.
+        formats: Vec<String>,
     },
     /// Signatures exist, none made by a trusted key for this reference.
     NotVerified {
@@ -43,9 +46,26 @@ impl Signature {
     }
 
     /// The state in words.
+    /// Whether a valid signature in `format` (`cosign`, `gpg`) was found.
+    pub fn verified_in(&self, format: &str) -> bool {
+        matches!(self, Signature::Verified { formats, .. } if formats.iter().any(|f| f == format))
+    }
+
+    /// [`Signature::text`] with a verified key's fingerprint cut to 16
+    /// characters, for cards (the full text goes in a `title`).
+    pub fn short_text(&self) -> String {
+        match self {
+            Signature::Verified { format, key, .. } if key.chars().count() > 16 => {
+                let short: String = key.chars().take(16).collect();
+                format!("verified ({format}, key {short}…)")
+            }
+            _ => self.text(),
+        }
+    }
+
     pub fn text(&self) -> String {
         match self {
-            Signature::Verified { format, key } => format!("verified ({format}, key {key})"),
+            Signature::Verified { format, key, .. } => format!("verified ({format}, key {key})"),
             Signature::NotVerified { reason, detail } => {
                 format!("signed, not verified: {reason} ({detail})")
             }
@@ -85,128 +105,12 @@ pub struct Artifact {
     pub content: Vec<u8>,
 }
 
-/// An Atomic Host stream as published beside the OSTree repository
-/// (`streams/<name>.json`, docs/site.md).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Stream {
-    pub name: String,
-    /// The OSTree ref hosts follow.
-    #[serde(rename = "ref")]
-    pub ostree_ref: String,
-    #[serde(default)]
-    pub description: String,
-    /// Fingerprint of the GPG key that signs the commits.
-    #[serde(default)]
-    pub key: Option<String>,
-    /// Newest first.
-    #[serde(default)]
-    pub versions: Vec<StreamVersion>,
-    /// The disk images made from this stream, by file name under the disk
-    /// images directory.
-    #[serde(default)]
-    pub disk_images: Vec<StreamDiskImage>,
-}
-
-/// A disk image as `corral disk build` records it in the stream file; a
-/// plain string there is the file name alone.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(from = "StreamDiskImageForm")]
-pub struct StreamDiskImage {
-    pub name: String,
-    /// `qcow2`, `raw` or `raw.xz`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub format: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    /// Hex sha256 of the image as built.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    /// The detached signature's file name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
-    /// The commit the image deploys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-}
-
-impl From<&str> for StreamDiskImage {
-    fn from(name: &str) -> StreamDiskImage {
-        StreamDiskImage {
-            name: name.to_string(),
-            ..Default::default()
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StreamDiskImageForm {
-    Name(String),
-    Full {
-        name: String,
-        #[serde(default)]
-        format: String,
-        #[serde(default)]
-        size: Option<u64>,
-        #[serde(default)]
-        sha256: Option<String>,
-        #[serde(default)]
-        signature: Option<String>,
-        #[serde(default)]
-        commit: Option<String>,
-    },
-}
-
-impl From<StreamDiskImageForm> for StreamDiskImage {
-    fn from(f: StreamDiskImageForm) -> StreamDiskImage {
-        match f {
-            StreamDiskImageForm::Name(name) => name.as_str().into(),
-            StreamDiskImageForm::Full {
-                name,
-                format,
-                size,
-                sha256,
-                signature,
-                commit,
-            } => StreamDiskImage {
-                name,
-                format,
-                size,
-                sha256,
-                signature,
-                commit,
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StreamVersion {
-    pub version: String,
-    pub commit: String,
-    /// RFC 3339.
-    pub date: String,
-    /// What changed since the version below it.
-    #[serde(default)]
-    pub diff: PackageDiff,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PackageDiff {
-    #[serde(default)]
-    pub added: Vec<String>,
-    #[serde(default)]
-    pub removed: Vec<String>,
-    #[serde(default)]
-    pub changed: Vec<PackageChange>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PackageChange {
-    pub name: String,
-    pub from: String,
-    pub to: String,
-}
+/// The stream files published beside the OSTree repository
+/// (`streams/<name>.json`, docs/site.md), under the site's names.
+pub use corral_streamfile::{
+    Change as PackageChange, Diff as PackageDiff, DiskImage as StreamDiskImage, Stream,
+    Version as StreamVersion,
+};
 
 /// A published disk image.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -15,6 +15,8 @@ struct Fake {
     artifacts: Vec<(String, String, Artifact)>,
     streams: Vec<Stream>,
     disk: Vec<DiskImage>,
+    /// The mirror's trusted keys; `None`: one cosign key.
+    keys: Option<TrustedKeys>,
 }
 
 fn listing(all: Vec<String>, after: Option<&str>, n: usize) -> Listing {
@@ -64,6 +66,9 @@ impl Source for Fake {
         Ok(self.disk.clone())
     }
     fn trusted_keys(&self) -> TrustedKeys {
+        if let Some(k) = &self.keys {
+            return k.clone();
+        }
         TrustedKeys {
             cosign_keys: vec!["cosign.pub".into()],
             gpg_keyrings: vec![],
@@ -91,6 +96,7 @@ fn image(repo: &str, tag: &str, n: u32, labels: &[(&str, &str)]) -> Image {
         signature: Signature::Verified {
             format: "cosign".into(),
             key: "SHA256:abcd".into(),
+            formats: vec!["cosign".into()],
         },
     }
 }
@@ -193,6 +199,7 @@ fn sample() -> Fake {
         signature: Signature::Verified {
             format: "gpg".into(),
             key: "ABCDEF0123456789".into(),
+            formats: vec!["gpg".into()],
         },
     });
     f
@@ -213,6 +220,20 @@ async fn home_groups_repositories_and_links_every_area() {
     // The featured tag is the lexically last without `latest`.
     assert!(b.contains("newest <strong>43</strong>"), "{b}");
     assert!(b.contains("verified (cosign, key SHA256:abcd)"), "{b}");
+    // a long fingerprint is cut on the card, whole on hover
+    let mut long = sample();
+    let mut i = image("fedora/base", "43", 1, &[]);
+    i.signature = Signature::Verified {
+        format: "cosign".into(),
+        key: "fdbe26e64b62b78b745db1cbd09bf0b6a3b02fe1dd98f4a84895e93b2873a0b6".into(),
+        formats: vec!["cosign".into()],
+    };
+    long.add(i);
+    let lb = get(&long, "/", "").await.body;
+    assert!(
+        lb.contains("title=\"verified (cosign, key fdbe26e64b62b78b745db1cbd09bf0b6a3b02fe1dd98f4a84895e93b2873a0b6)\">verified (cosign, key fdbe26e64b62b78b…)</p>"),
+        "{lb}"
+    );
     assert!(
         b.contains("<a href=\"/atomic-host/atomic-43\">atomic-43</a>"),
         "{b}"
@@ -369,7 +390,7 @@ async fn stream_page_links_the_disk_images_disk_build_recorded() {
     .unwrap();
     let b = get(&f, "/atomic-host/atomic-43", "").await.body;
     assert!(
-        b.contains("<a href=\"/disk-images/atomic-43.qcow2\">atomic-43.qcow2</a> (700.0 MiB) sha256 <code class=\"digest\""),
+        b.contains("<a href=\"/disk-images/atomic-43.qcow2\">atomic-43.qcow2</a> (x86_64, 700.0 MiB) sha256 <code class=\"digest\""),
         "{b}"
     );
     assert!(b.contains(&format!("title=\"{}\"", "c".repeat(64))), "{b}");
@@ -527,4 +548,141 @@ fn queries_decode() {
     assert_eq!(query_param("q=%zz%4", "q").as_deref(), Some("%zz%4"));
     assert_eq!(query_param("q", "q").as_deref(), Some(""));
     assert!(query_param("a=1", "q").is_none());
+}
+
+/// Debian's skopeo has sigstore verification patched out: for a tag whose
+/// only verified signatures are cosign ones the page says so and offers
+/// `corral verify` with the cosign key alone; a tag with a GPG signature
+/// gets the GPG policy every skopeo checks.
+#[tokio::test]
+async fn repository_page_is_honest_about_skopeo_and_cosign() {
+    let mut f = sample();
+    f.keys = Some(TrustedKeys {
+        cosign_keys: vec!["cosign.pub".into()],
+        gpg_keyrings: vec!["release.gpg".into()],
+    });
+    let commands = |j: &serde_json::Value, list: &str| -> Vec<String> {
+        j["commands"][list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    // fedora/base:43 is verified in the cosign format only
+    let r = get(&f, "/repositories/fedora/base", "").await;
+    let note = html::escape(crate::pages::repository::SKOPEO_SIGSTORE_NOTE);
+    assert!(
+        r.body
+            .contains(&format!("<p class=\"note unsigned\">{note}</p>")),
+        "{}",
+        r.body
+    );
+    let j: serde_json::Value = serde_json::from_str(
+        &get(&f, "/repositories/fedora/base", "format=json")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        j["commands"]["skopeo_note"],
+        crate::pages::repository::SKOPEO_SIGSTORE_NOTE
+    );
+    let corral = commands(&j, "verify_corral");
+    assert_eq!(corral.len(), 1, "{corral:?}");
+    assert!(
+        corral[0].ends_with(
+            "corral verify image mirror.test:5000/fedora/base:43 --plain-http --key cosign.pub"
+        ),
+        "{corral:?}"
+    );
+    let skopeo = commands(&j, "verify_skopeo");
+    assert!(
+        skopeo[0].contains("corral policy --mirror http://mirror.test:5000 --key cosign.pub"),
+        "{skopeo:?}"
+    );
+    // the same tag signed both ways: skopeo checks the GPG signature
+    let mut both = image("fedora/base", "43", 1, &[]);
+    both.signature = Signature::Verified {
+        format: "cosign".into(),
+        key: "SHA256:abcd".into(),
+        formats: vec!["cosign".into(), "gpg".into()],
+    };
+    f.add(both);
+    let r = get(&f, "/repositories/fedora/base", "").await;
+    assert!(!r.body.contains(&note), "{}", r.body);
+    let j: serde_json::Value = serde_json::from_str(
+        &get(&f, "/repositories/fedora/base", "format=json")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert!(j["commands"]["skopeo_note"].is_null(), "{j}");
+    assert_eq!(commands(&j, "verify_corral").len(), 2);
+    let skopeo = commands(&j, "verify_skopeo");
+    assert!(
+        skopeo[0].contains("--gpg-keyring release.gpg"),
+        "{skopeo:?}"
+    );
+    // unsigned: every key's command, no note
+    let mut unsigned = image("fedora/base", "43", 1, &[]);
+    unsigned.signature = Signature::Unsigned;
+    f.add(unsigned);
+    let j: serde_json::Value = serde_json::from_str(
+        &get(&f, "/repositories/fedora/base", "format=json")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert!(j["commands"]["skopeo_note"].is_null(), "{j}");
+    assert_eq!(commands(&j, "verify_corral").len(), 2);
+}
+
+/// `/downloads` lists the images of every architecture the stream files
+/// record: an entry's `arch`, else its stream ref's.
+#[tokio::test]
+async fn downloads_show_each_image_architecture() {
+    let mut f = sample();
+    f.streams[0].disk_images.push(
+        serde_json::from_str(
+            r#"{"name":"atomic-43.aarch64.qcow2","format":"qcow2","arch":"aarch64"}"#,
+        )
+        .unwrap(),
+    );
+    let mut arm = f.disk[0].clone();
+    arm.name = "atomic-43.aarch64.qcow2".into();
+    arm.url = "/disk-images/atomic-43.aarch64.qcow2".into();
+    f.disk.push(arm);
+    // an image no stream file records: no architecture claimed
+    let mut loose = f.disk[0].clone();
+    loose.name = "other.raw.xz".into();
+    loose.url = "/disk-images/other.raw.xz".into();
+    f.disk.push(loose);
+    let j: serde_json::Value =
+        serde_json::from_str(&get(&f, "/downloads", "format=json").await.body).unwrap();
+    let arch = |name: &str| {
+        j["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .map(|i| (i["arch"].clone(), i["stream"].clone()))
+            .unwrap()
+    };
+    assert_eq!(arch("atomic-43.aarch64.qcow2").0, "aarch64");
+    // recorded without `arch`: the ref corral/43/x86_64/atomic says
+    assert_eq!(arch("atomic-43.qcow2").0, "x86_64");
+    assert_eq!(arch("atomic-43.qcow2").1, "atomic-43");
+    assert!(arch("other.raw.xz").0.is_null());
+    let b = get(&f, "/downloads", "").await.body;
+    for a in ["x86_64", "aarch64"] {
+        assert!(
+            b.contains(&format!("<dt>architecture</dt><dd>{a}</dd>")),
+            "{a}\n{b}"
+        );
+    }
+    assert!(
+        b.contains("<dt>stream</dt><dd><a href=\"/atomic-host/atomic-43\">atomic-43</a></dd>"),
+        "{b}"
+    );
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Context;
 use crate::html::{self, escape};
-use crate::model::DiskImage;
+use crate::model::{DiskImage, Stream};
 
 #[derive(Debug, Serialize)]
 pub struct DownloadView {
@@ -15,6 +15,11 @@ pub struct DownloadView {
     pub image: DiskImage,
     pub format: &'static str,
     pub platforms: Vec<&'static str>,
+    /// The stream file that records the image, if one does.
+    pub stream: Option<String>,
+    /// The architecture it boots on: as the stream file records it, else
+    /// the stream ref's.
+    pub arch: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,7 +47,29 @@ pub fn format_of(name: &str) -> (&'static str, Vec<&'static str>) {
     }
 }
 
+/// The architecture component of an OSTree ref (`corral/43/aarch64/atomic`).
+pub fn ref_arch(ostree_ref: &str) -> Option<&str> {
+    const ARCHES: &[&str] = &["x86_64", "aarch64", "ppc64le", "s390x", "riscv64"];
+    ostree_ref.split('/').find(|c| ARCHES.contains(c))
+}
+
+/// Where the stream files record `name`: the stream and the architecture.
+pub fn recorded(streams: &[Stream], name: &str) -> (Option<String>, Option<String>) {
+    for s in streams {
+        if let Some(d) = s.disk_images.iter().find(|d| d.name == name) {
+            let arch = d
+                .arch
+                .clone()
+                .filter(|a| !a.is_empty())
+                .or_else(|| ref_arch(&s.ostree_ref).map(str::to_string));
+            return (Some(s.name.clone()), arch);
+        }
+    }
+    (None, None)
+}
+
 pub async fn collect(ctx: &Context<'_>) -> anyhow::Result<Downloads> {
+    let streams = ctx.source.streams().await?;
     let mut images: Vec<DownloadView> = ctx
         .source
         .disk_images()
@@ -50,10 +77,13 @@ pub async fn collect(ctx: &Context<'_>) -> anyhow::Result<Downloads> {
         .into_iter()
         .map(|image| {
             let (format, platforms) = format_of(&image.name);
+            let (stream, arch) = recorded(&streams, &image.name);
             DownloadView {
                 image,
                 format,
                 platforms,
+                stream,
+                arch,
             }
         })
         .collect();
@@ -81,10 +111,25 @@ pub fn render(d: &Downloads, ctx: &Context<'_>) -> String {
         let i = &v.image;
         let _ = write!(
             b,
-            "<li class=\"card\"><h2><a href=\"{}\">{}</a></h2><dl><dt>format</dt><dd>{}</dd><dt>size</dt><dd>{}</dd><dt>sha256</dt><dd>",
+            "<li class=\"card\"><h2><a href=\"{}\">{}</a></h2><dl><dt>format</dt><dd>{}</dd>",
             escape(&i.url),
             escape(&i.name),
             v.format,
+        );
+        if let Some(a) = &v.arch {
+            let _ = write!(b, "<dt>architecture</dt><dd>{}</dd>", escape(a));
+        }
+        if let Some(s) = &v.stream {
+            let _ = write!(
+                b,
+                "<dt>stream</dt><dd><a href=\"/atomic-host/{}\">{}</a></dd>",
+                escape(&html::url_encode(s, false)),
+                escape(s)
+            );
+        }
+        let _ = write!(
+            b,
+            "<dt>size</dt><dd>{}</dd><dt>sha256</dt><dd>",
             html::human_size(i.size)
         );
         match (&i.sha256, i.checksum_matches) {

@@ -40,10 +40,18 @@ pub const STACKS: &[(&str, &[&str])] = &[
             "valkey",
         ],
     ),
+    // library images of no stack above
+    ("Other", &[]),
 ];
 
-/// Where a repository is listed on the home page.
-pub fn group_of(repo: &str, stack_label: Option<&str>) -> String {
+/// A label the curated library's builds put on every image
+/// (`corral dockerfiles build`): what tells a library image from a base
+/// image whose name fits no stack.
+pub const LIBRARY_LABEL: &str = "dev.corral.context-hash";
+
+/// Where a repository is listed on the home page; `library` says its
+/// featured image was built from the curated library.
+pub fn group_of(repo: &str, stack_label: Option<&str>, library: bool) -> String {
     if let Some(s) = stack_label {
         if let Some((name, _)) = STACKS.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
             return name.to_string();
@@ -59,6 +67,9 @@ pub fn group_of(repo: &str, stack_label: Option<&str>) -> String {
         }) {
             return name.to_string();
         }
+    }
+    if library {
+        return "Other".to_string();
     }
     "Base images".to_string()
 }
@@ -136,7 +147,11 @@ pub async fn collect(ctx: &Context<'_>, query: &str) -> anyhow::Result<Home> {
         let image = featured_tag(ctx, name).await?;
         let label = |k: &str| image.as_ref().and_then(|i| i.labels.get(k)).cloned();
         repositories.push(RepoSummary {
-            group: group_of(name, label("dev.corral.stack").as_deref()),
+            group: group_of(
+                name,
+                label("dev.corral.stack").as_deref(),
+                label(LIBRARY_LABEL).is_some(),
+            ),
             url: format!("/repositories/{}", url_encode(name, true)),
             description: label("org.opencontainers.image.description")
                 .or_else(|| label("summary"))
@@ -266,9 +281,10 @@ pub fn render(home: &Home, ctx: &Context<'_>) -> String {
                     }
                     let _ = write!(
                         b,
-                        "</p><p class=\"sig {}\">{}</p>",
+                        "</p><p class=\"sig {}\" title=\"{}\">{}</p>",
                         sig.class(),
-                        escape(&sig.text())
+                        escape(&sig.text()),
+                        escape(&sig.short_text())
                     );
                 }
                 _ => b.push_str("<p class=\"meta\">no tags</p>"),
@@ -351,12 +367,15 @@ mod tests {
 
     #[test]
     fn groups_by_label_then_name() {
-        assert_eq!(group_of("library/python3.12", None), "Python");
-        assert_eq!(group_of("library/python-311", None), "Python");
-        assert_eq!(group_of("pythonic", None), "Base images");
-        assert_eq!(group_of("x/postgresql", None), "Services");
-        assert_eq!(group_of("x/anything", Some("ruby")), "Ruby");
-        assert_eq!(group_of("fedora/base", None), "Base images");
+        assert_eq!(group_of("library/python3.12", None, false), "Python");
+        assert_eq!(group_of("library/python-311", None, false), "Python");
+        assert_eq!(group_of("pythonic", None, false), "Base images");
+        assert_eq!(group_of("x/postgresql", None, false), "Services");
+        assert_eq!(group_of("x/anything", Some("ruby"), false), "Ruby");
+        assert_eq!(group_of("fedora/base", None, false), "Base images");
+        // built from the library, of no stack
+        assert_eq!(group_of("sample/app", None, true), "Other");
+        assert_eq!(group_of("sample/python3", None, true), "Python");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{featured_tag, is_image_tag, page_size, Context};
 use crate::html::{self, escape, url_encode};
-use crate::model::Image;
+use crate::model::{Image, Signature};
 use crate::source::{ADVISORIES_ARTIFACT, BUILD_ARTIFACT, HELP_ARTIFACT, SBOM_ARTIFACT};
 
 pub const DEFAULT_TAGS: usize = 30;
@@ -74,6 +74,9 @@ pub struct Commands {
     /// Each downloads its key first (`curl … /keys/NAME`).
     pub verify_corral: Vec<String>,
     pub verify_skopeo: Vec<String>,
+    /// Set when skopeo as Debian builds it cannot check the tag: its only
+    /// verified signatures are cosign (sigstore) ones.
+    pub skopeo_note: Option<String>,
     /// The trusted keys, downloadable.
     pub keys: Vec<KeyLink>,
 }
@@ -137,7 +140,11 @@ pub struct KeyLink {
     pub url: String,
 }
 
-fn commands(ctx: &Context<'_>, reference: &str, local: &str) -> Commands {
+/// What the page says of skopeo for a tag verified only in the cosign
+/// format.
+pub const SKOPEO_SIGSTORE_NOTE: &str = "This tag's signatures that the mirror verified are cosign (sigstore) signatures only. skopeo checks those only when built with sigstore support; the skopeo Debian and Ubuntu ship is built without it and refuses the image under this policy (\"sigstore disabled\") whatever its signature. There, verify with corral verify image (above).";
+
+fn commands(ctx: &Context<'_>, reference: &str, local: &str, signature: &Signature) -> Commands {
     let plain = ctx.plain_http();
     let trusted = ctx.source.trusted_keys();
     let keys: Vec<KeyLink> = trusted
@@ -151,11 +158,15 @@ fn commands(ctx: &Context<'_>, reference: &str, local: &str) -> Commands {
             url: ctx.key_url(k),
         })
         .collect();
+    let verified = matches!(signature, Signature::Verified { .. });
+    // A verified tag gets the commands for the formats it is signed in:
+    // a command with a key of another format would fail on it.
+    let usable = |format: &str| !verified || signature.verified_in(format);
     let flag = if plain { " --plain-http" } else { "" };
     // Each verify command starts by downloading the key it names, so it
     // runs as shown in an empty directory.
     let mut verify_corral = Vec::new();
-    for k in &keys {
+    for k in keys.iter().filter(|k| usable(k.format)) {
         let option = match k.format {
             "cosign" => "--key",
             _ => "--gpg-keyring",
@@ -171,8 +182,13 @@ fn commands(ctx: &Context<'_>, reference: &str, local: &str) -> Commands {
             "corral verify image {reference}{flag} --key cosign.pub"
         ));
     }
-    let gpg = keys.iter().find(|k| k.format == "gpg");
-    let policy_key = match gpg.or(keys.first()) {
+    // skopeo under a policy: a GPG keyring where the tag has a GPG
+    // signature (every skopeo checks those), else a cosign key.
+    let gpg = keys.iter().find(|k| k.format == "gpg" && usable("gpg"));
+    let cosign = keys
+        .iter()
+        .find(|k| k.format == "cosign" && usable("cosign"));
+    let policy_key = match gpg.or(cosign) {
         Some(k) if k.format == "gpg" => format!(
             "{} && corral policy --mirror {} --gpg-keyring {}",
             ctx.key_download(&k.name),
@@ -190,6 +206,8 @@ fn commands(ctx: &Context<'_>, reference: &str, local: &str) -> Commands {
             ctx.base_url
         ),
     };
+    let skopeo_note = (signature.verified_in("cosign") && !signature.verified_in("gpg"))
+        .then(|| SKOPEO_SIGSTORE_NOTE.to_string());
     let tls = if plain { " --src-tls-verify=false" } else { "" };
     Commands {
         podman: format!(
@@ -205,6 +223,7 @@ fn commands(ctx: &Context<'_>, reference: &str, local: &str) -> Commands {
                 "skopeo --policy client/policy.json --registries.d client/registries.d copy{tls} docker://{reference} oci:{local}"
             ),
         ],
+        skopeo_note,
         keys,
     }
 }
@@ -261,7 +280,7 @@ pub async fn collect(
             name.rsplit('/').next().unwrap_or(name),
             f.image.tag
         );
-        repo.commands = Some(commands(ctx, &f.pull, &local));
+        repo.commands = Some(commands(ctx, &f.pull, &local, &f.image.signature));
         repo.description = labels
             .get("org.opencontainers.image.description")
             .or_else(|| labels.get("description"))
@@ -393,6 +412,9 @@ pub fn render(r: &Repository, ctx: &Context<'_>) -> String {
             b.push_str(&html::command(cmd));
         }
         b.push_str("<p>With skopeo and a policy that requires the signature:</p>");
+        if let Some(note) = &c.skopeo_note {
+            let _ = write!(b, "<p class=\"note unsigned\">{}</p>", escape(note));
+        }
         for cmd in &c.verify_skopeo {
             b.push_str(&html::command(cmd));
         }

@@ -206,9 +206,13 @@ fn render_stream(b: &mut String, p: &StreamPage, ctx: &Context<'_>, level: u8) {
     if !p.images.is_empty() {
         let _ = write!(b, "<h{h}>Disk images</h{h}><ul class=\"plain\">");
         for i in &p.images {
+            let arch = super::disk_images::recorded(std::slice::from_ref(&p.stream), &i.name)
+                .1
+                .map(|a| format!("{}, ", escape(&a)))
+                .unwrap_or_default();
             let _ = write!(
                 b,
-                "<li><a href=\"{}\">{}</a> ({})",
+                "<li><a href=\"{}\">{}</a> ({arch}{})",
                 escape(&i.url),
                 escape(&i.name),
                 html::human_size(i.size)
