@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{featured_tag, page_size, Context};
@@ -123,6 +124,9 @@ fn before_prefix(prefix: &str) -> Option<String> {
     Some(s)
 }
 
+/// Featured tags read at the same time.
+const FEATURED_AT_ONCE: usize = 8;
+
 pub async fn collect(ctx: &Context<'_>, query: &str) -> anyhow::Result<Home> {
     let n = page_size(query, DEFAULT_REPOS, MAX_REPOS);
     let filter = crate::query_param(query, "q")
@@ -137,14 +141,27 @@ pub async fn collect(ctx: &Context<'_>, query: &str) -> anyhow::Result<Home> {
     let listing = ctx.source.repositories(start.as_deref(), n).await?;
     let mut repositories = Vec::new();
     let mut more = listing.more;
-    for name in &listing.items {
-        if let Some(f) = &filter {
-            if !name.starts_with(f.as_str()) {
-                more = false;
-                break;
-            }
-        }
-        let image = featured_tag(ctx, name).await?;
+    let shown: Vec<&String> = match &filter {
+        Some(f) => listing
+            .items
+            .iter()
+            .take_while(|name| name.starts_with(f.as_str()))
+            .collect(),
+        None => listing.items.iter().collect(),
+    };
+    if shown.len() < listing.items.len() {
+        more = false;
+    }
+    // The featured tags are read a few at a time: each is a handful of
+    // small reads the source makes off the async threads, so reading them
+    // one after another would leave the cores waiting.
+    let featured: Vec<_> =
+        futures_util::stream::iter(shown.iter().map(|name| featured_tag(ctx, name)))
+            .buffered(FEATURED_AT_ONCE)
+            .collect()
+            .await;
+    for (name, image) in shown.into_iter().zip(featured) {
+        let image = image?;
         let label = |k: &str| image.as_ref().and_then(|i| i.labels.get(k)).cloned();
         repositories.push(RepoSummary {
             group: group_of(
