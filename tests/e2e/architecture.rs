@@ -55,10 +55,19 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
     if to == "corral" || (to == "corral-cli" && from != "corral") {
         return Some(1);
     }
-    if matches!(
-        from,
-        "corral-oci" | "corral-configfile" | "corral-ostree" | "corral-pidlock" | "corral-registry"
-    ) {
+    // corral-ostree writes the OS image's layouts with corral-oci, itself
+    // at the bottom.
+    let allowed = from == "corral-ostree" && to == "corral-oci";
+    if !allowed
+        && matches!(
+            from,
+            "corral-oci"
+                | "corral-configfile"
+                | "corral-ostree"
+                | "corral-pidlock"
+                | "corral-registry"
+        )
+    {
         return Some(2);
     }
     const NOT_FOR_THE_MIRROR: &[&str] = &[
