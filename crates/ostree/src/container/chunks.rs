@@ -43,12 +43,15 @@ pub fn group_of(name: &str, groups: usize) -> usize {
     (n % groups.max(1) as u64) as usize
 }
 
+/// A group's packages and its `(first path, checksum)` objects.
+type Group = (BTreeSet<String>, Vec<(String, String)>);
+
 /// Splits `tree`'s content into at most `max_layers` layers, the last of
 /// which is the final layer (`rest`). `owners` maps commit paths
 /// (`usr/bin/sh`) to the package owning them.
 pub fn plan(tree: &CommitTree, owners: &BTreeMap<String, String>, max_layers: usize) -> Chunking {
     let groups = max_layers.saturating_sub(1);
-    let mut by_group: BTreeMap<usize, (BTreeSet<String>, Vec<(String, String)>)> = BTreeMap::new();
+    let mut by_group: BTreeMap<usize, Group> = BTreeMap::new();
     let mut rest = Vec::new();
     for (checksum, paths) in &tree.files {
         let owner = paths.iter().filter_map(|p| owners.get(p)).min();
@@ -81,30 +84,40 @@ pub fn plan(tree: &CommitTree, owners: &BTreeMap<String, String>, max_layers: us
     }
 }
 
-/// The packages owning each path of commit `checksum`, read from its
-/// rpmdb with `rpm`; empty when the commit has no rpmdb (a ready tree).
-pub fn package_owners(repo: &ostree::Repo, checksum: &str) -> Result<BTreeMap<String, String>> {
-    let (root, _) = repo
-        .read_commit(checksum, gio::Cancellable::NONE)
-        .with_context(|| format!("reading commit {checksum}"))?;
-    let Some(dir) = RPMDB_DIRS
-        .iter()
-        .map(|d| root.resolve_relative_path(d))
-        .find(|f| f.query_exists(gio::Cancellable::NONE))
-    else {
+/// The packages owning each path of `tree`, read from its rpmdb with
+/// `rpm`; empty when the commit has no rpmdb (a ready tree).
+pub fn package_owners(repo: &ostree::Repo, tree: &CommitTree) -> Result<BTreeMap<String, String>> {
+    let Some(dir) = RPMDB_DIRS.iter().find(|d| {
+        tree.files
+            .values()
+            .flatten()
+            .any(|p| p.strip_prefix(**d).is_some_and(|r| r.starts_with('/')))
+    }) else {
         return Ok(BTreeMap::new());
     };
     let dbpath = tempfile::tempdir().context("creating a directory for the rpmdb")?;
-    copy_dir(&dir, dbpath.path())?;
+    for (checksum, paths) in &tree.files {
+        for p in paths {
+            let Some(name) = p
+                .strip_prefix(*dir)
+                .and_then(|r| r.strip_prefix('/'))
+                .filter(|n| !n.contains('/'))
+            else {
+                continue;
+            };
+            copy_file(repo, checksum, &dbpath.path().join(name))?;
+        }
+    }
     let out = Command::new("rpm")
         .arg("--dbpath")
         .arg(dbpath.path())
-        .args(["-qa", "--qf", "[%{NAME}\t%{FILENAMES}\n]"])
+        .args(["-qa", "--qf", "[%{=NAME}\t%{FILENAMES}\n]"])
         .output()
         .context("running rpm to read the commit's rpmdb")?;
     anyhow::ensure!(
         out.status.success(),
-        "rpm could not read the rpmdb of {checksum}: {}",
+        "rpm could not read the rpmdb of {}: {}",
+        tree.checksum,
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(parse_owners(&String::from_utf8_lossy(&out.stdout)))
@@ -136,30 +149,17 @@ pub fn parse_owners(text: &str) -> BTreeMap<String, String> {
     owners
 }
 
-fn copy_dir(dir: &gio::File, dest: &Path) -> Result<()> {
-    let children = dir
-        .enumerate_children(
-            "standard::name,standard::type",
-            gio::FileQueryInfoFlags::NOFOLLOW_SYMLINKS,
-            gio::Cancellable::NONE,
-        )
-        .context("listing the commit's rpmdb")?;
-    for info in children {
-        let info = info.context("listing the commit's rpmdb")?;
-        if info.file_type() != gio::FileType::Regular {
-            continue;
-        }
-        let name = info.name();
-        let input = dir
-            .child(&name)
-            .read(gio::Cancellable::NONE)
-            .with_context(|| format!("reading {}", name.display()))?;
-        let path = dest.join(&name);
-        let mut file =
-            std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
-        std::io::copy(&mut input.into_read(), &mut file)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+fn copy_file(repo: &ostree::Repo, checksum: &str, dest: &Path) -> Result<()> {
+    let (input, _, _) = repo
+        .load_file(checksum, gio::Cancellable::NONE)
+        .with_context(|| format!("loading file object {checksum}"))?;
+    let Some(input) = input else {
+        return Ok(());
+    };
+    let mut file =
+        std::fs::File::create(dest).with_context(|| format!("writing {}", dest.display()))?;
+    std::io::copy(&mut input.into_read(), &mut file)
+        .with_context(|| format!("writing {}", dest.display()))?;
     Ok(())
 }
 

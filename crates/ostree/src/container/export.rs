@@ -82,7 +82,7 @@ pub fn export_commit(
         .to_string();
     let tree = walk_commit(repo, &checksum)?;
     let owners = if opts.max_layers > 1 {
-        chunks::package_owners(repo, &checksum)?
+        chunks::package_owners(repo, &tree)?
     } else {
         BTreeMap::new()
     };
