@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use corral_test_support::faults::{htpasswd, CREDS};
 use corral_test_support::*;
 
 const REF: &str = "corral-sample/43/x86_64/atomic-host";
@@ -311,4 +312,83 @@ fn layers_follow_the_documented_tar_format() {
         .count();
     assert_eq!(files, links, "every file object has its xattrs link");
     assert!(files > 10, "{files} file objects");
+}
+
+/// `compose export -o docker://…` pushes to corral's mirror (credentials
+/// from skopeo's auth file); what the mirror serves, copied back by
+/// skopeo, imports as the same commit.
+#[test]
+fn exported_to_the_mirror_and_back() {
+    require_tool("skopeo");
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let server = work.path().join("repo");
+    let repos = sample_repos();
+    let v = run_json(
+        compose(Some(repos.path()), &gpg)
+            .args(["run", "sample-atomic", "--no-deltas", "--repo"])
+            .arg(&server),
+    );
+    let commit = v[0]["checksum"].as_str().unwrap().to_string();
+    let htpasswd = htpasswd(work.path());
+    let mirror = Mirror::start(&["--htpasswd", htpasswd.to_str().unwrap()]);
+    let remote = format!("{}/corral/atomic-host:43", mirror.host());
+    let auth = work.path().join("auth.json");
+    let token = "dXNlcjpwYXNz"; // base64 of CREDS
+    assert_eq!(CREDS, "user:pass");
+    std::fs::write(
+        &auth,
+        serde_json::json!({"auths": {mirror.host(): {"auth": token}}}).to_string(),
+    )
+    .unwrap();
+    let pushed = run_json(
+        Command::new(corral_bin())
+            .env("REGISTRY_AUTH_FILE", &auth)
+            .args(["compose", "export", "--repo"])
+            .arg(&server)
+            .arg(REF)
+            .arg("-o")
+            .arg(format!("docker://{remote}"))
+            .arg("--tls-verify=false"),
+    );
+    assert_eq!(pushed["commit"], commit.as_str());
+    assert_eq!(pushed["pushed"], remote.as_str());
+    for layer in pushed["layers"].as_array().unwrap() {
+        assert!(
+            mirror.has_blob(layer["digest"].as_str().unwrap()),
+            "{layer}"
+        );
+    }
+    let inspect: serde_json::Value = serde_json::from_str(&stdout(
+        Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--creds", CREDS])
+            .arg(format!("docker://{remote}")),
+    ))
+    .unwrap();
+    assert_eq!(inspect["Labels"]["ostree.commit"], commit.as_str());
+
+    let layout = work.path().join("pulled");
+    run_ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--src-tls-verify=false",
+                "--src-creds",
+                CREDS,
+            ])
+            .arg(format!("docker://{remote}"))
+            .arg(format!("oci:{}:os", layout.display())),
+    );
+    let client = work.path().join("client");
+    init_archive_repo(&client);
+    let imported = run_json(
+        Command::new(corral_bin())
+            .args(["compose", "import", "--repo"])
+            .arg(&client)
+            .arg(format!("oci:{}:os", layout.display())),
+    );
+    assert_eq!(imported["commit"], commit.as_str());
+    assert_eq!(imported["manifest_digest"], pushed["manifest_digest"]);
+    run_ok(ostree(&client).arg("fsck"));
 }
