@@ -64,8 +64,14 @@ _corral() {
             corral__subcmd__compose,diff)
                 cmd="corral__subcmd__compose__subcmd__diff"
                 ;;
+            corral__subcmd__compose,export)
+                cmd="corral__subcmd__compose__subcmd__export"
+                ;;
             corral__subcmd__compose,help)
                 cmd="corral__subcmd__compose__subcmd__help"
+                ;;
+            corral__subcmd__compose,import)
+                cmd="corral__subcmd__compose__subcmd__import"
                 ;;
             corral__subcmd__compose,lock)
                 cmd="corral__subcmd__compose__subcmd__lock"
@@ -79,8 +85,14 @@ _corral() {
             corral__subcmd__compose__subcmd__help,diff)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__diff"
                 ;;
+            corral__subcmd__compose__subcmd__help,export)
+                cmd="corral__subcmd__compose__subcmd__help__subcmd__export"
+                ;;
             corral__subcmd__compose__subcmd__help,help)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__compose__subcmd__help,import)
+                cmd="corral__subcmd__compose__subcmd__help__subcmd__import"
                 ;;
             corral__subcmd__compose__subcmd__help,lock)
                 cmd="corral__subcmd__compose__subcmd__help__subcmd__lock"
@@ -198,6 +210,12 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__compose,diff)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__diff"
+                ;;
+            corral__subcmd__help__subcmd__compose,export)
+                cmd="corral__subcmd__help__subcmd__compose__subcmd__export"
+                ;;
+            corral__subcmd__help__subcmd__compose,import)
+                cmd="corral__subcmd__help__subcmd__compose__subcmd__import"
                 ;;
             corral__subcmd__help__subcmd__compose,lock)
                 cmd="corral__subcmd__help__subcmd__compose__subcmd__lock"
@@ -619,7 +637,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__compose)
-            opts="-v -h -V --verbose --help --version run plan diff lock help"
+            opts="-v -h -V --verbose --help --version run plan diff lock export import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -650,8 +668,46 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__compose__subcmd__export)
+            opts="-o -v -h -V --repo --output --max-layers --arch --tls-verify --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-layers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --arch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__compose__subcmd__help)
-            opts="run plan diff lock help"
+            opts="run plan diff lock export import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,7 +734,35 @@ _corral() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        corral__subcmd__compose__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         corral__subcmd__compose__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -727,6 +811,28 @@ _corral() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__compose__subcmd__import)
+            opts="-v -h -V --repo --ref --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ref)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1281,7 +1387,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose)
-            opts="run plan diff lock"
+            opts="run plan diff lock export import"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1295,6 +1401,34 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__compose__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__compose__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__compose__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -149,14 +149,16 @@ complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_se
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "plan" -d 'List the library images to rebuild, bases first'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "build" -d 'Build library images through the Docker Engine API, bases first; exits 1 when any failed'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s h -l help -d 'Print help'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -s V -l version -d 'Print version'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
-complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -f -a "export" -d 'Export a commit as an OCI image in the ostree container format'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -f -a "import" -d 'Import a commit from an OCI image in the ostree container format'
+complete -c corral -n "__fish_corral_using_subcommand compose; and not __fish_seen_subcommand_from run plan diff lock export import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l repo -d 'The archive repository (created when missing)' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l rootfs -d 'Commit this ready tree (a directory or tar archive, never modified) instead of building the stream\'s recipe. One stream only' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l reason -d 'Why this out-of-band compose is made (recorded on the commit)' -r
@@ -186,10 +188,28 @@ complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_s
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s h -l help -d 'Print help'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l repo -d 'The archive repository' -r -F
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -s o -l output -d 'Where to: oci:DIR[:TAG] (a new layout; the tag defaults to the commit\'s version) or docker://HOST/REPO[:TAG]' -r
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l max-layers -d 'At most this many layers, one per group of packages plus the final layer; 1 puts everything in one layer' -r
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l arch -d 'The image\'s architecture (GOARCH spelling)' -r
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l tls-verify -d 'Verify the registry\'s TLS certificate (as skopeo\'s --dest-tls-verify; false also allows plain HTTP)' -r -f -a "true\t''
+false\t''"
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l json -d 'Print the outcome as JSON'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from import" -l repo -d 'The repository to import into (it must exist)' -r -F
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from import" -l ref -d 'Point this ref at the imported commit' -r
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from import" -l json -d 'Print the outcome as JSON'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from import" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "run" -d 'Compose streams into signed commits with static deltas'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "export" -d 'Export a commit as an OCI image in the ostree container format'
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "import" -d 'Import a commit from an OCI image in the ostree container format'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c corral -n "__fish_corral_using_subcommand disk; and not __fish_seen_subcommand_from build help" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand disk; and not __fish_seen_subcommand_from build help" -s h -l help -d 'Print help'
@@ -552,6 +572,8 @@ complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "plan" -d 'Each stream\'s head, next release day, and whether it is due'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "diff" -d 'Packages added, removed and changed between two commits of a ref'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "lock" -d 'Resolve a stream\'s packages and write them as its lockfile'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "export" -d 'Export a commit as an OCI image in the ostree container format'
+complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from compose" -f -a "import" -d 'Import a commit from an OCI image in the ostree container format'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from disk" -f -a "build" -d 'Build a bootable disk image (GPT; GRUB for BIOS and UEFI) of an OSTree commit, deployed with libostree'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "status" -d 'The deployments: booted, pending and rollback, with version, commit, date, origin, signature, pin, health and the package changes'
 complete -c corral -n "__fish_corral_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "upgrade" -d 'Fetch, verify and deploy the newest commit of the origin ref'

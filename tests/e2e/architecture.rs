@@ -55,15 +55,19 @@ fn broken_rule(from: &str, to: &str) -> Option<u8> {
     if to == "corral" || (to == "corral-cli" && from != "corral") {
         return Some(1);
     }
-    if matches!(
-        from,
-        "corral-oci"
-            | "corral-configfile"
-            | "corral-ostree"
-            | "corral-pidlock"
-            | "corral-registry"
-            | "corral-streamfile"
-    ) && to != "corral-streamfile"
+    // corral-ostree writes the OS image's layouts with corral-oci, itself
+    // at the bottom; corral-streamfile is plain data the bottom may use.
+    let allowed = (from == "corral-ostree" && to == "corral-oci") || to == "corral-streamfile";
+    if !allowed
+        && matches!(
+            from,
+            "corral-oci"
+                | "corral-configfile"
+                | "corral-ostree"
+                | "corral-pidlock"
+                | "corral-registry"
+                | "corral-streamfile"
+        )
     {
         return Some(2);
     }

@@ -28,6 +28,55 @@ pub enum ComposeCommand {
     Diff(DiffArgs),
     /// Resolve a stream's packages and write them as its lockfile.
     Lock(LockArgs),
+    /// Export a commit as an OCI image in the ostree container format.
+    Export(ExportArgs),
+    /// Import a commit from an OCI image in the ostree container format.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The repository to import into (it must exist).
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// The image: oci:DIR[:TAG] (the only image when no tag is given).
+    #[arg(value_name = "IMAGE")]
+    pub image: crate::export::Destination,
+    /// Point this ref at the imported commit.
+    #[arg(long = "ref", value_name = "REF")]
+    pub ostree_ref: Option<String>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The archive repository.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+    /// The commit: a ref, a checksum, or a version on the ref of that name.
+    #[arg(value_name = "COMMIT")]
+    pub commit: String,
+    /// Where to: oci:DIR[:TAG] (a new layout; the tag defaults to the
+    /// commit's version) or docker://HOST/REPO[:TAG].
+    #[arg(short, long, value_name = "DEST")]
+    pub output: crate::export::Destination,
+    /// At most this many layers, one per group of packages plus the final
+    /// layer; 1 puts everything in one layer.
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=500))]
+    pub max_layers: u64,
+    /// The image's architecture (GOARCH spelling).
+    #[arg(long, value_name = "ARCH", default_value = "amd64")]
+    pub arch: String,
+    /// Verify the registry's TLS certificate (as skopeo's
+    /// --dest-tls-verify; false also allows plain HTTP).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +170,8 @@ pub fn run(cmd: ComposeCommand) -> Result<ExitCode> {
         ComposeCommand::Plan(args) => run_plan(args),
         ComposeCommand::Diff(args) => run_diff(args),
         ComposeCommand::Lock(args) => run_lock(args),
+        ComposeCommand::Export(args) => run_export(args),
+        ComposeCommand::Import(args) => run_import(args),
     }
 }
 
@@ -323,6 +374,55 @@ fn run_lock(args: LockArgs) -> Result<ExitCode> {
         lock.packages.len(),
         args.output.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_export(args: ExportArgs) -> Result<ExitCode> {
+    let opts = corral_ostree::container::export::ExportOptions {
+        max_layers: args.max_layers as usize,
+        architecture: args.arch.clone(),
+    };
+    let outcome = crate::export::export(
+        &args.repo,
+        &args.commit,
+        &args.output,
+        &opts,
+        args.tls_verify,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        print!("{}", crate::export::describe(&outcome));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_import(args: ImportArgs) -> Result<ExitCode> {
+    let crate::export::Destination::Layout { dir, tag } = &args.image else {
+        anyhow::bail!("import reads an OCI layout: give oci:DIR[:TAG]");
+    };
+    let repo = corral_ostree::commit::open(&args.repo)?;
+    let imported =
+        corral_ostree::container::import::import_layout(&repo, dir, tag.as_deref().unwrap_or(""))?;
+    if let Some(r) = &args.ostree_ref {
+        repo.set_ref_immediate(
+            None,
+            r,
+            Some(&imported.commit),
+            ostree::gio::Cancellable::NONE,
+        )
+        .with_context(|| format!("setting {r}"))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&imported)?);
+    } else {
+        println!(
+            "commit {} imported ({} objects from {} layers)",
+            imported.commit,
+            imported.objects_written,
+            imported.layers_read.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -32,6 +32,7 @@ pub mod compose;
 pub mod content;
 pub mod delta;
 pub mod error;
+pub mod export;
 pub mod inputhash;
 pub mod lock;
 pub mod lockfile;

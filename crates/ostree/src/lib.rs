@@ -5,6 +5,8 @@
 //! - [`commit`]: the metadata keys corral records on a commit, reading a
 //!   commit ([`CommitInfo`]), a ref's history, finding a commit by
 //!   version or checksum.
+//! - [`container`]: commits as OCI images in the ostree container
+//!   format (export in package layers, lossless import).
 //! - [`diff`]: packages added, removed and changed between two commits.
 //! - [`stream_file`]: the published stream file the website reads
 //!   (`REPO/streams/NAME.json`): compose writes its versions, disk build
@@ -23,6 +25,7 @@
 //! ```
 
 pub mod commit;
+pub mod container;
 pub mod diff;
 pub mod stream_file;
 
