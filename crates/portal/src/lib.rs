@@ -44,9 +44,13 @@
 //! ```
 
 pub mod accounts;
+pub mod checks;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod model;
+pub mod publish;
+pub mod remote;
 pub mod rules;
 pub mod sessions;
 pub mod store;
