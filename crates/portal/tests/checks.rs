@@ -191,6 +191,12 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
     ] {
         assert_eq!(c.status, CheckStatus::Passed, "{check}: {}", log(d, &c.log));
     }
+    // an info finding is shown but does not fail the lint
+    assert!(
+        log(d, &good.lint.log).contains("CR024 info"),
+        "{}",
+        log(d, &good.lint.log)
+    );
     assert!(log(d, &good.build.log).contains("built corral-portal/hello:1"));
     let test_log = log(d, &good.test.log);
     assert!(test_log.contains("cat /hello.txt"), "{test_log}");

@@ -542,7 +542,8 @@ async fn sessions_act_only_as_their_own_account() {
     );
     assert!(page.body.contains("community/hello"));
     assert!(
-        page.body.contains("href=\"/community/templates/hello/revisions/1/build.log\""),
+        page.body
+            .contains("href=\"/community/templates/hello/revisions/1/build.log\""),
         "check logs linked"
     );
 
