@@ -46,6 +46,9 @@ _corral() {
             corral,policy)
                 cmd="corral__subcmd__policy"
                 ;;
+            corral,portal)
+                cmd="corral__subcmd__portal"
+                ;;
             corral,release)
                 cmd="corral__subcmd__release"
                 ;;
@@ -193,6 +196,9 @@ _corral() {
             corral__subcmd__help,policy)
                 cmd="corral__subcmd__help__subcmd__policy"
                 ;;
+            corral__subcmd__help,portal)
+                cmd="corral__subcmd__help__subcmd__portal"
+                ;;
             corral__subcmd__help,release)
                 cmd="corral__subcmd__help__subcmd__release"
                 ;;
@@ -333,6 +339,9 @@ _corral() {
                 ;;
             corral__subcmd__help__subcmd__mirror__subcmd__publish,ostree)
                 cmd="corral__subcmd__help__subcmd__mirror__subcmd__publish__subcmd__ostree"
+                ;;
+            corral__subcmd__help__subcmd__portal,submit)
+                cmd="corral__subcmd__help__subcmd__portal__subcmd__submit"
                 ;;
             corral__subcmd__help__subcmd__sign,image)
                 cmd="corral__subcmd__help__subcmd__sign__subcmd__image"
@@ -574,6 +583,18 @@ _corral() {
             corral__subcmd__mirror__subcmd__publish__subcmd__help,ostree)
                 cmd="corral__subcmd__mirror__subcmd__publish__subcmd__help__subcmd__ostree"
                 ;;
+            corral__subcmd__portal,help)
+                cmd="corral__subcmd__portal__subcmd__help"
+                ;;
+            corral__subcmd__portal,submit)
+                cmd="corral__subcmd__portal__subcmd__submit"
+                ;;
+            corral__subcmd__portal__subcmd__help,help)
+                cmd="corral__subcmd__portal__subcmd__help__subcmd__help"
+                ;;
+            corral__subcmd__portal__subcmd__help,submit)
+                cmd="corral__subcmd__portal__subcmd__help__subcmd__submit"
+                ;;
             corral__subcmd__sign,help)
                 cmd="corral__subcmd__sign__subcmd__help"
                 ;;
@@ -623,7 +644,7 @@ _corral() {
 
     case "${cmd}" in
         corral)
-            opts="-v -h -V --verbose --help --version tree image dockerfiles compose disk host test key sign verify policy mirror release generate help"
+            opts="-v -h -V --verbose --help --version tree image dockerfiles compose disk host test key sign verify policy mirror portal release generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1373,7 +1394,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help)
-            opts="tree image dockerfiles compose disk host test key sign verify policy mirror release generate help"
+            opts="tree image dockerfiles compose disk host test key sign verify policy mirror portal release generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2103,6 +2124,34 @@ _corral() {
         corral__subcmd__help__subcmd__policy)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__portal)
+            opts="submit"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__portal__subcmd__submit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -3708,6 +3757,92 @@ _corral() {
                     return 0
                     ;;
                 --merge)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__portal)
+            opts="-v -h -V --verbose --help --version submit help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__portal__subcmd__help)
+            opts="submit help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__portal__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__portal__subcmd__help__subcmd__submit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__portal__subcmd__submit)
+            opts="-v -h -V --to --creds --name --kind --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -213,3 +213,91 @@ stop it with: kill \$(cat $pidfile)
 
 Open the website: http://127.0.0.1:$port/
 MSG
+
+# ---------------------------------------------------------------------------
+# The community portal (docs/portal.md): one template through the whole
+# review flow. The mirror restarts with --portal; the portal checks in the
+# demo's engine and publishes signed with a community key of its own.
+step "a community template through the portal: submit, checks, two approvals, published as community/hello"
+community=$work/community
+mkdir -p "$community"
+"$corral" key generate --type cosign --out "$community/key" | sed 's/^/    /'
+cp "$community/key/cosign.pub" "$community/community.pub"
+printf demo > "$community/key-password"
+printf demo > "$community/push-password"
+# The step's official base: busybox alone, imported into the engine.
+mkdir -p "$community/base/bin"
+cp "$(command -v busybox)" "$community/base/bin/busybox"
+ln -sf busybox "$community/base/bin/sh"
+tar -C "$community/base" -c . | docker import - localhost/demo/busybox:1 > /dev/null
+cp -r "$here/tests/fixtures/portal/hello" "$community/hello"
+sed -i 's|^FROM .*|FROM localhost/demo/busybox:1|' "$community/hello/Dockerfile"
+cat > "$community/portal.toml" <<TOML
+[portal]
+sqlite_path = "$community/portal.db"
+archive_dir = "$community/archives"
+reviewers = ["rita", "rob"]
+maintainers = ["max"]
+signup = true
+community_key = "$community/key/cosign.key"
+community_key_password_file = "$community/key-password"
+community_public_key = "$community/community.pub"
+
+[portal.checks]
+engine = "$DOCKER_HOST"
+bases = ["localhost/demo/busybox:1"]
+log_dir = "$community/logs"
+mcs_dir = "$community/mcs"
+scratch = "$community"
+
+[portal.publish]
+username = "demo"
+password_file = "$community/push-password"
+TOML
+kill "$(cat "$pidfile")"
+while curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.2; done
+setsid "$corral" mirror serve --listen "127.0.0.1:$port" --storage "$work/mirror" \
+  --htpasswd "$work/htpasswd" --ostree-repo "$work/release/ostree" \
+  --trust-gpg-keyring "$keys/corral-signing.gpg" --trust-cosign-key "$keys/cosign.pub" \
+  --trust-cosign-key "$community/community.pub" --portal "$community/portal.toml" \
+  >> "$work/mirror.log" 2>&1 < /dev/null &
+echo $! > "$pidfile"
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+portal=http://127.0.0.1:$port/community
+# A form as a browser sends it: the page's CSRF token, the session cookie.
+form() { # JAR PAGE ACTION FIELD=VALUE...
+  local jar=$1 page=$2 action=$3 token f args=()
+  shift 3
+  token=$(curl -fsS -b "$jar" -c "$jar" "$portal$page" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4)
+  for f in "$@"; do args+=(--data-urlencode "$f"); done
+  curl -fsS -o /dev/null -b "$jar" -c "$jar" --data-urlencode "csrf=$token" "${args[@]}" "$portal$action"
+}
+# the author is the mirror's htpasswd user demo
+CORRAL_PORTAL_CREDS=demo:demo "$corral" portal submit "$community/hello" --to "$portal" | sed 's/^/    /'
+for _ in $(seq 1 150); do
+  curl -fsS "$portal/templates/hello.json" | grep -q '"status":"pending"' || break
+  sleep 2
+done
+curl -fsS "$portal/templates/hello.json" | grep -q '"status":"failed"' && {
+  echo "a check failed: $portal/templates/hello"; exit 1; }
+echo "    lint, build and test passed"
+for reviewer in rita rob; do
+  form "$community/$reviewer.jar" /sign-up /sign-up "name=$reviewer" "password=$reviewer's demo password"
+  form "$community/$reviewer.jar" /templates/hello /templates/hello/review \
+    revision=1 verdict=approve "comment=checked by the demo"
+  echo "    $reviewer approved"
+done
+for _ in $(seq 1 60); do
+  "$corral" verify image "127.0.0.1:$port/community/hello:1" --key "$community/community.pub" \
+    --plain-http >/dev/null 2>&1 && break
+  sleep 2
+done
+"$corral" verify image "127.0.0.1:$port/community/hello:1" --key "$community/community.pub" \
+  --plain-http | sed 's/^/    /'
+cat <<MSG
+The community template: $portal/templates/hello (its checks, reviews,
+pull command and the policy for the community key $community/community.pub)
+MSG

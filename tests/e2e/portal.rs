@@ -1,38 +1,59 @@
 //! The community portal through the binary: `corral mirror serve --portal`
-//! with an SQLite database, driven in Debian's chromium through the
-//! DevTools protocol (tests/support/cdp.rs): the site links the portal,
-//! a visitor makes an account, submits a folder through the upload form
-//! and sees its checks pending; the session cookie is out of the page's
-//! reach (HttpOnly).
+//! with an SQLite database, a Docker Engine for the checks and a
+//! community key, driven in Debian's chromium through the DevTools
+//! protocol (tests/support/cdp.rs): the site links the portal, a visitor
+//! makes an account and submits a folder through the upload form; the
+//! checks run and pass; the author cannot review; two reviewers approve;
+//! the image is on the mirror, and skopeo pulls it with the policy the
+//! page shows for the community key but not with another key; a
+//! maintainer withdraws it and it leaves the listing, still pullable by
+//! digest. The session cookie is out of the page's reach (HttpOnly).
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use corral_test_support::{cdp, require_tool, run_ok, scratch, Mirror};
+use corral_test_support::{
+    busybox_image, cdp, corral_bin, http_get, repo_root, require_tool, run_ok, scratch, Dockerd,
+    Mirror, Skopeo,
+};
 use serde_json::{json, Value};
 
-/// Waits until the page has left `from` and finished loading.
-fn wait_for_page(b: &mut cdp::Browser, from: &str) -> String {
+const KEY_PASSWORD: &str = "the community key's password";
+
+/// Marks the current document, so that a new one (even at the same
+/// path, after a redirect back) can be told from it.
+fn mark(b: &mut cdp::Browser) {
+    assert_eq!(
+        b.eval("(() => { window.__corralOld = true; return true; })()"),
+        json!(true)
+    );
+}
+
+/// Waits until a new document replaced the marked one and finished
+/// loading; returns its path.
+fn wait_for_page(b: &mut cdp::Browser) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let here = b
-            .eval("location.pathname")
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if here != from && b.eval("document.readyState") == json!("complete") {
-            return here;
+        let fresh =
+            b.eval("window.__corralOld === undefined && document.readyState === 'complete'");
+        if fresh == json!(true) {
+            return b
+                .eval("location.pathname")
+                .as_str()
+                .unwrap_or("")
+                .to_string();
         }
-        assert!(Instant::now() < deadline, "still on {from}");
+        assert!(Instant::now() < deadline, "no new page");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Fills the named fields of the form posting to `action` and submits it
-/// the way a click would.
+/// the way a click would; returns the path of the page it led to.
 fn fill_and_submit(b: &mut cdp::Browser, action: &str, fields: &[(&str, &str)]) -> String {
-    let from = b.eval("location.pathname").as_str().unwrap().to_string();
+    mark(b);
     let mut js = format!(
         "(() => {{ const f = document.querySelector('form[action={}]');",
         json!(action)
@@ -42,7 +63,7 @@ fn fill_and_submit(b: &mut cdp::Browser, action: &str, fields: &[(&str, &str)]) 
     }
     js.push_str("f.requestSubmit(); return true; })()");
     assert_eq!(b.eval(&js), json!(true));
-    wait_for_page(b, &from)
+    wait_for_page(b)
 }
 
 fn text(b: &mut cdp::Browser) -> String {
@@ -52,62 +73,138 @@ fn text(b: &mut cdp::Browser) -> String {
         .to_string()
 }
 
+fn sign_up(b: &mut cdp::Browser, m: &Mirror, name: &str) {
+    b.navigate(&format!("{}/community/sign-up", m.url()));
+    let password = format!("{name}'s long password");
+    let at = fill_and_submit(
+        b,
+        "/community/sign-up",
+        &[("name", name), ("password", &password)],
+    );
+    assert_eq!(at, "/community", "{}", text(b));
+    assert!(text(b).contains(&format!("Signed in as {name}")));
+}
+
+fn sign_out(b: &mut cdp::Browser) {
+    mark(b);
+    assert_eq!(
+        b.eval("(() => { document.querySelector('form[action=\"/community/sign-out\"]').requestSubmit(); return true; })()"),
+        json!(true)
+    );
+    wait_for_page(b);
+}
+
+/// The checks table of the template page: `[[check, result], …]`.
+fn checks(b: &mut cdp::Browser) -> Value {
+    b.eval(
+        "[...document.querySelectorAll('table.checks tbody tr')].map(r => [...r.cells].slice(0, 2).map(c => c.textContent))",
+    )
+}
+
+/// A cosign key pair made by `corral key generate`, its public half
+/// copied to `DIR/NAME.pub`.
+fn cosign_key(dir: &Path, name: &str) -> std::path::PathBuf {
+    let keys = dir.join(name);
+    run_ok(
+        Command::new(corral_bin())
+            .args(["key", "generate", "--type", "cosign", "--out"])
+            .arg(&keys)
+            .env("CORRAL_KEY_PASSWORD", KEY_PASSWORD),
+    );
+    std::fs::copy(keys.join("cosign.pub"), dir.join(format!("{name}.pub"))).unwrap();
+    keys
+}
+
 #[test]
-fn sign_up_submit_and_see_the_checks_in_chromium() {
-    require_tool("chromium");
-    require_tool("tar");
+fn submit_check_review_publish_and_withdraw_in_chromium() {
+    for tool in ["chromium", "tar", "skopeo", "htpasswd"] {
+        require_tool(tool);
+    }
     let w = scratch();
-    let portal = w.path().join("portal.toml");
+    let d = w.path();
+
+    // The engine the checks build in, with the official base (busybox).
+    let engine = Dockerd::start();
+    let base = busybox_image(&d.join("base"), "43");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-daemon-host"])
+            .arg(engine.host())
+            .arg(format!("oci:{}:43", base.display()))
+            .arg("docker-daemon:quay.io/corral/base:43"),
+    );
+    let community = cosign_key(d, "community");
+    cosign_key(d, "official");
+    std::fs::write(d.join("key-password"), KEY_PASSWORD).unwrap();
+
+    let portal = d.join("portal.toml");
     std::fs::write(
         &portal,
         format!(
-            "[portal]\nsqlite_path = {:?}\narchive_dir = {:?}\nreviewers = [\"rita\", \"rob\"]\nsignup = true\n",
-            w.path().join("portal.db"),
-            w.path().join("archives")
+            "[portal]\nsqlite_path = {:?}\narchive_dir = {:?}\nreviewers = [\"rita\", \"rob\"]\n\
+             maintainers = [\"max\"]\nsignup = true\ncommunity_key = {:?}\n\
+             community_key_password_file = {:?}\ncommunity_public_key = {:?}\n\
+             [portal.checks]\nengine = {:?}\nbases = [\"quay.io/corral/base:43\"]\n\
+             memory = \"128M\"\ntimeout = 120\nlog_dir = {:?}\nmcs_dir = {:?}\nscratch = {:?}\n\
+             [portal.publish]\nusername = \"portal\"\npassword_file = {:?}\n",
+            d.join("portal.db"),
+            d.join("archives"),
+            community.join("cosign.key"),
+            d.join("key-password"),
+            d.join("community.pub"),
+            engine.host(),
+            d.join("logs"),
+            d.join("mcs"),
+            d,
+            d.join("push-password"),
         ),
     )
     .unwrap();
-    let folder = w.path().join("hello");
+    // The mirror takes pushes from its htpasswd users only: the portal's.
+    std::fs::write(d.join("push-password"), "the portal's push password").unwrap();
+    let htpasswd =
+        run_ok(Command::new("htpasswd").args(["-Bbn", "portal", "the portal's push password"]))
+            .stdout;
+    std::fs::write(d.join("htpasswd"), htpasswd).unwrap();
+    let folder = d.join("hello");
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(
-        folder.join("Dockerfile"),
-        "FROM quay.io/corral/base:43\nRUN true\n",
-    )
-    .unwrap();
-    std::fs::write(
-        folder.join("image.toml"),
-        "[image]\nsummary = \"Says hello\"\ntags = [\"1\"]\narchitectures = [\"x86_64\"]\n",
-    )
-    .unwrap();
-    std::fs::write(folder.join("help.md"), "# hello\n\nSays *hello*.\n").unwrap();
-    let archive = w.path().join("hello.tar.gz");
+    for f in ["Dockerfile", "image.toml", "help.md", "help.1"] {
+        std::fs::copy(
+            repo_root().join("tests/fixtures/portal/hello").join(f),
+            folder.join(f),
+        )
+        .unwrap();
+    }
+    let archive = d.join("hello.tar.gz");
     run_ok(
         Command::new("tar")
             .arg("czf")
             .arg(&archive)
             .arg("-C")
-            .arg(w.path())
+            .arg(d)
             .arg("hello"),
     );
     let archive =
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(&archive).unwrap());
 
-    let m = Mirror::start(&["--portal", portal.to_str().unwrap()]);
-    let mut b = cdp::Browser::start(&w.path().join("profile"), &w.path().join("chromium.log"));
+    let community_pub = d.join("community.pub");
+    let htpasswd = d.join("htpasswd");
+    let m = Mirror::start(&[
+        "--htpasswd",
+        htpasswd.to_str().unwrap(),
+        "--portal",
+        portal.to_str().unwrap(),
+        "--trust-cosign-key",
+        community_pub.to_str().unwrap(),
+    ]);
+    let mut b = cdp::Browser::start(&d.join("profile"), &d.join("chromium.log"));
 
     // The site's navigation links the portal.
     b.navigate(&format!("{}/", m.url()));
     let href = b.eval("[...document.querySelectorAll('header nav a')].find(a => a.textContent === 'Community')?.getAttribute('href')");
     assert_eq!(href, json!("/community"), "{}", m.log());
 
-    b.navigate(&format!("{}/community/sign-up", m.url()));
-    let at = fill_and_submit(
-        &mut b,
-        "/community/sign-up",
-        &[("name", "ann"), ("password", "ann's long password")],
-    );
-    assert_eq!(at, "/community", "{}", text(&mut b));
-    assert!(text(&mut b).contains("Signed in as ann"));
+    sign_up(&mut b, &m, "ann");
     assert_eq!(
         b.eval("document.cookie"),
         json!(""),
@@ -130,21 +227,10 @@ fn sign_up_submit_and_see_the_checks_in_chromium() {
     let page = text(&mut b);
     assert_eq!(at, "/community/templates/hello", "{page}\n{}", m.log());
     assert!(page.contains("under review"), "{page}");
-    let checks: Value = b.eval(
-        "[...document.querySelectorAll('table.checks tbody tr')].map(r => [...r.cells].slice(0, 2).map(c => c.textContent))",
-    );
-    assert_eq!(
-        checks,
-        json!([
-            ["lint", "pending"],
-            ["build", "pending"],
-            ["test", "pending"]
-        ])
-    );
     // help.md is rendered, and the author is offered no review form.
     assert_eq!(
-        b.eval("document.querySelector('.help em')?.textContent"),
-        json!("hello")
+        b.eval("document.querySelector('.help code')?.textContent"),
+        json!("podman run --rm community/hello")
     );
     assert_eq!(
         b.eval("document.querySelector('form[action$=\"/review\"]') === null"),
@@ -155,4 +241,199 @@ fn sign_up_submit_and_see_the_checks_in_chromium() {
     assert!(!text(&mut b).contains("hello"));
     b.navigate(&format!("{}/community/queue", m.url()));
     assert!(text(&mut b).contains("hello"));
+
+    // The checks run: lint, the build in the engine, the labelled test run.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        b.navigate(&format!("{}/community/templates/hello", m.url()));
+        let c = checks(&mut b);
+        if !c.to_string().contains("pending") {
+            assert_eq!(
+                c,
+                json!([["lint", "passed"], ["build", "passed"], ["test", "passed"]]),
+                "{:?}",
+                ["lint", "build", "test"].map(|c| http_get(&format!(
+                    "{}/community/templates/hello/revisions/1/{c}.log",
+                    m.url()
+                )))
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "checks still pending: {c}\n{}",
+            m.log()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    // Each check links its log; lint findings link their rule's page.
+    let test_log = http_get(&format!(
+        "{}/community/templates/hello/revisions/1/test.log",
+        m.url()
+    ))
+    .unwrap();
+    assert!(test_log.contains("cat /hello.txt"), "{test_log}");
+    let rule = b.eval("document.querySelector('ul.findings a')?.getAttribute('href')");
+    let rule = rule.as_str().expect("a lint finding linked to its rule");
+    assert!(rule.starts_with("/community/rules/CR"), "{rule}");
+    b.navigate(&format!("{}{rule}", m.url()));
+    assert!(text(&mut b).contains("Severity"));
+
+    // Two reviewers approve; the second approval publishes.
+    for reviewer in ["rita", "rob"] {
+        b.navigate(&format!("{}/community/templates/hello", m.url()));
+        sign_out(&mut b);
+        sign_up(&mut b, &m, reviewer);
+        b.navigate(&format!("{}/community/templates/hello", m.url()));
+        let at = fill_and_submit(
+            &mut b,
+            "/community/templates/hello/review",
+            &[("verdict", "approve"), ("comment", "builds and runs")],
+        );
+        assert_eq!(at, "/community/templates/hello", "{}", text(&mut b));
+    }
+    let page = text(&mut b);
+    assert!(page.contains("published (revision 1)"), "{page}");
+    b.navigate(&format!("{}/community", m.url()));
+    assert!(text(&mut b).contains("hello"));
+
+    // The page's policy snippet, with the key it names fetched from /keys.
+    let view: Value = serde_json::from_str(
+        &http_get(&format!("{}/community/templates/hello.json", m.url())).unwrap(),
+    )
+    .unwrap();
+    let policy = &view["policy"];
+    assert_eq!(
+        policy["key_url"],
+        json!(format!("http://{}/keys/community.pub", m.host()))
+    );
+    assert_eq!(
+        http_get(policy["key_url"].as_str().unwrap()).unwrap(),
+        std::fs::read_to_string(&community_pub).unwrap()
+    );
+    // The snippet requires the community key for HOST/community only.
+    let policy_json: Value = serde_json::from_str(policy["policy_json"].as_str().unwrap()).unwrap();
+    let scope = &policy_json["transports"]["docker"][format!("{}/community", m.host())];
+    assert_eq!(scope[0]["type"], json!("sigstoreSigned"), "{policy_json:#}");
+    assert_eq!(
+        scope[0]["keyPath"],
+        json!("/etc/containers/keys/community.pub")
+    );
+    assert!(policy["registries_d"]
+        .as_str()
+        .unwrap()
+        .contains("use-sigstore-attachments: true"));
+    // Debian's skopeo is built without sigstore ("Debian-local change:
+    // sigstore disabled"), so the signature is checked with corral verify,
+    // which applies the same rules; skopeo pulls the image.
+    let image = format!("{}/community/hello:1", m.host());
+    let verify = |key: &Path| {
+        Command::new(corral_bin())
+            .args(["verify", "image", &image, "--plain-http", "--key"])
+            .arg(key)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !verify(&community_pub).status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "community/hello:1 was not published and signed\n{}",
+            m.log()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let other = verify(&d.join("official.pub"));
+    assert!(
+        !other.status.success(),
+        "another key verified the community image: {}",
+        String::from_utf8_lossy(&other.stdout)
+    );
+    let skopeo = Skopeo::new();
+    for (reference, dest) in [
+        (&image, "pulled"),
+        (&format!("{}/community/hello:latest", m.host()), "latest"),
+    ] {
+        run_ok(&mut skopeo.copy(
+            None,
+            &[
+                "--src-tls-verify=false",
+                &format!("docker://{reference}"),
+                &format!("oci:{}:x", d.join(dest).display()),
+            ],
+        ));
+    }
+    let digest = String::from_utf8(
+        run_ok(
+            Command::new("skopeo")
+                .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+                .arg(format!("docker://{image}")),
+        )
+        .stdout,
+    )
+    .unwrap();
+
+    // The author's next revisions, from the command line: each replaces
+    // the one under review; the published revision stays what is pulled.
+    for want in [2, 3] {
+        let out = run_ok(
+            Command::new(corral_bin())
+                .args(["portal", "submit"])
+                .arg(&folder)
+                .args(["--to", &format!("{}/community", m.url()), "--json"])
+                .env("CORRAL_PORTAL_CREDS", "ann:ann's long password"),
+        );
+        let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            s,
+            json!({"template": "hello", "revision": want,
+                   "url": format!("{}/community/templates/hello", m.url())})
+        );
+    }
+    let view: Value = serde_json::from_str(
+        &http_get(&format!("{}/community/templates/hello.json", m.url())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(view["template"]["current_revision"], json!(3));
+    assert_eq!(view["template"]["published_revision"], json!(1));
+    // a wrong password is refused with the server's words
+    let out = Command::new(corral_bin())
+        .args(["portal", "submit"])
+        .arg(&folder)
+        .args(["--to", &format!("{}/community", m.url())])
+        .env("CORRAL_PORTAL_CREDS", "ann:not the password")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("signing in as ann"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A maintainer withdraws it: gone from the listing, pullable by digest.
+    b.navigate(&format!("{}/community/templates/hello", m.url()));
+    sign_out(&mut b);
+    sign_up(&mut b, &m, "max");
+    b.navigate(&format!("{}/community/templates/hello", m.url()));
+    fill_and_submit(
+        &mut b,
+        "/community/templates/hello/withdraw",
+        &[("reason", "superseded")],
+    );
+    b.navigate(&format!("{}/community/templates/hello", m.url()));
+    assert!(text(&mut b).contains("Withdrawn."));
+    b.navigate(&format!("{}/community", m.url()));
+    assert!(!text(&mut b).contains("hello"));
+    let by_digest = format!("{}/community/hello@{}", m.host(), digest.trim());
+    run_ok(&mut skopeo.copy(
+        None,
+        &[
+            "--src-tls-verify=false",
+            &format!("docker://{by_digest}"),
+            &format!("oci:{}:x", d.join("by-digest").display()),
+        ],
+    ));
+    drop(engine);
 }

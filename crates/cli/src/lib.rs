@@ -91,6 +91,9 @@ pub enum Command {
     /// The registry mirror: serve, garbage-collect and check its storage.
     #[command(subcommand)]
     Mirror(corral_mirror::cli::MirrorCommand),
+    /// The community portal: submit templates for review.
+    #[command(subcommand)]
+    Portal(corral_portal::cli::PortalCommand),
     /// The whole release, resumably: base images, the curated library,
     /// Atomic Host streams, signatures and a report. Exit 0: released; 1:
     /// an image failed its tests (it was not published); 2: could not run.
@@ -204,6 +207,7 @@ fn run_without_ostree(command: Command) -> Result<anyhow::Result<ExitCode>, Box<
         Command::Image(cmd) => image::run(cmd),
         Command::Dockerfiles(cmd) => corral_dockerfiles::cli::run(cmd),
         Command::Mirror(cmd) => corral_mirror::cli::run_with(cmd, &portal::routes),
+        Command::Portal(cmd) => corral_portal::cli::run(cmd),
         Command::Test(args) => test::run(args),
         Command::Key(cmd) => corral_sign::cli::run_key(cmd),
         Command::Sign(cmd) => corral_sign::cli::run_sign(cmd),

@@ -11,6 +11,7 @@ use anyhow::Context;
 use corral_mirror::cli::ServeArgs;
 use corral_mirror::config::Config;
 use corral_portal::accounts::Htpasswd;
+use corral_portal::checks::worker;
 use corral_portal::config::PortalConfig;
 use corral_portal::web::{self, Portal, WebOptions};
 
@@ -29,7 +30,7 @@ pub fn routes(args: &ServeArgs, mirror: &Config) -> anyhow::Result<axum::Router>
     let Some(path) = &args.portal else {
         return Ok(axum::Router::new());
     };
-    let config = load_config(path)?;
+    let mut config = load_config(path)?;
     // The mirror's htpasswd users sign in to the portal as they are.
     let htpasswd = match &mirror.auth.htpasswd {
         Some(p) => Htpasswd::load(p).with_context(|| format!("reading {}", p.display()))?,
@@ -40,9 +41,43 @@ pub fn routes(args: &ServeArgs, mirror: &Config) -> anyhow::Result<axum::Router>
         secure_cookies: mirror.tls.is_some(),
         htpasswd,
     };
-    let portal = Portal::open(config, options).context("starting the community portal")?;
+    if let Some(publish) = &mut config.publish {
+        // Unless told otherwise, the portal pushes to the mirror it runs in.
+        let mut own = mirror.listen;
+        if own.ip().is_unspecified() {
+            own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        publish.registry.get_or_insert_with(|| own.to_string());
+        publish.plain_http.get_or_insert(mirror.tls.is_none());
+        // Users fetch the community key from the mirror's /keys/NAME.
+        let name = publish.public_key.file_name();
+        anyhow::ensure!(
+            mirror
+                .trust
+                .cosign_keys
+                .iter()
+                .any(|k| k.file_name() == name),
+            "{}: portal.community_public_key {} is not among the mirror's trusted cosign keys \
+             ([trust] cosign_keys or --trust-cosign-key), so /keys/{} would not serve it",
+            path.display(),
+            publish.public_key.display(),
+            publish.public_key_name()
+        );
+        anyhow::ensure!(
+            config.checks.is_some(),
+            "{}: publishing pushes the image the build check made: it needs [portal.checks]",
+            path.display()
+        );
+    }
+    let checks = config.checks.clone();
+    let portal = Arc::new(Portal::open(config, options).context("starting the community portal")?);
+    if let Some(checks) = checks {
+        std::fs::create_dir_all(&checks.log_dir)
+            .with_context(|| format!("creating {}", checks.log_dir.display()))?;
+        worker::start(portal.clone(), checks).context("starting the check runner")?;
+    }
     corral_site::html::set_extra_nav(vec![("Community".into(), PREFIX.into())]);
-    Ok(web::router(Arc::new(portal)))
+    Ok(web::router(portal))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -139,9 +140,8 @@ pub async fn start_app(app: Arc<App>) -> anyhow::Result<RunningServer> {
 }
 
 /// Serves the mirror with the caller's `extra` routes beside its own
-/// ([`crate::api::router_with`]). Over plain TCP, handlers see the
-/// client's address as `ConnectInfo<SocketAddr>`; over the mirror's own
-/// TLS they do not (axum offers it for TCP listeners only).
+/// ([`crate::api::router_with`]). Handlers see the client's address as
+/// `ConnectInfo<SocketAddr>`, over plain TCP and over the mirror's own TLS.
 pub async fn start_app_with(app: Arc<App>, extra: axum::Router) -> anyhow::Result<RunningServer> {
     let listen = app.config.listen;
     let tcp = TcpListener::bind(listen)
@@ -155,8 +155,10 @@ pub async fn start_app_with(app: Arc<App>, extra: axum::Router) -> anyhow::Resul
     let router = router_with(app.clone(), extra);
     let task = match &app.config.tls {
         Some(tls) => {
-            let listener = TlsListener::new(tcp, tls_config(tls)?)?;
-            let service = router.into_make_service();
+            // `tap_io` (doing nothing) gives the listener axum's generic
+            // ConnectInfo: handlers see the client's address over TLS too.
+            let listener = TlsListener::new(tcp, tls_config(tls)?)?.tap_io(|_| {});
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
             tokio::spawn(async move {
                 axum::serve(listener, service)
                     .with_graceful_shutdown(shutdown)

@@ -40,7 +40,7 @@ pub const DEFAULT_SQLITE_PATH: &str = "/var/lib/corral/portal.db";
 pub const DEFAULT_ARCHIVE_DIR: &str = "/var/lib/corral/portal-archives";
 
 /// The portal's settings, read from a `[portal]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PortalConfig {
     pub database: Database,
     pub policy: ReviewPolicy,
@@ -52,6 +52,154 @@ pub struct PortalConfig {
     /// How long a session lasts.
     pub session_hours: u32,
     pub rate_limits: RateLimits,
+    /// The check runner's settings; without a `[portal.checks]` table no
+    /// checks run and revisions stay pending.
+    pub checks: Option<ChecksConfig>,
+    /// Where approved revisions are pushed and the community key; without
+    /// `[portal.publish]` approvals publish on the pages only.
+    pub publish: Option<PublishConfig>,
+}
+
+/// Pushing published revisions to the mirror, signed with the community
+/// key (`community_key` and `[portal.publish]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishConfig {
+    /// `HOST:PORT` of the mirror's registry API; `corral mirror serve`
+    /// fills in its own address when not set.
+    pub registry: Option<String>,
+    /// Talk HTTP, not HTTPS, to it (when not set: HTTP unless the mirror
+    /// serves TLS).
+    pub plain_http: Option<bool>,
+    /// An htpasswd user of the mirror allowed to push.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The community signing key (cosign format), not the official one.
+    pub key: PathBuf,
+    pub key_password_file: Option<PathBuf>,
+    /// Its public half, which the mirror trusts and serves at
+    /// `/keys/FILE-NAME`.
+    pub public_key: PathBuf,
+}
+
+impl PublishConfig {
+    /// The push credentials, the password read from its file.
+    pub fn credentials(&self) -> anyhow::Result<Option<(String, String)>> {
+        let Some(user) = &self.username else {
+            return Ok(None);
+        };
+        let password = match &self.password_file {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?
+                .trim_end_matches('\n')
+                .to_string(),
+            None => String::new(),
+        };
+        Ok(Some((user.clone(), password)))
+    }
+
+    /// The file name `/keys/NAME` serves the public key under.
+    pub fn public_key_name(&self) -> String {
+        self.public_key
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Publish {
+    registry: Option<String>,
+    plain_http: Option<bool>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+}
+
+/// Where and how every revision is linted, built and tested
+/// (`[portal.checks]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChecksConfig {
+    /// The Docker Engine the builds and test runs go to.
+    pub engine: String,
+    /// The official bases a template may build FROM (present in the
+    /// engine: builds never pull).
+    pub bases: Vec<String>,
+    /// Memory of a build step, no swap beyond it.
+    pub memory: u64,
+    /// CPUs of a build step.
+    pub cpus: f64,
+    /// How long a build may take, in seconds.
+    pub timeout_secs: u64,
+    /// Where the check logs are kept.
+    pub log_dir: PathBuf,
+    /// corral-testrun's MCS allocation directory.
+    pub mcs_dir: PathBuf,
+    /// Where test runs make their mount directories.
+    pub scratch: PathBuf,
+}
+
+/// Where check logs are kept unless `checks.log_dir` says otherwise.
+pub const DEFAULT_LOG_DIR: &str = "/var/lib/corral/portal-logs";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Checks {
+    engine: String,
+    #[serde(default)]
+    bases: Vec<String>,
+    #[serde(default = "build_memory")]
+    memory: String,
+    #[serde(default = "build_cpus")]
+    cpus: f64,
+    #[serde(default = "build_timeout")]
+    timeout: u64,
+    log_dir: Option<PathBuf>,
+    mcs_dir: Option<PathBuf>,
+    scratch: Option<PathBuf>,
+}
+
+fn build_memory() -> String {
+    "512M".into()
+}
+
+fn build_cpus() -> f64 {
+    1.0
+}
+
+fn build_timeout() -> u64 {
+    600
+}
+
+impl Checks {
+    fn into_config(self) -> Result<ChecksConfig, String> {
+        let memory = corral_configfile::parse_size(&self.memory)
+            .map_err(|e| format!("portal.checks.memory: {e}"))?;
+        // The engine takes at least 6 MB, and the build API an i32.
+        if !(6 << 20..=i32::MAX as u64).contains(&memory) {
+            return Err("portal.checks.memory must be between 6M and 2047M".into());
+        }
+        if !(self.cpus >= 0.01 && self.cpus <= 64.0) {
+            return Err("portal.checks.cpus must be between 0.01 and 64".into());
+        }
+        if self.timeout == 0 {
+            return Err("portal.checks.timeout must be at least 1 second".into());
+        }
+        if self.bases.is_empty() {
+            return Err("portal.checks.bases must name at least one official base".into());
+        }
+        Ok(ChecksConfig {
+            engine: self.engine,
+            bases: self.bases,
+            memory,
+            cpus: self.cpus,
+            timeout_secs: self.timeout,
+            log_dir: self.log_dir.unwrap_or_else(|| DEFAULT_LOG_DIR.into()),
+            mcs_dir: self
+                .mcs_dir
+                .unwrap_or_else(|| corral_testrun::mcs::DEFAULT_DIR.into()),
+            scratch: self.scratch.unwrap_or_else(|| "/var/tmp".into()),
+        })
+    }
 }
 
 /// Attempts allowed per account and per client address.
@@ -101,6 +249,11 @@ struct Section {
     session_hours: u32,
     #[serde(default)]
     rate_limits: RateLimits,
+    checks: Option<Checks>,
+    publish: Option<Publish>,
+    community_key: Option<PathBuf>,
+    community_key_password_file: Option<PathBuf>,
+    community_public_key: Option<PathBuf>,
 }
 
 fn session_hours() -> u32 {
@@ -188,6 +341,26 @@ impl PortalConfig {
             archive_dir: s.archive_dir.unwrap_or_else(|| DEFAULT_ARCHIVE_DIR.into()),
             session_hours: s.session_hours,
             rate_limits: s.rate_limits,
+            checks: s.checks.map(Checks::into_config).transpose()?,
+            publish: match (s.publish, s.community_key, s.community_public_key) {
+                (None, None, None) => None,
+                (Some(p), Some(key), Some(public_key)) => Some(PublishConfig {
+                    registry: p.registry,
+                    plain_http: p.plain_http,
+                    username: p.username,
+                    password_file: p.password_file,
+                    key,
+                    key_password_file: s.community_key_password_file,
+                    public_key,
+                }),
+                _ => {
+                    return Err(
+                        "publishing needs [portal.publish], portal.community_key and \
+                                portal.community_public_key together"
+                            .into(),
+                    )
+                }
+            },
             database,
             policy: ReviewPolicy {
                 reviewers: s.reviewers,

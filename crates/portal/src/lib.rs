@@ -22,9 +22,12 @@
 //! - [`web`]: the pages (axum, server-rendered, each with a JSON twin):
 //!   sign-in, listing, template pages, the upload, review and withdraw
 //!   forms; CSRF checks, rate limits and upload caps.
-//!
-//! Not here yet: the check runner and publishing to the mirror
-//! (docs/portal.md, "Not built yet").
+//! - [`checks`]: the check runner: lint, a build FROM an official base in
+//!   the Docker Engine without network and under limits, a labelled test
+//!   run; its loop records the results and logs.
+//! - [`publish`]: pushing a published revision as `community/NAME` and
+//!   signing it with the community key; the users' policy snippet.
+//! - [`remote`] and [`cli`]: `corral portal submit`, through the pages.
 //!
 //! ```no_run
 //! use corral_portal::{db::Database, model::{TemplateKind, Verdict}, rules::ReviewPolicy, store::Store};
@@ -44,9 +47,13 @@
 //! ```
 
 pub mod accounts;
+pub mod checks;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod model;
+pub mod publish;
+pub mod remote;
 pub mod rules;
 pub mod sessions;
 pub mod store;

@@ -650,6 +650,25 @@ impl Store {
         Ok(Some((t, rev)))
     }
 
+    /// The current revisions of templates not withdrawn that still have a
+    /// pending check, oldest first: the check runner's work.
+    pub fn checks_to_run(&mut self) -> Result<Vec<Revision>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            revision_columns!(),
+            " FROM revisions WHERE (lint_status = 'pending' OR build_status = 'pending' \
+             OR test_status = 'pending') AND (template, number) IN \
+             (SELECT name, current_revision FROM templates WHERE state <> 'withdrawn') \
+             ORDER BY created_at, template"
+        );
+        Ok(self
+            .conn
+            .query(sql, &[])?
+            .iter()
+            .map(revision_of)
+            .collect::<Result<_, _>>()?)
+    }
+
     /// The audit lines about one template, oldest first.
     pub fn audit_of(&mut self, template: &str) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(self

@@ -542,8 +542,9 @@ async fn sessions_act_only_as_their_own_account() {
     );
     assert!(page.body.contains("community/hello"));
     assert!(
-        page.body.contains("logs/hello/1/build.log"),
-        "check logs shown"
+        page.body
+            .contains("href=\"/community/templates/hello/revisions/1/build.log\""),
+        "check logs linked"
     );
 
     // A maintainer withdraws: gone from listings, the page says so.

@@ -53,7 +53,7 @@ pub fn set_cookie(id: &str, max_age: i64, path: &str, secure: bool) -> HeaderVal
 }
 
 /// The client's address, for rate limits; `None` when the server gives no
-/// connection info (the mirror's own TLS listener).
+/// connection info (the mirror gives it over TCP and TLS alike).
 pub fn client_address(req: &Request<Body>) -> Option<String> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -111,6 +111,18 @@ pub fn html_page(status: StatusCode, body: String) -> Response {
     let mut r = (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    secure_headers(&mut r);
+    r
+}
+
+/// A plain-text answer (check logs).
+pub fn text(status: StatusCode, body: String) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         body,
     )
         .into_response();

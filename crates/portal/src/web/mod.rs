@@ -15,7 +15,7 @@
 pub mod http;
 mod pages;
 pub mod ratelimit;
-mod submit;
+pub(crate) mod submit;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -106,6 +106,36 @@ impl Portal {
         &self.options.prefix
     }
 
+    /// Where the check runner keeps its logs, when it runs.
+    fn log_dir(&self) -> Option<&std::path::Path> {
+        self.config.checks.as_ref().map(|c| c.log_dir.as_path())
+    }
+
+    /// The community key's policy snippet for a mirror reached as `host`.
+    fn policy_snippet(&self, host: &str) -> Option<crate::publish::PolicySnippet> {
+        let publish = self.config.publish.as_ref()?;
+        let scheme = if self.options.secure_cookies {
+            "https"
+        } else {
+            "http"
+        };
+        Some(crate::publish::policy_snippet(
+            host,
+            scheme,
+            &publish.public_key_name(),
+        ))
+    }
+
+    pub fn config(&self) -> &PortalConfig {
+        &self.config
+    }
+
+    /// The store, for work beside the pages (the check runner). Blocks:
+    /// call it off the async threads.
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn session_secs(&self) -> i64 {
         i64::from(self.config.session_hours) * 3600
     }
@@ -130,11 +160,16 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route(&format!("{p}/templates/{{name}}"), get(template_page))
         .route(&format!("{p}/templates/{{name}}/review"), post(review))
         .route(&format!("{p}/templates/{{name}}/withdraw"), post(withdraw))
+        .route(
+            &format!("{p}/templates/{{name}}/revisions/{{number}}/{{log}}"),
+            get(check_log),
+        )
+        .route(&format!("{p}/rules/{{id}}"), get(rule_page))
         .with_state(portal)
 }
 
 /// Seconds since the epoch.
-pub(crate) fn now() -> i64 {
+pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -296,7 +331,8 @@ async fn template_page(
         } else {
             with_session(&p, v).await?
         };
-        let view = pages::TemplateView::load(&p, name).await?;
+        let mut view = pages::TemplateView::load(&p, name).await?;
+        view.policy = p.policy_snippet(&http::host(&headers));
         let mut r = if json {
             http::json(StatusCode::OK, &view.json(&http::host(&headers)))
         } else {
@@ -311,6 +347,59 @@ async fn template_page(
         Ok(r)
     }
     .await;
+    finish(r, json, &p)
+}
+
+/// A check's log, as the runner kept it: `…/revisions/N/lint.log`.
+async fn check_log(
+    State(p): State<Arc<Portal>>,
+    Path((name, number, log)): Path<(String, String, String)>,
+) -> Response {
+    let r = async {
+        let not_found = || WebError::new(StatusCode::NOT_FOUND, "no such log");
+        let number: u32 = number.parse().map_err(|_| not_found())?;
+        let kind = log
+            .strip_suffix(".log")
+            .and_then(|k| k.parse::<crate::model::CheckKind>().ok())
+            .ok_or_else(not_found)?;
+        let dir = p.log_dir().ok_or_else(not_found)?.to_path_buf();
+        let rev = db(&p, move |s| s.revision(&name, number))
+            .await?
+            .ok_or_else(not_found)?;
+        // Only a reference the store recorded is read: never a path from the URL.
+        let reference = rev.check(kind).log.clone().ok_or_else(not_found)?;
+        let text = tokio::task::spawn_blocking(move || crate::checks::read_log(&dir, &reference))
+            .await
+            .map_err(|e| WebError::internal("reading a log", &e))?
+            .ok_or_else(not_found)?;
+        Ok(http::text(StatusCode::OK, text))
+    }
+    .await;
+    finish(r, false, &p)
+}
+
+/// A lint rule's page, linked from the findings on template pages.
+async fn rule_page(
+    State(p): State<Arc<Portal>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let json = wants_json(&uri, &headers);
+    let id = id.strip_suffix(".json").unwrap_or(&id).to_string();
+    let v = visitor(&p, &headers).await.unwrap_or_default();
+    let r = match corral_dockerfiles::lint::rule(&id) {
+        Some(rule) if json => Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "id": rule.id, "name": rule.name, "severity": rule.severity.to_string(),
+                "summary": rule.summary, "rationale": rule.rationale,
+                "bad": rule.bad, "good": rule.good,
+            }),
+        )),
+        Some(rule) => Ok(http::html_page(StatusCode::OK, pages::rule(&p, &v, rule))),
+        None => Err(WebError::new(StatusCode::NOT_FOUND, "no such lint rule")),
+    };
     finish(r, json, &p)
 }
 

@@ -153,6 +153,50 @@ pub struct TemplateView {
     pub audit: Vec<AuditEntry>,
     /// help.md of the current revision, as uploaded.
     pub help: Option<String>,
+    /// The lint log of the current revision, once linted.
+    pub findings: Option<String>,
+    /// How users require the community key, when the portal publishes.
+    pub policy: Option<crate::publish::PolicySnippet>,
+}
+
+/// The lint log's findings, each linked to its rule's page.
+fn findings_list(p: &Portal, log: &str) -> String {
+    let mut o = String::from("<h3>Lint findings</h3>\n<ul class=\"findings\">\n");
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        // `Dockerfile:L:C: CR001 error: message`
+        let rule = line
+            .split(": ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .filter(|id| corral_dockerfiles::lint::rule(id).is_some());
+        let text = match rule {
+            Some(id) => {
+                let href = format!("{}/rules/{id}", p.prefix());
+                escape(line).replacen(id, &format!("<a href=\"{}\">{id}</a>", escape(&href)), 1)
+            }
+            None => escape(line),
+        };
+        let _ = writeln!(o, "<li><code>{text}</code></li>");
+    }
+    o.push_str("</ul>\n");
+    o
+}
+
+/// A lint rule's page.
+pub fn rule(p: &Portal, v: &Visitor, r: &corral_dockerfiles::lint::RuleInfo) -> String {
+    let body = format!(
+        "<h1>{} <small>{}</small></h1>\n<p>Severity: {}</p>\n<p>{}</p>\n<p>{}</p>\n\
+         <h2>Instead of</h2>\n<pre>{}</pre>\n<h2>Write</h2>\n<pre>{}</pre>\n",
+        escape(r.id),
+        escape(r.name),
+        escape(&r.severity.to_string()),
+        escape(r.summary),
+        escape(r.rationale),
+        escape(r.bad),
+        escape(r.good)
+    );
+    let json = format!("{}/rules/{}.json", p.prefix(), r.id);
+    frame(p, v, r.id, &json, &body)
 }
 
 impl TemplateView {
@@ -176,12 +220,19 @@ impl TemplateView {
             .iter()
             .find(|r| r.number == template.current_revision)
             .and_then(|r| super::submit::read_help(&p.config.archive_dir, &r.archive_digest));
+        let findings = revisions
+            .iter()
+            .find(|r| r.number == template.current_revision)
+            .and_then(|r| Some((p.log_dir()?, r.lint.log.as_deref()?)))
+            .and_then(|(dir, log)| crate::checks::read_log(dir, log));
         Ok(TemplateView {
             template,
             revisions,
             reviews,
             audit,
             help,
+            findings,
+            policy: None,
         })
     }
 
@@ -208,6 +259,15 @@ impl TemplateView {
             "template": template_json(t),
             "withdrawn": t.state == TemplateState::Withdrawn,
             "pull": (t.state == TemplateState::Published).then(|| pull_command(host, &t.name)),
+            "policy": (t.state == TemplateState::Published)
+                .then(|| self.policy.clone())
+                .flatten()
+                .map(|s| json!({
+                    "key_url": s.key_url,
+                    "key_path": s.key_path,
+                    "policy_json": s.policy_json,
+                    "registries_d": s.registries_d,
+                })),
             "help": self.help,
             "revisions": self.revisions.iter().map(rev).collect::<Vec<_>>(),
             "reviews": self.reviews.iter().map(|r| json!({
@@ -232,7 +292,7 @@ fn pull_command(host: &str, name: &str) -> String {
     format!("podman pull {host}/community/{name}")
 }
 
-fn checks_table(r: &Revision) -> String {
+fn checks_table(p: &Portal, r: &Revision) -> String {
     let mut o = String::from(
         "<table class=\"checks\"><thead><tr><th>Check</th><th>Result</th><th>Log</th></tr></thead><tbody>\n",
     );
@@ -240,7 +300,20 @@ fn checks_table(r: &Revision) -> String {
         let c = r.check(k);
         let log = c.log.as_deref().map_or_else(
             || "—".to_string(),
-            |l| format!("<code>{}</code>", escape(l)),
+            |_| {
+                let href = format!(
+                    "{}/templates/{}/revisions/{}/{}.log",
+                    p.prefix(),
+                    html::url_encode(&r.template, false),
+                    r.number,
+                    k.as_str()
+                );
+                format!(
+                    "<a href=\"{}\">{}.log</a>",
+                    escape(&href),
+                    escape(k.as_str())
+                )
+            },
         );
         let _ = writeln!(
             o,
@@ -284,6 +357,25 @@ pub fn template(p: &Portal, v: &Visitor, view: &TemplateView, host: &str) -> Str
                 "<h2>Pull</h2>\n{}",
                 html::command(&pull_command(host, &t.name))
             );
+            if let Some(snippet) = p.policy_snippet(host) {
+                let _ = writeln!(
+                    o,
+                    "<p>Community templates are signed with the <strong>community key</strong>, \
+                     not the official one. To have podman and skopeo require it for \
+                     <code>{}/community</code>, fetch the key:</p>\n{}\n\
+                     <p>and put this in <code>/etc/containers/policy.json</code> (merged with \
+                     your own):</p>\n<pre class=\"policy\">{}</pre>\n\
+                     <p>and this in <code>/etc/containers/registries.d/</code>:</p>\n<pre>{}</pre>",
+                    escape(host),
+                    html::command(&format!(
+                        "curl -fsSo {} {}",
+                        snippet.key_path.display(),
+                        snippet.key_url
+                    )),
+                    escape(&snippet.policy_json),
+                    escape(&snippet.registries_d),
+                );
+            }
         }
         TemplateState::UnderReview => {}
     }
@@ -293,8 +385,11 @@ pub fn template(p: &Portal, v: &Visitor, view: &TemplateView, host: &str) -> Str
             "<h2>Revision {} checks</h2>\n<p>Archive {}</p>\n{}",
             r.number,
             html::digest(&r.archive_digest),
-            checks_table(r)
+            checks_table(p, r)
         );
+        if let Some(findings) = &view.findings {
+            o.push_str(&findings_list(p, findings));
+        }
     }
     if let Some(h) = &view.help {
         let _ = write!(

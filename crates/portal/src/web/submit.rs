@@ -86,7 +86,7 @@ async fn read_fields(req: Request<Body>, cap: u64) -> Result<Fields, WebError> {
 
 /// Where an archive is kept: `DIR/sha256-HEX.tar` and its help.md beside
 /// it as `sha256-HEX.help.md`.
-fn archive_path(dir: &Path, digest: &str, ext: &str) -> Option<PathBuf> {
+pub(crate) fn archive_path(dir: &Path, digest: &str, ext: &str) -> Option<PathBuf> {
     let hex = digest.strip_prefix("sha256:")?;
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| dir.join(format!("sha256-{hex}.{ext}")))

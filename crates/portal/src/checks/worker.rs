@@ -1,0 +1,215 @@
+//! The check runner's loop: every few seconds, the current revisions with
+//! pending checks are unpacked again from their kept archive, checked, and
+//! their results and logs recorded (the store's audit log names the
+//! runner as [`ACTOR`]). Tree recipes are not checked yet: they stay
+//! pending. Then the published revisions the mirror lacks are pushed and
+//! signed ([`crate::publish`]).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::{log_reference, CheckRunner, Outcome, Results};
+use crate::model::{CheckKind, Revision, TemplateKind};
+use crate::publish::Publisher;
+use crate::upload;
+use crate::web::{now, Portal};
+
+/// Who the audit log says recorded the checks.
+pub const ACTOR: &str = "corral-checks";
+
+/// Checks every waiting revision once; returns how many were checked.
+pub async fn run_once(portal: &Arc<Portal>, runner: &CheckRunner) -> anyhow::Result<usize> {
+    let p = portal.clone();
+    let todo = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Revision>> {
+        let mut store = p.store();
+        let revisions = store.checks_to_run()?;
+        let mut out = Vec::new();
+        for r in revisions {
+            let t = store.template(&r.template)?;
+            if t.is_some_and(|t| t.kind == TemplateKind::DockerfileFolder) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    })
+    .await??;
+    for rev in &todo {
+        let results = check(portal, runner, rev).await;
+        record(portal, runner, rev, results)
+            .await
+            .with_context(|| format!("recording the checks of {} {}", rev.template, rev.number))?;
+    }
+    Ok(todo.len())
+}
+
+/// Pushes and signs the published revisions the mirror does not have yet
+/// (`done` remembers those it has); returns how many were pushed.
+pub async fn publish_pending(
+    portal: &Arc<Portal>,
+    publisher: &Publisher,
+    done: &mut HashSet<(String, u32)>,
+) -> anyhow::Result<usize> {
+    let p = portal.clone();
+    let listed = tokio::task::spawn_blocking(move || p.store().listed()).await??;
+    let mut pushed = 0;
+    for t in listed {
+        let Some(rev) = t.published_revision else {
+            continue;
+        };
+        let key = (t.name.clone(), rev);
+        if done.contains(&key) {
+            continue;
+        }
+        if !publisher.is_published(&t.name, rev).await? {
+            let local = super::local_image(&t.name, rev);
+            publisher
+                .publish(&t.name, rev, &local)
+                .await
+                .with_context(|| format!("publishing {} {rev}", t.name))?;
+            pushed += 1;
+        }
+        done.insert(key);
+    }
+    Ok(pushed)
+}
+
+/// Runs [`run_once`] and [`publish_pending`] every `every`, forever;
+/// errors are logged.
+pub async fn run(
+    portal: Arc<Portal>,
+    runner: CheckRunner,
+    publisher: Option<Publisher>,
+    every: Duration,
+) {
+    let mut done = HashSet::new();
+    loop {
+        if let Err(e) = run_once(&portal, &runner).await {
+            tracing::error!("the check runner: {e:#}");
+        }
+        if let Some(publisher) = &publisher {
+            if let Err(e) = publish_pending(&portal, publisher, &mut done).await {
+                tracing::error!("publishing: {e:#}");
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn check(portal: &Arc<Portal>, runner: &CheckRunner, rev: &Revision) -> Results {
+    let archive_dir = portal.config().archive_dir.clone();
+    let limits = portal.config().uploads;
+    let scratch = runner.config().scratch.clone();
+    let digest = rev.archive_digest.clone();
+    let unpacked = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let path = crate::web::submit::archive_path(&archive_dir, &digest, "tar")
+            .context("the archive digest is not sha256")?;
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let unpacked = upload::unpack(std::io::BufReader::new(file), &limits, &scratch)
+            .with_context(|| format!("unpacking {}", path.display()))?;
+        let folder = upload::library_folder(unpacked.dir.path())?;
+        Ok((unpacked, folder))
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
+    match unpacked {
+        Ok((_dir, folder)) => {
+            tracing::info!(template = %rev.template, revision = rev.number, "checks start");
+            runner.run(&rev.template, rev.number, &folder).await
+        }
+        Err(e) => {
+            let why = format!("the archive could not be read again: {e:#}\n");
+            let failed = || Outcome::failed(why.clone());
+            Results {
+                lint: failed(),
+                build: failed(),
+                test: failed(),
+                image: None,
+            }
+        }
+    }
+}
+
+fn write_log(dir: &Path, reference: &str, text: &str) -> std::io::Result<()> {
+    let path = dir.join(reference);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text)
+}
+
+async fn record(
+    portal: &Arc<Portal>,
+    runner: &CheckRunner,
+    rev: &Revision,
+    results: Results,
+) -> anyhow::Result<()> {
+    let p = portal.clone();
+    let log_dir = runner.config().log_dir.clone();
+    let (template, number) = (rev.template.clone(), rev.number);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut store = p.store();
+        for (kind, outcome) in [
+            (CheckKind::Lint, &results.lint),
+            (CheckKind::Build, &results.build),
+            (CheckKind::Test, &results.test),
+        ] {
+            let reference = log_reference(&template, number, kind.as_str());
+            write_log(&log_dir, &reference, &outcome.log)
+                .with_context(|| format!("writing {}", log_dir.join(&reference).display()))?;
+            store.record_check(
+                ACTOR,
+                &template,
+                number,
+                kind,
+                outcome.status,
+                Some(&reference),
+                now(),
+            )?;
+            tracing::info!(%template, revision = number, check = kind.as_str(), status = outcome.status.as_str(), "check recorded");
+        }
+        Ok(())
+    })
+    .await?
+}
+
+/// How often [`start`]'s runner looks for new revisions.
+pub const EVERY: Duration = Duration::from_secs(2);
+
+/// Runs the check runner beside a server, on a thread of its own with its
+/// own runtime (builds and test runs are long; the pages stay quick).
+pub fn start(
+    portal: Arc<Portal>,
+    checks: crate::config::ChecksConfig,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("portal-checks".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return tracing::error!("the check runner's runtime: {e}"),
+            };
+            rt.block_on(async move {
+                let engine = checks.engine.clone();
+                let publisher = match portal.config().publish.clone() {
+                    Some(c) => match Publisher::new(c, &engine).await {
+                        Ok(p) => Some(p),
+                        Err(e) => return tracing::error!("publishing cannot start: {e:#}"),
+                    },
+                    None => None,
+                };
+                match CheckRunner::connect(checks).await {
+                    Ok(runner) => run(portal, runner, publisher, EVERY).await,
+                    Err(e) => tracing::error!(engine, "the check runner cannot start: {e:#}"),
+                }
+            });
+        })
+}

@@ -1,0 +1,302 @@
+//! The check runner against a real Docker Engine (one for the whole file):
+//! revisions submitted to a portal are linted, built FROM the official
+//! base with no network and under limits, and tested in labelled
+//! containers by the runner's loop, which records the results and logs.
+//! The official base here is busybox imported as `quay.io/corral/base:43`.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corral_portal::accounts::Htpasswd;
+use corral_portal::checks::{worker, CheckRunner};
+use corral_portal::config::PortalConfig;
+use corral_portal::model::{CheckStatus, TemplateKind, Verdict};
+use corral_portal::store::{Store, StoreError};
+use corral_portal::upload;
+use corral_portal::web::{Portal, WebOptions};
+use corral_test_support::{repo_root, require_tool, Dockerd};
+use sha2::{Digest, Sha256};
+
+const BASE: &str = "quay.io/corral/base:43";
+const PASSWORD: &str = "a long enough password";
+
+/// busybox and `/bin/sh` (the templates install the other applets),
+/// imported into `engine` as the official base.
+fn import_base(engine: &Dockerd, dir: &Path) {
+    require_tool("busybox");
+    let tree = dir.join("base-tree");
+    std::fs::create_dir_all(tree.join("bin")).unwrap();
+    let busybox = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v busybox"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::copy(busybox.trim(), tree.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", tree.join("bin/sh")).unwrap();
+    let tar = dir.join("base.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&tree)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = engine
+        .docker()
+        .args(["import", "--change", "ENV PATH=/bin"])
+        .arg(&tar)
+        .arg(BASE)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The hello fixture, with `edit` applied to its files, as a tar.
+fn hello_archive(dir: &Path, name: &str, edit: impl FnOnce(&Path)) -> Vec<u8> {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["Dockerfile", "image.toml", "help.md", "help.1"] {
+        std::fs::copy(
+            repo_root().join("tests/fixtures/portal/hello").join(f),
+            folder.join(f),
+        )
+        .unwrap();
+    }
+    edit(&folder);
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_dir_all(name, &folder).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn replace(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+fn portal(dir: &Path, engine: &Dockerd, timeout: u64) -> Arc<Portal> {
+    let text = format!(
+        "[portal]\nsqlite_path = {:?}\narchive_dir = {:?}\nreviewers = [\"rita\", \"rob\"]\n\
+         [portal.checks]\nengine = {:?}\nbases = [{BASE:?}]\nmemory = \"64M\"\ncpus = 0.5\n\
+         timeout = {timeout}\nlog_dir = {:?}\nmcs_dir = {:?}\nscratch = {:?}\n",
+        dir.join("portal.db"),
+        dir.join("archives"),
+        engine.host(),
+        dir.join("logs"),
+        dir.join("mcs"),
+        dir,
+    );
+    let config = PortalConfig::parse(&text).unwrap();
+    let htpasswd = Htpasswd::default();
+    let mut store = Store::open(&config.database, config.policy.clone())
+        .unwrap()
+        .with_bcrypt_cost(4);
+    for name in ["ann", "rita", "rob"] {
+        store.create_account(name, PASSWORD, &htpasswd, 1).unwrap();
+    }
+    let options = WebOptions {
+        prefix: "/community".into(),
+        secure_cookies: false,
+        htpasswd,
+    };
+    Arc::new(Portal::new(config, store, options).unwrap())
+}
+
+/// Keeps the archive as the upload form does and submits it as ann's.
+fn submit(p: &Portal, name: &str, archive: &[u8]) -> u32 {
+    let hex = hex::encode(Sha256::digest(archive));
+    std::fs::write(
+        p.config().archive_dir.join(format!("sha256-{hex}.tar")),
+        archive,
+    )
+    .unwrap();
+    p.store()
+        .submit(
+            "ann",
+            name,
+            TemplateKind::DockerfileFolder,
+            &format!("sha256:{hex}"),
+            2,
+        )
+        .unwrap()
+        .number
+}
+
+fn log(dir: &Path, reference: &Option<String>) -> String {
+    std::fs::read_to_string(dir.join("logs").join(reference.as_deref().unwrap())).unwrap()
+}
+
+/// Nothing runs in the engine any more (within `wait`).
+fn engine_idle(engine: &Dockerd, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        let out = engine.docker().args(["ps", "-q"]).output().unwrap();
+        if out.status.success() && out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revisions_are_linted_built_and_tested_in_the_engine() {
+    let dir = tempfile::Builder::new()
+        .prefix("corral-portal-checks-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let d = dir.path();
+    let engine = Dockerd::start();
+    import_base(&engine, d);
+    let p = portal(d, &engine, 20);
+    let runner = CheckRunner::connect(p.config().checks.clone().unwrap())
+        .await
+        .unwrap();
+
+    // A good template and one whose test fails, checked by the runner's loop.
+    submit(&p, "hello", &hello_archive(d, "hello", |_| {}));
+    submit(
+        &p,
+        "broken",
+        &hello_archive(d, "broken", |f| {
+            replace(
+                &f.join("image.toml"),
+                "^hello from the community",
+                "^goodbye",
+            )
+        }),
+    );
+    assert_eq!(worker::run_once(&p, &runner).await.unwrap(), 2);
+    // nothing is left to do: results are final
+    assert_eq!(worker::run_once(&p, &runner).await.unwrap(), 0);
+
+    let good = p.store().revision("hello", 1).unwrap().unwrap();
+    for (check, c) in [
+        ("lint", &good.lint),
+        ("build", &good.build),
+        ("test", &good.test),
+    ] {
+        assert_eq!(c.status, CheckStatus::Passed, "{check}: {}", log(d, &c.log));
+    }
+    // an info finding is shown but does not fail the lint
+    assert!(
+        log(d, &good.lint.log).contains("CR024 info"),
+        "{}",
+        log(d, &good.lint.log)
+    );
+    assert!(log(d, &good.build.log).contains("built corral-portal/hello:1"));
+    let test_log = log(d, &good.test.log);
+    assert!(test_log.contains("cat /hello.txt"), "{test_log}");
+    assert!(test_log.contains("s0:c"), "the run's MCS level: {test_log}");
+    // the image is the revision's, in the engine
+    let out = engine
+        .docker()
+        .args(["run", "--rm", "--network", "none", "corral-portal/hello:1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the community\n"
+    );
+    // two approvals publish it
+    p.store()
+        .review("rita", "hello", 1, Verdict::Approve, "fine", 3)
+        .unwrap();
+    let outcome = p
+        .store()
+        .review("rob", "hello", 1, Verdict::Approve, "fine", 4)
+        .unwrap();
+    assert_eq!(outcome.published, Some(1));
+
+    let broken = p.store().revision("broken", 1).unwrap().unwrap();
+    assert_eq!(broken.lint.status, CheckStatus::Passed);
+    assert_eq!(broken.build.status, CheckStatus::Passed);
+    assert_eq!(broken.test.status, CheckStatus::Failed);
+    assert!(
+        log(d, &broken.test.log).contains("goodbye"),
+        "{}",
+        log(d, &broken.test.log)
+    );
+    // ... and rule 4 refuses its approval
+    let e = p
+        .store()
+        .review("rita", "broken", 1, Verdict::Approve, "ok?", 5)
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Rule(_)), "{e}");
+
+    // Builds run FROM the official base only.
+    let folder_of = |archive: Vec<u8>| {
+        let unpacked = upload::unpack(&archive[..], &upload::Limits::default(), d).unwrap();
+        let folder = upload::library_folder(unpacked.dir.path()).unwrap();
+        (unpacked, folder)
+    };
+    let (_u, other_base) = folder_of(hello_archive(d, "other", |f| {
+        replace(&f.join("Dockerfile"), BASE, "docker.io/library/alpine:3")
+    }));
+    let r = runner.run("other", 1, &other_base).await;
+    assert_eq!(r.build.status, CheckStatus::Failed);
+    assert!(
+        r.build.log.contains("is not an official base"),
+        "{}",
+        r.build.log
+    );
+    assert_eq!(r.test.status, CheckStatus::Failed);
+
+    // A build that reaches for the network fails: there is none, not even
+    // to the host's loopback, where something is listening.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let (_u, net) = folder_of(hello_archive(d, "net", |f| {
+        replace(
+            &f.join("Dockerfile"),
+            "&& echo",
+            &format!("&& wget -T 5 -O /fetched http://127.0.0.1:{port}/ && echo"),
+        )
+    }));
+    let r = runner.run("net", 1, &net).await;
+    assert_eq!(r.build.status, CheckStatus::Failed, "{}", r.build.log);
+    assert!(r.build.log.contains("wget"), "{}", r.build.log);
+    assert!(
+        listener.accept().is_err(),
+        "the build reached the host's loopback"
+    );
+
+    // A build over the time limit is stopped and marked failed.
+    let (_u, slow) = folder_of(hello_archive(d, "slow", |f| {
+        replace(&f.join("Dockerfile"), "&& echo", "&& sleep 600 && echo")
+    }));
+    let short = CheckRunner::connect(corral_portal::config::ChecksConfig {
+        timeout_secs: 5,
+        ..p.config().checks.clone().unwrap()
+    })
+    .await
+    .unwrap();
+    let start = Instant::now();
+    let r = short.run("slow", 1, &slow).await;
+    assert_eq!(r.build.status, CheckStatus::Failed);
+    assert!(
+        r.build.log.contains("longer than the limit of 5 s"),
+        "{}",
+        r.build.log
+    );
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert!(
+        engine_idle(&engine, Duration::from_secs(20)),
+        "the stopped build's container still runs"
+    );
+    drop(engine);
+}
