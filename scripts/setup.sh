@@ -156,24 +156,18 @@ corral_install_arm64_boot() {
   fi
 }
 
-# Booting aarch64 images (scripts/boot-aarch64.sh): qemu-system-aarch64
-# from bookworm-backports, matching the backported qemu-system-common of
-# corral_install_vm_tools, and Debian's AAVMF UEFI firmware
-# (qemu-efi-aarch64).
+# Booting aarch64 images (tests/e2e/disk_arm.rs, scripts/boot-aarch64.sh;
+# part of corral_install_vm_tools): qemu-system-aarch64 from
+# bookworm-backports, matching the backported qemu-system-common of the
+# x86 VMs, and Debian's AAVMF UEFI firmware (qemu-efi-aarch64).
 corral_install_arm64_vm_tools() {
-  corral_install_vm_tools
   export DEBIAN_FRONTEND=noninteractive
   if ! dpkg-query -W -f='${Status}\n' qemu-efi-aarch64 2>/dev/null | grep -q '^install ok installed$'; then
     echo "corral setup: installing qemu-efi-aarch64 (AAVMF)" >&2
     apt-get install -y -q --no-install-recommends qemu-efi-aarch64 >/dev/null
   fi
   command -v qemu-system-aarch64 >/dev/null 2>&1 && return 0
-  echo "corral setup: installing qemu-system-arm from bookworm-backports" >&2
-  local bpo=/var/tmp/corral-tools/apt-backports
-  local opts=(-o "Dir::Etc::sourcelist=$bpo/sources.list" -o "Dir::Etc::sourceparts=/etc/apt/sources.list.d"
-    -o "Dir::State::lists=$bpo/lists")
-  apt-get "${opts[@]}" install -y -q --no-install-recommends -t bookworm-backports \
-    qemu-system-arm >/dev/null
+  corral_install_backported_qemu qemu-system-arm
 }
 
 # The kernel runs aarch64 programs through qemu-user-static's binfmt_misc
@@ -238,16 +232,24 @@ corral_install_vm_tools() {
     apt-get install -y -q --no-install-recommends $missing >/dev/null
   fi
   corral_drop_dangling_selinux_config
-  command -v qemu-system-x86_64 >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1 && return 0
-  echo "corral setup: installing qemu-system-x86 and qemu-utils from bookworm-backports" >&2
+  if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! command -v qemu-img >/dev/null 2>&1; then
+    corral_install_backported_qemu qemu-system-x86 qemu-utils
+  fi
+  corral_install_arm64_vm_tools
+}
+
+# qemu packages from bookworm-backports; the list of backports is kept in
+# a private apt state directory, the system's sources are left as they are.
+corral_install_backported_qemu() {
+  local bpo
+  echo "corral setup: installing $* from bookworm-backports" >&2
   bpo=/var/tmp/corral-tools/apt-backports
   mkdir -p "$bpo/lists/partial"
   echo "deb http://deb.debian.org/debian bookworm-backports main" >"$bpo/sources.list"
   local opts=(-o "Dir::Etc::sourcelist=$bpo/sources.list" -o "Dir::Etc::sourceparts=/etc/apt/sources.list.d"
     -o "Dir::State::lists=$bpo/lists")
   apt-get "${opts[@]}" update -q >/dev/null
-  apt-get "${opts[@]}" install -y -q --no-install-recommends -t bookworm-backports \
-    qemu-system-x86 qemu-utils >/dev/null
+  apt-get "${opts[@]}" install -y -q --no-install-recommends -t bookworm-backports "$@" >/dev/null
 }
 
 corral_check_rust() {

@@ -109,6 +109,10 @@ pub struct PublishedDiskImage {
     /// The commit the image deploys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The architecture the image boots on (`x86_64`, `aarch64`); images
+    /// recorded before architectures were recorded have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +131,8 @@ enum DiskImageForm {
         signature: Option<String>,
         #[serde(default)]
         commit: Option<String>,
+        #[serde(default)]
+        arch: Option<String>,
     },
 }
 
@@ -144,6 +150,7 @@ impl From<DiskImageForm> for PublishedDiskImage {
                 sha256,
                 signature,
                 commit,
+                arch,
             } => PublishedDiskImage {
                 name,
                 format,
@@ -151,6 +158,7 @@ impl From<DiskImageForm> for PublishedDiskImage {
                 sha256,
                 signature,
                 commit,
+                arch,
             },
         }
     }
@@ -281,11 +289,13 @@ mod tests {
     #[test]
     fn disk_images_read_as_names_or_records_and_replace_by_name() {
         let mut s: PublishedStream = serde_json::from_str(
-            r#"{"name":"s","ref":"r","disk_images":["old.qcow2",{"name":"s.raw.xz","format":"raw.xz","size":3}]}"#,
+            r#"{"name":"s","ref":"r","disk_images":["old.qcow2",{"name":"s.raw.xz","format":"raw.xz","size":3},{"name":"t.qcow2","arch":"aarch64"}]}"#,
         )
         .unwrap();
         assert_eq!(s.disk_images[0].name, "old.qcow2");
         assert_eq!(s.disk_images[1].size, Some(3));
+        assert_eq!(s.disk_images[1].arch, None, "recorded before arch was");
+        assert_eq!(s.disk_images[2].arch.as_deref(), Some("aarch64"));
         s.record_disk_image(PublishedDiskImage {
             name: "old.qcow2".into(),
             format: "qcow2".into(),
@@ -293,9 +303,13 @@ mod tests {
             sha256: Some("ab".repeat(32)),
             signature: Some("old.qcow2.asc".into()),
             commit: None,
+            arch: Some("x86_64".into()),
         });
-        assert_eq!(s.disk_images.len(), 2);
+        assert_eq!(s.disk_images.len(), 3);
         assert_eq!(s.disk_images[0].size, Some(9));
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .contains(r#""arch":"x86_64""#));
         let back: PublishedStream =
             serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
