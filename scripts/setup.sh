@@ -87,23 +87,87 @@ corral_install_garage() {
 # architectures and sources stay as they are; kept in $CORRAL_TOOLS.
 CORRAL_ARM64_BUSYBOX=$CORRAL_TOOLS/arm64/busybox
 
-corral_install_arm64_busybox() {
-  [ -x "$CORRAL_ARM64_BUSYBOX" ] && return 0
-  echo "corral setup: fetching Debian's arm64 busybox-static into $CORRAL_ARM64_BUSYBOX" >&2
+# apt's own client with a private state directory naming only arm64
+# bookworm: downloads arm64 .debs into DIR without touching the host's
+# dpkg architectures or sources. `corral_arm64_download DIR PKG...`
+corral_arm64_download() {
+  local dir=$1 tmp
+  shift
   mkdir -p "$CORRAL_TOOLS"
-  local tmp
   tmp=$(mktemp -d "$CORRAL_TOOLS/.arm64.XXXXXX")
   chmod 0755 "$tmp" # apt fetches as its own _apt user
-  mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
+  mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$dir"
   echo "deb [arch=arm64] http://deb.debian.org/debian bookworm main" >"$tmp/sources.list"
   local opts=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o "Dir::Etc::sourceparts=-"
     -o "Dir::State::lists=$tmp/lists" -o "Dir::Cache=$tmp/cache" -o "APT::Architectures::=arm64")
   apt-get "${opts[@]}" update -q >/dev/null
-  (cd "$tmp" && apt-get "${opts[@]}" download -q busybox-static:arm64 >/dev/null 2>&1)
+  (cd "$tmp" && apt-get "${opts[@]}" download -q "${@/%/:arm64}" >/dev/null 2>&1)
+  mv "$tmp"/*.deb "$dir/"
+  rm -rf "$tmp"
+}
+
+corral_install_arm64_busybox() {
+  [ -x "$CORRAL_ARM64_BUSYBOX" ] && return 0
+  echo "corral setup: fetching Debian's arm64 busybox-static into $CORRAL_ARM64_BUSYBOX" >&2
+  local tmp
+  tmp=$(mktemp -d "$CORRAL_TOOLS/.arm64.XXXXXX")
+  corral_arm64_download "$tmp" busybox-static
   dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x"
   mkdir -p "$(dirname "$CORRAL_ARM64_BUSYBOX")"
   mv "$tmp/x/bin/busybox" "$CORRAL_ARM64_BUSYBOX"
   rm -rf "$tmp"
+}
+
+# Atomic Host on aarch64 (docs/disk.md, "ARM"): GRUB's arm64-efi modules
+# from Debian's grub-efi-arm64-bin, unpacked to $CORRAL_ARM64_GRUB (where
+# `corral disk build` looks for them; CORRAL_GRUB_ARM64_EFI overrides), and
+# Debian's arm64 kernel package kept in $CORRAL_TOOLS/arm64/debs for
+# tests/fixtures/boot/build-tree-aarch64.sh. Never installed into the
+# host's dpkg.
+CORRAL_ARM64_GRUB=$CORRAL_TOOLS/arm64/grub/arm64-efi
+
+corral_install_arm64_boot() {
+  local debs=$CORRAL_TOOLS/arm64/debs tmp
+  # cpio packs the aarch64 test tree's initramfs
+  if ! command -v cpio >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends cpio >/dev/null
+  fi
+  if [ ! -f "$CORRAL_ARM64_GRUB/linux.mod" ]; then
+    echo "corral setup: fetching Debian's grub-efi-arm64-bin into $CORRAL_ARM64_GRUB" >&2
+    tmp=$(mktemp -d "$CORRAL_TOOLS/.arm64.XXXXXX")
+    corral_arm64_download "$tmp" grub-efi-arm64-bin
+    dpkg-deb -x "$tmp"/grub-efi-arm64-bin_*_arm64.deb "$tmp/x"
+    mkdir -p "$(dirname "$CORRAL_ARM64_GRUB")"
+    rm -rf "$CORRAL_ARM64_GRUB"
+    mv "$tmp/x/usr/lib/grub/arm64-efi" "$CORRAL_ARM64_GRUB"
+    rm -rf "$tmp"
+  fi
+  if ! ls "$debs"/linux-image-*-arm64_*_arm64.deb >/dev/null 2>&1; then
+    echo "corral setup: fetching Debian's arm64 kernel (linux-image-arm64) into $debs" >&2
+    tmp=$(mktemp -d "$CORRAL_TOOLS/.arm64.XXXXXX")
+    # the metapackage names the versioned image package it depends on
+    corral_arm64_download "$tmp" linux-image-arm64
+    local image
+    image=$(dpkg-deb -f "$tmp"/linux-image-arm64_*_arm64.deb Depends | grep -o 'linux-image-[^ ,]*-arm64' | head -1)
+    corral_arm64_download "$tmp" "$image"
+    mkdir -p "$debs"
+    mv "$tmp/$image"_*_arm64.deb "$debs/"
+    rm -rf "$tmp"
+  fi
+}
+
+# Booting aarch64 images (tests/e2e/disk_arm.rs, scripts/boot-aarch64.sh;
+# part of corral_install_vm_tools): qemu-system-aarch64 from
+# bookworm-backports, matching the backported qemu-system-common of the
+# x86 VMs, and Debian's AAVMF UEFI firmware (qemu-efi-aarch64).
+corral_install_arm64_vm_tools() {
+  export DEBIAN_FRONTEND=noninteractive
+  if ! dpkg-query -W -f='${Status}\n' qemu-efi-aarch64 2>/dev/null | grep -q '^install ok installed$'; then
+    echo "corral setup: installing qemu-efi-aarch64 (AAVMF)" >&2
+    apt-get install -y -q --no-install-recommends qemu-efi-aarch64 >/dev/null
+  fi
+  command -v qemu-system-aarch64 >/dev/null 2>&1 && return 0
+  corral_install_backported_qemu qemu-system-arm
 }
 
 # The kernel runs aarch64 programs through qemu-user-static's binfmt_misc
@@ -168,16 +232,24 @@ corral_install_vm_tools() {
     apt-get install -y -q --no-install-recommends $missing >/dev/null
   fi
   corral_drop_dangling_selinux_config
-  command -v qemu-system-x86_64 >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1 && return 0
-  echo "corral setup: installing qemu-system-x86 and qemu-utils from bookworm-backports" >&2
+  if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! command -v qemu-img >/dev/null 2>&1; then
+    corral_install_backported_qemu qemu-system-x86 qemu-utils
+  fi
+  corral_install_arm64_vm_tools
+}
+
+# qemu packages from bookworm-backports; the list of backports is kept in
+# a private apt state directory, the system's sources are left as they are.
+corral_install_backported_qemu() {
+  local bpo
+  echo "corral setup: installing $* from bookworm-backports" >&2
   bpo=/var/tmp/corral-tools/apt-backports
   mkdir -p "$bpo/lists/partial"
   echo "deb http://deb.debian.org/debian bookworm-backports main" >"$bpo/sources.list"
   local opts=(-o "Dir::Etc::sourcelist=$bpo/sources.list" -o "Dir::Etc::sourceparts=/etc/apt/sources.list.d"
     -o "Dir::State::lists=$bpo/lists")
   apt-get "${opts[@]}" update -q >/dev/null
-  apt-get "${opts[@]}" install -y -q --no-install-recommends -t bookworm-backports \
-    qemu-system-x86 qemu-utils >/dev/null
+  apt-get "${opts[@]}" install -y -q --no-install-recommends -t bookworm-backports "$@" >/dev/null
 }
 
 corral_check_rust() {
@@ -226,6 +298,7 @@ corral_setup() {
   corral_install_python
   corral_install_axe
   corral_install_arm64_busybox
+  corral_install_arm64_boot
   corral_enable_binfmt_aarch64
   corral_check_rust
   # A build cache outside the clone, so later runs on this machine are quick.

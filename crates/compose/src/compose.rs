@@ -245,6 +245,11 @@ pub fn run(
                 .to_variant(),
         ),
     ];
+    // Only a stream with a [tree] says what architecture it is for; a
+    // ready tree of a stream without one is recorded without.
+    if let Some(recipe) = stream.recipe() {
+        metadata.push((keys::ARCH, recipe.arch.to_variant()));
+    }
     if let Some(rev) = source_revision(stream_path) {
         metadata.push((keys::SOURCE_REVISION, rev.to_variant()));
     }

@@ -41,7 +41,8 @@ pub fn recipe_input_hash(recipe: &Recipe, nevras: &[String]) -> Result<String> {
         h.update(b"\0repo\0");
         h.update(&repo.id);
         h.update(b"\0");
-        match repo.baseurl.as_deref().and_then(local_path) {
+        let baseurl = repo.baseurl.as_deref().map(|u| dnf_vars(u, recipe));
+        match baseurl.as_deref().and_then(local_path) {
             Some(dir) => {
                 let repomd = Path::new(&dir).join("repodata/repomd.xml");
                 let data = std::fs::read(&repomd)
@@ -63,6 +64,24 @@ pub fn recipe_input_hash(recipe: &Recipe, nevras: &[String]) -> Result<String> {
         h.update(b"\n");
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// `url` with the variables dnf expands in a repository URL that a recipe
+/// determines: `$basearch` and `$arch` (the recipe's architecture, so an
+/// aarch64 tree hashes the aarch64 repository's metadata) and
+/// `$releasever`, bare or braced.
+fn dnf_vars(url: &str, recipe: &Recipe) -> String {
+    let mut out = url.to_string();
+    for (name, value) in [
+        ("basearch", &recipe.arch),
+        ("arch", &recipe.arch),
+        ("releasever", &recipe.releasever),
+    ] {
+        out = out
+            .replace(&format!("${{{name}}}"), value)
+            .replace(&format!("${name}"), value);
+    }
+    out
 }
 
 /// `hash` extended with the stream's `[postprocess]` table: a changed
@@ -168,6 +187,31 @@ mod tests {
             recipe_input_hash(&recipe(&a.path().display().to_string()), &rev).unwrap(),
             ha
         );
+    }
+
+    #[test]
+    fn a_basearch_url_hashes_the_metadata_of_the_recipes_architecture() {
+        let top = tempfile::tempdir().unwrap();
+        for (arch, n) in [("x86_64", 1), ("aarch64", 2)] {
+            let dir = top.path().join(arch).join("repodata");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("repomd.xml"), format!("<repomd>{n}</repomd>")).unwrap();
+        }
+        let pk = vec!["a-1-1.noarch".to_string()];
+        let url = format!("{}/$basearch", top.path().display());
+        let x86 = recipe(&url);
+        let arm = x86.for_arch("aarch64").unwrap();
+        let hx = recipe_input_hash(&x86, &pk).unwrap();
+        let ha = recipe_input_hash(&arm, &pk).unwrap();
+        assert_ne!(hx, ha);
+        // the same as naming the aarch64 directory (up to the recipe text)
+        let mut direct = arm.clone();
+        direct.repos[0].baseurl = Some(format!("{}/aarch64", top.path().display()));
+        assert_eq!(
+            dnf_vars(&url, &arm),
+            direct.repos[0].baseurl.clone().unwrap()
+        );
+        assert_eq!(dnf_vars("/r/${releasever}/$arch", &arm), "/r/43/aarch64");
     }
 
     #[test]

@@ -554,7 +554,11 @@ gpgcheck = false
     #[test]
     fn shipped_streams_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ostree-refs");
-        for name in ["fedora-atomic-host.toml", "sample-atomic.toml"] {
+        for (name, arch) in [
+            ("fedora-atomic-host.toml", "x86_64"),
+            ("sample-atomic.toml", "x86_64"),
+            ("sample-atomic-aarch64.toml", "aarch64"),
+        ] {
             let path = dir.join(name);
             let text = std::fs::read_to_string(&path).unwrap();
             let s = Stream::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
@@ -562,6 +566,8 @@ gpgcheck = false
                 s.tree.packages.iter().any(|p| p.contains("kernel")),
                 "{name} installs a kernel"
             );
+            assert_eq!(s.tree.arch, arch, "{name}");
+            assert!(s.ostree_ref.contains(&format!("/{arch}/")), "{name}");
         }
     }
 }

@@ -7,7 +7,10 @@
 //!   core image's own block list names the rest of it. That is what
 //!   `grub-bios-setup` does, done on the image file (which it cannot use).
 //! - UEFI: `grub-mkimage -O x86_64-efi` writes `EFI/BOOT/BOOTX64.EFI`, the
-//!   removable-media path firmware boots without NVRAM entries.
+//!   removable-media path firmware boots without NVRAM entries; for an
+//!   aarch64 image (UEFI only, no BIOS part) `-O arm64-efi` writes
+//!   `EFI/BOOT/BOOTAA64.EFI` from GRUB's arm64 modules (the host's
+//!   grub-mkimage makes images for any platform whose modules it is given).
 //!
 //! GRUB's modules are copied to `/boot/grub/<platform>/` so the menu can
 //! load what the core images do not carry.
@@ -19,11 +22,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::arch::Arch;
 use crate::layout::{Layout, Role};
 use crate::tools::Interrupt;
 
-const BIOS_DIR: &str = "/usr/lib/grub/i386-pc";
-const EFI_DIR: &str = "/usr/lib/grub/x86_64-efi";
+pub const BIOS_DIR: &str = "/usr/lib/grub/i386-pc";
 
 /// Modules built into both core images: enough to find `/boot` by UUID,
 /// read the menu and boot a Linux kernel.
@@ -59,8 +62,11 @@ fn early_config(boot_uuid: &str) -> String {
     )
 }
 
-/// Copies GRUB's modules and writes both core images.
+/// Copies GRUB's modules and writes the core images: UEFI's, and BIOS's
+/// when `arch` boots BIOS too.
+#[allow(clippy::too_many_arguments)]
 pub fn install(
+    arch: Arch,
     layout: &Layout,
     image: &Path,
     boot_mnt: &Path,
@@ -77,8 +83,11 @@ pub fn install(
     let cfg = work.join("early.cfg");
     std::fs::write(&cfg, early_config(&boot_uuid))
         .with_context(|| format!("writing {}", cfg.display()))?;
-    for (src, platform) in [(BIOS_DIR, "i386-pc"), (EFI_DIR, "x86_64-efi")] {
-        copy_modules(Path::new(src), &boot_mnt.join("grub").join(platform))?;
+    let efi_dir = arch.grub_efi_dir();
+    let efi_platform = arch.grub_efi_platform();
+    copy_modules(&efi_dir, &boot_mnt.join("grub").join(efi_platform))?;
+    if arch.bios() {
+        copy_modules(Path::new(BIOS_DIR), &boot_mnt.join("grub/i386-pc"))?;
     }
 
     // UEFI: written into the FAT file system with mtools, no mount needed
@@ -86,10 +95,12 @@ pub fn install(
     let boot_dir = tree.join("EFI/BOOT");
     std::fs::create_dir_all(&boot_dir)
         .with_context(|| format!("creating {}", boot_dir.display()))?;
-    let efi = boot_dir.join("BOOTX64.EFI");
+    let efi = boot_dir.join(arch.efi_binary());
     int.run(
         Command::new("grub-mkimage")
-            .args(["-O", "x86_64-efi", "-d", EFI_DIR, "-p", "/grub", "-c"])
+            .args(["-O", efi_platform, "-d"])
+            .arg(&efi_dir)
+            .args(["-p", "/grub", "-c"])
             .arg(&cfg)
             .arg("-o")
             .arg(&efi)
@@ -113,8 +124,11 @@ pub fn install(
             .arg(tree.join("EFI"))
             .arg("::/")
             .env("MTOOLS_SKIP_CHECK", "1"),
-        "copying EFI/BOOT/BOOTX64.EFI to the ESP",
+        &format!("copying EFI/BOOT/{} to the ESP", arch.efi_binary()),
     )?;
+    if !arch.bios() {
+        return Ok(());
+    }
 
     // BIOS
     let core = work.join("core.img");
@@ -181,7 +195,9 @@ pub fn set_fat32_volume_id(device: &Path, id: u32) -> Result<()> {
 /// Writes `core` into the BIOS boot partition and `boot.img` into the
 /// MBR, the way grub-bios-setup does on a GPT disk.
 pub fn embed_bios(image: &Path, layout: &Layout, boot_img: &[u8], mut core: Vec<u8>) -> Result<()> {
-    let part = layout.part(Role::BiosBoot);
+    let part = layout
+        .find(Role::BiosBoot)
+        .context("the layout has no BIOS boot partition")?;
     if boot_img.len() != 512 {
         bail!("{BIOS_DIR}/boot.img is {} bytes, not 512", boot_img.len());
     }
@@ -232,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_mbr_and_the_core_image_point_at_each_other() {
-        let layout = Layout::new(C, 1 << 30);
+        let layout = Layout::new(C, 1 << 30, Arch::X86_64);
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().join("disk.raw");
         let mut mbr = vec![0u8; 512];
@@ -267,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_core_image_too_large_for_the_partition_is_refused() {
-        let layout = Layout::new(C, 1 << 30);
+        let layout = Layout::new(C, 1 << 30, Arch::X86_64);
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().join("disk.raw");
         std::fs::write(&image, vec![0u8; 4 << 20]).unwrap();

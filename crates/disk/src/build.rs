@@ -11,6 +11,7 @@ use ostree::gio;
 use ostree::prelude::*;
 use serde::Serialize;
 
+use crate::arch::Arch;
 use crate::error::DiskError;
 use crate::layout::{self, Format, Layout, Partition, Role, MIB};
 use crate::mount::{LoopDevice, Mount};
@@ -62,6 +63,9 @@ pub struct BuildReport {
     /// The published stream file the image was recorded in, if any.
     pub stream_file: Option<PathBuf>,
     pub commit: String,
+    /// The commit's architecture (`corral.arch`): aarch64 images boot
+    /// UEFI only.
+    pub arch: Arch,
     #[serde(rename = "ref")]
     pub ostree_ref: String,
     pub origin: String,
@@ -141,11 +145,17 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         remote: opts.remote_name.clone(),
         ostree_ref: origin_ref.clone(),
     };
-    step(&format!("commit {commit} ({})", origin.refspec()));
+    let arch = Arch::of_commit(&source, &commit)?;
+    tools::require_grub(arch)?;
+    step(&format!(
+        "commit {commit} ({}, {})",
+        origin.refspec(),
+        arch.name()
+    ));
 
     let (tree_bytes, boot_bytes) = tree_size(&source, &commit)?;
     let root_min = tree_bytes + tree_bytes / 5 + 256 * MIB;
-    let needed = layout::min_size(root_min);
+    let needed = layout::min_size(root_min, arch);
     if opts.size < needed {
         let suggest_gib = needed.div_ceil(1 << 30);
         return Err(DiskError::TooSmall {
@@ -168,7 +178,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         Some(e) => e,
         None => commit_time(&source, &commit)?,
     };
-    let layout = Layout::new(&commit, opts.size);
+    let layout = Layout::new(&commit, opts.size, arch);
     let root_uuid = layout.part(Role::Root).fs_uuid.clone().unwrap_or_default();
     let mut kargs = vec![format!("root=UUID={root_uuid}"), "rw".to_string()];
     kargs.extend(opts.kargs.iter().cloned());
@@ -181,9 +191,20 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         .tempdir_in(out_dir)
         .with_context(|| format!("creating a work directory in {}", out_dir.display()))?;
 
+    let names: Vec<&str> = layout
+        .partitions
+        .iter()
+        .map(|p| match p.role {
+            Role::BiosBoot => "BIOS boot",
+            Role::Esp => "EFI system",
+            Role::Boot => "/boot",
+            Role::Root => "root",
+        })
+        .collect();
     step(&format!(
-        "partitioning a {} MiB disk (GPT: BIOS boot, EFI system, /boot, root)",
-        layout.size / MIB
+        "partitioning a {} MiB disk (GPT: {})",
+        layout.size / MIB,
+        names.join(", ")
     ));
     let f = std::fs::File::create(&raw.path)
         .with_context(|| format!("creating {}", raw.path.display()))?;
@@ -258,9 +279,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             },
         )?;
         int.check()?;
-        step("writing the GRUB menu from the boot entries, GRUB for BIOS and UEFI");
+        step(if arch.bios() {
+            "writing the GRUB menu from the boot entries, GRUB for BIOS and UEFI"
+        } else {
+            "writing the GRUB menu from the boot entries, GRUB for UEFI"
+        });
         corral_host::grub::write(&boot_mnt.target)?;
         crate::bootloader::install(
+            arch,
             &layout,
             &raw.path,
             &boot_mnt.target,
@@ -340,8 +366,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             .and_then(|s| s.file_name())
             .map(|n| n.to_string_lossy().into_owned()),
         commit: Some(commit.clone()),
-        // the website falls back to the stream ref's architecture
-        arch: None,
+        arch: Some(arch.name().to_string()),
     };
     let stream_file = record_in_stream_file(&opts.repo, &origin_ref, entry)?;
     if let Some(file) = &stream_file {
@@ -357,6 +382,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         signature,
         stream_file,
         commit,
+        arch,
         ostree_ref: origin_ref,
         origin: origin.refspec(),
         osname: opts.osname.clone(),

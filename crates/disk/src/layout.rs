@@ -7,12 +7,17 @@
 //! | 3 | `boot`       | 384 MiB | XBOOTLDR (`/boot`)        | ext4        |
 //! | 4 | `root`       | the rest| Linux root (x86-64)       | ext4        |
 //!
+//! An aarch64 image boots UEFI only: no BIOS boot partition, so the ESP
+//! is partition 1, `/boot` 2 and root 3, of the AArch64 root type.
+//!
 //! Every UUID (disk, partitions, file systems, ext4's hash seed, the FAT
 //! volume id) is derived from the commit checksum, so two builds of one
 //! commit have the same identifiers.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::arch::Arch;
 
 pub const MIB: u64 = 1 << 20;
 const SECTOR: u64 = 512;
@@ -95,8 +100,6 @@ pub const BIOS_BOOT_TYPE: &str = "21686148-6449-6E6F-744E-656564454649";
 pub const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 /// XBOOTLDR: the Boot Loader Specification's extended boot partition.
 pub const XBOOTLDR_TYPE: &str = "BC13C2FF-59E6-4262-A352-B275FD6F7172";
-/// The Discoverable Partitions Specification's x86-64 root.
-pub const ROOT_X86_64_TYPE: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
 
 pub const BIOS_BOOT_SIZE: u64 = MIB;
 pub const ESP_SIZE: u64 = 127 * MIB;
@@ -126,70 +129,81 @@ pub fn derived_uuid(commit: &str, purpose: &str) -> String {
 
 /// The smallest image that holds the fixed partitions and `root_min`
 /// bytes of root file system.
-pub fn min_size(root_min: u64) -> u64 {
-    LEAD + BIOS_BOOT_SIZE + ESP_SIZE + BOOT_SIZE + root_min.div_ceil(MIB) * MIB + TAIL
+pub fn min_size(root_min: u64, arch: Arch) -> u64 {
+    LEAD + bios_size(arch) + ESP_SIZE + BOOT_SIZE + root_min.div_ceil(MIB) * MIB + TAIL
+}
+
+fn bios_size(arch: Arch) -> u64 {
+    if arch.bios() {
+        BIOS_BOOT_SIZE
+    } else {
+        0
+    }
 }
 
 impl Layout {
-    /// The layout of a `size`-byte image of `commit`; `size` is rounded
-    /// down to whole MiB.
-    pub fn new(commit: &str, size: u64) -> Layout {
+    /// The layout of a `size`-byte image of `commit` for `arch`; `size`
+    /// is rounded down to whole MiB.
+    pub fn new(commit: &str, size: u64, arch: Arch) -> Layout {
         let size = size / MIB * MIB;
-        let root_start = LEAD + BIOS_BOOT_SIZE + ESP_SIZE + BOOT_SIZE;
+        let esp_start = LEAD + bios_size(arch);
+        let root_start = esp_start + ESP_SIZE + BOOT_SIZE;
         let root_size = size.saturating_sub(root_start + TAIL);
         let fat = &derived_uuid(commit, "esp-fs")[..8];
         let fat_volume_id = fat.to_uppercase();
-        let part = |number, role, name, type_guid, start, size, fs: Option<String>| Partition {
-            number,
-            role,
-            name,
-            type_guid,
-            uuid: derived_uuid(commit, &format!("partition-{name}")),
-            fs_uuid: fs,
-            start,
-            size,
+        let mut number = 0;
+        let mut part = |role, name, type_guid, start, size, fs: Option<String>| {
+            number += 1;
+            Partition {
+                number,
+                role,
+                name,
+                type_guid,
+                uuid: derived_uuid(commit, &format!("partition-{name}")),
+                fs_uuid: fs,
+                start,
+                size,
+            }
         };
+        let mut partitions = Vec::new();
+        if arch.bios() {
+            partitions.push(part(
+                Role::BiosBoot,
+                "BIOS-BOOT",
+                BIOS_BOOT_TYPE,
+                LEAD,
+                BIOS_BOOT_SIZE,
+                None,
+            ));
+        }
+        partitions.push(part(
+            Role::Esp,
+            "EFI-SYSTEM",
+            ESP_TYPE,
+            esp_start,
+            ESP_SIZE,
+            Some(format!("{}-{}", &fat_volume_id[..4], &fat_volume_id[4..])),
+        ));
+        partitions.push(part(
+            Role::Boot,
+            "boot",
+            XBOOTLDR_TYPE,
+            esp_start + ESP_SIZE,
+            BOOT_SIZE,
+            Some(derived_uuid(commit, "boot-fs")),
+        ));
+        partitions.push(part(
+            Role::Root,
+            "root",
+            arch.root_type(),
+            root_start,
+            root_size,
+            Some(derived_uuid(commit, "root-fs")),
+        ));
         Layout {
             disk_uuid: derived_uuid(commit, "disk"),
             size,
-            partitions: vec![
-                part(
-                    1,
-                    Role::BiosBoot,
-                    "BIOS-BOOT",
-                    BIOS_BOOT_TYPE,
-                    LEAD,
-                    BIOS_BOOT_SIZE,
-                    None,
-                ),
-                part(
-                    2,
-                    Role::Esp,
-                    "EFI-SYSTEM",
-                    ESP_TYPE,
-                    LEAD + BIOS_BOOT_SIZE,
-                    ESP_SIZE,
-                    Some(format!("{}-{}", &fat_volume_id[..4], &fat_volume_id[4..])),
-                ),
-                part(
-                    3,
-                    Role::Boot,
-                    "boot",
-                    XBOOTLDR_TYPE,
-                    LEAD + BIOS_BOOT_SIZE + ESP_SIZE,
-                    BOOT_SIZE,
-                    Some(derived_uuid(commit, "boot-fs")),
-                ),
-                part(
-                    4,
-                    Role::Root,
-                    "root",
-                    ROOT_X86_64_TYPE,
-                    root_start,
-                    root_size,
-                    Some(derived_uuid(commit, "root-fs")),
-                ),
-            ],
+            partitions,
             hash_seeds: [
                 derived_uuid(commit, "boot-hash-seed"),
                 derived_uuid(commit, "root-hash-seed"),
@@ -198,11 +212,15 @@ impl Layout {
         }
     }
 
+    /// The partition of `role`, if the layout has one (an aarch64 layout
+    /// has no BIOS boot partition).
+    pub fn find(&self, role: Role) -> Option<&Partition> {
+        self.partitions.iter().find(|p| p.role == role)
+    }
+
+    /// The partition of `role`; every layout has an ESP, `/boot` and root.
     pub fn part(&self, role: Role) -> &Partition {
-        self.partitions
-            .iter()
-            .find(|p| p.role == role)
-            .expect("every role is in the layout")
+        self.find(role).expect("the role is in the layout")
     }
 
     /// The input `sfdisk` reads to write this partition table.
@@ -246,7 +264,7 @@ mod tests {
 
     #[test]
     fn partitions_follow_each_other_and_root_takes_the_rest() {
-        let l = Layout::new(C, 10 << 30);
+        let l = Layout::new(C, 10 << 30, Arch::X86_64);
         let mut end = LEAD;
         for p in &l.partitions {
             assert_eq!(p.start, end, "{p:?}");
@@ -260,7 +278,7 @@ mod tests {
 
     #[test]
     fn the_sfdisk_script_names_every_partition() {
-        let script = Layout::new(C, 2 << 30).sfdisk_script();
+        let script = Layout::new(C, 2 << 30, Arch::X86_64).sfdisk_script();
         assert!(script.starts_with("label: gpt\n"), "{script}");
         assert!(script.contains(&format!("start=2048, size=2048, type={BIOS_BOOT_TYPE}")));
         assert!(script.contains("name=\"root\""));
@@ -272,7 +290,37 @@ mod tests {
 
     #[test]
     fn the_minimum_counts_every_partition() {
-        assert_eq!(min_size(100 * MIB), 614 * MIB);
-        assert_eq!(min_size(1), 515 * MIB);
+        assert_eq!(min_size(100 * MIB, Arch::X86_64), 614 * MIB);
+        assert_eq!(min_size(1, Arch::X86_64), 515 * MIB);
+        assert_eq!(min_size(1, Arch::Aarch64), 514 * MIB);
+    }
+
+    #[test]
+    fn an_aarch64_layout_is_uefi_only_with_the_aarch64_root_type() {
+        let l = Layout::new(C, 2 << 30, Arch::Aarch64);
+        let roles: Vec<_> = l.partitions.iter().map(|p| (p.number, p.role)).collect();
+        assert_eq!(
+            roles,
+            [(1, Role::Esp), (2, Role::Boot), (3, Role::Root)],
+            "no BIOS boot partition"
+        );
+        assert_eq!(l.part(Role::Esp).start, LEAD);
+        assert_eq!(
+            l.part(Role::Root).type_guid,
+            "B921B045-1DF0-41C3-AF44-4C6F280D3FAE"
+        );
+        assert!(l.find(Role::BiosBoot).is_none());
+        let x86 = Layout::new(C, 2 << 30, Arch::X86_64);
+        assert_eq!(
+            l.part(Role::Root).uuid,
+            x86.part(Role::Root).uuid,
+            "identifiers come from the commit only"
+        );
+        let script = l.sfdisk_script();
+        assert_eq!(
+            script.lines().filter(|l| l.starts_with("start=")).count(),
+            3
+        );
+        assert!(!script.contains(BIOS_BOOT_TYPE));
     }
 }

@@ -4,6 +4,8 @@
 //! - [`layout`]: the GPT layout (BIOS boot, EFI system, `/boot`, root) and
 //!   the disk, partition and file-system UUIDs derived from the commit, so
 //!   builds of one commit agree; pure, unit-tested.
+//! - [`arch`]: the architectures images are built for (x86_64: BIOS and
+//!   UEFI; aarch64: UEFI only), read from the commit's `corral.arch`.
 //! - [`tools`]: the programs a build runs, each named with the Debian
 //!   package that ships it; commands that stop when the build is
 //!   interrupted.
@@ -23,6 +25,7 @@
 //!   `[disk]` table.
 //! - [`build`]: all of the above in order; [`cli`]: the clap types.
 
+pub mod arch;
 pub mod bootloader;
 pub mod build;
 pub mod cli;
@@ -35,6 +38,7 @@ pub mod output;
 pub mod stream;
 pub mod tools;
 
+pub use arch::Arch;
 pub use build::{build, BuildOptions, BuildReport};
 pub use error::DiskError;
 pub use layout::{Format, Layout};

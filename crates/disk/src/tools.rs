@@ -21,9 +21,23 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("mkfs.vfat", "dosfstools"),
     ("mcopy", "mtools"),
     ("grub-mkimage", "grub-common"),
-    ("/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"),
-    ("/usr/lib/grub/x86_64-efi/linux.mod", "grub-efi-amd64-bin"),
 ];
+
+/// Fails with the Debian package to install when GRUB's modules for
+/// `arch` are missing.
+pub fn require_grub(arch: crate::arch::Arch) -> Result<(), DiskError> {
+    let efi = arch.grub_efi_dir().join("linux.mod");
+    let mut wanted = vec![(efi.display().to_string(), arch.grub_efi_package())];
+    if arch.bios() {
+        wanted.push(("/usr/lib/grub/i386-pc/boot.img".to_string(), "grub-pc-bin"));
+    }
+    for (tool, package) in wanted {
+        if find(&tool).is_none() {
+            return Err(DiskError::MissingTool { tool, package });
+        }
+    }
+    Ok(())
+}
 
 /// Finds `tool` on `PATH`, where the build will run it (or checks the
 /// path it is).

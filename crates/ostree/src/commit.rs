@@ -23,6 +23,9 @@ pub mod keys {
     pub const STREAM: &str = "corral.stream";
     pub const BOOTABLE: &str = "ostree.bootable";
     pub const LINUX: &str = "ostree.linux";
+    /// The architecture the tree was built for (`[tree] arch`, dnf's
+    /// `$basearch`); `corral disk build` picks the boot loader by it.
+    pub const ARCH: &str = "corral.arch";
 }
 
 /// Checks that `path` is an OSTree repository, with an error that says

@@ -155,11 +155,13 @@ mod tests {
     #[test]
     fn disk_images_read_as_names_or_records_and_replace_by_name() {
         let mut s: PublishedStream = serde_json::from_str(
-            r#"{"name":"s","ref":"r","disk_images":["old.qcow2",{"name":"s.raw.xz","format":"raw.xz","size":3}]}"#,
+            r#"{"name":"s","ref":"r","disk_images":["old.qcow2",{"name":"s.raw.xz","format":"raw.xz","size":3},{"name":"t.qcow2","arch":"aarch64"}]}"#,
         )
         .unwrap();
         assert_eq!(s.disk_images[0].name, "old.qcow2");
         assert_eq!(s.disk_images[1].size, Some(3));
+        assert_eq!(s.disk_images[1].arch, None, "recorded before arch was");
+        assert_eq!(s.disk_images[2].arch.as_deref(), Some("aarch64"));
         s.record_disk_image(PublishedDiskImage {
             name: "old.qcow2".into(),
             format: "qcow2".into(),
@@ -169,7 +171,7 @@ mod tests {
             commit: None,
             arch: Some("aarch64".into()),
         });
-        assert_eq!(s.disk_images.len(), 2);
+        assert_eq!(s.disk_images.len(), 3);
         assert_eq!(s.disk_images[0].size, Some(9));
         assert!(serde_json::to_string(&s)
             .unwrap()
