@@ -155,11 +155,14 @@ pub async fn collect(ctx: &Context<'_>, query: &str) -> anyhow::Result<Home> {
     // The featured tags are read a few at a time: each is a handful of
     // small reads the source makes off the async threads, so reading them
     // one after another would leave the cores waiting.
-    let featured: Vec<_> =
-        futures_util::stream::iter(shown.iter().map(|name| featured_tag(ctx, name)))
-            .buffered(FEATURED_AT_ONCE)
-            .collect()
-            .await;
+    let names: Vec<String> = shown.iter().map(|name| (*name).clone()).collect();
+    let reads = names
+        .into_iter()
+        .map(|name| async move { featured_tag(ctx, &name).await });
+    let featured: Vec<_> = futures_util::stream::iter(reads)
+        .buffered(FEATURED_AT_ONCE)
+        .collect()
+        .await;
     for (name, image) in shown.into_iter().zip(featured) {
         let image = image?;
         let label = |k: &str| image.as_ref().and_then(|i| i.labels.get(k)).cloned();
