@@ -1088,7 +1088,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__dockerfiles__subcmd__build)
-            opts="-v -h -V --library --engine --push --jobs --registry-map --network --changed --format --verbose --help --version"
+            opts="-v -h -V --library --engine --push --jobs --registry-map --network --all-platforms --changed --format --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -141,6 +141,7 @@ complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_se
 host\t''"
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l format -d 'The summary\'s format (build output goes to stderr)' -r -f -a "text\t''
 json\t''"
+complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l all-platforms -d 'Build each image for every architecture its image.toml lists (other architectures emulated through qemu-user binfmt_misc), one at a time, and push one image index per tag (needs --push)'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -l changed -d 'Build only the images `plan --engine` lists: changed, never built, or on a changed base'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand dockerfiles; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'

@@ -176,6 +176,34 @@ stream_ref=$(sed -n 's/^ref = "\(.*\)"/\1/p' "$here/ostree-refs/sample-atomic.to
 "$corral" host --sysroot "$hostroot" upgrade --check | sed 's/^/    /' || true
 "$corral" host --sysroot "$hostroot" status | sed 's/^/    /'
 
+# ---------------------------------------------------------------------------
+# ARM (issue 23): the sample base and one library image for linux/amd64 and
+# linux/arm64, each tag one image index, signed per platform. The arm64
+# trees and RUN steps run through qemu-user (scripts/setup.sh).
+step "ARM: the base and a library image for linux/amd64 + linux/arm64, published"
+arm=$work/arm
+mkdir -p "$arm"
+"$corral" image build "$here/recipes/sample-base.toml" --platform linux/amd64,linux/arm64 \
+  -o "oci:$arm/base:43" | sed 's/^/    /'
+skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false --dest-creds demo:demo \
+  "oci:$arm/base:43" "docker://127.0.0.1:$port/sample/base-multi:43"
+CORRAL_REGISTRY_USER=demo CORRAL_REGISTRY_PASSWORD=demo "$corral" dockerfiles build \
+  --all-platforms --library "$here/tests/fixtures/dockerfiles-multiarch" \
+  --registry-map "quay.io/corral/base=127.0.0.1:$port/sample/base-multi" \
+  --push "127.0.0.1:$port/multiarch" 2>/dev/null | sed 's/^/    /'
+for image in sample/base-multi:43 multiarch/uname:43; do
+  "$corral" sign image "127.0.0.1:$port/$image" --plain-http \
+    --gpg-key release@corral.invalid --gpg-homedir "$keys/gnupg" | sed 's/^/    /'
+  "$corral" verify image "127.0.0.1:$port/$image" --plain-http \
+    --gpg-keyring "$keys/corral-signing.gpg" | sed 's/^/    /'
+done
+for platform in linux/amd64 linux/arm64; do
+  docker pull -q --platform "$platform" "127.0.0.1:$port/multiarch/uname:43" >/dev/null
+  printf '    %s: uname -m says %s\n' "$platform" \
+    "$(docker run --rm --network none --platform "$platform" "127.0.0.1:$port/multiarch/uname:43" busybox uname -m)"
+done
+# ---------------------------------------------------------------------------
+
 step "done"
 cat <<MSG
 The website:      http://127.0.0.1:$port/

@@ -392,3 +392,176 @@ fn a_multi_platform_image_is_one_index_that_every_tool_reads() {
         );
     }
 }
+
+/// The diff_ids of the config of `reference` (`--override-arch arch`).
+fn diff_ids(reference: &str, arch: &str) -> Vec<Value> {
+    let out = run_ok(
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--config",
+                "--tls-verify=false",
+                "--override-arch",
+            ])
+            .arg(arch)
+            .arg(reference),
+    );
+    let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+    config["rootfs"]["diff_ids"].as_array().unwrap().clone()
+}
+
+/// The curated library's way to aarch64: `corral dockerfiles build
+/// --all-platforms` builds a library image for each architecture its
+/// image.toml lists, FROM the multi-platform base (each platform's own),
+/// with the Docker Engine's classic builder emulating arm64, and pushes
+/// one index per tag whose `architecture` labels are the platforms'.
+#[test]
+fn a_library_image_is_built_for_every_listed_platform_into_one_index() {
+    let repos = aarch64_repos();
+    let work = scratch();
+    let registry = Upstream::start();
+    let host = registry.url().trim_start_matches("http://").to_string();
+
+    // The multi-platform base, in the registry the library's FROM maps to.
+    let base = work.path().join("base");
+    run_ok(
+        corral(repos.path())
+            .args(["image", "build", "--platform", "linux/amd64,linux/arm64"])
+            .arg(repo_root().join("recipes/sample-base.toml"))
+            .arg("-o")
+            .arg(format!("oci:{}:43", base.display())),
+    );
+    let skopeo = Skopeo::new();
+    let base_ref = format!("docker://{host}/sample/base:43");
+    run_ok(&mut skopeo.copy(
+        None,
+        &[
+            "--quiet",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:43", base.display()),
+            &base_ref,
+        ],
+    ));
+
+    let engine = Dockerd::start();
+    let out = run_ok(
+        Command::new(corral_bin())
+            .args([
+                "dockerfiles",
+                "build",
+                "--all-platforms",
+                "--format",
+                "json",
+            ])
+            .arg("--library")
+            .arg(repo_root().join("tests/fixtures/dockerfiles-multiarch"))
+            .args(["--engine", &engine.host()])
+            .args(["--registry-map", &format!("quay.io/corral={host}/sample")])
+            .args(["--push", &format!("{host}/multiarch")]),
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["built"], serde_json::json!(["uname"]), "{summary}");
+    let index_digest = summary["indexes"]["uname"].as_str().unwrap();
+
+    // Both tags name one index of both platforms.
+    let image = format!("docker://{host}/multiarch/uname:43");
+    let index = skopeo_raw(&image);
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms = index_platforms(&index);
+    let arches: Vec<&str> = platforms.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(arches, ["amd64", "arm64"], "{index}");
+    let raw = run_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{host}/multiarch/uname:43-multi")),
+    );
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&raw.stdout)),
+        index_digest,
+        "the second tag"
+    );
+
+    for (arch, machine) in [("arm64", "aarch64"), ("amd64", "x86_64")] {
+        // The label comes from the platform, and the image is FROM that
+        // platform's base: the base's layer comes first.
+        let out = run_ok(
+            Command::new("skopeo")
+                .args([
+                    "inspect",
+                    "--config",
+                    "--tls-verify=false",
+                    "--override-arch",
+                ])
+                .arg(arch)
+                .arg(&image),
+        );
+        let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(config["config"]["Labels"]["architecture"], arch);
+        let (ours, theirs) = (diff_ids(&image, arch), diff_ids(&base_ref, arch));
+        assert_eq!(ours[0], theirs[0], "{arch}: FROM the {arch} base");
+
+        // The engine runs it: uname, and what the build's RUN step saw.
+        let name = format!("{host}/multiarch/uname:43");
+        let platform = format!("linux/{arch}");
+        run_ok(
+            engine
+                .docker()
+                .args(["pull", "-q", "--platform", &platform, &name]),
+        );
+        for (cmd, want) in [
+            (&["busybox", "uname", "-m"][..], machine),
+            (&[][..], machine),
+        ] {
+            let run = run_ok(
+                engine
+                    .docker()
+                    .args(["run", "--rm", "--network", "none", "--platform"])
+                    .arg(&platform)
+                    .arg(&name)
+                    .args(cmd),
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&run.stdout).trim(),
+                want,
+                "{arch} {cmd:?}"
+            );
+        }
+
+        // `corral test` runs its image.toml checks in SELinux-labelled
+        // containers on the pulled platform's image, emulated for arm64.
+        let spec = work.path().join(format!("{arch}.toml"));
+        std::fs::write(
+            &spec,
+            format!(
+                "[image]\nsummary = \"x\"\ntags = [\"43\"]\narchitectures = [\"x86_64\", \"aarch64\"]\n\n\
+                 [tests]\nuser = \"1001\"\nfiles-present = [\"/help.md\"]\n\n\
+                 [[tests.commands]]\nrun = [\"busybox\", \"uname\", \"-m\"]\nstdout = \"^{machine}\\n$\"\n"
+            ),
+        )
+        .unwrap();
+        let tested = Command::new(corral_bin())
+            .arg("test")
+            .arg("--spec")
+            .arg(&spec)
+            .arg(&name)
+            .args(["--engine", &engine.host(), "--json"])
+            .arg("--mcs-dir")
+            .arg(work.path().join("mcs"))
+            .arg("--scratch")
+            .arg(work.path())
+            .output()
+            .unwrap();
+        assert!(
+            tested.status.success(),
+            "{arch}: {}{}",
+            String::from_utf8_lossy(&tested.stdout),
+            String::from_utf8_lossy(&tested.stderr)
+        );
+    }
+}

@@ -949,3 +949,100 @@ fn a_failed_image_stops_only_its_dependents_and_the_dry_run_plans_the_respin() {
         );
     }
 }
+
+/// A base image whose `platforms` lists two is released as one image
+/// index: both platforms' images in the mirror under the tag, the index
+/// and each platform manifest signed both ways, and each platform's SBOM
+/// an artifact referring to its manifest.
+#[test]
+fn a_base_image_with_platforms_is_released_as_an_index() {
+    let s = Setup::new();
+    assert!(
+        s.repos.path().join("aarch64/repodata/repomd.xml").is_file(),
+        "build-repo.sh made no aarch64 repository: scripts/setup.sh fetches \
+         Debian's arm64 busybox-static"
+    );
+    let config = s.config("platforms = [\"linux/amd64\", \"linux/arm64\"]\n");
+    run_ok(&mut s.release(&config, &[]));
+    let report = s.report();
+    assert_eq!(report["success"], true, "{report:#}");
+    let base = item(&report, "base", "sample/base:43");
+    assert_eq!(
+        base["ran"],
+        serde_json::json!(["build", "push", "sign"]),
+        "{base:#}"
+    );
+    let base_ref = format!("{}/sample/base:43", s.mirror.host());
+    let published = base["published"].as_str().unwrap();
+    assert_eq!(published, mirror_digest(&base_ref));
+
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{base_ref}"),
+    ]));
+    let index: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["architecture"].as_str().unwrap().to_string(),
+                m["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let arches: Vec<&str> = platforms.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+
+    // Signed: verify checks the index and both platform manifests.
+    for v in [s.verify_gpg(&base_ref), s.verify_cosign(&base_ref)] {
+        let out = stdout(&v);
+        assert!(v.status.success(), "{out}{}", stderr(&v));
+        for (arch, digest) in &platforms {
+            assert!(
+                out.contains(&format!("verified platform linux/{arch} ({digest})")),
+                "{out}"
+            );
+        }
+    }
+
+    // Each platform's SBOM refers to its manifest, and lists its packages.
+    for (arch, digest) in &platforms {
+        let list = mirror_support::http_get(&format!(
+            "{}/v2/sample/base/referrers/{digest}?artifactType=application/spdx%2Bjson",
+            s.mirror.url()
+        ));
+        let list: Value = serde_json::from_str(&list.expect("the referrers API answers")).unwrap();
+        let sboms = list["manifests"].as_array().unwrap();
+        assert_eq!(sboms.len(), 1, "{arch}: {list}");
+        let artifact = run_ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!(
+                "docker://{}/sample/base@{}",
+                s.mirror.host(),
+                sboms[0]["digest"].as_str().unwrap()
+            ),
+        ]));
+        let artifact: Value = serde_json::from_slice(&artifact.stdout).unwrap();
+        let sbom = mirror_support::http_get(&format!(
+            "{}/v2/sample/base/blobs/{}",
+            s.mirror.url(),
+            artifact["layers"][0]["digest"].as_str().unwrap()
+        ));
+        let rpm_arch = if arch == "arm64" { "aarch64" } else { "x86_64" };
+        assert!(
+            sbom.expect("the SBOM blob is there")
+                .contains(&format!("corral-busybox@1.35.0-1?arch={rpm_arch}")),
+            "{arch}"
+        );
+    }
+}

@@ -135,6 +135,11 @@ fn put_blob(layout: &Path, data: &[u8]) -> String {
 /// A one-layer OCI layout whose only file holds `content`; returns the
 /// manifest digest.
 fn make_image(work: &Path, name: &str, content: &str) -> (PathBuf, String) {
+    make_platform_image(work, name, content, "amd64")
+}
+
+/// [`make_image`] for the linux platform `arch`.
+fn make_platform_image(work: &Path, name: &str, content: &str, arch: &str) -> (PathBuf, String) {
     let layout = work.join(format!("layout-{name}"));
     let files = work.join(format!("files-{name}"));
     std::fs::create_dir_all(&files).unwrap();
@@ -151,7 +156,7 @@ fn make_image(work: &Path, name: &str, content: &str) -> (PathBuf, String) {
     let layer = std::fs::read(&tar).unwrap();
     let layer_digest = put_blob(&layout, &layer);
     let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux", "config": {},
+        "architecture": arch, "os": "linux", "config": {},
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
     })
     .to_string();
@@ -1378,4 +1383,345 @@ fn missing_keys_name_the_gpg_alternative() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+/// A two-platform OCI layout tagged `1`: an index of an amd64 and an arm64
+/// manifest, each with its own one-file layer. Returns (layout, index
+/// digest, [amd64 digest, arm64 digest]).
+fn make_index(work: &Path, name: &str) -> (PathBuf, String, [String; 2]) {
+    let layout = work.join(format!("layout-{name}"));
+    let mut entries = Vec::new();
+    let mut digests = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let (single, digest) = make_platform_image(work, &format!("{name}-{arch}"), arch, arch);
+        for blob in std::fs::read_dir(single.join("blobs/sha256")).unwrap() {
+            put_blob(&layout, &std::fs::read(blob.unwrap().path()).unwrap());
+        }
+        let size = std::fs::metadata(single.join("blobs/sha256").join(&digest[7..]))
+            .unwrap()
+            .len();
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+        digests.push(digest);
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    })
+    .to_string();
+    let index_digest = put_blob(&layout, index.as_bytes());
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "1"}}],
+    });
+    std::fs::write(layout.join("index.json"), top.to_string()).unwrap();
+    (
+        layout,
+        index_digest,
+        [digests[0].clone(), digests[1].clone()],
+    )
+}
+
+/// Pushes a whole index, digests unchanged.
+fn push_all(layout: &Path, dest: &str) {
+    run_ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--all",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                "t:t",
+            ])
+            .arg(format!("oci:{}:1", layout.display()))
+            .arg(format!("docker://{dest}")),
+    );
+}
+
+/// Uploads a GPG simple signature of `reference` at `digest`, made by the
+/// key in `home`, as `signature-<n>` in the mirror's lookaside.
+fn put_gpg_signature(
+    home: &GpgHome,
+    host: &str,
+    repo: &str,
+    reference: &str,
+    digest: &str,
+    n: usize,
+) {
+    let payload = serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": reference},
+            "image": {"docker-manifest-digest": digest},
+            "type": "atomic container signature",
+        },
+        "optional": {},
+    })
+    .to_string();
+    let mut child = Command::new("gpg")
+        .arg("--homedir")
+        .arg(home.path())
+        .args([
+            "--batch",
+            "--local-user",
+            "corral image signing",
+            "--sign",
+            "--output",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.as_bytes())
+        .unwrap();
+    let signed = child.wait_with_output().unwrap();
+    assert!(signed.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sig");
+    std::fs::write(&file, &signed.stdout).unwrap();
+    let url = format!(
+        "http://{host}/sigstore/{repo}@{}/signature-{n}",
+        digest.replace(':', "=")
+    );
+    let put = curl(&[
+        "-u",
+        "t:t",
+        "-X",
+        "PUT",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &url,
+    ]);
+    assert_eq!(put.stdout, b"201", "{url}");
+}
+
+/// A multi-platform tag is signed as an index and as each platform
+/// manifest; skopeo `copy --all` checks the policy for every manifest it
+/// copies, and `corral verify` refuses the tag when one platform's
+/// signature is missing or by another key, naming the platform.
+#[test]
+fn a_multi_platform_tag_is_signed_and_verified_per_platform() {
+    require_tool("skopeo");
+    require_tool("gpgv");
+    let work = scratch();
+    let w = work.path();
+    let (trusted, other) = (GpgHome::new(), GpgHome::new());
+    for (home, out) in [(&trusted, "keys-a"), (&other, "keys-b")] {
+        run_ok(
+            sign_cmd()
+                .args(["key", "generate", "--type", "gpg", "--gpg-homedir"])
+                .arg(home.path())
+                .arg("--out")
+                .arg(w.join(out)),
+        );
+    }
+    let keyring = w.join("keys-a/corral-signing.gpg");
+    let keyring = keyring.to_str().unwrap();
+    let mirror = Mirror::start_with(w, &[]);
+    let host = mirror.host();
+    let (layout, index_digest, [amd64, arm64]) = make_index(w, "multi");
+    for repo in ["signed", "partial", "otherkey", "cosigned"] {
+        push_all(&layout, &format!("{host}/sample/{repo}:1"));
+    }
+    assert_eq!(
+        remote_digest(&format!("{host}/sample/signed:1")),
+        index_digest
+    );
+
+    // corral signs the index and both platform manifests.
+    let signed = output(
+        sign_cmd()
+            .args([
+                "sign",
+                "image",
+                &format!("{host}/sample/signed:1"),
+                "--gpg-key",
+                "corral image signing",
+                "--plain-http",
+                "--json",
+                "--gpg-homedir",
+            ])
+            .arg(trusted.path())
+            .env("CORRAL_REGISTRY_CREDS", "t:t"),
+    );
+    assert!(signed.status.success(), "{signed:?}");
+    let signed: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
+    assert_eq!(signed["digest"], index_digest.as_str());
+    let platforms: Vec<(&str, &str)> = signed["platform_manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["platform"].as_str().unwrap(),
+                p["digest"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        [
+            ("linux/amd64", amd64.as_str()),
+            ("linux/arm64", arm64.as_str())
+        ]
+    );
+    for d in [&index_digest, &amd64, &arm64] {
+        let url = format!(
+            "http://{host}/sigstore/sample/signed@{}/signature-1",
+            d.replace(':', "=")
+        );
+        assert_eq!(curl(&["-o", "/dev/null", &url]).stdout, b"200", "{url}");
+    }
+
+    // The same tag elsewhere with one platform's signature missing, or
+    // made by another key: the index and amd64 are signed by the trusted
+    // key as `corral sign` would.
+    for repo in ["partial", "otherkey"] {
+        let reference = format!("{host}/sample/{repo}:1");
+        for d in [&index_digest, &amd64] {
+            put_gpg_signature(&trusted, &host, &format!("sample/{repo}"), &reference, d, 1);
+        }
+    }
+    put_gpg_signature(
+        &other,
+        &host,
+        "sample/otherkey",
+        &format!("{host}/sample/otherkey:1"),
+        &arm64,
+        1,
+    );
+
+    // corral verify checks all three.
+    let verify_json = |repo: &str| {
+        let out = output(sign_cmd().args([
+            "verify",
+            "image",
+            "--plain-http",
+            "--json",
+            &format!("{host}/sample/{repo}:1"),
+            "--gpg-keyring",
+            keyring,
+        ]));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v)
+    };
+    let (code, v) = verify_json("signed");
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(
+        v["result"]["platform_manifests"].as_array().unwrap().len(),
+        2,
+        "{v}"
+    );
+    for (repo, kind) in [("partial", "no-signature"), ("otherkey", "wrong-key")] {
+        let (code, v) = verify_json(repo);
+        assert_eq!((code, v["error"].as_str()), (Some(1), Some(kind)), "{v}");
+        let msg = v["message"].as_str().unwrap();
+        assert!(
+            msg.contains("platform linux/arm64") && msg.contains(&arm64),
+            "{repo}: {msg}"
+        );
+    }
+
+    // skopeo copy --all under the policy corral writes: it checks each
+    // manifest it copies, so only the fully signed tag gets through.
+    let pol = w.join("policy");
+    run_ok(
+        sign_cmd()
+            .args([
+                "policy",
+                "--mirror",
+                &format!("http://{host}"),
+                "--gpg-keyring",
+                keyring,
+                "--out",
+            ])
+            .arg(&pol),
+    );
+    for (repo, accepted) in [("signed", true), ("partial", false), ("otherkey", false)] {
+        let dest = w.join(format!("pulled-{repo}"));
+        let out = output(
+            Command::new("skopeo")
+                .arg("--policy")
+                .arg(pol.join("policy.json"))
+                .arg("--registries.d")
+                .arg(pol.join("registries.d"))
+                .args([
+                    "copy",
+                    "--quiet",
+                    "--all",
+                    "--preserve-digests",
+                    "--remove-signatures",
+                    "--src-tls-verify=false",
+                ])
+                .arg(format!("docker://{host}/sample/{repo}:1"))
+                .arg(format!("oci:{}:x", dest.display())),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), accepted, "{repo}: {stderr}");
+        if accepted {
+            // Both platforms came along.
+            for d in [&amd64, &arm64] {
+                assert!(dest.join("blobs/sha256").join(&d[7..]).is_file(), "{d}");
+            }
+        } else {
+            assert!(stderr.contains("Source image rejected"), "{repo}: {stderr}");
+        }
+    }
+
+    // cosign: one `.sig` per manifest; without the arm64 one the tag is
+    // refused.
+    let pw = "multi-pw";
+    run_ok(
+        sign_cmd()
+            .args(["key", "generate", "--type", "cosign", "--out"])
+            .arg(w.join("cosign"))
+            .env("CORRAL_KEY_PASSWORD", pw),
+    );
+    let cosigned = format!("{host}/sample/cosigned:1");
+    run_ok(
+        sign_cmd()
+            .args(["sign", "image", &cosigned, "--plain-http", "--key"])
+            .arg(w.join("cosign/cosign.key"))
+            .env("CORRAL_KEY_PASSWORD", pw)
+            .env("CORRAL_REGISTRY_CREDS", "t:t"),
+    );
+    let public = w.join("cosign/cosign.pub");
+    let public = public.to_str().unwrap();
+    assert_eq!(
+        verify(&[&cosigned, "--key", public]),
+        (0, "verified".to_string())
+    );
+    for d in [&index_digest, &amd64, &arm64] {
+        let sig = format!("{host}/sample/cosigned:{}.sig", d.replace(':', "-"));
+        assert!(!remote_digest(&sig).is_empty());
+    }
+    run_ok(
+        Command::new("skopeo")
+            .args(["delete", "--tls-verify=false", "--creds", "t:t"])
+            .arg(format!(
+                "docker://{host}/sample/cosigned:{}.sig",
+                arm64.replace(':', "-")
+            )),
+    );
+    assert_eq!(
+        verify(&[&cosigned, "--key", public]),
+        (1, "no-signature".to_string())
+    );
 }

@@ -95,12 +95,26 @@ pub struct BaseImage {
     /// The name the library's FROM lines use for this image
     /// (e.g. `quay.io/corral/base:43`).
     pub provides: Option<String>,
+    /// The platforms to build for (`linux/amd64`, `linux/arm64`); the
+    /// host's only when empty. More than one: the tag names an image
+    /// index of one manifest per platform.
+    #[serde(default)]
+    pub platforms: Vec<String>,
 }
 
 impl BaseImage {
     /// The item name in plans, state and reports.
     pub fn name(&self) -> String {
         format!("{}:{}", self.image, self.tag)
+    }
+
+    /// The platforms to build for, parsed; empty for the host's alone
+    /// (a single image, no index).
+    pub fn parsed_platforms(&self) -> Result<Vec<corral_image::platform::Platform>, String> {
+        if self.platforms.is_empty() {
+            return Ok(Vec::new());
+        }
+        corral_image::platform::parse_list(&self.platforms.join(","))
     }
 }
 
@@ -252,6 +266,12 @@ impl ReleaseConfig {
                 return Err(invalid(
                     &b.image,
                     format!("base image {} is listed twice", b.name()),
+                ));
+            }
+            if let Err(e) = b.parsed_platforms() {
+                return Err(invalid(
+                    "platforms",
+                    format!("base image {}: {e}", b.name()),
                 ));
             }
             if b.image.contains(':') || b.image.starts_with('/') {
@@ -491,6 +511,37 @@ file = "ostree-refs/sample-atomic.toml"
         let tagged = SAMPLE.replace("image = \"sample/base\"", "image = \"sample/base:43\"");
         let e = parse(&tagged).unwrap_err().to_string();
         assert!(e.starts_with("release.toml:16:"), "{e}");
+    }
+
+    /// `platforms` is parsed with the base image: the listed ones in
+    /// order, none (the host's) when absent, and an unknown one refused
+    /// at its line.
+    #[test]
+    fn base_platforms_are_checked_where_they_are_written() {
+        assert!(parse(SAMPLE).unwrap().bases[0]
+            .parsed_platforms()
+            .unwrap()
+            .is_empty());
+        let two = SAMPLE.replace(
+            "tag = \"43\"",
+            "tag = \"43\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]",
+        );
+        let c = parse(&two).unwrap();
+        let p = c.bases[0].parsed_platforms().unwrap();
+        assert_eq!(
+            p.iter().map(|p| p.rpm_arch()).collect::<Vec<_>>(),
+            ["x86_64", "aarch64"]
+        );
+        let bad = SAMPLE.replace(
+            "tag = \"43\"",
+            "tag = \"43\"\nplatforms = [\"linux/aarch64\"]",
+        );
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("release.toml:18:"), "{e}");
+        assert!(
+            e.contains("linux/aarch64") && e.contains("not one corral builds"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Putting images into the mirror and signing them there: skopeo for OCI
-//! layouts, corral-sign's cosign and GPG simple signing. An image whose
-//! manifest names an SBOM (`dev.corral.sbom.digest`) gets it pushed too, as
-//! an OCI 1.1 artifact that refers to the image, so the mirror's referrers
-//! API (and the website) finds it.
+//! layouts, corral-sign's cosign and GPG simple signing (of a
+//! multi-platform tag: the index and each platform manifest). An image
+//! whose manifest names an SBOM (`dev.corral.sbom.digest`) gets it pushed
+//! too, as an OCI 1.1 artifact that refers to the image (for an index: one
+//! per platform manifest), so the mirror's referrers API (and the website)
+//! finds it.
 
 use std::path::Path;
 use std::process::Command;
@@ -86,13 +88,6 @@ fn tagged_descriptor(layout: &Path, tag: &str) -> anyhow::Result<(String, String
         .with_context(|| format!("{}: the entry tagged {tag} has no digest", layout.display()))?;
     let media_type = entry["mediaType"].as_str().unwrap_or(OCI_MANIFEST);
     Ok((digest.to_string(), media_type.to_string()))
-}
-
-/// The manifest bytes of `layout:tag`.
-fn layout_manifest(layout: &Path, tag: &str) -> anyhow::Result<(String, Vec<u8>)> {
-    let (digest, _) = tagged_descriptor(layout, tag)?;
-    let bytes = layout_blob(layout, &digest)?;
-    Ok((digest, bytes))
 }
 
 fn layout_blob(layout: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
@@ -212,24 +207,56 @@ pub async fn mirror_subject(client: &Client, reference: &str) -> anyhow::Result<
 
 /// Pushes the SBOM blob the manifest of `layout:tag` names, and an
 /// artifact manifest referring to the image; nothing when it names none.
-/// Returns the artifact manifest's digest.
+/// For a multi-platform image (the tag names an index) each platform
+/// manifest gets its own SBOM artifact, referring to that manifest: a
+/// client that pulled one platform asks the referrers API of the digest it
+/// has. Returns the artifact manifests' digests, in the index's order.
 pub async fn push_sbom(
     client: &Client,
     layout: &Path,
     tag: &str,
     reference: &str,
+) -> anyhow::Result<Vec<String>> {
+    let (digest, media_type) = tagged_descriptor(layout, tag)?;
+    let image = ImageRef::parse(reference)?;
+    let manifests = if media_type == OCI_INDEX {
+        let index: serde_json::Value = serde_json::from_slice(&layout_blob(layout, &digest)?)
+            .with_context(|| format!("parsing index {digest}"))?;
+        index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["digest"].as_str().map(str::to_string))
+            .collect()
+    } else {
+        vec![digest]
+    };
+    let mut pushed = Vec::new();
+    for digest in manifests {
+        if let Some(a) = push_manifest_sbom(client, layout, &image, &digest).await? {
+            pushed.push(a);
+        }
+    }
+    Ok(pushed)
+}
+
+/// The SBOM artifact of the one image manifest `image_digest` in `layout`.
+async fn push_manifest_sbom(
+    client: &Client,
+    layout: &Path,
+    image: &ImageRef,
+    image_digest: &str,
 ) -> anyhow::Result<Option<String>> {
-    let (image_digest, manifest) = layout_manifest(layout, tag)?;
+    let manifest = layout_blob(layout, image_digest)?;
     let v: serde_json::Value = serde_json::from_slice(&manifest)
         .with_context(|| format!("parsing manifest {image_digest}"))?;
     let Some(sbom_digest) = v["annotations"][SBOM_DIGEST_ANNOTATION].as_str() else {
         return Ok(None);
     };
     let sbom = layout_blob(layout, sbom_digest)?;
-    let image = ImageRef::parse(reference)?;
-    let subject = Subject::of_manifest(&image_digest, &manifest)?;
+    let subject = Subject::of_manifest(image_digest, &manifest)?;
     let created = v["annotations"]["org.opencontainers.image.created"].as_str();
-    push_artifact(client, &image, &subject, SBOM_ARTIFACT_TYPE, &sbom, created)
+    push_artifact(client, image, &subject, SBOM_ARTIFACT_TYPE, &sbom, created)
         .await
         .map(Some)
 }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use corral_release::publish::push_layout;
+use corral_registry::{Client, ImageRef};
+use corral_release::publish::{push_layout, SBOM_ARTIFACT_TYPE};
 use corral_release::ReleaseConfig;
 
 fn config(arch: &str) -> corral_oci::ImageConfigSpec {
@@ -31,6 +32,15 @@ fn rootfs(dir: &Path, arch: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/arch"), arch).unwrap();
     root
+}
+
+/// A platform's SPDX SBOM, as `corral image build` attaches it.
+fn sbom(arch: &str) -> corral_oci::ExtraBlob {
+    corral_oci::ExtraBlob {
+        media_type: SBOM_ARTIFACT_TYPE.into(),
+        data: format!(r#"{{"spdxVersion":"SPDX-2.3","name":"base-{arch}"}}"#).into_bytes(),
+        annotation_prefix: "dev.corral.sbom".into(),
+    }
 }
 
 fn opts() -> corral_oci::PackOptions {
@@ -75,6 +85,7 @@ fn an_index_is_pushed_with_every_platform() {
     // amd64 first: without --all skopeo would push only this host's one.
     let (amd64, arm64) = (config("amd64"), config("arm64"));
     let (root_amd64, root_arm64) = (rootfs(dir.path(), "amd64"), rootfs(dir.path(), "arm64"));
+    let (sbom_amd64, sbom_arm64) = ([sbom("amd64")], [sbom("arm64")]);
     let multi = corral_oci::build_index_layout(
         &dir.path().join("multi"),
         "43",
@@ -82,12 +93,12 @@ fn an_index_is_pushed_with_every_platform() {
             corral_oci::PlatformImage {
                 rootfs: &root_amd64,
                 config: &amd64,
-                extra: &[],
+                extra: &sbom_amd64,
             },
             corral_oci::PlatformImage {
                 rootfs: &root_arm64,
                 config: &arm64,
-                extra: &[],
+                extra: &sbom_arm64,
             },
         ],
         &opts(),
@@ -130,6 +141,7 @@ fn an_index_is_pushed_with_every_platform() {
 
     let reference = format!("{host}/corral/multi:43");
     push_layout(&release, &multi.layout, "43", &reference).unwrap();
+    let client = Client::new(true, Some(("u".into(), "pw".into())));
     // The index the registry serves is the layout's, byte for byte.
     let served = inspect_raw(&reference, false);
     assert_eq!(served, blob(&multi.layout, &multi.index_digest));
@@ -171,7 +183,56 @@ fn an_index_is_pushed_with_every_platform() {
         assert_eq!(config, blob(&multi.layout, config_digest), "{arch}");
         let config: serde_json::Value = serde_json::from_str(&config).unwrap();
         assert_eq!(config["architecture"], *arch);
+
+        // Its SBOM is an artifact referring to it (the referrers API of
+        // the platform manifest lists it), and the blob the manifest's
+        // annotation names is there.
+        let sbom_digest = manifest["annotations"]["dev.corral.sbom.digest"]
+            .as_str()
+            .unwrap();
+        let repo = ImageRef::parse(&reference).unwrap();
+        let (referrers, sbom) = rt.block_on(async {
+            let referrers = client
+                .referrers(&repo, &image.manifest_digest, SBOM_ARTIFACT_TYPE)
+                .await
+                .unwrap()
+                .expect("the mirror has the referrers API");
+            (referrers, client.blob(&repo, sbom_digest).await.unwrap())
+        });
+        assert!(
+            String::from_utf8(sbom)
+                .unwrap()
+                .contains(&format!("base-{arch}")),
+            "{arch}"
+        );
+        let listed = referrers["manifests"].as_array().unwrap();
+        assert_eq!(listed.len(), 1, "{arch}: {referrers}");
+        assert_eq!(listed[0]["artifactType"], SBOM_ARTIFACT_TYPE);
+        let artifact = inspect_raw(
+            &format!(
+                "{host}/corral/multi@{}",
+                listed[0]["digest"].as_str().unwrap()
+            ),
+            false,
+        );
+        let artifact: serde_json::Value = serde_json::from_str(&artifact).unwrap();
+        assert_eq!(
+            artifact["subject"]["digest"],
+            image.manifest_digest.as_str()
+        );
+        assert_eq!(artifact["layers"][0]["digest"], sbom_digest);
     }
+    // The index itself names no SBOM: nothing refers to it.
+    let index_ref = ImageRef::parse(&reference).unwrap();
+    let on_index = rt
+        .block_on(client.referrers(&index_ref, &multi.index_digest, SBOM_ARTIFACT_TYPE))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        on_index["manifests"].as_array().map(Vec::len),
+        Some(0),
+        "{on_index}"
+    );
 
     // A one-platform layout is pushed as before: its manifest, unchanged.
     let reference = format!("{host}/corral/single:43");

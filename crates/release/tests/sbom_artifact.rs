@@ -118,6 +118,7 @@ async fn pushed_sbom_is_listed_by_the_referrers_api() {
     let artifact = push_sbom(&client, &built.layout, "43", &reference)
         .await
         .unwrap()
+        .pop()
         .expect("the manifest names an SBOM");
     assert_eq!(client.blob(&image, sbom_digest).await.unwrap(), SPDX);
     let list = client
@@ -134,7 +135,7 @@ async fn pushed_sbom_is_listed_by_the_referrers_api() {
         push_sbom(&client, &built.layout, "43", &reference)
             .await
             .unwrap(),
-        Some(artifact)
+        vec![artifact]
     );
     let list = client
         .referrers(&image, &built.manifest_digest, SBOM_ARTIFACT_TYPE)

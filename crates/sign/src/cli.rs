@@ -219,6 +219,14 @@ pub fn run_sign(cmd: SignCommand) -> anyhow::Result<ExitCode> {
                 "signed {}@{} as {}",
                 signed.reference, signed.digest, signed.signature_tag
             );
+            for t in &signed.platform_manifests {
+                println!(
+                    "signed platform {} {} as {}",
+                    t.platform.as_deref().unwrap_or("?"),
+                    t.digest,
+                    cosign::signature_tag(&t.digest)
+                );
+            }
         }
     } else {
         let key_id = gpg_key.expect("clap requires --key or --gpg-key");
@@ -239,6 +247,14 @@ pub fn run_sign(cmd: SignCommand) -> anyhow::Result<ExitCode> {
                 "signed {}@{}; signature at {}",
                 up.reference, up.digest, up.url
             );
+            for p in &up.platform_manifests {
+                println!(
+                    "signed platform {} {}; signature at {}",
+                    p.target.platform.as_deref().unwrap_or("?"),
+                    p.target.digest,
+                    p.url
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -285,6 +301,13 @@ pub fn run_verify(cmd: VerifyCommand) -> anyhow::Result<ExitCode> {
                     "verified {} ({}) signed as {} [{}, {}]",
                     v.reference, v.digest, v.signed_reference, v.format, v.signed_identity
                 );
+                for t in &v.platform_manifests {
+                    println!(
+                        "verified platform {} ({})",
+                        t.platform.as_deref().unwrap_or("?"),
+                        t.digest
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::identity::SignedIdentity;
 use crate::payload::{Payload, COSIGN_TYPE};
+use crate::targets::{self, Target};
 use crate::{cosign_key, VerifyError};
 use corral_registry::{sha256_digest, Client, ImageRef};
 
@@ -73,6 +74,10 @@ pub struct Signed {
     pub digest: String,
     pub signature_manifest: String,
     pub signature_tag: String,
+    /// For an index: each platform manifest, signed the same way (its own
+    /// `sha256-<hex>.sig`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform_manifests: Vec<Target>,
 }
 
 /// The digest `image` names: its own, or the tag's manifest.
@@ -84,14 +89,45 @@ pub async fn resolve(client: &Client, image: &ImageRef) -> anyhow::Result<(Strin
     Ok((m.digest, m.media_type, m.bytes.len()))
 }
 
+/// Signs the manifest `image` names and, when it is an index, every
+/// platform manifest it lists.
 pub async fn sign(
     client: &Client,
     image: &ImageRef,
     key: &p256::SecretKey,
 ) -> anyhow::Result<Signed> {
-    let (digest, media_type, size) = resolve(client, image).await?;
-    let layer = SignatureLayer::new(&image.repository(), &digest, key);
-    let tag = signature_tag(&digest);
+    let mut targets = targets::resolve_all(client, image).await?.into_iter();
+    let top = targets
+        .next()
+        .expect("resolve_all names the manifest first");
+    let (signature_manifest, signature_tag) = sign_target(client, image, &top, key).await?;
+    let mut platform_manifests = Vec::new();
+    for t in targets {
+        sign_target(client, image, &t, key)
+            .await
+            .with_context(|| format!("signing {}", t.describe(image)))?;
+        platform_manifests.push(t);
+    }
+    Ok(Signed {
+        reference: image.repository(),
+        digest: top.digest,
+        signature_manifest,
+        signature_tag,
+        platform_manifests,
+    })
+}
+
+/// Adds a signature of `target` to its `.sig` manifest. Returns the
+/// manifest's digest and tag.
+async fn sign_target(
+    client: &Client,
+    image: &ImageRef,
+    target: &Target,
+    key: &p256::SecretKey,
+) -> anyhow::Result<(String, String)> {
+    let digest = &target.digest;
+    let layer = SignatureLayer::new(&image.repository(), digest, key);
+    let tag = signature_tag(digest);
 
     // Keep signatures already there (another key, an earlier run).
     let mut layers: Vec<Value> = match client.manifest(image, &tag).await? {
@@ -120,17 +156,12 @@ pub async fn sign(
             "digest": config_digest,
         },
         "layers": layers,
-        "subject": { "mediaType": media_type, "digest": digest, "size": size },
+        "subject": { "mediaType": target.media_type, "digest": digest, "size": target.size },
     }))?;
     let manifest_digest = client
         .push_manifest(image, &tag, OCI_MANIFEST, &manifest)
         .await?;
-    Ok(Signed {
-        reference: image.repository(),
-        digest,
-        signature_manifest: manifest_digest,
-        signature_tag: tag,
-    })
+    Ok((manifest_digest, tag))
 }
 
 /// A verified signature.
@@ -143,6 +174,10 @@ pub struct Verified {
     /// The rule the signed reference was accepted by.
     pub signed_identity: SignedIdentity,
     pub signatures: usize,
+    /// For an index: the platform manifests whose signatures were checked
+    /// too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform_manifests: Vec<Target>,
 }
 
 /// Checks signatures of `image` by `key`, with the identity rule `corral
@@ -156,19 +191,45 @@ pub async fn verify(
     verify_with(client, image, key, &SignedIdentity::default_for("cosign")).await
 }
 
-/// [`verify`] with the identity rule `rule` (from a policy.json).
+/// [`verify`] with the identity rule `rule` (from a policy.json). For an
+/// index every platform manifest must be validly signed too: the first
+/// one that is not is the answer.
 pub async fn verify_with(
     client: &Client,
     image: &ImageRef,
     key: &p256::PublicKey,
     rule: &SignedIdentity,
 ) -> anyhow::Result<Result<Verified, VerifyError>> {
-    let (digest, _, _) = resolve(client, image).await?;
-    let manifests = match client.manifest(image, &signature_tag(&digest)).await? {
+    let mut targets = targets::resolve_all(client, image).await?.into_iter();
+    let top = targets
+        .next()
+        .expect("resolve_all names the manifest first");
+    let mut verified = match verify_target(client, image, &top, key, rule).await? {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    for t in targets {
+        if let Err(e) = verify_target(client, image, &t, key, rule).await? {
+            return Ok(Err(e));
+        }
+        verified.platform_manifests.push(t);
+    }
+    Ok(Ok(verified))
+}
+
+async fn verify_target(
+    client: &Client,
+    image: &ImageRef,
+    target: &Target,
+    key: &p256::PublicKey,
+    rule: &SignedIdentity,
+) -> anyhow::Result<Result<Verified, VerifyError>> {
+    let digest = &target.digest;
+    let manifests = match client.manifest(image, &signature_tag(digest)).await? {
         Some(m) => vec![m],
         // No tag: a registry that speaks OCI 1.1 may still list the
         // signature as a referrer (cosign's referrers mode pushes no tag).
-        None => referrer_manifests(client, image, &digest).await?,
+        None => referrer_manifests(client, image, digest).await?,
     };
     let mut payloads = Vec::new();
     let mut signatures = 0;
@@ -187,16 +248,34 @@ pub async fn verify_with(
     // A `.sig` manifest without signature layers (all removed, or never
     // written) signs nothing: no key was wrong.
     if signatures == 0 {
-        return Ok(Err(VerifyError::NoSignature(image.to_string())));
+        return Ok(Err(VerifyError::NoSignature(target.describe(image))));
     }
-    Ok(check_payloads_with(
+    Ok(check_target_payloads(
         image,
-        &digest,
+        target,
         &payloads,
         COSIGN_TYPE,
         "cosign",
         rule,
     ))
+}
+
+/// [`check_payloads_with`] for one target: a refusal of a platform
+/// manifest names the platform.
+pub fn check_target_payloads(
+    image: &ImageRef,
+    target: &Target,
+    payloads: &[Vec<u8>],
+    kind: &str,
+    format: &'static str,
+    rule: &SignedIdentity,
+) -> Result<Verified, VerifyError> {
+    check_payloads_with(image, &target.digest, payloads, kind, format, rule).map_err(|e| {
+        match (e, &target.platform) {
+            (VerifyError::WrongKey(_), Some(_)) => VerifyError::WrongKey(target.describe(image)),
+            (e, _) => e,
+        }
+    })
 }
 
 /// The signature manifests the referrers API lists for `digest`.
@@ -295,6 +374,7 @@ pub fn check_payloads_with(
                     signed_reference: p.critical.identity.docker_reference,
                     signed_identity: rule.clone(),
                     signatures: payloads.len(),
+                    platform_manifests: Vec::new(),
                 })
             }
             Some(e) => {

@@ -10,9 +10,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 
-use crate::cosign::{check_payloads_with, resolve, Verified};
+use crate::cosign::{check_target_payloads, Verified};
 use crate::identity::SignedIdentity;
 use crate::payload::{Payload, ATOMIC_TYPE};
+use crate::targets::{self, Target};
 use crate::VerifyError;
 use corral_registry::{Client, ImageRef};
 
@@ -269,8 +270,22 @@ pub struct Uploaded {
     pub reference: String,
     pub digest: String,
     pub url: String,
+    /// For an index: each platform manifest, signed with the same
+    /// reference (a client pulling the tag checks each platform it takes
+    /// against it), and where its signature went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform_manifests: Vec<UploadedPlatform>,
 }
 
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UploadedPlatform {
+    #[serde(flatten)]
+    pub target: Target,
+    pub url: String,
+}
+
+/// Signs the manifest `image` names and, when it is an index, every
+/// platform manifest it lists.
 pub async fn sign(
     client: &Client,
     image: &ImageRef,
@@ -278,29 +293,68 @@ pub async fn sign(
     homedir: Option<&Path>,
     key_id: &str,
 ) -> anyhow::Result<Uploaded> {
-    let (digest, _, _) = resolve(client, image).await?;
+    let mut targets = targets::resolve_all(client, image).await?.into_iter();
+    let top = targets
+        .next()
+        .expect("resolve_all names the manifest first");
     // The identity names what the image is pulled as: containers/image's
     // default (matchRepoDigestOrExact) wants the exact `REPO:TAG` for a tag
     // pull and the repository for a digest pull, and accepts no bare
     // repository for either, so a digest reference signs `REPO@DIGEST`.
+    // A platform manifest is checked against the reference the client
+    // pulled (the index's), so it is signed with the same one.
     let reference = match &image.tag {
         Some(t) => format!("{}:{t}", image.repository()),
-        None => format!("{}@{digest}", image.repository()),
+        None => format!("{}@{}", image.repository(), top.digest),
     };
-    let payload = Payload::new(&reference, &digest, ATOMIC_TYPE).to_bytes();
+    let url = sign_digest(
+        client,
+        image,
+        lookaside,
+        homedir,
+        key_id,
+        &reference,
+        &top.digest,
+    )
+    .await?;
+    let mut platform_manifests = Vec::new();
+    for t in targets {
+        let url = sign_digest(
+            client, image, lookaside, homedir, key_id, &reference, &t.digest,
+        )
+        .await
+        .with_context(|| format!("signing {}", t.describe(image)))?;
+        platform_manifests.push(UploadedPlatform { target: t, url });
+    }
+    Ok(Uploaded {
+        reference,
+        digest: top.digest,
+        url,
+        platform_manifests,
+    })
+}
+
+/// Uploads a signature of `reference` at `digest` as the next free
+/// `signature-<n>`. Returns its URL.
+async fn sign_digest(
+    client: &Client,
+    image: &ImageRef,
+    lookaside: &str,
+    homedir: Option<&Path>,
+    key_id: &str,
+    reference: &str,
+    digest: &str,
+) -> anyhow::Result<String> {
+    let payload = Payload::new(reference, digest, ATOMIC_TYPE).to_bytes();
     let signature = sign_payload(homedir, key_id, &payload)?;
     for n in 1..=MAX_SIGNATURES {
-        let url = signature_url(lookaside, image, &digest, n);
+        let url = signature_url(lookaside, image, digest, n);
         if client.get_optional(image, &url).await?.is_none() {
             client.put(image, &url, signature).await?;
-            return Ok(Uploaded {
-                reference,
-                digest,
-                url,
-            });
+            return Ok(url);
         }
     }
-    bail!("{image} already has {MAX_SIGNATURES} signatures")
+    bail!("{image} ({digest}) already has {MAX_SIGNATURES} signatures")
 }
 
 /// Checks the lookaside signatures of `image` against `keyring`, with the
@@ -315,7 +369,9 @@ pub async fn verify(
     verify_with(client, image, lookaside, keyring, &rule).await
 }
 
-/// [`verify`] with the identity rule `rule` (from a policy.json).
+/// [`verify`] with the identity rule `rule` (from a policy.json). For an
+/// index every platform manifest must be validly signed too: the first
+/// one that is not is the answer.
 pub async fn verify_with(
     client: &Client,
     image: &ImageRef,
@@ -323,11 +379,35 @@ pub async fn verify_with(
     keyring: &Path,
     rule: &SignedIdentity,
 ) -> anyhow::Result<Result<Verified, VerifyError>> {
-    let (digest, _, _) = resolve(client, image).await?;
+    let mut targets = targets::resolve_all(client, image).await?.into_iter();
+    let top = targets
+        .next()
+        .expect("resolve_all names the manifest first");
+    let mut verified = match verify_target(client, image, lookaside, keyring, rule, &top).await? {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    for t in targets {
+        if let Err(e) = verify_target(client, image, lookaside, keyring, rule, &t).await? {
+            return Ok(Err(e));
+        }
+        verified.platform_manifests.push(t);
+    }
+    Ok(Ok(verified))
+}
+
+async fn verify_target(
+    client: &Client,
+    image: &ImageRef,
+    lookaside: &str,
+    keyring: &Path,
+    rule: &SignedIdentity,
+    target: &Target,
+) -> anyhow::Result<Result<Verified, VerifyError>> {
     let mut found = 0;
     let mut payloads = Vec::new();
     for n in 1..=MAX_SIGNATURES {
-        let url = signature_url(lookaside, image, &digest, n);
+        let url = signature_url(lookaside, image, &target.digest, n);
         let Some(sig) = client.get_optional(image, &url).await? else {
             break;
         };
@@ -337,11 +417,11 @@ pub async fn verify_with(
         }
     }
     if found == 0 {
-        return Ok(Err(VerifyError::NoSignature(image.to_string())));
+        return Ok(Err(VerifyError::NoSignature(target.describe(image))));
     }
-    Ok(check_payloads_with(
+    Ok(check_target_payloads(
         image,
-        &digest,
+        target,
         &payloads,
         ATOMIC_TYPE,
         "gpg",

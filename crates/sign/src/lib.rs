@@ -10,6 +10,8 @@
 //!   layout, also pushed with `subject` so it is an OCI 1.1 referrer).
 //! - [`gpg`]: "atomic container signatures" made and checked with GnuPG and
 //!   stored in a lookaside (corral mirror's `/sigstore/`).
+//! - [`targets`]: what a signature of a tag covers: the manifest, and for
+//!   a multi-platform image (an index) each platform manifest too.
 //! - [`policy`]: containers/image `policy.json` and `registries.d` for clients.
 //! - [`cli`]: the clap commands `corral key|sign|verify|policy` run.
 //!
@@ -22,6 +24,7 @@ pub mod gpg;
 pub mod identity;
 pub mod payload;
 pub mod policy;
+pub mod targets;
 
 /// Why a verification said no. Each is its own answer so scripts and
 /// tests can tell them apart.

@@ -126,6 +126,11 @@ pub struct BuildArgs {
     /// The network of the build containers
     #[arg(long, value_enum, default_value_t = BuildNetwork::None)]
     pub network: BuildNetwork,
+    /// Build each image for every architecture its image.toml lists (other
+    /// architectures emulated through qemu-user binfmt_misc), one at a
+    /// time, and push one image index per tag (needs --push)
+    #[arg(long, requires = "push")]
+    pub all_platforms: bool,
     /// Build only the images `plan --engine` lists: changed, never built, or on a changed base
     #[arg(long)]
     pub changed: bool,
@@ -367,6 +372,7 @@ fn build_cmd(a: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             BuildNetwork::None => "none".into(),
             BuildNetwork::Host => "host".into(),
         },
+        all_platforms: a.all_platforms,
     };
     let progress = BuildProgress::for_stderr();
     let summary = runtime()?.block_on(async {

@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{BuildImageOptions, PushImageOptions, TagImageOptions};
+use bollard::query_parameters::{
+    BuildImageOptions, CreateImageOptions, PushImageOptions, TagImageOptions,
+};
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +31,9 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     /// `none` or `host`.
     pub network: String,
+    /// `os/arch` to build for (another architecture's RUN steps run through
+    /// the host's qemu-user binfmt_misc handler); `None` for the engine's.
+    pub platform: Option<String>,
 }
 
 /// Registry credentials for pushes.
@@ -119,6 +124,7 @@ impl DockerEngine {
             buildargs: Some(to_hash_map(&req.build_args)),
             labels: Some(to_hash_map(&req.labels)),
             networkmode: Some(req.network.clone()),
+            platform: req.platform.clone().unwrap_or_default(),
             ..Default::default()
         };
         let mut stream =
@@ -147,6 +153,23 @@ impl DockerEngine {
                 .with_context(|| format!("the engine has no {} after building it", req.tag))?
                 .id),
         }
+    }
+
+    /// Pulls `reference` for `platform` (`os/arch`). The engine keeps one
+    /// image per name, and the classic builder takes a local FROM image
+    /// whatever its platform, so a build for a platform pulls its bases
+    /// for that platform first.
+    pub async fn pull(&self, reference: &str, platform: &str) -> anyhow::Result<()> {
+        let options = CreateImageOptions {
+            from_image: Some(reference.to_string()),
+            platform: platform.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            item.with_context(|| format!("pulling {reference} for {platform}"))?;
+        }
+        Ok(())
     }
 
     /// Tags `source` as `repo:tag`.

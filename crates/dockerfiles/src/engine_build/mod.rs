@@ -8,6 +8,8 @@
 //! - [`engine_images`]: [`crate::plan::BuiltImages`] backed by the engine.
 //! - [`schedule`]: bases first, independent images in parallel, a failure
 //!   stopping only its dependents.
+//! - [`platforms`]: one build per architecture an image lists, joined
+//!   into an image index per tag.
 //! - [`progress`]: build output on stderr.
 //!
 //! [`build_library`] ties them together; `corral dockerfiles build` calls it.
@@ -15,6 +17,7 @@
 pub mod context_tar;
 pub mod engine;
 pub mod engine_images;
+pub mod platforms;
 pub mod progress;
 pub mod provenance;
 pub mod registry_map;
@@ -47,6 +50,9 @@ pub struct BuildOptions {
     pub registry_map: RegistryMap,
     /// The build containers' network: `none` or `host`.
     pub network: String,
+    /// Build every image for each architecture its image.toml lists and
+    /// push one image index per tag (needs `push`); see [`platforms`].
+    pub all_platforms: bool,
 }
 
 /// Builds the selected images of `lib`, bases first, and reports each one.
@@ -90,9 +96,13 @@ pub async fn build_library(
             (n.clone(), bases)
         })
         .collect();
+    if opts.all_platforms {
+        return platforms::build_all_platforms(engine, lib, graph, opts, progress, &order, &deps)
+            .await;
+    }
     tracing::info!(images = order.len(), jobs = opts.jobs, "building");
     let summary = schedule::run_in_order(&order, &deps, opts.jobs, |name| async move {
-        let result = build_one(engine, lib, graph, opts, progress, &name).await;
+        let result = build_one(engine, lib, graph, opts, progress, &name, None).await;
         match &result {
             Ok(()) => progress.finish(&name, "built"),
             Err(e) => progress.finish(&name, &format!("failed: {e:#}")),
@@ -145,6 +155,8 @@ async fn current_base_digest(
     Ok(node_base_digest(node, &now))
 }
 
+/// Builds `name` (for `platform`, `os/arch`, or the engine's own), tags
+/// it and, unless it is a platform build, pushes its tags.
 async fn build_one(
     engine: &DockerEngine,
     lib: &Library,
@@ -152,6 +164,7 @@ async fn build_one(
     opts: &BuildOptions,
     progress: &BuildProgress,
     name: &str,
+    platform: Option<&str>,
 ) -> anyhow::Result<()> {
     let img = &lib.images[name];
     let dir = img.dir.clone();
@@ -179,12 +192,18 @@ async fn build_one(
     // the `architecture` label (CR029) comes from TARGETARCH.
     let build_args = if img.spec.image.build_args.contains_key("TARGETARCH") {
         img.spec.image.build_args.clone()
+    } else if let Some(p) = platform {
+        let arch = p.split('/').nth(1).unwrap_or(p);
+        with_target_arch(&img.spec.image.build_args, arch)
     } else {
         with_target_arch(&img.spec.image.build_args, &engine.arch().await?)
     };
     let revision = provenance::source_revision(&img.dir);
     let reference = library_reference(lib, name);
-    progress.line(name, &format!("building {reference}"));
+    match platform {
+        Some(p) => progress.line(name, &format!("building {reference} for {p}")),
+        None => progress.line(name, &format!("building {reference}")),
+    }
     let id = engine
         .build(
             engine::BuildRequest {
@@ -193,6 +212,7 @@ async fn build_one(
                 build_args,
                 labels: provenance::labels(&hash, &base_digest, revision.as_deref()),
                 network: opts.network.clone(),
+                platform: platform.map(str::to_string),
             },
             |l| progress.line(name, l),
         )
@@ -204,7 +224,7 @@ async fn build_one(
     for tag in img.spec.image.tags.iter().skip(1) {
         engine.tag(&reference, repo, tag).await?;
     }
-    if let Some(registry) = &opts.push {
+    if let (Some(registry), None) = (&opts.push, platform) {
         let target = format!("{}/{name}", registry.trim_end_matches('/'));
         for tag in &img.spec.image.tags {
             engine.tag(&reference, &target, tag).await?;

@@ -15,6 +15,10 @@ pub struct Summary {
     pub failed: BTreeMap<String, String>,
     /// Image → the failed (or skipped) base that stopped it.
     pub skipped: BTreeMap<String, String>,
+    /// Image → the digest of the index its tags were pushed as
+    /// (`--all-platforms`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub indexes: BTreeMap<String, String>,
 }
 
 impl Summary {

@@ -278,7 +278,10 @@ pub(crate) fn signing_identity(release: &Release) -> String {
     )
 }
 
-/// Builds into a new layout beside the old one, then swaps them.
+/// Builds into a new layout beside the old one, then swaps them. With
+/// `platforms` the layout's tag names an index of one image per platform,
+/// each platform's SBOM beside it; the one the release compares with the
+/// repositories (`sbom_of`) is the recipe's own architecture's.
 fn build(release: &Release, b: &BaseImage) -> anyhow::Result<String> {
     let layout = release.config.layout_of(b);
     let dir = release.config.images_dir();
@@ -288,20 +291,54 @@ fn build(release: &Release, b: &BaseImage) -> anyhow::Result<String> {
         .tempdir_in(&dir)
         .with_context(|| format!("creating a build directory in {}", dir.display()))?;
     let new_layout = scratch.path().join("layout");
-    let built = corral_image::build(
-        &corral_image::BuildRequest::from_recipe(&b.recipe, &new_layout, &b.tag),
-        &(),
-    )?;
-    let new_sbom = built.sbom_file();
+    let req = corral_image::BuildRequest::from_recipe(&b.recipe, &new_layout, &b.tag);
+    let platforms = b
+        .parsed_platforms()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", b.name()))?;
+    let (digest, sbom, beside) = if platforms.is_empty() {
+        let built = corral_image::build(&req, &())?;
+        (built.manifest_digest.clone(), built.sbom_file(), Vec::new())
+    } else {
+        let built = corral_image::multi::build_platforms(&req, &platforms, &())?;
+        let arch = Recipe::load(&b.recipe)?.arch;
+        let main = built
+            .platforms
+            .iter()
+            .find(|p| p.arch == arch)
+            .unwrap_or(&built.platforms[0])
+            .sbom_file
+            .clone();
+        let beside = platforms
+            .iter()
+            .zip(&built.platforms)
+            .map(|(p, r)| {
+                (
+                    r.sbom_file.clone(),
+                    corral_image::multi::sbom_path(&layout, p),
+                )
+            })
+            .collect();
+        std::fs::copy(&main, scratch.path().join("main.spdx.json"))
+            .with_context(|| format!("copying {}", main.display()))?;
+        (
+            built.index_digest,
+            scratch.path().join("main.spdx.json"),
+            beside,
+        )
+    };
     if layout.exists() {
         std::fs::remove_dir_all(&layout)
             .with_context(|| format!("removing the old layout {}", layout.display()))?;
     }
     std::fs::rename(&new_layout, &layout)
         .with_context(|| format!("moving the new layout to {}", layout.display()))?;
-    std::fs::rename(&new_sbom, release.config.sbom_of(b))
+    std::fs::rename(&sbom, release.config.sbom_of(b))
         .with_context(|| format!("moving the SBOM beside {}", layout.display()))?;
-    Ok(built.manifest_digest)
+    for (from, to) in beside {
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+    }
+    Ok(digest)
 }
 
 /// Loads the image into the engine and runs the tests of `spec` on it.

@@ -306,6 +306,7 @@ fn build_images(
         jobs: section.jobs,
         registry_map: RegistryMap::new(Vec::new()),
         network: "none".into(),
+        all_platforms: false,
     };
     let progress = BuildProgress::for_stderr();
     let summary = runtime()?.block_on(async {
