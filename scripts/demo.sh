@@ -204,44 +204,6 @@ for platform in linux/amd64 linux/arm64; do
 done
 # ---------------------------------------------------------------------------
 
-step "done"
-cat <<MSG
-The website:      http://127.0.0.1:$port/
-The report:       $work/release/release.md (and release.json)
-
-Pull an image, requiring its GPG signature (policy.json and registries.d/
-from corral policy):
-  skopeo --policy $work/client/policy.json --registries.d $work/client/registries.d \\
-    copy --src-tls-verify=false --remove-signatures docker://127.0.0.1:$port/sample/base:43 oci:/tmp/base:43
-To make podman and skopeo require it too, add the mirror's entry to the
-system policy; every other registry keeps its rules (do not copy
-$work/client/policy.json over it: it rejects everything else):
-  sudo $corral policy --mirror http://127.0.0.1:$port \\
-    --gpg-keyring $keys/corral-signing.gpg --merge /etc/containers/policy.json
-  podman pull --tls-verify=false 127.0.0.1:$port/sample/app:43
-Verify a signature (cosign format, or GPG):
-  corral verify image 127.0.0.1:$port/sample/app:43 --key $keys/cosign.pub --plain-http
-  corral verify image 127.0.0.1:$port/sample/app:43 --gpg-keyring $keys/corral-signing.gpg --plain-http
-
-The Atomic host in $hostroot follows sample:$stream_ref (commits signed by
-$keys/corral-signing.gpg). After the next compose
-(with the demo's environment, CORRAL_SAMPLE_REPOS=$work/repos
-CORRAL_RELEASE_WORK=$work/release CORRAL_RELEASE_KEYS=$keys
-CORRAL_MIRROR_PORT=$port CORRAL_KEY_PASSWORD=demo:
-  corral release --config $here/release.toml --only host --out-of-band REASON
-composes a new commit when the stream's packages changed), upgrade it, and go back:
-  corral host --sysroot $hostroot upgrade
-  corral host --sysroot $hostroot status
-  corral host --sysroot $hostroot rollback
-A real host does the same with --sysroot / after
-  corral host remote add sample http://127.0.0.1:$port/ostree --gpg-key $keys/corral-signing.gpg
-
-The mirror keeps running (pid $(cat "$pidfile"), log $work/mirror.log);
-stop it with: kill \$(cat $pidfile)
-
-Open the website: http://127.0.0.1:$port/
-MSG
-
 # ---------------------------------------------------------------------------
 # The community portal (docs/portal.md): one template through the whole
 # review flow. The mirror restarts with --portal; the portal checks in the
@@ -329,3 +291,42 @@ cat <<MSG
 The community template: $portal/templates/hello (its checks, reviews,
 pull command and the policy for the community key $community/community.pub)
 MSG
+
+step "done"
+cat <<MSG
+The website:      http://127.0.0.1:$port/
+The report:       $work/release/release.md (and release.json)
+
+Pull an image, requiring its GPG signature (policy.json and registries.d/
+from corral policy):
+  skopeo --policy $work/client/policy.json --registries.d $work/client/registries.d \\
+    copy --src-tls-verify=false --remove-signatures docker://127.0.0.1:$port/sample/base:43 oci:/tmp/base:43
+To make podman and skopeo require it too, add the mirror's entry to the
+system policy; every other registry keeps its rules (do not copy
+$work/client/policy.json over it: it rejects everything else):
+  sudo $corral policy --mirror http://127.0.0.1:$port \\
+    --gpg-keyring $keys/corral-signing.gpg --merge /etc/containers/policy.json
+  podman pull --tls-verify=false 127.0.0.1:$port/sample/app:43
+Verify a signature (cosign format, or GPG):
+  corral verify image 127.0.0.1:$port/sample/app:43 --key $keys/cosign.pub --plain-http
+  corral verify image 127.0.0.1:$port/sample/app:43 --gpg-keyring $keys/corral-signing.gpg --plain-http
+
+The Atomic host in $hostroot follows sample:$stream_ref (commits signed by
+$keys/corral-signing.gpg). After the next compose
+(with the demo's environment, CORRAL_SAMPLE_REPOS=$work/repos
+CORRAL_RELEASE_WORK=$work/release CORRAL_RELEASE_KEYS=$keys
+CORRAL_MIRROR_PORT=$port CORRAL_KEY_PASSWORD=demo:
+  corral release --config $here/release.toml --only host --out-of-band REASON
+composes a new commit when the stream's packages changed), upgrade it, and go back:
+  corral host --sysroot $hostroot upgrade
+  corral host --sysroot $hostroot status
+  corral host --sysroot $hostroot rollback
+A real host does the same with --sysroot / after
+  corral host remote add sample http://127.0.0.1:$port/ostree --gpg-key $keys/corral-signing.gpg
+
+The mirror keeps running (pid $(cat "$pidfile"), log $work/mirror.log);
+stop it with: kill \$(cat $pidfile)
+
+Open the website: http://127.0.0.1:$port/
+MSG
+
