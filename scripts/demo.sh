@@ -191,7 +191,7 @@ CORRAL_REGISTRY_USER=demo CORRAL_REGISTRY_PASSWORD=demo "$corral" dockerfiles bu
   --all-platforms --library "$here/tests/fixtures/dockerfiles-multiarch" \
   --registry-map "quay.io/corral/base=127.0.0.1:$port/sample/base-multi" \
   --push "127.0.0.1:$port/multiarch" 2>/dev/null | sed 's/^/    /'
-for image in sample/base-multi:43 multiarch/uname:43; do
+for image in sample/base-multi:43 multiarch/uname:43 multiarch/uname:43-multi; do
   "$corral" sign image "127.0.0.1:$port/$image" --plain-http \
     --gpg-key release@corral.invalid --gpg-homedir "$keys/gnupg" | sed 's/^/    /'
   "$corral" verify image "127.0.0.1:$port/$image" --plain-http \

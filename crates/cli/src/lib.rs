@@ -66,7 +66,7 @@ pub enum Command {
     #[command(subcommand)]
     Compose(corral_compose::cli::ComposeCommand),
     /// Bootable Atomic Host disk images (qcow2, raw, raw.xz) of OSTree
-    /// commits, GRUB for BIOS and UEFI.
+    /// commits: GRUB for BIOS and UEFI on x86_64, UEFI only on aarch64.
     #[command(subcommand)]
     Disk(corral_disk::cli::DiskCommand),
     /// Atomic hosts: status, signed upgrades, rollbacks, boot health

@@ -20,8 +20,8 @@ pub const DEFAULT_SIZE: &str = "10G";
 
 #[derive(Debug, Subcommand)]
 pub enum DiskCommand {
-    /// Build a bootable disk image (GPT; GRUB for BIOS and UEFI) of an
-    /// OSTree commit, deployed with libostree.
+    /// Build a bootable disk image (GPT; GRUB for BIOS and UEFI on x86_64,
+    /// UEFI only on aarch64) of an OSTree commit, deployed with libostree.
     Build(BuildArgs),
 }
 

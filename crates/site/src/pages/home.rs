@@ -52,7 +52,15 @@ pub const LIBRARY_LABEL: &str = "dev.corral.context-hash";
 
 /// Where a repository is listed on the home page; `library` says its
 /// featured image was built from the curated library.
+/// The group of the community portal's published templates
+/// (docs/portal.md: they are pushed as `community/NAME`), listed apart from
+/// the official images.
+pub const COMMUNITY: &str = "Community templates";
+
 pub fn group_of(repo: &str, stack_label: Option<&str>, library: bool) -> String {
+    if repo.starts_with("community/") {
+        return COMMUNITY.to_string();
+    }
     if let Some(s) = stack_label {
         if let Some((name, _)) = STACKS.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
             return name.to_string();
@@ -257,6 +265,7 @@ pub fn render(home: &Home, ctx: &Context<'_>) -> String {
     );
     let mut groups: Vec<&str> = vec!["Base images"];
     groups.extend(super::home::STACKS.iter().map(|(n, _)| *n));
+    groups.push(COMMUNITY);
     if home.repositories.is_empty() {
         b.push_str("<p>No repositories match.</p>\n");
     }
@@ -265,7 +274,7 @@ pub fn render(home: &Home, ctx: &Context<'_>) -> String {
         if repos.is_empty() {
             continue;
         }
-        let heading = if g == "Base images" {
+        let heading = if g == "Base images" || g == COMMUNITY {
             g.to_string()
         } else {
             format!("Library: {g}")
@@ -393,6 +402,12 @@ mod tests {
         assert_eq!(group_of("x/postgresql", None, false), "Services");
         assert_eq!(group_of("x/anything", Some("ruby"), false), "Ruby");
         assert_eq!(group_of("fedora/base", None, false), "Base images");
+        // The portal's templates are never official, whatever their labels.
+        assert_eq!(group_of("community/hello", None, false), COMMUNITY);
+        assert_eq!(
+            group_of("community/python3", Some("python"), true),
+            COMMUNITY
+        );
         // built from the library, of no stack
         assert_eq!(group_of("sample/app", None, true), "Other");
         assert_eq!(group_of("sample/python3", None, true), "Python");
