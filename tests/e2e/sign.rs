@@ -169,6 +169,17 @@ fn make_platform_image(work: &Path, name: &str, content: &str, arch: &str) -> (P
     })
     .to_string();
     let digest = put_blob(&layout, manifest.as_bytes());
+    tag_one(
+        &layout,
+        "application/vnd.oci.image.manifest.v1+json",
+        &digest,
+        manifest.len(),
+    );
+    (layout, digest)
+}
+
+/// Makes `layout` an OCI layout whose one entry, tagged `1`, is `digest`.
+fn tag_one(layout: &Path, media_type: &str, digest: &str, size: usize) {
     std::fs::write(
         layout.join("oci-layout"),
         r#"{"imageLayoutVersion":"1.0.0"}"#,
@@ -176,23 +187,23 @@ fn make_platform_image(work: &Path, name: &str, content: &str, arch: &str) -> (P
     .unwrap();
     let index = serde_json::json!({
         "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len(),
+        "manifests": [{"mediaType": media_type, "digest": digest, "size": size,
             "annotations": {"org.opencontainers.image.ref.name": "1"}}],
     });
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
-    (layout, digest)
 }
 
 fn push(layout: &Path, dest: &str) {
+    skopeo_push(layout, dest, &[]);
+}
+
+/// `skopeo copy` of the layout's tag `1` to `dest`, with `extra` flags.
+fn skopeo_push(layout: &Path, dest: &str, extra: &[&str]) {
     run_ok(
         Command::new("skopeo")
-            .args([
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                "t:t",
-            ])
+            .args(["copy", "--quiet"])
+            .args(extra)
+            .args(["--dest-tls-verify=false", "--dest-creds", "t:t"])
             .arg(format!("oci:{}:1", layout.display()))
             .arg(format!("docker://{dest}")),
     );
@@ -1414,17 +1425,12 @@ fn make_index(work: &Path, name: &str) -> (PathBuf, String, [String; 2]) {
     })
     .to_string();
     let index_digest = put_blob(&layout, index.as_bytes());
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let top = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index.len(),
-            "annotations": {"org.opencontainers.image.ref.name": "1"}}],
-    });
-    std::fs::write(layout.join("index.json"), top.to_string()).unwrap();
+    tag_one(
+        &layout,
+        "application/vnd.oci.image.index.v1+json",
+        &index_digest,
+        index.len(),
+    );
     (
         layout,
         index_digest,
@@ -1434,20 +1440,7 @@ fn make_index(work: &Path, name: &str) -> (PathBuf, String, [String; 2]) {
 
 /// Pushes a whole index, digests unchanged.
 fn push_all(layout: &Path, dest: &str) {
-    run_ok(
-        Command::new("skopeo")
-            .args([
-                "copy",
-                "--quiet",
-                "--all",
-                "--preserve-digests",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                "t:t",
-            ])
-            .arg(format!("oci:{}:1", layout.display()))
-            .arg(format!("docker://{dest}")),
-    );
+    skopeo_push(layout, dest, &["--all", "--preserve-digests"]);
 }
 
 /// Uploads a GPG simple signature of `reference` at `digest`, made by the
