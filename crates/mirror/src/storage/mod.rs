@@ -22,7 +22,7 @@
 //! an error and leaves what was there before. [`space`] holds the free-space
 //! floor below which new blob data is refused.
 
-mod chunks;
+pub(crate) mod chunks;
 pub(crate) mod durable;
 mod fs;
 mod fs_index;

@@ -27,6 +27,7 @@ use super::{upstream_failure, UpstreamClient, UpstreamError};
 use crate::app::App;
 use crate::error::{ErrorCode, RegistryError, Result};
 use crate::name::{Digest, RepoName};
+use crate::storage::chunks::ChunkPool;
 
 #[derive(Debug, Clone)]
 pub(super) enum FetchState {
@@ -100,6 +101,11 @@ async fn join(
 const WRITE_BATCH: usize = 1 << 20;
 /// The largest read a follower makes of the staging file at once.
 const READ_CHUNK: u64 = 1 << 20;
+
+/// The followers' read buffers, reused as the stored blobs' are (see
+/// storage/chunks.rs).
+static FOLLOW_CHUNKS: std::sync::LazyLock<Arc<ChunkPool>> =
+    std::sync::LazyLock::new(|| ChunkPool::new(READ_CHUNK as usize));
 
 async fn download(
     app: &App,
@@ -308,15 +314,14 @@ pub(super) async fn serve(
                     let want = (limit - pos).min(READ_CHUNK) as usize;
                     let from = file.clone();
                     let read = tokio::task::spawn_blocking(move || {
-                        let mut buf = vec![0u8; want];
-                        from.read_exact_at(&mut buf, pos).map(|()| buf)
+                        FOLLOW_CHUNKS.fill(want, |buf| from.read_exact_at(buf, pos))
                     })
                     .await
                     .map_err(std::io::Error::other)
                     .and_then(|r| r);
                     let next = pos + want as u64;
                     return match read {
-                        Ok(buf) => Some((Ok(Bytes::from(buf)), (file, next, rx, verified, false))),
+                        Ok(chunk) => Some((Ok(chunk), (file, next, rx, verified, false))),
                         Err(e) => Some((Err(e), (file, pos, rx, verified, true))),
                     };
                 }
