@@ -1115,8 +1115,8 @@ fn a_killed_compose_leaves_no_partial_object_or_ref() {
     for delay_ms in [300u64, 800, 1300, 1800, 2400, 3000, 4000, 5000] {
         let mut cmd = compose(None, &gpg);
         run(&mut cmd);
-        // A killed compose cannot remove its work directory: keep it in
-        // the test's scratch directory, not /var/tmp.
+        // A killed compose cannot remove its work directory: the next
+        // compose does. Kept in the test's scratch directory to count them.
         cmd.env("TMPDIR", work.path());
         let mut child = cmd
             .stdout(std::process::Stdio::null())
@@ -1137,13 +1137,34 @@ fn a_killed_compose_leaves_no_partial_object_or_ref() {
         run_ok(ostree(&repo).arg("fsck"));
     }
     assert!(killed > 0, "no compose was killed mid-run");
+    let work_dirs = || {
+        std::fs::read_dir(work.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("corral-compose-")
+            })
+            .count()
+    };
+    assert!(
+        work_dirs() > 0,
+        "no killed compose left a work directory: the sweep below tests nothing"
+    );
 
     let mut last = compose(None, &gpg);
     run(&mut last);
+    last.env("TMPDIR", work.path());
     run_ok(&mut last);
     let after = rev_parse(&repo, REF);
     assert_ne!(after, before);
     run_ok(ostree(&repo).arg("fsck"));
+    assert_eq!(
+        work_dirs(),
+        0,
+        "the next compose left the killed composes' work directories"
+    );
 
     // Served over HTTP, pulled and checked out: the tree, byte for byte.
     require_tool("python3");

@@ -25,6 +25,7 @@ use crate::repo::{self, keys, CommitRequest};
 use crate::sign::SigningKey;
 use crate::stream::Stream;
 use crate::version::ComposeVersion;
+use crate::workdir::WorkDir;
 use crate::writer::Labeler;
 
 /// How to compose.
@@ -127,10 +128,9 @@ pub fn run(
     let key = SigningKey::find(key_name, homedir)
         .with_context(|| format!("finding the signing key of {ostree_ref}"))?;
 
-    let work = tempfile::Builder::new()
-        .prefix("corral-compose-")
-        .tempdir_in(std::env::var_os("TMPDIR").unwrap_or_else(|| "/var/tmp".into()))
-        .context("creating a work directory")?;
+    let work = WorkDir::create(Path::new(
+        &std::env::var_os("TMPDIR").unwrap_or_else(|| "/var/tmp".into()),
+    ))?;
     let rootfs = work.path().join("rootfs");
     let (inputhash, packages) = match &opts.rootfs {
         Some(source) => {

@@ -45,6 +45,7 @@ pub mod repo;
 pub mod sign;
 pub mod stream;
 pub mod version;
+pub mod workdir;
 pub mod writer;
 
 pub use corral_ostree::diff;
