@@ -60,20 +60,36 @@ run_wrk() { # conns url field
     if [ "$3" = req ]; then echo "$out" | awk '/Requests\/sec/ {print $2}'
     else echo "$out" | awk '/Transfer\/sec/ {print $2}' | to_mb; fi
 }
-measure() { # port label
+# The server's CPU time (user + system, in 10 ms ticks) from /proc.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# wrk at 16 connections on a blob: "MB/s CPU-seconds-per-GB-sent" of the
+# server whose pid is $2, so a loaded machine still shows what a byte costs
+blob16() { # url pid
+    local t0 t1 out
+    t0=$(cpu_ticks "$2")
+    out=$(wrk -t 2 -c 16 -d "${DURATION}s" "$1")
+    t1=$(cpu_ticks "$2")
+    echo "$(echo "$out" | awk '/Transfer\/sec/ {print $2}' | to_mb)" \
+        "$(echo "$out" | awk -v t=$((t1 - t0)) '/ read$/ {v=$(NF-1); u=substr(v,length(v)-1); n=v+0;
+            if (u=="MB") n/=1024; else if (u=="KB") n/=1048576; else if (u!="GB") n/=1073741824;
+            printf "%.3f\n", (t / 100) / n}')"
+}
+measure() { # port pid
     local base="http://127.0.0.1:$1/v2/library/bench"
-    local m b1 b16
+    local m b1 b16 cpu runs
     m=$(for _ in $(seq "$RUNS"); do run_wrk 16 "$base/manifests/v1" req; done | median)
     b1=$(for _ in $(seq "$RUNS"); do run_wrk 1 "$base/blobs/sha256:$LAYER" mb; done | median)
-    b16=$(for _ in $(seq "$RUNS"); do run_wrk 16 "$base/blobs/sha256:$LAYER" mb; done | median)
-    echo "$m $b1 $b16"
+    runs=$(for _ in $(seq "$RUNS"); do blob16 "$base/blobs/sha256:$LAYER" "$2"; done)
+    b16=$(echo "$runs" | awk '{print $1}' | median)
+    cpu=$(echo "$runs" | awk '{print $2}' | median)
+    echo "$m $b1 $b16 $cpu"
 }
 rss_mb() { awk '/VmHWM/ {printf "%.1f\n", $2/1024}' "/proc/$1/status"; }
 
 echo "measuring distribution..." >&2
-read -r DM DB1 DB16 < <(measure "$DPORT")
+read -r DM DB1 DB16 DCPU < <(measure "$DPORT" "$DPID")
 echo "measuring corral..." >&2
-read -r CM CB1 CB16 < <(measure "$CPORT")
+read -r CM CB1 CB16 CCPU < <(measure "$CPORT" "$CPID")
 DR=$(rss_mb "$DPID"); CR=$(rss_mb "$CPID")
 
 # --- cold pull: direct from distribution vs through an empty corral mirror
@@ -129,6 +145,7 @@ printf '%-32s %14s %14s %10s\n' "measure" "distribution" "corral" "ratio"
 printf '%-32s %14s %14s %10s\n' "manifest GET req/s (16 conns)" "$DM" "$CM" "$(ratio "$CM" "$DM")"
 printf '%-32s %14s %14s %10s\n' "blob GET MB/s (1 conn)" "$DB1" "$CB1" "$(ratio "$CB1" "$DB1")"
 printf '%-32s %14s %14s %10s\n' "blob GET MB/s (16 conns)" "$DB16" "$CB16" "$(ratio "$CB16" "$DB16")"
+printf '%-32s %14s %14s %10s\n' "CPU s per GB sent (16 conns)" "$DCPU" "$CCPU" "$(ratio "$CCPU" "$DCPU")"
 printf '%-32s %14s %14s %10s\n' "peak RSS MiB" "$DR" "$CR" "$(ratio "$CR" "$DR")"
 printf '%-32s %14s %14s %10s\n' "cold pull s (skopeo, 1 image)" "$DP" "$CP" "$(ratio "$CP" "$DP")"
 printf '\ncold pull: distribution = direct from docker-registry; corral = through an empty corral mirror of it (target <= 1.10x)\n'
