@@ -6,8 +6,9 @@
 set -euo pipefail
 
 CORRAL_DEBS=(
-  # building corral
-  pkg-config libostree-dev libglib2.0-dev
+  # building corral (and libzstd for the ostree-ext peer of the OS image
+  # tests, tests/ostree-ext-reader)
+  pkg-config libostree-dev libglib2.0-dev libzstd-dev
   # trees and the sample packages
   rpm dnf createrepo-c busybox-static gnupg gpgv
   # images and their peers
@@ -78,6 +79,28 @@ corral_install_garage() {
     cargo install garage --version "$CORRAL_GARAGE_VERSION" --locked --root "$CORRAL_TOOLS" \
     --no-default-features --features "$CORRAL_GARAGE_FEATURES" --quiet
   rm -rf "$target"
+}
+
+# ostree-ext's command-line interface (tests/ostree-ext-reader), the
+# independent reader and writer of OS images the tests compare corral's
+# with: built once per machine into $CORRAL_TOOLS/bin/ostree-ext-cli (about
+# 2.5 minutes on 2 cores), rebuilt when its Cargo.lock changes. Needs the
+# Debian packages above (libostree, libzstd).
+corral_install_ostree_ext_cli() {
+  local src stamp want
+  src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/ostree-ext-reader
+  stamp=$CORRAL_TOOLS/ostree-ext-cli.stamp
+  want=$(cat "$src/Cargo.lock" "$src/Cargo.toml" "$src/src/main.rs" | sha256sum | cut -d' ' -f1)
+  if [ -x "$CORRAL_TOOLS/bin/ostree-ext-cli" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  echo "corral setup: building ostree-ext-cli into $CORRAL_TOOLS (cargo install)" >&2
+  local target=$CORRAL_TOOLS/ostree-ext-build
+  CARGO_TARGET_DIR=$target \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=0 \
+    cargo install --locked --path "$src" --root "$CORRAL_TOOLS" --quiet
+  rm -rf "$target"
+  echo "$want" >"$stamp"
 }
 
 # Debian's arm64 busybox-static, the one aarch64 program the sample RPM

@@ -94,11 +94,13 @@ fn stages(ws: &mut Workspace, suite: &mut Suite, test_args: &[String]) -> Result
     // Host tree of tests/e2e/disk_boot.rs (about 2-3 minutes). Mostly
     // downloads and dpkg, so they are built in the background, one after
     // the other (they share a package cache), while garage and the
-    // workspace compile.
+    // workspace compile. Then ostree-ext's CLI, the OS image tests' peer
+    // (it needs the Debian packages installed above).
     let mut vm = ws.command("bash");
     vm.args([
         "-c",
-        "bash scripts/vm-selinux.sh build && bash tests/fixtures/boot/build-tree.sh",
+        "bash scripts/vm-selinux.sh build && bash tests/fixtures/boot/build-tree.sh \
+         && source scripts/setup.sh && corral_install_ostree_ext_cli",
     ]);
     let vm = Background::spawn("building the VM images", vm, &logs)?;
     println!(
