@@ -109,6 +109,7 @@ fn portal(dir: &Path, engine: &Dockerd, timeout: u64) -> Arc<Portal> {
         prefix: "/community".into(),
         secure_cookies: false,
         htpasswd,
+        listings: Default::default(),
     };
     Arc::new(Portal::new(config, store, options).unwrap())
 }

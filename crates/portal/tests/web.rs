@@ -57,6 +57,7 @@ impl Server {
                 prefix: "/community".into(),
                 secure_cookies: false,
                 htpasswd,
+                listings: Default::default(),
             },
         )
         .unwrap();

@@ -95,6 +95,13 @@ pub async fn run(
                 tracing::error!("publishing: {e:#}");
             }
         }
+        // Replicas sharing the database learn of each other's withdrawals.
+        let p = portal.clone();
+        match tokio::task::spawn_blocking(move || p.refresh_listings()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("refreshing the listings: {e:#}"),
+            Err(e) => tracing::error!("refreshing the listings: {e:#}"),
+        }
         tokio::time::sleep(every).await;
     }
 }
