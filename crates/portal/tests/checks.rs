@@ -85,17 +85,51 @@ fn replace(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
+/// The process limit of the test's builds.
+const PIDS_MAX: u32 = 48;
+
+/// The cgroup the test's engine puts its containers under: its own, so
+/// the limit is the test's alone.
+fn pids_cgroup() -> String {
+    format!("/corral-portal-checks-{}", std::process::id())
+}
+
+/// Removes the engine's cgroup parent from each hierarchy when dropped
+/// (after the engine): Docker removes its containers' cgroups, not it.
+struct CgroupParent;
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(h.path().join(pids_cgroup().trim_start_matches('/')));
+            }
+        }
+        let _ = std::fs::remove_dir(
+            Path::new("/sys/fs/cgroup").join(pids_cgroup().trim_start_matches('/')),
+        );
+    }
+}
+
+/// A Docker Engine that places its containers under [`pids_cgroup`], as
+/// docs/portal.md tells operators to run the checks' engine.
+fn engine() -> Dockerd {
+    Dockerd::start_with_config(Some(&format!("{{\"cgroup-parent\": {:?}}}", pids_cgroup())))
+}
+
 fn portal(dir: &Path, engine: &Dockerd, timeout: u64) -> Arc<Portal> {
     let text = format!(
         "[portal]\nsqlite_path = {:?}\narchive_dir = {:?}\nreviewers = [\"rita\", \"rob\"]\n\
          [portal.checks]\nengine = {:?}\nbases = [{BASE:?}]\nmemory = \"64M\"\ncpus = 0.5\n\
-         timeout = {timeout}\nlog_dir = {:?}\nmcs_dir = {:?}\nscratch = {:?}\n",
+         timeout = {timeout}\nlog_dir = {:?}\nmcs_dir = {:?}\nscratch = {:?}\n\
+         pids_cgroup = {:?}\npids_max = {PIDS_MAX}\n",
         dir.join("portal.db"),
         dir.join("archives"),
         engine.host(),
         dir.join("logs"),
         dir.join("mcs"),
         dir,
+        pids_cgroup(),
     );
     let config = PortalConfig::parse(&text).unwrap();
     let htpasswd = Htpasswd::default();
@@ -160,7 +194,8 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let d = dir.path();
-    let engine = Dockerd::start();
+    let _cgroup_parent = CgroupParent;
+    let engine = engine();
     import_base(&engine, d);
     let p = portal(d, &engine, 20);
     let runner = CheckRunner::connect(p.config().checks.clone().unwrap())
@@ -299,5 +334,42 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
         engine_idle(&engine, Duration::from_secs(20)),
         "the stopped build's container still runs"
     );
+
+    // A fork bomb in a RUN step meets the process limit: its forks fail,
+    // the step and the build check fail at once (not by the time limit),
+    // and the runner's log says how many forks were refused.
+    let (_u, bomb) = folder_of(hello_archive(d, "bomb", |f| {
+        replace(
+            &f.join("Dockerfile"),
+            "&& echo",
+            "&& i=0 && while [ $i -lt 100000 ]; do sleep 600 & i=$((i+1)); done && echo",
+        )
+    }));
+    let start = Instant::now();
+    let r = runner.run("bomb", 1, &bomb).await;
+    assert_eq!(r.build.status, CheckStatus::Failed, "{}", r.build.log);
+    assert!(r.build.log.contains("can't fork"), "{}", r.build.log);
+    assert!(
+        r.build
+            .log
+            .contains(&format!("reached the process limit of {PIDS_MAX}")),
+        "{}",
+        r.build.log
+    );
+    assert!(
+        !r.build.log.contains("longer than the limit"),
+        "{}",
+        r.build.log
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(
+        engine_idle(&engine, Duration::from_secs(20)),
+        "the bomb's container still runs"
+    );
+    let cgroup = corral_portal::checks::pids::PidsLimit::host(&pids_cgroup(), PIDS_MAX);
+    let peak = std::fs::read_to_string(cgroup.dir().join("pids.peak"));
+    if let Ok(peak) = peak {
+        assert!(peak.trim().parse::<u32>().unwrap() <= PIDS_MAX, "{peak}");
+    }
     drop(engine);
 }
