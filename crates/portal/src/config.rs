@@ -142,6 +142,10 @@ pub struct ChecksConfig {
     pub pids_cgroup: Option<String>,
     /// The most processes a build's steps may run at once.
     pub pids_max: u32,
+    /// The package repositories tree recipes are built from
+    /// (`[[portal.checks.tree_repo]]`, a recipe's `[[repo]]` tables),
+    /// instead of the recipe's own.
+    pub tree_repos: Vec<toml::Table>,
 }
 
 /// Where check logs are kept unless `checks.log_dir` says otherwise.
@@ -165,6 +169,8 @@ struct Checks {
     pids_cgroup: Option<String>,
     #[serde(default = "build_pids")]
     pids_max: u32,
+    #[serde(default, rename = "tree_repo")]
+    tree_repos: Vec<toml::Table>,
 }
 
 fn build_pids() -> u32 {
@@ -228,6 +234,7 @@ impl Checks {
             scratch: self.scratch.unwrap_or_else(|| "/var/tmp".into()),
             pids_cgroup: self.pids_cgroup,
             pids_max: self.pids_max,
+            tree_repos: self.tree_repos,
         })
     }
 }

@@ -117,12 +117,14 @@ fn engine() -> Dockerd {
     Dockerd::start_with_config(Some(&format!("{{\"cgroup-parent\": {:?}}}", pids_cgroup())))
 }
 
-fn portal(dir: &Path, engine: &Dockerd, timeout: u64) -> Arc<Portal> {
+fn portal(dir: &Path, engine: &Dockerd, timeout: u64, rpms: &Path) -> Arc<Portal> {
     let text = format!(
         "[portal]\nsqlite_path = {:?}\narchive_dir = {:?}\nreviewers = [\"rita\", \"rob\"]\n\
          [portal.checks]\nengine = {:?}\nbases = [{BASE:?}]\nmemory = \"64M\"\ncpus = 0.5\n\
          timeout = {timeout}\nlog_dir = {:?}\nmcs_dir = {:?}\nscratch = {:?}\n\
-         pids_cgroup = {:?}\npids_max = {PIDS_MAX}\n",
+         pids_cgroup = {:?}\npids_max = {PIDS_MAX}\n\
+         [[portal.checks.tree_repo]]\nid = \"portal-main\"\nbaseurl = {:?}\ngpgcheck = false\n\
+         [[portal.checks.tree_repo]]\nid = \"portal-arch\"\nbaseurl = {:?}\ngpgcheck = false\n",
         dir.join("portal.db"),
         dir.join("archives"),
         engine.host(),
@@ -130,6 +132,8 @@ fn portal(dir: &Path, engine: &Dockerd, timeout: u64) -> Arc<Portal> {
         dir.join("mcs"),
         dir,
         pids_cgroup(),
+        rpms.join("main"),
+        rpms.join("$basearch"),
     );
     let config = PortalConfig::parse(&text).unwrap();
     let htpasswd = Htpasswd::default();
@@ -150,6 +154,22 @@ fn portal(dir: &Path, engine: &Dockerd, timeout: u64) -> Arc<Portal> {
 
 /// Keeps the archive as the upload form does and submits it as ann's.
 fn submit(p: &Portal, name: &str, archive: &[u8]) -> u32 {
+    submit_kind(p, name, TemplateKind::DockerfileFolder, archive)
+}
+
+/// A tree recipe folder with `recipe` as its recipe.toml, as a tar.
+fn recipe_archive(name: &str, recipe: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(recipe.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, format!("{name}/recipe.toml"), recipe.as_bytes())
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+fn submit_kind(p: &Portal, name: &str, kind: TemplateKind, archive: &[u8]) -> u32 {
     let hex = hex::encode(Sha256::digest(archive));
     std::fs::write(
         p.config().archive_dir.join(format!("sha256-{hex}.tar")),
@@ -157,13 +177,7 @@ fn submit(p: &Portal, name: &str, archive: &[u8]) -> u32 {
     )
     .unwrap();
     p.store()
-        .submit(
-            "ann",
-            name,
-            TemplateKind::DockerfileFolder,
-            &format!("sha256:{hex}"),
-            2,
-        )
+        .submit("ann", name, kind, &format!("sha256:{hex}"), 2)
         .unwrap()
         .number
 }
@@ -197,7 +211,8 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
     let _cgroup_parent = CgroupParent;
     let engine = engine();
     import_base(&engine, d);
-    let p = portal(d, &engine, 20);
+    let rpms = corral_test_support::sample_repos();
+    let p = portal(d, &engine, 20, rpms.path());
     let runner = CheckRunner::connect(p.config().checks.clone().unwrap())
         .await
         .unwrap();
@@ -370,6 +385,76 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
     let peak = std::fs::read_to_string(cgroup.dir().join("pids.peak"));
     if let Ok(peak) = peak {
         assert!(peak.trim().parse::<u32>().unwrap() <= PIDS_MAX, "{peak}");
+    }
+
+    // Tree recipes: linted by corral-tree's rules, built from the portal's
+    // repositories (the author's own, unreachable here, are not used),
+    // their packages checked in the tree's rpm database.
+    let recipe =
+        "name = \"tiny\"\nreleasever = \"43\"\npackages = [\"corral-busybox\", \"corral-hello\"]\n\
+                  [[repo]]\nid = \"authors\"\nbaseurl = \"https://repo.example.invalid/43\"\ngpgkey = [\"https://repo.example.invalid/key\"]\n";
+    submit_kind(
+        &p,
+        "tiny",
+        TemplateKind::TreeRecipe,
+        &recipe_archive("tiny", recipe),
+    );
+    let typo = recipe.replace("packages =", "pakages =");
+    submit_kind(
+        &p,
+        "typo",
+        TemplateKind::TreeRecipe,
+        &recipe_archive("typo", &typo),
+    );
+    let missing = recipe.replace("\"corral-hello\"", "\"corral-nonesuch\"");
+    submit_kind(
+        &p,
+        "missing",
+        TemplateKind::TreeRecipe,
+        &recipe_archive("missing", &missing),
+    );
+    assert_eq!(worker::run_once(&p, &runner).await.unwrap(), 3);
+    assert_eq!(worker::run_once(&p, &runner).await.unwrap(), 0);
+    let tiny = p.store().revision("tiny", 1).unwrap().unwrap();
+    for (check, c) in [
+        ("lint", &tiny.lint),
+        ("build", &tiny.build),
+        ("test", &tiny.test),
+    ] {
+        assert_eq!(c.status, CheckStatus::Passed, "{check}: {}", log(d, &c.log));
+    }
+    let built = log(d, &tiny.build.log);
+    assert!(
+        built.contains("portal-main") && !built.contains("authors"),
+        "{built}"
+    );
+    assert!(built.contains("installed corral-hello-"), "{built}");
+    assert!(log(d, &tiny.test.log).contains("every package the recipe names"));
+    p.store()
+        .review("rita", "tiny", 1, Verdict::Approve, "fine", 6)
+        .unwrap();
+    let typo = p.store().revision("typo", 1).unwrap().unwrap();
+    assert_eq!(typo.lint.status, CheckStatus::Failed);
+    assert!(
+        log(d, &typo.lint.log).starts_with("recipe.toml:3:1:"),
+        "{}",
+        log(d, &typo.lint.log)
+    );
+    assert_eq!(typo.build.status, CheckStatus::Failed);
+    let missing = p.store().revision("missing", 1).unwrap().unwrap();
+    assert_eq!(missing.lint.status, CheckStatus::Passed);
+    assert_eq!(missing.build.status, CheckStatus::Failed);
+    assert!(
+        log(d, &missing.build.log).contains("corral-nonesuch"),
+        "{}",
+        log(d, &missing.build.log)
+    );
+    for name in ["typo", "missing"] {
+        let e = p
+            .store()
+            .review("rita", name, 1, Verdict::Approve, "ok?", 7)
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Rule(_)), "{name}: {e}");
     }
     drop(engine);
 }

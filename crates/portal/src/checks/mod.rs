@@ -4,9 +4,11 @@
 //! memory, CPU and process-count limits ([`pids`]) and a time limit, and a **test** run of its
 //! `image.toml` tests through corral-testrun, in SELinux-labelled
 //! containers. [`CheckRunner::run`] gives the three results with their
-//! logs; [`worker`] finds the revisions waiting for them and records them.
+//! logs; [`tree`] has a tree recipe's three checks; [`worker`] finds the
+//! revisions waiting for them and records them.
 
 pub mod pids;
+pub mod tree;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};
