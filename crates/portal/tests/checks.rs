@@ -433,6 +433,14 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
     p.store()
         .review("rita", "tiny", 1, Verdict::Approve, "fine", 6)
         .unwrap();
+    let r = corral_portal::checks::tree::check_recipe(
+        format!("{recipe}[[file]]\npath = \"/etc/copied\"\nsource = \"/etc/shadow\"\n").as_bytes(),
+        &p.config().checks.as_ref().unwrap().tree_repos,
+        d,
+    );
+    assert_eq!(r.lint.status, CheckStatus::Failed);
+    assert!(r.lint.log.contains("/etc/copied"), "{}", r.lint.log);
+    assert_eq!(r.build.status, CheckStatus::Failed);
     let typo = p.store().revision("typo", 1).unwrap().unwrap();
     assert_eq!(typo.lint.status, CheckStatus::Failed);
     assert!(

@@ -1,6 +1,7 @@
 //! The checks of a tree recipe (`recipe.toml` at the top of the upload):
 //! **lint**, the recipe parses and passes corral-tree's rules (the error
-//! names the line and column); **build**, the recipe's own repositories
+//! names the line and column) and gives its files as content, never as a
+//! path on the runner's host; **build**, the recipe's own repositories
 //! replaced by the portal's (`[[portal.checks.tree_repo]]`, local
 //! repositories: nothing is fetched from the network), dnf resolves and
 //! installs the packages into a scratch tree (a missing package is
@@ -37,6 +38,15 @@ pub fn check_recipe(text: &[u8], repos: &[toml::Table], scratch: &Path) -> Resul
         Ok(r) => r,
         Err(e) => return failed_lint(format!("{e}\n")),
     };
+    // A `source` is a path on the machine that builds: the runner's host
+    // here, so only inline content is taken.
+    if let Some(f) = recipe.files.iter().find(|f| f.source.is_some()) {
+        return failed_lint(format!(
+            "{RECIPE_FILE}: file {}: a source file is a path on the runner's host; \
+             portal recipes give their files as content\n",
+            f.path
+        ));
+    }
     let lint = Outcome::passed(format!(
         "{RECIPE_FILE}: {} for {} release {}, packages: {}\n",
         recipe.name,
