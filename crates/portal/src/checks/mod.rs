@@ -1,9 +1,9 @@
 //! The automatic checks every revision of a Dockerfile folder passes
 //! (docs/portal.md, "Checks"): **lint** with the library's rules, a
 //! **build** FROM an official base in the Docker Engine with no network,
-//! memory, CPU and process-count limits ([`pids`]) and a time limit, and a **test** run of its
-//! `image.toml` tests through corral-testrun, in SELinux-labelled
-//! containers. [`CheckRunner::run`] gives the three results with their
+//! memory, CPU and process-count limits ([`pids`]) and a time limit, and
+//! a **test** run of its `image.toml` tests through corral-testrun, in
+//! SELinux-labelled containers. [`CheckRunner::run`] gives the three results with their
 //! logs; [`tree`] has a tree recipe's three checks; [`worker`] finds the
 //! revisions waiting for them and records them.
 
