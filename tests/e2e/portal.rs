@@ -6,7 +6,8 @@
 //! checks run and pass; the author cannot review; two reviewers approve;
 //! the image is on the mirror, and skopeo pulls it with the policy the
 //! page shows for the community key but not with another key; a
-//! maintainer withdraws it and it leaves the listing, still pullable by
+//! maintainer withdraws it and it leaves the portal's and the website's
+//! listings (home page, search, catalog), still pullable by
 //! digest. The session cookie is out of the page's reach (HttpOnly).
 
 use std::path::Path;
@@ -412,7 +413,29 @@ fn submit_check_review_publish_and_withdraw_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // A maintainer withdraws it: gone from the listing, pullable by digest.
+    // The website lists it apart from the official images, the catalog
+    // lists its tags.
+    let site = |path: &str| http_get(&format!("{}{path}", m.url())).unwrap();
+    let home: Value = serde_json::from_str(&site("/?format=json")).unwrap();
+    let listed = |home: &Value| {
+        home["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "community/hello")
+            .map(|r| r["group"].clone())
+    };
+    assert_eq!(
+        listed(&home),
+        Some(json!("Community templates")),
+        "{home:#}"
+    );
+    assert!(site("/").contains("<h2 id=\"community-templates\">Community templates</h2>"));
+    assert!(site("/catalog.json").contains("\"community/hello\""));
+    assert!(site("/catalog").contains("community/hello"));
+
+    // A maintainer withdraws it: gone from the portal's and the website's
+    // listings, its page says so, pullable by digest.
     b.navigate(&format!("{}/community/templates/hello", m.url()));
     sign_out(&mut b);
     sign_up(&mut b, &m, "max");
@@ -426,6 +449,17 @@ fn submit_check_review_publish_and_withdraw_in_chromium() {
     assert!(text(&mut b).contains("Withdrawn."));
     b.navigate(&format!("{}/community", m.url()));
     assert!(!text(&mut b).contains("hello"));
+    let home: Value = serde_json::from_str(&site("/?format=json")).unwrap();
+    assert_eq!(listed(&home), None, "{home:#}");
+    let search: Value = serde_json::from_str(&site("/?q=community&format=json")).unwrap();
+    assert_eq!(listed(&search), None, "{search:#}");
+    assert!(!site("/").contains("community/hello"));
+    assert!(!site("/?q=community").contains("community/hello"));
+    let catalog = site("/catalog.json");
+    assert!(!catalog.contains("community/hello"), "{catalog}");
+    assert!(!site("/catalog").contains("community/hello"));
+    b.navigate(&format!("{}/repositories/community/hello", m.url()));
+    assert!(text(&mut b).contains("Withdrawn."), "{}", text(&mut b));
     let by_digest = format!("{}/community/hello@{}", m.host(), digest.trim());
     run_ok(&mut skopeo.copy(
         None,

@@ -2,7 +2,8 @@
 //! does not import the portal, docs/architecture.md rule 7):
 //! `corral mirror serve --portal FILE` reads the `[portal]` table of FILE
 //! and serves the pages under `/community`, with a link to them in the
-//! site's navigation (docs/portal.md).
+//! site's navigation; the portal sets the site's listing rules: its
+//! namespace listed apart, its withdrawn templates left out (docs/portal.md).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use corral_portal::accounts::Htpasswd;
 use corral_portal::checks::worker;
 use corral_portal::config::PortalConfig;
 use corral_portal::web::{self, Portal, WebOptions};
+use corral_site::listings::Listings;
 
 /// Where the pages live.
 pub const PREFIX: &str = "/community";
@@ -26,7 +28,11 @@ pub fn load_config(path: &Path) -> anyhow::Result<PortalConfig> {
 }
 
 /// The portal's routes for `mirror serve`, empty without `--portal`.
-pub fn routes(args: &ServeArgs, mirror: &Config) -> anyhow::Result<axum::Router> {
+pub fn routes(
+    args: &ServeArgs,
+    mirror: &Config,
+    listings: &Arc<Listings>,
+) -> anyhow::Result<axum::Router> {
     let Some(path) = &args.portal else {
         return Ok(axum::Router::new());
     };
@@ -40,6 +46,7 @@ pub fn routes(args: &ServeArgs, mirror: &Config) -> anyhow::Result<axum::Router>
         prefix: PREFIX.into(),
         secure_cookies: mirror.tls.is_some(),
         htpasswd,
+        listings: listings.clone(),
     };
     if let Some(publish) = &mut config.publish {
         // Unless told otherwise, the portal pushes to the mirror it runs in.

@@ -36,6 +36,9 @@ pub struct App {
     pub readiness_timeout: Duration,
     /// The FleetLock server, when `[fleetlock]` is configured.
     pub fleetlock: Option<crate::fleetlock::FleetLock>,
+    /// What the website and the catalog list apart or leave out, set by
+    /// the pages served beside the mirror (the community portal).
+    pub listings: Arc<corral_site::listings::Listings>,
 }
 
 impl App {
@@ -64,6 +67,7 @@ impl App {
             files,
             readiness_timeout: Duration::from_secs(5),
             fleetlock,
+            listings: Arc::default(),
         })
     }
 

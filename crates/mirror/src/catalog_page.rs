@@ -4,7 +4,9 @@
 //! signatures verify against the mirror's trusted keys ([`crate::trust`]),
 //! and pull commands for podman and docker; then the disk images
 //! ([`crate::disk_images`]) with size, checksum and signature state.
-//! `/catalog.json` is the same data for machines.
+//! `/catalog.json` is the same data for machines. Repositories the
+//! website's listing rules leave out ([`corral_site::listings`]) are left
+//! out here too.
 //!
 //! Both are paginated by tag rows across repositories: `?n=` rows (default
 //! [`DEFAULT_ROWS`], at most [`MAX_ROWS`]) after `?last=<repo>:<tag>`, the
@@ -188,6 +190,11 @@ pub async fn collect(app: &App, host: &str, q: &PageQuery) -> anyhow::Result<Cat
             },
         };
         done_repo = Some(repo.to_string());
+        // An unlisted repository (a withdrawn community template) has no
+        // rows here; its tags still pull.
+        if !app.listings.is_listed(repo.as_str()) {
+            continue;
+        }
         let mut rows = Vec::new();
         let mut more_tags = true;
         while shown < q.rows && more_tags {

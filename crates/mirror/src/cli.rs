@@ -61,8 +61,13 @@ pub struct ServeArgs {
 }
 
 /// Builds routes that `serve` adds beside the mirror's own: how corral-cli
-/// joins the community portal, which the mirror does not import.
-pub type ExtraRoutes<'a> = &'a dyn Fn(&ServeArgs, &Config) -> anyhow::Result<axum::Router>;
+/// joins the community portal, which the mirror does not import. The
+/// routes may set and change the website's listing rules.
+pub type ExtraRoutes<'a> = &'a dyn Fn(
+    &ServeArgs,
+    &Config,
+    &Arc<corral_site::listings::Listings>,
+) -> anyhow::Result<axum::Router>;
 
 #[derive(clap::Args, Debug)]
 pub struct StorageArgs {
@@ -202,7 +207,7 @@ async fn shutdown_signal() {
 }
 
 pub fn run(cmd: MirrorCommand) -> anyhow::Result<ExitCode> {
-    run_with(cmd, &|args, _| {
+    run_with(cmd, &|args, _, _| {
         anyhow::ensure!(
             args.portal.is_none(),
             "--portal needs the corral binary, which joins the portal to the mirror"
@@ -217,9 +222,10 @@ pub fn run_with(cmd: MirrorCommand, extra: ExtraRoutes<'_>) -> anyhow::Result<Ex
     match cmd {
         MirrorCommand::Serve(args) => {
             let config = serve_config(&args)?;
-            let routes = extra(&args, &config)?;
+            let listings = Arc::default();
+            let routes = extra(&args, &config, &listings)?;
             rt.block_on(async {
-                let app = crate::server::build_app(config)?;
+                let app = crate::server::build_app_with(config, listings)?;
                 let server = crate::server::start_app_with(app, routes).await?;
                 eprintln!("corral mirror listening on {}", server.addr);
                 tokio::select! {

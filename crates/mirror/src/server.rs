@@ -42,7 +42,16 @@ impl RunningServer {
 /// `auth.token_secret`, the filesystem backend's stored one is used (made on
 /// first start); replicas on `[s3]` must be given one, since a token issued
 /// by one must be valid on the others.
-pub fn build_app(mut config: Config) -> anyhow::Result<Arc<App>> {
+pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
+    build_app_with(config, Arc::default())
+}
+
+/// [`build_app`], with the listing rules the pages served beside it set
+/// (`mirror serve --portal`).
+pub fn build_app_with(
+    mut config: Config,
+    listings: Arc<corral_site::listings::Listings>,
+) -> anyhow::Result<Arc<App>> {
     config.validate()?;
     let store = crate::storage::open(&config)?;
     if config.auth.token_secret.is_none() {
@@ -52,7 +61,9 @@ pub fn build_app(mut config: Config) -> anyhow::Result<Arc<App>> {
         );
         config.auth.token_secret = Some(crate::auth::stored_token_secret(&config.storage)?);
     }
-    Ok(Arc::new(App::new(config, store)?))
+    let mut app = App::new(config, store)?;
+    app.listings = listings;
+    Ok(Arc::new(app))
 }
 
 fn tls_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {

@@ -495,6 +495,7 @@ pub(crate) async fn page(
         base_url: app.base_url(&headers),
         host,
         now: time::OffsetDateTime::now_utc(),
+        listings: &app.listings,
     };
     let path = corral_site::decode_path(uri.path());
     match corral_site::respond(&ctx, &path, query.as_deref().unwrap_or("")).await {

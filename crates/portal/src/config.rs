@@ -136,6 +136,16 @@ pub struct ChecksConfig {
     pub mcs_dir: PathBuf,
     /// Where test runs make their mount directories.
     pub scratch: PathBuf,
+    /// The cgroup the engine places its containers under (its
+    /// `cgroup-parent`), whose `pids.max` the runner sets before each
+    /// build ([`crate::checks::pids`]); no process limit without it.
+    pub pids_cgroup: Option<String>,
+    /// The most processes a build's steps may run at once.
+    pub pids_max: u32,
+    /// The package repositories tree recipes are built from
+    /// (`[[portal.checks.tree_repo]]`, a recipe's `[[repo]]` tables),
+    /// instead of the recipe's own.
+    pub tree_repos: Vec<toml::Table>,
 }
 
 /// Where check logs are kept unless `checks.log_dir` says otherwise.
@@ -156,6 +166,15 @@ struct Checks {
     log_dir: Option<PathBuf>,
     mcs_dir: Option<PathBuf>,
     scratch: Option<PathBuf>,
+    pids_cgroup: Option<String>,
+    #[serde(default = "build_pids")]
+    pids_max: u32,
+    #[serde(default, rename = "tree_repo")]
+    tree_repos: Vec<toml::Table>,
+}
+
+fn build_pids() -> u32 {
+    512
 }
 
 fn build_memory() -> String {
@@ -187,6 +206,21 @@ impl Checks {
         if self.bases.is_empty() {
             return Err("portal.checks.bases must name at least one official base".into());
         }
+        if let Some(c) = &self.pids_cgroup {
+            let ok = c.starts_with('/')
+                && c.len() > 1
+                && c[1..]
+                    .split('/')
+                    .all(|p| !p.is_empty() && p != "." && p != "..");
+            if !ok {
+                return Err(format!(
+                    "portal.checks.pids_cgroup must be an absolute cgroup path like /corral-portal, not {c:?}"
+                ));
+            }
+        }
+        if self.pids_max < 8 {
+            return Err("portal.checks.pids_max must be at least 8".into());
+        }
         Ok(ChecksConfig {
             engine: self.engine,
             bases: self.bases,
@@ -198,6 +232,9 @@ impl Checks {
                 .mcs_dir
                 .unwrap_or_else(|| corral_testrun::mcs::DEFAULT_DIR.into()),
             scratch: self.scratch.unwrap_or_else(|| "/var/tmp".into()),
+            pids_cgroup: self.pids_cgroup,
+            pids_max: self.pids_max,
+            tree_repos: self.tree_repos,
         })
     }
 }
@@ -456,6 +493,24 @@ mod tests {
         assert!(
             err("[portal]\nreviewers=[\"a\",\"b\"]\n[portal.uploads]\nmax_file = \"lots\"\n")
                 .contains("portal.uploads.max_file")
+        );
+        let checks = |extra: &str| {
+            format!(
+                "[portal]\nreviewers = [\"a\", \"b\"]\n[portal.checks]\nengine = \"unix:///d.sock\"\nbases = [\"b\"]\n{extra}"
+            )
+        };
+        for bad in ["corral", "/", "/a/../b", "//a"] {
+            let e = err(&checks(&format!("pids_cgroup = {bad:?}\n")));
+            assert!(e.contains("pids_cgroup"), "{bad}: {e}");
+        }
+        assert!(err(&checks("pids_max = 2\n")).contains("pids_max"));
+        let c = PortalConfig::parse(&checks("pids_cgroup = \"/corral-portal\"\n"))
+            .unwrap()
+            .checks
+            .unwrap();
+        assert_eq!(
+            (c.pids_cgroup.as_deref(), c.pids_max),
+            (Some("/corral-portal"), 512)
         );
     }
 }

@@ -17,6 +17,11 @@ use crate::config::PublishConfig;
 /// The repository community templates are pushed to, under the registry.
 pub const NAMESPACE: &str = "community";
 
+/// A template's repository on the mirror, `community/NAME`.
+pub fn repository_of(template: &str) -> String {
+    format!("{NAMESPACE}/{template}")
+}
+
 /// Pushes and signs published revisions.
 pub struct Publisher {
     config: PublishConfig,
@@ -49,7 +54,7 @@ impl Publisher {
 
     fn repository(&self, template: &str) -> String {
         let registry = self.config.registry.as_deref().unwrap_or("127.0.0.1:5000");
-        format!("{registry}/{NAMESPACE}/{template}")
+        format!("{registry}/{}", repository_of(template))
     }
 
     /// Whether `community/NAME:REVISION` is on the mirror with a signature.

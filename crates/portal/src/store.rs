@@ -620,6 +620,11 @@ impl Store {
         self.templates_in(TemplateState::Published)
     }
 
+    /// The withdrawn templates, by name: what listings leave out.
+    pub fn withdrawn(&mut self) -> Result<Vec<Template>, StoreError> {
+        self.templates_in(TemplateState::Withdrawn)
+    }
+
     /// Templates waiting for their first approval, by name.
     pub fn under_review(&mut self) -> Result<Vec<Template>, StoreError> {
         self.templates_in(TemplateState::UnderReview)

@@ -85,17 +85,55 @@ fn replace(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
-fn portal(dir: &Path, engine: &Dockerd, timeout: u64) -> Arc<Portal> {
+/// The process limit of the test's builds.
+const PIDS_MAX: u32 = 48;
+
+/// The cgroup the test's engine puts its containers under: its own, so
+/// the limit is the test's alone.
+fn pids_cgroup() -> String {
+    format!("/corral-portal-checks-{}", std::process::id())
+}
+
+/// Removes the engine's cgroup parent from each hierarchy when dropped
+/// (after the engine): Docker removes its containers' cgroups, not it.
+struct CgroupParent;
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(h.path().join(pids_cgroup().trim_start_matches('/')));
+            }
+        }
+        let _ = std::fs::remove_dir(
+            Path::new("/sys/fs/cgroup").join(pids_cgroup().trim_start_matches('/')),
+        );
+    }
+}
+
+/// A Docker Engine that places its containers under [`pids_cgroup`], as
+/// docs/portal.md tells operators to run the checks' engine.
+fn engine() -> Dockerd {
+    Dockerd::start_with_config(Some(&format!("{{\"cgroup-parent\": {:?}}}", pids_cgroup())))
+}
+
+fn portal(dir: &Path, engine: &Dockerd, timeout: u64, rpms: &Path) -> Arc<Portal> {
     let text = format!(
         "[portal]\nsqlite_path = {:?}\narchive_dir = {:?}\nreviewers = [\"rita\", \"rob\"]\n\
          [portal.checks]\nengine = {:?}\nbases = [{BASE:?}]\nmemory = \"64M\"\ncpus = 0.5\n\
-         timeout = {timeout}\nlog_dir = {:?}\nmcs_dir = {:?}\nscratch = {:?}\n",
+         timeout = {timeout}\nlog_dir = {:?}\nmcs_dir = {:?}\nscratch = {:?}\n\
+         pids_cgroup = {:?}\npids_max = {PIDS_MAX}\n\
+         [[portal.checks.tree_repo]]\nid = \"portal-main\"\nbaseurl = {:?}\ngpgcheck = false\n\
+         [[portal.checks.tree_repo]]\nid = \"portal-arch\"\nbaseurl = {:?}\ngpgcheck = false\n",
         dir.join("portal.db"),
         dir.join("archives"),
         engine.host(),
         dir.join("logs"),
         dir.join("mcs"),
         dir,
+        pids_cgroup(),
+        rpms.join("main"),
+        rpms.join("$basearch"),
     );
     let config = PortalConfig::parse(&text).unwrap();
     let htpasswd = Htpasswd::default();
@@ -109,12 +147,29 @@ fn portal(dir: &Path, engine: &Dockerd, timeout: u64) -> Arc<Portal> {
         prefix: "/community".into(),
         secure_cookies: false,
         htpasswd,
+        listings: Default::default(),
     };
     Arc::new(Portal::new(config, store, options).unwrap())
 }
 
 /// Keeps the archive as the upload form does and submits it as ann's.
 fn submit(p: &Portal, name: &str, archive: &[u8]) -> u32 {
+    submit_kind(p, name, TemplateKind::DockerfileFolder, archive)
+}
+
+/// A tree recipe folder with `recipe` as its recipe.toml, as a tar.
+fn recipe_archive(name: &str, recipe: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(recipe.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, format!("{name}/recipe.toml"), recipe.as_bytes())
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+fn submit_kind(p: &Portal, name: &str, kind: TemplateKind, archive: &[u8]) -> u32 {
     let hex = hex::encode(Sha256::digest(archive));
     std::fs::write(
         p.config().archive_dir.join(format!("sha256-{hex}.tar")),
@@ -122,13 +177,7 @@ fn submit(p: &Portal, name: &str, archive: &[u8]) -> u32 {
     )
     .unwrap();
     p.store()
-        .submit(
-            "ann",
-            name,
-            TemplateKind::DockerfileFolder,
-            &format!("sha256:{hex}"),
-            2,
-        )
+        .submit("ann", name, kind, &format!("sha256:{hex}"), 2)
         .unwrap()
         .number
 }
@@ -159,9 +208,11 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let d = dir.path();
-    let engine = Dockerd::start();
+    let _cgroup_parent = CgroupParent;
+    let engine = engine();
     import_base(&engine, d);
-    let p = portal(d, &engine, 20);
+    let rpms = corral_test_support::sample_repos();
+    let p = portal(d, &engine, 20, rpms.path());
     let runner = CheckRunner::connect(p.config().checks.clone().unwrap())
         .await
         .unwrap();
@@ -298,5 +349,120 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
         engine_idle(&engine, Duration::from_secs(20)),
         "the stopped build's container still runs"
     );
+
+    // A fork bomb in a RUN step meets the process limit: its forks fail,
+    // the step and the build check fail at once (not by the time limit),
+    // and the runner's log says how many forks were refused.
+    let (_u, bomb) = folder_of(hello_archive(d, "bomb", |f| {
+        replace(
+            &f.join("Dockerfile"),
+            "&& echo",
+            "&& i=0 && while [ $i -lt 100000 ]; do sleep 600 & i=$((i+1)); done && echo",
+        )
+    }));
+    let start = Instant::now();
+    let r = runner.run("bomb", 1, &bomb).await;
+    assert_eq!(r.build.status, CheckStatus::Failed, "{}", r.build.log);
+    assert!(r.build.log.contains("can't fork"), "{}", r.build.log);
+    assert!(
+        r.build
+            .log
+            .contains(&format!("reached the process limit of {PIDS_MAX}")),
+        "{}",
+        r.build.log
+    );
+    assert!(
+        !r.build.log.contains("longer than the limit"),
+        "{}",
+        r.build.log
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(
+        engine_idle(&engine, Duration::from_secs(20)),
+        "the bomb's container still runs"
+    );
+    let cgroup = corral_portal::checks::pids::PidsLimit::host(&pids_cgroup(), PIDS_MAX);
+    let peak = std::fs::read_to_string(cgroup.dir().join("pids.peak"));
+    if let Ok(peak) = peak {
+        assert!(peak.trim().parse::<u32>().unwrap() <= PIDS_MAX, "{peak}");
+    }
+
+    // Tree recipes: linted by corral-tree's rules, built from the portal's
+    // repositories (the author's own, unreachable here, are not used),
+    // their packages checked in the tree's rpm database.
+    let recipe =
+        "name = \"tiny\"\nreleasever = \"43\"\npackages = [\"corral-busybox\", \"corral-hello\"]\n\
+                  [[repo]]\nid = \"authors\"\nbaseurl = \"https://repo.example.invalid/43\"\ngpgkey = [\"https://repo.example.invalid/key\"]\n";
+    submit_kind(
+        &p,
+        "tiny",
+        TemplateKind::TreeRecipe,
+        &recipe_archive("tiny", recipe),
+    );
+    let typo = recipe.replace("packages =", "pakages =");
+    submit_kind(
+        &p,
+        "typo",
+        TemplateKind::TreeRecipe,
+        &recipe_archive("typo", &typo),
+    );
+    let missing = recipe.replace("\"corral-hello\"", "\"corral-nonesuch\"");
+    submit_kind(
+        &p,
+        "missing",
+        TemplateKind::TreeRecipe,
+        &recipe_archive("missing", &missing),
+    );
+    assert_eq!(worker::run_once(&p, &runner).await.unwrap(), 3);
+    assert_eq!(worker::run_once(&p, &runner).await.unwrap(), 0);
+    let tiny = p.store().revision("tiny", 1).unwrap().unwrap();
+    for (check, c) in [
+        ("lint", &tiny.lint),
+        ("build", &tiny.build),
+        ("test", &tiny.test),
+    ] {
+        assert_eq!(c.status, CheckStatus::Passed, "{check}: {}", log(d, &c.log));
+    }
+    let built = log(d, &tiny.build.log);
+    assert!(
+        built.contains("portal-main") && !built.contains("authors"),
+        "{built}"
+    );
+    assert!(built.contains("installed corral-hello-"), "{built}");
+    assert!(log(d, &tiny.test.log).contains("every package the recipe names"));
+    p.store()
+        .review("rita", "tiny", 1, Verdict::Approve, "fine", 6)
+        .unwrap();
+    let r = corral_portal::checks::tree::check_recipe(
+        format!("{recipe}[[file]]\npath = \"/etc/copied\"\nsource = \"/etc/shadow\"\n").as_bytes(),
+        &p.config().checks.as_ref().unwrap().tree_repos,
+        d,
+    );
+    assert_eq!(r.lint.status, CheckStatus::Failed);
+    assert!(r.lint.log.contains("/etc/copied"), "{}", r.lint.log);
+    assert_eq!(r.build.status, CheckStatus::Failed);
+    let typo = p.store().revision("typo", 1).unwrap().unwrap();
+    assert_eq!(typo.lint.status, CheckStatus::Failed);
+    assert!(
+        log(d, &typo.lint.log).starts_with("recipe.toml:3:1:"),
+        "{}",
+        log(d, &typo.lint.log)
+    );
+    assert_eq!(typo.build.status, CheckStatus::Failed);
+    let missing = p.store().revision("missing", 1).unwrap().unwrap();
+    assert_eq!(missing.lint.status, CheckStatus::Passed);
+    assert_eq!(missing.build.status, CheckStatus::Failed);
+    assert!(
+        log(d, &missing.build.log).contains("corral-nonesuch"),
+        "{}",
+        log(d, &missing.build.log)
+    );
+    for name in ["typo", "missing"] {
+        let e = p
+            .store()
+            .review("rita", name, 1, Verdict::Approve, "ok?", 7)
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Rule(_)), "{name}: {e}");
+    }
     drop(engine);
 }

@@ -773,6 +773,117 @@ fn sessions_are_shared_and_expire(b: &mut Backend<'_>) {
     assert_eq!(left[0].text(0).unwrap(), "rob");
 }
 
+/// The check runner's queue and the withdrawn templates the website
+/// leaves out: the current revisions with a pending check, oldest first,
+/// never a replaced or a withdrawn one.
+fn the_check_queue_and_withdrawals(b: &mut Backend<'_>) {
+    let mut s = open(b);
+    let queue = |s: &mut Store| -> Vec<(String, u32)> {
+        s.checks_to_run()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.template, r.number))
+            .collect()
+    };
+    let q = |v: &[(&str, u32)]| -> Vec<(String, u32)> {
+        v.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+    };
+    assert!(queue(&mut s).is_empty());
+    s.submit(
+        "ann",
+        "hello",
+        TemplateKind::DockerfileFolder,
+        &digest(1),
+        T0,
+    )
+    .unwrap();
+    s.submit(
+        "ann",
+        "a-tree",
+        TemplateKind::TreeRecipe,
+        &digest(2),
+        T0 + 1,
+    )
+    .unwrap();
+    s.submit(
+        "rob",
+        "later",
+        TemplateKind::DockerfileFolder,
+        &digest(3),
+        T0 + 2,
+    )
+    .unwrap();
+    assert_eq!(
+        queue(&mut s),
+        q(&[("hello", 1), ("a-tree", 1), ("later", 1)])
+    );
+    // A new revision replaces the old one in the queue, at its own time.
+    s.submit(
+        "ann",
+        "hello",
+        TemplateKind::DockerfileFolder,
+        &digest(4),
+        T0 + 3,
+    )
+    .unwrap();
+    assert_eq!(
+        queue(&mut s),
+        q(&[("a-tree", 1), ("later", 1), ("hello", 2)])
+    );
+    // One check recorded is not all of them.
+    s.record_check(
+        "corral",
+        "later",
+        1,
+        CheckKind::Lint,
+        CheckStatus::Passed,
+        None,
+        T0 + 4,
+    )
+    .unwrap();
+    pass_all(&mut s, "hello", 2);
+    assert_eq!(queue(&mut s), q(&[("a-tree", 1), ("later", 1)]));
+    for reviewer in ["rita", "rob"] {
+        s.review(reviewer, "hello", 2, Verdict::Approve, "ok", T0 + 5)
+            .unwrap();
+    }
+    assert_eq!(
+        s.template("hello").unwrap().unwrap().state,
+        TemplateState::Published
+    );
+    // The author's next revision waits for its checks, until the
+    // template is withdrawn.
+    s.submit(
+        "ann",
+        "hello",
+        TemplateKind::DockerfileFolder,
+        &digest(5),
+        T0 + 6,
+    )
+    .unwrap();
+    assert_eq!(
+        queue(&mut s),
+        q(&[("a-tree", 1), ("later", 1), ("hello", 3)])
+    );
+    assert!(s.withdrawn().unwrap().is_empty());
+    s.withdraw("max", "hello", "superseded", T0 + 7).unwrap();
+    assert_eq!(queue(&mut s), q(&[("a-tree", 1), ("later", 1)]));
+    let withdrawn: Vec<String> = s.withdrawn().unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(withdrawn, ["hello"]);
+    assert!(s.listed().unwrap().is_empty());
+    let (t, rev) = s.by_digest(&digest(4)).unwrap().unwrap();
+    assert_eq!((t.state, rev.number), (TemplateState::Withdrawn, 2));
+    let last = s.audit_of("hello").unwrap().pop().unwrap();
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.actor.as_str(),
+            last.detail.as_str()
+        ),
+        ("withdrawn", "max", "superseded")
+    );
+}
+
 const BODIES: &[(&str, Body)] = &[
     (
         "replicas_open_a_fresh_database_together",
@@ -783,6 +894,10 @@ const BODIES: &[(&str, Body)] = &[
         concurrent_approvals_publish_once,
     ),
     ("the_review_rules", the_review_rules),
+    (
+        "the_check_queue_and_withdrawals",
+        the_check_queue_and_withdrawals,
+    ),
     ("approvals_are_configurable", approvals_are_configurable),
     ("accounts_and_htpasswd", accounts_and_htpasswd),
     ("a_restart_keeps_everything", a_restart_keeps_everything),

@@ -57,6 +57,7 @@ impl Server {
                 prefix: "/community".into(),
                 secure_cookies: false,
                 htpasswd,
+                listings: Default::default(),
             },
         )
         .unwrap();
@@ -762,4 +763,67 @@ async fn sign_ins_and_submissions_are_rate_limited() {
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(p.headers.contains_key(RETRY_AFTER));
     assert_eq!(server.store().revisions("hello").unwrap().len(), 2);
+}
+
+/// Two replicas over one database, each with the website's listing rules
+/// of its own mirror: a withdrawal through one reaches the other's rules
+/// on its next refresh (the check runner's tick), not before, and a
+/// replica opened later starts with the withdrawn templates unlisted (the
+/// withdraw form's own unlisting is tests/e2e/portal.rs's).
+#[test]
+fn replicas_unlist_withdrawn_templates_on_the_website() {
+    use corral_portal::model::{TemplateKind, Verdict};
+    use corral_site::listings::Listings;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[portal]\nsqlite_path = {:?}\narchive_dir = {:?}\nreviewers = [\"rita\", \"rob\"]\n\
+         maintainers = [\"max\"]\n",
+        dir.path().join("portal.db"),
+        dir.path().join("archives")
+    );
+    let replica = |listings: &Arc<Listings>| {
+        let config = PortalConfig::parse(&text).unwrap();
+        let store = Store::open(&config.database, config.policy.clone()).unwrap();
+        Portal::new(
+            config,
+            store,
+            WebOptions {
+                prefix: "/community".into(),
+                secure_cookies: false,
+                htpasswd: Htpasswd::default(),
+                listings: listings.clone(),
+            },
+        )
+        .unwrap()
+    };
+    let (la, lb) = (Arc::new(Listings::new()), Arc::new(Listings::new()));
+    let (a, b) = (replica(&la), replica(&lb));
+    assert_eq!(
+        lb.group_apart("community/hello").as_deref(),
+        Some(web::COMMUNITY_GROUP)
+    );
+    let digest = format!("sha256:{}", "1".repeat(64));
+    a.store()
+        .submit("ann", "hello", TemplateKind::DockerfileFolder, &digest, 1)
+        .unwrap();
+    for kind in CheckKind::ALL {
+        a.store()
+            .record_check("corral", "hello", 1, kind, CheckStatus::Passed, None, 2)
+            .unwrap();
+    }
+    for r in ["rita", "rob"] {
+        a.store()
+            .review(r, "hello", 1, Verdict::Approve, "ok", 3)
+            .unwrap();
+    }
+    a.store().withdraw("max", "hello", "superseded", 4).unwrap();
+    a.refresh_listings().unwrap();
+    assert_eq!(la.unlisted("community/hello").as_deref(), Some("withdrawn"));
+    assert!(lb.is_listed("community/hello"), "b has not looked yet");
+    b.refresh_listings().unwrap();
+    assert!(!lb.is_listed("community/hello"));
+    let lc = Arc::new(Listings::new());
+    let _c = replica(&lc);
+    assert!(!lc.is_listed("community/hello"));
 }

@@ -8,6 +8,9 @@
 //!   an image, the stream files, the disk images.
 //! - [`html`] and [`markdown`]: escaping, the page frame, dates and sizes;
 //!   Markdown with raw HTML and unsafe links dropped.
+//! - [`listings`]: the namespace listed apart and the repositories left
+//!   out of the listings, set by whoever serves the site beside other
+//!   pages.
 //! - [`pages`]: one module per page, each a `collect` (the JSON twin) and a
 //!   `render`.
 //! - [`respond`]: a path and query to a [`Response`], with the
@@ -23,6 +26,7 @@
 //!     host: "mirror.example:5000".into(),
 //!     base_url: "https://mirror.example:5000".into(),
 //!     now: time::OffsetDateTime::now_utc(),
+//!     listings: &corral_site::listings::Listings::default(),
 //! };
 //! if let Some(page) = corral_site::respond(&ctx, "/", "").await? {
 //!     println!("{} {}", page.status, page.body.len());
@@ -33,6 +37,7 @@
 
 pub mod assets;
 pub mod html;
+pub mod listings;
 pub mod markdown;
 pub mod model;
 pub mod pages;

@@ -116,8 +116,11 @@ fn ctx(source: &dyn Source) -> Context<'_> {
         host: "mirror.test:5000".into(),
         base_url: "http://mirror.test:5000".into(),
         now: html::parse_rfc3339("2026-03-04T10:00:00Z").unwrap(),
+        listings: &NO_LISTINGS,
     }
 }
+
+static NO_LISTINGS: crate::listings::Listings = crate::listings::Listings::new();
 
 async fn get(source: &dyn Source, path: &str, query: &str) -> Response {
     respond(&ctx(source), path, query).await.unwrap().unwrap()
@@ -284,6 +287,72 @@ async fn home_filters_by_prefix_and_pages() {
         serde_json::from_str(&get(&f, "/", "q=app2&format=json").await.body).unwrap();
     assert_eq!(j["repositories"].as_array().unwrap().len(), 10);
     assert!(j["next"].is_null());
+}
+
+#[tokio::test]
+async fn listings_group_a_namespace_apart_and_leave_unlisted_repositories_out() {
+    let mut f = sample();
+    f.add(image(
+        "community/hello",
+        "latest",
+        7,
+        &[("dev.corral.stack", "python")],
+    ));
+    f.add(image("community/gone", "latest", 8, &[]));
+    let listings = crate::listings::Listings::new();
+    let ctx = Context {
+        listings: &listings,
+        ..ctx(&f)
+    };
+    let page = |path: &'static str, query: &'static str| {
+        let ctx = &ctx;
+        async move { respond(ctx, path, query).await.unwrap().unwrap() }
+    };
+    // Without the hook the namespace is nothing special.
+    let j: serde_json::Value = serde_json::from_str(&page("/", "format=json").await.body).unwrap();
+    let group = |j: &serde_json::Value, name: &str| {
+        j["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["group"].as_str().unwrap().to_string())
+    };
+    assert_eq!(group(&j, "community/hello").as_deref(), Some("Python"));
+    listings.set_namespace("community", "Shared by users");
+    listings.unlist("community/gone", "withdrawn");
+    let j: serde_json::Value = serde_json::from_str(&page("/", "format=json").await.body).unwrap();
+    assert_eq!(
+        group(&j, "community/hello").as_deref(),
+        Some("Shared by users")
+    );
+    assert_eq!(group(&j, "community/gone"), None, "{j}");
+    assert_eq!(group(&j, "fedora/base").as_deref(), Some("Base images"));
+    let html = page("/", "").await.body;
+    assert!(
+        html.contains("<h2 id=\"shared-by-users\">Shared by users</h2>"),
+        "{html}"
+    );
+    assert!(!html.contains("community/gone"), "{html}");
+    // The search leaves it out too.
+    let j: serde_json::Value =
+        serde_json::from_str(&page("/", "q=community&format=json").await.body).unwrap();
+    assert_eq!(j["repositories"].as_array().unwrap().len(), 1, "{j}");
+    // Its own page is still there and says why it is not listed.
+    let r = page("/repositories/community/gone", "").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<strong>Withdrawn.</strong>"), "{}", r.body);
+    let j: serde_json::Value = serde_json::from_str(
+        &page("/repositories/community/gone", "format=json")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(j["unlisted"], "withdrawn");
+    assert!(!page("/repositories/community/hello", "")
+        .await
+        .body
+        .contains("Withdrawn"));
 }
 
 #[tokio::test]

@@ -1,11 +1,14 @@
 //! The automatic checks every revision of a Dockerfile folder passes
 //! (docs/portal.md, "Checks"): **lint** with the library's rules, a
 //! **build** FROM an official base in the Docker Engine with no network,
-//! memory and CPU limits and a time limit, and a **test** run of its
-//! `image.toml` tests through corral-testrun, in SELinux-labelled
-//! containers. [`CheckRunner::run`] gives the three results with their
-//! logs; [`worker`] finds the revisions waiting for them and records them.
+//! memory, CPU and process-count limits ([`pids`]) and a time limit, and
+//! a **test** run of its `image.toml` tests through corral-testrun, in
+//! SELinux-labelled containers. [`CheckRunner::run`] gives the three results with their
+//! logs; [`tree`] has a tree recipe's three checks; [`worker`] finds the
+//! revisions waiting for them and records them.
 
+pub mod pids;
+pub mod tree;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -221,6 +224,22 @@ impl CheckRunner {
             ..Default::default()
         };
         let mut log = String::new();
+        let pids = c
+            .pids_cgroup
+            .as_deref()
+            .map(|cg| pids::PidsLimit::host(cg, c.pids_max));
+        let refused_before = match &pids {
+            Some(l) => match l.apply() {
+                Ok(n) => n,
+                Err(e) => {
+                    return Outcome::failed(format!(
+                        "not built: setting the process limit in {}: {e}\n",
+                        l.dir().display()
+                    ))
+                }
+            },
+            None => 0,
+        };
         let mut running: Option<String> = None;
         let mut error: Option<String> = None;
         let mut stream =
@@ -254,6 +273,20 @@ impl CheckRunner {
         })
         .await;
         drop(stream);
+        if let Some(l) = &pids {
+            let refused = l.refused().unwrap_or(0).saturating_sub(refused_before);
+            if refused > 0 || l.reached() {
+                let _ = write!(
+                    log,
+                    "the build's steps reached the process limit of {}",
+                    l.max()
+                );
+                if refused > 0 {
+                    let _ = write!(log, ": {refused} forks refused");
+                }
+                log.push('\n');
+            }
+        }
         if streamed.is_err() {
             // Closing the stream cancels the build; removing the step's
             // container makes sure nothing keeps running.

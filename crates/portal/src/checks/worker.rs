@@ -1,9 +1,9 @@
 //! The check runner's loop: every few seconds, the current revisions with
 //! pending checks are unpacked again from their kept archive, checked, and
 //! their results and logs recorded (the store's audit log names the
-//! runner as [`ACTOR`]). Tree recipes are not checked yet: they stay
-//! pending. Then the published revisions the mirror lacks are pushed and
-//! signed ([`crate::publish`]).
+//! runner as [`ACTOR`]); tree recipes get their own checks
+//! ([`super::tree`]). Then the published Dockerfile folders the mirror
+//! lacks are pushed and signed ([`crate::publish`]).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -24,27 +24,29 @@ pub const ACTOR: &str = "corral-checks";
 /// Checks every waiting revision once; returns how many were checked.
 pub async fn run_once(portal: &Arc<Portal>, runner: &CheckRunner) -> anyhow::Result<usize> {
     let p = portal.clone();
-    let todo = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Revision>> {
+    let todo = tokio::task::spawn_blocking(move || -> anyhow::Result<Todo> {
         let mut store = p.store();
         let revisions = store.checks_to_run()?;
         let mut out = Vec::new();
         for r in revisions {
-            let t = store.template(&r.template)?;
-            if t.is_some_and(|t| t.kind == TemplateKind::DockerfileFolder) {
-                out.push(r);
+            if let Some(t) = store.template(&r.template)? {
+                out.push((r, t.kind));
             }
         }
         Ok(out)
     })
     .await??;
-    for rev in &todo {
-        let results = check(portal, runner, rev).await;
+    for (rev, kind) in &todo {
+        let results = check(portal, runner, rev, *kind).await;
         record(portal, runner, rev, results)
             .await
             .with_context(|| format!("recording the checks of {} {}", rev.template, rev.number))?;
     }
     Ok(todo.len())
 }
+
+/// The revisions [`run_once`] looks at.
+type Todo = Vec<(Revision, TemplateKind)>;
 
 /// Pushes and signs the published revisions the mirror does not have yet
 /// (`done` remembers those it has); returns how many were pushed.
@@ -57,7 +59,8 @@ pub async fn publish_pending(
     let listed = tokio::task::spawn_blocking(move || p.store().listed()).await??;
     let mut pushed = 0;
     for t in listed {
-        let Some(rev) = t.published_revision else {
+        // Tree recipes make no image to push.
+        let (Some(rev), TemplateKind::DockerfileFolder) = (t.published_revision, t.kind) else {
             continue;
         };
         let key = (t.name.clone(), rev);
@@ -95,11 +98,29 @@ pub async fn run(
                 tracing::error!("publishing: {e:#}");
             }
         }
+        // Replicas sharing the database learn of each other's withdrawals.
+        let p = portal.clone();
+        match tokio::task::spawn_blocking(move || p.refresh_listings()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("refreshing the listings: {e:#}"),
+            Err(e) => tracing::error!("refreshing the listings: {e:#}"),
+        }
         tokio::time::sleep(every).await;
     }
 }
 
-async fn check(portal: &Arc<Portal>, runner: &CheckRunner, rev: &Revision) -> Results {
+/// What an upload holds, unpacked again.
+enum Upload {
+    Folder(Box<upload::LibraryFolder>),
+    Recipe(Vec<u8>),
+}
+
+async fn check(
+    portal: &Arc<Portal>,
+    runner: &CheckRunner,
+    rev: &Revision,
+    kind: TemplateKind,
+) -> Results {
     let archive_dir = portal.config().archive_dir.clone();
     let limits = portal.config().uploads;
     let scratch = runner.config().scratch.clone();
@@ -111,16 +132,39 @@ async fn check(portal: &Arc<Portal>, runner: &CheckRunner, rev: &Revision) -> Re
             std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let unpacked = upload::unpack(std::io::BufReader::new(file), &limits, &scratch)
             .with_context(|| format!("unpacking {}", path.display()))?;
-        let folder = upload::library_folder(unpacked.dir.path())?;
-        Ok((unpacked, folder))
+        let upload = match kind {
+            TemplateKind::DockerfileFolder => {
+                Upload::Folder(Box::new(upload::library_folder(unpacked.dir.path())?))
+            }
+            TemplateKind::TreeRecipe => {
+                Upload::Recipe(upload::folder::recipe_text(unpacked.dir.path())?)
+            }
+        };
+        Ok((unpacked, upload))
     })
     .await
     .map_err(anyhow::Error::from)
     .and_then(|r| r);
     match unpacked {
-        Ok((_dir, folder)) => {
+        Ok((_dir, Upload::Folder(folder))) => {
             tracing::info!(template = %rev.template, revision = rev.number, "checks start");
             runner.run(&rev.template, rev.number, &folder).await
+        }
+        Ok((_dir, Upload::Recipe(text))) => {
+            tracing::info!(template = %rev.template, revision = rev.number, "tree checks start");
+            let repos = runner.config().tree_repos.clone();
+            let scratch = runner.config().scratch.clone();
+            tokio::task::spawn_blocking(move || super::tree::check_recipe(&text, &repos, &scratch))
+                .await
+                .unwrap_or_else(|e| {
+                    let failed = || Outcome::failed(format!("the tree checks stopped: {e}\n"));
+                    Results {
+                        lint: failed(),
+                        build: failed(),
+                        test: failed(),
+                        image: None,
+                    }
+                })
         }
         Err(e) => {
             let why = format!("the archive could not be read again: {e:#}\n");

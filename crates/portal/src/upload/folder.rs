@@ -43,6 +43,12 @@ pub enum FolderError {
     },
 }
 
+/// Reads a tree recipe upload's `recipe.toml` (a regular file, not a
+/// link), at the archive's top or in its one directory.
+pub fn recipe_text(dir: &Path) -> Result<Vec<u8>, FolderError> {
+    read_file(&folder_root(dir)?, crate::checks::tree::RECIPE_FILE)
+}
+
 /// The folder an archive holds: its top, or the one directory at its top
 /// (`tar czf x.tar.gz NAME/` is how folders are usually packed).
 fn folder_root(dir: &Path) -> Result<PathBuf, FolderError> {

@@ -28,6 +28,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
+use corral_site::listings::Listings;
+
 use crate::accounts::Htpasswd;
 use crate::config::PortalConfig;
 use crate::model::{Template, TemplateState, Verdict};
@@ -48,7 +50,16 @@ pub struct WebOptions {
     pub secure_cookies: bool,
     /// The mirror's htpasswd users, who sign in as they are.
     pub htpasswd: Htpasswd,
+    /// The website's listing rules: the portal lists `community/` apart as
+    /// [`COMMUNITY_GROUP`] and leaves its withdrawn templates out.
+    pub listings: Arc<Listings>,
 }
+
+/// What a withdrawn template's repository page says.
+const WITHDRAWN: &str = "withdrawn";
+
+/// The group the website lists published templates in.
+pub const COMMUNITY_GROUP: &str = "Community templates";
 
 /// Why the portal could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +101,10 @@ impl Portal {
             path: config.archive_dir.clone(),
             source,
         })?;
-        Ok(Portal {
+        options
+            .listings
+            .set_namespace(crate::publish::NAMESPACE, COMMUNITY_GROUP);
+        let portal = Portal {
             store: Mutex::new(store),
             sign_ins: RateLimiter::new(config.rate_limits.sign_ins, Duration::from_secs(600)),
             submissions: RateLimiter::new(
@@ -99,7 +113,24 @@ impl Portal {
             ),
             config,
             options,
-        })
+        };
+        portal.refresh_listings()?;
+        Ok(portal)
+    }
+
+    /// Leaves the withdrawn templates out of the website's listings, as
+    /// the database says (another replica may have withdrawn one). Blocks.
+    pub fn refresh_listings(&self) -> Result<(), StoreError> {
+        let withdrawn = self.store().withdrawn()?;
+        self.options
+            .listings
+            .replace_unlisted(withdrawn.into_iter().map(|t| {
+                (
+                    crate::publish::repository_of(&t.name),
+                    WITHDRAWN.to_string(),
+                )
+            }));
+        Ok(())
     }
 
     fn prefix(&self) -> &str {
@@ -592,6 +623,9 @@ async fn withdraw(
         let maintainer = signed_in(&v, &form)?.to_string();
         let (t, reason) = (name.clone(), form.get("reason"));
         db(&p, move |s| s.withdraw(&maintainer, &t, &reason, now())).await?;
+        p.options
+            .listings
+            .unlist(&crate::publish::repository_of(&name), WITHDRAWN);
         Ok(http::see_other(&template_url(&p, &name)))
     }
     .await;

@@ -130,7 +130,12 @@ fn check_archive(
                 .map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
             Ok(Some(folder.help))
         }
-        TemplateKind::TreeRecipe => Ok(None),
+        TemplateKind::TreeRecipe => {
+            // Its checks read it again; an upload without one is refused now.
+            upload::folder::recipe_text(unpacked.dir.path())
+                .map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+            Ok(None)
+        }
     }
 }
 

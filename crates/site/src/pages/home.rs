@@ -51,16 +51,9 @@ pub const STACKS: &[(&str, &[&str])] = &[
 pub const LIBRARY_LABEL: &str = "dev.corral.context-hash";
 
 /// Where a repository is listed on the home page; `library` says its
-/// featured image was built from the curated library.
-/// The group of the community portal's published templates
-/// (docs/portal.md: they are pushed as `community/NAME`), listed apart from
-/// the official images.
-pub const COMMUNITY: &str = "Community templates";
-
+/// featured image was built from the curated library. A namespace listed
+/// apart ([`crate::listings::Listings`]) is placed before this is asked.
 pub fn group_of(repo: &str, stack_label: Option<&str>, library: bool) -> String {
-    if repo.starts_with("community/") {
-        return COMMUNITY.to_string();
-    }
     if let Some(s) = stack_label {
         if let Some((name, _)) = STACKS.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
             return name.to_string();
@@ -160,6 +153,13 @@ pub async fn collect(ctx: &Context<'_>, query: &str) -> anyhow::Result<Home> {
     if shown.len() < listing.items.len() {
         more = false;
     }
+    // Unlisted repositories (a withdrawn community template) leave the
+    // page and its search; the next page still starts after the listing's
+    // last name.
+    let shown: Vec<&String> = shown
+        .into_iter()
+        .filter(|name| ctx.listings.is_listed(name))
+        .collect();
     // The featured tags are read a few at a time: each is a handful of
     // small reads the source makes off the async threads, so reading them
     // one after another would leave the cores waiting.
@@ -175,11 +175,13 @@ pub async fn collect(ctx: &Context<'_>, query: &str) -> anyhow::Result<Home> {
         let image = image?;
         let label = |k: &str| image.as_ref().and_then(|i| i.labels.get(k)).cloned();
         repositories.push(RepoSummary {
-            group: group_of(
-                name,
-                label("dev.corral.stack").as_deref(),
-                label(LIBRARY_LABEL).is_some(),
-            ),
+            group: ctx.listings.group_apart(name).unwrap_or_else(|| {
+                group_of(
+                    name,
+                    label("dev.corral.stack").as_deref(),
+                    label(LIBRARY_LABEL).is_some(),
+                )
+            }),
             url: format!("/repositories/{}", url_encode(name, true)),
             description: label("org.opencontainers.image.description")
                 .or_else(|| label("summary"))
@@ -263,9 +265,10 @@ pub fn render(home: &Home, ctx: &Context<'_>) -> String {
         "<form class=\"filter\" method=\"get\" action=\"/\" role=\"search\"><label for=\"q\">Find a repository (name starts with)</label> <input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" autocomplete=\"off\"> <button type=\"submit\">Search</button></form>",
         escape(home.filter.as_deref().unwrap_or(""))
     );
+    let apart = ctx.listings.group();
     let mut groups: Vec<&str> = vec!["Base images"];
     groups.extend(super::home::STACKS.iter().map(|(n, _)| *n));
-    groups.push(COMMUNITY);
+    groups.extend(apart.as_deref());
     if home.repositories.is_empty() {
         b.push_str("<p>No repositories match.</p>\n");
     }
@@ -274,7 +277,7 @@ pub fn render(home: &Home, ctx: &Context<'_>) -> String {
         if repos.is_empty() {
             continue;
         }
-        let heading = if g == "Base images" || g == COMMUNITY {
+        let heading = if g == "Base images" || apart.as_deref() == Some(g) {
             g.to_string()
         } else {
             format!("Library: {g}")
@@ -402,12 +405,8 @@ mod tests {
         assert_eq!(group_of("x/postgresql", None, false), "Services");
         assert_eq!(group_of("x/anything", Some("ruby"), false), "Ruby");
         assert_eq!(group_of("fedora/base", None, false), "Base images");
-        // The portal's templates are never official, whatever their labels.
-        assert_eq!(group_of("community/hello", None, false), COMMUNITY);
-        assert_eq!(
-            group_of("community/python3", Some("python"), true),
-            COMMUNITY
-        );
+        // No namespace is special to the site itself.
+        assert_eq!(group_of("community/hello", None, false), "Base images");
         // built from the library, of no stack
         assert_eq!(group_of("sample/app", None, true), "Other");
         assert_eq!(group_of("sample/python3", None, true), "Python");

@@ -20,6 +20,8 @@ pub struct Context<'a> {
     /// `http://host:port` (or `https://`).
     pub base_url: String,
     pub now: OffsetDateTime,
+    /// What the listings show apart or leave out.
+    pub listings: &'a crate::listings::Listings,
 }
 
 impl Context<'_> {

@@ -103,6 +103,17 @@ pub struct Repository {
     pub sbom: Option<Sbom>,
     pub advisories: Option<Vec<Advisory>>,
     pub build: Option<BuildInfo>,
+    /// Why the repository is left out of the listings (`withdrawn`);
+    /// its tags and digests still pull.
+    pub unlisted: Option<String>,
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 fn text(a: &crate::model::Artifact) -> Option<String> {
@@ -272,6 +283,7 @@ pub async fn collect(
         advisories: None,
         build: None,
         featured: None,
+        unlisted: ctx.listings.unlisted(name),
     };
     if let Some(f) = &featured {
         let labels = &f.image.labels;
@@ -379,6 +391,14 @@ fn tag_card(b: &mut String, t: &TagView, ctx: &Context<'_>) {
 pub fn render(r: &Repository, ctx: &Context<'_>) -> String {
     let mut b = String::new();
     let _ = writeln!(b, "<h1>{}</h1>", escape(&r.name));
+    if let Some(why) = &r.unlisted {
+        let _ = writeln!(
+            b,
+            "<p class=\"unlisted unsigned\"><strong>{}.</strong> This repository is left out of \
+             the listings; what was pulled from it still pulls by digest.</p>",
+            escape(&capitalized(why))
+        );
+    }
     if let Some(d) = &r.description {
         let _ = writeln!(b, "<p class=\"lead\">{}</p>", escape(d));
     }

@@ -1,0 +1,158 @@
+//! The checks of a tree recipe (`recipe.toml` at the top of the upload):
+//! **lint**, the recipe parses and passes corral-tree's rules (the error
+//! names the line and column) and gives its files as content, never as a
+//! path on the runner's host; **build**, the recipe's own repositories
+//! replaced by the portal's (`[[portal.checks.tree_repo]]`, local
+//! repositories: nothing is fetched from the network), dnf resolves and
+//! installs the packages into a scratch tree (a missing package is
+//! named); **test**, the tree's rpm database lists every package the recipe
+//! names. The scratch tree is removed afterwards.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use corral_tree::{build_tree, BuildOptions, Recipe};
+
+use super::{Outcome, Results};
+
+/// The recipe's file name in an upload.
+pub const RECIPE_FILE: &str = "recipe.toml";
+
+fn not_run(why: &str) -> Outcome {
+    Outcome::failed(format!("not run: {why}\n"))
+}
+
+/// Runs the three checks on a recipe's text. Blocks (dnf).
+pub fn check_recipe(text: &[u8], repos: &[toml::Table], scratch: &Path) -> Results {
+    let origin = Path::new(RECIPE_FILE);
+    let failed_lint = |log: String| Results {
+        lint: Outcome::failed(log),
+        build: not_run("the lint failed"),
+        test: not_run("the lint failed"),
+        image: None,
+    };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return failed_lint(format!("{RECIPE_FILE}: the file is not UTF-8\n"));
+    };
+    let recipe = match Recipe::parse(text, origin) {
+        Ok(r) => r,
+        Err(e) => return failed_lint(format!("{e}\n")),
+    };
+    // A `source` is a path on the machine that builds: the runner's host
+    // here, so only inline content is taken.
+    if let Some(f) = recipe.files.iter().find(|f| f.source.is_some()) {
+        return failed_lint(format!(
+            "{RECIPE_FILE}: file {}: a source file is a path on the runner's host; \
+             portal recipes give their files as content\n",
+            f.path
+        ));
+    }
+    let lint = Outcome::passed(format!(
+        "{RECIPE_FILE}: {} for {} release {}, packages: {}\n",
+        recipe.name,
+        recipe.arch,
+        recipe.releasever,
+        recipe.packages.join(", ")
+    ));
+    let (build, test) = build_and_test(text, &recipe, repos, scratch);
+    Results {
+        lint,
+        build,
+        test,
+        image: None,
+    }
+}
+
+fn build_and_test(
+    text: &str,
+    recipe: &Recipe,
+    repos: &[toml::Table],
+    scratch: &Path,
+) -> (Outcome, Outcome) {
+    let origin = Path::new(RECIPE_FILE);
+    let failed_build = |log: String| (Outcome::failed(log), not_run("the build failed"));
+    if repos.is_empty() {
+        return failed_build(
+            "no package repositories to build from: the portal has no [[portal.checks.tree_repo]]\n"
+                .into(),
+        );
+    }
+    // The recipe's repositories are the author's; the build uses the
+    // portal's alone.
+    let mut doc: toml::Table = match toml::from_str(text) {
+        Ok(d) => d,
+        Err(e) => return failed_build(format!("{RECIPE_FILE}: {e}\n")),
+    };
+    doc.insert(
+        "repo".into(),
+        toml::Value::Array(repos.iter().cloned().map(toml::Value::Table).collect()),
+    );
+    let spliced = match toml::to_string(&doc) {
+        Ok(s) => s,
+        Err(e) => return failed_build(format!("{RECIPE_FILE}: {e}\n")),
+    };
+    let mut built = match Recipe::parse(&spliced, origin) {
+        Ok(r) => r,
+        Err(e) => return failed_build(format!("the portal's repositories: {e}\n")),
+    };
+    if let Err(e) = built.resolve(Path::new("/"), origin, &|_| None) {
+        return failed_build(format!("the portal's repositories: {e}\n"));
+    }
+    let mut log = format!(
+        "{RECIPE_FILE}: built from the portal's repositories: {}\n",
+        built
+            .repos
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let work = match tempfile::Builder::new()
+        .prefix("corral-portal-tree-")
+        .tempdir_in(scratch)
+    {
+        Ok(w) => w,
+        Err(e) => return failed_build(format!("making a scratch directory: {e}\n")),
+    };
+    let report = match build_tree(
+        &built,
+        &work.path().join("rootfs"),
+        &BuildOptions {
+            source_date_epoch: Some(0),
+        },
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(log, "the build failed: {e}");
+            return failed_build(log);
+        }
+    };
+    for p in &report.packages {
+        let _ = writeln!(
+            log,
+            "installed {}-{}-{}.{}",
+            p.name, p.version, p.release, p.arch
+        );
+    }
+    let build = Outcome::passed(log);
+    // Names only: a provide or a file path is dnf's to match.
+    let missing: Vec<&str> = recipe
+        .packages
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.contains(['/', '(', ' ', '*']))
+        .filter(|n| !report.packages.iter().any(|p| p.name == *n))
+        .collect();
+    let test = if missing.is_empty() {
+        Outcome::passed(format!(
+            "the tree's rpm database lists every package the recipe names ({} installed)\n",
+            report.packages.len()
+        ))
+    } else {
+        Outcome::failed(format!(
+            "not in the tree's rpm database: {}\n",
+            missing.join(", ")
+        ))
+    };
+    (build, test)
+}
