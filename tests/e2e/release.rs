@@ -665,6 +665,32 @@ fn a_failed_step_is_resumed_without_redoing_the_steps_before_it() {
     assert_eq!(item(&report, "host", "sample-atomic")["published"], oob);
     let parent = ostree_ref(&s.path("ostree"), &format!("{STREAM_REF}^"));
     assert_eq!(parent, head);
+    // the new commit went out as the OS image's moving tag
+    let os_ref = format!("{}/os/sample-atomic:43", s.mirror.host());
+    let host = item(&report, "host", "sample-atomic").clone();
+    assert_eq!(host["os_image"]["commit"], oob.as_str(), "{host:#}");
+    assert_eq!(host["ran"], serde_json::json!(["compose", "push", "sign"]));
+    let os_digest = mirror_digest(&os_ref);
+    assert_eq!(host["os_image"]["digest"], os_digest.as_str());
+
+    // the OS image goes from the mirror: a kept stream pushes and signs it
+    // again, without composing
+    for dir in ["repos/os/sample-atomic", "sigstore/os/sample-atomic"] {
+        std::fs::remove_dir_all(s.mirror.storage.join(dir)).unwrap();
+    }
+    let out = run_ok(&mut s.release(&config, &["--only", "host"]));
+    assert!(
+        stderr(&out).contains("sample-atomic: its OS image is not in the mirror any more"),
+        "{}",
+        stderr(&out)
+    );
+    let host = item(&s.report(), "host", "sample-atomic").clone();
+    assert_eq!(host["action"], "keep", "{host:#}");
+    assert_eq!(host["ran"], serde_json::json!(["push", "sign"]), "{host:#}");
+    assert_eq!(host["resumed"], serde_json::json!(["compose"]));
+    assert_eq!(mirror_digest(&os_ref), os_digest);
+    assert!(s.verify_gpg(&os_ref).status.success());
+    assert_eq!(ostree_ref(&s.path("ostree"), STREAM_REF), oob);
 
     // the repository and its signatures go from the mirror's storage: the
     // record of the push is not trusted, the image is pushed and signed

@@ -97,7 +97,8 @@ pub fn run(release: &mut Release) -> StepResult {
         }
         .and_then(|composed| {
             let (pushed, signed) = match report.published.clone() {
-                Some(commit) => publish_image(release, entry, &commit, &mut report)?,
+                Some(commit) => publish_image(release, entry, &commit, &mut report)
+                    .context("publishing the OS image")?,
                 None => (false, false),
             };
             report.record_sub_steps(&[("compose", composed), ("push", pushed), ("sign", signed)]);
