@@ -782,21 +782,16 @@ fn a_disk_from_the_os_image_deploys_the_images_commit() {
     assert_eq!(report["image_digest"], exported["manifest_digest"]);
     assert_eq!(report["ref"], REF);
     // the temporary repository is gone
-    assert_eq!(
-        leftovers(
-            c.work.path(),
-            &[
-                "repo",
-                "sample-atomic.toml",
-                "tree-one",
-                "os",
-                "htpasswd",
-                "from-image.raw",
-                "from-image.raw.sha256"
-            ]
-        ),
-        Vec::<String>::new()
-    );
+    let expected = [
+        "repo",
+        "sample-atomic.toml",
+        "tree-one",
+        "os",
+        "htpasswd",
+        "from-image.raw",
+        "from-image.raw.sha256",
+    ];
+    assert_eq!(leftovers(c.work.path(), &expected), Vec::<String>::new());
     let root = PartMount::new(&raw, part(&report, "root"), false);
     let deploy = root
         .path()
@@ -837,6 +832,8 @@ fn a_disk_from_the_os_image_deploys_the_images_commit() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("importing oci:"), "{}", stderr(&out));
     assert!(!bad.exists());
+    assert_eq!(leftovers(c.work.path(), &expected), Vec::<String>::new());
+    assert_eq!(loops_on(c.work.path()), Vec::<String>::new());
 }
 
 /// Reads a running build's progress lines up to the first that contains
