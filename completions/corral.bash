@@ -958,7 +958,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__disk__subcmd__build)
-            opts="-o -v -h -V --commit --ref --repo --output --format --size --bootloader --os --remote-name --remote-url --remote-gpg-key --karg --gpg-key --gpg-homedir --json --verbose --help --version"
+            opts="-o -v -h -V --commit --ref --repo --image --tls-verify --output --format --size --bootloader --os --remote-name --remote-url --remote-gpg-key --karg --gpg-key --gpg-homedir --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -974,6 +974,14 @@ _corral() {
                     ;;
                 --repo)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 --output)

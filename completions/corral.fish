@@ -221,6 +221,9 @@ complete -c corral -n "__fish_corral_using_subcommand disk; and not __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from build" -l commit -d 'The commit to deploy (a checksum or a prefix of one)' -r
 complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from build" -l ref -d 'The ref to deploy (with --commit: the ref the host follows)' -r
 complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from build" -l repo -d 'The local OSTree repository holding the commit' -r -F
+complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from build" -l image -d 'Instead of --repo and --commit: an OS image, oci:DIR[:TAG] or docker://HOST/REPO:TAG (the ostree container format, as `corral compose export` and `corral release` publish it). Its commit is imported into a temporary repository and deployed under the ref of --ref or the stream file' -r
+complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from build" -l tls-verify -d 'With --image docker://…: verify the registry\'s TLS certificate; false talks plain HTTP (a local mirror)' -r -f -a "true\t''
+false\t''"
 complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from build" -s o -l output -d 'The image to write; IMAGE.sha256 (and IMAGE.asc) are written beside' -r -F
 complete -c corral -n "__fish_corral_using_subcommand disk; and __fish_seen_subcommand_from build" -l format -r -f -a "qcow2\t''
 raw\t''

@@ -729,6 +729,113 @@ fn bad_input_is_refused_and_leaves_no_image() {
     assert!(!image.exists());
 }
 
+/// `--image`: a disk from the OS image of a commit (the ostree container
+/// format, as `compose export` and `corral release` publish it) deploys
+/// the commit the image carries, under the ref given, with nothing of the
+/// import left beside the image; a tampered image builds no disk.
+#[test]
+fn a_disk_from_the_os_image_deploys_the_images_commit() {
+    let mut c = Composed::empty();
+    let commit = c.compose_tree("one");
+    let layout = c.out("os");
+    let exported: serde_json::Value = serde_json::from_slice(
+        &run_ok(
+            Command::new(corral_bin())
+                .args(["compose", "export", "--json", "--repo"])
+                .arg(&c.repo)
+                .arg(REF)
+                .arg("-o")
+                .arg(format!("oci:{}:43.1", layout.display()))
+                .env_remove("RUST_LOG"),
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(exported["commit"], commit.as_str());
+    // pushed to a mirror (pushes need credentials, pulls are anonymous)
+    require_tool("skopeo");
+    let htpasswd = corral_test_support::faults::htpasswd(c.work.path());
+    let mirror = Mirror::start(&["--htpasswd", htpasswd.to_str().unwrap()]);
+    let remote = format!("docker://{}/os/sample:43.1", mirror.host());
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds"])
+            .arg(corral_test_support::faults::CREDS)
+            .arg(format!("oci:{}:43.1", layout.display()))
+            .arg(&remote),
+    );
+    let raw = c.out("from-image.raw");
+    let build = |image: &str, raw: &Path| {
+        let mut cmd = Command::new(corral_bin());
+        cmd.args(["disk", "build", "--image", image])
+            .args([
+                "--ref", REF, "--size", "1G", "--format", "raw", "--json", "-o",
+            ])
+            .arg(raw)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env_remove("RUST_LOG");
+        cmd
+    };
+    let out = run_ok(build(&remote, &raw).arg("--tls-verify=false"));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["commit"], commit.as_str(), "{report:#}");
+    assert_eq!(report["image_digest"], exported["manifest_digest"]);
+    assert_eq!(report["ref"], REF);
+    // the temporary repository is gone
+    let expected = [
+        "repo",
+        "sample-atomic.toml",
+        "tree-one",
+        "os",
+        "htpasswd",
+        "from-image.raw",
+        "from-image.raw.sha256",
+    ];
+    assert_eq!(leftovers(c.work.path(), &expected), Vec::<String>::new());
+    let root = PartMount::new(&raw, part(&report, "root"), false);
+    let deploy = root
+        .path()
+        .join(format!("ostree/deploy/{OS}/deploy/{commit}.0"));
+    assert_eq!(
+        std::fs::read_to_string(deploy.join("usr/bin/marker")).unwrap(),
+        "one"
+    );
+    let origin = std::fs::read_to_string(
+        root.path()
+            .join(format!("ostree/deploy/{OS}/deploy/{commit}.0.origin")),
+    )
+    .unwrap();
+    assert!(
+        origin.contains(&format!("refspec=corral:{REF}")),
+        "{origin}"
+    );
+    drop(root);
+
+    // a layer whose bytes changed: refused, no disk
+    let manifest: serde_json::Value = {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let d = index["manifests"][0]["digest"].as_str().unwrap();
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(&d[7..])).unwrap())
+            .unwrap()
+    };
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let blob = layout.join("blobs/sha256").join(&layer[7..]);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let bad = c.out("bad.raw");
+    let out = build(&format!("oci:{}:43.1", layout.display()), &bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("importing oci:"), "{}", stderr(&out));
+    assert!(!bad.exists());
+    assert_eq!(leftovers(c.work.path(), &expected), Vec::<String>::new());
+    assert_eq!(loops_on(c.work.path()), Vec::<String>::new());
+}
+
 /// Reads a running build's progress lines up to the first that contains
 /// `marker`; all lines read so far. Fails after two minutes or at the end
 /// of the output without the marker.

@@ -164,12 +164,18 @@ impl Server {
     /// `corral disk build` of `commit` into `image` (qcow2), with the
     /// stream's kernel arguments and `kargs`.
     fn disk_build(&self, commit: &str, image: &Path, kargs: &[&str]) {
+        let repo = self.repo.display().to_string();
+        self.disk_build_from(&["--commit", commit, "--repo", &repo], image, kargs);
+    }
+
+    /// `corral disk build` from `source` (`--commit C --repo R`, or
+    /// `--image oci:…`) into `image`, as [`Server::disk_build`].
+    fn disk_build_from(&self, source: &[&str], image: &Path, kargs: &[&str]) {
         let t = Instant::now();
         let mut cmd = Command::new(corral_bin());
         cmd.args(["disk", "build"])
             .arg(repo_root().join("tests/fixtures/boot/boot-atomic.toml"))
-            .args(["--commit", commit, "--repo"])
-            .arg(&self.repo)
+            .args(source)
             .arg("-o")
             .arg(image)
             .args(["--format", "qcow2", "--remote-url"])
@@ -1005,6 +1011,49 @@ fn a_labelled_commit_boots_enforcing() {
     vm.wait_boot(None, Instant::now(), "enforcing boot");
     assert_eq!(vm.booted(), a);
     assert_enforcing_boot(&vm, "enforcing boot");
+}
+
+/// A disk built from the OS image of the composed commit (`corral disk
+/// build --image oci:…`, the ostree container format `corral release`
+/// publishes) boots that commit, under UEFI.
+#[test]
+fn a_disk_from_the_os_image_boots_its_commit() {
+    require_vm_tools();
+    let base = boot_tree();
+    let server = Server::start(base);
+    let a = server.compose("1.0");
+    let dir = scratch();
+    let layout = dir.path().join("os");
+    let out = run_ok(
+        Command::new(corral_bin())
+            .args(["compose", "export", "--json", "--repo"])
+            .arg(&server.repo)
+            .arg(REF)
+            .arg("-o")
+            .arg(format!("oci:{}:1.0", layout.display()))
+            .env_remove("RUST_LOG"),
+    );
+    let exported: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(exported["commit"], a.as_str());
+    let image = dir.path().join("from-image.qcow2");
+    server.disk_build_from(
+        &["--image", &format!("oci:{}:1.0", layout.display())],
+        &image,
+        &[],
+    );
+    let (key, public) = ssh_key(dir.path());
+    let seed = seed_iso_named(dir.path(), &public, "corral-image");
+    let mut vm = Vm::start_named(
+        "image",
+        &image,
+        &seed,
+        dir.path(),
+        &key,
+        Firmware::Uefi,
+        1536,
+    );
+    vm.wait_boot(None, Instant::now(), "boot of the disk from the OS image");
+    assert_eq!(vm.booted(), a);
 }
 
 /// Two hosts booted from one `corral disk build` image (copy-on-write

@@ -409,6 +409,69 @@ fn releases_everything_then_a_rerun_does_nothing() {
     run_ok(&mut ostree(&["pull", "release", STREAM_REF]));
     assert_eq!(ostree_ref(&client, &format!("release:{STREAM_REF}")), head);
 
+    // the same commit as an OS image beside the base images: tagged with
+    // its version and the stream's moving tag, signed both ways, and
+    // importing it gives the composed commit
+    let os = &host["os_image"];
+    let version = stdout(&run_ok(
+        Command::new("ostree")
+            .arg(format!("--repo={}", s.path("ostree").display()))
+            .args(["show", "--print-metadata-key=version", &head]),
+    ))
+    .trim()
+    .trim_matches('\'')
+    .to_string();
+    let os_repo = format!("{}/os/sample-atomic", s.mirror.host());
+    assert_eq!(
+        os["references"],
+        serde_json::json!([format!("{os_repo}:{version}"), format!("{os_repo}:43")]),
+        "{host:#}"
+    );
+    assert_eq!(os["commit"], head.as_str());
+    assert!(os["layers"].as_u64().unwrap() > 1, "{os:#}");
+    let os_digest = os["digest"].as_str().unwrap().to_string();
+    for reference in os["references"].as_array().unwrap() {
+        let reference = reference.as_str().unwrap();
+        assert_eq!(mirror_digest(reference), os_digest, "{reference}");
+        let v = s.verify_gpg(reference);
+        assert!(v.status.success(), "{reference}: {}", stdout(&v));
+        let v = s.verify_cosign(reference);
+        assert!(v.status.success(), "{reference}: {}", stdout(&v));
+    }
+    let kinds: Vec<&str> = host["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|sig| sig["digest"] == os_digest.as_str())
+        .map(|sig| sig["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["cosign", "gpg", "gpg"], "{host:#}");
+    let pulled = s.path("os-image");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
+            .arg(format!("docker://{os_repo}:43"))
+            .arg(format!("oci:{}:os", pulled.display())),
+    );
+    let imported_repo = s.path("imported-repo");
+    run_ok(
+        Command::new("ostree")
+            .args(["init", "--mode=archive"])
+            .arg(format!("--repo={}", imported_repo.display())),
+    );
+    let imported: Value = serde_json::from_slice(
+        &run_ok(
+            Command::new(corral_bin())
+                .args(["compose", "import", "--json", "--repo"])
+                .arg(&imported_repo)
+                .arg(format!("oci:{}:os", pulled.display())),
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(imported["commit"], head.as_str(), "{imported:#}");
+    assert_eq!(imported["manifest_digest"], os_digest.as_str());
+
     // the website shows what the release published beside the images
     // and the stream
     let page = |path: &str| -> Value {
@@ -443,6 +506,20 @@ fn releases_everything_then_a_rerun_does_nothing() {
     );
     let stream = page("/atomic-host/sample-atomic");
     assert_eq!(stream["ref"], STREAM_REF);
+    // and the OS image, from the stream file the release wrote
+    assert_eq!(
+        stream["os_image"]["digest"],
+        os_digest.as_str(),
+        "{stream:#}"
+    );
+    assert_eq!(
+        stream["os_image"]["reference"],
+        format!("{os_repo}:43").as_str()
+    );
+    assert_eq!(
+        stream["os_image"]["signatures"],
+        serde_json::json!(["cosign", "gpg"])
+    );
     assert_eq!(stream["versions"][0]["commit"], head.as_str(), "{stream:#}");
     assert!(
         stream["versions"][0]["diff"]["added"]
@@ -588,6 +665,32 @@ fn a_failed_step_is_resumed_without_redoing_the_steps_before_it() {
     assert_eq!(item(&report, "host", "sample-atomic")["published"], oob);
     let parent = ostree_ref(&s.path("ostree"), &format!("{STREAM_REF}^"));
     assert_eq!(parent, head);
+    // the new commit went out as the OS image's moving tag
+    let os_ref = format!("{}/os/sample-atomic:43", s.mirror.host());
+    let host = item(&report, "host", "sample-atomic").clone();
+    assert_eq!(host["os_image"]["commit"], oob.as_str(), "{host:#}");
+    assert_eq!(host["ran"], serde_json::json!(["compose", "push", "sign"]));
+    let os_digest = mirror_digest(&os_ref);
+    assert_eq!(host["os_image"]["digest"], os_digest.as_str());
+
+    // the OS image goes from the mirror: a kept stream pushes and signs it
+    // again, without composing
+    for dir in ["repos/os/sample-atomic", "sigstore/os/sample-atomic"] {
+        std::fs::remove_dir_all(s.mirror.storage.join(dir)).unwrap();
+    }
+    let out = run_ok(&mut s.release(&config, &["--only", "host"]));
+    assert!(
+        stderr(&out).contains("sample-atomic: its OS image is not in the mirror any more"),
+        "{}",
+        stderr(&out)
+    );
+    let host = item(&s.report(), "host", "sample-atomic").clone();
+    assert_eq!(host["action"], "keep", "{host:#}");
+    assert_eq!(host["ran"], serde_json::json!(["push", "sign"]), "{host:#}");
+    assert_eq!(host["resumed"], serde_json::json!(["compose"]));
+    assert_eq!(mirror_digest(&os_ref), os_digest);
+    assert!(s.verify_gpg(&os_ref).status.success());
+    assert_eq!(ostree_ref(&s.path("ostree"), STREAM_REF), oob);
 
     // the repository and its signatures go from the mirror's storage: the
     // record of the push is not trusted, the image is pushed and signed

@@ -83,6 +83,12 @@ fn published_files(w: &Path) -> (PathBuf, PathBuf) {
                  "diff": {"added": [], "removed": [], "changed": []}},
             ],
             "disk_images": ["atomic-43.qcow2"],
+            // as corral release records the OS image it pushed
+            "os_image": {"repository": "mirror.example:5000/os/atomic-43",
+                         "tags": ["43.20260302.0", "43"],
+                         "digest": format!("sha256:{:064x}", 0xfeedu64),
+                         "commit": format!("{:064x}", 0xabcdefu64), "version": "43.20260302.0",
+                         "layers": 7, "size": 1097072, "signatures": ["cosign", "gpg"]},
         }))
         .unwrap(),
     )
@@ -217,7 +223,13 @@ fn every_page_fits_phones_and_desktops_and_passes_axe() {
         },
         Check {
             path: "/atomic-host/atomic-43",
-            visible: &["Commits signed by GPG key", "ostree remote add"],
+            visible: &[
+                "Commits signed by GPG key",
+                "ostree remote add",
+                "Image signed (cosign, GPG simple signing)",
+                "corral host rebase ostree-image-signed:docker://mirror.example:5000/os/atomic-43:43",
+                "bootc switch mirror.example:5000/os/atomic-43:43",
+            ],
         },
         Check {
             path: "/downloads",

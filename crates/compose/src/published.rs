@@ -66,6 +66,8 @@ pub fn build(
         key: key.map(str::to_string),
         versions,
         disk_images: previous.map(|p| p.disk_images.clone()).unwrap_or_default(),
+        // what `corral release` pushed; it names its own commit
+        os_image: previous.and_then(|p| p.os_image.clone()),
     })
 }
 
@@ -160,12 +162,18 @@ mod tests {
             name: "s.qcow2".into(),
             ..Default::default()
         }];
+        before.os_image = Some(corral_ostree::stream_file::PublishedOsImage {
+            repository: "127.0.0.1:5000/os/s".into(),
+            digest: format!("sha256:{}", "d".repeat(64)),
+            ..Default::default()
+        });
         // commit 1 pruned by retention
         let after = build("s", "r", "", None, &full[..2], Some(&before)).unwrap();
         assert_eq!(after.versions.len(), 2);
         assert_eq!(after.versions[1].diff, before.versions[0].diff);
         assert_eq!(after.versions[1].diff.changed[0].to, "2-1");
         assert_eq!(after.disk_images, before.disk_images);
+        assert_eq!(after.os_image, before.os_image);
         // nothing recorded: no diff rather than a made-up one
         let fresh = build("s", "r", "", None, &full[..2], None).unwrap();
         assert_eq!(fresh.versions[1].diff, Diff::default());

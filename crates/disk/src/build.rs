@@ -23,6 +23,9 @@ use crate::tools::{self, step, Interrupt};
 pub enum Source {
     Commit(String),
     Ref(String),
+    /// The commit an OS image carries (the ostree container format),
+    /// imported first into a temporary repository; `repo` is not used.
+    Image(crate::image::ImageInput),
 }
 
 /// Everything a build needs; the CLI fills it from flags and the stream.
@@ -63,6 +66,10 @@ pub struct BuildReport {
     /// The published stream file the image was recorded in, if any.
     pub stream_file: Option<PathBuf>,
     pub commit: String,
+    /// With `--image`: the manifest digest of the OS image the commit
+    /// came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
     /// The commit's architecture (`corral.arch`): aarch64 images boot
     /// UEFI only.
     pub arch: Arch,
@@ -136,6 +143,27 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         }
     }
 
+    // An OS image: its commit imported into a repository of its own,
+    // under the ref the host follows, then built as any other.
+    let mut image: Option<crate::image::Imported> = None;
+    let from_image;
+    let opts = if let Source::Image(input) = &opts.source {
+        let origin_ref = opts.origin_ref.clone().context(
+            "name the ref the host follows with --ref (or a stream file): an OS image carries a \
+             commit, not a ref",
+        )?;
+        step(&format!("importing the OS image {}", input.source));
+        let imported = crate::image::import(input, out_dir, &origin_ref, &int)?;
+        from_image = BuildOptions {
+            repo: imported.repo.clone(),
+            source: Source::Ref(origin_ref),
+            ..opts.clone()
+        };
+        image = Some(imported);
+        &from_image
+    } else {
+        opts
+    };
     let source = ostree::Repo::new(&gio::File::for_path(&opts.repo));
     source
         .open(gio::Cancellable::NONE)
@@ -382,6 +410,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         signature,
         stream_file,
         commit,
+        image_digest: image.as_ref().map(|i| i.manifest_digest.clone()),
         arch,
         ostree_ref: origin_ref,
         origin: origin.refspec(),
@@ -414,6 +443,7 @@ fn resolve(repo: &ostree::Repo, opts: &BuildOptions) -> Result<(String, String)>
     };
     let rev = match &opts.source {
         Source::Commit(c) | Source::Ref(c) => c.clone(),
+        Source::Image(i) => bail!("{} is imported before the commit is resolved", i.source),
     };
     let commit = repo
         .resolve_rev(&rev, true)
@@ -428,7 +458,7 @@ fn resolve(repo: &ostree::Repo, opts: &BuildOptions) -> Result<(String, String)>
     let origin_ref = match (&opts.origin_ref, &opts.source) {
         (Some(r), _) => r.clone(),
         (None, Source::Ref(r)) => r.clone(),
-        (None, Source::Commit(_)) => match refs.as_slice() {
+        (None, Source::Commit(_) | Source::Image(_)) => match refs.as_slice() {
             [one] => one.clone(),
             _ => bail!(
                 "name the ref the host follows with --ref (or a stream file); {} has {}",

@@ -46,8 +46,19 @@ pub struct BuildArgs {
     #[arg(long = "ref", value_name = "REF")]
     pub ostree_ref: Option<String>,
     /// The local OSTree repository holding the commit.
-    #[arg(long, value_name = "DIR")]
-    pub repo: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "image")]
+    pub repo: Option<PathBuf>,
+    /// Instead of --repo and --commit: an OS image, oci:DIR[:TAG] or
+    /// docker://HOST/REPO:TAG (the ostree container format, as `corral
+    /// compose export` and `corral release` publish it). Its commit is
+    /// imported into a temporary repository and deployed under the ref
+    /// of --ref or the stream file.
+    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["repo", "commit"])]
+    pub image: Option<crate::image::ImageSource>,
+    /// With --image docker://…: verify the registry's TLS certificate;
+    /// false talks plain HTTP (a local mirror).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, requires = "image")]
+    pub tls_verify: bool,
     /// The image to write; IMAGE.sha256 (and IMAGE.asc) are written beside.
     #[arg(short, long, value_name = "IMAGE")]
     pub output: PathBuf,
@@ -127,6 +138,20 @@ pub fn options(args: &BuildArgs) -> Result<BuildOptions> {
     let disk = stream.as_ref().map(|s| s.disk.clone()).unwrap_or_default();
     let stream_ref = stream.as_ref().map(|s| s.ostree_ref.clone());
     let (source, origin_ref) = match (&args.commit, &args.ostree_ref, &stream_ref) {
+        _ if args.image.is_some() => {
+            let origin_ref = args.ostree_ref.clone().or(stream_ref.clone());
+            if origin_ref.is_none() {
+                bail!(
+                    "--image needs the ref the host follows: --ref REF or a STREAM_FILE \
+                     (an OS image carries a commit, not a ref)"
+                );
+            }
+            let input = crate::image::ImageInput {
+                source: args.image.clone().expect("checked"),
+                tls_verify: args.tls_verify,
+            };
+            (Source::Image(input), origin_ref)
+        }
         (Some(c), r, s) => (Source::Commit(c.clone()), r.clone().or(s.clone())),
         (None, Some(r), _) => (Source::Ref(r.clone()), Some(r.clone())),
         (None, None, Some(s)) => (Source::Ref(s.clone()), Some(s.clone())),
@@ -150,7 +175,8 @@ pub fn options(args: &BuildArgs) -> Result<BuildOptions> {
     let mut kargs = disk.kargs.clone();
     kargs.extend(args.kargs.iter().cloned());
     Ok(BuildOptions {
-        repo: args.repo.clone(),
+        // an image brings its own (temporary) repository
+        repo: args.repo.clone().unwrap_or_default(),
         source,
         origin_ref,
         output: args.output.clone(),
@@ -235,6 +261,43 @@ mod tests {
         ]);
         let err = options(&a).unwrap_err().to_string();
         assert!(err.contains("systemd-boot is not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn an_image_replaces_repo_and_commit_and_needs_a_ref() {
+        let a = parse(&[
+            "--image",
+            "docker://127.0.0.1:5000/os/sample-atomic:43",
+            "--tls-verify=false",
+            "--ref",
+            "x/y",
+            "-o",
+            "i.qcow2",
+            "--format",
+            "qcow2",
+        ]);
+        let o = options(&a).unwrap();
+        assert_eq!(
+            o.source,
+            Source::Image(crate::image::ImageInput {
+                source: crate::image::ImageSource::Registry(
+                    "127.0.0.1:5000/os/sample-atomic:43".into()
+                ),
+                tls_verify: false,
+            })
+        );
+        assert_eq!(o.origin_ref.as_deref(), Some("x/y"));
+        let a = parse(&["--image", "oci:out/os", "-o", "i", "--format", "raw"]);
+        let err = options(&a).unwrap_err().to_string();
+        assert!(err.contains("--image needs the ref"), "{err}");
+        let mut all = vec!["t", "build", "--image", "oci:out/os", "--repo", "r"];
+        all.extend(["-o", "i", "--format", "raw"]);
+        assert!(T::try_parse_from(all).is_err(), "--image with --repo");
+        let all = vec!["t", "build", "--ref", "r", "-o", "i", "--format", "raw"];
+        assert!(
+            T::try_parse_from(all).is_err(),
+            "neither --repo nor --image"
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //!   detached GPG signature, renamed into place only when complete.
 //! - [`stream`]: what a build takes from a stream file: its ref and its
 //!   `[disk]` table.
+//! - [`image`]: a disk from an OS image (the ostree container format):
+//!   its commit imported with corral-ostree into a temporary repository.
 //! - [`build`]: all of the above in order; [`cli`]: the clap types.
 
 pub mod arch;
@@ -31,6 +33,7 @@ pub mod build;
 pub mod cli;
 pub mod deploy;
 pub mod error;
+pub mod image;
 pub mod labels;
 pub mod layout;
 pub mod mount;

@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 /// The file's model (shared with the website, which must not link
 /// libostree); under the names compose and disk use.
 pub use corral_streamfile::{
-    Change, Diff, DiskImage as PublishedDiskImage, Stream as PublishedStream,
-    Version as PublishedVersion, MAX_FILE,
+    Change, Diff, DiskImage as PublishedDiskImage, OsImage as PublishedOsImage,
+    Stream as PublishedStream, Version as PublishedVersion, MAX_FILE,
 };
 
 impl From<crate::PackageDiff> for Diff {

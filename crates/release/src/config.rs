@@ -142,6 +142,19 @@ fn default_jobs() -> usize {
 pub struct StreamEntry {
     /// The stream file (`ostree-refs/*.toml`).
     pub file: PathBuf,
+    /// The repository in the mirror the stream's commits are pushed to as
+    /// OS images (the ostree container format); `os/NAME` when absent.
+    pub image: Option<String>,
+    /// The OS image's moving tag; the stream's `releasever` when absent.
+    /// Each image is also tagged with its commit's version.
+    pub image_tag: Option<String>,
+    /// At most this many layers per OS image.
+    #[serde(default = "default_image_layers")]
+    pub image_layers: usize,
+}
+
+fn default_image_layers() -> usize {
+    corral_ostree::container::export::DEFAULT_MAX_LAYERS
 }
 
 impl StreamEntry {
@@ -150,6 +163,13 @@ impl StreamEntry {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+
+    /// The OS image's repository in the mirror (`os/NAME` by default).
+    pub fn image_repository(&self) -> String {
+        self.image
+            .clone()
+            .unwrap_or_else(|| format!("os/{}", self.name()))
     }
 }
 
@@ -284,6 +304,23 @@ impl ReleaseConfig {
                 ));
             }
         }
+        for s in &self.streams {
+            let repo = s.image_repository();
+            if repo.contains(':') || repo.starts_with('/') || repo.is_empty() {
+                return Err(invalid(
+                    &repo,
+                    format!(
+                        "stream image `{repo}` is a repository path (like os/sample-atomic), without host or tag"
+                    ),
+                ));
+            }
+            if s.image_layers == 0 {
+                return Err(invalid(
+                    "image-layers",
+                    "stream image-layers must be at least 1".into(),
+                ));
+            }
+        }
         if self.streams.is_empty() && self.bases.is_empty() && self.library.is_none() {
             return Err(invalid(
                 "[release]",
@@ -349,6 +386,11 @@ impl ReleaseConfig {
     }
 
     /// `REGISTRY/IMAGE:TAG` of base image `b` in the mirror.
+    /// `HOST/REPOSITORY` of stream `s`'s OS image in the mirror.
+    pub fn os_image_repository(&self, s: &StreamEntry) -> String {
+        format!("{}/{}", self.mirror.registry, s.image_repository())
+    }
+
     pub fn mirror_reference(&self, b: &BaseImage) -> String {
         format!("{}/{}:{}", self.mirror.registry, b.image, b.tag)
     }
@@ -474,6 +516,34 @@ file = "ostree-refs/sample-atomic.toml"
         assert_eq!(c.library.as_ref().unwrap().jobs, 2);
         assert_eq!(c.streams[0].name(), "sample-atomic");
         assert_eq!(c.mirror_url(), "http://127.0.0.1:5000");
+        // the OS image: os/NAME unless named, 50 layers at most
+        assert_eq!(
+            c.os_image_repository(&c.streams[0]),
+            "127.0.0.1:5000/os/sample-atomic"
+        );
+        assert_eq!(c.streams[0].image_tag, None);
+        assert_eq!(c.streams[0].image_layers, 50);
+    }
+
+    #[test]
+    fn a_streams_os_image_is_configured_and_checked() {
+        let text = SAMPLE.replace(
+            "file = \"ostree-refs/sample-atomic.toml\"\n",
+            "file = \"ostree-refs/sample-atomic.toml\"\nimage = \"atomic/host\"\nimage-tag = \"stable\"\nimage-layers = 8\n",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.os_image_repository(&c.streams[0]),
+            "127.0.0.1:5000/atomic/host"
+        );
+        assert_eq!(c.streams[0].image_tag.as_deref(), Some("stable"));
+        assert_eq!(c.streams[0].image_layers, 8);
+        let bad = text.replace("atomic/host", "127.0.0.1:5000/atomic/host");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("without host or tag"), "{e}");
+        let zero = text.replace("image-layers = 8", "image-layers = 0");
+        let e = parse(&zero).unwrap_err().to_string();
+        assert!(e.contains("at least 1"), "{e}");
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct ItemReport {
     pub tests: Option<TestSummary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<Signature>,
+    /// A stream's commit as an OCI image in the mirror (the ostree
+    /// container format).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_image: Option<OsImageReport>,
     /// Why it is not published: it failed (to build, its tests, to push).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
@@ -54,6 +58,20 @@ pub struct ItemReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     pub seconds: f64,
+}
+
+/// The OS image a stream's step pushed: every tag reference, the manifest
+/// digest and its layers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OsImageReport {
+    /// `HOST/REPOSITORY:TAG`, one per tag: the version, then the moving tag.
+    pub references: Vec<String>,
+    pub digest: String,
+    /// The commit inside.
+    pub commit: String,
+    pub layers: usize,
+    /// The layers' compressed bytes together.
+    pub size: u64,
 }
 
 /// One signature made on a published image: what was signed, with which
@@ -148,6 +166,7 @@ impl ItemReport {
             packages: None,
             tests: None,
             signatures: Vec::new(),
+            os_image: None,
             failed: None,
             skipped: None,
             seconds: 0.0,
@@ -350,7 +369,33 @@ impl Report {
                 ));
             }
         }
+        md.push_str(&self.os_image_section());
         md.push_str(&self.signature_section());
+        md
+    }
+
+    /// The OS images pushed: every reference with its digest.
+    fn os_image_section(&self) -> String {
+        let mut md = String::new();
+        for i in self.steps.iter().flat_map(|s| &s.items) {
+            let Some(img) = &i.os_image else { continue };
+            if md.is_empty() {
+                md.push_str("\n## OS images\n\n");
+            }
+            md.push_str(&format!(
+                "- **{}**: `{}` (commit `{}`, {} layers, {} bytes), tagged {}\n",
+                i.name,
+                img.digest,
+                img.commit,
+                img.layers,
+                img.size,
+                img.references
+                    .iter()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         md
     }
 
@@ -519,6 +564,43 @@ mod tests {
             md.contains("## curated library (0 s)\n\n**Failed:** building app: exit 1\n"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_streams_os_image_is_listed_with_its_references() {
+        let mut r = sample();
+        assert!(!r.markdown().contains("## OS images"));
+        let mut host = ItemReport::new("sample-atomic", Action::Build, "due");
+        host.os_image = Some(OsImageReport {
+            references: vec![
+                "127.0.0.1:5000/os/sample-atomic:43.20261125.0".into(),
+                "127.0.0.1:5000/os/sample-atomic:43".into(),
+            ],
+            digest: format!("sha256:{}", "cd".repeat(32)),
+            commit: "ef".repeat(32),
+            layers: 7,
+            size: 4096,
+        });
+        r.steps.push(StepReport {
+            step: Step::Host,
+            seconds: 1.0,
+            items: vec![host],
+            error: None,
+        });
+        let md = r.markdown();
+        assert!(
+            md.contains(&format!(
+                "## OS images\n\n- **sample-atomic**: `sha256:{}` (commit `{}`, 7 layers, 4096 bytes), \
+                 tagged `127.0.0.1:5000/os/sample-atomic:43.20261125.0`, `127.0.0.1:5000/os/sample-atomic:43`\n",
+                "cd".repeat(32),
+                "ef".repeat(32)
+            )),
+            "{md}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["steps"][2]["items"][0]["os_image"]["layers"], 7);
+        // absent, not null, on the items without one
+        assert!(json["steps"][0]["items"][0].get("os_image").is_none());
     }
 
     #[test]

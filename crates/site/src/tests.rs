@@ -190,6 +190,7 @@ fn sample() -> Fake {
             },
         ],
         disk_images: vec!["atomic-43.qcow2".into()],
+        os_image: None,
     });
     f.disk.push(DiskImage {
         name: "atomic-43.qcow2".into(),
@@ -472,6 +473,69 @@ async fn stream_page_links_the_disk_images_disk_build_recorded() {
     assert!(b.contains("differs from the published checksum"), "{b}");
 }
 
+/// The OS image `corral release` recorded in the stream file: reference,
+/// digest, signatures and layers, with the rebase commands of corral,
+/// rpm-ostree and bootc beside the OSTree-over-HTTP ones.
+#[tokio::test]
+async fn stream_page_shows_the_os_image_and_how_to_rebase_onto_it() {
+    let mut f = sample();
+    let b = get(&f, "/atomic-host/atomic-43", "").await.body;
+    assert!(!b.contains("OS image"), "{b}");
+    let digest = format!("sha256:{}", "e".repeat(64));
+    f.streams[0].os_image = Some(corral_streamfile::OsImage {
+        repository: "mirror.example:5000/os/atomic-43".into(),
+        tags: vec!["43.2".into(), "43".into()],
+        digest: digest.clone(),
+        commit: "a".repeat(64),
+        version: Some("43.2".into()),
+        layers: 12,
+        size: 3 << 20,
+        signatures: vec!["cosign".into(), "gpg".into()],
+    });
+    let b = get(&f, "/atomic-host/atomic-43", "").await.body;
+    assert!(b.contains("<h2>OS image</h2>"), "{b}");
+    assert!(
+        b.contains("<code>mirror.example:5000/os/atomic-43:43</code>, digest <code class=\"digest\" title=\"sha256:eeee"),
+        "{b}"
+    );
+    assert!(b.contains(", version 43.2, commit "), "{b}");
+    assert!(b.contains("12 layers, 3.0 MiB."), "{b}");
+    assert!(
+        b.contains("Image signed (cosign, GPG simple signing)"),
+        "{b}"
+    );
+    for cmd in [
+        "corral host rebase ostree-image-signed:docker://mirror.example:5000/os/atomic-43:43",
+        "corral host rebase ostree-remote-registry:corral:mirror.example:5000/os/atomic-43:43",
+        "rpm-ostree rebase ostree-image-signed:docker://mirror.example:5000/os/atomic-43:43",
+        "bootc switch mirror.example:5000/os/atomic-43:43",
+    ] {
+        assert!(b.contains(&format!("<code>{cmd}</code>")), "{cmd}: {b}");
+    }
+    // beside the OSTree-over-HTTP commands, with when to choose which
+    assert!(
+        b.contains("ostree pull corral:corral/43/x86_64/atomic"),
+        "{b}"
+    );
+    assert!(b.contains("Choose the OS image when"), "{b}");
+    let text = get(&f, "/atomic-host/atomic-43", "format=json").await.body;
+    // once: the page's, not the stream file's beside it
+    assert_eq!(text.matches("\"os_image\"").count(), 1, "{text}");
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let img = &j["os_image"];
+    assert_eq!(img["reference"], "mirror.example:5000/os/atomic-43:43");
+    assert_eq!(img["digest"], digest.as_str());
+    assert_eq!(img["layers"], 12);
+    assert_eq!(
+        img["commands"]["bootc"][0],
+        "bootc switch mirror.example:5000/os/atomic-43:43"
+    );
+    // unsigned: said so
+    f.streams[0].os_image.as_mut().unwrap().signatures.clear();
+    let b = get(&f, "/atomic-host/atomic-43", "").await.body;
+    assert!(b.contains("The image is not signed"), "{b}");
+}
+
 #[tokio::test]
 async fn hostile_labels_help_and_names_are_inert() {
     let mut f = Fake::default();
@@ -538,6 +602,16 @@ async fn hostile_labels_help_and_names_are_inert() {
             },
         }],
         disk_images: vec![],
+        os_image: Some(corral_streamfile::OsImage {
+            repository: HOSTILE.into(),
+            tags: vec![HOSTILE.into()],
+            digest: HOSTILE.into(),
+            commit: HOSTILE.into(),
+            version: Some(HOSTILE.into()),
+            layers: 1,
+            size: 1,
+            signatures: vec![HOSTILE.into()],
+        }),
     });
     f.disk.push(DiskImage {
         name: HOSTILE.into(),

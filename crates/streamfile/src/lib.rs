@@ -7,7 +7,8 @@
 //! (`corral-ostree`, which writes and reads the file) share one definition.
 //!
 //! - [`Stream`]: the file; its [`Version`]s (newest first) with the
-//!   package [`Diff`] since the version below, and its [`DiskImage`]s.
+//!   package [`Diff`] since the version below, its [`DiskImage`]s, and
+//!   the [`OsImage`] `corral release` pushed to the registry.
 //!
 //! ```
 //! let s: corral_streamfile::Stream = serde_json::from_str(
@@ -45,6 +46,11 @@ pub struct Stream {
     /// rewrites the versions.
     #[serde(default)]
     pub disk_images: Vec<DiskImage>,
+    /// The stream's commit as an OCI image in the ostree container format,
+    /// as `corral release` last pushed and signed it; kept as it is when
+    /// compose rewrites the versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_image: Option<OsImage>,
 }
 
 impl Stream {
@@ -171,6 +177,42 @@ impl From<DiskImageForm> for DiskImage {
     }
 }
 
+/// The OS image in the registry: a commit in the ostree container
+/// format, which `rpm-ostree rebase`, `bootc switch` and `corral host
+/// rebase` read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsImage {
+    /// `HOST[:PORT]/REPOSITORY`, without tag or digest.
+    pub repository: String,
+    /// The tags pushed: the commit's version, then the stream's moving tag.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `sha256:…` of the image manifest.
+    pub digest: String,
+    /// The commit the image carries.
+    pub commit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// How many layers, and their compressed bytes together.
+    #[serde(default)]
+    pub layers: usize,
+    #[serde(default)]
+    pub size: u64,
+    /// The signatures made on it: `cosign`, `gpg` (simple signing).
+    #[serde(default)]
+    pub signatures: Vec<String>,
+}
+
+impl OsImage {
+    /// `REPOSITORY:TAG` of the moving tag (the last), else the first.
+    pub fn reference(&self) -> String {
+        match self.tags.last() {
+            Some(t) => format!("{}:{t}", self.repository),
+            None => format!("{}@{}", self.repository, self.digest),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +237,30 @@ mod tests {
         // absent fields stay absent: files written before `arch` read the same
         assert!(!text.contains(r#""arch":null"#), "{text}");
         let back: Stream = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn the_os_image_is_optional_and_round_trips() {
+        let s: Stream = serde_json::from_str(r#"{"name":"s","ref":"r"}"#).unwrap();
+        assert_eq!(s.os_image, None);
+        assert!(!serde_json::to_string(&s).unwrap().contains("os_image"));
+        let image = OsImage {
+            repository: "127.0.0.1:5000/os/s".into(),
+            tags: vec!["43.1".into(), "43".into()],
+            digest: format!("sha256:{}", "a".repeat(64)),
+            commit: "b".repeat(64),
+            version: Some("43.1".into()),
+            layers: 7,
+            size: 1234,
+            signatures: vec!["cosign".into(), "gpg".into()],
+        };
+        assert_eq!(image.reference(), "127.0.0.1:5000/os/s:43");
+        let s = Stream {
+            os_image: Some(image),
+            ..s
+        };
+        let back: Stream = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }
 }

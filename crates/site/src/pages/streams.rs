@@ -1,8 +1,10 @@
 //! `/atomic-host` and `/atomic-host/<stream>`: the Atomic Host streams as
 //! published beside the OSTree repository: versions with dates, the package
 //! diff between consecutive versions, the signing key, the commands to add
-//! the remote and upgrade (`corral host` and plain `ostree`), and the disk
-//! images made from the stream.
+//! the remote and upgrade (`corral host` and plain `ostree`), the OS image
+//! `corral release` pushed to the registry (the same commits in the ostree
+//! container format) with the commands that rebase a host onto it, and the
+//! disk images made from the stream.
 
 use std::fmt::Write as _;
 
@@ -11,6 +13,7 @@ use serde::Serialize;
 use super::Context;
 use crate::html::{self, escape, url_encode};
 use crate::model::{DiskImage, Stream};
+use corral_streamfile::OsImage as StreamOsImage;
 
 #[derive(Debug, Serialize)]
 pub struct StreamPage {
@@ -24,6 +27,45 @@ pub struct StreamPage {
     pub commands: StreamCommands,
     /// The published disk images this stream's file names.
     pub images: Vec<DiskImage>,
+    /// The stream's OS image in the registry, with the commands to use it.
+    pub os_image: Option<OsImagePage>,
+}
+
+/// The OS image as the stream file records it, and how hosts follow it.
+#[derive(Debug, Serialize)]
+pub struct OsImagePage {
+    /// `HOST/REPOSITORY:TAG` of the moving tag.
+    pub reference: String,
+    #[serde(flatten)]
+    pub image: StreamOsImage,
+    pub commands: OsImageCommands,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OsImageCommands {
+    /// `corral host rebase` with the two verified transports.
+    pub corral: Vec<String>,
+    pub rpm_ostree: Vec<String>,
+    pub bootc: Vec<String>,
+}
+
+/// The commands for OS image `reference`; `remote` is the OSTree remote
+/// the corral commands above add (with the stream's GPG key).
+fn os_image_commands(reference: &str, remote: &str) -> OsImageCommands {
+    let r = html::shell_word(reference);
+    OsImageCommands {
+        corral: vec![
+            format!("corral host rebase ostree-image-signed:docker://{r}"),
+            format!("corral host rebase ostree-remote-registry:{remote}:{r}"),
+            "corral host upgrade".to_string(),
+        ],
+        rpm_ostree: vec![
+            format!("rpm-ostree rebase ostree-image-signed:docker://{r}"),
+            format!("rpm-ostree rebase ostree-remote-registry:{remote}:{r}"),
+            "rpm-ostree upgrade".to_string(),
+        ],
+        bootc: vec![format!("bootc switch {r}"), "bootc upgrade".to_string()],
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -86,12 +128,24 @@ fn page_of(ctx: &Context<'_>, s: Stream, images: &[DiskImage]) -> StreamPage {
         .filter(|i| s.disk_images.iter().any(|d| d.name == i.name))
         .cloned()
         .collect();
+    // Taken out of the stream: the page's own `os_image` (the record,
+    // the reference and the commands) replaces it in the JSON twin.
+    let mut s = s;
+    let os_image = s.os_image.take().map(|image| {
+        let reference = image.reference();
+        OsImagePage {
+            commands: os_image_commands(&reference, remote),
+            reference,
+            image,
+        }
+    });
     StreamPage {
         url: format!("/atomic-host/{}", url_encode(&s.name, false)),
         remote_url,
         keys,
         commands,
         images,
+        os_image,
         stream: s,
     }
 }
@@ -189,6 +243,9 @@ fn render_stream(b: &mut String, p: &StreamPage, ctx: &Context<'_>, level: u8) {
     for c in &p.commands.ostree {
         b.push_str(&html::command(c));
     }
+    if let Some(i) = &p.os_image {
+        render_os_image(b, i, h);
+    }
     let _ = write!(b, "\n<h{h}>Versions</h{h}>\n<ul class=\"cards\">\n");
     for v in &s.versions {
         let _ = write!(
@@ -233,6 +290,63 @@ fn render_stream(b: &mut String, p: &StreamPage, ctx: &Context<'_>, level: u8) {
             b.push_str("</li>");
         }
         b.push_str("</ul>\n");
+    }
+}
+
+fn render_os_image(b: &mut String, i: &OsImagePage, h: u8) {
+    let img = &i.image;
+    let _ = write!(
+        b,
+        "<h{h}>OS image</h{h}><p>The same commits as an OCI image in the ostree container format, \
+         in the registry beside the container images: <code>{}</code>, digest {}",
+        escape(&i.reference),
+        html::digest(&img.digest)
+    );
+    if let Some(v) = &img.version {
+        let _ = write!(b, ", version {}", escape(v));
+    }
+    let _ = writeln!(
+        b,
+        ", commit {}, {} layers, {}.</p>",
+        html::digest(&img.commit),
+        img.layers,
+        html::human_size(img.size)
+    );
+    if img.signatures.is_empty() {
+        b.push_str("<p class=\"sig unsigned\">The image is not signed</p>\n");
+    } else {
+        let kinds: Vec<&str> = img
+            .signatures
+            .iter()
+            .map(|k| match k.as_str() {
+                "gpg" => "GPG simple signing",
+                "cosign" => "cosign",
+                other => other,
+            })
+            .collect();
+        let _ = writeln!(
+            b,
+            "<p class=\"sig verified\">Image signed ({})</p>",
+            escape(&kinds.join(", "))
+        );
+    }
+    b.push_str(
+        "<p>Choose the OS image when hosts already pull containers from this registry: \
+         one mirror, one signature policy, updates fetched as changed layers. Choose OSTree \
+         over HTTP (above) for the fewest bytes per update: only changed files, or one static \
+         delta.</p>",
+    );
+    b.push_str("<p>With corral:</p>");
+    for c in &i.commands.corral {
+        b.push_str(&html::command(c));
+    }
+    b.push_str("<p>With rpm-ostree:</p>");
+    for c in &i.commands.rpm_ostree {
+        b.push_str(&html::command(c));
+    }
+    b.push_str("<p>With bootc:</p>");
+    for c in &i.commands.bootc {
+        b.push_str(&html::command(c));
     }
 }
 
