@@ -412,7 +412,7 @@ fn finish(
         host,
         &cx.osname,
         &new.checksum,
-        &cx.origin,
+        &cx.origin.keyfile(),
         cx.merge.as_ref(),
         deploy::DeployOptions {
             keep: cx.config.keep,
