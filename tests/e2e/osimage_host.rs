@@ -643,5 +643,42 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
         st["deployments"][0]["image"]["reference"],
         signed("43").as_str()
     );
+
+    // GPG simple signing, the signature in the mirror's lookaside.
+    let signer = Gpg::new("corral image test <image@corral.invalid>");
+    run_ok(
+        Command::new(corral_bin())
+            .args(["key", "generate", "--type", "gpg", "--gpg-homedir"])
+            .arg(signer.home.path())
+            .arg("--out")
+            .arg(keys.join("gpg")),
+    );
+    export(&server, &c1, &format!("docker://{}", at("gpg")));
+    run_ok(
+        Command::new(corral_bin())
+            .env("CORRAL_REGISTRY_CREDS", CREDS)
+            .args(["sign", "image", &at("gpg"), "--plain-http"])
+            .args(["--gpg-key", "corral image signing", "--gpg-homedir"])
+            .arg(signer.home.path()),
+    );
+    let etc = sys.deployment_dir(0).join("etc/corral");
+    std::fs::copy(keys.join("gpg/corral-signing.gpg"), etc.join("os.gpg")).unwrap();
+    std::fs::write(
+        etc.join("host.toml"),
+        "[images]\ngpg-keyring = \"/etc/corral/os.gpg\"\n",
+    )
+    .unwrap();
+    let err = fails(&mut sys.rebase(&signed("unsigned"), &[]));
+    assert!(
+        err.contains("refused by the GPG keyring") && err.contains("no signature found"),
+        "{err}"
+    );
+    let g = json(&run_ok(&mut sys.rebase(&signed("gpg"), &["--json"])));
+    assert_eq!(g["result"], "deployed", "{g}");
+    assert_eq!(g["to"]["checksum"], c1.as_str());
+    assert!(
+        g["verified"].as_str().unwrap().contains("GPG signature"),
+        "{g}"
+    );
     let _ = REF;
 }
