@@ -680,5 +680,73 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
         g["verified"].as_str().unwrap().contains("GPG signature"),
         "{g}"
     );
+
+    // A derived image: a Dockerfile FROM the OS image, built by the engine
+    // (no network) and pushed to the mirror.
+    let engine = Dockerd::start();
+    let mut login = engine.docker();
+    login
+        .args(["login", "-u", "user", "--password-stdin", &mirror.host()])
+        .stdin(std::process::Stdio::piped());
+    let mut child = login.stdout(std::process::Stdio::null()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"pass").unwrap();
+    assert!(child.wait().unwrap().success(), "docker login");
+    let ctx = work.path().join("derived");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("added.txt"), "added by a derived image\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY added.txt /usr/share/corral-derived/added.txt\nCOPY added.txt /etc/derived.conf\n",
+            at("43")
+        ),
+    )
+    .unwrap();
+    run_ok(
+        engine
+            .docker()
+            .args(["build", "--network", "none", "-q", "-t", &at("derived")])
+            .arg(&ctx),
+    );
+    run_ok(engine.docker().args(["push", "-q", &at("derived")]));
+
+    // The commit's signature does not cover the layers on top of it.
+    let err = fails(&mut sys.rebase(&remote("derived"), &[]));
+    assert!(err.contains("is a derived image"), "{err}");
+    let unverified = format!("ostree-unverified-registry:{}", at("derived"));
+    let d = json(&run_ok(
+        &mut sys.rebase(&unverified, &["--insecure-unverified", "--json"]),
+    ));
+    assert_eq!(d["result"], "deployed", "{d}");
+    // image 43 is c2: the base
+    assert_eq!(d["base_commit"], c2.as_str(), "{d}");
+    let derived_commit = d["to"]["checksum"].as_str().unwrap().to_string();
+    assert_ne!(derived_commit, c2);
+    assert_eq!(d["derived_layers"].as_array().unwrap().len(), 2, "{d}");
+    let root = sys.deployment_dir(0);
+    assert_eq!(
+        std::fs::read_to_string(root.join("usr/share/corral-derived/added.txt")).unwrap(),
+        "added by a derived image\n"
+    );
+    // /etc from a layer is the deployment's default configuration
+    assert!(root.join("usr/etc/derived.conf").is_file());
+    assert!(root.join("etc/derived.conf").is_file());
+    // and the base's files are all there
+    let hello = std::fs::read_to_string(root.join("usr/bin/corral-hello")).unwrap();
+    assert!(hello.contains("corral-hello 1.1"), "{hello}");
+    let st = sys.status();
+    let img = &st["deployments"][0]["image"];
+    assert_eq!(img["base_commit"], c2.as_str(), "{st}");
+    assert_eq!(img["derived_layers"], d["derived_layers"], "{st}");
+    let text = stdout(&run_ok(sys.host().arg("status")));
+    assert!(text.contains(&format!("base:      {c2}")), "{text}");
+    run_ok(
+        Command::new("ostree")
+            .arg(format!(
+                "--repo={}",
+                sys.path().join("ostree/repo").display()
+            ))
+            .arg("fsck"),
+    );
     let _ = REF;
 }

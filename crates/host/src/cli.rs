@@ -768,6 +768,12 @@ fn report_image(outcome: &ImageOutcome, json: bool) -> Result<()> {
                 println!("from: {}", from.label());
             }
             println!("verified: {}", r.verified);
+            if let Some(base) = &r.base_commit {
+                println!(
+                    "derived: {} layer(s) applied onto {base}",
+                    r.derived_layers.len()
+                );
+            }
             println!(
                 "fetched: {} in {} layer(s), {} layer(s) already here{}",
                 mib(r.fetch.bytes),
@@ -938,6 +944,12 @@ fn print_status(s: &status::HostStatus) {
         if let Some(img) = &d.image {
             println!("    image:     {}", img.reference);
             println!("    manifest:  {}", img.manifest_digest);
+            if let Some(base) = &img.base_commit {
+                println!("    base:      {base}");
+                for l in &img.derived_layers {
+                    println!("    derived:   {l}");
+                }
+            }
         }
         println!("    signature: {}", d.signature.describe());
         if let Some(h) = &d.health {

@@ -2,8 +2,8 @@
 //! an OCI layout under `ostree/corral/image-cache` that
 //! [`corral_ostree::container::import`] reads.
 //!
-//! Only the layers an import needs are fetched: a layer of the deployed
-//! image (its objects are in the repository already) is not. A layer is
+//! Only the layers an import needs are fetched: the caller names those
+//! of the deployed images (their objects are in the repository already). A layer is
 //! downloaded to `blobs/sha256/HEX.partial`; a download that is cut off
 //! keeps what it got, and the next one asks for the rest with an HTTP
 //! `Range` request. Nothing is used before its digest is checked. Layers
@@ -138,12 +138,12 @@ impl ImageFetcher {
     }
 
     /// Writes `remote`'s manifest and config into the cache, fetches its
-    /// layers except those in `have`, and tags it in the cache's index.
+    /// layers except those in `skip`, and tags it in the cache's index.
     pub fn fetch(
         &self,
         image: &ImageRef,
         remote: &RemoteImage,
-        have: &BTreeSet<String>,
+        skip: &BTreeSet<String>,
     ) -> Result<FetchStats> {
         let mut stats = FetchStats {
             bytes: (remote.manifest.bytes.len() + remote.config.len()) as u64,
@@ -151,10 +151,8 @@ impl ImageFetcher {
         };
         self.write_blob(&remote.manifest.digest, &remote.manifest.bytes)?;
         self.write_blob(&remote.config_digest, &remote.config)?;
-        let last = remote.layers.len().saturating_sub(1);
-        for (i, (digest, size)) in remote.layers.iter().enumerate() {
-            // The final layer holds the commit: always read.
-            if i != last && have.contains(digest) {
+        for (digest, size) in &remote.layers {
+            if skip.contains(digest) {
                 stats.layers_reused.push(digest.clone());
                 continue;
             }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use corral_ostree::commit::commit_info;
-use corral_ostree::container::import;
+use corral_ostree::container::{derived, import};
 use corral_ostree::diff::{diff_packages, PackageDiff};
 use corral_registry::{Client, ImageRef};
 use corral_sign::identity::SignedIdentity;
@@ -54,6 +54,10 @@ pub struct ImageDeployReport {
     pub verified: String,
     pub fetch: FetchStats,
     pub objects_written: u64,
+    /// A derived image: the OS commit its layers were applied onto (`to`
+    /// is the commit written from the result), and those layers.
+    pub base_commit: Option<String>,
+    pub derived_layers: Vec<String>,
     pub packages: PackageDiff,
     pub etc: EtcMerge,
     pub rollback: Option<String>,
@@ -213,7 +217,29 @@ fn run(
             .sum(),
         config.reserve_bytes,
     )?;
-    let stats = fetcher.fetch(image, &remote_image, &have)?;
+    // The final ostree layer (the commit) and a derived image's own
+    // layers are always read.
+    let image_config: serde_json::Value = serde_json::from_slice(&remote_image.config)
+        .with_context(|| format!("parsing the config of {image}"))?;
+    let ostree_layers = derived::ostree_layer_count(&image_config, remote_image.layers.len());
+    let derived_layers: Vec<String> = remote_image.layers[ostree_layers..]
+        .iter()
+        .map(|(d, _)| d.clone())
+        .collect();
+    if !derived_layers.is_empty() {
+        if let Transport::RemoteRegistry { remote } = &source.transport {
+            bail!(
+                "{image} is a derived image: its {} layer(s) on top of the OS commit are not covered by the commit's signature for remote {remote}; sign the image and use ostree-image-signed:docker://{image}",
+                derived_layers.len()
+            );
+        }
+    }
+    let skip: BTreeSet<String> = remote_image.layers[..ostree_layers.saturating_sub(1)]
+        .iter()
+        .filter(|(d, _)| have.contains(d))
+        .map(|(d, _)| d.clone())
+        .collect();
+    let stats = fetcher.fetch(image, &remote_image, &skip)?;
 
     let check_commit = |checksum: &str,
                         commit: &ostree::glib::Variant,
@@ -239,16 +265,30 @@ fn run(
         &have,
     )
     .with_context(|| format!("importing {image} ({digest})"))?;
-    let new = commit_info(&repo, &imported.commit)?;
     let verified = match &source.transport {
         Transport::RemoteRegistry { remote } => {
-            match signature::check(&repo, &new.checksum, remote)? {
+            match signature::check(&repo, &imported.commit, remote)? {
                 s if s.is_valid() => format!("commit {}", s.describe()),
-                s => bail!("{image}: commit {}: {}", new.checksum, s.describe()),
+                s => bail!("{image}: commit {}: {}", imported.commit, s.describe()),
             }
         }
         _ => verified,
     };
+    // A derived image: its layers applied onto the commit, a new commit.
+    let (deploy_checksum, base_commit) = if derived_layers.is_empty() {
+        (imported.commit.clone(), None)
+    } else {
+        let d = derived::apply(
+            &repo,
+            fetcher.cache(),
+            &imported.commit,
+            &derived_layers,
+            &host.path().join("ostree/corral/derived-tmp"),
+        )
+        .with_context(|| format!("applying the derived layers of {image}"))?;
+        (d.commit, Some(imported.commit.clone()))
+    };
+    let new = commit_info(&repo, &deploy_checksum)?;
     let current = match &merge {
         Some(m) => Some(commit_info(&repo, &m.csum())?),
         None => None,
@@ -257,7 +297,7 @@ fn run(
         source: source.clone(),
         manifest_digest: digest.clone(),
         plain_http,
-        base_commit: None,
+        base_commit: base_commit.clone(),
     };
     let (deployment, dropped) = deploy::deploy_commit(
         host,
@@ -298,6 +338,8 @@ fn run(
         verified,
         fetch: stats,
         objects_written: imported.objects_written,
+        base_commit,
+        derived_layers,
         etc,
         rollback,
         dropped,

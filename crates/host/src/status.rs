@@ -6,6 +6,7 @@
 
 use anyhow::Result;
 use corral_ostree::commit::commit_info;
+use corral_ostree::container::derived;
 use corral_ostree::diff::{diff_packages, PackageDiff};
 use serde::Serialize;
 
@@ -58,6 +59,9 @@ pub struct DeployedImage {
     /// `TRANSPORT:IMAGE` as given to `rebase`.
     pub reference: String,
     pub manifest_digest: String,
+    /// A derived image: the OS commit under its layers, and the layers.
+    pub base_commit: Option<String>,
+    pub derived_layers: Vec<String>,
 }
 
 /// Packages changed from one deployment to another.
@@ -161,9 +165,14 @@ pub fn status(host: &Host) -> Result<HostStatus> {
                         .ok()
                 })
                 .map(|s| s.to_string()),
-            image: image.map(|i| DeployedImage {
-                reference: i.source.to_string(),
-                manifest_digest: i.manifest_digest,
+            image: image.map(|i| {
+                let derived = derived::derived_of(&repo, &d.csum());
+                DeployedImage {
+                    reference: i.source.to_string(),
+                    manifest_digest: i.manifest_digest,
+                    base_commit: derived.as_ref().map(|(b, _)| b.clone()),
+                    derived_layers: derived.map(|(_, l)| l).unwrap_or_default(),
+                }
             }),
             pinned: d.is_pinned(),
             staged: d.is_staged(),
