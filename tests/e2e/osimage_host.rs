@@ -272,10 +272,10 @@ impl Sysroot {
     }
 }
 
-/// A copy of the OCI layout `from` whose layer `digest` has one byte of
-/// its tar stream changed, the manifest rewritten to match (so the
-/// registry takes it); returns the new layout.
-fn tampered_layout(from: &Path, to: &Path, digest: &str) {
+/// A copy of the OCI layout `from` whose layer `digest` has the first
+/// byte of its first object named `*SUFFIX` (`.file`, `.commit`) changed,
+/// the manifest rewritten to match (so the registry takes it).
+fn tampered_layout(from: &Path, to: &Path, digest: &str, suffix: &str) {
     run_ok(Command::new("cp").arg("-a").arg(from).arg(to));
     let blob = |d: &str| {
         to.join("blobs/sha256")
@@ -283,17 +283,19 @@ fn tampered_layout(from: &Path, to: &Path, digest: &str) {
     };
     let out = run_ok(Command::new("gzip").arg("-dc").arg(blob(digest)));
     let mut tar = out.stdout;
-    // the first byte of the first file object's data
     let mut at = 0;
     loop {
-        assert!(at + 512 <= tar.len(), "no file object in layer {digest}");
+        assert!(
+            at + 512 <= tar.len(),
+            "no {suffix} object in layer {digest}"
+        );
         let header = &tar[at..at + 512];
         let name = String::from_utf8_lossy(&header[..100]);
         let size = std::str::from_utf8(&header[124..136])
             .unwrap()
             .trim_matches(|c: char| c == '\0' || c == ' ');
         let size = u64::from_str_radix(size, 8).unwrap_or(0) as usize;
-        if header[156] == b'0' && size > 0 && name.trim_end_matches('\0').ends_with(".file") {
+        if header[156] == b'0' && size > 0 && name.trim_end_matches('\0').ends_with(suffix) {
             tar[at + 512] ^= 0x55;
             break;
         }
@@ -396,8 +398,16 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
     let layers1 = layer_digests(&image1);
     assert!(layers1.len() >= 3, "{image1}");
     let tampered = work.path().join("tampered");
-    tampered_layout(&layout1, &tampered, &layers1[0]);
+    tampered_layout(&layout1, &tampered, &layers1[0], ".file");
     skopeo_push(&tampered, &at("tampered"));
+    let tampered_commit = work.path().join("tampered-commit");
+    tampered_layout(
+        &layout1,
+        &tampered_commit,
+        layers1.last().unwrap(),
+        ".commit",
+    );
+    skopeo_push(&tampered_commit, &at("tampered-commit"));
 
     let sys = Sysroot::new(&gpg.public_key);
     let nothing_deployed = |what: &str| {
@@ -431,6 +441,13 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
     assert!(err.contains(&at("tampered")), "{err}");
     assert!(err.contains("importing layer sha256:"), "{err}");
     nothing_deployed("tampered");
+    let err = fails(&mut sys.rebase(&remote("tampered-commit"), &[]));
+    assert!(
+        err.contains(&at("tampered-commit"))
+            && err.contains(&format!("commit object {c1} has checksum")),
+        "{err}"
+    );
+    nothing_deployed("tampered commit");
 
     // The rebase, through the proxy (which passes everything for now).
     let via = format!("ostree-remote-registry:corral:{}", via_proxy("43"));
