@@ -485,6 +485,9 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
             ))
             .arg("fsck"),
     );
+    // the remote's keys verify this deployment: deleting it is refused
+    let err = fails(sys.host().args(["remote", "delete", "corral"]));
+    assert!(err.contains("is the origin of deployment 0"), "{err}");
     // the imported layers are not kept: their objects are in the repository
     assert!(!sys.cache_blob(&layers1[0]).exists());
 

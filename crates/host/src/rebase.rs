@@ -8,7 +8,6 @@
 //! established, and nothing is deployed unless the import succeeded.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use corral_ostree::commit::commit_info;
@@ -40,7 +39,6 @@ pub struct ImageOptions {
     pub no_stage: bool,
     /// `upgrade --check`: only say whether the image changed.
     pub check: bool,
-    pub stall: Option<Duration>,
 }
 
 /// A deployment made from an image.
