@@ -2843,7 +2843,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__rebase)
-            opts="-v -h -V --insecure-unverified --creds --plain-http --tls-verify --keep --no-stage --json --sysroot --os --no-wait --verbose --help --version"
+            opts="-v -h -V --insecure-unverified --creds --plain-http --tls-verify --keep --no-stage --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2858,6 +2858,10 @@ _corral() {
                     return 0
                     ;;
                 --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stall-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -306,6 +306,7 @@ complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subc
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rebase" -l tls-verify -d '`--tls-verify=false` is `--plain-http`, as skopeo users write it' -r -f -a "true\t''
 false\t''"
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rebase" -l keep -d 'Deployments to keep (default: keep in /etc/corral/host.toml, 3)' -r
+complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rebase" -l stall-timeout -d 'Stop a transfer after this many seconds without progress (default: stall-timeout in /etc/corral/host.toml, 120)' -r
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rebase" -l sysroot -d 'The sysroot to work on: `/` on a host, or a directory' -r -F
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rebase" -l os -d 'The stateroot (OS name); the only or the booted one by default' -r
 complete -c corral -n "__fish_corral_using_subcommand host; and __fish_seen_subcommand_from rebase" -l insecure-unverified -d 'Accept an ostree-unverified-registry: image (nothing is verified)'

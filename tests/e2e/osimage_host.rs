@@ -83,12 +83,16 @@ fn layer_digests(image: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// What the proxy does to the connection on which an armed blob is
+/// requested: after `budget` bytes of the answer, cut it or go silent.
+type Armed = Arc<Mutex<Option<(String, u64, bool)>>>;
+
 /// A TCP proxy in front of the mirror that, when armed with a digest,
 /// cuts the connection on which that blob is requested once it has
-/// passed `budget` bytes of the answer.
+/// passed `budget` bytes of the answer (or, stalling, stops sending).
 struct CuttingProxy {
     port: u16,
-    armed: Arc<Mutex<Option<(String, u64)>>>,
+    armed: Armed,
     cuts: Arc<AtomicU64>,
 }
 
@@ -96,7 +100,7 @@ impl CuttingProxy {
     fn start(upstream: u16) -> CuttingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let armed: Arc<Mutex<Option<(String, u64)>>> = Arc::new(Mutex::new(None));
+        let armed: Armed = Arc::new(Mutex::new(None));
         let cuts = Arc::new(AtomicU64::new(0));
         let (a, c) = (armed.clone(), cuts.clone());
         std::thread::spawn(move || {
@@ -114,7 +118,11 @@ impl CuttingProxy {
     }
 
     fn arm(&self, digest: &str, budget: u64) {
-        *self.armed.lock().unwrap() = Some((digest.to_string(), budget));
+        *self.armed.lock().unwrap() = Some((digest.to_string(), budget, false));
+    }
+
+    fn arm_stall(&self, digest: &str, budget: u64) {
+        *self.armed.lock().unwrap() = Some((digest.to_string(), budget, true));
     }
 
     fn disarm(&self) {
@@ -122,18 +130,13 @@ impl CuttingProxy {
     }
 }
 
-fn proxy(
-    client: TcpStream,
-    upstream: u16,
-    armed: Arc<Mutex<Option<(String, u64)>>>,
-    cuts: Arc<AtomicU64>,
-) {
+fn proxy(client: TcpStream, upstream: u16, armed: Armed, cuts: Arc<AtomicU64>) {
     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
     };
     // Set when the armed blob is asked for on this connection: the bytes
     // of the answer that may pass.
-    let budget: Arc<Mutex<Option<u64>>> = Arc::new(Mutex::new(None));
+    let budget: Arc<Mutex<Option<(u64, bool)>>> = Arc::new(Mutex::new(None));
     let cut = Arc::new(AtomicBool::new(false));
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let (b, k) = (budget.clone(), cut.clone());
@@ -145,9 +148,9 @@ fn proxy(
                 Ok(n) => n,
             };
             let text = String::from_utf8_lossy(&buf[..n]);
-            if let Some((digest, bytes)) = armed.lock().unwrap().clone() {
+            if let Some((digest, bytes, stall)) = armed.lock().unwrap().clone() {
                 if text.contains(&format!("/blobs/{digest}")) {
-                    *b.lock().unwrap() = Some(bytes);
+                    *b.lock().unwrap() = Some((bytes, stall));
                 }
             }
             if k.load(Ordering::SeqCst) || s_write.write_all(&buf[..n]).is_err() {
@@ -164,11 +167,11 @@ fn proxy(
             Ok(n) => n,
         };
         let mut pass = n;
-        let mut stop = false;
-        if let Some(left) = budget.lock().unwrap().as_mut() {
+        let mut stop = None;
+        if let Some((left, stall)) = budget.lock().unwrap().as_mut() {
             if (n as u64) >= *left {
                 pass = *left as usize;
-                stop = true;
+                stop = Some(*stall);
             } else {
                 *left -= n as u64;
             }
@@ -176,10 +179,21 @@ fn proxy(
         if c_write.write_all(&buf[..pass]).is_err() {
             break;
         }
-        if stop {
-            cut.store(true, Ordering::SeqCst);
-            cuts.fetch_add(1, Ordering::SeqCst);
-            break;
+        match stop {
+            Some(true) => {
+                // silent, the connection open, until the client gives up
+                let mut probe = [0u8; 1];
+                let _ = c_write.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+                let _ = c_write.peek(&mut probe);
+                cut.store(true, Ordering::SeqCst);
+                break;
+            }
+            Some(false) => {
+                cut.store(true, Ordering::SeqCst);
+                cuts.fetch_add(1, Ordering::SeqCst);
+                break;
+            }
+            None => {}
         }
     }
     let _ = c_write.shutdown(std::net::Shutdown::Both);
@@ -517,18 +531,35 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
     let final_size = sizes[&final_layer];
     assert!(final_size > 4096, "final layer of {final_size} bytes");
 
-    // Cut off in the middle of the final layer: nothing changes, the part
+    // A registry that stops sending in the middle of the final layer:
+    // stopped after the stall timeout, the part received kept.
+    proxy.arm_stall(&final_layer, final_size / 4);
+    let started = std::time::Instant::now();
+    let err = fails(sys.host().args(["upgrade", "--stall-timeout", "2"]));
+    assert!(
+        err.contains("no progress for 2 s") && err.contains(&final_layer),
+        "{err}"
+    );
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    assert_eq!(sys.checksums(), vec![c1.clone()]);
+    let partial = sys.cache_blob(&final_layer).with_extension("partial");
+    let stalled_at = std::fs::metadata(&partial).unwrap().len();
+    assert!(stalled_at > 0, "nothing kept of a stalled download");
+
+    // Cut off in the middle of the rest: nothing changes, the part
     // received is kept.
     proxy.arm(&final_layer, final_size / 2);
     let err = fails(sys.host().args(["upgrade", "--json"]));
     assert!(err.contains(&final_layer), "{err}");
     assert_eq!(proxy.cuts.load(Ordering::SeqCst), 1);
     assert_eq!(sys.checksums(), vec![c1.clone()]);
-    let partial = sys.cache_blob(&final_layer).with_extension("partial");
     let kept = std::fs::metadata(&partial)
         .unwrap_or_else(|e| panic!("{}: {e}", partial.display()))
         .len();
-    assert!(kept > 0 && kept < final_size, "{kept} of {final_size}");
+    assert!(
+        kept > stalled_at && kept < final_size,
+        "{stalled_at}, then {kept} of {final_size}"
+    );
 
     // The next run asks for the rest only.
     proxy.disarm();

@@ -188,6 +188,10 @@ pub struct RebaseArgs {
     /// On a booted host, write the deployment now instead of staging it.
     #[arg(long)]
     pub no_stage: bool,
+    /// Stop a transfer after this many seconds without progress
+    /// (default: stall-timeout in /etc/corral/host.toml, 120).
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout: Option<u64>,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -334,6 +338,7 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
                     keep: a.fetch.keep,
                     no_stage: a.fetch.no_stage,
                     check: a.check,
+                    stall: a.fetch.stall_timeout.map(Duration::from_secs),
                     ..Default::default()
                 };
                 let outcome = rebase::upgrade(&host, origin, &opts)?;
@@ -373,6 +378,7 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
                 creds: a.registry.creds()?,
                 keep: a.keep,
                 no_stage: a.no_stage,
+                stall: a.stall_timeout.map(Duration::from_secs),
                 ..Default::default()
             };
             let outcome = rebase::rebase(&host, source, &opts)?;

@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use corral_registry::{sha256_digest, Client, ImageRef, Manifest};
@@ -56,6 +57,8 @@ pub struct ImageFetcher {
     client: Client,
     rt: tokio::runtime::Runtime,
     cache: PathBuf,
+    /// A request that makes no progress for this long is stopped.
+    stall: Duration,
 }
 
 fn hex_of(digest: &str) -> Result<&str> {
@@ -66,7 +69,7 @@ fn hex_of(digest: &str) -> Result<&str> {
 }
 
 impl ImageFetcher {
-    pub fn new(sysroot: &Path, client: Client) -> Result<ImageFetcher> {
+    pub fn new(sysroot: &Path, client: Client, stall: Duration) -> Result<ImageFetcher> {
         let cache = sysroot.join(CACHE_DIR);
         std::fs::create_dir_all(cache.join("blobs/sha256"))
             .with_context(|| format!("creating {}", cache.display()))?;
@@ -74,15 +77,32 @@ impl ImageFetcher {
             .enable_all()
             .build()
             .context("starting the registry client's runtime")?;
-        Ok(ImageFetcher { client, rt, cache })
+        Ok(ImageFetcher {
+            client,
+            rt,
+            cache,
+            stall,
+        })
     }
 
     pub fn client(&self) -> &Client {
         &self.client
     }
 
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
+    /// Runs `f`, stopped when it takes longer than the stall timeout
+    /// (`what` names it in the error).
+    pub fn block_on<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let stall = self.stall;
+        self.rt.block_on(async {
+            match tokio::time::timeout(stall, f).await {
+                Ok(r) => r,
+                Err(_) => bail!("no progress for {} s {what}", stall.as_secs()),
+            }
+        })
     }
 
     pub fn cache(&self) -> &Path {
@@ -97,8 +117,10 @@ impl ImageFetcher {
     /// config. An index is refused: an OS image names one platform.
     pub fn manifest(&self, image: &ImageRef, reference: &str) -> Result<RemoteImage> {
         let manifest = self
-            .rt
-            .block_on(self.client.manifest(image, reference))
+            .block_on(
+                "fetching a manifest",
+                self.client.manifest(image, reference),
+            )
             .with_context(|| format!("fetching the manifest of {image}"))?
             .with_context(|| format!("{image}: no such image in the registry"))?;
         let json: Value = serde_json::from_slice(&manifest.bytes)
@@ -111,8 +133,7 @@ impl ImageFetcher {
             .with_context(|| format!("the manifest of {image} has no config"))?
             .to_string();
         let config = self
-            .rt
-            .block_on(self.client.blob(image, &config_digest))
+            .block_on("fetching a config", self.client.blob(image, &config_digest))
             .with_context(|| format!("fetching the config of {image}"))?;
         let layers = json["layers"]
             .as_array()
@@ -230,9 +251,11 @@ impl ImageFetcher {
             "https"
         };
         let url = format!("{scheme}://{}/v2/{}/blobs/{digest}", image.host, image.repo);
+        let stall = self.stall;
+        let stalled = || format!("no progress for {} s reading {url}", stall.as_secs());
         let got = self.rt.block_on(async {
             let range = format!("bytes={have}-");
-            let resp = self
+            let send = self
                 .client
                 .session()
                 .send(Method::GET, &url, &image.repo, |r| {
@@ -241,8 +264,10 @@ impl ImageFetcher {
                     } else {
                         r
                     }
-                })
+                });
+            let resp = tokio::time::timeout(stall, send)
                 .await
+                .map_err(|_| anyhow::anyhow!(stalled()))?
                 .with_context(|| format!("GET {url}"))?;
             let status = resp.status();
             let mut file = std::fs::OpenOptions::new()
@@ -266,9 +291,9 @@ impl ImageFetcher {
             }
             let mut resp = resp;
             let mut got = 0u64;
-            while let Some(chunk) = resp
-                .chunk()
+            while let Some(chunk) = tokio::time::timeout(stall, resp.chunk())
                 .await
+                .map_err(|_| anyhow::anyhow!(stalled()))?
                 .with_context(|| format!("reading {url} ({} bytes in)", have + got))?
             {
                 file.write_all(&chunk)

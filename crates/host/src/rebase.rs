@@ -8,6 +8,7 @@
 //! established, and nothing is deployed unless the import succeeded.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use corral_ostree::commit::commit_info;
@@ -39,6 +40,9 @@ pub struct ImageOptions {
     pub no_stage: bool,
     /// `upgrade --check`: only say whether the image changed.
     pub check: bool,
+    /// Stop a request after this long without progress (default: the
+    /// host config's stall-timeout).
+    pub stall: Option<Duration>,
 }
 
 /// A deployment made from an image.
@@ -133,7 +137,11 @@ fn run(
     if let Transport::RemoteRegistry { remote } = &source.transport {
         crate::remote::require(&repo, remote)?;
     }
-    let fetcher = ImageFetcher::new(host.path(), Client::new(plain_http, opts.creds.clone()))?;
+    let fetcher = ImageFetcher::new(
+        host.path(),
+        Client::new(plain_http, opts.creds.clone()),
+        opts.stall.unwrap_or_else(|| config.stall()),
+    )?;
     let image = &source.image;
 
     // The manifest, pinned by digest: for a signed image, the digest the
@@ -374,12 +382,15 @@ fn verify_image_signature(
         let path = in_root(key);
         let public = corral_sign::cosign_key::load_public(&path)
             .with_context(|| format!("reading the cosign key {}", path.display()))?;
-        let answer = fetcher.block_on(corral_sign::cosign::verify_with(
-            client,
-            image,
-            &public,
-            &SignedIdentity::default_for("cosign"),
-        ))?;
+        let answer = fetcher.block_on(
+            "checking cosign signatures",
+            corral_sign::cosign::verify_with(
+                client,
+                image,
+                &public,
+                &SignedIdentity::default_for("cosign"),
+            ),
+        )?;
         match answer {
             Ok(v) => {
                 agree(v.digest.clone())?;
@@ -396,13 +407,16 @@ fn verify_image_signature(
             .lookaside
             .clone()
             .unwrap_or_else(|| corral_sign::gpg::default_lookaside(client, image));
-        let answer = fetcher.block_on(corral_sign::gpg::verify_with(
-            client,
-            image,
-            &lookaside,
-            &path,
-            &SignedIdentity::default_for("gpg"),
-        ))?;
+        let answer = fetcher.block_on(
+            "checking GPG signatures",
+            corral_sign::gpg::verify_with(
+                client,
+                image,
+                &lookaside,
+                &path,
+                &SignedIdentity::default_for("gpg"),
+            ),
+        )?;
         match answer {
             Ok(v) => {
                 agree(v.digest.clone())?;
