@@ -499,6 +499,12 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
             ))
             .arg("fsck"),
     );
+    // the commands that follow OSTree remotes say what to use instead
+    let err = fails(sys.host().arg("deploy"));
+    assert!(
+        err.contains("comes from the image") && err.contains("corral host upgrade"),
+        "{err}"
+    );
     // the remote's keys verify this deployment: deleting it is refused
     let err = fails(sys.host().args(["remote", "delete", "corral"]));
     assert!(err.contains("is the origin of deployment 0"), "{err}");

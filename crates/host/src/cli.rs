@@ -331,6 +331,12 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
             let _lock = lock(&args, "upgrade")?;
             host.reload()?;
             if let Some(origin) = rebase::merge_origin(&host, args.osname.as_deref())? {
+                if a.fetch.download_only {
+                    anyhow::bail!(
+                        "--download-only is for OSTree remotes; {} is deployed from an image",
+                        origin.source
+                    );
+                }
                 let opts = ImageOptions {
                     osname: args.osname.clone(),
                     plain_http: a.registry.plain_http(),
