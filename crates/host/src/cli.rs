@@ -1009,3 +1009,37 @@ fn print_status(s: &status::HostStatus) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Top {
+        #[command(flatten)]
+        host: HostArgs,
+    }
+
+    fn rebase(args: &[&str]) -> RebaseArgs {
+        let mut argv = vec!["host", "rebase", "ostree-unverified-registry:h:1/os:43"];
+        argv.extend_from_slice(args);
+        match Top::try_parse_from(argv).unwrap().host.command {
+            HostCommand::Rebase(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tls_verify_false_is_plain_http_as_skopeo_users_write_it() {
+        assert!(rebase(&["--tls-verify=false"]).registry.plain_http());
+        assert!(rebase(&["--plain-http"]).registry.plain_http());
+        assert!(!rebase(&["--tls-verify=true"]).registry.plain_http());
+        assert!(!rebase(&[]).registry.plain_http());
+        let r = rebase(&["--creds", "u:p", "--insecure-unverified"]);
+        assert_eq!(r.registry.creds().unwrap(), Some(("u".into(), "p".into())));
+        assert!(r.insecure_unverified);
+        let r = rebase(&["--creds", "nocolon"]);
+        assert!(r.registry.creds().is_err());
+    }
+}
