@@ -277,6 +277,9 @@ _corral() {
             corral__subcmd__help__subcmd__host,pin)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__pin"
                 ;;
+            corral__subcmd__help__subcmd__host,rebase)
+                cmd="corral__subcmd__help__subcmd__host__subcmd__rebase"
+                ;;
             corral__subcmd__help__subcmd__host,remote)
                 cmd="corral__subcmd__help__subcmd__host__subcmd__remote"
                 ;;
@@ -382,6 +385,9 @@ _corral() {
             corral__subcmd__host,pin)
                 cmd="corral__subcmd__host__subcmd__pin"
                 ;;
+            corral__subcmd__host,rebase)
+                cmd="corral__subcmd__host__subcmd__rebase"
+                ;;
             corral__subcmd__host,remote)
                 cmd="corral__subcmd__host__subcmd__remote"
                 ;;
@@ -429,6 +435,9 @@ _corral() {
                 ;;
             corral__subcmd__host__subcmd__help,pin)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__pin"
+                ;;
+            corral__subcmd__host__subcmd__help,rebase)
+                cmd="corral__subcmd__host__subcmd__help__subcmd__rebase"
                 ;;
             corral__subcmd__host__subcmd__help,remote)
                 cmd="corral__subcmd__host__subcmd__help__subcmd__remote"
@@ -1668,7 +1677,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check"
+            opts="status upgrade deploy rebase rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1780,6 +1789,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__help__subcmd__host__subcmd__pin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__help__subcmd__host__subcmd__rebase)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2298,7 +2321,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host)
-            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check help"
+            opts="-v -h -V --sysroot --os --no-wait --verbose --help --version status upgrade deploy rebase rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2498,7 +2521,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help)
-            opts="status upgrade deploy rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check help"
+            opts="status upgrade deploy rebase rollback pin unpin cleanup remote check auto steady updates boot-complete grub-sync finalize-check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2624,6 +2647,20 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__help__subcmd__pin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__help__subcmd__rebase)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2798,6 +2835,44 @@ _corral() {
                 return 0
             fi
             case "${prev}" in
+                --sysroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        corral__subcmd__host__subcmd__rebase)
+            opts="-v -h -V --insecure-unverified --creds --plain-http --tls-verify --keep --no-stage --stall-timeout --json --sysroot --os --no-wait --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stall-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --sysroot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -3122,7 +3197,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__host__subcmd__upgrade)
-            opts="-v -h -V --check --allow-downgrade --download-only --no-static-deltas --keep --stall-timeout --json --no-stage --sysroot --os --no-wait --verbose --help --version"
+            opts="-v -h -V --check --allow-downgrade --download-only --no-static-deltas --keep --stall-timeout --json --no-stage --creds --plain-http --tls-verify --sysroot --os --no-wait --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3134,6 +3209,14 @@ _corral() {
                     ;;
                 --stall-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 --sysroot)

@@ -61,13 +61,7 @@ fn three_releases(server: &Path, gpg: &Gpg) -> Vec<String> {
         commits.push(v[0]["checksum"].as_str().unwrap().to_string());
     };
     run(repos.path(), &[]);
-    let updated = scratch();
-    run_ok(
-        Command::new("bash")
-            .arg(repo_root().join("tests/fixtures/rpms/build-repo.sh"))
-            .arg(updated.path())
-            .env("HELLO_VERSION", "1.1"),
-    );
+    let updated = sample_repos_hello("1.1");
     run(updated.path(), &[]);
     run(updated.path(), &["--force", "--reason", "rebuild"]);
     commits

@@ -7,6 +7,16 @@ use crate::{repo_root, require_tool, run_ok};
 
 /// Builds the sample RPM repositories into a fresh temporary directory.
 pub fn sample_repos() -> tempfile::TempDir {
+    sample_repos_with(&[])
+}
+
+/// The sample repositories with `corral-hello` at `version` (1.0 in
+/// [`sample_repos`]): a one-package update of the sample stream.
+pub fn sample_repos_hello(version: &str) -> tempfile::TempDir {
+    sample_repos_with(&[("HELLO_VERSION", version)])
+}
+
+fn sample_repos_with(env: &[(&str, &str)]) -> tempfile::TempDir {
     for tool in ["rpmbuild", "rpmsign", "createrepo_c", "gpg", "busybox"] {
         require_tool(tool);
     }
@@ -17,7 +27,8 @@ pub fn sample_repos() -> tempfile::TempDir {
     run_ok(
         Command::new("bash")
             .arg(repo_root().join("tests/fixtures/rpms/build-repo.sh"))
-            .arg(dir.path()),
+            .arg(dir.path())
+            .envs(env.iter().copied()),
     );
     dir
 }

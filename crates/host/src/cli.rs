@@ -18,7 +18,9 @@ use crate::boot_count::{self, BootCompleted};
 use crate::deploy;
 use crate::finalize::{self, Checked};
 use crate::health;
+use crate::image_source::ImageSource;
 use crate::lock::HostLock;
+use crate::rebase::{self, ImageOptions, ImageOutcome};
 use crate::remote;
 use crate::status::{self, Role};
 use crate::sysroot::{Host, Origin};
@@ -49,6 +51,12 @@ pub enum HostCommand {
     Upgrade(UpgradeArgs),
     /// Deploy a version or commit from the origin ref's history.
     Deploy(DeployArgs),
+    /// Deploy the OS from a container image and make it the origin:
+    /// ostree-remote-registry:REMOTE:HOST/REPO:TAG (the commit verified
+    /// with the remote's GPG keys), ostree-image-signed:docker://HOST/REPO:TAG
+    /// (the container signature verified with [images] in host.toml) or
+    /// ostree-unverified-registry:HOST/REPO:TAG (with --insecure-unverified).
+    Rebase(RebaseArgs),
     /// Make the previous deployment the default; again swaps back.
     Rollback,
     /// Keep a deployment (by index) whatever the retention count says.
@@ -128,6 +136,67 @@ pub struct FetchArgs {
     pub no_stage: bool,
 }
 
+/// How to reach the registry an image comes from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// Registry credentials.
+    #[arg(
+        long,
+        env = "CORRAL_REGISTRY_CREDS",
+        value_name = "USER:PASS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+    /// Talk plain HTTP to the registry (a local mirror); remembered in the
+    /// deployment's origin for its upgrades.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// `--tls-verify=false` is `--plain-http`, as skopeo users write it.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub tls_verify: Option<bool>,
+}
+
+impl RegistryArgs {
+    fn creds(&self) -> Result<Option<(String, String)>> {
+        match &self.creds {
+            Some(c) => {
+                let (u, p) = c.split_once(':').context("--creds must be USER:PASS")?;
+                Ok(Some((u.to_string(), p.to_string())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn plain_http(&self) -> bool {
+        self.plain_http || self.tls_verify == Some(false)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RebaseArgs {
+    /// TRANSPORT:IMAGE, e.g. ostree-remote-registry:corral:HOST/corral/atomic-host:43.
+    #[arg(value_name = "IMAGEREF")]
+    pub image: String,
+    /// Accept an ostree-unverified-registry: image (nothing is verified).
+    #[arg(long)]
+    pub insecure_unverified: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Deployments to keep (default: keep in /etc/corral/host.toml, 3).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// On a booted host, write the deployment now instead of staging it.
+    #[arg(long)]
+    pub no_stage: bool,
+    /// Stop a transfer after this many seconds without progress
+    /// (default: stall-timeout in /etc/corral/host.toml, 120).
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout: Option<u64>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct UpgradeArgs {
     /// Only say whether there is an update: exit 0 if so, 1 if not.
@@ -139,6 +208,9 @@ pub struct UpgradeArgs {
     pub allow_downgrade: bool,
     #[command(flatten)]
     pub fetch: FetchArgs,
+    /// For a deployment made from an image (`rebase`).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +330,30 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
         HostCommand::Upgrade(a) => {
             let _lock = lock(&args, "upgrade")?;
             host.reload()?;
+            if let Some(origin) = rebase::merge_origin(&host, args.osname.as_deref())? {
+                if a.fetch.download_only {
+                    anyhow::bail!(
+                        "--download-only is for OSTree remotes; {} is deployed from an image",
+                        origin.source
+                    );
+                }
+                let opts = ImageOptions {
+                    osname: args.osname.clone(),
+                    plain_http: a.registry.plain_http(),
+                    creds: a.registry.creds()?,
+                    keep: a.fetch.keep,
+                    no_stage: a.fetch.no_stage,
+                    check: a.check,
+                    stall: a.fetch.stall_timeout.map(Duration::from_secs),
+                    ..Default::default()
+                };
+                let outcome = rebase::upgrade(&host, origin, &opts)?;
+                report_image(&outcome, a.fetch.json)?;
+                return Ok(match outcome {
+                    ImageOutcome::UpToDate { .. } if a.check => ExitCode::from(1),
+                    _ => ExitCode::SUCCESS,
+                });
+            }
             let opts = options(&args, &a.fetch, a.check, a.allow_downgrade);
             let outcome = upgrade::upgrade(&host, &opts)?;
             report(&outcome, a.fetch.json)?;
@@ -275,6 +371,24 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
             let opts = options(&args, &a.fetch, false, true);
             let outcome = upgrade::deploy(&host, a.rev.as_deref(), origin, &opts)?;
             report(&outcome, a.fetch.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        HostCommand::Rebase(a) => {
+            let _lock = lock(&args, "rebase")?;
+            host.reload()?;
+            let source = ImageSource::parse(&a.image)?;
+            let opts = ImageOptions {
+                osname: args.osname.clone(),
+                insecure_unverified: a.insecure_unverified,
+                plain_http: a.registry.plain_http(),
+                creds: a.registry.creds()?,
+                keep: a.keep,
+                no_stage: a.no_stage,
+                stall: a.stall_timeout.map(Duration::from_secs),
+                ..Default::default()
+            };
+            let outcome = rebase::rebase(&host, source, &opts)?;
+            report_image(&outcome, a.json)?;
             Ok(ExitCode::SUCCESS)
         }
         HostCommand::Rollback => {
@@ -638,6 +752,66 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+fn report_image(outcome: &ImageOutcome, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome)?);
+        return Ok(());
+    }
+    match outcome {
+        ImageOutcome::UpToDate {
+            image,
+            manifest_digest,
+            commit,
+        } => println!(
+            "no update: {image} is {manifest_digest}, deployed already ({})",
+            commit.label()
+        ),
+        ImageOutcome::Available { image, from, to } => {
+            println!("update available: {image} {from} -> {to}")
+        }
+        ImageOutcome::Deployed(r) => {
+            println!(
+                "deployed {} from {} ({})",
+                r.to.label(),
+                r.image,
+                r.manifest_digest
+            );
+            if let Some(from) = &r.from {
+                println!("from: {}", from.label());
+            }
+            println!("verified: {}", r.verified);
+            if let Some(base) = &r.base_commit {
+                println!(
+                    "derived: {} layer(s) applied onto {base}",
+                    r.derived_layers.len()
+                );
+            }
+            println!(
+                "fetched: {} in {} layer(s), {} layer(s) already here{}",
+                mib(r.fetch.bytes),
+                r.fetch.layers_fetched.len(),
+                r.fetch.layers_reused.len(),
+                if r.fetch.resumed_bytes > 0 {
+                    format!(", {} resumed", mib(r.fetch.resumed_bytes))
+                } else {
+                    String::new()
+                }
+            );
+            print_packages(&r.packages, "    ");
+            if let Some(rb) = &r.rollback {
+                println!("rollback: {rb}");
+            }
+            for d in &r.dropped {
+                println!("dropped: {d}");
+            }
+            if r.staged {
+                println!("staged: written at the next shutdown; reboot to boot it");
+            }
+        }
+    }
+    Ok(())
+}
+
 fn report(outcome: &UpgradeOutcome, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(outcome)?);
@@ -779,6 +953,16 @@ fn print_status(s: &status::HostStatus) {
         println!("    commit:    {}.{}", d.checksum, d.serial);
         println!("    date:      {}", d.date);
         println!("    origin:    {}", d.origin.as_deref().unwrap_or("(none)"));
+        if let Some(img) = &d.image {
+            println!("    image:     {}", img.reference);
+            println!("    manifest:  {}", img.manifest_digest);
+            if let Some(base) = &img.base_commit {
+                println!("    base:      {base}");
+                for l in &img.derived_layers {
+                    println!("    derived:   {l}");
+                }
+            }
+        }
         println!("    signature: {}", d.signature.describe());
         if let Some(h) = &d.health {
             if h.healthy {
@@ -823,5 +1007,39 @@ fn print_status(s: &status::HostStatus) {
             upgrade::date(f.staged_at),
             f.message
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Top {
+        #[command(flatten)]
+        host: HostArgs,
+    }
+
+    fn rebase(args: &[&str]) -> RebaseArgs {
+        let mut argv = vec!["host", "rebase", "ostree-unverified-registry:h:1/os:43"];
+        argv.extend_from_slice(args);
+        match Top::try_parse_from(argv).unwrap().host.command {
+            HostCommand::Rebase(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tls_verify_false_is_plain_http_as_skopeo_users_write_it() {
+        assert!(rebase(&["--tls-verify=false"]).registry.plain_http());
+        assert!(rebase(&["--plain-http"]).registry.plain_http());
+        assert!(!rebase(&["--tls-verify=true"]).registry.plain_http());
+        assert!(!rebase(&[]).registry.plain_http());
+        let r = rebase(&["--creds", "u:p", "--insecure-unverified"]);
+        assert_eq!(r.registry.creds().unwrap(), Some(("u".into(), "p".into())));
+        assert!(r.insecure_unverified);
+        let r = rebase(&["--creds", "nocolon"]);
+        assert!(r.registry.creds().is_err());
     }
 }

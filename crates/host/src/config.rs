@@ -25,6 +25,31 @@ pub struct HostConfig {
     pub reserve_bytes: u64,
     /// `[updates]`: when `corral host auto` reboots into an update.
     pub updates: crate::strategy::UpdatesConfig,
+    /// `[images]`: the container trust `ostree-image-signed:` images are
+    /// verified against.
+    pub images: ImageTrust,
+}
+
+/// `[images]` of host.toml: the keys whose container signatures an
+/// `ostree-image-signed:` image must carry. Paths are inside the
+/// deployment (on a booted host, the live `/etc`). With both keys set,
+/// both signatures are required.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ImageTrust {
+    /// A cosign public key (`corral key generate --type cosign`).
+    pub cosign_key: Option<std::path::PathBuf>,
+    /// A GPG public keyring (`gpg --export`), for GPG simple signing.
+    pub gpg_keyring: Option<std::path::PathBuf>,
+    /// Where GPG signatures are looked up (default: the registry's
+    /// `/sigstore`, corral mirror's lookaside).
+    pub lookaside: Option<String>,
+}
+
+impl ImageTrust {
+    pub fn is_empty(&self) -> bool {
+        self.cosign_key.is_none() && self.gpg_keyring.is_none()
+    }
 }
 
 impl Default for HostConfig {
@@ -35,6 +60,7 @@ impl Default for HostConfig {
             stall_timeout: 120,
             reserve_bytes: 16 << 20,
             updates: Default::default(),
+            images: ImageTrust::default(),
         }
     }
 }

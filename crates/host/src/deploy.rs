@@ -13,7 +13,9 @@
 use anyhow::{bail, Context, Result};
 use ostree::gio;
 
-use crate::sysroot::{same, Host, Origin};
+use ostree::glib;
+
+use crate::sysroot::{same, Host};
 
 /// Why a deployment must stay, whatever the retention count says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -137,7 +139,8 @@ fn key(d: &ostree::Deployment) -> String {
     format!("{}.{}", d.csum(), d.deployserial())
 }
 
-/// Deploys `checksum` as the new default deployment of `osname`, its
+/// Deploys `checksum` as the new default deployment of `osname` with
+/// the origin file `origin`, its
 /// `/etc` merged from `merge` and its kernel arguments taken from it,
 /// then drops the deployments retention lets go. With `opts.stage` on a
 /// booted host the deployment is staged instead of written (retention is
@@ -147,7 +150,7 @@ pub fn deploy_commit(
     host: &Host,
     osname: &str,
     checksum: &str,
-    origin: &Origin,
+    origin: &glib::KeyFile,
     merge: Option<&ostree::Deployment>,
     opts: DeployOptions,
 ) -> Result<(ostree::Deployment, Vec<String>)> {
@@ -162,7 +165,7 @@ pub fn deploy_commit(
         .deploy_tree_with_options(
             Some(osname),
             checksum,
-            Some(&origin.keyfile()),
+            Some(origin),
             merge,
             None,
             gio::Cancellable::NONE,
@@ -217,7 +220,7 @@ fn stage_commit(
     host: &Host,
     osname: &str,
     checksum: &str,
-    origin: &Origin,
+    origin: &glib::KeyFile,
     merge: Option<&ostree::Deployment>,
     opts: DeployOptions,
 ) -> Result<(ostree::Deployment, Vec<String>)> {
@@ -257,7 +260,7 @@ fn stage_commit(
         .stage_tree_with_options(
             Some(osname),
             checksum,
-            Some(&origin.keyfile()),
+            Some(origin),
             merge,
             &ostree::SysrootDeployTreeOpts::default(),
             gio::Cancellable::NONE,

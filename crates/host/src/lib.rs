@@ -19,6 +19,15 @@
 //! - [`deploy`]: writing a commit as the new default deployment, with
 //!   retention that never drops the booted or a pinned deployment.
 //! - [`upgrade`]: `upgrade` and `deploy VERSION`, all of the above in order.
+//! - [`image_source`]: image references with their transport
+//!   (`ostree-remote-registry:`, `ostree-image-signed:`,
+//!   `ostree-unverified-registry:`) and the origin of a deployment made
+//!   from one.
+//! - [`image_fetch`]: an image's manifest and layers from a registry into
+//!   the sysroot's image cache, only the layers not deployed yet, a
+//!   cut-off layer download resumed with a Range request.
+//! - [`rebase`]: `rebase IMAGEREF` and `upgrade` of an image deployment:
+//!   verify, fetch, import, deploy.
 //! - [`grub`]: the GRUB menu corral writes from libostree's BLS entries,
 //!   rewritten after every change of the deployments, with boot counting.
 //! - [`grubenv`]: GRUB's environment block, where the boot counter lives.
@@ -52,8 +61,11 @@ pub mod fleetlock;
 pub mod grub;
 pub mod grubenv;
 pub mod health;
+pub mod image_fetch;
+pub mod image_source;
 pub mod lock;
 pub mod pull;
+pub mod rebase;
 pub mod remote;
 pub mod signature;
 pub mod space;

@@ -148,12 +148,21 @@ pub fn require(repo: &ostree::Repo, name: &str) -> Result<()> {
     }
 }
 
-/// Deployments (as `INDEX (CHECKSUM.SERIAL)`) whose origin is `name`.
+/// Deployments (as `INDEX (CHECKSUM.SERIAL)`) whose origin is `name`, or
+/// an `ostree-remote-registry:` image whose commits `name`'s keys verify.
 pub fn users(host: &crate::Host, name: &str) -> Vec<String> {
     host.deployments()
         .iter()
         .enumerate()
-        .filter(|(_, d)| crate::Host::origin(d).is_some_and(|o| o.remote == name))
+        .filter(|(_, d)| {
+            crate::Host::origin(d).is_some_and(|o| o.remote == name)
+                || crate::image_source::ImageOrigin::of(d).is_some_and(|o| {
+                    o.source.transport
+                        == crate::image_source::Transport::RemoteRegistry {
+                            remote: name.to_string(),
+                        }
+                })
+        })
         .map(|(i, d)| format!("{i} ({}.{})", d.csum(), d.deployserial()))
         .collect()
 }

@@ -1,7 +1,8 @@
 //! A commit's signature, judged against a remote's keyring.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ostree::gio;
+use ostree::glib;
 use serde::Serialize;
 
 /// How a commit's signature stands against a remote's keys.
@@ -61,8 +62,49 @@ pub fn check(repo: &ostree::Repo, checksum: &str, remote: &str) -> Result<Signat
             )));
         }
     };
-    if result.count_all() == 0 {
+    Ok(state_of(&result))
+}
+
+/// Judges a commit that is not in a repository yet (inside an image):
+/// its object's bytes against the `ostree.gpgsigs` of its detached
+/// metadata, with `remote`'s keys.
+pub fn check_data(
+    repo: &ostree::Repo,
+    remote: &str,
+    commit: &glib::Variant,
+    detached: Option<&glib::Variant>,
+) -> Result<SignatureState> {
+    let mut sigs = Vec::new();
+    if let Some(d) = detached {
+        let dict = glib::VariantDict::new(Some(d));
+        if let Some(list) = dict.lookup_value(
+            "ostree.gpgsigs",
+            Some(glib::VariantTy::new("aay").expect("valid")),
+        ) {
+            for i in 0..list.n_children() {
+                sigs.extend_from_slice(&list.child_value(i).data_as_bytes());
+            }
+        }
+    }
+    if sigs.is_empty() {
         return Ok(SignatureState::Unsigned);
+    }
+    let result = repo
+        .gpg_verify_data(
+            Some(remote),
+            &commit.data_as_bytes(),
+            &glib::Bytes::from_owned(sigs),
+            None::<&gio::File>,
+            None::<&gio::File>,
+            gio::Cancellable::NONE,
+        )
+        .with_context(|| format!("checking the commit's signature against remote {remote}"))?;
+    Ok(state_of(&result))
+}
+
+fn state_of(result: &ostree::GpgVerifyResult) -> SignatureState {
+    if result.count_all() == 0 {
+        return SignatureState::Unsigned;
     }
     let mut first_bad = None;
     for i in 0..result.count_all() {
@@ -82,10 +124,10 @@ pub fn check(repo: &ostree::Repo, checksum: &str, remote: &str) -> Result<Signat
                 (true, false) => format!("<{email}>"),
                 (true, true) => fingerprint.clone(),
             };
-            return Ok(SignatureState::Valid {
+            return SignatureState::Valid {
                 fingerprint,
                 signer,
-            });
+            };
         }
         if first_bad.is_none() {
             first_bad = Some(if missing {
@@ -95,5 +137,5 @@ pub fn check(repo: &ostree::Repo, checksum: &str, remote: &str) -> Result<Signat
             });
         }
     }
-    Ok(first_bad.unwrap_or(SignatureState::Unsigned))
+    first_bad.unwrap_or(SignatureState::Unsigned)
 }

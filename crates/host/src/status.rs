@@ -6,12 +6,14 @@
 
 use anyhow::Result;
 use corral_ostree::commit::commit_info;
+use corral_ostree::container::derived;
 use corral_ostree::diff::{diff_packages, PackageDiff};
 use serde::Serialize;
 
 use crate::denylist::{DeniedCommit, Denylist};
 use crate::finalize::{self, FinalizeFailure};
 use crate::health::{self, DeploymentHealth, HealthState, RollbackRecord};
+use crate::image_source::{ImageOrigin, Transport, ORIGIN_GROUP, ORIGIN_KEY};
 use crate::signature::{self, SignatureState};
 use crate::sysroot::{same, Host};
 use crate::upgrade::date;
@@ -43,10 +45,23 @@ pub struct DeploymentStatus {
     pub timestamp: u64,
     pub date: String,
     pub origin: Option<String>,
+    /// For a deployment made from a container image: the image.
+    pub image: Option<DeployedImage>,
     pub pinned: bool,
     pub staged: bool,
     pub signature: SignatureState,
     pub health: Option<DeploymentHealth>,
+}
+
+/// The image a deployment came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployedImage {
+    /// `TRANSPORT:IMAGE` as given to `rebase`.
+    pub reference: String,
+    pub manifest_digest: String,
+    /// A derived image: the OS commit under its layers, and the layers.
+    pub base_commit: Option<String>,
+    pub derived_layers: Vec<String>,
 }
 
 /// Packages changed from one deployment to another.
@@ -118,10 +133,17 @@ pub fn status(host: &Host) -> Result<HostStatus> {
             );
         }
         let info = commit_info(&repo, &d.csum())?;
-        let origin = Host::origin(d);
-        let sig = match &origin {
-            Some(o) if repo.remote_list().iter().any(|r| r.as_str() == o.remote) => {
-                signature::check(&repo, &d.csum(), &o.remote)?
+        let image = ImageOrigin::of(d);
+        let remote = match &image {
+            Some(i) => match &i.source.transport {
+                Transport::RemoteRegistry { remote } => Some(remote.clone()),
+                _ => None,
+            },
+            None => Host::origin(d).map(|o| o.remote),
+        };
+        let sig = match &remote {
+            Some(r) if repo.remote_list().iter().any(|x| x.as_str() == r) => {
+                signature::check(&repo, &d.csum(), r)?
             }
             _ => SignatureState::NoRemote,
         };
@@ -137,8 +159,21 @@ pub fn status(host: &Host) -> Result<HostStatus> {
             date: date(info.timestamp),
             origin: d
                 .origin()
-                .and_then(|k| k.string("origin", "refspec").ok())
+                .and_then(|k| {
+                    k.string("origin", "refspec")
+                        .or_else(|_| k.string(ORIGIN_GROUP, ORIGIN_KEY))
+                        .ok()
+                })
                 .map(|s| s.to_string()),
+            image: image.map(|i| {
+                let derived = derived::derived_of(&repo, &d.csum());
+                DeployedImage {
+                    reference: i.source.to_string(),
+                    manifest_digest: i.manifest_digest,
+                    base_commit: derived.as_ref().map(|(b, _)| b.clone()),
+                    derived_layers: derived.map(|(_, l)| l).unwrap_or_default(),
+                }
+            }),
             pinned: d.is_pinned(),
             staged: d.is_staged(),
             signature: sig,

@@ -137,12 +137,19 @@ fn context<'a>(
     let merge = host.merge_deployment(Some(&osname));
     let origin = match (origin, &merge) {
         (Some(o), _) => o,
-        (None, Some(m)) => Host::origin(m).with_context(|| {
-            format!(
-                "deployment {} has no REMOTE:REF origin to update from; deploy with --origin REMOTE:REF",
-                m.csum()
-            )
-        })?,
+        (None, Some(m)) => match crate::image_source::ImageOrigin::of(m) {
+            Some(image) => bail!(
+                "deployment {} comes from the image {}: `corral host upgrade` and `rebase` update it, this command follows OSTree remotes (deploy with --origin REMOTE:REF to move back to one)",
+                m.csum(),
+                image.source
+            ),
+            None => Host::origin(m).with_context(|| {
+                format!(
+                    "deployment {} has no REMOTE:REF origin to update from; deploy with --origin REMOTE:REF",
+                    m.csum()
+                )
+            })?,
+        },
         (None, None) => bail!(
             "{} has no deployment of {osname} yet; make the first with `corral host deploy --origin REMOTE:REF`",
             host.path().display()
@@ -412,7 +419,7 @@ fn finish(
         host,
         &cx.osname,
         &new.checksum,
-        &cx.origin,
+        &cx.origin.keyfile(),
         cx.merge.as_ref(),
         deploy::DeployOptions {
             keep: cx.config.keep,

@@ -29,8 +29,10 @@ pub struct ImageManifest {
     /// The `ostree.commit` label.
     pub commit: String,
     pub version: Option<String>,
-    /// Layer digests, in order.
+    /// The ostree layers' digests, in order (the last holds the commit).
     pub layers: Vec<String>,
+    /// Layers after those of a derived image ([`super::derived`]).
+    pub derived: Vec<String>,
 }
 
 /// What an import did.
@@ -113,11 +115,14 @@ pub fn read_manifest(layout: &Path, tag: &str) -> Result<ImageManifest> {
         })
         .collect::<Result<Vec<_>>>()?;
     ensure!(!layers.is_empty(), "the image has no layers");
+    let mut layers = layers;
+    let derived = layers.split_off(super::derived::ostree_layer_count(&config, layers.len()));
     Ok(ImageManifest {
         manifest_digest,
         commit,
         version: labels_of[labels::VERSION].as_str().map(str::to_string),
         layers,
+        derived,
     })
 }
 

@@ -16,6 +16,9 @@
 //! - [`export`]: a commit to an OCI image layout ([`export::export_commit`]).
 //! - [`import`]: such an image back into a repository, objects checked
 //!   against their checksums ([`import::import_layout`]).
+//! - [`derived`]: the container layers of a derived image (`FROM` the OS
+//!   image) applied onto a checkout of its base commit, written as a new
+//!   commit that records the base and the layers.
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
@@ -31,6 +34,7 @@
 //! ```
 
 pub mod chunks;
+pub mod derived;
 pub mod export;
 pub mod import;
 pub mod objects;
