@@ -168,6 +168,26 @@ fn exports_are_stable_lossless_and_reuse_package_layers() {
                 .unwrap()
                 .clone()
         );
+        // The commit layer first: where ostree-ext (rpm-ostree, bootc)
+        // looks for the commit.
+        let first = blob(&layout, &layers(&image)[0].0);
+        let listing = stdout(Command::new("tar").arg("-tzf").arg(&first));
+        let objects: Vec<&str> = listing
+            .lines()
+            .filter(|l| {
+                l.strip_prefix("sysroot/ostree/repo/objects/")
+                    .is_some_and(|rest| rest.trim_end_matches('/').contains('/'))
+            })
+            .take(2)
+            .collect();
+        assert_eq!(
+            objects,
+            [
+                format!("sysroot/ostree/repo/objects/{}/{}.commit", &commit[..2], &commit[2..]),
+                format!("sysroot/ostree/repo/objects/{}/{}.commitmeta", &commit[..2], &commit[2..]),
+            ],
+            "the first layer does not open with the commit and its signatures"
+        );
 
         // Lossless: the same commit and signatures in an empty repository.
         let client = work.path().join(format!("client-{i}"));
@@ -188,14 +208,14 @@ fn exports_are_stable_lossless_and_reuse_package_layers() {
         images.push(image);
     }
 
-    // The package layers: one per package group, the final layer last.
+    // The commit layer, then one layer per package group.
     let [l1, l2, l3] = [&images[0], &images[1], &images[2]].map(layers);
     eprintln!("layers of the three releases:\n{l1:#?}\n{l2:#?}\n{l3:#?}");
     assert!(l1.len() >= 4, "too few package layers: {l1:?}");
     assert_eq!(l1.len(), l2.len());
     assert!(
-        l1.last().unwrap().1.is_empty(),
-        "the final layer has no components"
+        l1[0].1.is_empty(),
+        "the commit layer has no components"
     );
     let changed: Vec<&str> = l1
         .iter()
@@ -204,22 +224,22 @@ fn exports_are_stable_lossless_and_reuse_package_layers() {
         .map(|(_, b)| b.1.as_str())
         .collect();
     assert_eq!(changed.len(), 2, "hello 1.0 -> 1.1 changed {changed:?}");
+    assert_eq!(changed[0], "", "the commit layer");
     assert!(
-        changed[0].split(',').any(|c| c == "corral-hello"),
+        changed[1].split(',').any(|c| c == "corral-hello"),
         "{changed:?}"
     );
-    assert_eq!(changed[1], "", "and the final layer");
     let changed = l2.iter().zip(&l3).filter(|(a, b)| a.0 != b.0).count();
-    assert_eq!(changed, 1, "a recompose changed more than the final layer");
+    assert_eq!(changed, 1, "a recompose changed more than the commit layer");
     let reused = l1.iter().filter(|l| l3.contains(l)).count();
     eprintln!(
         "layers reused from release 1 in release 3: {reused} of {}",
         l3.len()
     );
 
-    // A tampered layer is refused, and nothing is referenced.
+    // A tampered package layer is refused, and nothing is referenced.
     let layout = work.path().join("image-1");
-    let (digest, _) = &l2[0];
+    let (digest, _) = &l2[1];
     let path = blob(&layout, digest);
     let mut bytes = std::fs::read(&path).unwrap();
     let n = bytes.len();
@@ -385,4 +405,97 @@ fn exported_to_the_mirror_and_back() {
     assert_eq!(imported["commit"], commit.as_str());
     assert_eq!(imported["manifest_digest"], pushed["manifest_digest"]);
     run_ok(ostree(&client).arg("fsck"));
+}
+
+/// An independent reader and writer: ostree-ext, the library rpm-ostree
+/// and bootc are built on, through its own CLI. It imports corral's image
+/// of a composed commit (the same commit, its signature checked against
+/// the compose key through an OSTree remote, `ostree fsck` clean, and
+/// refused against another key), and corral imports the image ostree-ext
+/// writes of that commit as the same commit and tree.
+#[test]
+fn ostree_ext_reads_corral_images_and_corral_reads_its() {
+    let cli = ostree_ext_cli();
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let other = Gpg::new("someone else <other@corral.invalid>");
+    let work = scratch();
+    let server = work.path().join("repo");
+    let repos = sample_repos();
+    let v = run_json(
+        compose(Some(repos.path()), &gpg)
+            .args(["run", "sample-atomic", "--no-deltas", "--repo"])
+            .arg(&server),
+    );
+    let commit = v[0]["checksum"].as_str().unwrap().to_string();
+    let layout = work.path().join("corral-image");
+    export(&server, &commit, &layout);
+    let corral_image = format!("oci:{}:os", layout.display());
+    let ls = |repo: &Path| stdout(ostree(repo).args(["ls", "-RCX", &commit]));
+
+    // ostree-ext imports corral's image, verified through a remote that
+    // trusts the compose key.
+    let bare = |name: &str, key: &Path| {
+        let repo = work.path().join(name);
+        run_ok(ostree(&repo).args(["init", "--mode=bare-user"]));
+        run_ok(
+            ostree(&repo)
+                .args(["remote", "add", "--set=gpg-verify=true"])
+                .arg(format!("--gpg-import={}", key.display()))
+                .args(["corral", "http://127.0.0.1:9/unused"]),
+        );
+        repo
+    };
+    let trusted = bare("ext-trusted", &gpg.public_key);
+    let out = run_ok(
+        Command::new(&cli)
+            .args(["container", "unencapsulate", "--repo"])
+            .arg(&trusted)
+            .arg(format!("ostree-remote-image:corral:{corral_image}")),
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&commit), "ostree-ext imported: {said}");
+    run_ok(ostree(&trusted).arg("fsck"));
+    assert_eq!(ls(&trusted), ls(&server));
+    assert_eq!(commitmeta(&trusted, &commit), commitmeta(&server, &commit));
+
+    // The same image against another key: refused, nothing imported.
+    let untrusted = bare("ext-untrusted", &other.public_key);
+    let out = Command::new(&cli)
+        .args(["container", "unencapsulate", "--repo"])
+        .arg(&untrusted)
+        .arg(format!("ostree-remote-image:corral:{corral_image}"))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "ostree-ext accepted the image against another key"
+    );
+    let has = ostree(&untrusted)
+        .args(["show", &commit])
+        .output()
+        .unwrap();
+    assert!(!has.status.success(), "the refused commit was written");
+
+    // ostree-ext writes an image of the commit; corral imports it whole.
+    let ext_layout = work.path().join("ext-image");
+    run_ok(
+        Command::new(&cli)
+            .args(["container", "encapsulate", "--repo"])
+            .arg(&server)
+            .arg(&commit)
+            .arg(format!("oci:{}:ext", ext_layout.display())),
+    );
+    let client = work.path().join("client");
+    init_archive_repo(&client);
+    let imported = run_json(
+        Command::new(corral_bin())
+            .args(["compose", "import", "--repo"])
+            .arg(&client)
+            .args(["--ref", REF])
+            .arg(format!("oci:{}:ext", ext_layout.display())),
+    );
+    assert_eq!(imported["commit"], commit.as_str());
+    run_ok(ostree(&client).arg("fsck"));
+    assert_eq!(ls(&client), ls(&server));
+    assert_eq!(commitmeta(&client, &commit), commitmeta(&server, &commit));
 }

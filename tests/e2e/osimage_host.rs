@@ -412,13 +412,13 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
     let layers1 = layer_digests(&image1);
     assert!(layers1.len() >= 3, "{image1}");
     let tampered = work.path().join("tampered");
-    tampered_layout(&layout1, &tampered, &layers1[0], ".file");
+    tampered_layout(&layout1, &tampered, &layers1[1], ".file");
     skopeo_push(&tampered, &at("tampered"));
     let tampered_commit = work.path().join("tampered-commit");
     tampered_layout(
         &layout1,
         &tampered_commit,
-        layers1.last().unwrap(),
+        &layers1[0],
         ".commit",
     );
     skopeo_push(&tampered_commit, &at("tampered-commit"));
@@ -517,12 +517,12 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
     let code = sys.host().args(["upgrade", "--check"]).status().unwrap();
     assert_eq!(code.code(), Some(1));
 
-    // hello 1.1: one package layer and the final layer change.
+    // hello 1.1: one package layer and the commit layer change.
     let image2 = export(&server, &c2, &format!("docker://{}", at("43")));
     let layers2 = layer_digests(&image2);
     let changed: Vec<&String> = layers2.iter().filter(|l| !layers1.contains(l)).collect();
     assert_eq!(changed.len(), 2, "{image1}\n{image2}");
-    let final_layer = layers2.last().unwrap().clone();
+    let commit_layer = layers2[0].clone();
     let sizes: std::collections::BTreeMap<String, u64> = image2["layers"]
         .as_array()
         .unwrap()
@@ -534,37 +534,37 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
             )
         })
         .collect();
-    let final_size = sizes[&final_layer];
-    assert!(final_size > 4096, "final layer of {final_size} bytes");
+    let commit_size = sizes[&commit_layer];
+    assert!(commit_size > 4096, "commit layer of {commit_size} bytes");
 
-    // A registry that stops sending in the middle of the final layer:
+    // A registry that stops sending in the middle of the commit layer:
     // stopped after the stall timeout, the part received kept.
-    proxy.arm_stall(&final_layer, final_size / 4);
+    proxy.arm_stall(&commit_layer, commit_size / 4);
     let started = std::time::Instant::now();
     let err = fails(sys.host().args(["upgrade", "--stall-timeout", "2"]));
     assert!(
-        err.contains("no progress for 2 s") && err.contains(&final_layer),
+        err.contains("no progress for 2 s") && err.contains(&commit_layer),
         "{err}"
     );
     assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     assert_eq!(sys.checksums(), vec![c1.clone()]);
-    let partial = sys.cache_blob(&final_layer).with_extension("partial");
+    let partial = sys.cache_blob(&commit_layer).with_extension("partial");
     let stalled_at = std::fs::metadata(&partial).unwrap().len();
     assert!(stalled_at > 0, "nothing kept of a stalled download");
 
     // Cut off in the middle of the rest: nothing changes, the part
     // received is kept.
-    proxy.arm(&final_layer, final_size / 2);
+    proxy.arm(&commit_layer, commit_size / 2);
     let err = fails(sys.host().args(["upgrade", "--json"]));
-    assert!(err.contains(&final_layer), "{err}");
+    assert!(err.contains(&commit_layer), "{err}");
     assert_eq!(proxy.cuts.load(Ordering::SeqCst), 1);
     assert_eq!(sys.checksums(), vec![c1.clone()]);
     let kept = std::fs::metadata(&partial)
         .unwrap_or_else(|e| panic!("{}: {e}", partial.display()))
         .len();
     assert!(
-        kept > stalled_at && kept < final_size,
-        "{stalled_at}, then {kept} of {final_size}"
+        kept > stalled_at && kept < commit_size,
+        "{stalled_at}, then {kept} of {commit_size}"
     );
 
     // The next run asks for the rest only.
@@ -688,10 +688,10 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
         "{s}"
     );
     assert_eq!(s["manifest_digest"], image2["manifest_digest"]);
-    // the objects of c2 are in the repository: only the final layer came
+    // the objects of c2 are in the repository: only the commit layer came
     assert_eq!(
         s["fetch"]["layers_fetched"],
-        serde_json::json!([final_layer]),
+        serde_json::json!([commit_layer]),
         "{s}"
     );
     assert_eq!(sys.checksums()[0], c2);

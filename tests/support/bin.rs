@@ -101,3 +101,18 @@ pub fn scratch() -> tempfile::TempDir {
         .tempdir_in("/var/tmp")
         .expect("temp dir")
 }
+
+/// ostree-ext's own CLI (tests/ostree-ext-reader), the independent reader
+/// and writer of OS images: `$OSTREE_EXT_CLI`, or what scripts/setup.sh
+/// installs into /var/tmp/corral-tools/bin; a panic naming both otherwise.
+pub fn ostree_ext_cli() -> PathBuf {
+    let bin = std::env::var_os("OSTREE_EXT_CLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/corral-tools/bin/ostree-ext-cli"));
+    assert!(
+        bin.is_file(),
+        "{} not found: scripts/setup.sh installs it (corral_install_ostree_ext_cli), or set OSTREE_EXT_CLI",
+        bin.display()
+    );
+    bin
+}

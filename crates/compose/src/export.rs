@@ -121,7 +121,7 @@ pub fn describe(outcome: &ExportOutcome) -> String {
     );
     for l in &image.layers {
         let what = if l.components.is_empty() {
-            "final layer: commit, directories, unpackaged files".to_string()
+            "commit layer: commit, directories, unpackaged files".to_string()
         } else {
             l.components.join(", ")
         };

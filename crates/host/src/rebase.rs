@@ -223,8 +223,8 @@ fn run(
             .sum(),
         config.reserve_bytes,
     )?;
-    // The final ostree layer (the commit) and a derived image's own
-    // layers are always read.
+    // The commit layer (the first) and a derived image's own layers are
+    // always read.
     let image_config: serde_json::Value = serde_json::from_slice(&remote_image.config)
         .with_context(|| format!("parsing the config of {image}"))?;
     let ostree_layers = derived::ostree_layer_count(&image_config, remote_image.layers.len());
@@ -240,8 +240,9 @@ fn run(
             );
         }
     }
-    let skip: BTreeSet<String> = remote_image.layers[..ostree_layers.saturating_sub(1)]
+    let skip: BTreeSet<String> = remote_image.layers[..ostree_layers]
         .iter()
+        .skip(1)
         .filter(|(d, _)| have.contains(d))
         .map(|(d, _)| d.clone())
         .collect();

@@ -2,7 +2,7 @@
 //! that owns them (the rpmdb inside the commit says which), and each
 //! package always falls into the same group, chosen by a hash of its
 //! name: a release that changes one package changes that group's layer
-//! (and the final layer, which holds the new commit), and a package
+//! (and the commit layer, which holds the new commit), and a package
 //! added or removed moves nothing else.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,7 +29,7 @@ pub struct Chunk {
 }
 
 /// Content split into package layers and the rest (files no package
-/// owns), which goes into the final layer.
+/// owns), which goes into the commit layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunking {
     pub chunks: Vec<Chunk>,
@@ -47,7 +47,7 @@ pub fn group_of(name: &str, groups: usize) -> usize {
 type Group = (BTreeSet<String>, Vec<(String, String)>);
 
 /// Splits `tree`'s content into at most `max_layers` layers, the last of
-/// which is the final layer (`rest`). `owners` maps commit paths
+/// which is the commit layer (`rest`). `owners` maps commit paths
 /// (`usr/bin/sh`) to the package owning them.
 pub fn plan(tree: &CommitTree, owners: &BTreeMap<String, String>, max_layers: usize) -> Chunking {
     let groups = max_layers.saturating_sub(1);

@@ -1,8 +1,12 @@
-//! A commit to an OCI image layout in the ostree container format: one
-//! layer per package group ([`super::chunks`]), then the final layer with
-//! the commit, its signatures, the directory objects and the files no
-//! package owns. Gzip with a fixed header and fixed tar headers: the same
-//! commit exported twice gives the same manifest digest.
+//! A commit to an OCI image layout in the ostree container format: first
+//! the commit layer (the commit object, then its signatures, the directory
+//! objects and the files no package owns), then one layer per package
+//! group ([`super::chunks`]); the `ostree.final-diffid` label names the
+//! last of them. That order is the format's: ostree-ext, and so rpm-ostree
+//! and bootc, read the first layer as the commit layer and the layers after
+//! the final diff ID as derived layers. Gzip with a fixed header and fixed
+//! tar headers: the same commit exported twice gives the same manifest
+//! digest.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -27,7 +31,7 @@ pub const DEFAULT_MAX_LAYERS: usize = 50;
 /// How to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportOptions {
-    /// At most this many layers, the final one included; 1 puts
+    /// At most this many layers, the commit layer included; 1 puts
     /// everything in one layer.
     pub max_layers: usize,
     /// GOARCH spelling, e.g. `amd64`.
@@ -51,7 +55,7 @@ pub struct ExportedLayer {
     /// `sha256:…` of the tar stream.
     pub diff_id: String,
     pub size: u64,
-    /// The packages whose files it holds; empty for the final layer.
+    /// The packages whose files it holds; empty for the commit layer.
     pub components: Vec<String>,
 }
 
@@ -90,7 +94,12 @@ pub fn export_commit(
     let layout = OciLayoutWriter::create(dest)
         .with_context(|| format!("creating the layout {}", dest.display()))?;
 
-    let mut layers = Vec::new();
+    let detached = repo
+        .read_commit_detached_metadata(&checksum, gio::Cancellable::NONE)
+        .with_context(|| format!("reading the signatures of {checksum}"))?;
+    let mut layers = vec![write_layer(&layout, repo, |w| {
+        commit_layer(w, &tree, detached.as_ref(), &plan)
+    })?];
     for chunk in &plan.chunks {
         let mut layer = write_layer(&layout, repo, |w| {
             for object in &chunk.objects {
@@ -101,12 +110,6 @@ pub fn export_commit(
         layer.components = chunk.components.clone();
         layers.push(layer);
     }
-    let detached = repo
-        .read_commit_detached_metadata(&checksum, gio::Cancellable::NONE)
-        .with_context(|| format!("reading the signatures of {checksum}"))?;
-    layers.push(write_layer(&layout, repo, |w| {
-        final_layer(w, &tree, detached.as_ref(), &plan)
-    })?);
 
     let meta = glib::VariantDict::new(Some(&tree.commit.child_value(0)));
     let version = meta
@@ -119,7 +122,7 @@ pub fn export_commit(
         .flatten()
         .unwrap_or(false);
     let timestamp = ostree::commit_get_timestamp(&tree.commit) as i64;
-    let final_diffid = layers.last().expect("a final layer").diff_id.clone();
+    let final_diffid = layers.last().expect("a commit layer").diff_id.clone();
 
     let mut image_labels = BTreeMap::new();
     image_labels.insert(labels::COMMIT, checksum.clone());
@@ -202,8 +205,9 @@ pub fn export_commit(
 }
 
 /// The commit, its signatures, every directory (objects and checkout
-/// entries) and the content no package owns.
-fn final_layer<W: Write>(
+/// entries) and the content no package owns, in that order: a reader
+/// finds the commit first and can check it before anything else.
+fn commit_layer<W: Write>(
     w: &mut ObjectTarWriter<'_, W>,
     tree: &CommitTree,
     detached: Option<&glib::Variant>,

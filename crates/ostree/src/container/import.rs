@@ -29,7 +29,7 @@ pub struct ImageManifest {
     /// The `ostree.commit` label.
     pub commit: String,
     pub version: Option<String>,
-    /// The ostree layers' digests, in order (the last holds the commit).
+    /// The ostree layers' digests, in order (the first holds the commit).
     pub layers: Vec<String>,
     /// Layers after those of a derived image ([`super::derived`]).
     pub derived: Vec<String>,
@@ -184,7 +184,8 @@ const DIRMETA_TYPE: &str = "(uuua(ayay))";
 const XATTRS_TYPE: &str = "a(ayay)";
 const DETACHED_TYPE: &str = "a{sv}";
 
-/// Finds the commit object and its detached metadata in the final layer.
+/// Finds the commit object and its detached metadata in the commit layer
+/// (the first).
 fn read_commit_objects(
     layout: &Path,
     digest: &str,
@@ -192,8 +193,8 @@ fn read_commit_objects(
 ) -> Result<(glib::Variant, Option<glib::Variant>)> {
     let mut archive = open_layer(layout, digest)?;
     let (mut object, mut detached) = (None, None);
-    for entry in archive.entries().context("reading the final layer")? {
-        let mut entry = entry.context("reading the final layer")?;
+    for entry in archive.entries().context("reading the commit layer")? {
+        let mut entry = entry.context("reading the commit layer")?;
         let path = entry.path()?.to_string_lossy().into_owned();
         let Some((checksum, EntryKind::Object(kind))) = parse_entry_path(&path) else {
             continue;
@@ -203,7 +204,7 @@ fn read_commit_objects(
             ostree::ObjectType::Commit => {
                 ensure!(
                     checksum == commit,
-                    "the final layer holds commit {checksum}, the label says {commit}"
+                    "the commit layer holds commit {checksum}, the label says {commit}"
                 );
                 entry.read_to_end(&mut data)?;
                 object = Some(variant(data, COMMIT_TYPE));
@@ -216,7 +217,7 @@ fn read_commit_objects(
         }
     }
     drain(archive)?;
-    let object = object.with_context(|| format!("the final layer has no commit {commit}"))?;
+    let object = object.with_context(|| format!("the commit layer has no commit {commit}"))?;
     // The object must be what its name says before anyone trusts it.
     let got = hex::encode(Sha256::digest(&*object.data_as_bytes()));
     ensure!(got == commit, "commit object {commit} has checksum {got}");
@@ -235,8 +236,8 @@ pub fn import_layout_with(
     skip: &BTreeSet<String>,
 ) -> Result<Imported> {
     let manifest = read_manifest(layout, tag)?;
-    let final_layer = manifest.layers.last().expect("checked non-empty");
-    let (commit_object, detached) = read_commit_objects(layout, final_layer, &manifest.commit)?;
+    let commit_layer = manifest.layers.first().expect("checked non-empty");
+    let (commit_object, detached) = read_commit_objects(layout, commit_layer, &manifest.commit)?;
     if let Some(verify) = verify {
         verify(&manifest.commit, &commit_object, detached.as_ref())?;
     }
@@ -252,7 +253,7 @@ pub fn import_layout_with(
             objects_written: 0,
         };
         for digest in &manifest.layers {
-            if digest != final_layer && skip.contains(digest) {
+            if digest != commit_layer && skip.contains(digest) {
                 imported.layers_skipped.push(digest.clone());
                 continue;
             }
