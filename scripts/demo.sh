@@ -193,11 +193,18 @@ stream_ref=$(sed -n 's/^ref = "\(.*\)"/\1/p' "$here/ostree-refs/sample-atomic.to
 "$corral" host --sysroot "$hostroot" upgrade --check | sed 's/^/    /' || true
 "$corral" host --sysroot "$hostroot" status | sed 's/^/    /'
 
-# --- LEAD: the host upgrading from the OS image goes here, once
-# `corral host rebase` lands (another helper's work), e.g.
-#   "$corral" host --sysroot "$hostroot" rebase "ostree-image-signed:docker://$os_image"
-#   "$corral" host --sysroot "$hostroot" status | sed 's/^/    /'
-# --- end of the spot for the lead
+step "the same host moves to the OS image: corral host rebase, then upgrades from the image"
+# The commit inside the image is checked with the remote's GPG key, as
+# the OSTree-over-HTTP upgrades are; then the image is the host's origin.
+"$corral" host --sysroot "$hostroot" rebase --plain-http \
+  "ostree-remote-registry:sample:$os_image" | sed 's/^/    /'
+"$corral" host --sysroot "$hostroot" upgrade | sed 's/^/    /'
+"$corral" host --sysroot "$hostroot" status | sed 's/^/    /'
+if ! "$corral" host --sysroot "$hostroot" status --json \
+  | jq -e --arg img "$os_image" '[.. | strings | select(contains($img))] | length > 0' >/dev/null; then
+  echo "the host's status does not name the OS image $os_image" >&2
+  exit 1
+fi
 
 # ---------------------------------------------------------------------------
 # ARM (issue 23): the sample base and one library image for linux/amd64 and
