@@ -168,6 +168,10 @@ complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_s
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l gpg-homedir -d 'GnuPG home instead of the stream\'s sign.gpg-homedir' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l lockfile -d 'Install exactly the packages of this lockfile (`compose lock`) instead of the stream\'s `lockfile`' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l zlib-level -d 'Set the repository\'s zlib level for content objects (1 fastest, 9 smallest; libostree\'s default 6). Kept in the repository config' -r
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l export -d 'Also publish each new commit as an OS image (the ostree container format, as `compose export` writes it), tagged with its version: docker://HOST/REPO. Commits that were not made (unchanged, not due) are not published' -r
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l export-max-layers -d 'At most this many layers in each --export image' -r
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l export-tls-verify -d 'Verify the --export registry\'s TLS certificate (false also allows plain HTTP)' -r -f -a "true\t''
+false\t''"
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l force -d 'Commit even when the input is the same as the head\'s'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l no-deltas -d 'Generate no static deltas'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from run" -l due -d 'Compose only the streams whose release day has come'
@@ -192,7 +196,7 @@ complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_s
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from lock" -s V -l version -d 'Print version'
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l repo -d 'The archive repository' -r -F
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -s o -l output -d 'Where to: oci:DIR[:TAG] (a new layout; the tag defaults to the commit\'s version) or docker://HOST/REPO[:TAG]' -r
-complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l max-layers -d 'At most this many layers, one per group of packages plus the final layer; 1 puts everything in one layer' -r
+complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l max-layers -d 'At most this many layers, one per group of packages plus the commit layer; 1 puts everything in one layer' -r
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l arch -d 'The image\'s architecture (GOARCH spelling)' -r
 complete -c corral -n "__fish_corral_using_subcommand compose; and __fish_seen_subcommand_from export" -l tls-verify -d 'Verify the registry\'s TLS certificate (as skopeo\'s --dest-tls-verify; false also allows plain HTTP)' -r -f -a "true\t''
 false\t''"

@@ -206,6 +206,30 @@ if ! "$corral" host --sysroot "$hostroot" status --json \
   exit 1
 fi
 
+step "a respin published as an OS image; the host upgrades from the image, fetching what changed"
+# An out-of-band compose of the same packages (a new commit and version),
+# pushed by `compose run --export` under its version, then moved to the
+# tag the host follows. Only the commit layer differs from the image the
+# host has.
+auth=$work/registry-auth.json
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' "$port" "$(printf demo:demo | base64)" > "$auth"
+respin=$(REGISTRY_AUTH_FILE=$auth "$corral" compose run "$here/ostree-refs/sample-atomic.toml" \
+  --repo "$work/release/ostree" --force --reason "demo: a respin" --no-deltas \
+  --gpg-key release@corral.invalid --gpg-homedir "$keys/gnupg" \
+  --export "docker://127.0.0.1:$port/os/sample-atomic" --export-tls-verify=false --json)
+respin_version=$(jq -r '.[0].version' <<<"$respin")
+jq -r '.[0] | "    committed \(.version) \(.checksum[0:12]), pushed \(.image.pushed) in \(.image.layers | length) layers"' <<<"$respin"
+skopeo copy --quiet --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
+  --src-creds demo:demo --dest-creds demo:demo \
+  "docker://127.0.0.1:$port/os/sample-atomic:$respin_version" "docker://$os_image"
+# (plain HTTP to the mirror is remembered in the deployment's origin)
+upgrade=$("$corral" host --sysroot "$hostroot" upgrade --json)
+jq -r '"    upgraded to \(.to.version) (\(.to.checksum[0:12])): fetched \(.fetch.bytes) bytes in \(.fetch.layers_fetched | length) layer(s), \(.fetch.layers_reused | length) already here"' <<<"$upgrade"
+if [ "$(jq -r '.to.version' <<<"$upgrade")" != "$respin_version" ]; then
+  echo "the host did not upgrade to $respin_version from the image" >&2
+  exit 1
+fi
+
 # ---------------------------------------------------------------------------
 # ARM (issue 23): the sample base and one library image for linux/amd64 and
 # linux/arm64, each tag one image index, signed per platform. The arm64

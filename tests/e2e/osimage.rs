@@ -183,8 +183,16 @@ fn exports_are_stable_lossless_and_reuse_package_layers() {
         assert_eq!(
             objects,
             [
-                format!("sysroot/ostree/repo/objects/{}/{}.commit", &commit[..2], &commit[2..]),
-                format!("sysroot/ostree/repo/objects/{}/{}.commitmeta", &commit[..2], &commit[2..]),
+                format!(
+                    "sysroot/ostree/repo/objects/{}/{}.commit",
+                    &commit[..2],
+                    &commit[2..]
+                ),
+                format!(
+                    "sysroot/ostree/repo/objects/{}/{}.commitmeta",
+                    &commit[..2],
+                    &commit[2..]
+                ),
             ],
             "the first layer does not open with the commit and its signatures"
         );
@@ -213,10 +221,7 @@ fn exports_are_stable_lossless_and_reuse_package_layers() {
     eprintln!("layers of the three releases:\n{l1:#?}\n{l2:#?}\n{l3:#?}");
     assert!(l1.len() >= 4, "too few package layers: {l1:?}");
     assert_eq!(l1.len(), l2.len());
-    assert!(
-        l1[0].1.is_empty(),
-        "the commit layer has no components"
-    );
+    assert!(l1[0].1.is_empty(), "the commit layer has no components");
     let changed: Vec<&str> = l1
         .iter()
         .zip(&l2)
@@ -405,6 +410,42 @@ fn exported_to_the_mirror_and_back() {
     assert_eq!(imported["commit"], commit.as_str());
     assert_eq!(imported["manifest_digest"], pushed["manifest_digest"]);
     run_ok(ostree(&client).arg("fsck"));
+
+    // `compose run --export` publishes the commit it makes under its
+    // version; a tag in the destination is refused before anything runs.
+    let repo_ref = format!("{}/corral/atomic-host", mirror.host());
+    let tagged = compose(Some(repos.path()), &gpg)
+        .args(["run", "sample-atomic", "--no-deltas", "--force", "--repo"])
+        .arg(&server)
+        .arg(format!("--export=docker://{repo_ref}:43"))
+        .output()
+        .unwrap();
+    assert_eq!(tagged.status.code(), Some(2), "a tagged --export was taken");
+    assert_eq!(stdout(ostree(&server).args(["rev-parse", REF])), commit);
+    let v = run_json(
+        compose(Some(repos.path()), &gpg)
+            .env("REGISTRY_AUTH_FILE", &auth)
+            .args(["run", "sample-atomic", "--no-deltas", "--force", "--repo"])
+            .arg(&server)
+            .arg(format!("--export=docker://{repo_ref}"))
+            .arg("--export-tls-verify=false"),
+    );
+    let respin = v[0]["checksum"].as_str().unwrap();
+    let version = v[0]["version"].as_str().unwrap();
+    assert_ne!(respin, commit);
+    assert_eq!(v[0]["image"]["commit"], respin);
+    assert_eq!(
+        v[0]["image"]["pushed"],
+        format!("{repo_ref}:{version}").as_str()
+    );
+    let inspect: serde_json::Value = serde_json::from_str(&stdout(
+        Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--creds", CREDS])
+            .arg(format!("docker://{repo_ref}:{version}")),
+    ))
+    .unwrap();
+    assert_eq!(inspect["Labels"]["ostree.commit"], respin);
+    assert_eq!(inspect["Digest"], v[0]["image"]["manifest_digest"]);
 }
 
 /// An independent reader and writer: ostree-ext, the library rpm-ostree
@@ -470,10 +511,7 @@ fn ostree_ext_reads_corral_images_and_corral_reads_its() {
         !out.status.success(),
         "ostree-ext accepted the image against another key"
     );
-    let has = ostree(&untrusted)
-        .args(["show", &commit])
-        .output()
-        .unwrap();
+    let has = ostree(&untrusted).args(["show", &commit]).output().unwrap();
     assert!(!has.status.success(), "the refused commit was written");
 
     // ostree-ext writes an image of the commit; corral imports it whole.

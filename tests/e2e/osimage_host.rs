@@ -415,12 +415,7 @@ fn hosts_rebase_upgrade_and_refuse_os_images() {
     tampered_layout(&layout1, &tampered, &layers1[1], ".file");
     skopeo_push(&tampered, &at("tampered"));
     let tampered_commit = work.path().join("tampered-commit");
-    tampered_layout(
-        &layout1,
-        &tampered_commit,
-        &layers1[0],
-        ".commit",
-    );
+    tampered_layout(&layout1, &tampered_commit, &layers1[0], ".commit");
     skopeo_push(&tampered_commit, &at("tampered-commit"));
 
     let sys = Sysroot::new(&gpg.public_key);

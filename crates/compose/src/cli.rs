@@ -62,7 +62,7 @@ pub struct ExportArgs {
     /// commit's version) or docker://HOST/REPO[:TAG].
     #[arg(short, long, value_name = "DEST")]
     pub output: crate::export::Destination,
-    /// At most this many layers, one per group of packages plus the final
+    /// At most this many layers, one per group of packages plus the commit
     /// layer; 1 puts everything in one layer.
     #[arg(long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(1..=500))]
@@ -130,9 +130,39 @@ pub struct RunArgs {
     /// 9 smallest; libostree's default 6). Kept in the repository config.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
     pub zlib_level: Option<u8>,
+    /// Also publish each new commit as an OS image (the ostree container
+    /// format, as `compose export` writes it), tagged with its version:
+    /// docker://HOST/REPO. Commits that were not made (unchanged, not
+    /// due) are not published.
+    #[arg(long, value_name = "DEST", value_parser = parse_export_repo)]
+    pub export: Option<String>,
+    /// At most this many layers in each --export image.
+    #[arg(long, value_name = "N", default_value_t = 50, requires = "export",
+          value_parser = clap::value_parser!(u64).range(1..=500))]
+    pub export_max_layers: u64,
+    /// Verify the --export registry's TLS certificate (false also allows
+    /// plain HTTP).
+    #[arg(long, value_name = "BOOL", default_value_t = true, requires = "export",
+          action = clap::ArgAction::Set)]
+    pub export_tls_verify: bool,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `docker://HOST/REPO` without a tag or digest: each commit's version is
+/// its tag.
+fn parse_export_repo(s: &str) -> Result<String, String> {
+    let Some(rest) = s.strip_prefix("docker://") else {
+        return Err(format!("`{s}`: give docker://HOST/REPO"));
+    };
+    let last = rest.rsplit('/').next().unwrap_or_default();
+    if rest.is_empty() || !rest.contains('/') || last.contains(':') || last.contains('@') {
+        return Err(format!(
+            "`{s}`: give docker://HOST/REPO without a tag (each commit's version is its tag)"
+        ));
+    }
+    Ok(rest.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -245,7 +275,33 @@ fn run_compose(args: RunArgs) -> Result<ExitCode> {
         if !args.json {
             println!("{}", describe(&outcome));
         }
-        outcomes.push(outcome);
+        let mut json = serde_json::to_value(&outcome)?;
+        if let (
+            Some(repo),
+            ComposeOutcome::Committed {
+                version, checksum, ..
+            },
+        ) = (&args.export, &outcome)
+        {
+            let dest = crate::export::Destination::Registry(format!("{repo}:{version}"));
+            let opts = corral_ostree::container::export::ExportOptions {
+                max_layers: args.export_max_layers as usize,
+                ..Default::default()
+            };
+            let image = crate::export::export(
+                &args.repo,
+                checksum,
+                &dest,
+                &opts,
+                args.export_tls_verify,
+            )
+            .with_context(|| format!("publishing {checksum} as docker://{repo}:{version}"))?;
+            if !args.json {
+                print!("{}", crate::export::describe(&image));
+            }
+            json["image"] = serde_json::to_value(&image)?;
+        }
+        outcomes.push(json);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
