@@ -2,49 +2,14 @@
 //! format, into an OCI layout (`oci:DIR:TAG`) or a registry
 //! (`docker://HOST/REPO:TAG`, through skopeo from a temporary layout).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use corral_ostree::container::export::{export_commit, ExportOptions, ExportedImage};
 
-/// Where an export goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
-    /// A new OCI layout directory and the tag of the image in it.
-    Layout { dir: PathBuf, tag: Option<String> },
-    /// An image reference for skopeo's `docker://` transport.
-    Registry(String),
-}
-
-impl std::str::FromStr for Destination {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if let Some(rest) = s.strip_prefix("oci:") {
-            let (dir, tag) = match rest.rsplit_once(':') {
-                Some((dir, tag)) if !tag.contains('/') => (dir, Some(tag.to_string())),
-                _ => (rest, None),
-            };
-            if dir.is_empty() {
-                return Err(format!("`{s}`: oci: needs a directory"));
-            }
-            return Ok(Destination::Layout {
-                dir: dir.into(),
-                tag: tag.filter(|t| !t.is_empty()),
-            });
-        }
-        if let Some(rest) = s.strip_prefix("docker://") {
-            if rest.is_empty() {
-                return Err(format!("`{s}`: docker:// needs an image reference"));
-            }
-            return Ok(Destination::Registry(rest.to_string()));
-        }
-        Err(format!(
-            "`{s}`: give oci:DIR[:TAG] or docker://HOST/REPO[:TAG]"
-        ))
-    }
-}
+/// Where an image is written to or read from.
+pub use corral_ostree::container::location::ImageLocation as Destination;
 
 /// What an export did, for `--json`.
 #[derive(Debug, serde::Serialize)]

@@ -14,53 +14,7 @@ use ostree::gio;
 use crate::tools::Interrupt;
 
 /// Where the OS image is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageSource {
-    /// An OCI layout directory and the tag of the image in it (the only
-    /// image when none).
-    Layout { dir: PathBuf, tag: Option<String> },
-    /// A registry reference, copied with skopeo into a temporary layout.
-    Registry(String),
-}
-
-impl std::str::FromStr for ImageSource {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if let Some(rest) = s.strip_prefix("oci:") {
-            let (dir, tag) = match rest.rsplit_once(':') {
-                Some((dir, tag)) if !tag.contains('/') => (dir, Some(tag.to_string())),
-                _ => (rest, None),
-            };
-            if dir.is_empty() {
-                return Err(format!("`{s}`: oci: needs a directory"));
-            }
-            return Ok(ImageSource::Layout {
-                dir: dir.into(),
-                tag: tag.filter(|t| !t.is_empty()),
-            });
-        }
-        if let Some(rest) = s.strip_prefix("docker://") {
-            if rest.is_empty() {
-                return Err(format!("`{s}`: docker:// needs an image reference"));
-            }
-            return Ok(ImageSource::Registry(rest.to_string()));
-        }
-        Err(format!(
-            "`{s}`: give oci:DIR[:TAG] or docker://HOST/REPO:TAG"
-        ))
-    }
-}
-
-impl std::fmt::Display for ImageSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ImageSource::Layout { dir, tag: Some(t) } => write!(f, "oci:{}:{t}", dir.display()),
-            ImageSource::Layout { dir, tag: None } => write!(f, "oci:{}", dir.display()),
-            ImageSource::Registry(r) => write!(f, "docker://{r}"),
-        }
-    }
-}
+pub use corral_ostree::container::location::ImageLocation as ImageSource;
 
 /// The image and how to reach its registry.
 #[derive(Debug, Clone, PartialEq, Eq)]

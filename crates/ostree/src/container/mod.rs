@@ -2,7 +2,7 @@
 //! bootc read ("ostree native containers"): each layer is a tar stream
 //! holding part of a `bare-split-xattrs` repository under
 //! `sysroot/ostree/repo` plus a hard-linked checkout of the same files,
-//! and the last layer holds the commit, its detached metadata
+//! and the first layer holds the commit, its detached metadata
 //! (signatures) and every dirtree and dirmeta object.
 //!
 //! - [`objects`]: object paths in the tar stream and the writer of a
@@ -12,10 +12,11 @@
 //! - [`chunks`]: which content goes into which layer: one layer per group
 //!   of packages (from the rpmdb inside the commit), groups fixed by the
 //!   package name, so a release that changes one package changes one
-//!   layer and the final one.
+//!   layer and the commit layer.
 //! - [`export`]: a commit to an OCI image layout ([`export::export_commit`]).
 //! - [`import`]: such an image back into a repository, objects checked
 //!   against their checksums ([`import::import_layout`]).
+//! - [`location`]: `oci:DIR[:TAG]` and `docker://…`, as commands take them.
 //! - [`derived`]: the container layers of a derived image (`FROM` the OS
 //!   image) applied onto a checkout of its base commit, written as a new
 //!   commit that records the base and the layers.
@@ -37,6 +38,7 @@ pub mod chunks;
 pub mod derived;
 pub mod export;
 pub mod import;
+pub mod location;
 pub mod objects;
 pub mod walk;
 
