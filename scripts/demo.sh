@@ -222,6 +222,13 @@ jq -r '.[0] | "    committed \(.version) \(.checksum[0:12]), pushed \(.image.pus
 skopeo copy --quiet --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
   --src-creds demo:demo --dest-creds demo:demo \
   "docker://127.0.0.1:$port/os/sample-atomic:$respin_version" "docker://$os_image"
+# Signed in both formats, both tags, as corral release signs OS images.
+for tag in "127.0.0.1:$port/os/sample-atomic:$respin_version" "$os_image"; do
+  "$corral" sign image "$tag" --plain-http --key "$keys/cosign.key" >/dev/null
+  "$corral" sign image "$tag" --plain-http --gpg-key release@corral.invalid \
+    --gpg-homedir "$keys/gnupg" >/dev/null
+done
+"$corral" verify image "$os_image" --plain-http --key "$keys/cosign.pub" | sed 's/^/    /'
 # (plain HTTP to the mirror is remembered in the deployment's origin)
 upgrade=$("$corral" host --sysroot "$hostroot" upgrade --json)
 jq -r '"    upgraded to \(.to.version) (\(.to.checksum[0:12])): fetched \(.fetch.bytes) bytes in \(.fetch.layers_fetched | length) layer(s), \(.fetch.layers_reused | length) already here"' <<<"$upgrade"
