@@ -125,9 +125,17 @@ pub fn build_tree(
 
 fn add_files(recipe: &Recipe, root: &Path) -> Result<(), TreeError> {
     for file in &recipe.files {
-        let dest = root.join(file.path.trim_start_matches('/'));
+        let dest = inside_tree(root, &file.path)?;
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(TreeError::io("creating", dir))?;
+        }
+        // The file replaces a link at its path rather than writing
+        // wherever the link points.
+        if dest
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            std::fs::remove_file(&dest).map_err(TreeError::io("replacing the link", &dest))?;
         }
         match (&file.content, &file.source) {
             (Some(content), _) => {
@@ -153,6 +161,38 @@ fn add_files(recipe: &Recipe, root: &Path) -> Result<(), TreeError> {
     Ok(())
 }
 
+/// Where the `[[file]]` at `path` (absolute, plain names: the recipe
+/// checks) goes under `root`. A directory on the way that the packages
+/// made a symbolic link would take the write wherever the link points, the
+/// builder's own file system included when it is absolute: refused, naming
+/// the link.
+fn inside_tree(root: &Path, path: &str) -> Result<PathBuf, TreeError> {
+    let mut dest = root.to_path_buf();
+    let names: Vec<&str> = path.split('/').filter(|n| !n.is_empty()).collect();
+    for (i, name) in names.iter().enumerate() {
+        dest.push(name);
+        let last = i + 1 == names.len();
+        match dest.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() && !last => {
+                let target = std::fs::read_link(&dest)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                return Err(TreeError::RecipeInvalid {
+                    path: PathBuf::from(path),
+                    message: format!(
+                        "a [[file]] path goes through /{}, a symbolic link to {target} in the tree: give the path without links",
+                        names[..=i].join("/")
+                    ),
+                });
+            }
+            Ok(_) => {}
+            // Missing from here on: created as plain directories.
+            Err(_) => break,
+        }
+    }
+    Ok(root.join(path.trim_start_matches('/')))
+}
+
 /// Bytes held by regular files under `root`.
 pub fn tree_bytes(root: &Path) -> Result<u64, TreeError> {
     let mut total = 0;
@@ -163,4 +203,66 @@ pub fn tree_bytes(root: &Path) -> Result<u64, TreeError> {
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe_with(path: &str) -> Recipe {
+        let mut recipe: Recipe = toml::from_str(
+            "name = \"t\"\nreleasever = \"43\"\narch = \"x86_64\"\npackages = [\"p\"]\n",
+        )
+        .unwrap();
+        recipe.files.push(crate::recipe::ExtraFile {
+            path: path.into(),
+            content: Some("from the recipe\n".into()),
+            source: None,
+            mode: "0644".into(),
+        });
+        recipe
+    }
+
+    #[test]
+    fn a_file_never_writes_through_a_link_out_of_the_tree() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("usr/lib/systemd/system")).unwrap();
+        std::fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
+        // A package's absolute links, as Fedora trees have them: one to a
+        // directory, one to a file (a unit enabled in .wants).
+        std::os::unix::fs::symlink(outside.path(), r.join("etc/away")).unwrap();
+        let victim = outside.path().join("victim.service");
+        std::fs::write(&victim, "the builder's own file\n").unwrap();
+        std::os::unix::fs::symlink(&victim, r.join("etc/systemd/system/x.service")).unwrap();
+
+        let err = add_files(&recipe_with("/etc/away/planted"), r).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/etc/away") && msg.contains("symbolic link"),
+            "{msg}"
+        );
+        assert!(
+            !outside.path().join("planted").exists(),
+            "wrote through the link"
+        );
+
+        // The last component a link: the file replaces the link.
+        add_files(&recipe_with("/etc/systemd/system/x.service"), r).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "the builder's own file\n"
+        );
+        let placed = r.join("etc/systemd/system/x.service");
+        assert!(!placed.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(placed).unwrap(),
+            "from the recipe\n"
+        );
+
+        // Plain directories, existing or not, are fine.
+        add_files(&recipe_with("/usr/lib/systemd/system/new/y.conf"), r).unwrap();
+        assert!(r.join("usr/lib/systemd/system/new/y.conf").is_file());
+    }
 }
