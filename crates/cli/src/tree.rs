@@ -79,6 +79,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         &args.rootfs,
         &BuildOptions {
             source_date_epoch: args.source_date_epoch,
+            time_limit: None,
         },
     )
     .with_context(|| format!("building the tree of {}", args.recipe.display()))?;

@@ -419,6 +419,7 @@ fn run_lock(args: LockArgs) -> Result<ExitCode> {
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
                 .ok()
                 .and_then(|v| v.parse().ok()),
+            time_limit: None,
         },
     )
     .with_context(|| format!("building the tree of {}", path.display()))?;

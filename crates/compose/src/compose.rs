@@ -170,6 +170,7 @@ pub fn run(
                 &rootfs,
                 &BuildOptions {
                     source_date_epoch: opts.source_date_epoch,
+                    time_limit: None,
                 },
             )
             .with_context(|| format!("building the tree of {}", stream_path.display()))?;

@@ -150,6 +150,7 @@ pub fn build(req: &BuildRequest, progress: &dyn BuildProgress) -> anyhow::Result
                     &rootfs,
                     &BuildOptions {
                         source_date_epoch: epoch.map(|e| e.0),
+                        time_limit: None,
                     },
                 )
                 .with_context(|| format!("building the tree of {}", path.display()))?;

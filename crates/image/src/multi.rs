@@ -123,6 +123,7 @@ pub fn build_platforms(
             &rootfs,
             &BuildOptions {
                 source_date_epoch: (created > 0).then_some(created),
+                time_limit: None,
             },
         )
         .with_context(|| format!("building the {platform} tree of {}", path.display()))?;

@@ -437,6 +437,7 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
         format!("{recipe}[[file]]\npath = \"/etc/copied\"\nsource = \"/etc/shadow\"\n").as_bytes(),
         &p.config().checks.as_ref().unwrap().tree_repos,
         d,
+        Duration::from_secs(600),
     );
     assert_eq!(r.lint.status, CheckStatus::Failed);
     assert!(r.lint.log.contains("/etc/copied"), "{}", r.lint.log);
@@ -456,6 +457,22 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
         log(d, &missing.build.log).contains("corral-nonesuch"),
         "{}",
         log(d, &missing.build.log)
+    );
+    // A tree build past the time limit is stopped and fails its check.
+    let started = std::time::Instant::now();
+    let r = corral_portal::checks::tree::check_recipe(
+        recipe.as_bytes(),
+        &p.config().checks.as_ref().unwrap().tree_repos,
+        d,
+        Duration::from_millis(1),
+    );
+    assert_eq!(r.lint.status, CheckStatus::Passed);
+    assert_eq!(r.build.status, CheckStatus::Failed);
+    assert!(r.build.log.contains("time limit"), "{}", r.build.log);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
     );
     for name in ["typo", "missing"] {
         let e = p

@@ -18,6 +18,9 @@ pub struct BuildOptions {
     /// rpm install times and the clamp for file times. Without it the
     /// tree carries the time of the build and is not reproducible.
     pub source_date_epoch: Option<i64>,
+    /// Stop dnf (and everything it started) after this long: the build
+    /// fails with [`TreeError::TimedOut`] and leaves no tree.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// What a build installed and what the footprint policy saved.
@@ -67,7 +70,13 @@ pub fn build_tree(
         .map_err(TreeError::io("setting the mode of", staging.path()))?;
     let home = tempfile::tempdir().map_err(TreeError::io("creating", "a private HOME for dnf"))?;
 
-    dnf::install(recipe, staging.path(), home.path(), opts.source_date_epoch)?;
+    dnf::install(
+        recipe,
+        staging.path(),
+        home.path(),
+        opts.source_date_epoch,
+        opts.time_limit,
+    )?;
     add_files(recipe, staging.path())?;
 
     let mut savings = Vec::new();

@@ -99,6 +99,7 @@ pub fn install(
     installroot: &Path,
     home: &Path,
     epoch: Option<i64>,
+    time_limit: Option<std::time::Duration>,
 ) -> Result<(), TreeError> {
     let conf = home.join("dnf.conf");
     std::fs::write(&conf, dnf_conf(recipe)).map_err(TreeError::io("writing", &conf))?;
@@ -114,11 +115,16 @@ pub fn install(
         cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
     }
     tracing::info!(root = %installroot.display(), packages = recipe.packages.len(), "running dnf");
-    let out = cmd.output().map_err(|source| TreeError::Io {
-        path: "dnf".into(),
-        action: "running",
-        source,
-    })?;
+    let out = output_within(&mut cmd, time_limit)
+        .map_err(|source| TreeError::Io {
+            path: "dnf".into(),
+            action: "running",
+            source,
+        })?
+        .ok_or_else(|| TreeError::TimedOut {
+            what: "dnf".into(),
+            secs: time_limit.map(|l| l.as_secs()).unwrap_or_default(),
+        })?;
     if out.status.success() {
         return Ok(());
     }
@@ -260,9 +266,105 @@ fn py_bool(b: bool) -> &'static str {
     }
 }
 
+/// `cmd.output()`, or `None` once `limit` has passed: then the command's
+/// whole process group (dnf and the scriptlets it runs) is killed first.
+fn output_within(
+    cmd: &mut Command,
+    limit: Option<std::time::Duration>,
+) -> std::io::Result<Option<std::process::Output>> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let Some(limit) = limit else {
+        return cmd.output().map(Some);
+    };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!(secs = limit.as_secs(), "time limit reached: stopping dnf");
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (stdout, stderr) = (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    );
+    Ok(status.map(|status| std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_past_its_time_limit_is_stopped_with_its_children() {
+        let marker = tempfile::tempdir().unwrap();
+        let late = marker.path().join("late");
+        let mut cmd = Command::new("sh");
+        // a child of the command that would outlive a kill of sh alone
+        cmd.arg("-c").arg(format!(
+            "(sleep 3; touch {}) & echo started; sleep 30",
+            late.display()
+        ));
+        let started = std::time::Instant::now();
+        let out = output_within(&mut cmd, Some(std::time::Duration::from_millis(500))).unwrap();
+        assert!(out.is_none(), "the command was not stopped");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        assert!(
+            !late.exists(),
+            "a child of the command ran on after the limit"
+        );
+
+        let mut quick = Command::new("sh");
+        quick.arg("-c").arg("echo out; echo err >&2");
+        let out = output_within(&mut quick, Some(std::time::Duration::from_secs(30)))
+            .unwrap()
+            .expect("finished in time");
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
 
     fn recipe() -> Recipe {
         Recipe::parse(

@@ -15,6 +15,9 @@ pub enum TreeError {
     },
     #[error("{}: {message}", path.display())]
     RecipeInvalid { path: PathBuf, message: String },
+    /// A step ran past the build's time limit and was stopped.
+    #[error("{what} ran past the time limit of {secs} s and was stopped")]
+    TimedOut { what: String, secs: u64 },
     // The io error is the source, not part of the message: the chain
     // printed with `{:#}` shows it once.
     #[error("{action} {}", path.display())]

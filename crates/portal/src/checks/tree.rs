@@ -23,7 +23,14 @@ fn not_run(why: &str) -> Outcome {
 }
 
 /// Runs the three checks on a recipe's text. Blocks (dnf).
-pub fn check_recipe(text: &[u8], repos: &[toml::Table], scratch: &Path) -> Results {
+/// `time_limit` bounds the tree build (the `[portal.checks] timeout` the
+/// Dockerfile builds have too).
+pub fn check_recipe(
+    text: &[u8],
+    repos: &[toml::Table],
+    scratch: &Path,
+    time_limit: std::time::Duration,
+) -> Results {
     let origin = Path::new(RECIPE_FILE);
     let failed_lint = |log: String| Results {
         lint: Outcome::failed(log),
@@ -54,7 +61,7 @@ pub fn check_recipe(text: &[u8], repos: &[toml::Table], scratch: &Path) -> Resul
         recipe.releasever,
         recipe.packages.join(", ")
     ));
-    let (build, test) = build_and_test(text, &recipe, repos, scratch);
+    let (build, test) = build_and_test(text, &recipe, repos, scratch, time_limit);
     Results {
         lint,
         build,
@@ -68,6 +75,7 @@ fn build_and_test(
     recipe: &Recipe,
     repos: &[toml::Table],
     scratch: &Path,
+    time_limit: std::time::Duration,
 ) -> (Outcome, Outcome) {
     let origin = Path::new(RECIPE_FILE);
     let failed_build = |log: String| (Outcome::failed(log), not_run("the build failed"));
@@ -119,6 +127,7 @@ fn build_and_test(
         &work.path().join("rootfs"),
         &BuildOptions {
             source_date_epoch: Some(0),
+            time_limit: Some(time_limit),
         },
     ) {
         Ok(r) => r,

@@ -154,17 +154,20 @@ async fn check(
             tracing::info!(template = %rev.template, revision = rev.number, "tree checks start");
             let repos = runner.config().tree_repos.clone();
             let scratch = runner.config().scratch.clone();
-            tokio::task::spawn_blocking(move || super::tree::check_recipe(&text, &repos, &scratch))
-                .await
-                .unwrap_or_else(|e| {
-                    let failed = || Outcome::failed(format!("the tree checks stopped: {e}\n"));
-                    Results {
-                        lint: failed(),
-                        build: failed(),
-                        test: failed(),
-                        image: None,
-                    }
-                })
+            let limit = std::time::Duration::from_secs(runner.config().timeout_secs);
+            tokio::task::spawn_blocking(move || {
+                super::tree::check_recipe(&text, &repos, &scratch, limit)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                let failed = || Outcome::failed(format!("the tree checks stopped: {e}\n"));
+                Results {
+                    lint: failed(),
+                    build: failed(),
+                    test: failed(),
+                    image: None,
+                }
+            })
         }
         Err(e) => {
             let why = format!("the archive could not be read again: {e:#}\n");
