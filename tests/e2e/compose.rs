@@ -1111,7 +1111,20 @@ fn a_killed_compose_leaves_no_partial_object_or_ref() {
     // Above the whole-file limit: compressed while it is written, the
     // longest window for a kill to cut an object short.
     noise_files(&tree.join("usr/share/noise/big"), 1, 65 << 20, 11);
-    let mut killed = 0;
+    let work_dirs = || {
+        std::fs::read_dir(work.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("corral-compose-")
+            })
+            .count()
+    };
+    // Killed runs that left a work directory behind (seen right after the
+    // kill: each later compose removes them).
+    let (mut killed, mut left_behind) = (0, 0);
     for delay_ms in [300u64, 800, 1300, 1800, 2400, 3000, 4000, 5000] {
         let mut cmd = compose(None, &gpg);
         run(&mut cmd);
@@ -1127,6 +1140,10 @@ fn a_killed_compose_leaves_no_partial_object_or_ref() {
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             killed += 1;
+            child.wait().unwrap();
+            if work_dirs() > 0 {
+                left_behind += 1;
+            }
         }
         child.wait().unwrap();
         let now = rev_parse(&repo, REF);
@@ -1137,20 +1154,9 @@ fn a_killed_compose_leaves_no_partial_object_or_ref() {
         run_ok(ostree(&repo).arg("fsck"));
     }
     assert!(killed > 0, "no compose was killed mid-run");
-    let work_dirs = || {
-        std::fs::read_dir(work.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with("corral-compose-")
-            })
-            .count()
-    };
     assert!(
-        work_dirs() > 0,
-        "no killed compose left a work directory: the sweep below tests nothing"
+        left_behind > 0,
+        "no killed compose left a work directory: the sweep tests nothing"
     );
 
     let mut last = compose(None, &gpg);
@@ -1163,7 +1169,7 @@ fn a_killed_compose_leaves_no_partial_object_or_ref() {
     assert_eq!(
         work_dirs(),
         0,
-        "the next compose left the killed composes' work directories"
+        "the composes after the kills left the killed ones' work directories"
     );
 
     // Served over HTTP, pulled and checked out: the tree, byte for byte.
