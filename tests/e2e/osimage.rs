@@ -45,6 +45,23 @@ fn stdout(cmd: &mut Command) -> String {
         .to_string()
 }
 
+/// One compose of the sample stream into `WORK/repo`, signed by a new
+/// key: the key, the scratch directory, the repository, the sample
+/// repositories (kept for more composes) and the commit.
+fn compose_sample() -> (Gpg, tempfile::TempDir, PathBuf, tempfile::TempDir, String) {
+    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let work = scratch();
+    let server = work.path().join("repo");
+    let repos = sample_repos();
+    let v = run_json(
+        compose(Some(repos.path()), &gpg)
+            .args(["run", "sample-atomic", "--no-deltas", "--repo"])
+            .arg(&server),
+    );
+    let commit = v[0]["checksum"].as_str().unwrap().to_string();
+    (gpg, work, server, repos, commit)
+}
+
 /// Composes the sample stream three times: hello 1.0, hello 1.1, and a
 /// forced recompose of the same packages. Returns the commits, oldest first.
 fn three_releases(server: &Path, gpg: &Gpg) -> Vec<String> {
@@ -273,16 +290,7 @@ fn exports_are_stable_lossless_and_reuse_package_layers() {
 #[test]
 fn layers_follow_the_documented_tar_format() {
     require_tool("tar");
-    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
-    let work = scratch();
-    let server = work.path().join("repo");
-    let repos = sample_repos();
-    let v = run_json(
-        compose(Some(repos.path()), &gpg)
-            .args(["run", "sample-atomic", "--no-deltas", "--repo"])
-            .arg(&server),
-    );
-    let commit = v[0]["checksum"].as_str().unwrap().to_string();
+    let (_gpg, work, server, _repos, commit) = compose_sample();
     let layout = work.path().join("image");
     let image = export(&server, &commit, &layout);
     let mut entries: BTreeMap<String, String> = BTreeMap::new();
@@ -339,16 +347,7 @@ fn layers_follow_the_documented_tar_format() {
 #[test]
 fn exported_to_the_mirror_and_back() {
     require_tool("skopeo");
-    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
-    let work = scratch();
-    let server = work.path().join("repo");
-    let repos = sample_repos();
-    let v = run_json(
-        compose(Some(repos.path()), &gpg)
-            .args(["run", "sample-atomic", "--no-deltas", "--repo"])
-            .arg(&server),
-    );
-    let commit = v[0]["checksum"].as_str().unwrap().to_string();
+    let (gpg, work, server, repos, commit) = compose_sample();
     let htpasswd = htpasswd(work.path());
     let mirror = Mirror::start(&["--htpasswd", htpasswd.to_str().unwrap()]);
     let remote = format!("{}/corral/atomic-host:43", mirror.host());
@@ -457,17 +456,8 @@ fn exported_to_the_mirror_and_back() {
 #[test]
 fn ostree_ext_reads_corral_images_and_corral_reads_its() {
     let cli = ostree_ext_cli();
-    let gpg = Gpg::new("corral compose test <compose@corral.invalid>");
+    let (gpg, work, server, _repos, commit) = compose_sample();
     let other = Gpg::new("someone else <other@corral.invalid>");
-    let work = scratch();
-    let server = work.path().join("repo");
-    let repos = sample_repos();
-    let v = run_json(
-        compose(Some(repos.path()), &gpg)
-            .args(["run", "sample-atomic", "--no-deltas", "--repo"])
-            .arg(&server),
-    );
-    let commit = v[0]["checksum"].as_str().unwrap().to_string();
     let layout = work.path().join("corral-image");
     export(&server, &commit, &layout);
     let corral_image = format!("oci:{}:os", layout.display());
