@@ -51,6 +51,7 @@
 //! # Ok::<(), corral_oci::OciError>(())
 //! ```
 
+pub mod beneath;
 mod canonical_json;
 mod compress;
 mod error;

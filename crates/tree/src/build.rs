@@ -176,30 +176,16 @@ fn add_files(recipe: &Recipe, root: &Path) -> Result<(), TreeError> {
 /// builder's own file system included when it is absolute: refused, naming
 /// the link.
 fn inside_tree(root: &Path, path: &str) -> Result<PathBuf, TreeError> {
-    let mut dest = root.to_path_buf();
-    let names: Vec<&str> = path.split('/').filter(|n| !n.is_empty()).collect();
-    for (i, name) in names.iter().enumerate() {
-        dest.push(name);
-        let last = i + 1 == names.len();
-        match dest.symlink_metadata() {
-            Ok(m) if m.file_type().is_symlink() && !last => {
-                let target = std::fs::read_link(&dest)
-                    .map(|t| t.display().to_string())
-                    .unwrap_or_default();
-                return Err(TreeError::RecipeInvalid {
-                    path: PathBuf::from(path),
-                    message: format!(
-                        "a [[file]] path goes through /{}, a symbolic link to {target} in the tree: give the path without links",
-                        names[..=i].join("/")
-                    ),
-                });
-            }
-            Ok(_) => {}
-            // Missing from here on: created as plain directories.
-            Err(_) => break,
+    corral_oci::beneath::path_beneath(root, Path::new(path)).map_err(|e| {
+        TreeError::RecipeInvalid {
+            path: PathBuf::from(path),
+            message: format!(
+                "a [[file]] path goes through /{}, a symbolic link to {} in the tree: give the path without links",
+                e.link.display(),
+                e.target
+            ),
         }
-    }
-    Ok(root.join(path.trim_start_matches('/')))
+    })
 }
 
 /// Bytes held by regular files under `root`.

@@ -105,8 +105,17 @@ fn apply_layer(root: &Path, blob: &Path, digest: &str) -> Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let parent = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Nothing is written, removed or linked through a symbolic link
+        // of the tree: an absolute one points at the host's files.
+        let beneath = |p: &Path| {
+            corral_oci::beneath::path_beneath(root, p)
+                .with_context(|| format!("layer entry {}", raw.display()))
+        };
         if name == ".wh..wh..opq" {
-            // opaque: the directory's lower contents are gone
+            // opaque: the directory's lower contents are gone (checked
+            // through the marker's path, so the directory itself is no
+            // link either: its "contents" would be the host's)
+            beneath(&rel)?;
             let dir = root.join(&parent);
             if dir.is_dir() {
                 for child in std::fs::read_dir(&dir)? {
@@ -116,10 +125,10 @@ fn apply_layer(root: &Path, blob: &Path, digest: &str) -> Result<()> {
             continue;
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
-            remove_any(&root.join(&parent).join(hidden))?;
+            remove_any(&beneath(&parent.join(hidden))?)?;
             continue;
         }
-        let dest = root.join(&rel);
+        let dest = beneath(&rel)?;
         // a file replaces whatever was there (never writes through a
         // hard link or a symlink of the checkout)
         if entry.header().entry_type() != tar::EntryType::Directory || !dest.is_dir() {
@@ -135,7 +144,7 @@ fn apply_layer(root: &Path, blob: &Path, digest: &str) -> Result<()> {
                 .into_owned();
             let target = target_path(&target)?
                 .with_context(|| format!("hard link {} to the root", raw.display()))?;
-            std::fs::hard_link(root.join(&target), &dest)
+            std::fs::hard_link(beneath(&target)?, &dest)
                 .with_context(|| format!("linking {}", dest.display()))?;
             continue;
         }
@@ -319,6 +328,64 @@ mod tests {
         assert_eq!(read("usr/share/opaque/upper").as_deref(), Some("upper"));
         assert_eq!(read("usr/etc/site.conf").as_deref(), Some("site"));
         assert!(!root.join("etc").exists());
+    }
+
+    /// A layer of one entry at `path`, as a blob file; its digest.
+    fn one_entry_layer(dir: &Path, name: &str, path: &str) -> (PathBuf, String) {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut h, path, &b"evil\n"[..]).unwrap();
+        let blob = builder.into_inner().unwrap();
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&blob)));
+        let file = dir.join(name);
+        std::fs::write(&file, &blob).unwrap();
+        (file, digest)
+    }
+
+    #[test]
+    fn layers_never_write_or_remove_through_a_link_out_of_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("passwd"), "the host's\n").unwrap();
+        std::fs::create_dir(host.path().join("opaque")).unwrap();
+        std::fs::write(host.path().join("opaque/keep"), "the host's\n").unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("usr")).unwrap();
+        // an absolute link in the base tree, pointing at the host's files
+        std::os::unix::fs::symlink(host.path(), root.join("usr/away")).unwrap();
+        for (name, entry) in [
+            ("write", "usr/away/passwd"),
+            ("whiteout", "usr/away/.wh.passwd"),
+            ("opaque", "usr/away/opaque/.wh..wh..opq"),
+            ("opaque-link", "usr/away/.wh..wh..opq"),
+        ] {
+            let (blob, digest) = one_entry_layer(dir.path(), name, entry);
+            let err = apply_layer(&root, &blob, &digest).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("symbolic link"),
+                "{entry}: {err:#}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(host.path().join("passwd")).unwrap(),
+            "the host's\n"
+        );
+        assert!(host.path().join("opaque/keep").exists());
+        // the link itself may be replaced by a layer's file
+        let (blob, digest) = one_entry_layer(dir.path(), "replace", "usr/away");
+        apply_layer(&root, &blob, &digest).unwrap();
+        assert!(!root
+            .join("usr/away")
+            .symlink_metadata()
+            .unwrap()
+            .is_symlink());
+        assert!(host.path().join("passwd").exists());
     }
 
     #[test]
