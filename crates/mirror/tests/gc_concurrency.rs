@@ -259,7 +259,8 @@ struct Outcome {
     /// Longest and total time GC held the exclusive lock.
     locked_max_ms: u64,
     locked_total_ms: u64,
-    /// Everything the GC runs reported removing.
+    /// Everything the GC runs reported removing (upload sessions and
+    /// temporary files included).
     removed: BTreeSet<String>,
 }
 
@@ -351,6 +352,13 @@ async fn pushes_under_gc_for(
             .extend(r.blobs.iter().map(|b| format!("blob {b}")));
         out.removed
             .extend(r.manifests.iter().map(|m| format!("manifest {m}")));
+        // Upload sessions still in use that a zero grace period lets GC
+        // take (the refused pushes): the race shows there too.
+        out.removed.extend(
+            r.idle
+                .iter()
+                .map(|u| format!("upload or temporary file {u}")),
+        );
     }
     out
 }
