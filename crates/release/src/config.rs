@@ -349,6 +349,19 @@ impl ReleaseConfig {
         self.release.work.join("images")
     }
 
+    /// A new scratch directory in [`Config::images_dir`] (created when
+    /// missing), removed when dropped: where a build writes before it
+    /// swaps its result in.
+    pub fn images_scratch(&self, prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+        use anyhow::Context;
+        let dir = self.images_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&dir)
+            .with_context(|| format!("creating a directory in {}", dir.display()))
+    }
+
     /// The layout of base image `b`.
     pub fn layout_of(&self, b: &BaseImage) -> PathBuf {
         self.images_dir().join(b.image.replace('/', "_"))

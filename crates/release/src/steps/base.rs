@@ -284,12 +284,7 @@ pub(crate) fn signing_identity(release: &Release) -> String {
 /// repositories (`sbom_of`) is the recipe's own architecture's.
 fn build(release: &Release, b: &BaseImage) -> anyhow::Result<String> {
     let layout = release.config.layout_of(b);
-    let dir = release.config.images_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let scratch = tempfile::Builder::new()
-        .prefix(".build-")
-        .tempdir_in(&dir)
-        .with_context(|| format!("creating a build directory in {}", dir.display()))?;
+    let scratch = release.config.images_scratch(".build-")?;
     let new_layout = scratch.path().join("layout");
     let req = corral_image::BuildRequest::from_recipe(&b.recipe, &new_layout, &b.tag);
     let platforms = b

@@ -278,12 +278,7 @@ fn publish_image(
     let (out, pushed) = once(release, &image_key(entry, "push"), &push_input, |r| {
         r.progress
             .item(&name, &format!("pushing the OS image to {}", references[0]));
-        let dir = r.config.images_dir();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let scratch = tempfile::Builder::new()
-            .prefix(".os-image-")
-            .tempdir_in(&dir)
-            .with_context(|| format!("creating a directory in {}", dir.display()))?;
+        let scratch = r.config.images_scratch(".os-image-")?;
         let layout = scratch.path().join("layout");
         let opts = corral_ostree::container::export::ExportOptions {
             max_layers: entry.image_layers,
