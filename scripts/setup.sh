@@ -11,6 +11,8 @@ CORRAL_DEBS=(
   pkg-config libostree-dev libglib2.0-dev libzstd-dev
   # trees and the sample packages
   rpm dnf createrepo-c busybox-static gnupg gpgv
+  # the sandbox of tree builds the portal runs (crates/tree/src/sandbox.rs)
+  bubblewrap
   # images and their peers
   skopeo umoci docker.io docker-registry ostree
   # tools the tests and benchmarks call

@@ -44,6 +44,28 @@ pub fn build_tree(
     rootfs: &Path,
     opts: &BuildOptions,
 ) -> Result<TreeReport, TreeError> {
+    build(recipe, rootfs, opts, false)
+}
+
+/// [`build_tree`] with dnf and its scriptlets in [`crate::sandbox`]'s
+/// bubblewrap sandbox: no network, none of the host but what the build
+/// needs. The recipe's repositories must be local (`file://`). The tree,
+/// its rpm database and the footprint policy are the same as
+/// [`build_tree`]'s.
+pub fn build_tree_in_sandbox(
+    recipe: &Recipe,
+    rootfs: &Path,
+    opts: &BuildOptions,
+) -> Result<TreeReport, TreeError> {
+    build(recipe, rootfs, opts, true)
+}
+
+fn build(
+    recipe: &Recipe,
+    rootfs: &Path,
+    opts: &BuildOptions,
+    sandbox: bool,
+) -> Result<TreeReport, TreeError> {
     crate::binfmt::check_handler(&recipe.arch, Path::new(crate::binfmt::BINFMT_MISC))?;
     if let Ok(mut entries) = std::fs::read_dir(rootfs) {
         if entries.next().is_some() {
@@ -76,6 +98,7 @@ pub fn build_tree(
         home.path(),
         opts.source_date_epoch,
         opts.time_limit,
+        sandbox,
     )?;
     add_files(recipe, staging.path())?;
 

@@ -11,6 +11,7 @@ use std::process::Command;
 
 use crate::error::TreeError;
 use crate::recipe::Recipe;
+use crate::sandbox;
 
 /// Where the rpm database lives inside trees corral builds.
 pub const RPMDB_PATH: &str = "/usr/lib/sysimage/rpm";
@@ -93,31 +94,41 @@ pub fn dnf_args(recipe: &Recipe, conf: &Path, installroot: &Path) -> Vec<String>
 /// Runs dnf to install the recipe into `installroot`.
 ///
 /// `home` is a private directory for `.rpmmacros`; `epoch`, when set,
-/// becomes rpm's install time (rpm honours SOURCE_DATE_EPOCH).
+/// becomes rpm's install time (rpm honours SOURCE_DATE_EPOCH). With
+/// `sandbox`, dnf runs in [`crate::sandbox`]'s bubblewrap sandbox.
 pub fn install(
     recipe: &Recipe,
     installroot: &Path,
     home: &Path,
     epoch: Option<i64>,
     time_limit: Option<std::time::Duration>,
+    sandbox: bool,
 ) -> Result<(), TreeError> {
     let conf = home.join("dnf.conf");
     std::fs::write(&conf, dnf_conf(recipe)).map_err(TreeError::io("writing", &conf))?;
     let macros = home.join(".rpmmacros");
     std::fs::write(&macros, rpm_macros(recipe)).map_err(TreeError::io("writing", &macros))?;
 
-    let mut cmd = Command::new("dnf");
-    cmd.args(dnf_args(recipe, &conf, installroot))
-        .env("HOME", home)
-        .env("LC_ALL", "C.UTF-8")
-        .env_remove("SOURCE_DATE_EPOCH");
+    let mut env = vec![
+        ("HOME", home.display().to_string()),
+        ("LC_ALL", "C.UTF-8".to_string()),
+    ];
     if let Some(epoch) = epoch {
-        cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+        env.push(("SOURCE_DATE_EPOCH", epoch.to_string()));
     }
-    tracing::info!(root = %installroot.display(), packages = recipe.packages.len(), "running dnf");
+    let program = if sandbox { sandbox::BWRAP } else { "dnf" };
+    let mut cmd = Command::new(program);
+    if sandbox {
+        cmd.args(sandbox::bwrap_args(recipe, installroot, home, &env))
+            .arg("dnf");
+    }
+    cmd.args(dnf_args(recipe, &conf, installroot))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    tracing::info!(root = %installroot.display(), packages = recipe.packages.len(), sandbox, "running dnf");
     let out = output_within(&mut cmd, time_limit)
         .map_err(|source| TreeError::Io {
-            path: "dnf".into(),
+            path: program.into(),
             action: "running",
             source,
         })?

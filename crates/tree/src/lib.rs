@@ -8,6 +8,8 @@
 //!   scriptlets, checked before a build for that architecture.
 //! - [`dnf`]: installing it with the real `dnf --installroot`, the rpm
 //!   database inside the tree.
+//! - [`sandbox`]: the bubblewrap sandbox dnf and its scriptlets can run
+//!   in: no network, none of the host but what the build needs.
 //! - [`footprint`]: the policy that leaves out docs, locales, caches and
 //!   logs, and what each item saved.
 //! - [`normalize`]: what dnf and rpm stamp with the time, made stable.
@@ -24,11 +26,12 @@ pub mod footprint;
 pub mod normalize;
 pub mod recipe;
 pub mod rpmdb;
+pub mod sandbox;
 pub mod sbom;
 pub mod source;
 pub mod values;
 
-pub use build::{build_tree, BuildOptions, TreeReport};
+pub use build::{build_tree, build_tree_in_sandbox, BuildOptions, TreeReport};
 pub use error::TreeError;
 pub use recipe::Recipe;
 pub use rpmdb::{Package, RpmDb};

@@ -4,14 +4,15 @@
 //! path on the runner's host; **build**, the recipe's own repositories
 //! replaced by the portal's (`[[portal.checks.tree_repo]]`, local
 //! repositories: nothing is fetched from the network), dnf resolves and
-//! installs the packages into a scratch tree (a missing package is
-//! named); **test**, the tree's rpm database lists every package the recipe
+//! installs the packages into a scratch tree, dnf and the rpm scriptlets
+//! in corral-tree's bubblewrap sandbox (no network, none of the host but
+//! the scratch tree and the repositories; a missing package is named); **test**, the tree's rpm database lists every package the recipe
 //! names. The scratch tree is removed afterwards.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use corral_tree::{build_tree, BuildOptions, Recipe};
+use corral_tree::{build_tree_in_sandbox, BuildOptions, Recipe};
 
 use super::{Outcome, Results};
 
@@ -122,7 +123,7 @@ fn build_and_test(
         Ok(w) => w,
         Err(e) => return failed_build(format!("making a scratch directory: {e}\n")),
     };
-    let report = match build_tree(
+    let report = match build_tree_in_sandbox(
         &built,
         &work.path().join("rootfs"),
         &BuildOptions {

@@ -1,0 +1,238 @@
+//! The bubblewrap sandbox of tree builds, with the real bwrap, dnf and
+//! rpm: a package's %post scriptlet reaches for a host file (mounting
+//! /proc to read it through /proc/PID/root of a process outside the chroot) and a port the test listens on
+//! at 127.0.0.1. Built on the host it gets both; in the sandbox, neither.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use corral_test_support::{repo_root, require_tool, run_ok, sample_repos};
+use corral_tree::{build_tree, build_tree_in_sandbox, BuildOptions, Recipe, TreeError};
+
+/// Builds the probe package for `marker` and `port` into `out` (a repository).
+fn probe_repo(out: &Path, marker: &Path, port: u16, hang: Option<u32>) {
+    let top = tempfile::tempdir().unwrap();
+    run_ok(
+        Command::new("rpmbuild")
+            .args(["-bb", "--quiet"])
+            .arg("--define")
+            .arg(format!("_topdir {}", top.path().display()))
+            .arg("--define")
+            .arg(format!("_rpmdir {}", out.display()))
+            .arg("--define")
+            .arg(format!("_dbpath {}/rpmdb", top.path().display()))
+            .arg("--define")
+            .arg("_build_id_links none")
+            .arg("--define")
+            .arg(format!("marker {}", marker.display()))
+            .arg("--define")
+            .arg(format!("port {port}"))
+            .args(
+                hang.into_iter()
+                    .flat_map(|s| ["--define".to_string(), format!("hang {s}")]),
+            )
+            .arg(repo_root().join("tests/fixtures/tree-sandbox-probe.spec"))
+            .env("HOME", top.path()),
+    );
+    run_ok(Command::new("createrepo_c").arg("--quiet").arg(out));
+}
+
+fn recipe(repos: &Path, probe: &Path) -> Recipe {
+    Recipe::parse(
+        &format!(
+            "name = \"probe\"\nreleasever = \"43\"\npackages = [\"corral-sandbox-probe\"]\n\
+             [[repo]]\nid = \"sample\"\nbaseurl = \"file://{}\"\ngpgcheck = false\n\
+             [[repo]]\nid = \"probe\"\nbaseurl = \"file://{}\"\ngpgcheck = false\n",
+            repos.join("main").display(),
+            probe.display()
+        ),
+        Path::new("probe.toml"),
+    )
+    .unwrap()
+}
+
+fn seen(rootfs: &Path, what: &str) -> String {
+    std::fs::read_to_string(rootfs.join("usr/share/corral-probe").join(what))
+        .unwrap_or_else(|e| panic!("the scriptlet wrote no {what}: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn scriptlets_in_the_sandbox_see_neither_host_files_nor_host_ports() {
+    for tool in ["bwrap", "dnf", "rpmbuild", "createrepo_c"] {
+        require_tool(tool);
+    }
+    let repos = sample_repos();
+    // A host file outside everything the sandbox binds: in root's home.
+    let secret_dir = tempfile::Builder::new()
+        .prefix("corral-sandbox-marker-")
+        .tempdir_in("/root")
+        .unwrap();
+    let marker = secret_dir.path().join("marker");
+    std::fs::write(&marker, "host secret\n").unwrap();
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || loop {
+        match listener.accept() {
+            Ok((mut s, _)) => {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                let _ = s.read(&mut [0; 16]);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    });
+
+    let probe = repos.path().join("probe");
+    probe_repo(&probe, &marker, port, None);
+    let recipe = recipe(repos.path(), &probe);
+    let out = tempfile::Builder::new()
+        .prefix("corral-sandbox-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let opts = BuildOptions {
+        source_date_epoch: Some(0),
+        time_limit: Some(Duration::from_secs(120)),
+    };
+
+    // On the host, the scriptlet reaches both: the test is not vacuous.
+    let host = out.path().join("host");
+    build_tree(&recipe, &host, &opts).unwrap();
+    assert_eq!(seen(&host, "file"), "host secret");
+    assert_eq!(seen(&host, "net"), "connected");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+
+    // In the sandbox, neither.
+    let boxed = out.path().join("sandboxed");
+    let report = build_tree_in_sandbox(&recipe, &boxed, &opts).unwrap();
+    assert_eq!(
+        seen(&boxed, "file"),
+        "no mount",
+        "the scriptlet mounted /proc"
+    );
+    assert_eq!(seen(&boxed, "net"), "refused");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "the sandboxed scriptlet connected to the host's port"
+    );
+    // The same tree otherwise: the packages and the rpm database in it.
+    let names: Vec<&str> = report.packages.iter().map(|p| p.name.as_str()).collect();
+    assert!(names.contains(&"corral-sandbox-probe"), "{names:?}");
+    assert!(boxed.join("usr/lib/sysimage/rpm").is_dir());
+    let host_names: Vec<String> = corral_tree::RpmDb::find(&host)
+        .unwrap()
+        .packages()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, host_names);
+}
+
+#[test]
+fn a_repository_on_the_network_cannot_be_reached_from_the_sandbox() {
+    require_tool("bwrap");
+    // A repository served on the host's 127.0.0.1: reachable from the
+    // host, not from the sandbox's own loopback.
+    let repos = sample_repos();
+    let port = corral_test_support::free_port();
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Killed(
+        Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(repos.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    corral_test_support::wait_http(
+        &format!("http://127.0.0.1:{port}/main/repodata/repomd.xml"),
+        "the repository server",
+        Path::new("/dev/null"),
+    );
+    let recipe = Recipe::parse(
+        &format!(
+            "name = \"net\"\nreleasever = \"43\"\npackages = [\"corral-busybox\"]\n\
+             [[repo]]\nid = \"sample\"\nbaseurl = \"http://127.0.0.1:{port}/main\"\ngpgcheck = false\n"
+        ),
+        Path::new("net.toml"),
+    )
+    .unwrap();
+    let out = tempfile::Builder::new()
+        .prefix("corral-sandbox-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let opts = BuildOptions {
+        source_date_epoch: Some(0),
+        time_limit: Some(Duration::from_secs(120)),
+    };
+    build_tree(&recipe, &out.path().join("host"), &opts).expect("the host reaches it");
+    let err = build_tree_in_sandbox(&recipe, &out.path().join("boxed"), &opts).unwrap_err();
+    assert!(
+        matches!(err, TreeError::Tool { tool: "dnf", .. }),
+        "{err:#}"
+    );
+    assert!(!out.path().join("boxed").exists());
+}
+
+#[test]
+fn a_sandboxed_build_past_its_time_limit_is_stopped_with_everything_in_it() {
+    require_tool("bwrap");
+    let repos = sample_repos();
+    let probe = repos.path().join("probe");
+    // A sleep no other process on the host is likely to run.
+    let hang = 4000 + std::process::id() % 1000;
+    probe_repo(&probe, Path::new("/nonexistent"), 9, Some(hang));
+    let out = tempfile::Builder::new()
+        .prefix("corral-sandbox-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = build_tree_in_sandbox(
+        &recipe(repos.path(), &probe),
+        &out.path().join("rootfs"),
+        &BuildOptions {
+            source_date_epoch: Some(0),
+            time_limit: Some(Duration::from_secs(4)),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, TreeError::TimedOut { .. }), "{err:#}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let left = Command::new("pgrep")
+        .args(["-f", &format!("sleep {hang}")])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the scriptlet outlived the sandbox: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    assert!(!out.path().join("rootfs").exists());
+}
