@@ -1,16 +1,20 @@
 //! Publishing an approved revision (docs/portal.md, "Publishing"): the
 //! image its build check made is pushed from the engine to the mirror as
-//! `community/NAME:REVISION` and `community/NAME:latest`, then signed in
-//! cosign's format with the community key, which is not the official one.
+//! `community/NAME:REVISION` and `community/NAME:latest` (a tree recipe's
+//! tree, built again as its build check built it, is packed by
+//! corral-image and pushed from its OCI layout through the registry API),
+//! then signed in cosign's format with the community key, which is not the
+//! official one.
 //! The mirror is the record of what was published: a revision whose tag
 //! and signature are there is not pushed again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use corral_dockerfiles::engine_build::{Credentials as EngineCredentials, DockerEngine};
 use corral_registry::{Client, ImageRef};
 use corral_sign::policy::{policy_json, registries_d, Trust};
+use sha2::{Digest as _, Sha256};
 
 use crate::config::PublishConfig;
 
@@ -88,13 +92,86 @@ impl Publisher {
                 })
                 .await?;
         }
+        self.sign(template, revision).await
+    }
+
+    /// Pushes the image `layout:tag` (an OCI layout, one platform) as
+    /// revision `revision` of `template` (and `latest`) and signs it;
+    /// returns its digest.
+    pub async fn publish_layout(
+        &self,
+        template: &str,
+        revision: u32,
+        layout: &Path,
+        tag: &str,
+    ) -> anyhow::Result<String> {
+        let repo = self.repository(template);
         let image = ImageRef::parse(&format!("{repo}:{revision}"))?;
+        let (media_type, manifest) = tagged_manifest(layout, tag)?;
+        let parsed: serde_json::Value = serde_json::from_slice(&manifest)
+            .with_context(|| format!("parsing the manifest of {}:{tag}", layout.display()))?;
+        let blobs = std::iter::once(&parsed["config"])
+            .chain(parsed["layers"].as_array().into_iter().flatten())
+            .map(|d| d["digest"].as_str().unwrap_or_default().to_string());
+        for digest in blobs {
+            let data = read_blob(layout, &digest)?;
+            self.client
+                .push_blob(&image, &data)
+                .await
+                .with_context(|| format!("pushing {digest} to {repo}"))?;
+        }
+        for tag in [revision.to_string(), "latest".to_string()] {
+            self.client
+                .push_manifest(&image, &tag, &media_type, &manifest)
+                .await
+                .with_context(|| format!("pushing {repo}:{tag}"))?;
+        }
+        self.sign(template, revision).await
+    }
+
+    async fn sign(&self, template: &str, revision: u32) -> anyhow::Result<String> {
+        let image = ImageRef::parse(&format!("{}:{revision}", self.repository(template)))?;
         let signed = corral_sign::cosign::sign(&self.client, &image, &self.key)
             .await
             .with_context(|| format!("signing {image} with the community key"))?;
         tracing::info!(template, revision, digest = %signed.digest, "published");
         Ok(signed.digest)
     }
+}
+
+/// A blob of an OCI layout, checked against its digest.
+fn read_blob(layout: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .with_context(|| format!("{}: {digest:?} is not a sha256 digest", layout.display()))?;
+    let path = layout.join("blobs/sha256").join(hex);
+    let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    if hex::encode(Sha256::digest(&data)) != hex {
+        anyhow::bail!("{}: does not match its digest", path.display());
+    }
+    Ok(data)
+}
+
+/// The media type and bytes of the manifest `layout:tag` names.
+fn tagged_manifest(layout: &Path, tag: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    let index_path = layout.join("index.json");
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", index_path.display()))?;
+    let entry = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .with_context(|| format!("{} has no manifest tagged {tag}", layout.display()))?;
+    let media_type = entry["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .to_string();
+    let digest = entry["digest"].as_str().unwrap_or_default();
+    Ok((media_type, read_blob(layout, digest)?))
 }
 
 /// What a user configures to pull community templates: the key's URL,

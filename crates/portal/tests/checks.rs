@@ -9,14 +9,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use corral_portal::accounts::Htpasswd;
 use corral_portal::checks::{worker, CheckRunner};
-use corral_portal::config::PortalConfig;
+use corral_portal::config::{PortalConfig, PublishConfig};
 use corral_portal::model::{CheckStatus, TemplateKind, Verdict};
+use corral_portal::publish::Publisher;
 use corral_portal::store::{Store, StoreError};
 use corral_portal::upload;
 use corral_portal::web::{Portal, WebOptions};
-use corral_test_support::{repo_root, require_tool, Dockerd};
+use corral_test_support::{repo_root, require_tool, Dockerd, Upstream};
 use sha2::{Digest, Sha256};
 
 const BASE: &str = "quay.io/corral/base:43";
@@ -481,5 +483,151 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
             .unwrap_err();
         assert!(matches!(e, StoreError::Rule(_)), "{name}: {e}");
     }
+
+    // The second approval publishes the tree recipe: its tree is built
+    // again in the sandbox, packed into an image, pushed as
+    // community/tiny:1 and :latest and signed with the community key (the
+    // Dockerfile folder approved above goes out from the engine beside it).
+    p.store()
+        .review("rob", "tiny", 1, Verdict::Approve, "fine", 8)
+        .unwrap();
+    publish_and_pull(d, &p, &runner, &engine).await;
     drop(engine);
+}
+
+/// Publishes what `p` approved to a registry, checks the signatures of
+/// the tree recipe's image and pulls it.
+async fn publish_and_pull(d: &Path, p: &Arc<Portal>, runner: &CheckRunner, engine: &Dockerd) {
+    let registry = Upstream::start();
+    let host = format!("127.0.0.1:{}", registry.port);
+    let keys = d.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let mut public = Vec::new();
+    for name in ["community", "official"] {
+        let (private, pem) = corral_sign::cosign_key::generate(b"pw").unwrap();
+        corral_sign::cosign_key::write_private_file(
+            &keys.join(format!("{name}.key")),
+            private.as_bytes(),
+        )
+        .unwrap();
+        std::fs::write(keys.join(format!("{name}.pub")), &pem).unwrap();
+        public
+            .push(corral_sign::cosign_key::load_public(&keys.join(format!("{name}.pub"))).unwrap());
+    }
+    std::fs::write(keys.join("password"), "pw").unwrap();
+    let publisher = Publisher::new(
+        PublishConfig {
+            registry: Some(host.clone()),
+            plain_http: Some(true),
+            username: None,
+            password_file: None,
+            key: keys.join("community.key"),
+            key_password_file: Some(keys.join("password")),
+            public_key: keys.join("community.pub"),
+        },
+        &engine.host(),
+    )
+    .await
+    .unwrap();
+    let mut done = std::collections::HashSet::new();
+    let pushed = worker::publish_pending(p, runner, &publisher, &mut done)
+        .await
+        .unwrap();
+    assert_eq!(pushed, 2, "hello and tiny");
+    assert!(publisher.is_published("tiny", 1).await.unwrap());
+    // The mirror is the record: a new runner pushes nothing again.
+    let again = worker::publish_pending(p, runner, &publisher, &mut Default::default())
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+
+    // Signed with the community key, not the official one.
+    let client = corral_registry::Client::new(true, None);
+    let image = corral_registry::ImageRef::parse(&format!("{host}/community/tiny:1")).unwrap();
+    let verified = corral_sign::cosign::verify(&client, &image, &public[0])
+        .await
+        .unwrap();
+    assert!(verified.is_ok(), "{verified:?}");
+    let official = corral_sign::cosign::verify(&client, &image, &public[1])
+        .await
+        .unwrap();
+    assert!(
+        official.is_err(),
+        "the official key verified a community image"
+    );
+
+    // Pulled, the image's tree holds the recipe's packages.
+    let skopeo = corral_test_support::Skopeo::new();
+    let layout = d.join("pulled");
+    corral_test_support::run_ok(&mut skopeo.copy(
+        None,
+        &[
+            "--src-tls-verify=false",
+            &format!("docker://{host}/community/tiny:latest"),
+            &format!("oci:{}:x", layout.display()),
+        ],
+    ));
+    let blob = |digest: &str| {
+        std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&blob(manifest["config"]["digest"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        config["config"]["Labels"]["io.corral.portal.revision"],
+        serde_json::json!("tiny:1"),
+        "{config:#}"
+    );
+    let layer = blob(manifest["layers"][0]["digest"].as_str().unwrap());
+    let mut entries = Vec::new();
+    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(&layer[..]));
+    for e in tar.entries().unwrap() {
+        entries.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    for want in [
+        "usr/bin/corral-hello",
+        "usr/bin/busybox",
+        "usr/lib/sysimage/rpm",
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.trim_start_matches("./").trim_end_matches('/') == want),
+            "{want} not in the image: {entries:?}"
+        );
+    }
+
+    // A tampered signature verifies with no key.
+    let digest = client.manifest(&image, "1").await.unwrap().unwrap().digest;
+    let tag = corral_sign::cosign::signature_tag(&digest);
+    let sig = client.manifest(&image, &tag).await.unwrap().unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&sig.bytes).unwrap();
+    let annotation = &mut m["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"];
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(annotation.as_str().unwrap())
+        .unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    *annotation = serde_json::json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+    client
+        .push_manifest(
+            &image,
+            &tag,
+            &sig.media_type,
+            &serde_json::to_vec(&m).unwrap(),
+        )
+        .await
+        .unwrap();
+    let tampered = corral_sign::cosign::verify(&client, &image, &public[0])
+        .await
+        .unwrap();
+    assert!(tampered.is_err(), "a tampered signature verified");
 }

@@ -71,6 +71,79 @@ pub fn check_recipe(
     }
 }
 
+/// The recipe as the portal builds it: the author's repositories
+/// replaced by the portal's, resolved; and its text (before resolving:
+/// the portal's repositories are absolute already).
+fn portal_recipe(text: &str, repos: &[toml::Table]) -> Result<(Recipe, String), String> {
+    let origin = Path::new(RECIPE_FILE);
+    if repos.is_empty() {
+        return Err(
+            "no package repositories to build from: the portal has no [[portal.checks.tree_repo]]"
+                .into(),
+        );
+    }
+    // The recipe's repositories are the author's; the build uses the
+    // portal's alone.
+    let mut doc: toml::Table = toml::from_str(text).map_err(|e| format!("{RECIPE_FILE}: {e}"))?;
+    doc.insert(
+        "repo".into(),
+        toml::Value::Array(repos.iter().cloned().map(toml::Value::Table).collect()),
+    );
+    let spliced = toml::to_string(&doc).map_err(|e| format!("{RECIPE_FILE}: {e}"))?;
+    let mut built =
+        Recipe::parse(&spliced, origin).map_err(|e| format!("the portal's repositories: {e}"))?;
+    built
+        .resolve(Path::new("/"), origin, &|_| None)
+        .map_err(|e| format!("the portal's repositories: {e}"))?;
+    Ok((built, spliced))
+}
+
+/// The build options of the portal's tree builds.
+fn options(time_limit: std::time::Duration) -> BuildOptions {
+    BuildOptions {
+        source_date_epoch: Some(0),
+        time_limit: Some(time_limit),
+    }
+}
+
+/// Builds a recipe's tree as the build check does (the portal's
+/// repositories, in the sandbox) and packs it with corral-image, as
+/// `corral image build --rootfs` does, into the new OCI layout `layout`
+/// tagged `tag`; `labels` go into the image's config. Blocks (dnf).
+pub fn build_image(
+    text: &[u8],
+    repos: &[toml::Table],
+    scratch: &Path,
+    time_limit: std::time::Duration,
+    layout: &Path,
+    tag: &str,
+    labels: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<corral_image::BuildResult> {
+    use anyhow::Context;
+    let text = std::str::from_utf8(text).context("the recipe is not UTF-8")?;
+    let (recipe, resolved) = portal_recipe(text, repos).map_err(anyhow::Error::msg)?;
+    let work = tempfile::Builder::new()
+        .prefix("corral-portal-tree-")
+        .tempdir_in(scratch)
+        .with_context(|| format!("making a scratch directory in {}", scratch.display()))?;
+    let rootfs = work.path().join("rootfs");
+    build_tree_in_sandbox(&recipe, &rootfs, &options(time_limit))
+        .with_context(|| format!("building the tree of {}", recipe.name))?;
+    let recipe_file = work.path().join(RECIPE_FILE);
+    std::fs::write(&recipe_file, resolved)
+        .with_context(|| format!("writing {}", recipe_file.display()))?;
+    let request = corral_image::BuildRequest {
+        rootfs: Some(rootfs),
+        // the newest package's build time, from the tree's rpm database
+        source_date_epoch: None,
+        labels,
+        threads: 1,
+        ..corral_image::BuildRequest::from_recipe(&recipe_file, layout, tag)
+    };
+    corral_image::build(&request, &())
+        .with_context(|| format!("packing the tree of {}", recipe.name))
+}
+
 fn build_and_test(
     text: &str,
     recipe: &Recipe,
@@ -78,35 +151,11 @@ fn build_and_test(
     scratch: &Path,
     time_limit: std::time::Duration,
 ) -> (Outcome, Outcome) {
-    let origin = Path::new(RECIPE_FILE);
     let failed_build = |log: String| (Outcome::failed(log), not_run("the build failed"));
-    if repos.is_empty() {
-        return failed_build(
-            "no package repositories to build from: the portal has no [[portal.checks.tree_repo]]\n"
-                .into(),
-        );
-    }
-    // The recipe's repositories are the author's; the build uses the
-    // portal's alone.
-    let mut doc: toml::Table = match toml::from_str(text) {
-        Ok(d) => d,
-        Err(e) => return failed_build(format!("{RECIPE_FILE}: {e}\n")),
+    let built = match portal_recipe(text, repos) {
+        Ok((built, _)) => built,
+        Err(e) => return failed_build(format!("{e}\n")),
     };
-    doc.insert(
-        "repo".into(),
-        toml::Value::Array(repos.iter().cloned().map(toml::Value::Table).collect()),
-    );
-    let spliced = match toml::to_string(&doc) {
-        Ok(s) => s,
-        Err(e) => return failed_build(format!("{RECIPE_FILE}: {e}\n")),
-    };
-    let mut built = match Recipe::parse(&spliced, origin) {
-        Ok(r) => r,
-        Err(e) => return failed_build(format!("the portal's repositories: {e}\n")),
-    };
-    if let Err(e) = built.resolve(Path::new("/"), origin, &|_| None) {
-        return failed_build(format!("the portal's repositories: {e}\n"));
-    }
     let mut log = format!(
         "{RECIPE_FILE}: built from the portal's repositories: {}\n",
         built
@@ -123,20 +172,14 @@ fn build_and_test(
         Ok(w) => w,
         Err(e) => return failed_build(format!("making a scratch directory: {e}\n")),
     };
-    let report = match build_tree_in_sandbox(
-        &built,
-        &work.path().join("rootfs"),
-        &BuildOptions {
-            source_date_epoch: Some(0),
-            time_limit: Some(time_limit),
-        },
-    ) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = writeln!(log, "the build failed: {e}");
-            return failed_build(log);
-        }
-    };
+    let report =
+        match build_tree_in_sandbox(&built, &work.path().join("rootfs"), &options(time_limit)) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(log, "the build failed: {e}");
+                return failed_build(log);
+            }
+        };
     for p in &report.packages {
         let _ = writeln!(
             log,

@@ -2,8 +2,10 @@
 //! pending checks are unpacked again from their kept archive, checked, and
 //! their results and logs recorded (the store's audit log names the
 //! runner as [`ACTOR`]); tree recipes get their own checks
-//! ([`super::tree`]). Then the published Dockerfile folders the mirror
-//! lacks are pushed and signed ([`crate::publish`]).
+//! ([`super::tree`]). Then the published revisions the mirror lacks are
+//! pushed and signed ([`crate::publish`]): a Dockerfile folder's image
+//! from the engine, a tree recipe's tree built again (sandboxed, as its
+//! build check built it) and packed into an OCI layout.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -52,6 +54,7 @@ type Todo = Vec<(Revision, TemplateKind)>;
 /// (`done` remembers those it has); returns how many were pushed.
 pub async fn publish_pending(
     portal: &Arc<Portal>,
+    runner: &CheckRunner,
     publisher: &Publisher,
     done: &mut HashSet<(String, u32)>,
 ) -> anyhow::Result<usize> {
@@ -59,8 +62,7 @@ pub async fn publish_pending(
     let listed = tokio::task::spawn_blocking(move || p.store().listed()).await??;
     let mut pushed = 0;
     for t in listed {
-        // Tree recipes make no image to push.
-        let (Some(rev), TemplateKind::DockerfileFolder) = (t.published_revision, t.kind) else {
+        let Some(rev) = t.published_revision else {
             continue;
         };
         let key = (t.name.clone(), rev);
@@ -68,16 +70,73 @@ pub async fn publish_pending(
             continue;
         }
         if !publisher.is_published(&t.name, rev).await? {
-            let local = super::local_image(&t.name, rev);
-            publisher
-                .publish(&t.name, rev, &local)
-                .await
-                .with_context(|| format!("publishing {} {rev}", t.name))?;
+            match t.kind {
+                TemplateKind::DockerfileFolder => {
+                    let local = super::local_image(&t.name, rev);
+                    publisher.publish(&t.name, rev, &local).await
+                }
+                TemplateKind::TreeRecipe => {
+                    publish_tree(portal, runner, publisher, &t.name, rev).await
+                }
+            }
+            .with_context(|| format!("publishing {} {rev}", t.name))?;
             pushed += 1;
         }
         done.insert(key);
     }
     Ok(pushed)
+}
+
+/// Builds revision `rev` of the tree recipe `template` again, packs it
+/// into an OCI layout and publishes that.
+async fn publish_tree(
+    portal: &Arc<Portal>,
+    runner: &CheckRunner,
+    publisher: &Publisher,
+    template: &str,
+    rev: u32,
+) -> anyhow::Result<String> {
+    let p = portal.clone();
+    let checks = runner.config().clone();
+    let name = template.to_string();
+    let (layout_dir, tag) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let revision = p
+            .store()
+            .revision(&name, rev)?
+            .with_context(|| format!("{name} has no revision {rev}"))?;
+        let (_unpacked, upload) = read_upload(
+            &p.config().archive_dir,
+            &p.config().uploads,
+            &checks.scratch,
+            &revision.archive_digest,
+            TemplateKind::TreeRecipe,
+        )?;
+        let Upload::Recipe(text) = upload else {
+            anyhow::bail!("{name} {rev} is not a tree recipe");
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("corral-portal-publish-")
+            .tempdir_in(&checks.scratch)
+            .with_context(|| {
+                format!("making a scratch directory in {}", checks.scratch.display())
+            })?;
+        let tag = rev.to_string();
+        let labels = [(super::REVISION_LABEL.to_string(), format!("{name}:{rev}"))].into();
+        super::tree::build_image(
+            &text,
+            &checks.tree_repos,
+            &checks.scratch,
+            Duration::from_secs(checks.timeout_secs),
+            &dir.path().join("layout"),
+            &tag,
+            labels,
+        )?;
+        Ok((dir, tag))
+    })
+    .await??;
+    publisher
+        .publish_layout(template, rev, &layout_dir.path().join("layout"), &tag)
+        .await
 }
 
 /// Runs [`run_once`] and [`publish_pending`] every `every`, forever;
@@ -94,7 +153,7 @@ pub async fn run(
             tracing::error!("the check runner: {e:#}");
         }
         if let Some(publisher) = &publisher {
-            if let Err(e) = publish_pending(&portal, publisher, &mut done).await {
+            if let Err(e) = publish_pending(&portal, &runner, publisher, &mut done).await {
                 tracing::error!("publishing: {e:#}");
             }
         }
@@ -115,6 +174,30 @@ enum Upload {
     Recipe(Vec<u8>),
 }
 
+/// The kept archive `digest`, unpacked again under `scratch`. Blocks.
+fn read_upload(
+    archive_dir: &Path,
+    limits: &upload::Limits,
+    scratch: &Path,
+    digest: &str,
+    kind: TemplateKind,
+) -> anyhow::Result<(upload::Unpacked, Upload)> {
+    let path = crate::web::submit::archive_path(archive_dir, digest, "tar")
+        .context("the archive digest is not sha256")?;
+    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let unpacked = upload::unpack(std::io::BufReader::new(file), limits, scratch)
+        .with_context(|| format!("unpacking {}", path.display()))?;
+    let upload = match kind {
+        TemplateKind::DockerfileFolder => {
+            Upload::Folder(Box::new(upload::library_folder(unpacked.dir.path())?))
+        }
+        TemplateKind::TreeRecipe => {
+            Upload::Recipe(upload::folder::recipe_text(unpacked.dir.path())?)
+        }
+    };
+    Ok((unpacked, upload))
+}
+
 async fn check(
     portal: &Arc<Portal>,
     runner: &CheckRunner,
@@ -125,22 +208,8 @@ async fn check(
     let limits = portal.config().uploads;
     let scratch = runner.config().scratch.clone();
     let digest = rev.archive_digest.clone();
-    let unpacked = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let path = crate::web::submit::archive_path(&archive_dir, &digest, "tar")
-            .context("the archive digest is not sha256")?;
-        let file =
-            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let unpacked = upload::unpack(std::io::BufReader::new(file), &limits, &scratch)
-            .with_context(|| format!("unpacking {}", path.display()))?;
-        let upload = match kind {
-            TemplateKind::DockerfileFolder => {
-                Upload::Folder(Box::new(upload::library_folder(unpacked.dir.path())?))
-            }
-            TemplateKind::TreeRecipe => {
-                Upload::Recipe(upload::folder::recipe_text(unpacked.dir.path())?)
-            }
-        };
-        Ok((unpacked, upload))
+    let unpacked = tokio::task::spawn_blocking(move || {
+        read_upload(&archive_dir, &limits, &scratch, &digest, kind)
     })
     .await
     .map_err(anyhow::Error::from)
