@@ -7,8 +7,8 @@
 //! the image is on the mirror, and skopeo pulls it with the policy the
 //! page shows for the community key but not with another key; a
 //! maintainer withdraws it and it leaves the portal's and the website's
-//! listings (home page, search, catalog), still pullable by
-//! digest. The session cookie is out of the page's reach (HttpOnly).
+//! listings (home page, search, catalog) and the registry's `_catalog`,
+//! still pullable by digest. The session cookie is out of the page's reach (HttpOnly).
 
 use std::path::Path;
 use std::process::Command;
@@ -433,6 +433,7 @@ fn submit_check_review_publish_and_withdraw_in_chromium() {
     assert!(site("/").contains("<h2 id=\"community-templates\">Community templates</h2>"));
     assert!(site("/catalog.json").contains("\"community/hello\""));
     assert!(site("/catalog").contains("community/hello"));
+    assert!(site("/v2/_catalog").contains("\"community/hello\""));
 
     // A maintainer withdraws it: gone from the portal's and the website's
     // listings, its page says so, pullable by digest.
@@ -458,6 +459,10 @@ fn submit_check_review_publish_and_withdraw_in_chromium() {
     let catalog = site("/catalog.json");
     assert!(!catalog.contains("community/hello"), "{catalog}");
     assert!(!site("/catalog").contains("community/hello"));
+    // So does the registry API's catalog; tags still answer.
+    let v2 = site("/v2/_catalog");
+    assert!(!v2.contains("community/hello"), "{v2}");
+    assert!(site("/v2/community/hello/tags/list").contains("\"latest\""));
     b.navigate(&format!("{}/repositories/community/hello", m.url()));
     assert!(text(&mut b).contains("Withdrawn."), "{}", text(&mut b));
     let by_digest = format!("{}/community/hello@{}", m.host(), digest.trim());

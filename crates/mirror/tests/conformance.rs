@@ -682,6 +682,73 @@ async fn catalog_pagination() {
 }
 
 #[tokio::test]
+async fn catalog_leaves_out_unlisted_repositories_and_pages_stay_full() {
+    let r = Registry::new();
+    for repo in [
+        "a",
+        "community/gone",
+        "community/kept",
+        "community/old",
+        "z",
+    ] {
+        r.push_image(repo, "latest", repo).await;
+    }
+    // What the portal does when templates are withdrawn.
+    r.app.listings.unlist("community/gone", "withdrawn");
+    r.app.listings.unlist("community/old", "withdrawn");
+    assert_eq!(
+        r.get("/v2/_catalog").await.json(),
+        serde_json::json!({"repositories": ["a", "community/kept", "z"]})
+    );
+    // A page of 2 skips the hidden names and is still full.
+    let p1 = r.get("/v2/_catalog?n=2").await;
+    assert_eq!(
+        p1.json()["repositories"],
+        serde_json::json!(["a", "community/kept"])
+    );
+    assert_eq!(
+        p1.header("link"),
+        Some(r#"</v2/_catalog?n=2&last=community%2Fkept>; rel="next""#)
+    );
+    let p2 = r.get("/v2/_catalog?n=2&last=community%2Fkept").await;
+    assert_eq!(p2.json()["repositories"], serde_json::json!(["z"]));
+    assert!(p2.header("link").is_none());
+    // Nothing listed after the page: no Link, though hidden names follow.
+    let tail = r.get("/v2/_catalog?n=2&last=a").await;
+    assert_eq!(
+        tail.json()["repositories"],
+        serde_json::json!(["community/kept", "z"])
+    );
+    assert!(tail.header("link").is_none(), "{:?}", tail.header("link"));
+    r.app.listings.unlist("z", "withdrawn");
+    let p = r.get("/v2/_catalog?n=1&last=a").await;
+    assert_eq!(
+        p.json()["repositories"],
+        serde_json::json!(["community/kept"])
+    );
+    assert!(p.header("link").is_none());
+    // Walking n=1 pages gives exactly the listed repositories.
+    let (repos, _) = walk_pages(&r, "/v2/_catalog?n=1", "repositories").await;
+    assert_eq!(repos, ["a", "community/kept"]);
+    // Tags and pulls by tag and digest still answer.
+    let tags = r.get("/v2/community/gone/tags/list").await;
+    assert_eq!(tags.json()["tags"], serde_json::json!(["latest"]));
+    let by_tag = r.get("/v2/community/gone/manifests/latest").await;
+    assert_eq!(by_tag.status, StatusCode::OK);
+    let digest = by_tag.header("docker-content-digest").unwrap().to_string();
+    let by_digest = r
+        .get(&format!("/v2/community/gone/manifests/{digest}"))
+        .await;
+    assert_eq!(by_digest.status, StatusCode::OK);
+    // Listed again, it is back.
+    r.app.listings.relist("community/gone");
+    assert_eq!(
+        r.get("/v2/_catalog?n=2").await.json()["repositories"],
+        serde_json::json!(["a", "community/gone"])
+    );
+}
+
+#[tokio::test]
 async fn referrers_and_artifact_type_filter() {
     let r = Registry::new();
     let (m, d) = r.push_image("signed", "v1", "s").await;

@@ -50,7 +50,7 @@ fn json_with_link(body: &impl serde::Serialize, link: Option<String>) -> Result<
 
 pub(super) async fn catalog(app: &Arc<App>, query: &str) -> Result<Response> {
     let (n, last) = page_query(query)?;
-    let page = app.store.repos_page(last.as_deref(), n).await?;
+    let page = listed_repos_page(app, last.as_deref(), n).await?;
     let link = next_link(&page, n, "/v2/_catalog");
     #[derive(serde::Serialize)]
     struct Catalog<'a> {
@@ -58,6 +58,42 @@ pub(super) async fn catalog(app: &Arc<App>, query: &str) -> Result<Response> {
     }
     let repositories = page.items.iter().map(|r| r.as_str()).collect();
     json_with_link(&Catalog { repositories }, link)
+}
+
+/// A `_catalog` page without the repositories the listings leave out
+/// (`App::listings`, which whoever serves beside the mirror sets, as for
+/// the website): `n` listed names after `last` when that many follow, and
+/// `more` only when a listed one follows them. Their tags and manifests
+/// still answer; only the catalog skips them.
+async fn listed_repos_page(
+    app: &Arc<App>,
+    last: Option<&str>,
+    n: Option<usize>,
+) -> Result<Page<RepoName>> {
+    let mut page = Page {
+        items: Vec::new(),
+        more: false,
+    };
+    let mut cursor = last.map(str::to_string);
+    // Batches of the page's size: with nothing left out, one read as before.
+    let batch = n.map(|n| n.max(1));
+    loop {
+        let read = app.store.repos_page(cursor.as_deref(), batch).await?;
+        for repo in read.items {
+            cursor = Some(repo.as_str().to_string());
+            if !app.listings.is_listed(repo.as_str()) {
+                continue;
+            }
+            if n.is_some_and(|n| page.items.len() == n) {
+                page.more = true;
+                return Ok(page);
+            }
+            page.items.push(repo);
+        }
+        if !read.more {
+            return Ok(page);
+        }
+    }
 }
 
 pub(super) async fn tags(app: &Arc<App>, repo: &RepoName, query: &str) -> Result<Response> {
