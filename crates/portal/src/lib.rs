@@ -24,10 +24,12 @@
 //!   forms; CSRF checks, rate limits and upload caps.
 //! - [`checks`]: the check runner: lint, a build FROM an official base in
 //!   the Docker Engine without network and under limits, a labelled test
-//!   run, a tree recipe's lint, build and package check with corral-tree;
-//!   its loop records the results and logs.
-//! - [`publish`]: pushing a published revision as `community/NAME` and
-//!   signing it with the community key; the users' policy snippet.
+//!   run, a tree recipe's lint, build (in corral-tree's sandbox) and
+//!   package check with corral-tree; its loop records the results and
+//!   logs.
+//! - [`publish`]: pushing a published revision as `community/NAME` (a
+//!   tree recipe's tree packed into an image by corral-image) and signing
+//!   it with the community key; the users' policy snippet.
 //! - [`remote`] and [`cli`]: `corral portal submit`, through the pages.
 //!
 //! ```no_run
