@@ -35,7 +35,7 @@ releasever = "43"
 packages = ["bash", "coreutils"]
 
 [[repo]]
-id = "main"
+id = "base"
 baseurl = "repo"
 gpgcheck = false
 "#;
@@ -194,9 +194,14 @@ fn tree_plan_refuses_values_that_would_reach_dnf() {
             "package `--installroot=/` starts with `-`",
         ),
         (
-            "id = \"main\"",
+            "id = \"base\"",
             "id = \"main]\\n[evil\"",
             "repository id `main]\\n[evil`",
+        ),
+        (
+            "id = \"base\"",
+            "id = \"main\"",
+            "r.toml:7:6: repository id `main` is reserved",
         ),
         (
             "releasever = \"43\"",

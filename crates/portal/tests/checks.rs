@@ -444,6 +444,25 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
     assert_eq!(r.lint.status, CheckStatus::Failed);
     assert!(r.lint.log.contains("/etc/copied"), "{}", r.lint.log);
     assert_eq!(r.build.status, CheckStatus::Failed);
+    // A repository `main` would vanish into dnf.conf's [main]: refused at
+    // the line of its id, nothing built.
+    let r = corral_portal::checks::tree::check_recipe(
+        recipe
+            .replace("id = \"authors\"", "id = \"main\"")
+            .as_bytes(),
+        &p.config().checks.as_ref().unwrap().tree_repos,
+        d,
+        Duration::from_secs(600),
+    );
+    assert_eq!(r.lint.status, CheckStatus::Failed);
+    assert!(
+        r.lint
+            .log
+            .starts_with("recipe.toml:5:6: repository id `main` is reserved"),
+        "{}",
+        r.lint.log
+    );
+    assert_eq!(r.build.status, CheckStatus::Failed);
     let typo = p.store().revision("typo", 1).unwrap().unwrap();
     assert_eq!(typo.lint.status, CheckStatus::Failed);
     assert!(

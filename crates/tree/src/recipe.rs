@@ -166,7 +166,45 @@ impl Recipe {
             }
         })?;
         recipe.validate(origin)?;
+        recipe.check_repo_ids(text, origin)?;
         Ok(recipe)
+    }
+
+    /// Refuses repository ids dnf would not keep as a repository: `main`
+    /// (any case) names dnf.conf's own `[main]` section, so the repository
+    /// would merge into it and silently disappear. Reported with the line
+    /// and column of the id in the recipe.
+    fn check_repo_ids(&self, text: &str, origin: &Path) -> Result<(), TreeError> {
+        let Some(repo) = self
+            .repos
+            .iter()
+            .find(|r| r.id.eq_ignore_ascii_case("main"))
+        else {
+            return Ok(());
+        };
+        #[derive(Deserialize)]
+        struct IdSpans {
+            #[serde(default)]
+            repo: Vec<IdSpan>,
+        }
+        #[derive(Deserialize)]
+        struct IdSpan {
+            id: toml::Spanned<String>,
+        }
+        let (line, column) = toml::from_str::<IdSpans>(text)
+            .ok()
+            .and_then(|s| s.repo.into_iter().find(|r| *r.id.get_ref() == repo.id))
+            .map(|r| corral_configfile::line_col(text, r.id.span().start))
+            .unwrap_or((0, 0));
+        Err(TreeError::RecipeSyntax {
+            path: origin.to_path_buf(),
+            line,
+            column,
+            message: format!(
+                "repository id `{}` is reserved: dnf.conf's own [main] section would swallow the repository; choose another id",
+                repo.id
+            ),
+        })
     }
 
     /// Reads and parses a recipe file without resolving its repositories:
@@ -457,7 +495,7 @@ releasever = "43"
 packages = ["corral-hello"]
 
 [[repo]]
-id = "main"
+id = "base"
 baseurl = "repo/main"
 gpgcheck = false
 
@@ -590,7 +628,7 @@ name = "sample"
 
     #[test]
     fn newline_in_repo_values_is_refused() {
-        let msg = refused(&GOOD.replace("id = \"main\"", "id = \"main]\\n[evil\""));
+        let msg = refused(&GOOD.replace("id = \"base\"", "id = \"main]\\n[evil\""));
         assert!(msg.contains("repository id `main]\\n[evil`"), "{msg}");
         let msg = refused(&GOOD.replace(
             "baseurl = \"repo/main\"",
@@ -599,6 +637,31 @@ name = "sample"
         assert!(msg.contains("control character \\n"), "{msg}");
         let msg = refused(&GOOD.replace("gpgkey = [\"keys/RPM-GPG-KEY\"]", "gpgkey = [\"a b\"]"));
         assert!(msg.contains("`a b` contains whitespace"), "{msg}");
+    }
+
+    #[test]
+    fn repository_id_main_is_refused_with_its_line() {
+        for id in ["main", "MAIN", "Main"] {
+            let msg = refused(&GOOD.replace("id = \"signed\"", &format!("id = \"{id}\"")));
+            assert_eq!(
+                msg,
+                format!(
+                    "r.toml:12:6: repository id `{id}` is reserved: dnf.conf's own [main] \
+                     section would swallow the repository; choose another id"
+                )
+            );
+        }
+        // ids dnf would not take as they are
+        let msg = refused(&GOOD.replace("id = \"base\"", "id = \"a/b\""));
+        assert!(msg.contains("repository id `a/b` may only hold"), "{msg}");
+        let msg = refused(&GOOD.replace("id = \"base\"", "id = \"$x\""));
+        assert!(msg.contains("repository id `$x` may only hold"), "{msg}");
+        // `mainline` or `main-updates` are ordinary ids
+        Recipe::parse(
+            &GOOD.replace("id = \"base\"", "id = \"mainline\""),
+            Path::new("r.toml"),
+        )
+        .unwrap();
     }
 
     #[test]

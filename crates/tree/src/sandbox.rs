@@ -185,7 +185,7 @@ name = "t"
 releasever = "43"
 packages = ["p"]
 [[repo]]
-id = "main"
+id = "base"
 baseurl = "file:///srv/repos/main"
 gpgkey = ["file:///srv/keys/KEY"]
 [[repo]]
