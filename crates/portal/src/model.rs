@@ -211,7 +211,7 @@ pub struct AuditEntry {
     pub at: i64,
     pub actor: String,
     /// `account-created`, `submitted`, `check`, `review`, `published`,
-    /// `withdrawn`.
+    /// `withdrawn`, `publish-failed`.
     pub action: String,
     pub template: Option<String>,
     pub revision: Option<u32>,

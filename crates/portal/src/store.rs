@@ -569,6 +569,48 @@ impl Store {
         })
     }
 
+    /// Records in the audit log that publishing revision `revision` of
+    /// `template` failed with `error` (control characters made spaces,
+    /// cut to 4 KiB), and when the next attempt is due.
+    pub fn record_publish_failure(
+        &mut self,
+        actor: &str,
+        template: &str,
+        revision: u32,
+        error: &str,
+        retry_in: std::time::Duration,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut detail: String = error
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if detail.len() > 4096 {
+            let mut end = 4096;
+            while !detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            detail.truncate(end);
+            detail.push_str(" …");
+        }
+        detail.push_str(&format!(
+            " (next attempt in {} s)",
+            retry_in.as_secs().max(1)
+        ));
+        db::transaction(self.conn.as_mut(), |conn| {
+            audit(
+                conn,
+                now,
+                actor,
+                "publish-failed",
+                Some(template),
+                Some(revision),
+                &detail,
+            )?;
+            Ok(())
+        })
+    }
+
     pub fn template(&mut self, name: &str) -> Result<Option<Template>, StoreError> {
         Ok(load_template(self.conn.as_mut(), name)?)
     }

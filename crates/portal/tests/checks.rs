@@ -534,27 +534,84 @@ async fn publish_and_pull(d: &Path, p: &Arc<Portal>, runner: &CheckRunner, engin
             .push(corral_sign::cosign_key::load_public(&keys.join(format!("{name}.pub"))).unwrap());
     }
     std::fs::write(keys.join("password"), "pw").unwrap();
-    let publisher = Publisher::new(
-        PublishConfig {
-            registry: Some(host.clone()),
-            plain_http: Some(true),
-            username: None,
-            password_file: None,
-            key: keys.join("community.key"),
-            key_password_file: Some(keys.join("password")),
-            public_key: keys.join("community.pub"),
-        },
-        &engine.host(),
-    )
-    .await
-    .unwrap();
-    let mut done = std::collections::HashSet::new();
+    let engine_host = engine.host();
+    let publisher_at = |registry: String| {
+        Publisher::new(
+            PublishConfig {
+                registry: Some(registry),
+                plain_http: Some(true),
+                username: None,
+                password_file: None,
+                key: keys.join("community.key"),
+                key_password_file: Some(keys.join("password")),
+                public_key: keys.join("community.pub"),
+            },
+            &engine_host,
+        )
+    };
+    // The mirror unreachable: each publication is tried once, its error
+    // recorded, and not tried again within its backoff, even once the
+    // mirror is up.
+    let down = format!("127.0.0.1:{}", corral_test_support::free_port());
+    let unreachable = publisher_at(down.clone()).await.unwrap();
+    let publisher = publisher_at(host.clone()).await.unwrap();
+    let backoff = worker::Backoff {
+        first: Duration::from_secs(2),
+        cap: Duration::from_secs(4),
+    };
+    let mut done = worker::PublishState::new(backoff);
+    let failures = |name: &str| {
+        p.store()
+            .audit_of(name)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.action == "publish-failed")
+            .collect::<Vec<_>>()
+    };
+    let first = std::time::Instant::now();
+    for _ in 0..3 {
+        let pushed = worker::publish_pending(p, runner, &unreachable, &mut done)
+            .await
+            .unwrap();
+        assert_eq!(pushed, 0);
+    }
+    for name in ["hello", "tiny"] {
+        let f = failures(name);
+        assert_eq!(f.len(), 1, "{name}: {f:?}");
+        assert_eq!(f[0].actor, worker::ACTOR);
+        assert_eq!(f[0].revision, Some(1));
+        assert!(f[0].detail.contains(&down), "{}", f[0].detail);
+        assert!(
+            f[0].detail.ends_with("(next attempt in 2 s)"),
+            "{}",
+            f[0].detail
+        );
+        let next = done.next_attempt(name, 1).unwrap();
+        assert!(next >= first + Duration::from_secs(2), "{name}");
+    }
+    let pushed = worker::publish_pending(p, runner, &publisher, &mut done)
+        .await
+        .unwrap();
+    assert_eq!(pushed, 0, "retried within the backoff");
+    assert!(!publisher.is_published("tiny", 1).await.unwrap());
+    let due = ["hello", "tiny"]
+        .map(|n| done.next_attempt(n, 1).unwrap())
+        .into_iter()
+        .max()
+        .unwrap();
+    assert!(
+        due < first + Duration::from_secs(4),
+        "the backoff is 2 s and a quarter"
+    );
+    tokio::time::sleep_until((due + Duration::from_millis(50)).into()).await;
     let pushed = worker::publish_pending(p, runner, &publisher, &mut done)
         .await
         .unwrap();
     assert_eq!(pushed, 2, "hello and tiny");
     assert!(publisher.is_published("tiny", 1).await.unwrap());
     // The mirror is the record: a new runner pushes nothing again.
+    assert_eq!(failures("tiny").len(), 1, "one failure, then success");
+    assert_eq!(done.next_attempt("tiny", 1), None);
     let again = worker::publish_pending(p, runner, &publisher, &mut Default::default())
         .await
         .unwrap();

@@ -5,12 +5,13 @@
 //! ([`super::tree`]). Then the published revisions the mirror lacks are
 //! pushed and signed ([`crate::publish`]): a Dockerfile folder's image
 //! from the engine, a tree recipe's tree built again (sandboxed, as its
-//! build check built it) and packed into an OCI layout.
+//! build check built it) and packed into an OCI layout. A publication
+//! that fails waits out a [`Backoff`] before it is tried again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -50,13 +51,86 @@ pub async fn run_once(portal: &Arc<Portal>, runner: &CheckRunner) -> anyhow::Res
 /// The revisions [`run_once`] looks at.
 type Todo = Vec<(Revision, TemplateKind)>;
 
-/// Pushes and signs the published revisions the mirror does not have yet
-/// (`done` remembers those it has); returns how many were pushed.
+/// How long [`publish_pending`] waits before it tries a failed
+/// publication again: `first` after the first failure, doubling up to
+/// `cap`. Each wait is stretched by up to a quarter at random, so replicas
+/// sharing a database do not all retry at the same moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub first: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            first: Duration::from_secs(30),
+            cap: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after the `failures`-th failure in a row (from 1), before
+    /// the random stretch.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        self.first
+            .saturating_mul(1 << doublings)
+            .min(self.cap.max(self.first))
+    }
+
+    fn jittered(&self, failures: u32) -> Duration {
+        let mut b = [0u8; 2];
+        let spread = match getrandom::getrandom(&mut b) {
+            Ok(()) => f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX),
+            Err(_) => 0.0,
+        };
+        self.delay(failures).mul_f64(1.0 + spread / 4.0)
+    }
+}
+
+/// What [`publish_pending`] remembers between passes: the revisions the
+/// mirror has, and the failed ones with their next attempt.
+#[derive(Debug, Default)]
+pub struct PublishState {
+    backoff: Backoff,
+    done: HashSet<(String, u32)>,
+    failed: HashMap<(String, u32), Failed>,
+}
+
+#[derive(Debug)]
+struct Failed {
+    times: u32,
+    next: Instant,
+}
+
+impl PublishState {
+    pub fn new(backoff: Backoff) -> PublishState {
+        PublishState {
+            backoff,
+            ..PublishState::default()
+        }
+    }
+
+    /// When revision `rev` of `template` may be tried again, if it failed.
+    pub fn next_attempt(&self, template: &str, rev: u32) -> Option<Instant> {
+        self.failed
+            .get(&(template.to_string(), rev))
+            .map(|f| f.next)
+    }
+}
+
+/// Pushes and signs the published revisions the mirror does not have yet;
+/// returns how many were pushed. A revision whose publication fails (the
+/// build, the mirror, the signature) is recorded in the audit log with the
+/// error and not tried again before its [`Backoff`] has passed; the others
+/// go on.
 pub async fn publish_pending(
     portal: &Arc<Portal>,
     runner: &CheckRunner,
     publisher: &Publisher,
-    done: &mut HashSet<(String, u32)>,
+    state: &mut PublishState,
 ) -> anyhow::Result<usize> {
     let p = portal.clone();
     let listed = tokio::task::spawn_blocking(move || p.store().listed()).await??;
@@ -66,25 +140,69 @@ pub async fn publish_pending(
             continue;
         };
         let key = (t.name.clone(), rev);
-        if done.contains(&key) {
+        if state.done.contains(&key) {
             continue;
         }
-        if !publisher.is_published(&t.name, rev).await? {
-            match t.kind {
-                TemplateKind::DockerfileFolder => {
-                    let local = super::local_image(&t.name, rev);
-                    publisher.publish(&t.name, rev, &local).await
-                }
-                TemplateKind::TreeRecipe => {
-                    publish_tree(portal, runner, publisher, &t.name, rev).await
-                }
-            }
-            .with_context(|| format!("publishing {} {rev}", t.name))?;
-            pushed += 1;
+        if state
+            .failed
+            .get(&key)
+            .is_some_and(|f| Instant::now() < f.next)
+        {
+            continue;
         }
-        done.insert(key);
+        match publish_one(portal, runner, publisher, &t.name, rev, t.kind).await {
+            Ok(was_pushed) => {
+                pushed += usize::from(was_pushed);
+                state.failed.remove(&key);
+                state.done.insert(key);
+            }
+            Err(e) => {
+                let times = state.failed.get(&key).map_or(0, |f| f.times) + 1;
+                let wait = state.backoff.jittered(times);
+                let error = format!("{e:#}");
+                tracing::error!(template = %t.name, revision = rev, failures = times, retry_in_secs = wait.as_secs(), "publishing: {error}");
+                state.failed.insert(
+                    key,
+                    Failed {
+                        times,
+                        next: Instant::now() + wait,
+                    },
+                );
+                let p = portal.clone();
+                let name = t.name.clone();
+                tokio::task::spawn_blocking(move || {
+                    p.store()
+                        .record_publish_failure(ACTOR, &name, rev, &error, wait, now())
+                })
+                .await?
+                .with_context(|| format!("recording the failed publication of {} {rev}", t.name))?;
+            }
+        }
     }
     Ok(pushed)
+}
+
+/// Publishes one revision unless the mirror has it; whether it pushed.
+async fn publish_one(
+    portal: &Arc<Portal>,
+    runner: &CheckRunner,
+    publisher: &Publisher,
+    name: &str,
+    rev: u32,
+    kind: TemplateKind,
+) -> anyhow::Result<bool> {
+    if publisher.is_published(name, rev).await? {
+        return Ok(false);
+    }
+    match kind {
+        TemplateKind::DockerfileFolder => {
+            let local = super::local_image(name, rev);
+            publisher.publish(name, rev, &local).await
+        }
+        TemplateKind::TreeRecipe => publish_tree(portal, runner, publisher, name, rev).await,
+    }
+    .with_context(|| format!("publishing {name} {rev}"))?;
+    Ok(true)
 }
 
 /// Builds revision `rev` of the tree recipe `template` again, packs it
@@ -147,13 +265,13 @@ pub async fn run(
     publisher: Option<Publisher>,
     every: Duration,
 ) {
-    let mut done = HashSet::new();
+    let mut state = PublishState::default();
     loop {
         if let Err(e) = run_once(&portal, &runner).await {
             tracing::error!("the check runner: {e:#}");
         }
         if let Some(publisher) = &publisher {
-            if let Err(e) = publish_pending(&portal, &runner, publisher, &mut done).await {
+            if let Err(e) = publish_pending(&portal, &runner, publisher, &mut state).await {
                 tracing::error!("publishing: {e:#}");
             }
         }
@@ -328,4 +446,21 @@ pub fn start(
                 }
             });
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap() {
+        let b = Backoff::default();
+        let secs: Vec<u64> = (1..=7).map(|n| b.delay(n).as_secs()).collect();
+        assert_eq!(secs, [30, 60, 120, 240, 480, 900, 900]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(900));
+        for n in [1, 3, 9] {
+            let j = b.jittered(n);
+            assert!(j >= b.delay(n) && j <= b.delay(n).mul_f64(1.25), "{j:?}");
+        }
+    }
 }
