@@ -4133,7 +4133,7 @@ _corral() {
             return 0
             ;;
         corral__subcmd__tree__subcmd__build)
-            opts="-v -h -V --rootfs --arch --source-date-epoch --json --verbose --help --version"
+            opts="-v -h -V --rootfs --arch --source-date-epoch --sandbox --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

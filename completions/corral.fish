@@ -52,6 +52,7 @@ complete -c corral -n "__fish_corral_using_subcommand tree; and not __fish_seen_
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l rootfs -d 'Where the tree goes; must not exist, or be empty' -r -F
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l arch -d 'Build for this architecture instead of the recipe\'s `arch` (x86_64, aarch64, ...): dnf --forcearch, the scriptlets run through the host\'s qemu-user binfmt_misc handler' -r
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l source-date-epoch -d 'rpm install times and the clamp for file times (reproducible trees)' -r
+complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l sandbox -d 'Run dnf and the packages\' scriptlets in a bubblewrap sandbox, as the community portal builds recipes: no network, none of the host but /usr, the tree and the recipe\'s repositories (read-only). The repositories and keys must be local (file:// or paths); needs bwrap'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -l json -d 'Print the report as JSON'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c corral -n "__fish_corral_using_subcommand tree; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help'

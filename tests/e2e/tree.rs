@@ -122,31 +122,95 @@ fn builds_the_sample_tree_with_dnf_and_the_footprint_policy() {
 }
 
 #[test]
-fn two_installs_of_one_recipe_are_identical() {
+fn two_installs_of_one_recipe_are_identical_and_so_is_a_sandboxed_one() {
+    require_tool("bwrap");
     let repos = sample_repos();
     let work = scratch();
-    let (a, b) = (work.path().join("a"), work.path().join("b"));
-    for root in [&a, &b] {
-        run_ok(
-            corral(repos.path())
-                .args(["tree", "build", "--rootfs"])
-                .arg(root)
-                .arg(sample_recipe()),
-        );
+    let (a, b, c) = (
+        work.path().join("a"),
+        work.path().join("b"),
+        work.path().join("c"),
+    );
+    for (root, sandbox) in [(&a, false), (&b, false), (&c, true)] {
+        let mut cmd = corral(repos.path());
+        cmd.args(["tree", "build", "--rootfs"])
+            .arg(root)
+            .arg(sample_recipe());
+        if sandbox {
+            cmd.arg("--sandbox");
+        }
+        run_ok(&mut cmd);
         // dnf stamps logs with the second it ran: make the second run differ.
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
-    let (fa, fb) = (tree_facts(&a), tree_facts(&b));
-    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
-    for (path, facts) in &fa {
-        assert_eq!(
-            Some(facts),
-            fb.get(path),
-            "{path} differs between two installs"
-        );
+    let fa = tree_facts(&a);
+    for other in [&b, &c] {
+        let fb = tree_facts(other);
+        assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+        for (path, facts) in &fa {
+            assert_eq!(
+                Some(facts),
+                fb.get(path),
+                "{path} differs between {} and {}",
+                a.display(),
+                other.display()
+            );
+        }
     }
     // Nothing newer than SOURCE_DATE_EPOCH is left in the tree.
     assert!(fa.values().all(|f| f.mtime <= 1767225600));
+}
+
+#[test]
+fn a_sandboxed_build_needs_local_repositories_and_bwrap() {
+    let repos = sample_repos();
+    let work = scratch();
+    let recipe = work.path().join("r.toml");
+    let text = std::fs::read_to_string(sample_recipe()).unwrap().replace(
+        "baseurl = \"${CORRAL_SAMPLE_REPOS}/$basearch\"",
+        "baseurl = \"https://repo.example.invalid/$basearch\"",
+    );
+    std::fs::write(&recipe, text).unwrap();
+    let rootfs = work.path().join("rootfs");
+    let started = std::time::Instant::now();
+    let out = corral(repos.path())
+        .args(["tree", "build", "--sandbox", "--rootfs"])
+        .arg(&rootfs)
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "repository `sample-arch` is not local (https://repo.example.invalid/$basearch): \
+             a sandboxed build has no network"
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "dnf ran"
+    );
+    assert!(!rootfs.exists());
+
+    // No bwrap on PATH: said so, nothing built.
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let out = corral(repos.path())
+        .env("PATH", &bin)
+        .args(["tree", "build", "--sandbox", "--rootfs"])
+        .arg(&rootfs)
+        .arg(sample_recipe())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bwrap is not installed: install bubblewrap"),
+        "{err}"
+    );
+    assert!(!rootfs.exists());
 }
 
 #[test]

@@ -16,7 +16,8 @@ pub enum TreeCommand {
     #[command(after_help = "Examples:
   corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs
   corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs --json
-  corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs-arm --arch aarch64")]
+  corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs-arm --arch aarch64
+  corral tree build recipes/sample-base.toml --rootfs /var/tmp/rootfs --sandbox")]
     Build(BuildArgs),
     /// Show what a build would do: the dnf configuration, the rpm macros
     /// and the command line. Reads no repository.
@@ -38,6 +39,12 @@ pub struct BuildArgs {
     /// rpm install times and the clamp for file times (reproducible trees).
     #[arg(long, env = "SOURCE_DATE_EPOCH")]
     pub source_date_epoch: Option<i64>,
+    /// Run dnf and the packages' scriptlets in a bubblewrap sandbox, as
+    /// the community portal builds recipes: no network, none of the host
+    /// but /usr, the tree and the recipe's repositories (read-only). The
+    /// repositories and keys must be local (file:// or paths); needs bwrap.
+    #[arg(long)]
+    pub sandbox: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -73,8 +80,15 @@ fn load(path: &std::path::Path, arch: Option<&str>) -> anyhow::Result<Recipe> {
 
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let recipe = load(&args.recipe, args.arch.as_deref())?;
+    let what = || format!("building the tree of {}", args.recipe.display());
+    let build = if args.sandbox {
+        corral_tree::sandbox::check_local(&recipe).with_context(what)?;
+        corral_tree::build_tree_in_sandbox
+    } else {
+        corral_tree::build_tree
+    };
     let bar = spinner(&format!("installing {} packages", recipe.packages.len()));
-    let report = corral_tree::build_tree(
+    let report = build(
         &recipe,
         &args.rootfs,
         &BuildOptions {
@@ -82,7 +96,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             time_limit: None,
         },
     )
-    .with_context(|| format!("building the tree of {}", args.recipe.display()))?;
+    .with_context(what)?;
     bar.finish_and_clear();
     if args.json {
         print_json(&report)?;
@@ -170,5 +184,20 @@ mod tests {
             panic!()
         };
         assert_eq!(b.arch.as_deref(), Some("aarch64"));
+        assert!(!b.sandbox);
+        let cli = Cli::try_parse_from([
+            "corral",
+            "tree",
+            "build",
+            "r.toml",
+            "--rootfs",
+            "r",
+            "--sandbox",
+        ])
+        .unwrap();
+        let Command::Tree(super::TreeCommand::Build(b)) = cli.command else {
+            panic!()
+        };
+        assert!(b.sandbox);
     }
 }

@@ -127,10 +127,16 @@ pub fn install(
         .envs(env.iter().map(|(k, v)| (k, v)));
     tracing::info!(root = %installroot.display(), packages = recipe.packages.len(), sandbox, "running dnf");
     let out = output_within(&mut cmd, time_limit)
-        .map_err(|source| TreeError::Io {
-            path: program.into(),
-            action: "running",
-            source,
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound if sandbox => TreeError::MissingTool {
+                tool: sandbox::BWRAP,
+                hint: "install bubblewrap (scripts/setup.sh does), or build without the sandbox",
+            },
+            _ => TreeError::Io {
+                path: program.into(),
+                action: "running",
+                source,
+            },
         })?
         .ok_or_else(|| TreeError::TimedOut {
             what: "dnf".into(),

@@ -43,6 +43,19 @@ pub enum TreeError {
         path.display()
     )]
     NoBinfmtHandler { arch: String, path: PathBuf },
+    /// A sandboxed build has no network: every repository and key must
+    /// be a local file.
+    #[error(
+        "repository `{repo}` is not local ({url}): a sandboxed build has no network; \
+         use a file:// URL or a path"
+    )]
+    NotLocal { repo: String, url: String },
+    /// A program the build needs is not installed.
+    #[error("{tool} is not installed: {hint}")]
+    MissingTool {
+        tool: &'static str,
+        hint: &'static str,
+    },
     #[error("{}: not a directory or a tar archive", path.display())]
     NotATree { path: PathBuf },
     /// A recipe file that could not be read (missing, too large, a device).

@@ -30,6 +30,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::error::TreeError;
 use crate::recipe::Recipe;
 
 /// The program.
@@ -90,6 +91,29 @@ pub fn repository_paths(recipe: &Recipe) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Refuses a recipe with a repository or key that is not a local file
+/// (`file://`, as [`Recipe::resolve`] makes paths): the sandbox has no
+/// network, so such a build could only fail in dnf, later and less
+/// clearly.
+pub fn check_local(recipe: &Recipe) -> Result<(), TreeError> {
+    for repo in &recipe.repos {
+        let urls = repo
+            .baseurl
+            .iter()
+            .chain(repo.metalink.iter())
+            .chain(repo.gpgkey.iter());
+        for url in urls {
+            if local_dir(url).is_none() {
+                return Err(TreeError::NotLocal {
+                    repo: repo.id.clone(),
+                    url: url.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// bwrap's arguments (up to and including `--`) for running a build whose
@@ -213,6 +237,22 @@ gpgcheck = false
             ]
         );
         assert_eq!(local_dir("file:///a/../etc"), None);
+        match check_local(&recipe()) {
+            Err(TreeError::NotLocal { repo, url }) => {
+                assert_eq!(
+                    (repo.as_str(), url.as_str()),
+                    ("far", "https://example.com/repo")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut local = recipe();
+        local.repos.pop();
+        check_local(&local).unwrap();
+        local.repos[0].gpgkey = vec!["https://example.com/KEY".into()];
+        assert!(
+            matches!(check_local(&local), Err(TreeError::NotLocal { repo, .. }) if repo == "base")
+        );
         assert_eq!(local_dir("file:///$x/y"), None);
     }
 

@@ -95,6 +95,8 @@ fn portal_recipe(text: &str, repos: &[toml::Table]) -> Result<(Recipe, String), 
     built
         .resolve(Path::new("/"), origin, &|_| None)
         .map_err(|e| format!("the portal's repositories: {e}"))?;
+    corral_tree::sandbox::check_local(&built)
+        .map_err(|e| format!("the portal's repositories: {e}"))?;
     Ok((built, spliced))
 }
 
