@@ -236,3 +236,78 @@ fn a_sandboxed_build_past_its_time_limit_is_stopped_with_everything_in_it() {
     );
     assert!(!out.path().join("rootfs").exists());
 }
+
+/// Prints `TYPE HEX` of a file's handle (`handle PATH`), or opens a
+/// handle under a mount (`open TYPE HEX DIR`) and prints what it reads.
+const BY_HANDLE: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class FH(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int), ("f_handle", ctypes.c_ubyte * 128)]
+fh = FH()
+if sys.argv[1] == "handle":
+    fh.handle_bytes = 128
+    mid = ctypes.c_int()
+    if libc.name_to_handle_at(-100, sys.argv[2].encode(), ctypes.byref(fh), ctypes.byref(mid), 0) != 0:
+        sys.exit(os.strerror(ctypes.get_errno()))
+    print(fh.handle_type, bytes(fh.f_handle[: fh.handle_bytes]).hex())
+else:
+    raw = bytes.fromhex(sys.argv[3])
+    fh.handle_bytes, fh.handle_type = len(raw), int(sys.argv[2])
+    ctypes.memmove(fh.f_handle, raw, len(raw))
+    mfd = os.open(sys.argv[4], os.O_RDONLY | os.O_DIRECTORY)
+    fd = libc.open_by_handle_at(mfd, ctypes.byref(fh), os.O_RDONLY)
+    if fd < 0:
+        print("denied:", os.strerror(ctypes.get_errno()))
+    else:
+        print("read:", os.read(fd, 100).decode().strip())
+"#;
+
+#[test]
+fn files_outside_the_binds_cannot_be_opened_by_handle() {
+    require_tool("bwrap");
+    // A host file on the tree's file system, outside every bind; a
+    // scriptlet escapes rpm's chroot (it may chroot) to the sandbox's
+    // root, where /usr's python3 runs.
+    let out = tempfile::Builder::new()
+        .prefix("corral-sandbox-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let (tree, home, secret) = (
+        out.path().join("tree"),
+        out.path().join("home"),
+        out.path().join("secret"),
+    );
+    for d in [&tree, &home, &secret] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(secret.join("f"), "host secret\n").unwrap();
+    let handle = run_ok(
+        Command::new("python3")
+            .args(["-c", BY_HANDLE, "handle"])
+            .arg(secret.join("f")),
+    );
+    let handle = String::from_utf8(handle.stdout).unwrap();
+    let (kind, hex) = handle.trim().split_once(' ').unwrap();
+    let open = |mut cmd: Command| {
+        let out = run_ok(
+            cmd.args(["python3", "-c", BY_HANDLE, "open", kind, hex])
+                .arg(&tree),
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    // On the host, the handle opens the file: the test is not vacuous.
+    assert_eq!(open(Command::new("env")), "read: host secret");
+    let (repos, probe) = (out.path().join("repos"), out.path().join("probe"));
+    std::fs::create_dir_all(repos.join("main")).unwrap();
+    std::fs::create_dir(&probe).unwrap();
+    let recipe = recipe(&repos, &probe);
+    let mut boxed = Command::new("bwrap");
+    boxed.args(corral_tree::sandbox::bwrap_args(
+        &recipe,
+        &tree,
+        &home,
+        &[("HOME", home.display().to_string())],
+    ));
+    assert_eq!(open(boxed), "denied: Operation not permitted");
+}
