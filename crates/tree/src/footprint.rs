@@ -64,7 +64,10 @@ pub fn remove(root: &Path, item: &'static str, paths: &[&str]) -> Result<Saving,
         bytes: 0,
     };
     for rel in paths {
-        let path = root.join(rel);
+        // Through a link the packages made, the path is not the tree's.
+        let Some(path) = crate::normalize::beneath(root, rel) else {
+            continue;
+        };
         let Ok(meta) = path.symlink_metadata() else {
             continue;
         };
@@ -123,5 +126,33 @@ mod tests {
         let s = remove(dir.path(), "logs", LOG_PATHS).unwrap();
         assert_eq!((s.files, s.bytes), (1, 3));
         assert!(dir.path().join("var/log").exists());
+    }
+
+    #[test]
+    fn never_removes_through_a_link_out_of_the_tree() {
+        let tree = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(host.path().join("dnf")).unwrap();
+        std::fs::write(host.path().join("dnf/keep"), b"host file").unwrap();
+        std::fs::write(host.path().join("dnf.log"), b"host log").unwrap();
+        std::fs::create_dir(tree.path().join("var")).unwrap();
+        for dir in ["var/cache", "var/log"] {
+            std::os::unix::fs::symlink(host.path(), tree.path().join(dir)).unwrap();
+        }
+        let s = remove(tree.path(), "caches", CACHE_PATHS).unwrap();
+        assert_eq!((s.files, s.bytes), (0, 0));
+        let s = remove(tree.path(), "logs", LOG_PATHS).unwrap();
+        assert_eq!((s.files, s.bytes), (0, 0));
+        assert!(host.path().join("dnf/keep").exists());
+        assert!(host.path().join("dnf.log").exists());
+        // A link at the path itself is removed, not what it points to.
+        std::fs::remove_file(tree.path().join("var/cache")).unwrap();
+        std::fs::create_dir(tree.path().join("var/cache")).unwrap();
+        std::os::unix::fs::symlink(host.path().join("dnf"), tree.path().join("var/cache/dnf"))
+            .unwrap();
+        remove(tree.path(), "caches", CACHE_PATHS).unwrap();
+        assert!(tree.path().join("var/cache").exists());
+        assert!(!tree.path().join("var/cache/dnf").exists());
+        assert!(host.path().join("dnf/keep").exists());
     }
 }

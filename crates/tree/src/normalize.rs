@@ -5,18 +5,29 @@ use std::path::Path;
 
 use crate::error::TreeError;
 
+/// `root` joined with `rel` when no directory on the way is a symbolic
+/// link (the last component may be one). A tree's links are the packages'
+/// and scriptlets' to make: followed on the builder, an absolute one (or
+/// one climbing with `..`) leads out of the tree, so what corral removes
+/// or reads after the build goes through none.
+pub(crate) fn beneath(root: &Path, rel: &str) -> Option<std::path::PathBuf> {
+    corral_oci::beneath::path_beneath(root, Path::new(rel)).ok()
+}
+
 /// Removes the rpm database's lock and sqlite side files. The write-ahead
 /// log is empty once rpm has closed the database cleanly; one that is not
 /// empty is left alone (its content is part of the database).
 pub fn rpmdb_side_files(root: &Path, dbpath: &str) -> Result<(), TreeError> {
-    let db = root.join(dbpath.trim_start_matches('/'));
+    let db = dbpath.trim_start_matches('/');
     for name in [
         ".rpm.lock",
         ".dbenv.lock",
         "rpmdb.sqlite-shm",
         "rpmdb.sqlite-wal",
     ] {
-        let path = db.join(name);
+        let Some(path) = beneath(root, &format!("{db}/{name}")) else {
+            continue;
+        };
         let Ok(meta) = path.symlink_metadata() else {
             continue;
         };
@@ -52,6 +63,34 @@ pub fn clamp_mtimes(root: &Path, epoch: i64) -> Result<u64, TreeError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn side_files_are_never_removed_through_a_link() {
+        let tree = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(host.path().join("rpm")).unwrap();
+        std::fs::write(host.path().join("rpm/.rpm.lock"), "").unwrap();
+        std::fs::create_dir_all(tree.path().join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink(host.path(), tree.path().join("usr/lib/sysimage")).unwrap();
+        rpmdb_side_files(tree.path(), "/usr/lib/sysimage/rpm").unwrap();
+        assert!(host.path().join("rpm/.rpm.lock").exists());
+        // the database directory itself a link
+        std::fs::remove_file(tree.path().join("usr/lib/sysimage")).unwrap();
+        std::fs::create_dir(tree.path().join("usr/lib/sysimage")).unwrap();
+        std::os::unix::fs::symlink(
+            host.path().join("rpm"),
+            tree.path().join("usr/lib/sysimage/rpm"),
+        )
+        .unwrap();
+        rpmdb_side_files(tree.path(), "/usr/lib/sysimage/rpm").unwrap();
+        assert!(host.path().join("rpm/.rpm.lock").exists());
+        // a real one is cleaned
+        std::fs::remove_file(tree.path().join("usr/lib/sysimage/rpm")).unwrap();
+        std::fs::create_dir(tree.path().join("usr/lib/sysimage/rpm")).unwrap();
+        std::fs::write(tree.path().join("usr/lib/sysimage/rpm/.rpm.lock"), "").unwrap();
+        rpmdb_side_files(tree.path(), "/usr/lib/sysimage/rpm").unwrap();
+        assert!(!tree.path().join("usr/lib/sysimage/rpm/.rpm.lock").exists());
+    }
 
     #[test]
     fn clamps_only_newer_times() {

@@ -71,7 +71,14 @@ impl RpmDb {
         ["/usr/lib/sysimage/rpm", "/var/lib/rpm"]
             .into_iter()
             .find(|db| {
-                let dir = root.join(db.trim_start_matches('/'));
+                // The database is read where the tree holds it, never
+                // through a link (a scriptlet's, to the builder's own).
+                let Some(dir) =
+                    crate::normalize::beneath(root, &format!("{}/db", db.trim_start_matches('/')))
+                        .and_then(|p| p.parent().map(Path::to_path_buf))
+                else {
+                    return false;
+                };
                 std::fs::read_dir(&dir)
                     .map(|mut d| d.next().is_some())
                     .unwrap_or(false)
@@ -210,6 +217,24 @@ fn parse_file_line(line: &str) -> Option<OwnedFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_behind_a_link_is_not_the_trees() {
+        let tree = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("rpmdb.sqlite"), "").unwrap();
+        std::fs::create_dir_all(tree.path().join("usr/lib/sysimage")).unwrap();
+        std::os::unix::fs::symlink(host.path(), tree.path().join("usr/lib/sysimage/rpm")).unwrap();
+        std::fs::create_dir(tree.path().join("var")).unwrap();
+        std::os::unix::fs::symlink(host.path(), tree.path().join("var/lib")).unwrap();
+        std::fs::create_dir(host.path().join("rpm")).unwrap();
+        std::fs::write(host.path().join("rpm/rpmdb.sqlite"), "").unwrap();
+        assert!(RpmDb::find(tree.path()).is_none());
+        std::fs::remove_file(tree.path().join("usr/lib/sysimage/rpm")).unwrap();
+        std::fs::create_dir(tree.path().join("usr/lib/sysimage/rpm")).unwrap();
+        std::fs::write(tree.path().join("usr/lib/sysimage/rpm/rpmdb.sqlite"), "").unwrap();
+        assert!(RpmDb::find(tree.path()).is_some());
+    }
 
     #[test]
     fn parses_query_lines() {
