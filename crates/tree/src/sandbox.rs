@@ -12,7 +12,8 @@
 //!   reached even if configured;
 //! - the file system is `/usr` (and the `/bin`, `/lib`, ... links or
 //!   directories beside it) read-only, a fresh `/proc` of the sandbox's
-//!   own processes, a minimal `/dev`, an `/etc` holding only the dynamic
+//!   own processes (its `sys` read-only: the sysctls are mostly the
+//!   machine's), a minimal `/dev`, an `/etc` holding only the dynamic
 //!   loader's cache and the `alternatives` and `rpm` directories
 //!   (read-only), empty tmpfs `/tmp`, `/run` and `/var`; then the tree
 //!   being built and dnf's private `HOME` (read-write) and the recipe's
@@ -178,6 +179,12 @@ pub fn bwrap_args(
     ] {
         args.extend([flag.into(), dir.into()]);
     }
+    // bwrap leaves the new /proc's sys writable, and most sysctls are the
+    // whole machine's: root in the sandbox could set kernel.core_pattern
+    // to a program of the tree, which the kernel would then run as the
+    // host's root. Read-only; what a process reads there is still its own
+    // namespaces' view (the sandbox's hostname).
+    args.extend(["--ro-bind".into(), "/proc/sys".into(), "/proc/sys".into()]);
     // Parents before children, so a bind inside another is not hidden.
     let mut binds: Vec<(&str, PathBuf)> = repository_paths(recipe)
         .into_iter()
@@ -259,6 +266,10 @@ gpgcheck = false
         assert_eq!(local_dir("file:///$x/y"), None);
     }
 
+    fn at_least_after(s: &str, first: &str, then: &str) -> bool {
+        matches!((s.find(first), s.find(then)), (Some(a), Some(b)) if a < b)
+    }
+
     #[test]
     fn the_sandbox_binds_the_tree_and_nothing_private_of_the_host() {
         let args = bwrap_args(
@@ -272,6 +283,11 @@ gpgcheck = false
             assert!(args.iter().any(|a| a == ns), "{ns}");
         }
         assert!(joined.contains("--ro-bind /usr /usr"));
+        assert!(at_least_after(
+            &joined,
+            "--proc /proc",
+            "--ro-bind /proc/sys /proc/sys"
+        ));
         assert!(joined.contains("--bind /var/tmp/b/.corral-tree-1 /var/tmp/b/.corral-tree-1"));
         assert!(joined.contains("--ro-bind /srv/repos /srv/repos"));
         assert!(joined.contains("--clearenv"));

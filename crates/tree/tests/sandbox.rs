@@ -311,3 +311,39 @@ fn files_outside_the_binds_cannot_be_opened_by_handle() {
     ));
     assert_eq!(open(boxed), "denied: Operation not permitted");
 }
+
+#[test]
+fn the_sandbox_cannot_set_the_machines_sysctls() {
+    require_tool("bwrap");
+    // Writes a global sysctl's own value back: no change either way.
+    const WRITE_BACK: &str = "f=/proc/sys/kernel/core_uses_pid; v=$(cat $f) && \
+        (echo \"$v\" > $f) 2>/dev/null && echo wrote || echo refused; cat /proc/sys/kernel/hostname";
+    let out = tempfile::Builder::new()
+        .prefix("corral-sandbox-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let (tree, home, repos, probe) = (
+        out.path().join("tree"),
+        out.path().join("home"),
+        out.path().join("repos"),
+        out.path().join("probe"),
+    );
+    for d in [&tree, &home, &repos.join("main"), &probe] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let sh = |mut cmd: Command| {
+        let out = run_ok(cmd.args(["sh", "-c", WRITE_BACK]));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // As root on the host the write goes through: the test is not vacuous.
+    assert!(sh(Command::new("env")).starts_with("wrote\n"));
+    let mut boxed = Command::new("bwrap");
+    boxed.args(corral_tree::sandbox::bwrap_args(
+        &recipe(&repos, &probe),
+        &tree,
+        &home,
+        &[("HOME", home.display().to_string())],
+    ));
+    // Refused, and /proc/sys still shows the sandbox's own namespaces.
+    assert_eq!(sh(boxed), "refused\ncorral-tree-build\n");
+}
