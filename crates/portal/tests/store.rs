@@ -572,6 +572,46 @@ fn sql_metacharacters_round_trip(b: &mut Backend<'_>) {
     ));
 }
 
+/// A failed publication is one audit line with its error, made safe for
+/// both databases (PostgreSQL refuses NUL in text), and when it is tried
+/// again.
+fn publish_failures_are_audited(b: &mut Backend<'_>) {
+    let mut s = open(b);
+    let error = format!(
+        "pushing community/t:1: connect\0ion '; DROP TABLE audit_log; --\nrefused {}",
+        "x".repeat(10_000)
+    );
+    s.record_publish_failure(
+        "corral-checks",
+        "t",
+        1,
+        &error,
+        std::time::Duration::from_secs(60),
+        T0,
+    )
+    .unwrap();
+    let lines = s.audit_of("t").unwrap();
+    assert_eq!(lines.len(), 1);
+    let a = &lines[0];
+    assert_eq!(
+        (a.actor.as_str(), a.action.as_str(), a.revision, a.at),
+        ("corral-checks", "publish-failed", Some(1), T0)
+    );
+    assert!(
+        a.detail.starts_with(
+            "pushing community/t:1: connect ion '; DROP TABLE audit_log; -- refused xxx"
+        ),
+        "{}",
+        a.detail
+    );
+    assert!(
+        a.detail.ends_with("x … (next attempt in 60 s)"),
+        "{}",
+        a.detail
+    );
+    assert!(a.detail.len() < 4200, "{}", a.detail.len());
+}
+
 /// Opening runs the migrations once; opening again changes nothing; a
 /// database from a newer corral is refused.
 fn migrations_are_idempotent(b: &mut Backend<'_>) {
@@ -907,6 +947,7 @@ const BODIES: &[(&str, Body)] = &[
     ),
     ("migrations_are_idempotent", migrations_are_idempotent),
     ("the_audit_log_is_append_only", the_audit_log_is_append_only),
+    ("publish_failures_are_audited", publish_failures_are_audited),
     (
         "sessions_are_shared_and_expire",
         sessions_are_shared_and_expire,
