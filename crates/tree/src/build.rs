@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::dnf;
 use crate::error::TreeError;
 use crate::footprint::{self, Saving};
+use crate::limits::SandboxLimits;
 use crate::normalize;
 use crate::recipe::Recipe;
 use crate::rpmdb::{Package, RpmDb};
@@ -44,7 +45,7 @@ pub fn build_tree(
     rootfs: &Path,
     opts: &BuildOptions,
 ) -> Result<TreeReport, TreeError> {
-    build(recipe, rootfs, opts, false)
+    build(recipe, rootfs, opts, None)
 }
 
 /// [`build_tree`] with dnf and its scriptlets in [`crate::sandbox`]'s
@@ -57,14 +58,28 @@ pub fn build_tree_in_sandbox(
     rootfs: &Path,
     opts: &BuildOptions,
 ) -> Result<TreeReport, TreeError> {
-    build(recipe, rootfs, opts, true)
+    build(recipe, rootfs, opts, Some(&SandboxLimits::default()))
+}
+
+/// [`build_tree_in_sandbox`] with `limits`: the build runs in a cgroup of
+/// its own ([`crate::limits`]) with that process count and memory, made
+/// for the build and removed after it (also when it fails or times out).
+/// [`build_tree_in_sandbox`] uses [`SandboxLimits::default`], which goes
+/// on without limits (a warning) where no cgroup can be made.
+pub fn build_tree_in_sandbox_with(
+    recipe: &Recipe,
+    rootfs: &Path,
+    opts: &BuildOptions,
+    limits: &SandboxLimits,
+) -> Result<TreeReport, TreeError> {
+    build(recipe, rootfs, opts, Some(limits))
 }
 
 fn build(
     recipe: &Recipe,
     rootfs: &Path,
     opts: &BuildOptions,
-    sandbox: bool,
+    sandbox: Option<&SandboxLimits>,
 ) -> Result<TreeReport, TreeError> {
     crate::binfmt::check_handler(&recipe.arch, Path::new(crate::binfmt::BINFMT_MISC))?;
     if let Ok(mut entries) = std::fs::read_dir(rootfs) {

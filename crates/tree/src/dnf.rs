@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::TreeError;
+use crate::limits::{BuildCgroup, SandboxLimits};
 use crate::recipe::Recipe;
 use crate::sandbox;
 
@@ -95,15 +96,17 @@ pub fn dnf_args(recipe: &Recipe, conf: &Path, installroot: &Path) -> Vec<String>
 ///
 /// `home` is a private directory for `.rpmmacros`; `epoch`, when set,
 /// becomes rpm's install time (rpm honours SOURCE_DATE_EPOCH). With
-/// `sandbox`, dnf runs in [`crate::sandbox`]'s bubblewrap sandbox.
+/// `limits`, dnf runs in [`crate::sandbox`]'s bubblewrap sandbox, in a
+/// cgroup with those limits ([`crate::limits`]).
 pub fn install(
     recipe: &Recipe,
     installroot: &Path,
     home: &Path,
     epoch: Option<i64>,
     time_limit: Option<std::time::Duration>,
-    sandbox: bool,
+    limits: Option<&SandboxLimits>,
 ) -> Result<(), TreeError> {
+    let sandbox = limits.is_some();
     let conf = home.join("dnf.conf");
     std::fs::write(&conf, dnf_conf(recipe)).map_err(TreeError::io("writing", &conf))?;
     let macros = home.join(".rpmmacros");
@@ -117,7 +120,42 @@ pub fn install(
         env.push(("SOURCE_DATE_EPOCH", epoch.to_string()));
     }
     let program = if sandbox { sandbox::BWRAP } else { "dnf" };
-    let mut cmd = Command::new(program);
+    let missing_bwrap = || TreeError::MissingTool {
+        tool: sandbox::BWRAP,
+        hint: "install bubblewrap (scripts/setup.sh does), or build without the sandbox",
+    };
+    // The build's cgroup, removed (with anything left in it) when this
+    // returns, whatever the outcome.
+    let mut cgroup = None;
+    if let Some(limits) = limits {
+        if !on_path(sandbox::BWRAP) {
+            return Err(missing_bwrap());
+        }
+        match BuildCgroup::host(limits) {
+            Ok(cg) => cgroup = Some(cg),
+            Err(e) if limits.required => {
+                return Err(TreeError::NoCgroup {
+                    detail: e.to_string(),
+                })
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "no cgroup for the sandbox: the build runs without a process or memory limit"
+            ),
+        }
+    }
+    let mut cmd = match &cgroup {
+        // sh enters the cgroup, then becomes bwrap: nothing of the
+        // build starts outside it.
+        Some(cg) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", crate::limits::ENTER, "sh"])
+                .args(cg.procs_files())
+                .args(["--", sandbox::BWRAP]);
+            c
+        }
+        None => Command::new(program),
+    };
     if sandbox {
         cmd.args(sandbox::bwrap_args(recipe, installroot, home, &env))
             .arg("dnf");
@@ -128,10 +166,7 @@ pub fn install(
     tracing::info!(root = %installroot.display(), packages = recipe.packages.len(), sandbox, "running dnf");
     let out = output_within(&mut cmd, time_limit)
         .map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound if sandbox => TreeError::MissingTool {
-                tool: sandbox::BWRAP,
-                hint: "install bubblewrap (scripts/setup.sh does), or build without the sandbox",
-            },
+            std::io::ErrorKind::NotFound if sandbox => missing_bwrap(),
             _ => TreeError::Io {
                 path: program.into(),
                 action: "running",
@@ -161,10 +196,37 @@ pub fn install(
                 .collect(),
         });
     }
+    let mut detail = last_lines(&text, 12);
+    if let (Some(cg), Some(l)) = (&cgroup, limits) {
+        let refused = cg.pids_refused();
+        if refused > 0 {
+            detail.push_str(&format!(
+                "\n(the build reached its limit of {} processes: {refused} forks refused)",
+                l.pids_max
+            ));
+        }
+        if cg.memory_hit() {
+            detail.push_str(&format!(
+                "\n(the build reached its memory limit of {} bytes)",
+                l.memory_max
+            ));
+        }
+    }
     Err(TreeError::Tool {
         tool: "dnf",
         status: out.status.to_string(),
-        detail: last_lines(&text, 12),
+        detail,
+    })
+}
+
+/// Whether `program` is an executable file in a directory of `PATH`.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            std::fs::metadata(d.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
     })
 }
 

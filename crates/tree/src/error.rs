@@ -56,6 +56,13 @@ pub enum TreeError {
         tool: &'static str,
         hint: &'static str,
     },
+    /// No cgroup could be made for a sandboxed build that must have its
+    /// process and memory limits.
+    #[error(
+        "cannot limit the sandboxed build's processes and memory: no cgroup could be made ({detail}); \
+         run as root on a host with the pids and memory cgroup controllers"
+    )]
+    NoCgroup { detail: String },
     #[error("{}: not a directory or a tar archive", path.display())]
     NotATree { path: PathBuf },
     /// A recipe file that could not be read (missing, too large, a device).

@@ -8,6 +8,8 @@
 //!   scriptlets, checked before a build for that architecture.
 //! - [`dnf`]: installing it with the real `dnf --installroot`, the rpm
 //!   database inside the tree.
+//! - [`limits`]: the cgroup (process and memory limits) of a sandboxed
+//!   build.
 //! - [`sandbox`]: the bubblewrap sandbox dnf and its scriptlets can run
 //!   in: no network, none of the host but what the build needs.
 //! - [`footprint`]: the policy that leaves out docs, locales, caches and
@@ -23,6 +25,7 @@ pub mod build;
 pub mod dnf;
 pub mod error;
 pub mod footprint;
+pub mod limits;
 pub mod normalize;
 pub mod recipe;
 pub mod rpmdb;
@@ -31,8 +34,11 @@ pub mod sbom;
 pub mod source;
 pub mod values;
 
-pub use build::{build_tree, build_tree_in_sandbox, BuildOptions, TreeReport};
+pub use build::{
+    build_tree, build_tree_in_sandbox, build_tree_in_sandbox_with, BuildOptions, TreeReport,
+};
 pub use error::TreeError;
+pub use limits::SandboxLimits;
 pub use recipe::Recipe;
 pub use rpmdb::{Package, RpmDb};
 pub use source::ReadyTree;

@@ -12,10 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use corral_test_support::{repo_root, require_tool, run_ok, sample_repos};
-use corral_tree::{build_tree, build_tree_in_sandbox, BuildOptions, Recipe, TreeError};
+use corral_tree::{
+    build_tree, build_tree_in_sandbox, build_tree_in_sandbox_with, BuildOptions, Recipe,
+    SandboxLimits, TreeError,
+};
 
 /// Builds the probe package for `marker` and `port` into `out` (a repository).
-fn probe_repo(out: &Path, marker: &Path, port: u16, hang: Option<u32>) {
+fn probe_repo(out: &Path, marker: &Path, port: u16, defines: &[(&str, String)]) {
     let top = tempfile::tempdir().unwrap();
     run_ok(
         Command::new("rpmbuild")
@@ -33,8 +36,9 @@ fn probe_repo(out: &Path, marker: &Path, port: u16, hang: Option<u32>) {
             .arg("--define")
             .arg(format!("port {port}"))
             .args(
-                hang.into_iter()
-                    .flat_map(|s| ["--define".to_string(), format!("hang {s}")]),
+                defines
+                    .iter()
+                    .flat_map(|(k, v)| ["--define".to_string(), format!("{k} {v}")]),
             )
             .arg(repo_root().join("tests/fixtures/tree-sandbox-probe.spec"))
             .env("HOME", top.path()),
@@ -94,7 +98,7 @@ fn scriptlets_in_the_sandbox_see_neither_host_files_nor_host_ports() {
     });
 
     let probe = repos.path().join("probe");
-    probe_repo(&probe, &marker, port, None);
+    probe_repo(&probe, &marker, port, &[]);
     let recipe = recipe(repos.path(), &probe);
     let out = tempfile::Builder::new()
         .prefix("corral-sandbox-")
@@ -207,7 +211,12 @@ fn a_sandboxed_build_past_its_time_limit_is_stopped_with_everything_in_it() {
     let probe = repos.path().join("probe");
     // A sleep no other process on the host is likely to run.
     let hang = 4000 + std::process::id() % 1000;
-    probe_repo(&probe, Path::new("/nonexistent"), 9, Some(hang));
+    probe_repo(
+        &probe,
+        Path::new("/nonexistent"),
+        9,
+        &[("hang", hang.to_string())],
+    );
     let out = tempfile::Builder::new()
         .prefix("corral-sandbox-")
         .tempdir_in("/var/tmp")
@@ -346,4 +355,97 @@ fn the_sandbox_cannot_set_the_machines_sysctls() {
     ));
     // Refused, and /proc/sys still shows the sandbox's own namespaces.
     assert_eq!(sh(boxed), "refused\ncorral-tree-build\n");
+}
+
+/// The process cgroups with `pids.max` of `max` left under the host's
+/// cgroup mount by builds of this process (the tests run side by side).
+fn build_cgroups_left(max: u32) -> Vec<std::path::PathBuf> {
+    let prefix = format!(
+        "{}{}-",
+        corral_tree::limits::CGROUP_PREFIX,
+        std::process::id()
+    );
+    let root = Path::new(corral_tree::limits::CGROUP_ROOT);
+    let mut out = Vec::new();
+    for dir in [root.to_path_buf(), root.join("pids")] {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let limit = std::fs::read_to_string(e.path().join("pids.max")).unwrap_or_default();
+            if e.file_name().to_string_lossy().starts_with(&prefix)
+                && limit.trim() == max.to_string()
+            {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_fork_bomb_in_a_scriptlet_stops_at_the_sandboxs_process_limit() {
+    require_tool("bwrap");
+    let repos = sample_repos();
+    let probe = repos.path().join("probe");
+    // A sleep no other process on the host is likely to run.
+    let nap = 5000 + std::process::id() % 1000;
+    probe_repo(
+        &probe,
+        Path::new("/nonexistent"),
+        9,
+        &[("forks", "5000".into()), ("nap", nap.to_string())],
+    );
+    let out = tempfile::Builder::new()
+        .prefix("corral-sandbox-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let opts = BuildOptions {
+        source_date_epoch: Some(0),
+        time_limit: Some(Duration::from_secs(60)),
+    };
+    let limits = SandboxLimits {
+        pids_max: 64,
+        memory_max: 1 << 30,
+        required: true,
+        ..SandboxLimits::default()
+    };
+    let rootfs = out.path().join("rootfs");
+    let started = std::time::Instant::now();
+    let recipe = recipe(repos.path(), &probe);
+    build_tree_in_sandbox_with(&recipe, &rootfs, &opts, &limits).unwrap();
+    let forks: u32 = seen(&rootfs, "forks").parse().unwrap();
+    // dnf, rpm and the scriptlet's shells count too: fewer than 64
+    // sleeping children, where the host alone gives all 5000.
+    assert!((1..64).contains(&forks), "{forks} forks succeeded");
+    assert!(started.elapsed() < Duration::from_secs(40));
+    // The rest of the host still forks.
+    for _ in 0..20 {
+        assert!(Command::new("true").status().unwrap().success());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let left = Command::new("pgrep")
+        .args(["-f", &format!("sleep {nap}")])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the fork bomb outlived the build: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    assert_eq!(build_cgroups_left(64), Vec::<std::path::PathBuf>::new());
+
+    // Where no cgroup can be made, a build that requires one fails
+    // before dnf runs and leaves nothing.
+    let nowhere = tempfile::tempdir().unwrap();
+    let err = build_tree_in_sandbox_with(
+        &recipe,
+        &out.path().join("unlimited"),
+        &opts,
+        &SandboxLimits {
+            cgroup_root: nowhere.path().to_path_buf(),
+            ..limits
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, TreeError::NoCgroup { .. }), "{err:#}");
+    assert!(err.to_string().contains("no cgroup could be made"), "{err}");
+    assert!(!out.path().join("unlimited").exists());
 }
