@@ -449,3 +449,42 @@ fn a_fork_bomb_in_a_scriptlet_stops_at_the_sandboxs_process_limit() {
     assert!(err.to_string().contains("no cgroup could be made"), "{err}");
     assert!(!out.path().join("unlimited").exists());
 }
+
+#[test]
+fn a_memory_hog_in_a_scriptlet_stops_at_the_sandboxs_memory_limit() {
+    require_tool("bwrap");
+    let repos = sample_repos();
+    let probe = repos.path().join("probe");
+    // 25 doublings: a 256 MiB string, more with the copies on the way.
+    probe_repo(
+        &probe,
+        Path::new("/nonexistent"),
+        9,
+        &[("hog", "25".into())],
+    );
+    let out = tempfile::Builder::new()
+        .prefix("corral-sandbox-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let opts = BuildOptions {
+        source_date_epoch: Some(0),
+        time_limit: Some(Duration::from_secs(60)),
+    };
+    let limits = SandboxLimits {
+        pids_max: 96,
+        memory_max: 192 << 20,
+        required: true,
+        ..SandboxLimits::default()
+    };
+    let rootfs = out.path().join("rootfs");
+    let recipe = recipe(repos.path(), &probe);
+    match build_tree_in_sandbox_with(&recipe, &rootfs, &opts, &limits) {
+        // The kernel killed the scriptlet's shell (rpm goes on).
+        Ok(_) => {
+            let doubled: u32 = seen(&rootfs, "hog").parse().unwrap();
+            assert!(doubled < 25, "the string was doubled {doubled} times");
+        }
+        Err(e) => assert!(e.to_string().contains("memory limit"), "{e:#}"),
+    }
+    assert_eq!(build_cgroups_left(96), Vec::<std::path::PathBuf>::new());
+}
