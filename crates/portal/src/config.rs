@@ -140,8 +140,11 @@ pub struct ChecksConfig {
     /// `cgroup-parent`), whose `pids.max` the runner sets before each
     /// build ([`crate::checks::pids`]); no process limit without it.
     pub pids_cgroup: Option<String>,
-    /// The most processes a build's steps may run at once.
+    /// The most processes a build's steps may run at once (a tree
+    /// build's too).
     pub pids_max: u32,
+    /// The memory of a tree build (its sandbox's cgroup), bytes.
+    pub tree_memory: u64,
     /// The package repositories tree recipes are built from
     /// (`[[portal.checks.tree_repo]]`, a recipe's `[[repo]]` tables),
     /// instead of the recipe's own.
@@ -169,12 +172,18 @@ struct Checks {
     pids_cgroup: Option<String>,
     #[serde(default = "build_pids")]
     pids_max: u32,
+    #[serde(default = "tree_memory")]
+    tree_memory: String,
     #[serde(default, rename = "tree_repo")]
     tree_repos: Vec<toml::Table>,
 }
 
 fn build_pids() -> u32 {
     512
+}
+
+fn tree_memory() -> String {
+    "2G".into()
 }
 
 fn build_memory() -> String {
@@ -221,6 +230,11 @@ impl Checks {
         if self.pids_max < 8 {
             return Err("portal.checks.pids_max must be at least 8".into());
         }
+        let tree_memory = corral_configfile::parse_size(&self.tree_memory)
+            .map_err(|e| format!("portal.checks.tree_memory: {e}"))?;
+        if tree_memory < 64 << 20 {
+            return Err("portal.checks.tree_memory must be at least 64M".into());
+        }
         Ok(ChecksConfig {
             engine: self.engine,
             bases: self.bases,
@@ -234,6 +248,7 @@ impl Checks {
             scratch: self.scratch.unwrap_or_else(|| "/var/tmp".into()),
             pids_cgroup: self.pids_cgroup,
             pids_max: self.pids_max,
+            tree_memory,
             tree_repos: self.tree_repos,
         })
     }
@@ -504,6 +519,14 @@ mod tests {
             assert!(e.contains("pids_cgroup"), "{bad}: {e}");
         }
         assert!(err(&checks("pids_max = 2\n")).contains("pids_max"));
+        assert!(err(&checks("tree_memory = \"1M\"\n")).contains("tree_memory"));
+        let c = PortalConfig::parse(&checks("tree_memory = \"3G\"\n"))
+            .unwrap()
+            .checks
+            .unwrap();
+        assert_eq!(c.tree_memory, 3 << 30);
+        let c = PortalConfig::parse(&checks("")).unwrap().checks.unwrap();
+        assert_eq!((c.tree_memory, c.pids_max), (2 << 30, 512));
         let c = PortalConfig::parse(&checks("pids_cgroup = \"/corral-portal\"\n"))
             .unwrap()
             .checks

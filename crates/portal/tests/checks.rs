@@ -495,6 +495,28 @@ async fn revisions_are_linted_built_and_tested_in_the_engine() {
         "{:?}",
         started.elapsed()
     );
+    // No cgroup for the sandbox (no controller here): the build fails its
+    // check, saying why, rather than run without process and memory
+    // limits.
+    let nowhere = tempfile::tempdir().unwrap();
+    let r = corral_portal::checks::tree::check_recipe(
+        recipe.as_bytes(),
+        &p.config().checks.as_ref().unwrap().tree_repos,
+        d,
+        corral_portal::checks::tree::TreeLimits {
+            cgroup_root: nowhere.path().to_path_buf(),
+            ..Duration::from_secs(600).into()
+        },
+    );
+    assert_eq!(r.lint.status, CheckStatus::Passed);
+    assert_eq!(r.build.status, CheckStatus::Failed);
+    assert!(
+        r.build.log.contains(
+            "cannot limit the sandboxed build's processes and memory: no cgroup could be made"
+        ),
+        "{}",
+        r.build.log
+    );
     for name in ["typo", "missing"] {
         let e = p
             .store()

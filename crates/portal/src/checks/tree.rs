@@ -12,7 +12,54 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use corral_tree::{build_tree_in_sandbox, BuildOptions, Recipe};
+use corral_tree::{build_tree_in_sandbox_with, BuildOptions, Recipe, SandboxLimits};
+
+/// The limits of a tree build: its time, and its sandbox's processes and
+/// memory (a cgroup of its own; no cgroup, no build: the content is
+/// hostile).
+#[derive(Debug, Clone)]
+pub struct TreeLimits {
+    pub time: std::time::Duration,
+    pub pids_max: u32,
+    pub memory_max: u64,
+    /// Where the cgroup file systems are mounted (the host's).
+    pub cgroup_root: std::path::PathBuf,
+}
+
+impl TreeLimits {
+    /// The limits `[portal.checks]` gives: `timeout`, `pids_max`,
+    /// `tree_memory`.
+    pub fn of(c: &crate::config::ChecksConfig) -> TreeLimits {
+        TreeLimits {
+            time: std::time::Duration::from_secs(c.timeout_secs),
+            pids_max: c.pids_max,
+            memory_max: c.tree_memory,
+            cgroup_root: corral_tree::limits::CGROUP_ROOT.into(),
+        }
+    }
+
+    fn sandbox(&self) -> SandboxLimits {
+        SandboxLimits {
+            pids_max: self.pids_max,
+            memory_max: self.memory_max,
+            required: true,
+            cgroup_root: self.cgroup_root.clone(),
+        }
+    }
+}
+
+/// A time limit with the default process and memory limits.
+impl From<std::time::Duration> for TreeLimits {
+    fn from(time: std::time::Duration) -> TreeLimits {
+        let d = SandboxLimits::default();
+        TreeLimits {
+            time,
+            pids_max: d.pids_max,
+            memory_max: d.memory_max,
+            cgroup_root: d.cgroup_root,
+        }
+    }
+}
 
 use super::{Outcome, Results};
 
@@ -24,14 +71,15 @@ fn not_run(why: &str) -> Outcome {
 }
 
 /// Runs the three checks on a recipe's text. Blocks (dnf).
-/// `time_limit` bounds the tree build (the `[portal.checks] timeout` the
-/// Dockerfile builds have too).
+/// `limits` bound the tree build (the `[portal.checks] timeout` and
+/// `pids_max` the Dockerfile builds have too, and `tree_memory`).
 pub fn check_recipe(
     text: &[u8],
     repos: &[toml::Table],
     scratch: &Path,
-    time_limit: std::time::Duration,
+    limits: impl Into<TreeLimits>,
 ) -> Results {
+    let limits = limits.into();
     let origin = Path::new(RECIPE_FILE);
     let failed_lint = |log: String| Results {
         lint: Outcome::failed(log),
@@ -62,7 +110,7 @@ pub fn check_recipe(
         recipe.releasever,
         recipe.packages.join(", ")
     ));
-    let (build, test) = build_and_test(text, &recipe, repos, scratch, time_limit);
+    let (build, test) = build_and_test(text, &recipe, repos, scratch, &limits);
     Results {
         lint,
         build,
@@ -101,10 +149,10 @@ fn portal_recipe(text: &str, repos: &[toml::Table]) -> Result<(Recipe, String), 
 }
 
 /// The build options of the portal's tree builds.
-fn options(time_limit: std::time::Duration) -> BuildOptions {
+fn options(limits: &TreeLimits) -> BuildOptions {
     BuildOptions {
         source_date_epoch: Some(0),
-        time_limit: Some(time_limit),
+        time_limit: Some(limits.time),
     }
 }
 
@@ -116,7 +164,7 @@ pub fn build_image(
     text: &[u8],
     repos: &[toml::Table],
     scratch: &Path,
-    time_limit: std::time::Duration,
+    limits: &TreeLimits,
     layout: &Path,
     tag: &str,
     labels: std::collections::BTreeMap<String, String>,
@@ -129,7 +177,7 @@ pub fn build_image(
         .tempdir_in(scratch)
         .with_context(|| format!("making a scratch directory in {}", scratch.display()))?;
     let rootfs = work.path().join("rootfs");
-    build_tree_in_sandbox(&recipe, &rootfs, &options(time_limit))
+    build_tree_in_sandbox_with(&recipe, &rootfs, &options(limits), &limits.sandbox())
         .with_context(|| format!("building the tree of {}", recipe.name))?;
     let recipe_file = work.path().join(RECIPE_FILE);
     std::fs::write(&recipe_file, resolved)
@@ -151,7 +199,7 @@ fn build_and_test(
     recipe: &Recipe,
     repos: &[toml::Table],
     scratch: &Path,
-    time_limit: std::time::Duration,
+    limits: &TreeLimits,
 ) -> (Outcome, Outcome) {
     let failed_build = |log: String| (Outcome::failed(log), not_run("the build failed"));
     let built = match portal_recipe(text, repos) {
@@ -174,14 +222,18 @@ fn build_and_test(
         Ok(w) => w,
         Err(e) => return failed_build(format!("making a scratch directory: {e}\n")),
     };
-    let report =
-        match build_tree_in_sandbox(&built, &work.path().join("rootfs"), &options(time_limit)) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = writeln!(log, "the build failed: {e}");
-                return failed_build(log);
-            }
-        };
+    let report = match build_tree_in_sandbox_with(
+        &built,
+        &work.path().join("rootfs"),
+        &options(limits),
+        &limits.sandbox(),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(log, "the build failed: {e}");
+            return failed_build(log);
+        }
+    };
     for p in &report.packages {
         let _ = writeln!(
             log,

@@ -244,7 +244,7 @@ async fn publish_tree(
             &text,
             &checks.tree_repos,
             &checks.scratch,
-            Duration::from_secs(checks.timeout_secs),
+            &super::tree::TreeLimits::of(&checks),
             &dir.path().join("layout"),
             &tag,
             labels,
@@ -341,7 +341,7 @@ async fn check(
             tracing::info!(template = %rev.template, revision = rev.number, "tree checks start");
             let repos = runner.config().tree_repos.clone();
             let scratch = runner.config().scratch.clone();
-            let limit = std::time::Duration::from_secs(runner.config().timeout_secs);
+            let limit = super::tree::TreeLimits::of(runner.config());
             tokio::task::spawn_blocking(move || {
                 super::tree::check_recipe(&text, &repos, &scratch, limit)
             })
