@@ -88,8 +88,6 @@ impl BuildCgroup {
             }
             std::fs::write(dir.join("pids.max"), limits.pids_max.to_string())?;
             std::fs::write(dir.join("memory.max"), limits.memory_max.to_string())?;
-            // No swap beyond the limit, where the kernel has swap accounting.
-            let _ = std::fs::write(dir.join("memory.swap.max"), "0");
         } else {
             for (controller, file, value) in [
                 ("pids", "pids.max", limits.pids_max.to_string()),

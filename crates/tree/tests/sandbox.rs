@@ -448,6 +448,30 @@ fn a_fork_bomb_in_a_scriptlet_stops_at_the_sandboxs_process_limit() {
     assert!(matches!(err, TreeError::NoCgroup { .. }), "{err:#}");
     assert!(err.to_string().contains("no cgroup could be made"), "{err}");
     assert!(!out.path().join("unlimited").exists());
+
+    // Where it is not required (`corral tree build --sandbox`), the build
+    // goes on without limits.
+    let small = Recipe::parse(
+        &format!(
+            "name = \"small\"\nreleasever = \"43\"\npackages = [\"corral-busybox\"]\n\
+             [[repo]]\nid = \"sample\"\nbaseurl = \"file://{}\"\ngpgcheck = false\n",
+            repos.path().join("main").display()
+        ),
+        Path::new("small.toml"),
+    )
+    .unwrap();
+    build_tree_in_sandbox_with(
+        &small,
+        &out.path().join("unlimited"),
+        &opts,
+        &SandboxLimits {
+            cgroup_root: nowhere.path().to_path_buf(),
+            required: false,
+            ..limits
+        },
+    )
+    .unwrap();
+    assert!(out.path().join("unlimited/usr/bin/busybox").exists());
 }
 
 #[test]
