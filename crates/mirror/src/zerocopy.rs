@@ -22,7 +22,10 @@
 //! what is left of the span at the head of the queue; anything else
 //! fails the connection, so a client gets a short body (which it rejects),
 //! never wrong bytes. A blob file shorter than its span (cut under the
-//! mirror) fails the same way.
+//! mirror) fails the same way. For the same reason no layer of the
+//! router may read or transform response bodies (compression, say): it
+//! would see the placeholder's bytes. `tests/zero_copy.rs` compares every
+//! byte served through the whole router with the blob's.
 //!
 //! `sendfile` reads the page cache on the runtime thread that serves the
 //! connection; each frame asks the kernel to read its span and the next
