@@ -76,3 +76,4 @@ pub mod site;
 pub mod storage;
 pub mod trust;
 pub mod upstream;
+mod zerocopy;

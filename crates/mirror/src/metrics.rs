@@ -10,6 +10,8 @@ use std::sync::Mutex;
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     pub bytes_sent: AtomicU64,
+    /// Of `bytes_sent`, the blob bytes sent with `sendfile`.
+    pub bytes_sendfile: AtomicU64,
     pub bytes_received: AtomicU64,
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
@@ -41,11 +43,16 @@ impl Metrics {
                 "corral_mirror_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 9] = [
             (
                 "corral_mirror_bytes_sent_total",
                 "Response body bytes sent (blobs and manifests).",
                 &self.bytes_sent,
+            ),
+            (
+                "corral_mirror_bytes_sendfile_total",
+                "Blob bytes sent from their files with sendfile (plain HTTP).",
+                &self.bytes_sendfile,
             ),
             (
                 "corral_mirror_bytes_received_total",

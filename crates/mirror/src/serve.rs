@@ -13,6 +13,7 @@ use crate::error::{ErrorCode, RegistryError, Result};
 use crate::http::parse_range;
 use crate::name::Digest;
 use crate::storage::StoredManifest;
+use crate::zerocopy::ZeroCopy;
 
 pub(crate) fn blob_unknown(d: &Digest) -> RegistryError {
     RegistryError::new(ErrorCode::BlobUnknown, "blob unknown to registry")
@@ -25,6 +26,7 @@ pub(crate) async fn stored_blob(
     d: &Digest,
     headers: &HeaderMap,
     head: bool,
+    zero_copy: Option<&ZeroCopy>,
 ) -> Result<Response> {
     let Some(size) = app.store.blob_size(d).await? else {
         return Err(blob_unknown(d));
@@ -60,8 +62,19 @@ pub(crate) async fn stored_blob(
     let body = if head {
         Body::empty()
     } else {
-        let Some(stream) = app.store.blob_stream(d, start, len).await? else {
-            return Err(blob_unknown(d));
+        let file = match zero_copy {
+            Some(_) => app.store.blob_file(d).await?,
+            None => None,
+        };
+        let stream = match (zero_copy, file) {
+            (Some(zc), Some(file)) => {
+                app.metrics.bytes_sendfile.fetch_add(len, Relaxed);
+                zc.body(file, start, len)
+            }
+            _ => match app.store.blob_stream(d, start, len).await? {
+                Some(stream) => stream,
+                None => return Err(blob_unknown(d)),
+            },
         };
         app.metrics.bytes_sent.fetch_add(len, Relaxed);
         Body::from_stream(stream)

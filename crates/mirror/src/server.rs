@@ -14,6 +14,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::api::router_with;
 use crate::app::App;
 use crate::config::{Config, TlsConfig};
+use crate::zerocopy::ZeroCopyStream;
 
 /// A server running on a background task.
 pub struct RunningServer {
@@ -177,13 +178,7 @@ pub async fn start_app_with(app: Arc<App>, extra: axum::Router) -> anyhow::Resul
                     .context("serving")
             })
         }
-        None => tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(tcp, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("serving")
-        }),
+        None => tokio::spawn(serve_plain(tcp, router, shutdown)),
     };
     tracing::info!(%addr, tls = app.tls, "mirror listening");
     Ok(RunningServer {
@@ -192,4 +187,82 @@ pub async fn start_app_with(app: Arc<App>, extra: axum::Router) -> anyhow::Resul
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Serves plain HTTP/1.1 connections, each through a [`ZeroCopyStream`]
+/// so blob bodies go out with `sendfile` (crates/mirror/src/zerocopy.rs).
+/// As `axum::serve` does: handlers see `ConnectInfo<SocketAddr>`; on
+/// shutdown no new connection is accepted and open ones finish their
+/// requests.
+async fn serve_plain(
+    tcp: TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut connections = tokio::task::JoinSet::new();
+    let mut stopping = stop_rx.clone();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = tcp.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // as axum does: a full file table may clear; wait and retry
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = stop_signal(&mut stopping) => break,
+        };
+        // Reap the connections that ended.
+        while connections.try_join_next().is_some() {}
+        let (stream, zero_copy) = ZeroCopyStream::new(stream);
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req.extensions_mut().insert(zero_copy.clone());
+                tower::ServiceExt::oneshot(router.clone(), req)
+            });
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            // Vectored writes of the body frames as they are (zerocopy.rs
+            // depends on it): hyper's "queue" strategy, never a flattening
+            // copy.
+            let conn = hyper::server::conn::http1::Builder::new()
+                .writev(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, %peer, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = stop_signal(&mut stop), if !stopping => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        });
+    }
+    drop(tcp);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Resolves once the shutdown signal is given (or its sender is gone).
+async fn stop_signal(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::http::empty;
 use crate::name::{Digest, RepoName};
 use crate::serve::{blob_unknown, stored_blob};
+use crate::zerocopy::ZeroCopy;
 
 pub(super) async fn get(
     app: &Arc<App>,
@@ -18,6 +19,7 @@ pub(super) async fn get(
     d: &Digest,
     headers: &HeaderMap,
     head: bool,
+    zero_copy: Option<&ZeroCopy>,
 ) -> Result<Response> {
     if app.config.upstream_for(repo).is_some() {
         let guard = app.store.lock_shared().await?;
@@ -32,7 +34,7 @@ pub(super) async fn get(
     } else if !app.store.has_blob_link(repo, d).await? {
         return Err(blob_unknown(d));
     }
-    stored_blob(app, d, headers, head).await
+    stored_blob(app, d, headers, head, zero_copy).await
 }
 
 pub(super) async fn delete(app: &Arc<App>, repo: &RepoName, d: &Digest) -> Result<Response> {

@@ -222,7 +222,15 @@ async fn handle(app: &Arc<App>, route: Route, req: Request) -> Result<Response> 
         }
         (Method::PUT, Route::BadReference(_, r)) => Err(manifests::invalid_reference(&r)),
         (Method::GET | Method::HEAD, Route::Blob(repo, d)) => {
-            blobs::get(app, &repo, &d, &parts.headers, head).await
+            blobs::get(
+                app,
+                &repo,
+                &d,
+                &parts.headers,
+                head,
+                parts.extensions.get::<crate::zerocopy::ZeroCopy>(),
+            )
+            .await
         }
         (Method::DELETE, Route::Blob(repo, d)) => blobs::delete(app, &repo, &d).await,
         (Method::POST, Route::Upload(repo, None)) => {

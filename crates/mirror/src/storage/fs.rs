@@ -357,6 +357,15 @@ impl ByteStore for FsStorage {
         Ok(Some(stream.boxed()))
     }
 
+    async fn blob_file(&self, d: &Digest) -> Result<Option<std::fs::File>> {
+        let path = self.blob_path(d);
+        match blocking(move || Ok(std::fs::File::open(path))).await? {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn put_blob(&self, data: Bytes) -> Result<Digest> {
         let d = verify::digest_of(&data).await?;
         let (tmp, dest) = (self.tmp_path(), self.blob_path(&d));

@@ -169,6 +169,9 @@ pub trait Storage: Send + Sync + 'static {
         offset: u64,
         len: u64,
     ) -> BoxFuture<'a, Result<Option<ByteStream>>>;
+    /// The committed blob's file, when the backend keeps blobs as local
+    /// files; `None` otherwise or when it is not there.
+    fn blob_file<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<std::fs::File>>>;
     /// Stores `data` as a blob and returns its digest.
     fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>>;
     fn stage_blob(&self) -> BoxFuture<'_, Result<StagedBlob>>;

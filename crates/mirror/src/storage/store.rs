@@ -90,6 +90,13 @@ pub trait ByteStore: UploadSessions + RawViews + Send + Sync + 'static {
             }))
         }
     }
+    /// The committed blob's file, for backends that keep blobs as local
+    /// files (the body is then sent with `sendfile` where the connection
+    /// allows); `None` otherwise, or when the blob is not there.
+    fn blob_file(&self, d: &Digest) -> impl Future<Output = Result<Option<std::fs::File>>> + Send {
+        let _ = d;
+        async { Ok(None) }
+    }
     /// Stores small content (a manifest) under its digest.
     fn put_blob(&self, data: Bytes) -> impl Future<Output = Result<Digest>> + Send;
     fn stage_blob(&self) -> impl Future<Output = Result<StagedBlob>> + Send;
@@ -339,6 +346,9 @@ impl<B: ByteStore> Storage for B {
         len: u64,
     ) -> BoxFuture<'a, Result<Option<ByteStream>>> {
         Box::pin(ByteStore::blob_stream(self, d, offset, len))
+    }
+    fn blob_file<'a>(&'a self, d: &'a Digest) -> BoxFuture<'a, Result<Option<std::fs::File>>> {
+        Box::pin(ByteStore::blob_file(self, d))
     }
     fn put_blob<'a>(&'a self, data: Bytes) -> BoxFuture<'a, Result<Digest>> {
         Box::pin(ByteStore::put_blob(self, data))

@@ -267,7 +267,8 @@ pub(super) async fn serve(
         }
         FetchState::Done { .. } => {
             // Finished before we could follow it: serve the committed blob.
-            return crate::serve::stored_blob(app, d, &axum::http::HeaderMap::new(), false).await;
+            return crate::serve::stored_blob(app, d, &axum::http::HeaderMap::new(), false, None)
+                .await;
         }
         FetchState::Running { total, .. } => *total,
         FetchState::Verified { size } => Some(*size),
@@ -276,7 +277,8 @@ pub(super) async fn serve(
     let file = match file {
         Ok(f) => f,
         Err(_) => {
-            return crate::serve::stored_blob(app, d, &axum::http::HeaderMap::new(), false).await
+            return crate::serve::stored_blob(app, d, &axum::http::HeaderMap::new(), false, None)
+                .await
         }
     };
     if let Some(t) = total {

@@ -3,6 +3,7 @@
 //! featured tag's date and signature state, and a filter box (a name
 //! prefix, answered from the repository index).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use futures_util::StreamExt;
@@ -49,6 +50,28 @@ pub const STACKS: &[(&str, &[&str])] = &[
 /// (`corral dockerfiles build`): what tells a library image from a base
 /// image whose name fits no stack.
 pub const LIBRARY_LABEL: &str = "dev.corral.context-hash";
+
+/// The group of bootable OS images (`corral release` publishes a
+/// stream's commits as `os/NAME`): images labelled `ostree.bootable` or
+/// `containers.bootc`, as the ostree container format marks them.
+pub const OS_IMAGES: &str = "Atomic Host images";
+
+/// The labels that mark an image as a bootable OS image.
+const BOOTABLE_LABELS: &[&str] = &["ostree.bootable", "containers.bootc"];
+
+/// Where a repository is listed on the home page, from its featured
+/// image's labels: bootable OS images apart, the rest by [`group_of`].
+pub fn group_by_labels(repo: &str, labels: Option<&BTreeMap<String, String>>) -> String {
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    if BOOTABLE_LABELS.iter().any(|k| label(k).is_some()) {
+        return OS_IMAGES.to_string();
+    }
+    group_of(
+        repo,
+        label("dev.corral.stack"),
+        label(LIBRARY_LABEL).is_some(),
+    )
+}
 
 /// Where a repository is listed on the home page; `library` says its
 /// featured image was built from the curated library. A namespace listed
@@ -175,13 +198,10 @@ pub async fn collect(ctx: &Context<'_>, query: &str) -> anyhow::Result<Home> {
         let image = image?;
         let label = |k: &str| image.as_ref().and_then(|i| i.labels.get(k)).cloned();
         repositories.push(RepoSummary {
-            group: ctx.listings.group_apart(name).unwrap_or_else(|| {
-                group_of(
-                    name,
-                    label("dev.corral.stack").as_deref(),
-                    label(LIBRARY_LABEL).is_some(),
-                )
-            }),
+            group: ctx
+                .listings
+                .group_apart(name)
+                .unwrap_or_else(|| group_by_labels(name, image.as_ref().map(|i| &i.labels))),
             url: format!("/repositories/{}", url_encode(name, true)),
             description: label("org.opencontainers.image.description")
                 .or_else(|| label("summary"))
@@ -266,7 +286,7 @@ pub fn render(home: &Home, ctx: &Context<'_>) -> String {
         escape(home.filter.as_deref().unwrap_or(""))
     );
     let apart = ctx.listings.group();
-    let mut groups: Vec<&str> = vec!["Base images"];
+    let mut groups: Vec<&str> = vec!["Base images", OS_IMAGES];
     groups.extend(super::home::STACKS.iter().map(|(n, _)| *n));
     groups.extend(apart.as_deref());
     if home.repositories.is_empty() {
@@ -277,7 +297,7 @@ pub fn render(home: &Home, ctx: &Context<'_>) -> String {
         if repos.is_empty() {
             continue;
         }
-        let heading = if g == "Base images" || apart.as_deref() == Some(g) {
+        let heading = if g == "Base images" || g == OS_IMAGES || apart.as_deref() == Some(g) {
             g.to_string()
         } else {
             format!("Library: {g}")
@@ -410,6 +430,26 @@ mod tests {
         // built from the library, of no stack
         assert_eq!(group_of("sample/app", None, true), "Other");
         assert_eq!(group_of("sample/python3", None, true), "Python");
+    }
+
+    #[test]
+    fn bootable_images_are_grouped_apart_whatever_their_name() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let os = labels(&[("ostree.bootable", "true"), ("ostree.commit", "abc")]);
+        assert_eq!(group_by_labels("os/atomic-host", Some(&os)), OS_IMAGES);
+        // the name of a stack does not win over the label
+        assert_eq!(group_by_labels("x/python3", Some(&os)), OS_IMAGES);
+        let bootc = labels(&[("containers.bootc", "1")]);
+        assert_eq!(group_by_labels("fedora/bootc", Some(&bootc)), OS_IMAGES);
+        // without the labels: as before
+        assert_eq!(group_by_labels("os/base", None), "Base images");
+        let lib = labels(&[(LIBRARY_LABEL, "h"), ("dev.corral.stack", "ruby")]);
+        assert_eq!(group_by_labels("x/app", Some(&lib)), "Ruby");
     }
 
     #[test]
