@@ -264,6 +264,14 @@ fn dry_run_prints_the_plan_and_does_nothing() {
         text.contains("3. Atomic Host\n   compose  sample-atomic: due (release day "),
         "{text}"
     );
+    // and the OS image that follows the compose
+    assert!(
+        text.contains(&format!(
+            "); then the new head as the OS image {}/os/sample-atomic:43, signed\n",
+            s.mirror.host()
+        )),
+        "{text}"
+    );
     assert!(!s.work().exists(), "a dry run wrote {}", s.work().display());
 
     let json: Value = serde_json::from_slice(

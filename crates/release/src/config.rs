@@ -398,12 +398,12 @@ impl ReleaseConfig {
             .collect())
     }
 
-    /// `REGISTRY/IMAGE:TAG` of base image `b` in the mirror.
     /// `HOST/REPOSITORY` of stream `s`'s OS image in the mirror.
     pub fn os_image_repository(&self, s: &StreamEntry) -> String {
         format!("{}/{}", self.mirror.registry, s.image_repository())
     }
 
+    /// `REGISTRY/IMAGE:TAG` of base image `b` in the mirror.
     pub fn mirror_reference(&self, b: &BaseImage) -> String {
         format!("{}/{}:{}", self.mirror.registry, b.image, b.tag)
     }

@@ -57,12 +57,16 @@ pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
                 parts.push(url.to_string());
             }
         }
+        let moving_tag = entry
+            .image_tag
+            .clone()
+            .unwrap_or_else(|| stream.releasever.clone());
         let plans = corral_compose::plan::plan(&[(entry.name(), stream)], repo_path, &SystemClock)?;
         let schedule = &plans[0].schedule;
         let day = corral_compose::stream::format_date(schedule.next_release_day);
         parts.push(day.clone());
         let input = input_hash(&parts);
-        let (action, reason) = if let Some(why) = &release.opts.out_of_band {
+        let (action, why) = if let Some(why) = &release.opts.out_of_band {
             (Action::Build, format!("out of band: {why}"))
         } else if release.state.done(&key(entry), &input).is_some() {
             (
@@ -73,6 +77,16 @@ pub fn plan(release: &Release) -> anyhow::Result<Vec<PlanItem>> {
             (Action::Build, format!("due (release day {day})"))
         } else {
             (Action::Keep, format!("not due until {day}"))
+        };
+        // The OS image step that follows (publish_image): the new head is
+        // pushed under its version and the moving tag; a kept head's image
+        // only when the mirror does not serve it.
+        let image = format!("{}:{moving_tag}", release.config.os_image_repository(entry));
+        let reason = match action {
+            Action::Build => format!("{why}; then the new head as the OS image {image}, signed"),
+            Action::Keep => {
+                format!("{why}; the OS image {image} pushed again only if the mirror lost it")
+            }
         };
         items.push(PlanItem {
             name: entry.name(),
