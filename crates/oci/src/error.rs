@@ -86,4 +86,9 @@ pub enum OciError {
         #[source]
         source: serde_json::Error,
     },
+
+    /// An OCI layout read back is not what it should be (no such tag, a
+    /// malformed digest, a blob that does not match it).
+    #[error("{path}: {reason}")]
+    Layout { path: PathBuf, reason: String },
 }

@@ -61,6 +61,7 @@ mod layer;
 mod layout;
 mod options;
 mod pax;
+pub mod read;
 mod tar_entry;
 mod tar_writer;
 mod threaded_writer;

@@ -14,7 +14,6 @@ use anyhow::Context;
 use corral_dockerfiles::engine_build::{Credentials as EngineCredentials, DockerEngine};
 use corral_registry::{Client, ImageRef};
 use corral_sign::policy::{policy_json, registries_d, Trust};
-use sha2::{Digest as _, Sha256};
 
 use crate::config::PublishConfig;
 
@@ -107,14 +106,15 @@ impl Publisher {
     ) -> anyhow::Result<String> {
         let repo = self.repository(template);
         let image = ImageRef::parse(&format!("{repo}:{revision}"))?;
-        let (media_type, manifest) = tagged_manifest(layout, tag)?;
+        let (digest, media_type) = corral_oci::read::tagged_descriptor(layout, tag)?;
+        let manifest = corral_oci::read::read_blob(layout, &digest)?;
         let parsed: serde_json::Value = serde_json::from_slice(&manifest)
             .with_context(|| format!("parsing the manifest of {}:{tag}", layout.display()))?;
         let blobs = std::iter::once(&parsed["config"])
             .chain(parsed["layers"].as_array().into_iter().flatten())
             .map(|d| d["digest"].as_str().unwrap_or_default().to_string());
         for digest in blobs {
-            let data = read_blob(layout, &digest)?;
+            let data = corral_oci::read::read_blob(layout, &digest)?;
             self.client
                 .push_blob(&image, &data)
                 .await
@@ -137,41 +137,6 @@ impl Publisher {
         tracing::info!(template, revision, digest = %signed.digest, "published");
         Ok(signed.digest)
     }
-}
-
-/// A blob of an OCI layout, checked against its digest.
-fn read_blob(layout: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .with_context(|| format!("{}: {digest:?} is not a sha256 digest", layout.display()))?;
-    let path = layout.join("blobs/sha256").join(hex);
-    let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    if hex::encode(Sha256::digest(&data)) != hex {
-        anyhow::bail!("{}: does not match its digest", path.display());
-    }
-    Ok(data)
-}
-
-/// The media type and bytes of the manifest `layout:tag` names.
-fn tagged_manifest(layout: &Path, tag: &str) -> anyhow::Result<(String, Vec<u8>)> {
-    let index_path = layout.join("index.json");
-    let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
-    )
-    .with_context(|| format!("parsing {}", index_path.display()))?;
-    let entry = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .with_context(|| format!("{} has no manifest tagged {tag}", layout.display()))?;
-    let media_type = entry["mediaType"]
-        .as_str()
-        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
-        .to_string();
-    let digest = entry["digest"].as_str().unwrap_or_default();
-    Ok((media_type, read_blob(layout, digest)?))
 }
 
 /// What a user configures to pull community templates: the key's URL,

@@ -42,7 +42,7 @@ pub fn push_layout(
     let mut cmd = Command::new("skopeo");
     cmd.args(["copy", "--quiet", "--preserve-digests"]);
     // Without --all skopeo copies only the host's platform out of an index.
-    if tagged_descriptor(layout, tag)?.1 == OCI_INDEX {
+    if corral_oci::read::tagged_descriptor(layout, tag)?.1 == OCI_INDEX {
         cmd.arg("--all");
     }
     if config.mirror.plain_http {
@@ -68,36 +68,6 @@ pub const SBOM_ARTIFACT_TYPE: &str = "application/spdx+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-
-/// The digest and media type of the descriptor `layout:tag` names in the
-/// layout's `index.json`.
-fn tagged_descriptor(layout: &Path, tag: &str) -> anyhow::Result<(String, String)> {
-    let index_path = layout.join("index.json");
-    let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
-    )
-    .with_context(|| format!("parsing {}", index_path.display()))?;
-    let entry = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .with_context(|| format!("{} has no manifest tagged {tag}", layout.display()))?;
-    let digest = entry["digest"]
-        .as_str()
-        .with_context(|| format!("{}: the entry tagged {tag} has no digest", layout.display()))?;
-    let media_type = entry["mediaType"].as_str().unwrap_or(OCI_MANIFEST);
-    Ok((digest.to_string(), media_type.to_string()))
-}
-
-fn layout_blob(layout: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .with_context(|| format!("not a sha256 digest: {digest}"))?;
-    let path = layout.join("blobs/sha256").join(hex);
-    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
-}
 
 /// The image an artifact refers to: its manifest's descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,11 +187,12 @@ pub async fn push_sbom(
     tag: &str,
     reference: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let (digest, media_type) = tagged_descriptor(layout, tag)?;
+    let (digest, media_type) = corral_oci::read::tagged_descriptor(layout, tag)?;
     let image = ImageRef::parse(reference)?;
     let manifests = if media_type == OCI_INDEX {
-        let index: serde_json::Value = serde_json::from_slice(&layout_blob(layout, &digest)?)
-            .with_context(|| format!("parsing index {digest}"))?;
+        let index: serde_json::Value =
+            serde_json::from_slice(&corral_oci::read::read_blob(layout, &digest)?)
+                .with_context(|| format!("parsing index {digest}"))?;
         index["manifests"]
             .as_array()
             .into_iter()
@@ -247,13 +218,13 @@ async fn push_manifest_sbom(
     image: &ImageRef,
     image_digest: &str,
 ) -> anyhow::Result<Option<String>> {
-    let manifest = layout_blob(layout, image_digest)?;
+    let manifest = corral_oci::read::read_blob(layout, image_digest)?;
     let v: serde_json::Value = serde_json::from_slice(&manifest)
         .with_context(|| format!("parsing manifest {image_digest}"))?;
     let Some(sbom_digest) = v["annotations"][SBOM_DIGEST_ANNOTATION].as_str() else {
         return Ok(None);
     };
-    let sbom = layout_blob(layout, sbom_digest)?;
+    let sbom = corral_oci::read::read_blob(layout, sbom_digest)?;
     let subject = Subject::of_manifest(image_digest, &manifest)?;
     let created = v["annotations"]["org.opencontainers.image.created"].as_str();
     push_artifact(client, image, &subject, SBOM_ARTIFACT_TYPE, &sbom, created)
