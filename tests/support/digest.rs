@@ -1,4 +1,5 @@
-//! sha256 of bytes and files, and reading and writing OCI layout indexes.
+//! sha256 of bytes and files, reading and writing OCI layout indexes, and
+//! patterned test content.
 
 use std::path::Path;
 
@@ -62,4 +63,18 @@ pub fn write_layout_index(layout: &Path, manifest_digest: &str, manifest_size: u
         .unwrap(),
     )
     .unwrap();
+}
+
+/// `len` bytes that differ from their neighbours (a xorshift stream from
+/// `seed`): content whose every misplaced or repeated byte shows.
+pub fn patterned_bytes(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
 }

@@ -123,17 +123,7 @@ async fn monolithic_push_get_head_range_delete() {
 async fn multi_chunk_blobs_read_together_stay_exact() {
     let r = Registry::new();
     // Two blobs of 2.5 MiB with different bytes (and a short last chunk).
-    let make = |seed: u32| -> Vec<u8> {
-        let mut x = seed;
-        (0..(5 << 19))
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect()
-    };
+    let make = |seed: u32| corral_test_support::patterned_bytes(seed, 5 << 19);
     let (a, b) = (make(1), make(2));
     assert_ne!(a, b);
     let da = r.push_blob("chunks/a", &a).await;

@@ -12,19 +12,7 @@ mod common;
 use common::{write_htpasswd, PASSWORD, USER};
 use corral_mirror::config::Config;
 use corral_mirror::name::Digest;
-
-/// `len` bytes that differ from their neighbours, per `seed`.
-fn pattern(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
+use corral_test_support::patterned_bytes;
 
 async fn push(client: &reqwest::Client, base: &str, repo: &str, data: &[u8]) -> Digest {
     let d = Digest::of_bytes(data);
@@ -84,7 +72,10 @@ async fn blob_bodies_sent_from_their_files_come_back_exact() {
     let client = reqwest::Client::new();
 
     // Two blobs of several 8 MiB spans (and a short last one).
-    let (a, b) = (pattern(1, (17 << 20) + 123), pattern(2, (9 << 20) + 7));
+    let (a, b) = (
+        patterned_bytes(1, (17 << 20) + 123),
+        patterned_bytes(2, (9 << 20) + 7),
+    );
     let da = push(&client, &base, "zc/a", &a).await;
     let db = push(&client, &base, "zc/b", &b).await;
     let (ua, ub) = (

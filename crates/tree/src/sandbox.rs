@@ -36,7 +36,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::TreeError;
-use crate::recipe::Recipe;
+use crate::recipe::{Recipe, Repo};
 
 /// The program.
 pub const BWRAP: &str = "bwrap";
@@ -77,21 +77,24 @@ fn local_dir(url: &str) -> Option<PathBuf> {
     (out != Path::new("/")).then_some(out)
 }
 
+/// Every URL of the recipe's repositories (base URLs, metalinks, keys),
+/// with the repository that names it.
+fn repository_urls(recipe: &Recipe) -> impl Iterator<Item = (&Repo, &String)> {
+    recipe.repos.iter().flat_map(|repo| {
+        repo.baseurl
+            .iter()
+            .chain(repo.metalink.iter())
+            .chain(repo.gpgkey.iter())
+            .map(move |url| (repo, url))
+    })
+}
+
 /// The host paths the recipe's repositories and keys need, read-only.
 pub fn repository_paths(recipe: &Recipe) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
-    for repo in &recipe.repos {
-        let urls = repo
-            .baseurl
-            .iter()
-            .chain(repo.metalink.iter())
-            .chain(repo.gpgkey.iter());
-        for url in urls {
-            if let Some(p) = local_dir(url) {
-                if !out.contains(&p) {
-                    out.push(p);
-                }
-            }
+    for p in repository_urls(recipe).filter_map(|(_, url)| local_dir(url)) {
+        if !out.contains(&p) {
+            out.push(p);
         }
     }
     out
@@ -102,22 +105,13 @@ pub fn repository_paths(recipe: &Recipe) -> Vec<PathBuf> {
 /// network, so such a build could only fail in dnf, later and less
 /// clearly.
 pub fn check_local(recipe: &Recipe) -> Result<(), TreeError> {
-    for repo in &recipe.repos {
-        let urls = repo
-            .baseurl
-            .iter()
-            .chain(repo.metalink.iter())
-            .chain(repo.gpgkey.iter());
-        for url in urls {
-            if local_dir(url).is_none() {
-                return Err(TreeError::NotLocal {
-                    repo: repo.id.clone(),
-                    url: url.clone(),
-                });
-            }
-        }
+    match repository_urls(recipe).find(|(_, url)| local_dir(url).is_none()) {
+        Some((repo, url)) => Err(TreeError::NotLocal {
+            repo: repo.id.clone(),
+            url: url.clone(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// bwrap's arguments (up to and including `--`) for running a build whose
