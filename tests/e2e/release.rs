@@ -656,7 +656,9 @@ fn a_failed_step_is_resumed_without_redoing_the_steps_before_it() {
     // out of band: a new commit now, whatever the cadence, with the reason
     let out = run_ok(&mut s.release(&config, &["--only", "host", "--out-of-band", "kernel fix"]));
     assert!(
-        stdout(&out).contains("   compose  sample-atomic: out of band: kernel fix\n"),
+        stdout(&out).contains(
+            "   compose  sample-atomic: out of band: kernel fix; then the new head as the OS image "
+        ),
         "{}",
         stdout(&out)
     );
