@@ -380,37 +380,64 @@ fn build_cgroups_left(max: u32) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// What the limit tests share: the sample repositories, a probe package
+/// built with `defines`, its recipe, a scratch directory under /var/tmp
+/// and a 60 s time limit.
+struct LimitedBuild {
+    repos: tempfile::TempDir,
+    out: tempfile::TempDir,
+    recipe: Recipe,
+    opts: BuildOptions,
+}
+
+impl LimitedBuild {
+    fn new(defines: &[(&str, String)]) -> LimitedBuild {
+        require_tool("bwrap");
+        let repos = sample_repos();
+        let probe = repos.path().join("probe");
+        probe_repo(&probe, Path::new("/nonexistent"), 9, defines);
+        let out = tempfile::Builder::new()
+            .prefix("corral-sandbox-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let recipe = recipe(repos.path(), &probe);
+        LimitedBuild {
+            repos,
+            out,
+            recipe,
+            opts: BuildOptions {
+                source_date_epoch: Some(0),
+                time_limit: Some(Duration::from_secs(60)),
+            },
+        }
+    }
+
+    /// Required limits of `pids_max` processes and `memory_max` bytes.
+    fn limits(pids_max: u32, memory_max: u64) -> SandboxLimits {
+        SandboxLimits {
+            pids_max,
+            memory_max,
+            required: true,
+            ..SandboxLimits::default()
+        }
+    }
+
+    /// Builds the probe recipe into `rootfs` under the scratch directory.
+    fn build(&self, limits: &SandboxLimits) -> Result<std::path::PathBuf, TreeError> {
+        let rootfs = self.out.path().join("rootfs");
+        build_tree_in_sandbox_with(&self.recipe, &rootfs, &self.opts, limits).map(|_| rootfs)
+    }
+}
+
 #[test]
 fn a_fork_bomb_in_a_scriptlet_stops_at_the_sandboxs_process_limit() {
-    require_tool("bwrap");
-    let repos = sample_repos();
-    let probe = repos.path().join("probe");
     // A sleep no other process on the host is likely to run.
     let nap = 5000 + std::process::id() % 1000;
-    probe_repo(
-        &probe,
-        Path::new("/nonexistent"),
-        9,
-        &[("forks", "5000".into()), ("nap", nap.to_string())],
-    );
-    let out = tempfile::Builder::new()
-        .prefix("corral-sandbox-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let opts = BuildOptions {
-        source_date_epoch: Some(0),
-        time_limit: Some(Duration::from_secs(60)),
-    };
-    let limits = SandboxLimits {
-        pids_max: 64,
-        memory_max: 1 << 30,
-        required: true,
-        ..SandboxLimits::default()
-    };
-    let rootfs = out.path().join("rootfs");
+    let b = LimitedBuild::new(&[("forks", "5000".into()), ("nap", nap.to_string())]);
+    let (recipe, opts, out) = (&b.recipe, &b.opts, &b.out);
+    let limits = LimitedBuild::limits(64, 1 << 30);
     let started = std::time::Instant::now();
-    let recipe = recipe(repos.path(), &probe);
-    build_tree_in_sandbox_with(&recipe, &rootfs, &opts, &limits).unwrap();
+    let rootfs = b.build(&limits).unwrap();
     let forks: u32 = seen(&rootfs, "forks").parse().unwrap();
     // dnf, rpm and the scriptlet's shells count too: fewer than 64
     // sleeping children, where the host alone gives all 5000.
@@ -436,9 +463,9 @@ fn a_fork_bomb_in_a_scriptlet_stops_at_the_sandboxs_process_limit() {
     // before dnf runs and leaves nothing.
     let nowhere = tempfile::tempdir().unwrap();
     let err = build_tree_in_sandbox_with(
-        &recipe,
+        recipe,
         &out.path().join("unlimited"),
-        &opts,
+        opts,
         &SandboxLimits {
             cgroup_root: nowhere.path().to_path_buf(),
             ..limits
@@ -455,7 +482,7 @@ fn a_fork_bomb_in_a_scriptlet_stops_at_the_sandboxs_process_limit() {
         &format!(
             "name = \"small\"\nreleasever = \"43\"\npackages = [\"corral-busybox\"]\n\
              [[repo]]\nid = \"sample\"\nbaseurl = \"file://{}\"\ngpgcheck = false\n",
-            repos.path().join("main").display()
+            b.repos.path().join("main").display()
         ),
         Path::new("small.toml"),
     )
@@ -463,7 +490,7 @@ fn a_fork_bomb_in_a_scriptlet_stops_at_the_sandboxs_process_limit() {
     build_tree_in_sandbox_with(
         &small,
         &out.path().join("unlimited"),
-        &opts,
+        opts,
         &SandboxLimits {
             cgroup_root: nowhere.path().to_path_buf(),
             required: false,
@@ -476,33 +503,10 @@ fn a_fork_bomb_in_a_scriptlet_stops_at_the_sandboxs_process_limit() {
 
 #[test]
 fn a_memory_hog_in_a_scriptlet_stops_at_the_sandboxs_memory_limit() {
-    require_tool("bwrap");
-    let repos = sample_repos();
-    let probe = repos.path().join("probe");
     // 25 doublings: a 256 MiB string, more with the copies on the way.
-    probe_repo(
-        &probe,
-        Path::new("/nonexistent"),
-        9,
-        &[("hog", "25".into())],
-    );
-    let out = tempfile::Builder::new()
-        .prefix("corral-sandbox-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let opts = BuildOptions {
-        source_date_epoch: Some(0),
-        time_limit: Some(Duration::from_secs(60)),
-    };
-    let limits = SandboxLimits {
-        pids_max: 96,
-        memory_max: 192 << 20,
-        required: true,
-        ..SandboxLimits::default()
-    };
-    let rootfs = out.path().join("rootfs");
-    let recipe = recipe(repos.path(), &probe);
-    match build_tree_in_sandbox_with(&recipe, &rootfs, &opts, &limits) {
+    let b = LimitedBuild::new(&[("hog", "25".into())]);
+    let rootfs = b.out.path().join("rootfs");
+    match b.build(&LimitedBuild::limits(96, 192 << 20)) {
         // The kernel killed the scriptlet's shell (rpm goes on).
         Ok(_) => {
             let doubled: u32 = seen(&rootfs, "hog").parse().unwrap();
