@@ -4,20 +4,14 @@
 mod common;
 
 use common::tools::{skopeo_copy, write_layout};
-use common::{write_htpasswd, PASSWORD, USER};
-use corral_mirror::config::Config;
+use common::{server_config_with_auth, PASSWORD, USER};
 use corral_test_support::{layout_manifest_digest, Skopeo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_push_and_pull_with_auth() {
     let skopeo = Skopeo::new();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        storage: dir.path().join("storage"),
-        ..Default::default()
-    };
-    config.auth.htpasswd = Some(write_htpasswd(dir.path()));
+    let config = server_config_with_auth(dir.path());
     let server = corral_mirror::server::start(config).await.unwrap();
     let host = format!("127.0.0.1:{}", server.addr.port());
 

@@ -4,18 +4,10 @@
 
 mod common;
 
-use common::{basic, write_htpasswd, PASSWORD, USER};
-use corral_mirror::config::{Config, TlsConfig};
+use common::{basic, server_config, server_config_with_auth, PASSWORD, USER};
+use corral_mirror::config::TlsConfig;
 use corral_mirror::name::Digest;
 use corral_test_support::require_tool;
-
-fn base_config(dir: &std::path::Path) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        storage: dir.join("storage"),
-        ..Default::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_tls_with_rustls() {
@@ -53,8 +45,7 @@ async fn serves_tls_with_rustls() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let mut config = base_config(dir.path());
-    config.auth.htpasswd = Some(write_htpasswd(dir.path()));
+    let mut config = server_config_with_auth(dir.path());
     config.tls = Some(TlsConfig {
         cert: cert.clone(),
         key,
@@ -135,8 +126,7 @@ async fn upstream_with_credentials_and_token_dance() {
     let dir = tempfile::tempdir().unwrap();
     let up_dir = dir.path().join("up");
     std::fs::create_dir_all(&up_dir).unwrap();
-    let mut up_config = base_config(&up_dir);
-    up_config.auth.htpasswd = Some(write_htpasswd(&up_dir));
+    let mut up_config = server_config_with_auth(&up_dir);
     up_config.auth.anonymous_pull = false;
     let upstream = corral_mirror::server::start(up_config).await.unwrap();
     let up_url = format!("http://127.0.0.1:{}", upstream.addr.port());
@@ -144,7 +134,7 @@ async fn upstream_with_credentials_and_token_dance() {
 
     // A mirror with the upstream's credentials.
     let m_dir = dir.path().join("m");
-    let mut config = base_config(&m_dir);
+    let mut config = server_config(&m_dir);
     config
         .add_upstream_flag(&format!("library={up_url}"))
         .unwrap();
@@ -168,7 +158,7 @@ async fn upstream_with_credentials_and_token_dance() {
 
     // Without credentials the upstream refuses: 502 with a spec error body.
     let n_dir = dir.path().join("n");
-    let mut config = base_config(&n_dir);
+    let mut config = server_config(&n_dir);
     config
         .add_upstream_flag(&format!("library={up_url}"))
         .unwrap();

@@ -9,8 +9,7 @@ use std::net::TcpStream;
 
 mod common;
 
-use common::{write_htpasswd, PASSWORD, USER};
-use corral_mirror::config::Config;
+use common::{server_config_with_auth, PASSWORD, USER};
 use corral_mirror::name::Digest;
 use corral_test_support::patterned_bytes;
 
@@ -61,12 +60,7 @@ fn read_response(stream: &mut TcpStream, head_request: bool) -> (String, Vec<u8>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blob_bodies_sent_from_their_files_come_back_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        storage: dir.path().join("storage"),
-        ..Default::default()
-    };
-    config.auth.htpasswd = Some(write_htpasswd(dir.path()));
+    let config = server_config_with_auth(dir.path());
     let server = corral_mirror::server::start(config).await.unwrap();
     let base = format!("http://127.0.0.1:{}", server.addr.port());
     let client = reqwest::Client::new();

@@ -67,6 +67,23 @@ pub fn write_htpasswd(dir: &std::path::Path) -> std::path::PathBuf {
     p
 }
 
+/// A configuration for a real server on a free loopback port, with its
+/// storage under `dir` and no credentials asked.
+pub fn server_config(dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        storage: dir.join("storage"),
+        ..Default::default()
+    }
+}
+
+/// As [`server_config`], with alice's htpasswd in `dir`.
+pub fn server_config_with_auth(dir: &std::path::Path) -> Config {
+    let mut config = server_config(dir);
+    config.auth.htpasswd = Some(write_htpasswd(dir));
+    config
+}
+
 impl Registry {
     pub fn new() -> Registry {
         Self::with(|_| {})
