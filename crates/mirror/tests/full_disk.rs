@@ -14,21 +14,9 @@ use common::tmpfs::Tmpfs;
 use common::{image_manifest, Registry, Resp, OCI_MANIFEST};
 use corral_mirror::name::Digest;
 use corral_mirror::storage::FsStorage;
+use corral_test_support::patterned_bytes;
 
 const TMPFS_SIZE: u64 = 10 << 20;
-
-/// Deterministic, incompressible-looking bytes.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// A registry whose storage root is on `fs`, with the given floor.
 fn registry(fs: &Tmpfs, floor: u64) -> Registry {
@@ -108,9 +96,9 @@ async fn assert_fsck_clean(storage: &Path) {
 }
 
 /// Pushes config and layer blobs for a new image; returns its manifest.
-async fn image_blobs(reg: &Registry, repo: &str, seed: u64, layer_len: usize) -> Vec<u8> {
+async fn image_blobs(reg: &Registry, repo: &str, seed: u32, layer_len: usize) -> Vec<u8> {
     let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#);
-    let layer = noise(seed, layer_len);
+    let layer = patterned_bytes(seed, layer_len);
     let cd = reg.push_blob(repo, config.as_bytes()).await;
     let ld = reg.push_blob(repo, &layer).await;
     image_manifest(&cd, config.len(), &ld, layer.len(), None)
@@ -126,7 +114,7 @@ async fn full_disk_blob_uploads_answer_507_and_give_the_space_back() {
     let (m1, _) = reg.push_image("app", "v1", "one").await;
     fs.fill(512 << 10);
     let before = fs.available();
-    let big = noise(7, 2 << 20);
+    let big = patterned_bytes(7, 2 << 20);
     let d = Digest::of_bytes(&big);
 
     // Monolithic: the whole blob in the POST.
@@ -250,9 +238,9 @@ async fn pushes_until_full_keep_every_acknowledged_tag() {
     let storage = fs.path().join("storage");
     let mut acked = Vec::new();
     let mut refused = 0;
-    for i in 0..40u64 {
+    for i in 0..40u32 {
         let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":{i}}}"#);
-        let layer = noise(100 + i, 700 << 10);
+        let layer = patterned_bytes(100 + i, 700 << 10);
         let (cd, ld) = (
             Digest::of_bytes(config.as_bytes()),
             Digest::of_bytes(&layer),
@@ -314,7 +302,7 @@ async fn below_the_floor_uploads_are_refused_and_reads_work() {
     let open_session = r.header("location").unwrap().to_string();
     fs.fill(3 << 20);
 
-    let blob = noise(9, 4096);
+    let blob = patterned_bytes(9, 4096);
     let d = Digest::of_bytes(&blob);
     let r = reg
         .send(
@@ -361,7 +349,7 @@ async fn re_push_repairs_damaged_content() {
     let reg = Registry::new();
     let storage = reg.app.config.storage.clone();
     let (m1, d1) = reg.push_image("app", "v1", "one").await;
-    let layer = noise(3, 100_000);
+    let layer = patterned_bytes(3, 100_000);
     let ld = reg.push_blob("app", &layer).await;
     let path = |d: &Digest| {
         let hex = d.hex();

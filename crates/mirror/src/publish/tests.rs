@@ -10,6 +10,7 @@ use object_store::ObjectStore;
 use super::*;
 use crate::bucket_files::{BucketDir, FileSource, StaticFiles};
 use crate::storage::FaultyNode;
+use corral_test_support::patterned_bytes;
 
 fn ostree(args: &[&str]) -> String {
     let out = Command::new("ostree")
@@ -26,18 +27,6 @@ fn ostree(args: &[&str]) -> String {
 
 fn arg(flag: &str, p: &Path) -> String {
     format!("{flag}={}", p.display())
-}
-
-/// Bytes that do not compress, so an archive object stays this big.
-fn noise(n: usize, mut seed: u64) -> Vec<u8> {
-    (0..n)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect()
 }
 
 /// An archive repository with one commit of `tree` on `corral/test`, and
@@ -86,7 +75,7 @@ async fn an_ostree_repo_published_to_the_bucket_pulls_back_whole() {
     std::fs::create_dir_all(tree.join("usr/bin")).unwrap();
     std::fs::write(tree.join("usr/bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
     // Bigger than a part: published as a multipart upload.
-    std::fs::write(tree.join("usr/big"), noise(9 << 20, 7)).unwrap();
+    std::fs::write(tree.join("usr/big"), patterned_bytes(7, 9 << 20)).unwrap();
     let first = commit(&repo, &tree, "first");
 
     let store = Arc::new(InMemory::new());
@@ -252,7 +241,7 @@ async fn an_image_that_does_not_match_its_checksum_is_never_visible() {
     let images = dir.path().join("images");
     std::fs::create_dir_all(&images).unwrap();
     // Big enough for a multipart upload, which is aborted.
-    std::fs::write(images.join("big.raw"), noise(9 << 20, 3)).unwrap();
+    std::fs::write(images.join("big.raw"), patterned_bytes(3, 9 << 20)).unwrap();
     std::fs::write(
         images.join("big.raw.sha256"),
         format!(
