@@ -384,8 +384,15 @@ impl Vm {
     }
 
     /// Runs `command` in the guest; its stdout, panicking on failure.
+    /// A command that takes 5 s or more is named with its time on stderr,
+    /// which the test runner shows when the test fails.
     fn ssh(&self, command: &str) -> String {
+        let started = Instant::now();
         let out = run_ok(&mut self.ssh_cmd(command));
+        let secs = started.elapsed().as_secs_f64();
+        if secs >= 5.0 {
+            eprintln!("guest: {secs:.0} s: {command}");
+        }
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
