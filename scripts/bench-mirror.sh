@@ -14,8 +14,9 @@
 # Blob GETs are measured with two clients: wrk (8 KiB reads, an ioctl
 # before each; on 2 cores it takes most of the machine and measures
 # itself as much as the server) and scripts/lib/blob_get.py, which reads
-# 1 MiB at a time as registry clients read layers. Both servers see the
-# same clients.
+# 1 MiB at a time as registry clients read layers, and again with the body
+# spliced to /dev/null (the client copies nothing, so the server's work
+# per byte shows). Both servers see the same clients.
 # Prints a table of medians and the corral/distribution ratios.
 set -euo pipefail
 # shellcheck source=lib/bench.sh
@@ -89,16 +90,19 @@ measure() { # port pid
     cpu=$(echo "$runs" | awk '{print $2}' | median)
     l1=$(for _ in $(seq "$RUNS"); do big_reads 1 "$base/blobs/sha256:$LAYER"; done | median)
     l16=$(for _ in $(seq "$RUNS"); do big_reads 16 "$base/blobs/sha256:$LAYER"; done | median)
-    echo "$m $b1 $b16 $cpu $l1 $l16"
+    s1=$(for _ in $(seq "$RUNS"); do big_reads 1 "$base/blobs/sha256:$LAYER" --splice; done | median)
+    s16=$(for _ in $(seq "$RUNS"); do big_reads 16 "$base/blobs/sha256:$LAYER" --splice; done | median)
+    echo "$m $b1 $b16 $cpu $l1 $l16 $s1 $s16"
 }
-# MB/s of scripts/lib/blob_get.py (1 MiB reads) at $1 connections
-big_reads() { python3 "$(dirname "$0")/lib/blob_get.py" "$2" "$1" "$DURATION"; }
+# MB/s of scripts/lib/blob_get.py (1 MiB reads; with --splice as $3, the
+# body spliced to /dev/null, never copied into the client) at $1 connections
+big_reads() { python3 "$(dirname "$0")/lib/blob_get.py" ${3:+"$3"} "$2" "$1" "$DURATION"; }
 rss_mb() { awk '/VmHWM/ {printf "%.1f\n", $2/1024}' "/proc/$1/status"; }
 
 echo "measuring distribution..." >&2
-read -r DM DB1 DB16 DCPU DL1 DL16 < <(measure "$DPORT" "$DPID")
+read -r DM DB1 DB16 DCPU DL1 DL16 DS1 DS16 < <(measure "$DPORT" "$DPID")
 echo "measuring corral..." >&2
-read -r CM CB1 CB16 CCPU CL1 CL16 < <(measure "$CPORT" "$CPID")
+read -r CM CB1 CB16 CCPU CL1 CL16 CS1 CS16 < <(measure "$CPORT" "$CPID")
 DR=$(rss_mb "$DPID"); CR=$(rss_mb "$CPID")
 
 # --- cold pull: direct from distribution vs through an empty corral mirror
@@ -156,6 +160,8 @@ printf '%-32s %14s %14s %10s\n' "blob GET MB/s (1 conn)" "$DB1" "$CB1" "$(ratio 
 printf '%-32s %14s %14s %10s\n' "blob GET MB/s (16 conns)" "$DB16" "$CB16" "$(ratio "$CB16" "$DB16")"
 printf '%-32s %14s %14s %10s\n' "blob GET MB/s, 1 MiB reads (1)" "$DL1" "$CL1" "$(ratio "$CL1" "$DL1")"
 printf '%-32s %14s %14s %10s\n' "blob GET MB/s, 1 MiB reads (16)" "$DL16" "$CL16" "$(ratio "$CL16" "$DL16")"
+printf '%-32s %14s %14s %10s\n' "blob GET MB/s, spliced (1)" "$DS1" "$CS1" "$(ratio "$CS1" "$DS1")"
+printf '%-32s %14s %14s %10s\n' "blob GET MB/s, spliced (16)" "$DS16" "$CS16" "$(ratio "$CS16" "$DS16")"
 printf '%-32s %14s %14s %10s\n' "CPU s per GB sent (16 conns)" "$DCPU" "$CCPU" "$(ratio "$CCPU" "$DCPU")"
 printf '%-32s %14s %14s %10s\n' "peak RSS MiB" "$DR" "$CR" "$(ratio "$CR" "$DR")"
 printf '%-32s %14s %14s %10s\n' "cold pull s (skopeo, 1 image)" "$DP" "$CP" "$(ratio "$CP" "$DP")"
