@@ -64,16 +64,6 @@ fn boot_tree() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// A guest's vCPUs: two with KVM; one under TCG, where each vCPU is a
-/// host thread that emulates it, the suite runs two tests at once on two
-/// cores, and the FleetLock test boots two guests side by side.
-fn accel_cpus(accel: &Accel) -> &'static str {
-    match accel {
-        Accel::Kvm => "2",
-        Accel::Tcg(_) => "1",
-    }
-}
-
 /// KVM if it boots the tree's kernel here, else software emulation;
 /// probed once per test process.
 fn accel() -> &'static Accel {
@@ -313,13 +303,7 @@ impl Vm {
         let mut cmd = Command::new("nice");
         cmd.arg("qemu-system-x86_64")
             .args(accel.qemu_args())
-            .args([
-                "-m",
-                &memory.to_string(),
-                "-smp",
-                accel_cpus(accel),
-                "-nographic",
-            ])
+            .args(["-m", &memory.to_string(), "-smp", accel.smp(), "-nographic"])
             .args(["-monitor", "none"]);
         if firmware == Firmware::Uefi {
             let vars = dir.join("OVMF_VARS.fd");

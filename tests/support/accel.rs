@@ -91,6 +91,16 @@ impl Accel {
         }
     }
 
+    /// A guest's vCPUs (`-smp`): two with KVM; one under TCG, where each
+    /// vCPU is a host thread that emulates it, the suite runs two tests at
+    /// once on two cores, and a test may boot two guests side by side.
+    pub fn smp(&self) -> &'static str {
+        match self {
+            Accel::Kvm => "2",
+            Accel::Tcg(_) => "1",
+        }
+    }
+
     /// `kvm`, or `tcg (why)`, for the test's output.
     pub fn describe(&self) -> String {
         match self {
