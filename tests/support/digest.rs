@@ -66,8 +66,11 @@ pub fn write_layout_index(layout: &Path, manifest_digest: &str, manifest_size: u
 }
 
 /// `len` bytes that differ from their neighbours (a xorshift stream from
-/// `seed`): content whose every misplaced or repeated byte shows.
+/// `seed`): content whose every misplaced or repeated byte shows, and
+/// that does not compress. `seed` must not be 0 (xorshift's one fixed
+/// point: every byte would be 0).
 pub fn patterned_bytes(seed: u32, len: usize) -> Vec<u8> {
+    assert_ne!(seed, 0, "patterned_bytes: seed 0 gives only zeros");
     let mut x = seed;
     (0..len)
         .map(|_| {
